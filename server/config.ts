@@ -1,0 +1,182 @@
+import { z } from 'zod';
+
+/**
+ * Every option Plaza reads from the environment: one line each, with its
+ * variable, schema, default and one line of documentation. `loadConfig`
+ * validates all of them at boot and names every variable that is wrong.
+ * The README's configuration table is printed from this list
+ * (`npm run config:table`) and a test keeps the two in step.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) =>
+  z.coerce
+    .number({ message: 'must be a whole number' })
+    .int({ message: 'must be a whole number' })
+    .min(min, { message: `must be at least ${min}` })
+    .max(max, { message: `must be at most ${max}` });
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL (${protocols.join(' or ')})` },
+  );
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+function option<S extends z.ZodType>(env: string, schema: S, fallback: string | undefined, doc: string) {
+  return { env, schema, fallback, doc };
+}
+
+export const configOptions = {
+  port: option('PORT', int(0, 65535), '3000', 'HTTP port the API listens on (0 picks a free port).'),
+  host: option('HOST', z.string().min(1), '127.0.0.1', 'Interface to listen on; use 0.0.0.0 in containers.'),
+  publicUrl: option(
+    'PLAZA_PUBLIC_URL',
+    url(['http:', 'https:']).optional(),
+    undefined,
+    'URL users reach Plaza at, used in links and emails. Default: http://localhost:PORT.',
+  ),
+  role: option(
+    'PLAZA_ROLE',
+    z.enum(['api', 'worker', 'all'], { message: 'must be one of api, worker, all' }),
+    'all',
+    'What this process runs: the HTTP API, the job workers, or both.',
+  ),
+  dataDir: option(
+    'PLAZA_DATA_DIR',
+    z.string().min(1),
+    '.plaza',
+    'Folder for embedded data: the PGlite database, the generated secret, uploads.',
+  ),
+  databaseUrl: option(
+    'DATABASE_URL',
+    url(['postgres:', 'postgresql:']).optional(),
+    undefined,
+    'PostgreSQL connection string. Unset: embedded PGlite under PLAZA_DATA_DIR.',
+  ),
+  databasePoolSize: option('DATABASE_POOL_SIZE', int(1, 200), '10', 'Connections per process to PostgreSQL.'),
+  redisUrl: option(
+    'REDIS_URL',
+    url(['redis:', 'rediss:']).optional(),
+    undefined,
+    'Redis connection string; jobs run on BullMQ. Unset: jobs run on the PostgreSQL-backed runner.',
+  ),
+  secret: option(
+    'PLAZA_SECRET',
+    z.string().min(32, { message: 'must be at least 32 characters' }).optional(),
+    undefined,
+    'Key for cookies and encryption at rest (32+ chars). Unset: generated once into PLAZA_DATA_DIR/secret.',
+  ),
+  logLevel: option(
+    'LOG_LEVEL',
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      message: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    }),
+    'info',
+    'Log level of the JSON logs written to stdout.',
+  ),
+  trustProxy: option(
+    'PLAZA_TRUST_PROXY',
+    bool,
+    'false',
+    'Trust X-Forwarded-* headers (set when behind a reverse proxy).',
+  ),
+  bodyLimitBytes: option('PLAZA_BODY_LIMIT_BYTES', int(1024, 100 * 1024 * 1024), '1048576', 'Largest JSON body accepted.'),
+  plugins: option('PLAZA_PLUGINS', list, '', 'Comma-separated plugins to load, by folder name.'),
+  pluginsDir: option('PLAZA_PLUGINS_DIR', z.string().min(1), 'plugins', 'Folder plugins are loaded from.'),
+  seedDemo: option('PLAZA_SEED_DEMO', bool, 'true', 'Seed demo organizations and logins on first start.'),
+  smtpUrl: option(
+    'SMTP_URL',
+    url(['smtp:', 'smtps:']).optional(),
+    undefined,
+    'SMTP server for email. Unset: emails go to the log and the dev mailbox page.',
+  ),
+  mailFrom: option('MAIL_FROM', z.string().min(3), 'Plaza <no-reply@plaza.localhost>', 'Sender of Plaza emails.'),
+  devMailbox: option(
+    'PLAZA_DEV_MAILBOX',
+    bool.optional(),
+    undefined,
+    'Keep sent emails readable at /dev/mailbox. Default: on when SMTP_URL is unset.',
+  ),
+  sessionTtlHours: option('PLAZA_SESSION_TTL_HOURS', int(1, 24 * 365), '336', 'How long a sign-in session lasts.'),
+  loginMaxFailures: option(
+    'PLAZA_LOGIN_MAX_FAILURES',
+    int(1, 1000),
+    '5',
+    'Failed sign-ins per email (or per IP x4) within the window before sign-in is locked.',
+  ),
+  loginWindowMinutes: option(
+    'PLAZA_LOGIN_WINDOW_MINUTES',
+    int(1, 24 * 60),
+    '15',
+    'Window and lock time for failed sign-ins.',
+  ),
+  invitationTtlHours: option('PLAZA_INVITATION_TTL_HOURS', int(1, 24 * 90), '168', 'How long an invitation link is valid.'),
+  jobsPollMs: option('PLAZA_JOBS_POLL_MS', int(10, 60_000), '500', 'How often the PostgreSQL job runner looks for due jobs.'),
+  jobsLeaseMs: option(
+    'PLAZA_JOBS_LEASE_MS',
+    int(1000, 3_600_000),
+    '30000',
+    'How long a worker holds a job before another may take it (renewed while it runs).',
+  ),
+  shutdownTimeoutMs: option(
+    'PLAZA_SHUTDOWN_TIMEOUT_MS',
+    int(0, 600_000),
+    '15000',
+    'On SIGTERM, how long to wait for requests and jobs to finish.',
+  ),
+} as const;
+
+type Options = typeof configOptions;
+export type Config = { [K in keyof Options]: z.output<Options[K]['schema']> } & {
+  /** Resolved public URL (publicUrl or http://localhost:PORT), without trailing slash. */
+  baseUrl: string;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates every option; throws one ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, opt] of Object.entries(configOptions)) {
+    const raw = env[opt.env];
+    const value = raw === undefined || raw === '' ? opt.fallback : raw;
+    if (value === undefined) {
+      out[key] = undefined;
+      continue;
+    }
+    const parsed = (opt.schema as z.ZodType).safeParse(value);
+    if (parsed.success) out[key] = parsed.data;
+    else problems.push(`${opt.env}: ${parsed.error.issues[0]?.message ?? 'invalid'} (got ${JSON.stringify(raw)})`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const config = out as Config;
+  config.baseUrl = (config.publicUrl ?? `http://localhost:${config.port}`).replace(/\/+$/, '');
+  if (config.devMailbox === undefined) config.devMailbox = !config.smtpUrl;
+  return config;
+}
+
+/** The README's configuration table, in Markdown. */
+export function configTable(): string {
+  const rows = Object.values(configOptions).map(
+    (o) => `| \`${o.env}\` | ${o.fallback === undefined || o.fallback === '' ? '—' : `\`${o.fallback}\``} | ${o.doc} |`,
+  );
+  return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}

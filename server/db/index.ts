@@ -1,0 +1,119 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import pg from 'pg';
+
+export type Row = Record<string, any>;
+
+/** Anything SQL can be sent to: the database itself or an open transaction. */
+export interface Queryable {
+  query<T = Row>(text: string, params?: unknown[]): Promise<T[]>;
+  /** Exactly one row, or throws. */
+  one<T = Row>(text: string, params?: unknown[]): Promise<T>;
+  /** The first row, or undefined. */
+  maybeOne<T = Row>(text: string, params?: unknown[]): Promise<T | undefined>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+}
+
+export interface Tx extends Queryable {
+  /** Runs `fn` once the transaction has committed (never on rollback). */
+  afterCommit(fn: () => void | Promise<void>): void;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs `fn` in a transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Raw client for LISTEN and the like; undefined on PGlite. */
+  readonly pool?: pg.Pool;
+  close(): Promise<void>;
+}
+
+type RawQuery = (text: string, params?: unknown[]) => Promise<Row[]>;
+
+function queryable(raw: RawQuery, exec: (script: string) => Promise<void>): Queryable {
+  return {
+    query: raw as Queryable['query'],
+    exec,
+    async one(text, params) {
+      const rows = await raw(text, params);
+      if (rows.length !== 1) throw new Error(`expected one row, got ${rows.length}: ${text.slice(0, 80)}`);
+      return rows[0] as any;
+    },
+    async maybeOne(text, params) {
+      return (await raw(text, params))[0] as any;
+    },
+  };
+}
+
+async function runTx<T>(raw: RawQuery, exec: (s: string) => Promise<void>, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const hooks: Array<() => void | Promise<void>> = [];
+  await raw('BEGIN');
+  let result: T;
+  try {
+    result = await fn({ ...queryable(raw, exec), afterCommit: (h) => hooks.push(h) });
+    await raw('COMMIT');
+  } catch (err) {
+    await raw('ROLLBACK').catch(() => {});
+    throw err;
+  }
+  for (const h of hooks) {
+    try {
+      await h();
+    } catch {
+      // An after-commit hook is a nudge (wake a dispatcher); the committed work does not depend on it.
+    }
+  }
+  return result;
+}
+
+// BIGINT (counts, money in minor units) as JS numbers: Plaza never stores values beyond 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export function connectPostgres(url: string, poolSize = 10): Db {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // An idle client that errors (server restart) must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  const raw: RawQuery = async (text, params) => (await pool.query(text, params as any[])).rows;
+  return {
+    kind: 'postgres',
+    pool,
+    ...queryable(raw, async (script) => {
+      await pool.query(script);
+    }),
+    async transaction(fn) {
+      const client = await pool.connect();
+      const clientRaw: RawQuery = async (text, params) => (await client.query(text, params as any[])).rows;
+      try {
+        return await runTx(clientRaw, async (script) => void (await client.query(script)), fn);
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** Embedded PostgreSQL (PGlite). `dataDir` undefined keeps it in memory. */
+export async function openPglite(dataDir?: string): Promise<Db> {
+  if (dataDir) mkdirSync(path.dirname(dataDir), { recursive: true });
+  const lite = await PGlite.create(dataDir, { parsers: { [pgliteTypes.INT8]: (v: string) => Number(v) } });
+  const raw: RawQuery = async (text, params) => (await lite.query<Row>(text, params)).rows;
+  // PGlite is one connection: transactions must not interleave with other queries,
+  // so every statement outside a transaction waits behind the running one.
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = chain.then(fn, fn);
+    chain = next.catch(() => {});
+    return next;
+  };
+  const serialRaw: RawQuery = (text, params) => serial(() => raw(text, params));
+  const exec = async (script: string) => void (await lite.exec(script));
+  return {
+    kind: 'pglite',
+    ...queryable(serialRaw, (script) => serial(() => exec(script))),
+    transaction: (fn) => serial(() => runTx(raw, exec, fn)),
+    close: () => serial(() => lite.close()),
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The one error type of Plaza. Every error a client can see has a stable code
+ * (PLAZA_*), an HTTP status and a problem `type` URI derived from the code.
+ */
+export const ErrorCodes = {
+  PLAZA_VALIDATION: { status: 400, title: 'Request validation failed' },
+  PLAZA_BAD_JSON: { status: 400, title: 'Malformed JSON body' },
+  PLAZA_UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
+  PLAZA_BAD_CREDENTIALS: { status: 401, title: 'Email or password is wrong' },
+  PLAZA_CSRF: { status: 403, title: 'CSRF token missing or wrong' },
+  PLAZA_FORBIDDEN: { status: 403, title: 'Not allowed' },
+  PLAZA_SCOPE_MISSING: { status: 403, title: 'Token lacks a required scope' },
+  PLAZA_NOT_FOUND: { status: 404, title: 'Not found' },
+  PLAZA_ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
+  PLAZA_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  PLAZA_CONFLICT: { status: 409, title: 'Conflict with the current state' },
+  PLAZA_GONE: { status: 410, title: 'No longer available' },
+  PLAZA_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  PLAZA_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
+  PLAZA_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  PLAZA_LOGIN_LOCKED: { status: 429, title: 'Too many failed sign-in attempts' },
+  PLAZA_INTERNAL: { status: 500, title: 'Internal error' },
+  PLAZA_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface FieldError {
+  /** Dotted path of the failing field, prefixed by where it was: `body.email`, `query.limit`. */
+  field: string;
+  reason: string;
+}
+
+export class PlazaError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly fields?: FieldError[];
+  /** Extra headers the response should carry (Retry-After ...). */
+  readonly headers?: Record<string, string>;
+  /** Extra members of the problem document. */
+  readonly extra?: Record<string, unknown>;
+
+  constructor(
+    code: ErrorCode,
+    detail?: string,
+    opts: { fields?: FieldError[]; headers?: Record<string, string>; extra?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(detail ?? ErrorCodes[code].title, { cause: opts.cause });
+    this.name = 'PlazaError';
+    this.code = code;
+    this.status = ErrorCodes[code].status;
+    this.fields = opts.fields;
+    this.headers = opts.headers;
+    this.extra = opts.extra;
+  }
+}
+
+export const problemTypeUri = (code: ErrorCode) =>
+  `https://plaza.dev/problems/${code.replace(/^PLAZA_/, '').toLowerCase().replaceAll('_', '-')}`;
+
+export const notFound = (what: string) => new PlazaError('PLAZA_NOT_FOUND', `${what} not found`);
+export const forbidden = (detail: string) => new PlazaError('PLAZA_FORBIDDEN', detail);
+export const conflict = (detail: string, fields?: FieldError[]) =>
+  new PlazaError('PLAZA_CONFLICT', detail, { fields });
+export const invalid = (field: string, reason: string) =>
+  new PlazaError('PLAZA_VALIDATION', `${field}: ${reason}`, { fields: [{ field, reason }] });

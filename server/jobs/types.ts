@@ -1,0 +1,62 @@
+/**
+ * The job queue port. Two adapters implement it: BullMQ on Redis
+ * (`bullmq.ts`) and a PostgreSQL runner (`postgres.ts`). Both pass the one
+ * contract suite in test/jobs/. Handlers must be idempotent: delivery is
+ * at least once (a worker killed mid-job means the job runs again).
+ */
+export interface JobOptions {
+  /** Run no earlier than this many ms from now. */
+  delayMs?: number;
+  /** Total tries including the first (default from the definition, else 3). */
+  attempts?: number;
+  /** Deduplication key: enqueueing an id that is waiting, delayed or active is a no-op. */
+  jobId?: string;
+}
+
+export interface JobDefinition<T = any> {
+  name: string;
+  handler: (data: T, job: JobInfo) => Promise<void>;
+  /** Jobs of this name running at once in one process (default 1). */
+  concurrency?: number;
+  /** Default total tries (default 3). */
+  attempts?: number;
+  /** Backoff between tries: delay = baseMs * 2^(attempt-1), capped at maxMs (defaults 1000 / 1 h). */
+  backoff?: { baseMs: number; maxMs?: number };
+}
+
+export interface JobInfo {
+  id: string;
+  name: string;
+  /** 1 on the first try. */
+  attempt: number;
+  maxAttempts: number;
+}
+
+export interface FailedJob {
+  id: string;
+  name: string;
+  data: unknown;
+  attempts: number;
+  error: string;
+  failedAt: Date;
+}
+
+export interface JobQueue {
+  readonly kind: 'bullmq' | 'postgres';
+  /** Declare a job type. Must be called before `start`; enqueueing works in any process. */
+  define<T>(def: JobDefinition<T>): void;
+  enqueue<T>(name: string, data: T, opts?: JobOptions): Promise<string>;
+  /** Starts workers for every defined job (only in processes that run workers). */
+  start(): Promise<void>;
+  /**
+   * Stops taking jobs, waits up to `timeoutMs` for running ones to finish;
+   * those still running go back to the queue. Closes connections.
+   */
+  stop(timeoutMs?: number): Promise<void>;
+  /** Jobs that used all their tries, newest first. */
+  failed(name?: string, limit?: number): Promise<FailedJob[]>;
+  /** Puts a failed job back to run again with fresh tries. */
+  retryFailed(id: string): Promise<void>;
+  /** Answers when the backing store answers (readiness). */
+  ping(): Promise<void>;
+}
