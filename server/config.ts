@@ -92,7 +92,12 @@ export const configOptions = {
     'false',
     'Trust X-Forwarded-* headers (set when behind a reverse proxy).',
   ),
-  bodyLimitBytes: option('PLAZA_BODY_LIMIT_BYTES', int(1024, 100 * 1024 * 1024), '1048576', 'Largest JSON body accepted.'),
+  bodyLimitBytes: option(
+    'PLAZA_BODY_LIMIT_BYTES',
+    int(1024, 100 * 1024 * 1024),
+    '1048576',
+    'Largest JSON body accepted.',
+  ),
   plugins: option('PLAZA_PLUGINS', list, '', 'Comma-separated plugins to load, by folder name.'),
   pluginsDir: option('PLAZA_PLUGINS_DIR', z.string().min(1), 'plugins', 'Folder plugins are loaded from.'),
   seedDemo: option('PLAZA_SEED_DEMO', bool, 'true', 'Seed demo organizations and logins on first start.'),
@@ -102,14 +107,24 @@ export const configOptions = {
     undefined,
     'SMTP server for email. Unset: emails go to the log and the dev mailbox page.',
   ),
-  mailFrom: option('MAIL_FROM', z.string().min(3), 'Plaza <no-reply@plaza.localhost>', 'Sender of Plaza emails.'),
+  mailFrom: option(
+    'MAIL_FROM',
+    z.string().min(3),
+    'Plaza <no-reply@plaza.localhost>',
+    'Sender of Plaza emails.',
+  ),
   devMailbox: option(
     'PLAZA_DEV_MAILBOX',
     bool.optional(),
     undefined,
     'Keep sent emails readable at /dev/mailbox. Default: on when SMTP_URL is unset.',
   ),
-  sessionTtlHours: option('PLAZA_SESSION_TTL_HOURS', int(1, 24 * 365), '336', 'How long a sign-in session lasts.'),
+  sessionTtlHours: option(
+    'PLAZA_SESSION_TTL_HOURS',
+    int(1, 24 * 365),
+    '336',
+    'How long a sign-in session lasts.',
+  ),
   loginMaxFailures: option(
     'PLAZA_LOGIN_MAX_FAILURES',
     int(1, 1000),
@@ -122,8 +137,18 @@ export const configOptions = {
     '15',
     'Window and lock time for failed sign-ins.',
   ),
-  invitationTtlHours: option('PLAZA_INVITATION_TTL_HOURS', int(1, 24 * 90), '168', 'How long an invitation link is valid.'),
-  jobsPollMs: option('PLAZA_JOBS_POLL_MS', int(10, 60_000), '500', 'How often the PostgreSQL job runner looks for due jobs.'),
+  invitationTtlHours: option(
+    'PLAZA_INVITATION_TTL_HOURS',
+    int(1, 24 * 90),
+    '168',
+    'How long an invitation link is valid.',
+  ),
+  jobsPollMs: option(
+    'PLAZA_JOBS_POLL_MS',
+    int(10, 60_000),
+    '500',
+    'How often the PostgreSQL job runner looks for due jobs.',
+  ),
   jobsLeaseMs: option(
     'PLAZA_JOBS_LEASE_MS',
     int(1000, 3_600_000),
@@ -145,9 +170,11 @@ export type Config = { [K in keyof Options]: z.output<Options[K]['schema']> } & 
 };
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
+  readonly problems: string[];
+  constructor(problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
+    this.problems = problems;
   }
 }
 
@@ -164,19 +191,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
     const parsed = (opt.schema as z.ZodType).safeParse(value);
     if (parsed.success) out[key] = parsed.data;
-    else problems.push(`${opt.env}: ${parsed.error.issues[0]?.message ?? 'invalid'} (got ${JSON.stringify(raw)})`);
+    else
+      problems.push(
+        `${opt.env}: ${parsed.error.issues[0]?.message ?? 'invalid'} (got ${JSON.stringify(raw)})`,
+      );
   }
   if (problems.length) throw new ConfigError(problems);
-  const config = out as Config;
-  config.baseUrl = (config.publicUrl ?? `http://localhost:${config.port}`).replace(/\/+$/, '');
-  if (config.devMailbox === undefined) config.devMailbox = !config.smtpUrl;
-  return config;
+  out.baseUrl = String(out.publicUrl ?? `http://localhost:${out.port}`).replace(/\/+$/, '');
+  out.devMailbox ??= !out.smtpUrl;
+  return out as Config;
 }
 
 /** The README's configuration table, in Markdown. */
 export function configTable(): string {
   const rows = Object.values(configOptions).map(
-    (o) => `| \`${o.env}\` | ${o.fallback === undefined || o.fallback === '' ? '—' : `\`${o.fallback}\``} | ${o.doc} |`,
+    (o) =>
+      `| \`${o.env}\` | ${o.fallback === undefined || o.fallback === '' ? '—' : `\`${o.fallback}\``} | ${o.doc} |`,
   );
   return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
 }

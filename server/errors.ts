@@ -43,7 +43,12 @@ export class PlazaError extends Error {
   constructor(
     code: ErrorCode,
     detail?: string,
-    opts: { fields?: FieldError[]; headers?: Record<string, string>; extra?: Record<string, unknown>; cause?: unknown } = {},
+    opts: {
+      fields?: FieldError[];
+      headers?: Record<string, string>;
+      extra?: Record<string, unknown>;
+      cause?: unknown;
+    } = {},
   ) {
     super(detail ?? ErrorCodes[code].title, { cause: opts.cause });
     this.name = 'PlazaError';
@@ -56,7 +61,10 @@ export class PlazaError extends Error {
 }
 
 export const problemTypeUri = (code: ErrorCode) =>
-  `https://plaza.dev/problems/${code.replace(/^PLAZA_/, '').toLowerCase().replaceAll('_', '-')}`;
+  `https://plaza.dev/problems/${code
+    .replace(/^PLAZA_/, '')
+    .toLowerCase()
+    .replaceAll('_', '-')}`;
 
 export const notFound = (what: string) => new PlazaError('PLAZA_NOT_FOUND', `${what} not found`);
 export const forbidden = (detail: string) => new PlazaError('PLAZA_FORBIDDEN', detail);

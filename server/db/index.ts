@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
@@ -47,25 +48,36 @@ function queryable(raw: RawQuery, exec: (script: string) => Promise<void>): Quer
   };
 }
 
-async function runTx<T>(raw: RawQuery, exec: (s: string) => Promise<void>, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  const hooks: Array<() => void | Promise<void>> = [];
+type Hooks = Array<() => void | Promise<void>>;
+
+/** Runs `fn` between BEGIN and COMMIT; returns its result and the after-commit hooks it queued. */
+async function runTx<T>(
+  raw: RawQuery,
+  exec: (s: string) => Promise<void>,
+  fn: (tx: Tx) => Promise<T>,
+): Promise<{ result: T; hooks: Hooks }> {
+  const hooks: Hooks = [];
   await raw('BEGIN');
-  let result: T;
   try {
-    result = await fn({ ...queryable(raw, exec), afterCommit: (h) => hooks.push(h) });
+    const result = await fn({ ...queryable(raw, exec), afterCommit: (h) => hooks.push(h) });
     await raw('COMMIT');
+    return { result, hooks };
   } catch (err) {
     await raw('ROLLBACK').catch(() => {});
     throw err;
   }
-  for (const h of hooks) {
+}
+
+async function runHooks<T>(done: { result: T; hooks: Hooks }): Promise<T> {
+  for (const h of done.hooks) {
     try {
       await h();
-    } catch {
-      // An after-commit hook is a nudge (wake a dispatcher); the committed work does not depend on it.
+    } catch (err) {
+      // An after-commit hook is a nudge (wake a dispatcher, queue an email); the committed work stands.
+      process.emitWarning(`after-commit hook failed: ${(err as Error).message}`);
     }
   }
-  return result;
+  return done.result;
 }
 
 // BIGINT (counts, money in minor units) as JS numbers: Plaza never stores values beyond 2^53.
@@ -85,11 +97,13 @@ export function connectPostgres(url: string, poolSize = 10): Db {
     async transaction(fn) {
       const client = await pool.connect();
       const clientRaw: RawQuery = async (text, params) => (await client.query(text, params as any[])).rows;
+      let done: Awaited<ReturnType<typeof runTx<any>>>;
       try {
-        return await runTx(clientRaw, async (script) => void (await client.query(script)), fn);
+        done = await runTx(clientRaw, async (script) => void (await client.query(script)), fn);
       } finally {
         client.release();
       }
+      return runHooks(done);
     },
     close: () => pool.end(),
   };
@@ -101,9 +115,13 @@ export async function openPglite(dataDir?: string): Promise<Db> {
   const lite = await PGlite.create(dataDir, { parsers: { [pgliteTypes.INT8]: (v: string) => Number(v) } });
   const raw: RawQuery = async (text, params) => (await lite.query<Row>(text, params)).rows;
   // PGlite is one connection: transactions must not interleave with other queries,
-  // so every statement outside a transaction waits behind the running one.
+  // so every statement outside a transaction waits behind the running one. A statement
+  // sent through `db` from inside a transaction's own callback would wait for itself;
+  // it runs inside that transaction instead.
+  const inTx = new AsyncLocalStorage<true>();
   let chain: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    if (inTx.getStore()) return fn();
     const next = chain.then(fn, fn);
     chain = next.catch(() => {});
     return next;
@@ -113,7 +131,8 @@ export async function openPglite(dataDir?: string): Promise<Db> {
   return {
     kind: 'pglite',
     ...queryable(serialRaw, (script) => serial(() => exec(script))),
-    transaction: (fn) => serial(() => runTx(raw, exec, fn)),
+    // Hooks run after the connection is free again, outside the transaction's context.
+    transaction: async (fn) => runHooks(await serial(() => inTx.run(true, () => runTx(raw, exec, fn)))),
     close: () => serial(() => lite.close()),
   };
 }

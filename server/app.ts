@@ -1,0 +1,111 @@
+import path from 'node:path';
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Core } from './core.ts';
+import { PlazaError } from './errors.ts';
+import { authenticate } from './http/auth.ts';
+import { buildOpenApi } from './http/openapi.ts';
+import { requestLifecycle } from './http/problem.ts';
+import { mountRoutes } from './http/router.ts';
+import { serveFile, serveWebApp } from './http/static.ts';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const API_PATHS = /^\/(v1|healthz|readyz|openapi\.json|docs)(\/|$)/;
+const swaggerDir = path.join(root, 'node_modules', 'swagger-ui-dist');
+
+/**
+ * Builds the Koa application for a core. It never listens: main.ts does, and
+ * tests drive `app.callback()` through supertest.
+ */
+export function createApp(core: Core): Koa {
+  const app = new Koa({ proxy: core.config.trustProxy, keys: [core.secret] });
+  app.silent = true; // errors are logged by requestLifecycle, once, with the request id
+
+  const version = process.env.npm_package_version ?? '0.1.0';
+  let openapi: Record<string, unknown> | undefined;
+  const openapiDocument = () => {
+    openapi ??= buildOpenApi(core.routes, { version, serverUrl: core.config.baseUrl });
+    return openapi;
+  };
+
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', async (ctx) => {
+    const check = (probe: () => Promise<unknown>) =>
+      probe().then(
+        () => 'ok',
+        (e: Error) => `failing: ${e.message}`,
+      );
+    const [database, jobs] = await Promise.all([
+      check(() => core.db.query('SELECT 1')),
+      check(() => core.jobs.ping()),
+    ]);
+    const checks = { database, jobs };
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    ctx.status = ready ? 200 : 503;
+    ctx.body = {
+      status: ready ? 'ready' : 'not ready',
+      checks,
+      database: core.db.kind,
+      jobs: core.jobs.kind,
+    };
+  });
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = openapiDocument();
+  });
+  router.get('/docs', (ctx) => {
+    ctx.type = 'html';
+    ctx.set(
+      'Content-Security-Policy',
+      "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+    );
+    ctx.body = DOCS_PAGE;
+  });
+  router.get('/docs/assets/:file', (ctx) => {
+    const allowed = ['swagger-ui.css', 'swagger-ui-bundle.js', 'favicon-32x32.png'];
+    if (ctx.params.file === 'init.js') {
+      ctx.type = 'text/javascript';
+      ctx.body = DOCS_INIT;
+    } else if (
+      !allowed.includes(ctx.params.file) ||
+      !serveFile(ctx, swaggerDir, ctx.params.file, 'public, max-age=86400')
+    )
+      throw new PlazaError('PLAZA_ROUTE_NOT_FOUND');
+  });
+  mountRoutes(router, core.routes, {
+    identity: core.identity,
+    organizations: core.organizations,
+    bodyLimitBytes: core.config.bodyLimitBytes,
+  });
+
+  app.use(requestLifecycle(core.log));
+  app.use(async (ctx, next) => {
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Referrer-Policy', 'same-origin');
+    ctx.set('X-Frame-Options', 'DENY');
+    await next();
+  });
+  app.use(serveWebApp(path.join(root, 'web', 'dist'), API_PATHS));
+  app.use(authenticate(core.identity));
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  app.use((ctx) => {
+    if (API_PATHS.test(ctx.path) || ctx.method !== 'GET')
+      throw new PlazaError('PLAZA_ROUTE_NOT_FOUND', `no route ${ctx.method} ${ctx.path}`);
+  });
+  return app;
+}
+
+const DOCS_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Plaza API reference</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="/docs/assets/favicon-32x32.png">
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="docs"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/assets/init.js"></script></body></html>`;
+
+const DOCS_INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#docs', deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis], layout: 'BaseLayout', withCredentials: true });`;

@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Config } from './config.ts';
+import { connectPostgres, type Db, openPglite } from './db/index.ts';
+import { runMigrations } from './db/migrate.ts';
+import type { AnyRoute } from './http/route.ts';
+import { createJobQueue } from './jobs/index.ts';
+import type { JobQueue } from './jobs/types.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { auditRoutes } from './modules/audit/routes.ts';
+import { createAuditService } from './modules/audit/service.ts';
+import { createEventsService } from './modules/events/service.ts';
+import { identityRoutes } from './modules/identity/routes.ts';
+import { createIdentityService } from './modules/identity/service.ts';
+import { coreMigrationSources } from './modules/index.ts';
+import { mailRoutes } from './modules/mail/routes.ts';
+import { createMailService } from './modules/mail/service.ts';
+import { organizationRoutes } from './modules/organizations/routes.ts';
+import { createOrganizationsService } from './modules/organizations/service.ts';
+import { type LoadedPlugins, loadPlugins } from './plugin-host/index.ts';
+import { createScopeCatalog } from './scopes.ts';
+
+/**
+ * Everything a Plaza process holds: configuration, database, job queue and
+ * the module services, wired once. `createApp(core)` serves it over HTTP;
+ * `core.startWorkers()` runs its jobs.
+ */
+export type Core = Awaited<ReturnType<typeof createCore>>;
+
+export interface CoreOptions {
+  /** An open database (tests); default: from config. */
+  db?: Db;
+  log?: Logger;
+  jobs?: JobQueue;
+}
+
+export async function createCore(config: Config, opts: CoreOptions = {}) {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const secret = config.secret ?? loadOrCreateSecret(config.dataDir);
+  const db =
+    opts.db ??
+    (config.databaseUrl
+      ? connectPostgres(config.databaseUrl, config.databasePoolSize)
+      : await openPglite(path.resolve(config.dataDir, 'pgdata')));
+  const applied = await runMigrations(db, coreMigrationSources());
+  if (applied.length) log.info({ migrations: applied }, 'applied core migrations');
+
+  const jobs = opts.jobs ?? createJobQueue({ config, db, log });
+  const scopes = createScopeCatalog();
+  const events = createEventsService({ db, jobs, log, pollMs: config.jobsPollMs });
+  registerCoreEventTypes(events);
+  const audit = createAuditService({ db });
+  const mail = createMailService({ config, db, jobs, log });
+  const identity = createIdentityService({ db, config, audit });
+  const organizations = createOrganizationsService({ db, config, audit, events, identity, mail });
+
+  const coreRoutes: AnyRoute[] = [
+    ...identityRoutes({ identity, organizations, config }),
+    ...organizationRoutes({ organizations }),
+    ...auditRoutes({ audit }),
+    ...mailRoutes({ mail, devMailbox: config.devMailbox ?? false }),
+  ];
+  const reservedPrefixes = [...new Set(coreRoutes.map((r) => r.path.split('/')[2]))];
+
+  let plugins: LoadedPlugins;
+  try {
+    plugins = await loadPlugins({ config, db, log, jobs, events, scopes, reservedPrefixes });
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+
+  let workersRunning = false;
+  return {
+    config,
+    secret,
+    log,
+    db,
+    jobs,
+    scopes,
+    events,
+    audit,
+    mail,
+    identity,
+    organizations,
+    plugins,
+    /** Every HTTP route: core then plugins. The OpenAPI document and the tenancy matrix walk this list. */
+    routes: [...coreRoutes, ...plugins.routes],
+    async startWorkers() {
+      await jobs.start();
+      events.start();
+      workersRunning = true;
+    },
+    /** Stops workers (running jobs get `timeoutMs` to finish, then go back to the queue) and closes. */
+    async close(timeoutMs = config.shutdownTimeoutMs) {
+      if (workersRunning) await events.stop();
+      await jobs.stop(timeoutMs);
+      await plugins.stop();
+      if (!opts.db) await db.close();
+    },
+  };
+}
+
+function loadOrCreateSecret(dataDir: string): string {
+  const file = path.resolve(dataDir, 'secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(path.dirname(file), { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, secret, { mode: 0o600 });
+  return secret;
+}
+
+function registerCoreEventTypes(events: ReturnType<typeof createEventsService>) {
+  events.registerType({
+    type: 'organization.created',
+    description: 'An organization or sub-account was created.',
+    scope: null,
+    owner: 'core',
+    payload: z.object({
+      organizationId: z.string(),
+      kind: z.enum(['developer', 'agency', 'account']),
+      name: z.string(),
+      parentId: z.string().optional(),
+    }),
+  });
+}

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { ErrorCodes } from '../errors.ts';
+import type { AnyRoute } from './route.ts';
+
+type Json = Record<string, any>;
+
+/**
+ * The OpenAPI 3.1 document, generated from the same zod schemas that validate
+ * requests. Schemas with `.meta({ id })` become shared components.
+ */
+export function buildOpenApi(routes: AnyRoute[], info: { version: string; serverUrl: string }): Json {
+  const components: Record<string, Json> = {};
+
+  const toSchema = (schema: z.ZodType, io: 'input' | 'output'): Json => {
+    const json = z.toJSONSchema(schema, { target: 'draft-2020-12', unrepresentable: 'any', io }) as Json;
+    for (const [id, def] of Object.entries((json.$defs ?? {}) as Record<string, Json>))
+      components[id] = rewriteRefs(def);
+    delete json.$defs;
+    delete json.$schema;
+    return rewriteRefs(json);
+  };
+
+  components.Problem = {
+    type: 'object',
+    description: 'An RFC 9457 problem document.',
+    required: ['type', 'title', 'status', 'code'],
+    properties: {
+      type: { type: 'string', format: 'uri' },
+      title: { type: 'string' },
+      status: { type: 'integer' },
+      detail: { type: 'string' },
+      code: { type: 'string', enum: Object.keys(ErrorCodes) },
+      instance: { type: 'string' },
+      requestId: { type: 'string' },
+      fields: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['field', 'reason'],
+          properties: { field: { type: 'string' }, reason: { type: 'string' } },
+        },
+      },
+    },
+  };
+
+  const paths: Record<string, Json> = {};
+  for (const route of routes) {
+    const path = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+    const parameters: Json[] = [];
+    for (const [where, schema] of [
+      ['path', route.params],
+      ['query', route.query],
+    ] as const) {
+      if (!schema) continue;
+      const obj = toSchema(schema, 'input');
+      for (const [name, prop] of Object.entries((obj.properties ?? {}) as Record<string, Json>)) {
+        parameters.push({
+          name,
+          in: where,
+          required: where === 'path' || (obj.required ?? []).includes(name),
+          schema: prop,
+          ...(prop.description ? { description: prop.description } : {}),
+        });
+      }
+    }
+    const status = String(route.status ?? (route.response ? 200 : 204));
+    const responses: Json = {
+      [status]: route.response
+        ? {
+            description: 'Success',
+            content: { 'application/json': { schema: toSchema(route.response, 'output') } },
+          }
+        : { description: 'Success, no content' },
+      default: {
+        description: 'An error',
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      },
+    };
+    const security =
+      route.access.kind === 'public'
+        ? []
+        : route.apiKeys === false
+          ? [{ session: [] }]
+          : [{ session: [] }, { apiKey: [] }];
+    paths[path] ??= {};
+    paths[path][route.method] = {
+      operationId: operationId(route),
+      summary: route.summary,
+      tags: [route.tag],
+      ...(parameters.length ? { parameters } : {}),
+      ...(route.body
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: toSchema(route.body, 'input') } },
+            },
+          }
+        : {}),
+      responses,
+      security,
+      'x-plaza-access': route.access,
+    };
+  }
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Plaza API',
+      version: info.version,
+      description:
+        'The Plaza marketplace API. Errors are application/problem+json with a stable `code`. Lists are cursor-paginated (`limit`, `cursor`, `nextCursor`).',
+    },
+    servers: [{ url: info.serverUrl }],
+    paths,
+    components: {
+      schemas: components,
+      securitySchemes: {
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'plaza_session',
+          description: 'Web session; state-changing requests also need the x-csrf-token header.',
+        },
+        apiKey: { type: 'http', scheme: 'bearer', description: 'A personal API key (plz_key_...).' },
+      },
+    },
+  };
+}
+
+function rewriteRefs(node: any): any {
+  if (Array.isArray(node)) return node.map(rewriteRefs);
+  if (node && typeof node === 'object') {
+    const out: Json = {};
+    for (const [k, v] of Object.entries(node)) {
+      out[k] =
+        k === '$ref' && typeof v === 'string'
+          ? v.replace('#/$defs/', '#/components/schemas/')
+          : rewriteRefs(v);
+    }
+    return out;
+  }
+  return node;
+}
+
+function operationId(route: AnyRoute): string {
+  const words = route.summary
+    .replace(/[^A-Za-z0-9 ]/g, ' ')
+    .trim()
+    .split(/\s+/);
+  return words
+    .map((w, i) => (i === 0 ? w.toLowerCase() : w[0].toUpperCase() + w.slice(1).toLowerCase()))
+    .join('');
+}

@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import { type ErrorCode, ErrorCodes, PlazaError, problemTypeUri } from '../errors.ts';
+import { type Logger, requestContext } from '../logger.ts';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/**
+ * Outermost middleware: gives every request an id (the caller's X-Request-Id
+ * when it looks sane), logs one line per request, and turns every error into
+ * an RFC 9457 problem document. No stack trace ever reaches a client.
+ */
+export function requestLifecycle(log: Logger) {
+  return async (ctx: Context, next: Next) => {
+    const incoming = ctx.get('x-request-id');
+    const requestId = REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID()}`;
+    ctx.state.requestId = requestId;
+    ctx.set('X-Request-Id', requestId);
+    const started = performance.now();
+    await requestContext.run({ requestId }, async () => {
+      try {
+        await next();
+      } catch (err) {
+        writeProblem(ctx, err, log);
+      }
+      const ms = Math.round((performance.now() - started) * 10) / 10;
+      const level = ctx.status >= 500 ? 'error' : 'info';
+      log[level]({ method: ctx.method, path: ctx.path, status: ctx.status, ms }, 'request');
+    });
+  };
+}
+
+/** Koa/http-errors statuses that are the client's fault, mapped to our codes. */
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: 'PLAZA_VALIDATION',
+  401: 'PLAZA_UNAUTHENTICATED',
+  403: 'PLAZA_FORBIDDEN',
+  404: 'PLAZA_ROUTE_NOT_FOUND',
+  405: 'PLAZA_METHOD_NOT_ALLOWED',
+  413: 'PLAZA_PAYLOAD_TOO_LARGE',
+  415: 'PLAZA_UNSUPPORTED_MEDIA_TYPE',
+};
+
+export function writeProblem(ctx: Context, err: unknown, log: Logger): void {
+  let problem: PlazaError;
+  if (err instanceof PlazaError) problem = err;
+  else {
+    const status = (err as { status?: number; expose?: boolean })?.status;
+    if (status && STATUS_CODES[status] && (err as { expose?: boolean }).expose !== false)
+      problem = new PlazaError(STATUS_CODES[status], (err as Error).message);
+    else {
+      log.error({ err }, 'unhandled error');
+      problem = new PlazaError(
+        'PLAZA_INTERNAL',
+        'something went wrong on our side; the request id identifies it in our logs',
+      );
+    }
+  }
+  if (problem.status >= 500 && err instanceof PlazaError) log.error({ err }, problem.message);
+  ctx.status = problem.status;
+  for (const [k, v] of Object.entries(problem.headers ?? {})) ctx.set(k, v);
+  ctx.type = 'application/problem+json';
+  ctx.body = {
+    type: problemTypeUri(problem.code),
+    title: ErrorCodes[problem.code].title,
+    status: problem.status,
+    detail: problem.message,
+    code: problem.code,
+    instance: ctx.path,
+    requestId: ctx.state.requestId,
+    ...(problem.fields ? { fields: problem.fields } : {}),
+    ...problem.extra,
+  };
+}

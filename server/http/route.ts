@@ -1,0 +1,99 @@
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { type FieldError, PlazaError } from '../errors.ts';
+import type { Actor, OrgContext } from '../tenancy.ts';
+import type { Caller } from './auth.ts';
+
+export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/**
+ * Who may call a route and how its tenant is found:
+ * - `public`: anyone, signed in or not;
+ * - `user`: any signed-in caller (session or API key), no organization;
+ * - `org`: a member of the organization named by the `:orgId` path parameter;
+ * - `platform`: an operator with one of the given platform roles.
+ * The cross-tenant test matrix walks every route by this field.
+ */
+export type Access =
+  | { kind: 'public' }
+  | { kind: 'user' }
+  | {
+      kind: 'org';
+      minRole?: 'owner' | 'admin' | 'member';
+      orgKinds?: Array<'developer' | 'agency' | 'account'>;
+    }
+  | { kind: 'platform'; roles: Array<'admin' | 'reviewer'> };
+
+type AnyObject = z.ZodObject<any>;
+
+export interface RouteSpec<P extends AnyObject, Q extends AnyObject, B extends z.ZodType, R> {
+  method: Method;
+  /** Koa-router path, `/v1/organizations/:orgId/members`. */
+  path: string;
+  summary: string;
+  tag: string;
+  access: Access;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Success status (default 200, or 204 when the handler returns nothing). */
+  status?: number;
+  response?: z.ZodType;
+  /** Also accept API keys? (default true for non-public routes) */
+  apiKeys?: boolean;
+  handler: (input: HandlerInput<P, Q, B>) => Promise<R>;
+}
+
+export interface HandlerInput<P extends AnyObject, Q extends AnyObject, B extends z.ZodType> {
+  params: z.output<P>;
+  query: z.output<Q>;
+  body: z.output<B>;
+  ctx: Context;
+  /** Null on public routes called without signing in. */
+  caller: Caller | null;
+  actor: Actor;
+  /** The resolved organization on `org` routes (membership already checked). */
+  org: OrgContext;
+}
+
+export type AnyRoute = RouteSpec<AnyObject, AnyObject, z.ZodType, unknown>;
+
+/** Declares a route; `registerRoutes` mounts it and the OpenAPI document lists it. */
+export function defineRoute<P extends AnyObject, Q extends AnyObject, B extends z.ZodType, R>(
+  spec: RouteSpec<P, Q, B, R>,
+): AnyRoute {
+  return spec as unknown as AnyRoute;
+}
+
+/** Converts zod issues into Plaza's field errors (`body.email: Invalid email`). */
+export function fieldErrors(where: string, error: z.ZodError): FieldError[] {
+  return error.issues.map((issue) => ({
+    field: [where, ...issue.path.map(String)].join('.'),
+    reason: issue.message,
+  }));
+}
+
+export function parseInput<S extends z.ZodType>(where: string, schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const fields = fieldErrors(where, result.error);
+  throw new PlazaError('PLAZA_VALIDATION', fields.map((f) => `${f.field}: ${f.reason}`).join('; '), {
+    fields,
+  });
+}
+
+// Shared schemas -----------------------------------------------------------
+
+export const Pagination = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional(),
+});
+
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({ data: z.array(item), nextCursor: z.string().nullable() });
+
+export const Timestamp = z.iso.datetime();
+
+export const Email = z.email({ message: 'must be an email address' }).max(320).trim();
+export const RoleSchema = z.enum(['owner', 'admin', 'member']);
+export const OrgKindSchema = z.enum(['developer', 'agency', 'account']);

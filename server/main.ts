@@ -1,0 +1,85 @@
+import { createServer } from 'node:http';
+import { createApp } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { createCore } from './core.ts';
+import { seedDemo } from './seed.ts';
+
+/**
+ * Process entry: config -> core (database, migrations, plugins) -> HTTP
+ * and/or workers, by PLAZA_ROLE. SIGTERM/SIGINT drain: the server stops
+ * accepting, in-flight requests finish, running jobs finish or go back.
+ */
+async function main() {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`Plaza did not start. ${err.message}`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+
+  const core = await createCore(config);
+  const { log } = core;
+
+  if (config.seedDemo && config.role !== 'worker') {
+    const logins = await seedDemo(core);
+    if (logins) {
+      const lines = logins.map((l) => `  ${l.who.padEnd(38)} ${l.email.padEnd(26)} ${l.password}`);
+      // Printed once, on the first start; passwords are stored only as hashes.
+      process.stdout.write(`\nPlaza demo logins (shown once):\n${lines.join('\n')}\n\n`);
+    }
+  }
+
+  let server: ReturnType<typeof createServer> | undefined;
+  if (config.role !== 'worker') {
+    const app = createApp(core);
+    server = createServer(app.callback());
+    await new Promise<void>((resolve) => server!.listen(config.port, config.host, resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    log.info(
+      {
+        url: `http://${config.host}:${port}`,
+        database: core.db.kind,
+        jobs: core.jobs.kind,
+        plugins: core.plugins.list,
+      },
+      'Plaza API listening',
+    );
+  }
+  if (config.role !== 'api') {
+    await core.startWorkers();
+    log.info({ jobs: core.jobs.kind }, 'Plaza workers running');
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining');
+    const deadline = setTimeout(() => {
+      log.error('drain timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 5000);
+    deadline.unref();
+    if (server) {
+      const closed = new Promise((resolve) => server!.close(resolve));
+      server.closeIdleConnections();
+      await closed;
+    }
+    await core.close(config.shutdownTimeoutMs);
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  console.error(`Plaza did not start: ${err instanceof Error ? err.message : String(err)}`);
+  if (process.env.LOG_LEVEL === 'debug') console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,191 @@
+import type { z } from 'zod';
+import type { Db, Tx } from '../../db/index.ts';
+import { PlazaError } from '../../errors.ts';
+import { newId } from '../../ids.ts';
+import type { JobQueue } from '../../jobs/types.ts';
+import type { Logger } from '../../logger.ts';
+
+/**
+ * Events with an outbox. `emit` writes the event in the caller's transaction;
+ * the dispatcher later hands each committed event to every subscriber as a
+ * job of its own (`events.deliver`), so a slow or failing subscriber retries
+ * alone and a crash between commit and dispatch loses nothing.
+ */
+export interface PlazaEvent<P = Record<string, unknown>> {
+  id: string;
+  organizationId: string | null;
+  type: string;
+  payload: P;
+  createdAt: string;
+}
+
+export interface EventType {
+  type: string;
+  description: string;
+  /** The scope an app needs to receive it (webhooks); null for platform-internal events. */
+  scope: string | null;
+  payload: z.ZodType;
+  /** Who registered it: `core` or `plugin:<name>`. */
+  owner: string;
+}
+
+export interface Subscriber {
+  /** Unique and stable: it is part of the delivery job id. */
+  name: string;
+  /** Event types it wants, or '*' for all. */
+  types: string[] | '*';
+  handler: (event: PlazaEvent) => Promise<void>;
+}
+
+const DELIVER_JOB = 'events.deliver';
+const LEASE_SECONDS = 30;
+
+export type EventsService = ReturnType<typeof createEventsService>;
+
+export function createEventsService({
+  db,
+  jobs,
+  log,
+  pollMs,
+}: {
+  db: Db;
+  jobs: JobQueue;
+  log: Logger;
+  pollMs: number;
+}) {
+  const types = new Map<string, EventType>();
+  const subscribers = new Map<string, Subscriber>();
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = true;
+  let again = false;
+
+  jobs.define<{ eventId: string; subscriber: string }>({
+    name: DELIVER_JOB,
+    concurrency: 4,
+    attempts: 8,
+    backoff: { baseMs: 1000, maxMs: 10 * 60_000 },
+    async handler({ eventId, subscriber }) {
+      const sub = subscribers.get(subscriber);
+      if (!sub) throw new Error(`no subscriber named ${subscriber} in this process`);
+      const row = await db.maybeOne('SELECT * FROM events WHERE id = $1', [eventId]);
+      if (!row) return; // deleted by retention: nothing left to deliver
+      await sub.handler(toEvent(row));
+    },
+  });
+
+  /** One pass: lease a batch of undispatched events, enqueue their deliveries, mark them. */
+  async function dispatchPending(batch = 200): Promise<number> {
+    const rows = await db.query<{ id: string; type: string }>(
+      `UPDATE events SET dispatch_lease_until = now() + interval '${LEASE_SECONDS} seconds'
+       WHERE id IN (SELECT id FROM events WHERE dispatched_at IS NULL
+                      AND (dispatch_lease_until IS NULL OR dispatch_lease_until < now())
+                    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+       RETURNING id, type`,
+      [batch],
+    );
+    if (rows.length === 0) return 0;
+    rows.sort((a, b) => (a.id < b.id ? -1 : 1));
+    for (const row of rows) {
+      for (const sub of subscribers.values()) {
+        if (sub.types !== '*' && !sub.types.includes(row.type)) continue;
+        // The job id makes a re-dispatch after a crash a no-op while the first job exists.
+        await jobs.enqueue(
+          DELIVER_JOB,
+          { eventId: row.id, subscriber: sub.name },
+          { jobId: `${row.id}.${sub.name}` },
+        );
+      }
+    }
+    await db.query(
+      'UPDATE events SET dispatched_at = now(), dispatch_lease_until = NULL WHERE id = ANY($1)',
+      [rows.map((r) => r.id)],
+    );
+    return rows.length;
+  }
+
+  function loop() {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    clearTimeout(timer);
+    running = (async () => {
+      try {
+        while ((await dispatchPending()) > 0 && !stopped) {}
+      } catch (err) {
+        log.error({ err }, 'event dispatch failed; will retry');
+      }
+    })().finally(() => {
+      running = undefined;
+      if (stopped) return;
+      if (again) {
+        again = false;
+        setImmediate(loop);
+      } else timer = setTimeout(loop, pollMs);
+    });
+  }
+
+  return {
+    registerType(def: EventType): void {
+      const existing = types.get(def.type);
+      if (existing) throw new Error(`event type ${def.type} is already registered by ${existing.owner}`);
+      types.set(def.type, def);
+    },
+    types: (): EventType[] => [...types.values()].sort((a, b) => a.type.localeCompare(b.type)),
+
+    subscribe(sub: Subscriber): void {
+      if (subscribers.has(sub.name)) throw new Error(`event subscriber ${sub.name} is already registered`);
+      subscribers.set(sub.name, sub);
+    },
+
+    /** Writes the event in `tx`; it exists only if `tx` commits. Returns the event id. */
+    async emit(
+      tx: Tx,
+      organizationId: string | null,
+      type: string,
+      payload: Record<string, unknown>,
+    ): Promise<string> {
+      const def = types.get(type);
+      if (!def) throw new Error(`unknown event type ${type}: register it first`);
+      const parsed = def.payload.safeParse(payload);
+      if (!parsed.success)
+        throw new PlazaError('PLAZA_INTERNAL', `event ${type} payload does not match its schema`, {
+          cause: parsed.error,
+        });
+      const id = newId('evt');
+      await tx.query('INSERT INTO events (id, organization_id, type, payload) VALUES ($1, $2, $3, $4)', [
+        id,
+        organizationId,
+        type,
+        JSON.stringify(parsed.data),
+      ]);
+      tx.afterCommit(() => loop());
+      return id;
+    },
+
+    dispatchPending,
+
+    /** Starts the dispatcher loop (in processes that run workers). */
+    start(): void {
+      stopped = false;
+      loop();
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+function toEvent(r: any): PlazaEvent {
+  return {
+    id: r.id,
+    organizationId: r.organization_id,
+    type: r.type,
+    payload: r.payload,
+    createdAt: r.created_at.toISOString(),
+  };
+}

@@ -1,0 +1,474 @@
+import { createHash } from 'node:crypto';
+import type { Config } from '../../config.ts';
+import type { Db } from '../../db/index.ts';
+import { conflict, forbidden, notFound, PlazaError } from '../../errors.ts';
+import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
+import { newId, newSecret } from '../../ids.ts';
+import {
+  type Actor,
+  hasRole,
+  makeOrgContext,
+  type OrgContext,
+  type OrgKind,
+  ROLE_RANK,
+  type Role,
+} from '../../tenancy.ts';
+import type { AuditService } from '../audit/service.ts';
+import type { EventsService } from '../events/service.ts';
+import type { IdentityService } from '../identity/service.ts';
+import type { MailService } from '../mail/service.ts';
+
+export interface Organization {
+  id: string;
+  kind: OrgKind;
+  name: string;
+  parentId: string | null;
+  createdAt: string;
+}
+
+export interface Member {
+  userId: string;
+  name: string;
+  email: string;
+  role: Role;
+  joinedAt: string;
+}
+
+export interface Invitation {
+  id: string;
+  organizationId: string;
+  email: string;
+  role: Role;
+  invitedBy: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const toOrg = (r: any): Organization => ({
+  id: r.id,
+  kind: r.kind,
+  name: r.name,
+  parentId: r.parent_id,
+  createdAt: r.created_at.toISOString(),
+});
+const toInvitation = (r: any): Invitation => ({
+  id: r.id,
+  organizationId: r.organization_id,
+  email: r.email,
+  role: r.role,
+  invitedBy: r.invited_by,
+  createdAt: r.created_at.toISOString(),
+  expiresAt: r.expires_at.toISOString(),
+});
+
+export type OrganizationsService = ReturnType<typeof createOrganizationsService>;
+
+export function createOrganizationsService(deps: {
+  db: Db;
+  config: Config;
+  audit: AuditService;
+  events: EventsService;
+  identity: IdentityService;
+  mail: MailService;
+}) {
+  const { db, config, audit, events, identity, mail } = deps;
+
+  async function getOrg(id: string): Promise<Organization | undefined> {
+    const row = await db.maybeOne('SELECT * FROM organizations WHERE id = $1', [id]);
+    return row ? toOrg(row) : undefined;
+  }
+
+  /** Fails unless at least one owner remains once `userId` stops being one. */
+  async function assertOwnerRemains(q: { maybeOne: Db['maybeOne'] }, orgId: string, userId: string) {
+    const other = await q.maybeOne(
+      "SELECT 1 FROM memberships WHERE organization_id = $1 AND role = 'owner' AND user_id <> $2 LIMIT 1",
+      [orgId, userId],
+    );
+    if (!other) throw conflict('an organization must keep at least one owner');
+  }
+
+  const orgOut = (org: Organization, role: Role) => ({ ...org, role });
+
+  return {
+    /**
+     * The only way to an OrgContext. A caller reaches an organization as a member,
+     * or a sub-account through an owner/admin membership of its agency, or through
+     * an API key made for exactly that organization. Anything else is "not found",
+     * so organizations outside the caller's reach cannot be told apart from none.
+     */
+    async resolveContext(
+      actor: Actor,
+      orgId: string,
+      apiKey?: { organizationId: string; role: Role },
+    ): Promise<OrgContext> {
+      const org = await getOrg(orgId);
+      if (!org || !actor.userId) throw notFound('organization');
+      if (apiKey) {
+        if (apiKey.organizationId !== org.id) throw notFound('organization');
+        return makeOrgContext(actor, org, apiKey.role);
+      }
+      const rows = await db.query<{ organization_id: string; role: Role }>(
+        'SELECT organization_id, role FROM memberships WHERE user_id = $1 AND organization_id = ANY($2)',
+        [actor.userId, [org.id, org.parentId].filter(Boolean)],
+      );
+      const direct = rows.find((r) => r.organization_id === org.id);
+      if (direct) return makeOrgContext(actor, org, direct.role);
+      const viaAgency = rows.find((r) => r.organization_id === org.parentId);
+      if (viaAgency && ROLE_RANK[viaAgency.role] >= ROLE_RANK.admin)
+        return makeOrgContext(actor, org, viaAgency.role);
+      throw notFound('organization');
+    },
+
+    async create(actor: Actor, input: { name: string; kind: OrgKind }) {
+      if (!actor.userId) throw forbidden('only a person can create an organization');
+      return db.transaction(async (tx) => {
+        const org = toOrg(
+          await tx.one('INSERT INTO organizations (id, kind, name) VALUES ($1, $2, $3) RETURNING *', [
+            newId(input.kind === 'account' ? 'acct' : 'org'),
+            input.kind,
+            input.name,
+          ]),
+        );
+        await tx.query("INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, 'owner')", [
+          org.id,
+          actor.userId,
+        ]);
+        await audit.record(tx, {
+          organizationId: org.id,
+          actor,
+          action: 'organization.created',
+          targetType: 'organization',
+          targetId: org.id,
+          data: { kind: org.kind, name: org.name },
+        });
+        await events.emit(tx, org.id, 'organization.created', {
+          organizationId: org.id,
+          kind: org.kind,
+          name: org.name,
+        });
+        return orgOut(org, 'owner');
+      });
+    },
+
+    get: (ctx: OrgContext) => getOrg(ctx.org.id).then((o) => orgOut(o!, ctx.role)),
+
+    async rename(ctx: OrgContext, name: string) {
+      if (!hasRole(ctx, 'admin')) throw forbidden('renaming needs the admin or owner role');
+      return db.transaction(async (tx) => {
+        const row = await tx.one('UPDATE organizations SET name = $2 WHERE id = $1 RETURNING *', [
+          ctx.org.id,
+          name,
+        ]);
+        await audit.record(tx, {
+          organizationId: ctx.org.id,
+          actor: ctx.actor,
+          action: 'organization.renamed',
+          targetType: 'organization',
+          targetId: ctx.org.id,
+          data: { from: ctx.org.name, to: name },
+        });
+        return orgOut(toOrg(row), ctx.role);
+      });
+    },
+
+    /** Organizations a person can open: memberships, plus sub-accounts of agencies they administer. */
+    async listForUser(userId: string) {
+      const rows = await db.query(
+        `SELECT o.*, m.role FROM memberships m JOIN organizations o ON o.id = m.organization_id WHERE m.user_id = $1
+         UNION ALL
+         SELECT s.*, m.role FROM memberships m JOIN organizations s ON s.parent_id = m.organization_id
+         WHERE m.user_id = $1 AND m.role IN ('owner', 'admin')
+           AND NOT EXISTS (SELECT 1 FROM memberships d WHERE d.organization_id = s.id AND d.user_id = $1)
+         ORDER BY name, id`,
+        [userId],
+      );
+      return rows.map((r) => orgOut(toOrg(r), r.role));
+    },
+
+    // Sub-accounts -------------------------------------------------------------
+
+    async createSubAccount(ctx: OrgContext, input: { name: string }) {
+      if (ctx.org.kind !== 'agency') throw forbidden('only agencies have sub-accounts');
+      if (!hasRole(ctx, 'admin')) throw forbidden('creating sub-accounts needs the admin or owner role');
+      return db.transaction(async (tx) => {
+        const org = toOrg(
+          await tx.one(
+            "INSERT INTO organizations (id, kind, name, parent_id) VALUES ($1, 'account', $2, $3) RETURNING *",
+            [newId('acct'), input.name, ctx.org.id],
+          ),
+        );
+        await audit.record(tx, {
+          organizationId: ctx.org.id,
+          actor: ctx.actor,
+          action: 'sub_account.created',
+          targetType: 'organization',
+          targetId: org.id,
+          data: { name: org.name },
+        });
+        await events.emit(tx, org.id, 'organization.created', {
+          organizationId: org.id,
+          kind: org.kind,
+          name: org.name,
+          parentId: ctx.org.id,
+        });
+        return orgOut(org, ctx.role);
+      });
+    },
+
+    async listSubAccounts(
+      ctx: OrgContext,
+      opts: { limit: number; cursor?: string },
+    ): Promise<Page<Organization & { role: Role }>> {
+      if (ctx.org.kind !== 'agency') throw forbidden('only agencies have sub-accounts');
+      const after = decodeCursor(opts.cursor);
+      const rows = await db.query(
+        'SELECT * FROM organizations WHERE parent_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3',
+        [ctx.org.id, after ? String(after[0]) : null, opts.limit + 1],
+      );
+      return toPage(
+        rows,
+        opts.limit,
+        (r) => [r.id],
+        (r) => orgOut(toOrg(r), ctx.role),
+      );
+    },
+
+    // Members ------------------------------------------------------------------
+
+    async listMembers(ctx: OrgContext, opts: { limit: number; cursor?: string }): Promise<Page<Member>> {
+      const after = decodeCursor(opts.cursor);
+      const rows = await db.query(
+        `SELECT * FROM memberships WHERE organization_id = $1 AND ($2::text IS NULL OR user_id > $2)
+         ORDER BY user_id LIMIT $3`,
+        [ctx.org.id, after ? String(after[0]) : null, opts.limit + 1],
+      );
+      const users = await identity.usersByIds(rows.map((r) => r.user_id));
+      return toPage(
+        rows,
+        opts.limit,
+        (r) => [r.user_id],
+        (r) => ({
+          userId: r.user_id,
+          name: users.get(r.user_id)?.name ?? '',
+          email: users.get(r.user_id)?.email ?? '',
+          role: r.role,
+          joinedAt: r.created_at.toISOString(),
+        }),
+      );
+    },
+
+    async changeRole(ctx: OrgContext, userId: string, role: Role): Promise<Member> {
+      if (!hasRole(ctx, 'admin')) throw forbidden('changing roles needs the admin or owner role');
+      const joinedAt = await db.transaction(async (tx) => {
+        const row = await tx.maybeOne(
+          'SELECT * FROM memberships WHERE organization_id = $1 AND user_id = $2 FOR UPDATE',
+          [ctx.org.id, userId],
+        );
+        if (!row) throw notFound('member');
+        if ((row.role === 'owner' || role === 'owner') && ctx.role !== 'owner')
+          throw forbidden('only an owner can grant or take away the owner role');
+        if (row.role === 'owner' && role !== 'owner') await assertOwnerRemains(tx, ctx.org.id, userId);
+        await tx.query('UPDATE memberships SET role = $3 WHERE organization_id = $1 AND user_id = $2', [
+          ctx.org.id,
+          userId,
+          role,
+        ]);
+        await audit.record(tx, {
+          organizationId: ctx.org.id,
+          actor: ctx.actor,
+          action: 'member.role_changed',
+          targetType: 'user',
+          targetId: userId,
+          data: { from: row.role, to: role },
+        });
+        return row.created_at as Date;
+      });
+      const user = await identity.getUser(userId);
+      return { userId, name: user.name, email: user.email, role, joinedAt: joinedAt.toISOString() };
+    },
+
+    /** Admins remove members; anyone may remove themselves. Their API keys for the organization die with it. */
+    async removeMember(ctx: OrgContext, userId: string): Promise<void> {
+      const self = userId === ctx.actor.userId;
+      if (!self && !hasRole(ctx, 'admin')) throw forbidden('removing members needs the admin or owner role');
+      await db.transaction(async (tx) => {
+        const row = await tx.maybeOne(
+          'SELECT * FROM memberships WHERE organization_id = $1 AND user_id = $2 FOR UPDATE',
+          [ctx.org.id, userId],
+        );
+        if (!row) throw notFound('member');
+        if (row.role === 'owner') {
+          if (!self && ctx.role !== 'owner') throw forbidden('only an owner can remove an owner');
+          await assertOwnerRemains(tx, ctx.org.id, userId);
+        }
+        await tx.query('DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2', [
+          ctx.org.id,
+          userId,
+        ]);
+        await identity.revokeApiKeysOf(tx, ctx.org.id, userId);
+        await audit.record(tx, {
+          organizationId: ctx.org.id,
+          actor: ctx.actor,
+          action: self ? 'member.left' : 'member.removed',
+          targetType: 'user',
+          targetId: userId,
+          data: { role: row.role },
+        });
+      });
+    },
+
+    // Invitations ----------------------------------------------------------------
+
+    async invite(ctx: OrgContext, input: { email: string; role: Role }): Promise<Invitation> {
+      if (!hasRole(ctx, 'admin')) throw forbidden('inviting needs the admin or owner role');
+      if (ROLE_RANK[input.role] > ROLE_RANK[ctx.role])
+        throw new PlazaError('PLAZA_FORBIDDEN', `your role (${ctx.role}) cannot invite as ${input.role}`, {
+          fields: [{ field: 'body.role', reason: `higher than your role (${ctx.role})` }],
+        });
+      const token = newSecret('inv', 24);
+      const existing = await identity.findUserByEmail(input.email);
+      return db.transaction(async (tx) => {
+        const member =
+          existing &&
+          (await tx.maybeOne('SELECT 1 FROM memberships WHERE organization_id = $1 AND user_id = $2', [
+            ctx.org.id,
+            existing.id,
+          ]));
+        if (member)
+          throw conflict('this person is already a member', [
+            { field: 'body.email', reason: 'already a member' },
+          ]);
+        const pending = await tx.maybeOne(
+          `SELECT 1 FROM invitations WHERE organization_id = $1 AND lower(email) = lower($2)
+             AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()`,
+          [ctx.org.id, input.email],
+        );
+        if (pending)
+          throw conflict('an invitation to this email is already pending', [
+            { field: 'body.email', reason: 'already invited' },
+          ]);
+        // An expired, never-used invitation to the same email makes way for the new one.
+        await tx.query(
+          `UPDATE invitations SET revoked_at = now() WHERE organization_id = $1 AND lower(email) = lower($2)
+             AND accepted_at IS NULL AND revoked_at IS NULL`,
+          [ctx.org.id, input.email],
+        );
+        const row = await tx.one(
+          `INSERT INTO invitations (id, organization_id, email, role, token_hash, invited_by, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval) RETURNING *`,
+          [
+            newId('inv'),
+            ctx.org.id,
+            input.email,
+            input.role,
+            sha256(token),
+            ctx.actor.userId,
+            `${config.invitationTtlHours} hours`,
+          ],
+        );
+        await audit.record(tx, {
+          organizationId: ctx.org.id,
+          actor: ctx.actor,
+          action: 'member.invited',
+          targetType: 'invitation',
+          targetId: row.id,
+          data: { email: input.email, role: input.role },
+        });
+        const invitation = toInvitation(row);
+        tx.afterCommit(() =>
+          mail.send('invitation', {
+            to: input.email,
+            inviter: ctx.actor.email ?? 'Someone',
+            organization: ctx.org.name,
+            role: input.role,
+            token,
+            expiresAt: invitation.expiresAt,
+          }),
+        );
+        return invitation;
+      });
+    },
+
+    async listInvitations(
+      ctx: OrgContext,
+      opts: { limit: number; cursor?: string },
+    ): Promise<Page<Invitation>> {
+      if (!hasRole(ctx, 'admin')) throw forbidden('invitations are visible to admins and owners');
+      const after = decodeCursor(opts.cursor);
+      const rows = await db.query(
+        `SELECT * FROM invitations WHERE organization_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL
+           AND expires_at > now() AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3`,
+        [ctx.org.id, after ? String(after[0]) : null, opts.limit + 1],
+      );
+      return toPage(rows, opts.limit, (r) => [r.id], toInvitation);
+    },
+
+    async revokeInvitation(ctx: OrgContext, invitationId: string): Promise<void> {
+      if (!hasRole(ctx, 'admin')) throw forbidden('revoking invitations needs the admin or owner role');
+      await db.transaction(async (tx) => {
+        const row = await tx.maybeOne(
+          'UPDATE invitations SET revoked_at = now() WHERE id = $1 AND organization_id = $2 AND accepted_at IS NULL AND revoked_at IS NULL RETURNING id',
+          [invitationId, ctx.org.id],
+        );
+        if (!row) throw notFound('invitation');
+        await audit.record(tx, {
+          organizationId: ctx.org.id,
+          actor: ctx.actor,
+          action: 'invitation.revoked',
+          targetType: 'invitation',
+          targetId: invitationId,
+        });
+      });
+    },
+
+    /** What an invitation link shows before accepting (no sign-in needed; the token is the secret). */
+    async previewInvitation(token: string) {
+      const row = await db.maybeOne(
+        `SELECT i.*, o.name AS org_name, o.kind AS org_kind FROM invitations i JOIN organizations o ON o.id = i.organization_id
+         WHERE i.token_hash = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()`,
+        [sha256(token)],
+      );
+      if (!row) throw notFound('invitation');
+      return {
+        organization: { id: row.organization_id, name: row.org_name, kind: row.org_kind as OrgKind },
+        email: row.email as string,
+        role: row.role as Role,
+        expiresAt: row.expires_at.toISOString() as string,
+      };
+    },
+
+    async acceptInvitation(actor: Actor, token: string) {
+      if (!actor.userId || actor.apiKeyId) throw forbidden('invitations are accepted by a signed-in person');
+      return db.transaction(async (tx) => {
+        const row = await tx.maybeOne(
+          `SELECT * FROM invitations WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL
+             AND expires_at > now() FOR UPDATE`,
+          [sha256(token)],
+        );
+        if (!row) throw notFound('invitation');
+        if (row.email.toLowerCase() !== actor.email?.toLowerCase())
+          throw forbidden(`this invitation is for ${row.email}; sign in with that email to accept it`);
+        await tx.query(
+          `INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, $3)
+           ON CONFLICT (organization_id, user_id) DO NOTHING`,
+          [row.organization_id, actor.userId, row.role],
+        );
+        await tx.query('UPDATE invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1', [
+          row.id,
+          actor.userId,
+        ]);
+        await audit.record(tx, {
+          organizationId: row.organization_id,
+          actor,
+          action: 'member.joined',
+          targetType: 'user',
+          targetId: actor.userId!,
+          data: { role: row.role, invitationId: row.id },
+        });
+        const org = toOrg(await tx.one('SELECT * FROM organizations WHERE id = $1', [row.organization_id]));
+        return { organization: orgOut(org, row.role) };
+      });
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import type { Core } from './core.ts';
+import { SYSTEM_ACTOR } from './tenancy.ts';
+
+/**
+ * Demo data for a first start: an operator, a developer organization, an
+ * agency with one sub-account, and a direct customer account. Runs once
+ * (when there are no users yet); returns the logins to print, or null.
+ */
+export async function seedDemo(
+  core: Core,
+): Promise<Array<{ who: string; email: string; password: string }> | null> {
+  const { db, identity, organizations } = core;
+  const any = await db.maybeOne('SELECT 1 FROM users LIMIT 1');
+  if (any) return null;
+  const password = () => randomBytes(9).toString('base64url');
+  const logins = [
+    {
+      who: 'operator (platform admin + reviewer)',
+      email: 'admin@plaza.localhost',
+      password: password(),
+      platformRole: 'admin' as const,
+      name: 'Ada Operator',
+    },
+    {
+      who: 'developer (owner of Acme Apps)',
+      email: 'dev@plaza.localhost',
+      password: password(),
+      name: 'Dev Eloper',
+    },
+    {
+      who: 'agency (owner of Bright Agency)',
+      email: 'agency@plaza.localhost',
+      password: password(),
+      name: 'Agnes Agency',
+    },
+    {
+      who: 'customer (owner of Corner Bakery)',
+      email: 'customer@plaza.localhost',
+      password: password(),
+      name: 'Cora Customer',
+    },
+  ];
+  const users: Array<{ id: string; email: string }> = [];
+  for (const l of logins) {
+    users.push(
+      await identity.createUser(db as any, {
+        name: l.name,
+        email: l.email,
+        password: l.password,
+        platformRole: l.platformRole,
+      }),
+    );
+  }
+  const actor = (i: number) => ({ ...SYSTEM_ACTOR, userId: users[i].id, email: users[i].email });
+  await organizations.create(actor(1), { name: 'Acme Apps', kind: 'developer' });
+  const agency = await organizations.create(actor(2), { name: 'Bright Agency', kind: 'agency' });
+  const agencyCtx = await organizations.resolveContext(actor(2), agency.id);
+  await organizations.createSubAccount(agencyCtx, { name: 'Bright Dental (sub-account)' });
+  await organizations.create(actor(3), { name: 'Corner Bakery', kind: 'account' });
+  return logins.map(({ who, email, password }) => ({ who, email, password }));
+}
