@@ -88,13 +88,19 @@ export function createApp(core: Core): Koa {
     await next();
   });
   app.use(serveWebApp(path.join(root, 'web', 'dist'), API_PATHS));
-  app.use(authenticate(core.identity));
-  app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
-  app.use((ctx) => {
-    if (API_PATHS.test(ctx.path) || ctx.method !== 'GET')
+  app.use(async (ctx, next) => {
+    await next();
+    // Nothing answered: an API path (or any non-GET) is a problem+json 404; other GETs fall to the web app.
+    if (ctx.status === 405 && ctx.body == null)
+      throw new PlazaError('PLAZA_METHOD_NOT_ALLOWED', `${ctx.path} does not take ${ctx.method}`, {
+        headers: { Allow: String(ctx.response.get('Allow')) },
+      });
+    if (ctx.status === 404 && ctx.body == null && (API_PATHS.test(ctx.path) || ctx.method !== 'GET'))
       throw new PlazaError('PLAZA_ROUTE_NOT_FOUND', `no route ${ctx.method} ${ctx.path}`);
   });
+  app.use(authenticate(core.identity));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
   return app;
 }
 

@@ -1,0 +1,137 @@
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
+
+let plaza: TestPlaza;
+beforeAll(async () => {
+  plaza = await startPlaza({ PLAZA_BODY_LIMIT_BYTES: '2048' });
+});
+afterAll(() => plaza.close());
+
+const isProblem = (res: { headers: Record<string, string>; body: any }, code: string, status: number) => {
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(res.body).toMatchObject({
+    code,
+    status,
+    type: expect.stringMatching(/^https:\/\//),
+    title: expect.any(String),
+  });
+  expect(res.body.requestId).toBe(res.headers['x-request-id']);
+  expect(JSON.stringify(res.body)).not.toMatch(/at .*\.ts:\d+/); // no stack frames
+};
+
+describe('errors are problem+json, never 500, for bad requests', () => {
+  it('unknown API route: 404', async () => {
+    const res = await plaza.http.get('/v1/nothing-here').expect(404);
+    isProblem(res, 'PLAZA_ROUTE_NOT_FOUND', 404);
+  });
+
+  it('wrong method on a known route: 405 with Allow', async () => {
+    const res = await plaza.http.put('/v1/auth/login').send({}).expect(405);
+    isProblem(res, 'PLAZA_METHOD_NOT_ALLOWED', 405);
+    expect(res.headers.allow).toMatch(/POST/);
+  });
+
+  it('malformed JSON: 400', async () => {
+    const res = await plaza.http
+      .post('/v1/auth/login')
+      .set('Content-Type', 'application/json')
+      .send('{"email": ')
+      .expect(400);
+    isProblem(res, 'PLAZA_BAD_JSON', 400);
+  });
+
+  it('wrong content type: 415', async () => {
+    const res = await plaza.http
+      .post('/v1/auth/login')
+      .set('Content-Type', 'text/plain')
+      .send('email=a')
+      .expect(415);
+    isProblem(res, 'PLAZA_UNSUPPORTED_MEDIA_TYPE', 415);
+    const form = await plaza.http
+      .post('/v1/auth/login')
+      .type('form')
+      .send({ email: 'a@b.c', password: 'x' })
+      .expect(415);
+    isProblem(form, 'PLAZA_UNSUPPORTED_MEDIA_TYPE', 415);
+  });
+
+  it('oversized body: 413', async () => {
+    const res = await plaza.http
+      .post('/v1/auth/signup')
+      .send({ name: 'x'.repeat(5000), email: 'big@example.test', password: 'long enough password' })
+      .expect(413);
+    isProblem(res, 'PLAZA_PAYLOAD_TOO_LARGE', 413);
+    const none = await plaza.core.db.maybeOne("SELECT 1 FROM users WHERE email = 'big@example.test'");
+    expect(none).toBeUndefined();
+  });
+
+  it('a JSON array or a string where an object belongs: 400 with the field', async () => {
+    const res = await plaza.http.post('/v1/auth/login').send([1, 2]).expect(400);
+    isProblem(res, 'PLAZA_VALIDATION', 400);
+    const str = await plaza.http
+      .post('/v1/auth/login')
+      .set('Content-Type', 'application/json')
+      .send('"hi"')
+      .expect(400);
+    isProblem(str, 'PLAZA_VALIDATION', 400);
+  });
+
+  it('bad query parameters: 400 naming the parameter', async () => {
+    const who = await signUp(plaza);
+    const res = await who.agent.get('/v1/me/audit-log?limit=5000').expect(400);
+    isProblem(res, 'PLAZA_VALIDATION', 400);
+    expect(res.body.fields[0].field).toBe('query.limit');
+  });
+
+  it('keeps a sane caller request id and makes one otherwise', async () => {
+    const mine = await plaza.http.get('/healthz').set('X-Request-Id', 'trace-1234abcd').expect(200);
+    expect(mine.headers['x-request-id']).toBe('trace-1234abcd');
+    const evil = await plaza.http.get('/healthz').set('X-Request-Id', 'bad id with spaces').expect(200);
+    expect(evil.headers['x-request-id']).toMatch(/^req_/);
+  });
+});
+
+describe('logs', () => {
+  it('are JSON lines with the request id and no secrets', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        cb();
+      },
+    });
+    const { createLogger } = await import('../../server/logger.ts');
+    const log = createLogger('info', sink as any);
+    const { requestContext } = await import('../../server/logger.ts');
+    requestContext.run({ requestId: 'req_abc' }, () => {
+      log.info(
+        {
+          password: 'hunter22',
+          body: { token: 'tok_secret', nested: { secret: 's3' } },
+          authorization: 'Bearer x',
+        },
+        'hello',
+      );
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    const entry = JSON.parse(lines[0]);
+    expect(entry).toMatchObject({
+      msg: 'hello',
+      requestId: 'req_abc',
+      password: '[redacted]',
+      authorization: '[redacted]',
+    });
+    expect(lines[0]).not.toContain('hunter22');
+    expect(lines[0]).not.toContain('tok_secret');
+    expect(lines[0]).not.toContain('s3');
+  });
+});
+
+describe('health', () => {
+  it('/healthz and /readyz answer', async () => {
+    await plaza.http.get('/healthz').expect(200, { status: 'ok' });
+    const ready = await plaza.http.get('/readyz').expect(200);
+    expect(ready.body).toMatchObject({ status: 'ready', checks: { database: 'ok', jobs: 'ok' } });
+  });
+});

@@ -1,0 +1,188 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AnyRoute } from '../../server/http/route.ts';
+import { createOrg, type SignedIn, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
+
+/**
+ * The cross-tenant matrix: every route that exists, called by a caller from
+ * another organization with organization A's ids, must answer 403/404 and
+ * never A's data. A route with a new path parameter needs one line in
+ * PARAM_FIXTURES (how to find A's value for it); nothing else.
+ */
+interface World {
+  owner: SignedIn;
+  orgs: Record<'developer' | 'agency' | 'account' | 'subAccount', { id: string; name: string }>;
+  keyId: string;
+  keySecret: string;
+  invitationId: string;
+  invitationToken: string;
+}
+
+const PARAM_FIXTURES: Record<string, (a: World) => string> = {
+  userId: (a) => a.owner.user.id,
+  keyId: (a) => a.keyId,
+  invitationId: (a) => a.invitationId,
+  token: (a) => a.invitationToken,
+};
+
+let plaza: TestPlaza;
+let a: World;
+let b: World;
+
+async function world(label: string): Promise<World> {
+  const owner = await signUp(plaza, { name: `${label} Owner` });
+  const developer = await createOrg(owner, 'developer', `${label} Developer Org`);
+  const agency = await createOrg(owner, 'agency', `${label} Agency`);
+  const account = await createOrg(owner, 'account', `${label} Account`);
+  const sub = await owner.agent
+    .post(`/v1/organizations/${agency.id}/sub-accounts`)
+    .set('x-csrf-token', owner.csrf)
+    .send({ name: `${label} Sub-account` })
+    .expect(201);
+  const key = await owner.agent
+    .post(`/v1/organizations/${developer.id}/api-keys`)
+    .set('x-csrf-token', owner.csrf)
+    .send({ name: `${label} key`, role: 'owner' })
+    .expect(201);
+  const inviteeEmail = `${label.toLowerCase()}.invitee.${Date.now()}@example.test`;
+  const inv = await owner.agent
+    .post(`/v1/organizations/${developer.id}/invitations`)
+    .set('x-csrf-token', owner.csrf)
+    .send({ email: inviteeEmail })
+    .expect(201);
+  let invitationToken = '';
+  for (let i = 0; i < 100 && !invitationToken; i++) {
+    const mailbox = await plaza.http.get('/v1/dev/mailbox').expect(200);
+    const mail = mailbox.body.data.find((m: { to: string }) => m.to === inviteeEmail);
+    if (mail) invitationToken = /\/invitations\/([A-Za-z0-9_-]+)/.exec(mail.text)![1];
+    else await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    owner,
+    orgs: { developer, agency, account, subAccount: sub.body },
+    keyId: key.body.apiKey.id,
+    keySecret: key.body.secret,
+    invitationId: inv.body.id,
+    invitationToken,
+  };
+}
+
+function orgFor(route: AnyRoute, w: World) {
+  const kinds = route.access.kind === 'org' ? route.access.orgKinds : undefined;
+  if (kinds?.includes('agency')) return w.orgs.agency;
+  if (kinds?.includes('account')) return w.orgs.account;
+  return w.orgs.developer;
+}
+
+function pathFor(route: AnyRoute, w: World): string {
+  return route.path.replace(/:([A-Za-z0-9_]+)/g, (_, name: string) => {
+    if (name === 'orgId') return orgFor(route, w).id;
+    const fixture = PARAM_FIXTURES[name];
+    if (!fixture)
+      throw new Error(
+        `route ${route.method.toUpperCase()} ${route.path}: add a PARAM_FIXTURES line for :${name}`,
+      );
+    return fixture(w);
+  });
+}
+
+function secretsOf(w: World): string[] {
+  return [
+    ...Object.values(w.orgs).flatMap((o) => [o.id, o.name]),
+    w.owner.user.email,
+    w.owner.user.id,
+    w.keyId,
+    w.invitationId,
+  ];
+}
+
+beforeAll(async () => {
+  plaza = await startPlaza();
+  a = await world('Alpha');
+  b = await world('Beta');
+});
+afterAll(() => plaza.close());
+
+describe('cross-tenant matrix', () => {
+  it('covers every route by its access kind', () => {
+    const kinds = new Set(plaza.core.routes.map((r) => r.access.kind));
+    expect(kinds).toEqual(new Set(['public', 'user', 'org', 'platform']));
+    for (const route of plaza.core.routes) expect(() => pathFor(route, a)).not.toThrow();
+  });
+
+  it('a member of organization B gets 403/404 and none of A’s data on every organization route of A', async () => {
+    const orgRoutes = plaza.core.routes.filter((r) => r.access.kind === 'org');
+    expect(orgRoutes.length).toBeGreaterThan(10);
+    for (const route of orgRoutes) {
+      for (const via of ['session', 'api key of B'] as const) {
+        const path = pathFor(route, a);
+        let req = plaza.http[route.method](path);
+        req =
+          via === 'session'
+            ? req.set('Cookie', await cookieOf(b.owner)).set('x-csrf-token', b.owner.csrf)
+            : req.set('Authorization', `Bearer ${b.keySecret}`);
+        const res = await req.send({});
+        const label = `${route.method.toUpperCase()} ${route.path} as B (${via}) -> ${res.status}`;
+        expect([403, 404], label).toContain(res.status);
+        // The problem's `instance` echoes the path the caller sent; anything else of A's is a leak.
+        const text = JSON.stringify({ ...res.body, instance: undefined });
+        for (const s of secretsOf(a)) expect(text.includes(s), `${label} leaks ${s}`).toBe(false);
+      }
+    }
+  });
+
+  it('the same GET routes answer 200 for A’s owner (the matrix uses real ids)', async () => {
+    for (const route of plaza.core.routes.filter((r) => r.access.kind === 'org' && r.method === 'get')) {
+      const res = await plaza.http[route.method](pathFor(route, a)).set('Cookie', await cookieOf(a.owner));
+      expect(res.status, `${route.method.toUpperCase()} ${route.path}`).toBe(200);
+    }
+  });
+
+  it('platform routes refuse people without a platform role', async () => {
+    for (const route of plaza.core.routes.filter((r) => r.access.kind === 'platform')) {
+      const res = await plaza.http[route.method](pathFor(route, a))
+        .set('Cookie', await cookieOf(b.owner))
+        .set('x-csrf-token', b.owner.csrf)
+        .send({});
+      expect(res.status, `${route.method.toUpperCase()} ${route.path}`).toBe(403);
+    }
+  });
+
+  it('user routes answer only about the caller', async () => {
+    const me = await plaza.http
+      .get('/v1/me')
+      .set('Cookie', await cookieOf(b.owner))
+      .expect(200);
+    const text = JSON.stringify(me.body);
+    for (const s of secretsOf(a)) expect(text).not.toContain(s);
+    const log = await plaza.http
+      .get('/v1/me/audit-log')
+      .set('Cookie', await cookieOf(b.owner))
+      .expect(200);
+    expect(log.body.data.every((e: { actorUserId: string }) => e.actorUserId === b.owner.user.id)).toBe(true);
+  });
+
+  it('every non-public route refuses anonymous callers with 401', async () => {
+    for (const route of plaza.core.routes.filter((r) => r.access.kind !== 'public')) {
+      const res = await plaza.http[route.method](pathFor(route, a)).send({});
+      expect(res.status, `${route.method.toUpperCase()} ${route.path}`).toBe(401);
+    }
+  });
+});
+
+const cookies = new Map<SignedIn, string>();
+/** The session cookie of a signed-in test person (read from their agent's jar). */
+async function cookieOf(who: SignedIn): Promise<string> {
+  let c = cookies.get(who);
+  if (!c) {
+    const jar = (who.agent as any).jar;
+    const cookie = jar.getCookie('plaza_session', {
+      domain: '127.0.0.1',
+      path: '/',
+      secure: false,
+      script: false,
+    });
+    c = `plaza_session=${cookie.value}`;
+    cookies.set(who, c);
+  }
+  return c;
+}
