@@ -1,0 +1,98 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, REDIS_URL, type TestDatabase } from '../helpers/db.ts';
+import { spawnPlaza } from '../helpers/process.ts';
+
+const dbs: TestDatabase[] = [];
+afterAll(async () => {
+  for (const d of dbs) await d.drop();
+});
+
+async function signIn(url: string, email: string, password: string) {
+  return fetch(`${url}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+}
+
+describe('the plaza process', () => {
+  it('refuses to start on bad configuration, naming the variable', async () => {
+    const proc = await spawnPlaza({ PLAZA_ROLE: 'chef', PORT: 'x' }, { waitForListen: false });
+    expect(await proc.exited).toBe(78);
+    expect(proc.output()).toMatch(/PLAZA_ROLE: must be one of api, worker, all \(got "chef"\)/);
+    expect(proc.output()).toMatch(/PORT: must be a whole number/);
+  });
+
+  it('starts on embedded PGlite with demo data, prints the logins once, and drains on SIGTERM', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'plaza-boot-'));
+    const proc = await spawnPlaza({ PLAZA_DATA_DIR: dataDir });
+    const ready = await fetch(`${proc.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ database: 'pglite', jobs: 'postgres' });
+    const m = /admin@plaza\.localhost\s+(\S+)/.exec(proc.output());
+    expect(m, proc.output()).not.toBeNull();
+    expect((await signIn(proc.url, 'admin@plaza.localhost', m![1])).status).toBe(200);
+    expect((await fetch(`${proc.url}/openapi.json`)).status).toBe(200);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+    expect(proc.output()).toMatch(/"msg":"stopped"/);
+
+    // Second start on the same folder: same data, no new logins printed.
+    const again = await spawnPlaza({ PLAZA_DATA_DIR: dataDir });
+    expect(again.output()).not.toMatch(/demo logins/);
+    expect((await signIn(again.url, 'admin@plaza.localhost', m![1])).status).toBe(200);
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
+  }, 120_000);
+
+  it('runs on PostgreSQL and BullMQ, as separate API and worker processes', async () => {
+    const database = await createTestDatabase({ migrate: false });
+    dbs.push(database);
+    if (!database.url) return; // no PostgreSQL server here: covered by the PGlite test above
+    const env = {
+      DATABASE_URL: database.url,
+      REDIS_URL,
+      PLAZA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'plaza-boot-')),
+      PLAZA_SECRET: 'a-shared-secret-of-more-than-32-characters',
+    };
+    const api = await spawnPlaza({ ...env, PLAZA_ROLE: 'api' });
+    const worker = await spawnPlaza({ ...env, PLAZA_ROLE: 'worker' }, { waitForListen: false });
+    const ready = await (await fetch(`${api.url}/readyz`)).json();
+    expect(ready).toMatchObject({ status: 'ready', database: 'postgres', jobs: 'bullmq' });
+    // The API process queues the invitation email; only the worker process can send it.
+    const m = /admin@plaza\.localhost\s+(\S+)/.exec(api.output());
+    const login = await signIn(api.url, 'admin@plaza.localhost', m![1]);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0];
+    const { csrfToken } = await login.json();
+    const headers = { cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' };
+    const org = await (
+      await fetch(`${api.url}/v1/organizations`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ name: 'Ops', kind: 'developer' }),
+      })
+    ).json();
+    const invited = await fetch(`${api.url}/v1/organizations/${org.id}/invitations`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ email: 'worker.check@example.test' }),
+    });
+    expect(invited.status).toBe(201);
+    let delivered = false;
+    for (let i = 0; i < 200 && !delivered; i++) {
+      const box = await (await fetch(`${api.url}/v1/dev/mailbox`)).json();
+      delivered = box.data.some((mail: { to: string }) => mail.to === 'worker.check@example.test');
+      if (!delivered) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(delivered).toBe(true);
+    expect(worker.output()).toMatch(/Plaza workers running/);
+    expect(worker.output()).not.toMatch(/Plaza API listening/);
+    api.child.kill('SIGTERM');
+    worker.child.kill('SIGTERM');
+    expect(await api.exited).toBe(0);
+    expect(await worker.exited).toBe(0);
+  }, 120_000);
+});
