@@ -1,0 +1,114 @@
+/**
+ * Cold start: from spawning `npm start` to the first 200 from /readyz, on
+ * embedded PGlite (fresh data folder: migrations and demo seed included) and
+ * on PostgreSQL + Redis, median of 3 each. The baseline, measured in the same
+ * run, is a bare Node HTTP server answering its first request: the floor any
+ * Node service pays.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const ADMIN_URL = process.env.PLAZA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+let nextPort = 3900;
+
+async function timeToReady(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  url: string,
+): Promise<number> {
+  const started = performance.now();
+  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: 'ignore' });
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${cmd} ${args.join(' ')} exited with ${child.exitCode}`);
+      const ok = await fetch(url).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) return performance.now() - started;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function measure(label: string, once: () => Promise<number>) {
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) times.push(await once());
+  return { label, median: median(times), times };
+}
+
+const baseline = await measure('bare node http server', () => {
+  const port = nextPort++;
+  return timeToReady(
+    process.execPath,
+    ['-e', `require('http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1')`],
+    {},
+    `http://127.0.0.1:${port}/`,
+  );
+});
+
+const pglite = await measure('npm start, embedded PGlite, first start', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'plaza-bench-'));
+  const port = nextPort++;
+  try {
+    return await timeToReady(
+      'npm',
+      ['start', '--silent'],
+      { PLAZA_DATA_DIR: dir, PORT: String(port), LOG_LEVEL: 'warn' },
+      `http://127.0.0.1:${port}/readyz`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const results = [baseline, pglite];
+const admin = new pg.Client({ connectionString: ADMIN_URL });
+const pgUp = await admin.connect().then(
+  () => true,
+  () => false,
+);
+if (pgUp) {
+  results.push(
+    await measure('npm start, PostgreSQL + Redis, fresh database', async () => {
+      const name = `plaza_bench_${Date.now()}`;
+      await admin.query(`CREATE DATABASE ${name}`);
+      const port = nextPort++;
+      try {
+        return await timeToReady(
+          'npm',
+          ['start', '--silent'],
+          {
+            DATABASE_URL: ADMIN_URL.replace(/\/[^/]*$/, `/${name}`),
+            REDIS_URL: process.env.PLAZA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+            PLAZA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'plaza-bench-')),
+            PORT: String(port),
+            LOG_LEVEL: 'warn',
+          },
+          `http://127.0.0.1:${port}/readyz`,
+        );
+      } finally {
+        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      }
+    }),
+  );
+  await admin.end();
+}
+
+console.log(`cold start to first 200, median of ${RUNS} (ratio vs ${baseline.label})`);
+for (const r of results) {
+  console.log(
+    `  ${r.label.padEnd(48)} ${r.median.toFixed(0).padStart(6)} ms   ${(r.median / baseline.median).toFixed(1).padStart(6)}x   runs: ${r.times.map((t) => t.toFixed(0)).join(', ')}`,
+  );
+}
