@@ -1,0 +1,20 @@
+import type { Config } from '../config.ts';
+import type { Db } from '../db/index.ts';
+import type { Logger } from '../logger.ts';
+import { createBullmqQueue } from './bullmq.ts';
+import { createPostgresQueue } from './postgres.ts';
+import type { JobQueue } from './types.ts';
+
+export type { FailedJob, JobDefinition, JobInfo, JobOptions, JobQueue } from './types.ts';
+
+/** BullMQ when REDIS_URL is set, else the runner on the main database (PostgreSQL or PGlite). */
+export function createJobQueue(deps: {
+  config: Pick<Config, 'redisUrl' | 'jobsPollMs' | 'jobsLeaseMs'>;
+  db: Db;
+  log: Logger;
+}): JobQueue {
+  const { config, db, log } = deps;
+  if (config.redisUrl)
+    return createBullmqQueue({ redisUrl: config.redisUrl, log, leaseMs: config.jobsLeaseMs });
+  return createPostgresQueue({ db, log, pollMs: config.jobsPollMs, leaseMs: config.jobsLeaseMs });
+}
