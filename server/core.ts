@@ -68,7 +68,8 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
   try {
     plugins = await loadPlugins({ config, db, log, jobs, events, scopes, reservedPrefixes });
   } catch (err) {
-    await db.close().catch(() => {});
+    // A database handed in (tests) belongs to the caller, as in close().
+    if (!opts.db) await db.close().catch(() => {});
     throw err;
   }
 

@@ -1,0 +1,124 @@
+import type { z } from 'zod';
+import type { Db } from '../db/index.ts';
+import type { AnyRoute } from '../http/route.ts';
+import type { JobQueue } from '../jobs/types.ts';
+import type { Logger } from '../logger.ts';
+import type { EventsService } from '../modules/events/service.ts';
+import type { PluginContext } from '../plugin-api/context.ts';
+import type { PluginManifest } from '../plugin-api/manifest.ts';
+import { prefixRoute } from './routes.ts';
+
+const JOB_NAME = /^[a-z][a-zA-Z0-9_-]*$/;
+
+export interface PluginRuntime {
+  ctx: PluginContext<Record<string, unknown>>;
+  /** Routes the plugin added, already prefixed. */
+  routes: AnyRoute[];
+  /** onStop callbacks, in the order given. */
+  stoppers: Array<() => void | Promise<void>>;
+  /** Closes registration once setup has returned. */
+  seal(): void;
+}
+
+/**
+ * Builds the context one plugin's setup receives (backstage-style: only the
+ * services a plugin needs, each narrowed to it). Misuse throws at once, during
+ * setup, so the boot names the plugin instead of failing on the first request.
+ */
+export function createPluginContext(
+  manifest: PluginManifest<z.ZodObject>,
+  config: Record<string, unknown>,
+  deps: { db: Db; log: Logger; jobs: JobQueue; events: EventsService },
+): PluginRuntime {
+  const name = manifest.name;
+  const routes: AnyRoute[] = [];
+  const stoppers: PluginRuntime['stoppers'] = [];
+  const jobNames = new Set<string>();
+  const ownTypes = new Set((manifest.eventTypes ?? []).map((t) => t.type));
+  // Event types a plugin may listen to: core's, its own, and those of plugins it declared it needs.
+  const visibleOwners = new Set([`plugin:${name}`, ...(manifest.requires ?? []).map((r) => `plugin:${r}`)]);
+  let subscriptions = 0;
+  let sealed = false;
+
+  const duringSetup = (what: string) => {
+    if (sealed) throw new Error(`plugin "${name}": ${what} is only allowed while setup runs`);
+  };
+  const seen = new Set<string>();
+
+  const ctx: PluginContext<Record<string, unknown>> = {
+    name,
+    version: manifest.version,
+    config: Object.freeze({ ...config }),
+    log: deps.log.child({ plugin: name }),
+    db: deps.db,
+    routes: {
+      add(...added) {
+        duringSetup('routes.add');
+        for (const route of added) {
+          const mounted = prefixRoute(name, route);
+          const key = `${mounted.method} ${mounted.path}`;
+          if (seen.has(key))
+            throw new Error(`route ${mounted.method.toUpperCase()} ${mounted.path} is added twice`);
+          seen.add(key);
+          routes.push(mounted);
+        }
+      },
+    },
+    events: {
+      subscribe(types, handler) {
+        duringSetup('events.subscribe');
+        if (!Array.isArray(types) || types.length === 0)
+          throw new Error('events.subscribe needs a non-empty list of event types');
+        const owners = new Map(deps.events.types().map((t) => [t.type, t.owner]));
+        for (const type of types) {
+          const owner = owners.get(type);
+          if (!owner) throw new Error(`cannot subscribe to "${type}": no such event type`);
+          if (owner.startsWith('plugin:') && !visibleOwners.has(owner))
+            throw new Error(
+              `cannot subscribe to "${type}" of ${owner}: add "${owner.slice('plugin:'.length)}" to requires`,
+            );
+        }
+        // The name is part of each delivery's job id, so it must stay the same across restarts:
+        // it is the subscription's rank in setup, which is stable as long as setup's code is.
+        deps.events.subscribe({ name: `plugin:${name}:${++subscriptions}`, types: [...types], handler });
+      },
+      emit(tx, organizationId, type, payload) {
+        if (!ownTypes.has(type))
+          return Promise.reject(
+            new Error(
+              `plugin "${name}" may only emit the event types its manifest declares; "${type}" is not one`,
+            ),
+          );
+        return deps.events.emit(tx, organizationId, type, payload);
+      },
+    },
+    jobs: {
+      define(def) {
+        duringSetup('jobs.define');
+        if (!JOB_NAME.test(def.name))
+          throw new Error(
+            `job name "${def.name}" must be letters, digits, _ or -, without the plugin prefix`,
+          );
+        if (jobNames.has(def.name)) throw new Error(`job "${def.name}" is defined twice`);
+        jobNames.add(def.name);
+        deps.jobs.define({ ...def, name: `${name}.${def.name}` });
+      },
+      enqueue(job, data, opts) {
+        if (!jobNames.has(job))
+          return Promise.reject(new Error(`plugin "${name}" has no job "${job}"; define it in setup`));
+        return deps.jobs.enqueue(`${name}.${job}`, data, opts);
+      },
+    },
+    onStop(fn) {
+      stoppers.push(fn);
+    },
+  };
+  return {
+    ctx,
+    routes,
+    stoppers,
+    seal: () => {
+      sealed = true;
+    },
+  };
+}

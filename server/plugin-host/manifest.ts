@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import type { PluginManifest } from '../plugin-api/manifest.ts';
+import { SCOPE_NAME } from '../scopes.ts';
+import { describeValue, plainIssue, valueAt } from './issues.ts';
+
+/** Plugin names: they become a folder, a URL segment, a table prefix, a job namespace and an env var. */
+export const PLUGIN_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+const NAME_RULE =
+  'must be lowercase letters and digits, words joined by single hyphens, starting with a letter';
+// semver.org's own expression (2.0.0), without build metadata captures.
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+const EVENT_TYPE = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
+/** camelCase keys map one way to UPPER_SNAKE variables; anything else would be ambiguous. */
+export const CONFIG_KEY = /^[a-z][a-zA-Z0-9]*$/;
+
+const pluginName = z.string().max(40, { message: 'must be at most 40 characters' }).regex(PLUGIN_NAME, {
+  message: NAME_RULE,
+});
+const zodSchema = (what: string) =>
+  z.custom<z.ZodType>((v) => v instanceof z.ZodType, { message: `must be a zod schema (${what})` });
+
+const manifestSchema = z.strictObject({
+  name: pluginName,
+  version: z.string().regex(SEMVER, { message: 'must be semver' }),
+  description: z.string().max(500).optional(),
+  requires: z.array(pluginName).optional(),
+  config: zodSchema('z.object({...})')
+    .refine((s) => s instanceof z.ZodObject, { message: 'must be a zod object schema (z.object({...}))' })
+    .superRefine((s, ctx) => {
+      if (!(s instanceof z.ZodObject)) return;
+      for (const key of Object.keys(s.shape))
+        if (!CONFIG_KEY.test(key))
+          ctx.addIssue({ code: 'custom', path: [key], message: 'must be a camelCase key', input: key });
+    })
+    .optional(),
+  scopes: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(SCOPE_NAME, { message: 'must be resource:action in lowercase' }),
+        consentText: z.string().min(1).max(300),
+        sensitivity: z.enum(['basic', 'personal', 'financial']),
+      }),
+    )
+    .optional(),
+  eventTypes: z
+    .array(
+      z.strictObject({
+        type: z.string().regex(EVENT_TYPE, { message: 'must be dotted lowercase words (invoice.paid)' }),
+        description: z.string().min(1).max(500),
+        scope: z.string().nullable(),
+        payload: zodSchema('z.object({...})'),
+      }),
+    )
+    .optional(),
+  migrations: z.string().min(1).optional(),
+  setup: z.custom<PluginManifest['setup']>((v) => typeof v === 'function', {
+    message: 'must be a function (setup(ctx) { ... })',
+  }),
+});
+
+/** Validates a default export; returns the manifest or every problem as a sentence. */
+export function validateManifest(
+  value: unknown,
+): { ok: true; manifest: PluginManifest<z.ZodObject> } | { ok: false; reasons: string[] } {
+  if (value === null || typeof value !== 'object')
+    return { ok: false, reasons: ['index.ts must `export default definePlugin({ ... })`'] };
+  const parsed = manifestSchema.safeParse(value, { error: plainIssue });
+  if (parsed.success) return { ok: true, manifest: value as PluginManifest<z.ZodObject> };
+  return { ok: false, reasons: parsed.error.issues.map((issue) => describeIssue(value, issue)) };
+}
+
+function describeIssue(manifest: unknown, issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    const where = ['manifest', ...issue.path.map(String)].join('.');
+    return `${where} has unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  }
+  const where = ['manifest', ...issue.path.map(String)].join('.');
+  const value = valueAt(manifest, issue.path);
+  const got = value === undefined ? '' : ` (got ${describeValue(value)})`;
+  return `${where} ${issue.message}${got}`;
+}

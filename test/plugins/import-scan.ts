@@ -1,0 +1,74 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+const SOURCE = /\.(ts|mts|cts|js|mjs|cjs)$/;
+// Static imports and re-exports (`import x from`, `export * from`, `import type`), side-effect
+// imports, dynamic imports and require with a literal specifier.
+const SPECIFIERS = [
+  /\b(?:import|export)\s+(?:type\s+)?[^'"]*?\bfrom\s*['"]([^'"]+)['"]/g,
+  /\bimport\s*['"]([^'"]+)['"]/g,
+  /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+  /\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+];
+// `import(someVariable)` cannot be checked, so it is not allowed at all.
+const COMPUTED_IMPORT = /\b(?:import|require)\s*\(\s*[^'"\s)]/g;
+
+export function importSpecifiers(source: string): { specifiers: string[]; computed: number } {
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/[^\n]*/g, '$1');
+  const specifiers = SPECIFIERS.flatMap((re) => [...code.matchAll(re)].map((m) => m[1]));
+  return { specifiers, computed: [...code.matchAll(COMPUTED_IMPORT)].length };
+}
+
+/**
+ * What a plugin file may import: node builtins and npm packages, files of its
+ * own plugin folder, and `server/plugin-api/index.ts`. Nothing else of Plaza
+ * and nothing of another plugin (plugins talk through events and requires).
+ */
+/** All paths absolute; messages name the file relative to `repoRoot`. */
+export function importViolations(
+  file: string,
+  pluginRoot: string,
+  repoRoot: string,
+  source: string,
+): string[] {
+  const api = path.resolve(repoRoot, 'server', 'plugin-api', 'index.ts');
+  const where = path.relative(repoRoot, file);
+  const { specifiers, computed } = importSpecifiers(source);
+  const problems = computed ? [`${where}: a computed import() or require()`] : [];
+  for (const spec of specifiers) {
+    if (spec.startsWith('/') || spec.startsWith('file:')) {
+      problems.push(`${where}: absolute import "${spec}"`);
+      continue;
+    }
+    if (!spec.startsWith('.')) {
+      // Bare specifiers are packages; one spelled like a repository path is a reach-in.
+      if (/^(server|plugins|test|web)\//.test(spec)) problems.push(`${where}: imports "${spec}"`);
+      continue;
+    }
+    const target = path.resolve(path.dirname(file), spec);
+    const insidePlugin = !path.relative(pluginRoot, target).startsWith('..');
+    if (target !== api && !insidePlugin) problems.push(`${where}: imports "${spec}"`);
+  }
+  return problems;
+}
+
+/** Every source file under a folder of plugins, with the plugin folder it belongs to. */
+export function pluginFiles(pluginsDir: string): Array<{ file: string; pluginRoot: string }> {
+  const out: Array<{ file: string; pluginRoot: string }> = [];
+  const walk = (dir: string, pluginRoot: string) => {
+    for (const entry of readdirSync(dir)) {
+      const full = path.join(dir, entry);
+      if (entry === 'node_modules') continue;
+      if (statSync(full).isDirectory()) walk(full, pluginRoot);
+      else if (SOURCE.test(entry)) out.push({ file: full, pluginRoot });
+    }
+  };
+  for (const entry of readdirSync(pluginsDir)) {
+    const full = path.join(pluginsDir, entry);
+    if (statSync(full).isDirectory()) walk(full, full);
+    else if (SOURCE.test(entry)) out.push({ file: full, pluginRoot: pluginsDir });
+  }
+  return out;
+}
+
+export const readSource = (file: string) => readFileSync(file, 'utf8');

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { configVariable, configVariables, parsePluginConfig } from '../../server/plugin-host/config.ts';
+import { validateManifest } from '../../server/plugin-host/manifest.ts';
+import { orderByRequirements } from '../../server/plugin-host/order.ts';
+
+/** The host's pure steps, on inputs the fixtures do not cover. */
+describe('ordering', () => {
+  const node = (name: string, ...requires: string[]) => ({ name, requires });
+
+  it('puts requirements first and otherwise keeps the configured order', () => {
+    const { ordered } = orderByRequirements([node('c', 'a'), node('b'), node('a'), node('d', 'c', 'b')]);
+    expect(ordered.map((p) => p.name)).toEqual(['a', 'c', 'b', 'd']);
+  });
+
+  it('names each cycle once, with its path, including a plugin requiring itself', () => {
+    const { problems } = orderByRequirements([
+      node('x', 'y'),
+      node('y', 'z'),
+      node('z', 'x'),
+      node('s', 's'),
+    ]);
+    expect(problems.map((p) => p.message)).toEqual([
+      'plugins "x" -> "y" -> "z" -> "x" form a cycle',
+      'plugins "s" -> "s" form a cycle',
+    ]);
+  });
+});
+
+describe('config', () => {
+  it('maps plugin and key to one UPPER_SNAKE variable', () => {
+    expect(configVariable('data-products', 'maxRows')).toBe('PLAZA_PLUGIN_DATA_PRODUCTS_MAX_ROWS');
+    expect(configVariable('notes', 'apiKey2')).toBe('PLAZA_PLUGIN_NOTES_API_KEY2');
+  });
+
+  it('spots two plugins reading the same variable', () => {
+    const owners = configVariables([
+      { name: 'notes', schema: z.object({ digestHeading: z.string() }) },
+      { name: 'notes-digest', schema: z.object({ heading: z.string() }) },
+    ]);
+    expect(owners.get('PLAZA_PLUGIN_NOTES_DIGEST_HEADING')).toEqual(['notes', 'notes-digest']);
+  });
+
+  it('treats an empty variable as unset, and parses booleans and enums in plain words', () => {
+    const schema = z.object({ live: z.stringbool().default(false), mode: z.enum(['test', 'prod']) });
+    expect(
+      parsePluginConfig('pay', schema, { PLAZA_PLUGIN_PAY_LIVE: '', PLAZA_PLUGIN_PAY_MODE: 'test' }),
+    ).toEqual({
+      ok: true,
+      value: { live: false, mode: 'test' },
+    });
+    const bad = parsePluginConfig('pay', schema, { PLAZA_PLUGIN_PAY_MODE: 'staging' });
+    expect(bad.ok ? [] : bad.problems.map((p) => p.message)).toEqual([
+      'plugin "pay": PLAZA_PLUGIN_PAY_MODE must be one of "test", "prod" (got "staging")',
+    ]);
+  });
+});
+
+describe('manifest validation', () => {
+  const reasons = (value: unknown) => {
+    const result = validateManifest(value);
+    return result.ok ? [] : result.reasons;
+  };
+
+  it('explains every problem in plain words', () => {
+    expect(
+      reasons({
+        name: 'Bad_Name',
+        version: '1.0.0',
+        requires: 'notes',
+        config: { key: 'not a schema' },
+        scopes: [{ name: 'notes', consentText: 'x', sensitivity: 'low' }],
+        setup: 'later',
+        sertup() {},
+      }),
+    ).toEqual([
+      'manifest.name must be lowercase letters and digits, words joined by single hyphens, starting with a letter (got "Bad_Name")',
+      'manifest.requires must be an array (got "notes")',
+      'manifest.config must be a zod schema (z.object({...})) (got {"key":"not a schema"})',
+      'manifest.scopes.0.name must be resource:action in lowercase (got "notes")',
+      'manifest.scopes.0.sensitivity must be one of "basic", "personal", "financial" (got "low")',
+      'manifest.setup must be a function (setup(ctx) { ... }) (got "later")',
+      'manifest has unknown field "sertup"',
+    ]);
+  });
+
+  it('refuses config keys that would not map cleanly to a variable', () => {
+    expect(
+      reasons({ name: 'a', version: '1.0.0', config: z.object({ max_rows: z.string() }), setup() {} }),
+    ).toEqual(['manifest.config.max_rows must be a camelCase key']);
+  });
+
+  it('accepts a full manifest', () => {
+    expect(
+      reasons({
+        name: 'data-products',
+        version: '2.1.0-beta.1',
+        requires: ['notes'],
+        config: z.object({ maxRows: z.coerce.number().default(10) }),
+        scopes: [{ name: 'datasets:read', consentText: 'See your datasets', sensitivity: 'personal' }],
+        eventTypes: [
+          { type: 'dataset.published', description: 'x', scope: 'datasets:read', payload: z.object({}) },
+        ],
+        migrations: 'sql',
+        setup() {},
+      }),
+    ).toEqual([]);
+  });
+});
