@@ -23,7 +23,13 @@ async function timeToReady(
   url: string,
 ): Promise<number> {
   const started = performance.now();
-  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: 'ignore' });
+  // Its own process group, so that stopping it also stops the node process `npm start` spawns.
+  const child = spawn(cmd, args, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: 'ignore',
+    detached: true,
+  });
   try {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${cmd} ${args.join(' ')} exited with ${child.exitCode}`);
@@ -35,8 +41,9 @@ async function timeToReady(
       await new Promise((r) => setTimeout(r, 20));
     }
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    const exited = new Promise((r) => child.once('exit', r));
+    process.kill(-child.pid!, 'SIGTERM');
+    await exited;
   }
 }
 
@@ -92,6 +99,7 @@ if (pgUp) {
           {
             DATABASE_URL: ADMIN_URL.replace(/\/[^/]*$/, `/${name}`),
             REDIS_URL: process.env.PLAZA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+            REDIS_PREFIX: name,
             PLAZA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'plaza-bench-')),
             PORT: String(port),
             LOG_LEVEL: 'warn',

@@ -72,6 +72,12 @@ export const configOptions = {
     undefined,
     'Redis connection string; jobs run on BullMQ. Unset: jobs run on the PostgreSQL-backed runner.',
   ),
+  redisPrefix: option(
+    'REDIS_PREFIX',
+    z.string().regex(/^[A-Za-z0-9_.-]{1,40}$/, { message: 'must be 1-40 letters, digits, _ . or -' }),
+    'plaza',
+    'Prefix of every Redis key, so that several Plaza installations can share one Redis.',
+  ),
   secret: option(
     'PLAZA_SECRET',
     z.string().min(32, { message: 'must be at least 32 characters' }).optional(),
@@ -167,6 +173,8 @@ type Options = typeof configOptions;
 export type Config = { [K in keyof Options]: z.output<Options[K]['schema']> } & {
   /** Resolved public URL (publicUrl or http://localhost:PORT), without trailing slash. */
   baseUrl: string;
+  /** Every `PLAZA_PLUGIN_<NAME>_<KEY>` variable; the plugin host validates them against each plugin's schema. */
+  pluginEnv: Record<string, string>;
 };
 
 export class ConfigError extends Error {
@@ -199,6 +207,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (problems.length) throw new ConfigError(problems);
   out.baseUrl = String(out.publicUrl ?? `http://localhost:${out.port}`).replace(/\/+$/, '');
   out.devMailbox ??= !out.smtpUrl;
+  out.pluginEnv = Object.fromEntries(
+    Object.entries(env).filter(
+      (e): e is [string, string] => e[0].startsWith('PLAZA_PLUGIN_') && e[1] !== undefined,
+    ),
+  );
   return out as Config;
 }
 

@@ -9,12 +9,17 @@ export type { FailedJob, JobDefinition, JobInfo, JobOptions, JobQueue } from './
 
 /** BullMQ when REDIS_URL is set, else the runner on the main database (PostgreSQL or PGlite). */
 export function createJobQueue(deps: {
-  config: Pick<Config, 'redisUrl' | 'jobsPollMs' | 'jobsLeaseMs'>;
+  config: Pick<Config, 'redisUrl' | 'redisPrefix' | 'jobsPollMs' | 'jobsLeaseMs'>;
   db: Db;
   log: Logger;
 }): JobQueue {
   const { config, db, log } = deps;
   if (config.redisUrl)
-    return createBullmqQueue({ redisUrl: config.redisUrl, log, leaseMs: config.jobsLeaseMs });
+    return createBullmqQueue({
+      redisUrl: config.redisUrl,
+      prefix: config.redisPrefix,
+      log,
+      leaseMs: config.jobsLeaseMs,
+    });
   return createPostgresQueue({ db, log, pollMs: config.jobsPollMs, leaseMs: config.jobsLeaseMs });
 }

@@ -29,8 +29,6 @@ export interface PluginHostDeps {
   scopes: ScopeCatalog;
   /** First path segments under /v1 that core routes use; a plugin may not take one. */
   reservedPrefixes: string[];
-  /** Where `PLAZA_PLUGIN_<NAME>_<KEY>` settings are read (default: process.env, like core config). */
-  env?: Env;
 }
 
 export interface LoadedPlugins {
@@ -70,7 +68,7 @@ export async function loadPlugins(deps: PluginHostDeps): Promise<LoadedPlugins> 
   const { ordered, problems: cycles } = orderByRequirements(candidates);
   throwIfAny(cycles);
 
-  const configs = parseConfigs(ordered, deps.env ?? process.env, log);
+  const configs = parseConfigs(ordered, deps.config.pluginEnv, log);
 
   const sources = new Map<string, MigrationSource>();
   const migrationProblems: PluginProblem[] = [];

@@ -1,11 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, REDIS_URL, type TestDatabase } from '../helpers/db.ts';
-import { spawnPlaza } from '../helpers/process.ts';
+import { killLeftoverPlazas, spawnPlaza } from '../helpers/process.ts';
 
 const dbs: TestDatabase[] = [];
+afterEach(() => killLeftoverPlazas());
 afterAll(async () => {
   for (const d of dbs) await d.drop();
 });
@@ -55,6 +57,8 @@ describe('the plaza process', () => {
     const env = {
       DATABASE_URL: database.url,
       REDIS_URL,
+      // Its own Redis keys: no other Plaza sharing this Redis may take its jobs.
+      REDIS_PREFIX: `plaza-boot-${randomBytes(4).toString('hex')}`,
       PLAZA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'plaza-boot-')),
       PLAZA_SECRET: 'a-shared-secret-of-more-than-32-characters',
     };
@@ -87,7 +91,7 @@ describe('the plaza process', () => {
       delivered = box.data.some((mail: { to: string }) => mail.to === 'worker.check@example.test');
       if (!delivered) await new Promise((r) => setTimeout(r, 50));
     }
-    expect(delivered).toBe(true);
+    expect(delivered, `worker output:\n${worker.output()}`).toBe(true);
     expect(worker.output()).toMatch(/Plaza workers running/);
     expect(worker.output()).not.toMatch(/Plaza API listening/);
     api.child.kill('SIGTERM');

@@ -2,6 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const alive = new Set<ChildProcess>();
+
+/** Kills (SIGKILL) every Plaza process a test started and did not see exit; call in afterEach. */
+export function killLeftoverPlazas(): void {
+  for (const child of alive) child.kill('SIGKILL');
+  alive.clear();
+}
 
 export interface PlazaProcess {
   child: ChildProcess;
@@ -29,7 +36,13 @@ export async function spawnPlaza(
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  alive.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      alive.delete(child);
+      resolve(code);
+    }),
+  );
   const proc: PlazaProcess = { child, output: () => out, url: '', exited };
   if (opts.waitForListen === false) return proc;
   const deadline = Date.now() + 60_000;

@@ -115,7 +115,12 @@ describe('backoff formula', () => {
 
 describe('createJobQueue', () => {
   it('picks BullMQ when REDIS_URL is set, else the PostgreSQL runner', async () => {
-    const config = { redisUrl: undefined as string | undefined, jobsPollMs: 100, jobsLeaseMs: 1000 };
+    const config = {
+      redisUrl: undefined as string | undefined,
+      redisPrefix: `plaza-test-${process.pid}`,
+      jobsPollMs: 100,
+      jobsLeaseMs: 1000,
+    };
     const onPostgres = createJobQueue({ config, db: lite, log });
     const onRedis = createJobQueue({ config: { ...config, redisUrl: REDIS_URL }, db: lite, log });
     expect([onPostgres.kind, onRedis.kind]).toEqual(['postgres', 'bullmq']);

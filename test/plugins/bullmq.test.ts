@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import supertest from 'supertest';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
 import { loadConfig } from '../../server/config.ts';
 import { type Core, createCore } from '../../server/core.ts';
@@ -25,9 +25,9 @@ let core: Core;
 let plaza: TestPlaza;
 
 beforeAll(async () => {
-  vi.stubEnv('PLAZA_PLUGIN_NOTES_SIGNATURE', 'signed on redis');
   database = await createTestDatabase();
   const config = loadConfig({
+    PLAZA_PLUGIN_NOTES_SIGNATURE: 'signed on redis',
     PLAZA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'plaza-test-')),
     PLAZA_SECRET: 'test-secret-test-secret-test-secret-0123',
     LOG_LEVEL: 'silent',
@@ -47,7 +47,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await core?.close(2000);
   await database?.drop();
-  vi.unstubAllEnvs();
   const redis = new Redis(REDIS_URL);
   let cursor = '0';
   do {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AnyRoute, defineRoute } from '../../server/http/route.ts';
 import { createPluginContext } from '../../server/plugin-host/context.ts';
 import { createOrg, type SignedIn, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
@@ -14,10 +14,9 @@ let ann: SignedIn;
 let annOrg: { id: string };
 
 beforeAll(async () => {
-  // Plugin settings come from the process environment, like every PLAZA_* variable in production.
-  vi.stubEnv('PLAZA_PLUGIN_NOTES_SIGNATURE', 'signed by notes');
-  vi.stubEnv('PLAZA_PLUGIN_NOTES_DIGEST_HEADING', 'This week');
   plaza = await startPlaza({
+    PLAZA_PLUGIN_NOTES_SIGNATURE: 'signed by notes',
+    PLAZA_PLUGIN_NOTES_DIGEST_HEADING: 'This week',
     PLAZA_PLUGINS: 'notes-digest,notes',
     // Relative to the process cwd (the repository root under vitest).
     PLAZA_PLUGINS_DIR: 'test/fixtures/plugins',
@@ -27,7 +26,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await plaza?.close();
-  vi.unstubAllEnvs();
 });
 
 const writeNote = (who: SignedIn, orgId: string, body: Record<string, unknown>) =>

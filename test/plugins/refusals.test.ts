@@ -1,4 +1,4 @@
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { dropSharedDatabase, refusal } from './harness.ts';
 
 /**
@@ -6,9 +6,6 @@ import { dropSharedDatabase, refusal } from './harness.ts';
  * starts with "Plaza cannot load plugins:" and names the plugin and the reason
  * (main.ts prints that message and exits non-zero).
  */
-afterEach(() => {
-  vi.unstubAllEnvs();
-});
 afterAll(() => dropSharedDatabase());
 
 const tableExists = async (db: { maybeOne: (sql: string) => Promise<unknown> }, table: string) =>
@@ -16,10 +13,12 @@ const tableExists = async (db: { maybeOne: (sql: string) => Promise<unknown> }, 
 
 describe('Plaza refuses to start', () => {
   it('when a manifest is invalid, before any plugin writes to the database', async () => {
-    vi.stubEnv('PLAZA_PLUGIN_NOTES_SIGNATURE', 'x');
-    const { error } = await refusal({ PLAZA_PLUGINS: 'notes,bad-manifest' }, async (db) => {
-      expect(await tableExists(db, 'notes_items')).toBe(false);
-    });
+    const { error } = await refusal(
+      { PLAZA_PLUGINS: 'notes,bad-manifest', PLAZA_PLUGIN_NOTES_SIGNATURE: 'x' },
+      async (db) => {
+        expect(await tableExists(db, 'notes_items')).toBe(false);
+      },
+    );
     expect(error.message).toBe(
       'Plaza cannot load plugins:\n  - plugin "bad-manifest": manifest.version must be semver (got "1")',
     );
@@ -56,9 +55,11 @@ describe('Plaza refuses to start', () => {
   });
 
   it('when a config value is wrong, naming the variable', async () => {
-    vi.stubEnv('PLAZA_PLUGIN_NOTES_SIGNATURE', 'x');
-    vi.stubEnv('PLAZA_PLUGIN_NOTES_MAX_TITLE_LENGTH', 'lots');
-    const { error } = await refusal({ PLAZA_PLUGINS: 'notes' });
+    const { error } = await refusal({
+      PLAZA_PLUGINS: 'notes',
+      PLAZA_PLUGIN_NOTES_SIGNATURE: 'x',
+      PLAZA_PLUGIN_NOTES_MAX_TITLE_LENGTH: 'lots',
+    });
     expect(error.message).toContain(
       'plugin "notes": PLAZA_PLUGIN_NOTES_MAX_TITLE_LENGTH must be a number (got "lots")',
     );
@@ -66,8 +67,7 @@ describe('Plaza refuses to start', () => {
   });
 
   it('when a required config value is missing, naming the variable and warning about a misspelt one', async () => {
-    vi.stubEnv('PLAZA_PLUGIN_NOTE_SIGNATURE', 'typo');
-    const { error, lines } = await refusal({ PLAZA_PLUGINS: 'notes' });
+    const { error, lines } = await refusal({ PLAZA_PLUGINS: 'notes', PLAZA_PLUGIN_NOTE_SIGNATURE: 'typo' });
     expect(error.message).toContain('plugin "notes": PLAZA_PLUGIN_NOTES_SIGNATURE is required');
     expect(lines).toContainEqual(
       expect.objectContaining({ level: 40, variables: ['PLAZA_PLUGIN_NOTE_SIGNATURE'] }),
@@ -86,8 +86,7 @@ describe('Plaza refuses to start', () => {
   });
 
   it('when setup subscribes to events of a plugin it does not require', async () => {
-    vi.stubEnv('PLAZA_PLUGIN_NOTES_SIGNATURE', 'x');
-    const { error } = await refusal({ PLAZA_PLUGINS: 'notes,peeker' });
+    const { error } = await refusal({ PLAZA_PLUGINS: 'notes,peeker', PLAZA_PLUGIN_NOTES_SIGNATURE: 'x' });
     expect(error.message).toContain(
       'plugin "peeker": setup failed: cannot subscribe to "notes.item_created" of plugin:notes: add "notes" to requires',
     );
