@@ -50,6 +50,31 @@ describe('the plaza process', () => {
     expect(await again.exited).toBe(0);
   }, 120_000);
 
+  it('lets an in-flight request finish on SIGTERM, refusing new connections meanwhile', async () => {
+    const proc = await spawnPlaza({
+      PLAZA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'plaza-boot-')),
+      PLAZA_SEED_DEMO: 'false',
+      PLAZA_PLUGINS: 'slow',
+      PLAZA_PLUGINS_DIR: 'test/fixtures/plugins',
+    });
+    const inFlight = fetch(`${proc.url}/v1/slow/wait?ms=1500`);
+    await new Promise((r) => setTimeout(r, 300)); // the request is now inside its 1.5 s handler
+    proc.child.kill('SIGTERM');
+    while (!proc.output().includes('"msg":"draining"')) await new Promise((r) => setTimeout(r, 20));
+    const newcomer = await fetch(`${proc.url}/healthz`).then(
+      () => 'answered',
+      () => 'refused',
+    );
+    expect(newcomer).toBe('refused');
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ waited: 1500 });
+    expect(await proc.exited).toBe(0);
+    expect(proc.output().indexOf('"msg":"draining"')).toBeLessThan(
+      proc.output().indexOf('"path":"/v1/slow/wait"'),
+    );
+  }, 60_000);
+
   it('runs on PostgreSQL and BullMQ, as separate API and worker processes', async () => {
     const database = await createTestDatabase({ migrate: false });
     dbs.push(database);
