@@ -20,9 +20,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
 import { createApp } from '../../server/app.ts';
-import { loadConfig } from '../../server/config.ts';
 import { createCore } from '../../server/core.ts';
 import { launchBrowser } from '../helpers/browser.ts';
+import { testConfig } from '../helpers/core.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 const PASSWORD = 'correct horse battery staple';
@@ -75,16 +75,12 @@ beforeAll(async () => {
 
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'plaza-e2e-'));
   database = await createTestDatabase();
-  const config = loadConfig({
+  const config = testConfig({
     PORT: String(port),
     HOST: '127.0.0.1',
     PLAZA_PUBLIC_URL: baseUrl,
     PLAZA_DATA_DIR: dataDir,
-    PLAZA_SECRET: randomBytes(32).toString('hex'),
     PLAZA_DEV_MAILBOX: 'true',
-    PLAZA_SEED_DEMO: 'false',
-    PLAZA_JOBS_POLL_MS: '50',
-    LOG_LEVEL: 'silent',
   });
   core = await createCore(config, { db: database.db });
   await core.startWorkers();

@@ -16,13 +16,9 @@ export interface TestPlaza {
   close(): Promise<void>;
 }
 
-/** A Plaza core and app on a database of its own, with workers running. */
-export async function startPlaza(
-  env: Record<string, string> = {},
-  opts: { workers?: boolean } = {},
-): Promise<TestPlaza> {
-  const database = await createTestDatabase();
-  const config = loadConfig({
+/** Configuration for a test core: its own data folder, quiet logs, no demo seed, fast polling. */
+export function testConfig(env: Record<string, string> = {}) {
+  return loadConfig({
     PLAZA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'plaza-test-')),
     PLAZA_SECRET: 'test-secret-test-secret-test-secret-0123',
     LOG_LEVEL: process.env.PLAZA_TEST_LOG_LEVEL ?? 'silent',
@@ -30,6 +26,15 @@ export async function startPlaza(
     PLAZA_JOBS_POLL_MS: '50',
     ...env,
   });
+}
+
+/** A Plaza core and app on a database of its own, with workers running. */
+export async function startPlaza(
+  env: Record<string, string> = {},
+  opts: { workers?: boolean } = {},
+): Promise<TestPlaza> {
+  const database = await createTestDatabase();
+  const config = testConfig(env);
   const core = await createCore(config, { db: database.db });
   if (opts.workers !== false) await core.startWorkers();
   const app = createApp(core);

@@ -4,7 +4,6 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openPglite } from '../../server/db/index.ts';
 import { runMigrations } from '../../server/db/migrate.ts';
@@ -15,6 +14,7 @@ import { createPostgresQueue } from '../../server/jobs/postgres.ts';
 import type { JobInfo, JobQueue } from '../../server/jobs/types.ts';
 import { createLogger } from '../../server/logger.ts';
 import { createTestDatabase, REDIS_URL, type TestDatabase } from '../helpers/db.ts';
+import { deleteRedisPrefix } from '../helpers/redis.ts';
 
 /**
  * One contract for both JobQueue adapters: BullMQ on real Redis, the
@@ -40,14 +40,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await lite?.close();
   await tdb?.drop();
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  await redis.quit();
+  await deleteRedisPrefix(prefix);
 });
 
 interface Adapter {

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../../server/config.ts';
 import { createCore } from '../../server/core.ts';
 import type { Db } from '../../server/db/index.ts';
 import { createLogger } from '../../server/logger.ts';
 import { PluginLoadError } from '../../server/plugin-host/index.ts';
+import { testConfig } from '../helpers/core.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 /** The fixture plugins, as an absolute path (the happy-path tests use the cwd-relative form). */
@@ -50,13 +50,7 @@ export async function refusal(
   const database = inspect ? await createTestDatabase() : await shared!;
   const { log, lines } = captureLog();
   try {
-    const config = loadConfig({
-      PLAZA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'plaza-test-')),
-      PLAZA_SECRET: 'test-secret-test-secret-test-secret-0123',
-      PLAZA_SEED_DEMO: 'false',
-      PLAZA_PLUGINS_DIR: FIXTURES,
-      ...env,
-    });
+    const config = testConfig({ PLAZA_PLUGINS_DIR: FIXTURES, ...env });
     const outcome = await createCore(config, { db: database.db, log }).then(
       async (core) => {
         await core.close();
