@@ -7,7 +7,19 @@ const here = path.dirname(new URL(import.meta.url).pathname);
  * Core modules in dependency order. Each owns the tables its migrations
  * create; other modules reach them only through its service.
  */
-export const CORE_MODULES = ['jobs', 'events', 'identity', 'organizations', 'audit', 'mail'] as const;
+export const CORE_MODULES = [
+  'jobs',
+  'events',
+  'identity',
+  'organizations',
+  'audit',
+  'mail',
+  'apps',
+  'reviews',
+  'notifications',
+  'installations',
+  'marketplace',
+] as const;
 
 export function coreMigrationSources(): MigrationSource[] {
   return CORE_MODULES.map((name) => ({
