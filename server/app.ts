@@ -6,6 +6,7 @@ import { PlazaError } from './errors.ts';
 import { authenticate } from './http/auth.ts';
 import { buildOpenApi } from './http/openapi.ts';
 import { requestLifecycle } from './http/problem.ts';
+import { rateLimitCallers } from './http/rate-limit.ts';
 import { mountRoutes } from './http/router.ts';
 import { serveFile, serveWebApp } from './http/static.ts';
 
@@ -99,6 +100,12 @@ export function createApp(core: Core): Koa {
       throw new PlazaError('PLAZA_ROUTE_NOT_FOUND', `no route ${ctx.method} ${ctx.path}`);
   });
   app.use(authenticate(core.identity));
+  app.use(
+    rateLimitCallers(core.rateLimiter, {
+      caller: core.config.rateLimitPerMinute,
+      anonymous: core.config.rateLimitAnonymousPerMinute,
+    }),
+  );
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -104,6 +104,18 @@ export const configOptions = {
     '1048576',
     'Largest JSON body accepted.',
   ),
+  rateLimitPerMinute: option(
+    'PLAZA_RATE_LIMIT_PER_MINUTE',
+    int(1, 1_000_000),
+    '600',
+    'API requests per minute for one signed-in person or API key (429 past it).',
+  ),
+  rateLimitAnonymousPerMinute: option(
+    'PLAZA_RATE_LIMIT_ANONYMOUS_PER_MINUTE',
+    int(1, 1_000_000),
+    '120',
+    'API requests per minute from one IP address without credentials.',
+  ),
   plugins: option('PLAZA_PLUGINS', list, '', 'Comma-separated plugins to load, by folder name.'),
   pluginsDir: option('PLAZA_PLUGINS_DIR', z.string().min(1), 'plugins', 'Folder plugins are loaded from.'),
   seedDemo: option('PLAZA_SEED_DEMO', bool, 'true', 'Seed demo organizations and logins on first start.'),

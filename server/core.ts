@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from './config.ts';
 import { connectPostgres, type Db, openPglite } from './db/index.ts';
 import { runMigrations } from './db/migrate.ts';
+import { createRateLimiter } from './http/rate-limit.ts';
 import type { AnyRoute } from './http/route.ts';
 import { createJobQueue } from './jobs/index.ts';
 import type { JobQueue } from './jobs/types.ts';
@@ -48,6 +50,12 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
   if (applied.length) log.info({ migrations: applied }, 'applied core migrations');
 
   const jobs = opts.jobs ?? createJobQueue({ config, db, log });
+  // Shared state across API processes (rate limits) lives in Redis when there is one.
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 })
+    : undefined;
+  redis?.on('error', (err) => log.warn({ err }, 'redis connection error'));
+  const rateLimiter = createRateLimiter(redis, config.redisPrefix);
   const scopes = createScopeCatalog();
   const events = createEventsService({ db, jobs, log, pollMs: config.jobsPollMs });
   registerCoreEventTypes(events);
@@ -80,6 +88,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     log,
     db,
     jobs,
+    rateLimiter,
     scopes,
     events,
     audit,
@@ -99,6 +108,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
       if (workersRunning) await events.stop();
       await jobs.stop(timeoutMs);
       await plugins.stop();
+      await redis?.quit().catch(() => {});
       if (!opts.db) await db.close();
     },
   };

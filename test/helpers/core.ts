@@ -24,6 +24,9 @@ export function testConfig(env: Record<string, string> = {}) {
     LOG_LEVEL: process.env.PLAZA_TEST_LOG_LEVEL ?? 'silent',
     PLAZA_SEED_DEMO: 'false',
     PLAZA_JOBS_POLL_MS: '50',
+    // Tests call from one address at machine speed; test/http/rate-limit.test.ts checks the limits.
+    PLAZA_RATE_LIMIT_PER_MINUTE: '1000000',
+    PLAZA_RATE_LIMIT_ANONYMOUS_PER_MINUTE: '1000000',
     ...env,
   });
 }

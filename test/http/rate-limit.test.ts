@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import supertest from 'supertest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../server/app.ts';
+import { createCore } from '../../server/core.ts';
+import { signUp, startPlaza, type TestPlaza, testConfig, uniqueEmail } from '../helpers/core.ts';
+import { createTestDatabase, REDIS_URL } from '../helpers/db.ts';
+import { deleteRedisPrefix } from '../helpers/redis.ts';
+
+const started: TestPlaza[] = [];
+const prefix = `plaza-rl-${randomBytes(4).toString('hex')}`;
+afterAll(async () => {
+  for (const p of started) await p.close();
+  await deleteRedisPrefix(prefix);
+});
+
+async function plaza(env: Record<string, string>) {
+  const p = await startPlaza({
+    PLAZA_RATE_LIMIT_PER_MINUTE: '3',
+    PLAZA_RATE_LIMIT_ANONYMOUS_PER_MINUTE: '2',
+    ...env,
+  });
+  started.push(p);
+  return p;
+}
+
+describe('rate limits per caller', () => {
+  it('answers 429 with Retry-After and RateLimit-* headers past the limit, per caller', async () => {
+    const p = await plaza({});
+    const ann = await signUp(p);
+    const bob = await signUp(p);
+    // signUp's own request counted against Ann's IP, not her person: three calls as Ann pass.
+    for (let i = 0; i < 3; i++) {
+      const ok = await ann.agent.get('/v1/me').expect(200);
+      expect(ok.headers['ratelimit-limit']).toBe('3');
+      expect(ok.headers['ratelimit-remaining']).toBe(String(2 - i));
+    }
+    const refused = await ann.agent.get('/v1/me').expect(429);
+    expect(refused.body.code).toBe('PLAZA_RATE_LIMITED');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
+    expect(refused.headers['ratelimit-remaining']).toBe('0');
+    // Bob has a budget of his own.
+    await bob.agent.get('/v1/me').expect(200);
+  });
+
+  it('limits anonymous callers by address, and leaves health checks alone', async () => {
+    const p = await plaza({});
+    await p.http.get('/v1/marketplace-nothing').expect(404);
+    await p.http.get('/v1/marketplace-nothing').expect(404);
+    const refused = await p.http.get('/v1/marketplace-nothing').expect(429);
+    expect(refused.body.code).toBe('PLAZA_RATE_LIMITED');
+    for (let i = 0; i < 5; i++) await p.http.get('/healthz').expect(200);
+  });
+
+  it('shares one budget across API processes through Redis', async () => {
+    // Two cores on one database and one Redis: two API processes of one installation.
+    const database = await createTestDatabase();
+    const env = { REDIS_URL, REDIS_PREFIX: prefix, PLAZA_RATE_LIMIT_PER_MINUTE: '3' };
+    const cores = [
+      await createCore(testConfig(env), { db: database.db }),
+      await createCore(testConfig(env), { db: database.db }),
+    ];
+    try {
+      const [a, b] = cores.map((c) => supertest(createApp(c).callback()));
+      const res = await a
+        .post('/v1/auth/signup')
+        .send({ name: 'Rae', email: uniqueEmail(), password: 'a long enough password' });
+      const cookie = res.headers['set-cookie'][0].split(';')[0];
+      await a.get('/v1/me').set('Cookie', cookie).expect(200);
+      await b.get('/v1/me').set('Cookie', cookie).expect(200);
+      await a.get('/v1/me').set('Cookie', cookie).expect(200);
+      const refused = await b.get('/v1/me').set('Cookie', cookie).expect(429);
+      expect(refused.body.code).toBe('PLAZA_RATE_LIMITED');
+    } finally {
+      for (const c of cores) await c.close(1000);
+      await database.drop();
+    }
+  });
+});
