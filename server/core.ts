@@ -61,7 +61,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
   registerCoreEventTypes(events);
   const audit = createAuditService({ db });
   const mail = createMailService({ config, db, jobs, log });
-  const identity = createIdentityService({ db, config, audit });
+  const identity = createIdentityService({ db, config, audit, jobs });
   const organizations = createOrganizationsService({ db, config, audit, events, identity, mail });
 
   const coreRoutes: AnyRoute[] = [

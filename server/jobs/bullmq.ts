@@ -65,6 +65,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
   const running = new Map<string, Running>();
   let started = false;
   let stopped = false;
+  const repeats = new Map<string, number>();
 
   function queueFor(name: string): Queue {
     let queue = queues.get(name);
@@ -147,9 +148,30 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       return job.id!;
     },
 
+    repeat(name, everyMs) {
+      if (started) throw new Error(`job "${name}" made recurring after start()`);
+      repeats.set(name, everyMs);
+    },
+
     async start() {
       if (started || stopped) return;
       started = true;
+      // BullMQ's job schedulers: one per name in Redis, whichever process upserts it.
+      for (const [name, every] of repeats)
+        await queueFor(name).upsertJobScheduler(
+          'repeat',
+          { every },
+          {
+            name,
+            data: null,
+            opts: {
+              attempts: resolveAttempts(defs.get(name), {}),
+              backoff: { type: BACKOFF },
+              removeOnComplete: true,
+              removeOnFail: 100,
+            },
+          },
+        );
       for (const def of defs.values()) workers.set(def.name, workerFor(def));
       await Promise.all([...workers.values()].map((w) => w.waitUntilReady()));
     },

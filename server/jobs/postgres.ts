@@ -61,6 +61,8 @@ export function createPostgresQueue(opts: PostgresQueueOptions): JobQueue {
   const held = new Set<string>();
   let started = false;
   let stopped = false;
+  /** Recurring jobs: name -> interval (ms). */
+  const repeats = new Map<string, number>();
 
   // --- the poll loop: one timer, woken early by enqueues, freed slots, NOTIFY ---
   let timer: NodeJS.Timeout | undefined;
@@ -103,6 +105,7 @@ export function createPostgresQueue(opts: PostgresQueueOptions): JobQueue {
 
   async function poll(): Promise<void> {
     if (db.pool && !listener) void listen();
+    if (repeats.size) await enqueueDueRepeats();
     const free = [...defs.values()].filter((d) => slots(d) > 0).map((d) => d.name);
     if (!free.length) return;
     // One cheap query while idle; claims only for names that have something due.
@@ -119,6 +122,19 @@ export function createPostgresQueue(opts: PostgresQueueOptions): JobQueue {
       if (lost) await failLost(name);
       await claim(defs.get(name)!);
     }
+  }
+
+  /**
+   * One statement moves each due schedule forward and returns it, so across all
+   * worker processes exactly one enqueues the run of that interval.
+   */
+  async function enqueueDueRepeats(): Promise<void> {
+    const due = await db.query<{ name: string }>(
+      `UPDATE job_schedules SET next_run_at = now() + every_ms * interval '1 millisecond'
+        WHERE name = ANY($1::text[]) AND next_run_at <= now() RETURNING name`,
+      [[...repeats.keys()]],
+    );
+    for (const { name } of due) await queue.enqueue(name, null, { jobId: 'repeat' });
   }
 
   const slots = (def: JobDefinition) => (def.concurrency ?? 1) - (busy.get(def.name) ?? 0);
@@ -289,7 +305,7 @@ export function createPostgresQueue(opts: PostgresQueueOptions): JobQueue {
     await c?.end().catch(() => {});
   }
 
-  return {
+  const queue: JobQueue = {
     kind: 'postgres',
 
     define(def) {
@@ -328,9 +344,20 @@ export function createPostgresQueue(opts: PostgresQueueOptions): JobQueue {
       throw new Error(`could not enqueue job "${name}" with key ${key}`);
     },
 
+    repeat(name, everyMs) {
+      if (started) throw new Error(`job "${name}" made recurring after start()`);
+      repeats.set(name, everyMs);
+    },
+
     async start() {
       if (started || stopped) return;
       started = true;
+      for (const [name, everyMs] of repeats)
+        await db.query(
+          `INSERT INTO job_schedules (name, every_ms, next_run_at) VALUES ($1, $2, now())
+           ON CONFLICT (name) DO UPDATE SET every_ms = excluded.every_ms`,
+          [name, everyMs],
+        );
       await listen();
       renewTimer = setInterval(
         () => {
@@ -421,4 +448,5 @@ export function createPostgresQueue(opts: PostgresQueueOptions): JobQueue {
       await db.query('SELECT 1');
     },
   };
+  return queue;
 }

@@ -46,6 +46,11 @@ export interface JobQueue {
   /** Declare a job type. Must be called before `start`; enqueueing works in any process. */
   define<T>(def: JobDefinition<T>): void;
   enqueue<T>(name: string, data: T, opts?: JobOptions): Promise<string>;
+  /**
+   * Runs the defined job `name` every `everyMs` (with `null` data) while workers
+   * run, once per interval across all worker processes. Call before `start`.
+   */
+  repeat(name: string, everyMs: number): void;
   /** Starts workers for every defined job (only in processes that run workers). */
   start(): Promise<void>;
   /**

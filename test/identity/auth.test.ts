@@ -132,3 +132,29 @@ describe('sign up, sign in, sign out', () => {
     expect(log.body.data[0].ip).toBeTruthy();
   });
 });
+
+describe('housekeeping', () => {
+  it('the hourly cleanup job removes expired sessions and stale sign-in failures only', async () => {
+    const who = await signUp(plaza);
+    const db = plaza.core.db;
+    await db.query(
+      `INSERT INTO sessions (id, user_id, token_hash, csrf_token, expires_at)
+       VALUES ('sess_expired_1', $1, 'hash-expired-1', 'csrf', now() - interval '1 minute')`,
+      [who.user.id],
+    );
+    await db.query(
+      `INSERT INTO login_failures (email, ip, at) VALUES ('old@example.test', '10.0.0.1', now() - interval '1 day'),
+       ('recent@example.test', '10.0.0.1', now())`,
+    );
+    await plaza.core.jobs.enqueue('identity.cleanup', null);
+    for (let i = 0; i < 200; i++) {
+      if (!(await db.maybeOne("SELECT 1 FROM sessions WHERE id = 'sess_expired_1'"))) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(await db.maybeOne("SELECT 1 FROM sessions WHERE id = 'sess_expired_1'")).toBeUndefined();
+    await who.agent.get('/v1/me').expect(200); // the live session stays
+    const emails = (await db.query('SELECT email FROM login_failures ORDER BY email')).map((r) => r.email);
+    expect(emails).toContain('recent@example.test');
+    expect(emails).not.toContain('old@example.test');
+  });
+});

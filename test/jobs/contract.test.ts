@@ -153,6 +153,23 @@ describe.each(adapters)('JobQueue contract: $label', (adapter) => {
     expect(await q.failed(name)).toEqual([]);
   });
 
+  it('runs a recurring job again and again, once per interval across two workers', async () => {
+    const name = uniqueName('tick');
+    const runs: number[] = [];
+    const workers = [queue(), queue()];
+    for (const q of workers) {
+      q.define({ name, handler: async () => void runs.push(performance.now()) });
+      q.repeat(name, 400);
+      expect(() => q.repeat(name, 400)).not.toThrow();
+    }
+    for (const q of workers) await q.start();
+    await waitFor('four runs', () => runs.length >= 4);
+    // Two workers firing the same interval would run it twice within a few ms.
+    const gaps = runs.slice(1, 4).map((t, i) => t - runs[i]);
+    for (const gap of gaps) expect(gap).toBeGreaterThan(100);
+    expect(() => workers[0].repeat(name, 400)).toThrow(/after start/);
+  });
+
   it('does not run a delayed job before its time, and runs it after', async () => {
     const q = queue();
     const name = uniqueName('delay');

@@ -5,6 +5,7 @@ import type { Db, Queryable } from '../../db/index.ts';
 import { conflict, notFound, PlazaError } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
 import { newId, newSecret } from '../../ids.ts';
+import type { JobQueue } from '../../jobs/types.ts';
 import {
   type Actor,
   hasRole,
@@ -74,17 +75,22 @@ const toKey = (r: any): ApiKey => ({
 
 export type IdentityService = ReturnType<typeof createIdentityService>;
 
-export function createIdentityService({
-  db,
-  config,
-  audit,
-}: {
-  db: Db;
-  config: Config;
-  audit: AuditService;
-}) {
+export function createIdentityService(deps: { db: Db; config: Config; audit: AuditService; jobs: JobQueue }) {
+  const { db, config, audit, jobs } = deps;
   // Verifying against this when the email is unknown keeps sign-in time the same either way.
   const dummyHash = argonHash('plaza-dummy-password', ARGON);
+
+  // Hourly: expired sessions go, and failed sign-ins once they no longer count towards a lock.
+  jobs.define({
+    name: 'identity.cleanup',
+    async handler() {
+      await db.query('DELETE FROM sessions WHERE expires_at < now()');
+      await db.query('DELETE FROM login_failures WHERE at < now() - $1::interval', [
+        `${config.loginWindowMinutes * 2} minutes`,
+      ]);
+    },
+  });
+  jobs.repeat('identity.cleanup', 60 * 60_000);
 
   async function createSession(
     q: Queryable,
