@@ -17,8 +17,12 @@ import { createEventsService } from './modules/events/service.ts';
 import { identityRoutes } from './modules/identity/routes.ts';
 import { createIdentityService } from './modules/identity/service.ts';
 import { coreMigrationSources } from './modules/index.ts';
+import { installationRoutes } from './modules/installations/routes.ts';
+import { createInstallationsService } from './modules/installations/service.ts';
 import { mailRoutes } from './modules/mail/routes.ts';
 import { createMailService } from './modules/mail/service.ts';
+import { marketplaceRoutes } from './modules/marketplace/routes.ts';
+import { createMarketplaceService } from './modules/marketplace/service.ts';
 import { organizationRoutes } from './modules/organizations/routes.ts';
 import { createOrganizationsService } from './modules/organizations/service.ts';
 import { type LoadedPlugins, loadPlugins } from './plugin-host/index.ts';
@@ -63,12 +67,17 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
   const mail = createMailService({ config, db, jobs, log });
   const identity = createIdentityService({ db, config, audit, jobs });
   const organizations = createOrganizationsService({ db, config, audit, events, identity, mail });
+  // Installations and the marketplace come before the apps service, which publishes listings to it.
+  const installations = createInstallationsService({ db, audit, events });
+  const marketplace = createMarketplaceService({ db, audit, events, scopes, installations, log });
 
   const coreRoutes: AnyRoute[] = [
     ...identityRoutes({ identity, organizations, config }),
     ...organizationRoutes({ organizations }),
     ...auditRoutes({ audit }),
     ...mailRoutes({ mail, devMailbox: config.devMailbox ?? false }),
+    ...installationRoutes({ installations }),
+    ...marketplaceRoutes({ marketplace }),
   ];
   const reservedPrefixes = [...new Set(coreRoutes.map((r) => r.path.split('/')[2]))];
 
@@ -95,6 +104,8 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     mail,
     identity,
     organizations,
+    installations,
+    marketplace,
     plugins,
     /** Every HTTP route: core then plugins. The OpenAPI document and the tenancy matrix walk this list. */
     routes: [...coreRoutes, ...plugins.routes],

@@ -1,0 +1,209 @@
+import { z } from 'zod';
+import type { Db, Queryable, Tx } from '../../db/index.ts';
+import { conflict, forbidden, notFound } from '../../errors.ts';
+import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
+import { newId } from '../../ids.ts';
+import type { Actor, OrgContext } from '../../tenancy.ts';
+import type { AuditService } from '../audit/service.ts';
+import type { EventsService } from '../events/service.ts';
+
+/**
+ * Installations: which app is installed in which account, with which granted
+ * scopes. This module owns the `installations` table; the OAuth issue creates
+ * and removes rows through `create` / `uninstall`, the marketplace asks
+ * `isActive` (who may review) and `countActive` (popularity).
+ */
+export interface Installation {
+  id: string;
+  accountId: string;
+  appId: string;
+  versionId: string;
+  grantedScopes: string[];
+  installedBy: string | null;
+  status: 'active' | 'uninstalled';
+  createdAt: string;
+  uninstalledAt: string | null;
+}
+
+export interface CreateInstallationInput {
+  /** The account organization the app goes into. */
+  accountId: string;
+  appId: string;
+  /** The app version the account consented to. */
+  versionId: string;
+  grantedScopes: string[];
+  /** Who approved it; `installed_by` is the actor's user id. */
+  actor: Actor;
+}
+
+export interface UninstallInput {
+  accountId: string;
+  appId: string;
+  actor: Actor;
+  reason?: string;
+}
+
+const toInstallation = (r: any): Installation => ({
+  id: r.id,
+  accountId: r.account_id,
+  appId: r.app_id,
+  versionId: r.version_id,
+  grantedScopes: r.granted_scopes,
+  installedBy: r.installed_by,
+  status: r.status,
+  createdAt: r.created_at.toISOString(),
+  uninstalledAt: r.uninstalled_at ? r.uninstalled_at.toISOString() : null,
+});
+
+const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === '23505';
+
+export type InstallationsService = ReturnType<typeof createInstallationsService>;
+
+export function createInstallationsService(deps: { db: Db; audit: AuditService; events: EventsService }) {
+  const { db, audit, events } = deps;
+
+  events.registerType({
+    type: 'app.installed',
+    description: 'An app was installed in an account.',
+    scope: null,
+    owner: 'core',
+    payload: z.object({
+      installationId: z.string(),
+      accountId: z.string(),
+      appId: z.string(),
+      versionId: z.string(),
+      grantedScopes: z.array(z.string()),
+    }),
+  });
+  events.registerType({
+    type: 'app.uninstalled',
+    description: 'An app was uninstalled from an account.',
+    scope: null,
+    owner: 'core',
+    payload: z.object({ installationId: z.string(), accountId: z.string(), appId: z.string() }),
+  });
+
+  /** Runs `fn` in the caller's transaction when given one, else in a new one. */
+  const inTx = <T>(tx: Tx | undefined, fn: (tx: Tx) => Promise<T>) => (tx ? fn(tx) : db.transaction(fn));
+
+  return {
+    /**
+     * Installs an app in an account; `app.installed` is emitted in the same
+     * transaction. Pass `tx` to make it part of a larger change (the OAuth grant).
+     * 409 when the app is already installed there.
+     */
+    async create(input: CreateInstallationInput, tx?: Tx): Promise<Installation> {
+      return inTx(tx, async (t) => {
+        const existing = await t.maybeOne(
+          "SELECT id FROM installations WHERE account_id = $1 AND app_id = $2 AND status = 'active'",
+          [input.accountId, input.appId],
+        );
+        if (existing) throw conflict('this app is already installed in this account');
+        let row: any;
+        try {
+          row = await t.one(
+            `INSERT INTO installations (id, account_id, app_id, version_id, granted_scopes, installed_by)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+            [
+              newId('inst'),
+              input.accountId,
+              input.appId,
+              input.versionId,
+              [...new Set(input.grantedScopes)].sort(),
+              input.actor.userId,
+            ],
+          );
+        } catch (err) {
+          // A concurrent install of the same app won the race.
+          if (isUniqueViolation(err)) throw conflict('this app is already installed in this account');
+          throw err;
+        }
+        const inst = toInstallation(row);
+        await audit.record(t, {
+          organizationId: inst.accountId,
+          actor: input.actor,
+          action: 'app.installed',
+          targetType: 'installation',
+          targetId: inst.id,
+          data: { appId: inst.appId, versionId: inst.versionId, grantedScopes: inst.grantedScopes },
+        });
+        await events.emit(t, inst.accountId, 'app.installed', {
+          installationId: inst.id,
+          accountId: inst.accountId,
+          appId: inst.appId,
+          versionId: inst.versionId,
+          grantedScopes: inst.grantedScopes,
+        });
+        return inst;
+      });
+    },
+
+    /** Closes the account's active installation of the app; emits `app.uninstalled`. 404 when none. */
+    async uninstall(input: UninstallInput, tx?: Tx): Promise<Installation> {
+      return inTx(tx, async (t) => {
+        const row = await t.maybeOne(
+          `UPDATE installations SET status = 'uninstalled', uninstalled_at = now(), uninstalled_by = $3
+           WHERE account_id = $1 AND app_id = $2 AND status = 'active' RETURNING *`,
+          [input.accountId, input.appId, input.actor.userId],
+        );
+        if (!row) throw notFound('installation');
+        const inst = toInstallation(row);
+        await audit.record(t, {
+          organizationId: inst.accountId,
+          actor: input.actor,
+          action: 'app.uninstalled',
+          targetType: 'installation',
+          targetId: inst.id,
+          data: { appId: inst.appId, ...(input.reason ? { reason: input.reason } : {}) },
+        });
+        await events.emit(t, inst.accountId, 'app.uninstalled', {
+          installationId: inst.id,
+          accountId: inst.accountId,
+          appId: inst.appId,
+        });
+        return inst;
+      });
+    },
+
+    async isActive(accountId: string, appId: string): Promise<boolean> {
+      const row = await db.maybeOne(
+        "SELECT 1 FROM installations WHERE account_id = $1 AND app_id = $2 AND status = 'active'",
+        [accountId, appId],
+      );
+      return Boolean(row);
+    },
+
+    /** The account's active installation of the app, if any. */
+    async findActive(accountId: string, appId: string): Promise<Installation | undefined> {
+      const row = await db.maybeOne(
+        "SELECT * FROM installations WHERE account_id = $1 AND app_id = $2 AND status = 'active'",
+        [accountId, appId],
+      );
+      return row ? toInstallation(row) : undefined;
+    },
+
+    /** Active installations of an app (popularity). Pass `q` to read inside a transaction. */
+    async countActive(appId: string, q: Queryable = db): Promise<number> {
+      const row = await q.one<{ n: number }>(
+        "SELECT count(*)::int AS n FROM installations WHERE app_id = $1 AND status = 'active'",
+        [appId],
+      );
+      return row.n;
+    },
+
+    /** The account's active installations, oldest first. */
+    async listForAccount(
+      ctx: OrgContext,
+      page: { limit: number; cursor?: string },
+    ): Promise<Page<Installation>> {
+      if (ctx.org.kind !== 'account') throw forbidden('only accounts have installations');
+      const after = decodeCursor(page.cursor);
+      const rows = await db.query(
+        `SELECT * FROM installations WHERE account_id = $1 AND status = 'active'
+           AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3`,
+        [ctx.org.id, after ? String(after[0]) : null, page.limit + 1],
+      );
+      return toPage(rows, page.limit, (r) => [r.id], toInstallation);
+    },
+  };
+}

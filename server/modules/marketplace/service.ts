@@ -1,0 +1,452 @@
+import type { Db, Queryable, Tx } from '../../db/index.ts';
+import { conflict, forbidden, notFound } from '../../errors.ts';
+import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
+import { newId } from '../../ids.ts';
+import type { Logger } from '../../logger.ts';
+import type { ScopeCatalog } from '../../scopes.ts';
+import type { Actor, OrgContext } from '../../tenancy.ts';
+import { renderMarkdown } from '../apps/markdown.ts';
+import type { Pricing } from '../apps/schemas.ts';
+import type { AuditService } from '../audit/service.ts';
+import type { EventsService } from '../events/service.ts';
+import type { InstallationsService } from '../installations/service.ts';
+import { type SearchInput, searchQuery } from './search.ts';
+
+export type { PricingType, SearchInput, Sort } from './search.ts';
+export { PRICING_TYPES, SORTS } from './search.ts';
+
+/** What the apps service hands over when a version goes live. */
+export type ListingInput = {
+  appId: string;
+  slug: string;
+  name: string;
+  tagline: string;
+  /** Markdown source. */
+  description: string;
+  category: string;
+  pricing: Pricing;
+  scopes: Array<{ name: string; consentText: string; optional: boolean }>;
+  developer: { organizationId: string; name: string };
+  iconUrl: string | null;
+  screenshotUrls: string[];
+  supportUrl: string | null;
+  privacyUrl: string | null;
+  termsUrl: string | null;
+  versionId: string;
+  versionNumber: number;
+  /** When the version went live (ISO timestamp). */
+  publishedAt: string;
+};
+
+export interface RatingSummary {
+  /** Average stars of the visible reviews, two decimals; null without any. */
+  average: number | null;
+  count: number;
+}
+
+/** One search result. */
+export interface ListingSummary {
+  appId: string;
+  slug: string;
+  name: string;
+  tagline: string;
+  category: string;
+  pricing: Pricing;
+  iconUrl: string | null;
+  developer: { name: string };
+  rating: RatingSummary;
+  installCount: number;
+  /** When the live version went live. */
+  publishedAt: string;
+  /** When the app first appeared in the marketplace (the "newest" order). */
+  listedAt: string;
+}
+
+/** The app page. */
+export interface ListingDetail extends ListingSummary {
+  /** The Markdown description rendered to safe HTML. */
+  descriptionHtml: string;
+  scopes: Array<{ name: string; description: string; optional: boolean }>;
+  developer: { name: string };
+  screenshotUrls: string[];
+  supportUrl: string | null;
+  privacyUrl: string | null;
+  termsUrl: string | null;
+  version: { id: string; number: number };
+}
+
+export interface Review {
+  id: string;
+  rating: number;
+  body: string;
+  account: { name: string };
+  createdAt: string;
+  updatedAt: string;
+  reply: { body: string; createdAt: string } | null;
+}
+
+/** What operators see of a review. */
+export interface ModeratedReview extends Review {
+  app: { id: string; slug: string; name: string };
+  accountId: string;
+  hidden: { at: string; reason: string } | null;
+}
+
+const SUMMARY_COLUMNS = `l.app_id, l.slug, l.name, l.tagline, l.category, l.pricing, l.icon_url, l.developer_name,
+  l.rating_average, l.rating_count, l.install_count, l.published_at, l.listed_at`;
+
+const toSummary = (r: any): ListingSummary => ({
+  appId: r.app_id,
+  slug: r.slug,
+  name: r.name,
+  tagline: r.tagline,
+  category: r.category,
+  pricing: r.pricing,
+  iconUrl: r.icon_url,
+  developer: { name: r.developer_name },
+  rating: { average: r.rating_count > 0 ? Number(r.rating_average) : null, count: r.rating_count },
+  installCount: r.install_count,
+  publishedAt: r.published_at.toISOString(),
+  listedAt: r.listed_at.toISOString(),
+});
+
+const toReview = (r: any): Review => ({
+  id: r.id,
+  rating: r.rating,
+  body: r.body,
+  account: { name: r.account_name },
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+  reply: r.replied_at ? { body: r.reply_body, createdAt: r.replied_at.toISOString() } : null,
+});
+
+const toModerated = (r: any): ModeratedReview => ({
+  ...toReview(r),
+  app: { id: r.app_id, slug: r.slug, name: r.name },
+  accountId: r.account_id,
+  hidden: r.hidden_at ? { at: r.hidden_at.toISOString(), reason: r.hidden_reason } : null,
+});
+
+export const INSTALL_COUNT_SUBSCRIBER = 'marketplace.install-count';
+
+export type MarketplaceService = ReturnType<typeof createMarketplaceService>;
+
+export function createMarketplaceService(deps: {
+  db: Db;
+  audit: AuditService;
+  events: EventsService;
+  scopes: ScopeCatalog;
+  installations: InstallationsService;
+  log?: Logger;
+}) {
+  const { db, audit, events, scopes, installations } = deps;
+
+  /** A listed (published, not withdrawn) app by slug, or 404. */
+  async function listedBySlug(q: Queryable, slug: string, lock = false) {
+    const row = await q.maybeOne(
+      `SELECT * FROM marketplace_listings WHERE slug = $1 AND withdrawn_at IS NULL${lock ? ' FOR UPDATE' : ''}`,
+      [slug],
+    );
+    if (!row) throw notFound('app');
+    return row;
+  }
+
+  /** Sets the listing's rating count and sum from its visible reviews (listing row locked by the caller). */
+  async function refreshRating(tx: Tx, appId: string) {
+    await tx.query(
+      `UPDATE marketplace_listings l SET rating_count = s.n, rating_sum = s.total
+       FROM (SELECT count(*)::int AS n, coalesce(sum(rating), 0)::int AS total
+             FROM marketplace_reviews WHERE app_id = $1 AND hidden_at IS NULL) s
+       WHERE l.app_id = $1`,
+      [appId],
+    );
+  }
+
+  /** Sets install_count from the installations service. Idempotent, so at-least-once delivery is fine. */
+  async function recountInstalls(appId: string): Promise<void> {
+    await db.transaction(async (tx) => {
+      // The row lock orders concurrent recounts: the last one to run counts after every commit before it.
+      const row = await tx.maybeOne(
+        'SELECT install_count FROM marketplace_listings WHERE app_id = $1 FOR UPDATE',
+        [appId],
+      );
+      if (!row) return; // not listed (yet): publish counts when it is
+      const n = await installations.countActive(appId, tx);
+      if (n !== row.install_count)
+        await tx.query('UPDATE marketplace_listings SET install_count = $2 WHERE app_id = $1', [appId, n]);
+    });
+  }
+
+  events.subscribe({
+    name: INSTALL_COUNT_SUBSCRIBER,
+    types: ['app.installed', 'app.uninstalled'],
+    handler: async (event) => recountInstalls(String(event.payload.appId)),
+  });
+
+  async function reviewOfApp(q: Queryable, appId: string, reviewId: string, lock = false) {
+    const row = await q.maybeOne(
+      `SELECT * FROM marketplace_reviews WHERE id = $1 AND app_id = $2${lock ? ' FOR UPDATE' : ''}`,
+      [reviewId, appId],
+    );
+    if (!row) throw notFound('review');
+    return row;
+  }
+
+  async function setHidden(
+    actor: Actor,
+    reviewId: string,
+    hide: boolean,
+    reason: string,
+  ): Promise<ModeratedReview> {
+    return db.transaction(async (tx) => {
+      const found = await tx.maybeOne('SELECT app_id FROM marketplace_reviews WHERE id = $1', [reviewId]);
+      if (!found) throw notFound('review');
+      // Listing first, then review: the same lock order as writing a review.
+      await tx.query('SELECT 1 FROM marketplace_listings WHERE app_id = $1 FOR UPDATE', [found.app_id]);
+      const row = await tx.one('SELECT * FROM marketplace_reviews WHERE id = $1 FOR UPDATE', [reviewId]);
+      if (hide && row.hidden_at) throw conflict('this review is already hidden');
+      if (!hide && !row.hidden_at) throw conflict('this review is not hidden');
+      await tx.query(
+        hide
+          ? 'UPDATE marketplace_reviews SET hidden_at = now(), hidden_reason = $2, hidden_by = $3 WHERE id = $1'
+          : 'UPDATE marketplace_reviews SET hidden_at = NULL, hidden_reason = NULL, hidden_by = NULL WHERE id = $1',
+        hide ? [reviewId, reason, actor.userId] : [reviewId],
+      );
+      await refreshRating(tx, row.app_id);
+      await audit.record(tx, {
+        organizationId: null,
+        actor,
+        action: hide ? 'marketplace.review.hidden' : 'marketplace.review.unhidden',
+        targetType: 'marketplace_review',
+        targetId: reviewId,
+        data: { appId: row.app_id, accountId: row.account_id, reason },
+      });
+      return toModerated(
+        await tx.one(
+          `SELECT r.*, l.slug, l.name FROM marketplace_reviews r JOIN marketplace_listings l ON l.app_id = r.app_id
+           WHERE r.id = $1`,
+          [reviewId],
+        ),
+      );
+    });
+  }
+
+  return {
+    // Listings (called by the apps service) ------------------------------------
+
+    /**
+     * Creates or replaces the app's public listing with its live version and
+     * lists it again if it was withdrawn. Runs in the caller's transaction,
+     * so the listing changes exactly when the version goes live.
+     */
+    async publish(tx: Tx, listing: ListingInput): Promise<void> {
+      const installCount = await installations.countActive(listing.appId, tx);
+      await tx.query(
+        `INSERT INTO marketplace_listings (app_id, slug, name, tagline, description, category, pricing, pricing_type,
+           scopes, developer_org_id, developer_name, icon_url, screenshot_urls, support_url, privacy_url, terms_url,
+           version_id, version_number, published_at, listed_at, install_count)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$19,$20)
+         ON CONFLICT (app_id) DO UPDATE SET slug = EXCLUDED.slug, name = EXCLUDED.name, tagline = EXCLUDED.tagline,
+           description = EXCLUDED.description, category = EXCLUDED.category, pricing = EXCLUDED.pricing,
+           pricing_type = EXCLUDED.pricing_type, scopes = EXCLUDED.scopes,
+           developer_org_id = EXCLUDED.developer_org_id, developer_name = EXCLUDED.developer_name,
+           icon_url = EXCLUDED.icon_url, screenshot_urls = EXCLUDED.screenshot_urls,
+           support_url = EXCLUDED.support_url, privacy_url = EXCLUDED.privacy_url, terms_url = EXCLUDED.terms_url,
+           version_id = EXCLUDED.version_id, version_number = EXCLUDED.version_number,
+           published_at = EXCLUDED.published_at, install_count = EXCLUDED.install_count,
+           withdrawn_at = NULL, updated_at = now()`,
+        [
+          listing.appId,
+          listing.slug,
+          listing.name,
+          listing.tagline,
+          listing.description,
+          listing.category,
+          JSON.stringify(listing.pricing),
+          listing.pricing.type,
+          JSON.stringify(listing.scopes),
+          listing.developer.organizationId,
+          listing.developer.name,
+          listing.iconUrl,
+          listing.screenshotUrls,
+          listing.supportUrl,
+          listing.privacyUrl,
+          listing.termsUrl,
+          listing.versionId,
+          listing.versionNumber,
+          listing.publishedAt,
+          installCount,
+        ],
+      );
+    },
+
+    /** Hides the app from the marketplace (search, app page, reviews); publish lists it again. */
+    async withdraw(tx: Tx, appId: string): Promise<void> {
+      await tx.query(
+        'UPDATE marketplace_listings SET withdrawn_at = now(), updated_at = now() WHERE app_id = $1 AND withdrawn_at IS NULL',
+        [appId],
+      );
+    },
+
+    recountInstalls,
+
+    // Browsing (public) ----------------------------------------------------------
+
+    /** Full-text search with filters, four sort orders and keyset pagination. */
+    async search(input: SearchInput): Promise<Page<ListingSummary>> {
+      const { sql, params, cursorOf } = searchQuery(input, SUMMARY_COLUMNS);
+      const rows = await db.query(sql, params);
+      const more = rows.length > input.limit;
+      const pageRows = more ? rows.slice(0, input.limit) : rows;
+      return {
+        data: pageRows.map(toSummary),
+        nextCursor: more ? cursorOf(pageRows[pageRows.length - 1]) : null,
+      };
+    },
+
+    /** The app page: the live version's listing. 404 for unknown or withdrawn apps. */
+    async getBySlug(slug: string): Promise<ListingDetail> {
+      const r = await listedBySlug(db, slug);
+      const listingScopes = r.scopes as ListingInput['scopes'];
+      return {
+        ...toSummary(r),
+        descriptionHtml: renderMarkdown(r.description),
+        // The catalog's words where the scope is (still) registered, else those recorded at publication.
+        scopes: listingScopes.map((s) => ({
+          name: s.name,
+          description: scopes.get(s.name)?.consentText ?? s.consentText,
+          optional: s.optional,
+        })),
+        screenshotUrls: r.screenshot_urls,
+        supportUrl: r.support_url,
+        privacyUrl: r.privacy_url,
+        termsUrl: r.terms_url,
+        version: { id: r.version_id, number: r.version_number },
+      };
+    },
+
+    // Ratings and reviews --------------------------------------------------------
+
+    /** Visible reviews of a listed app, newest first. */
+    async listReviews(slug: string, page: { limit: number; cursor?: string }): Promise<Page<Review>> {
+      const listing = await listedBySlug(db, slug);
+      const after = decodeCursor(page.cursor);
+      const rows = await db.query(
+        `SELECT * FROM marketplace_reviews WHERE app_id = $1 AND hidden_at IS NULL
+           AND ($2::text IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`,
+        [listing.app_id, after ? String(after[0]) : null, page.limit + 1],
+      );
+      return toPage(rows, page.limit, (r) => [r.id], toReview);
+    },
+
+    /** The account's own review of the app (hidden or not), or 404. */
+    async getOwnReview(ctx: OrgContext, slug: string): Promise<Review & { hidden: boolean }> {
+      const listing = await listedBySlug(db, slug);
+      const row = await db.maybeOne(
+        'SELECT * FROM marketplace_reviews WHERE app_id = $1 AND account_id = $2',
+        [listing.app_id, ctx.org.id],
+      );
+      if (!row) throw notFound('review');
+      return { ...toReview(row), hidden: Boolean(row.hidden_at) };
+    },
+
+    /**
+     * Creates or edits the account's one review of the app. Only accounts with
+     * the app installed may; the listing's average and count change in the
+     * same transaction. An edited hidden review stays hidden.
+     */
+    async putReview(
+      ctx: OrgContext,
+      slug: string,
+      input: { rating: number; body: string },
+    ): Promise<{ review: Review & { hidden: boolean }; created: boolean }> {
+      if (ctx.org.kind !== 'account') throw forbidden('only accounts review apps');
+      const listing = await listedBySlug(db, slug);
+      if (!(await installations.isActive(ctx.org.id, listing.app_id)))
+        throw forbidden(
+          `${ctx.org.name} has not installed ${listing.name}: only accounts with the app installed can review it`,
+        );
+      return db.transaction(async (tx) => {
+        await listedBySlug(tx, slug, true);
+        const row = await tx.one(
+          `INSERT INTO marketplace_reviews (id, app_id, account_id, account_name, author_user_id, rating, body)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (app_id, account_id) DO UPDATE SET rating = EXCLUDED.rating, body = EXCLUDED.body,
+             account_name = EXCLUDED.account_name, author_user_id = EXCLUDED.author_user_id, updated_at = now()
+           RETURNING *, (xmax = 0) AS inserted`,
+          [
+            newId('rvw'),
+            listing.app_id,
+            ctx.org.id,
+            ctx.org.name,
+            ctx.actor.userId,
+            input.rating,
+            input.body,
+          ],
+        );
+        await refreshRating(tx, listing.app_id);
+        await audit.record(tx, {
+          organizationId: ctx.org.id,
+          actor: ctx.actor,
+          action: row.inserted ? 'marketplace.review.created' : 'marketplace.review.edited',
+          targetType: 'marketplace_review',
+          targetId: row.id,
+          data: { appId: listing.app_id, rating: input.rating },
+        });
+        return {
+          review: { ...toReview(row), hidden: Boolean(row.hidden_at) },
+          created: Boolean(row.inserted),
+        };
+      });
+    },
+
+    /** The app's developer answers a review, once. */
+    async reply(ctx: OrgContext, slug: string, reviewId: string, body: string): Promise<Review> {
+      const listing = await listedBySlug(db, slug);
+      if (listing.developer_org_id !== ctx.org.id)
+        throw forbidden("only the app's developer organization can reply to its reviews");
+      return db.transaction(async (tx) => {
+        const row = await reviewOfApp(tx, listing.app_id, reviewId, true);
+        if (row.replied_at) throw conflict('this review already has a reply; a review gets one reply');
+        const updated = await tx.one(
+          `UPDATE marketplace_reviews SET reply_body = $2, reply_user_id = $3, replied_at = now()
+           WHERE id = $1 RETURNING *`,
+          [reviewId, body, ctx.actor.userId],
+        );
+        await audit.record(tx, {
+          organizationId: ctx.org.id,
+          actor: ctx.actor,
+          action: 'marketplace.review.replied',
+          targetType: 'marketplace_review',
+          targetId: reviewId,
+          data: { appId: listing.app_id },
+        });
+        return toReview(updated);
+      });
+    },
+
+    /** Operators: takes an abusive review off the app page and out of the average (audited). */
+    hideReview: (actor: Actor, reviewId: string, reason: string) => setHidden(actor, reviewId, true, reason),
+    /** Operators: puts a hidden review back (audited). */
+    unhideReview: (actor: Actor, reviewId: string, reason: string) =>
+      setHidden(actor, reviewId, false, reason),
+
+    /** Operators: reviews across the marketplace, newest first; `hidden` filters by state. */
+    async listReviewsForOperators(opts: {
+      limit: number;
+      cursor?: string;
+      hidden?: boolean;
+      slug?: string;
+    }): Promise<Page<ModeratedReview>> {
+      const after = decodeCursor(opts.cursor);
+      const rows = await db.query(
+        `SELECT r.*, l.slug, l.name FROM marketplace_reviews r JOIN marketplace_listings l ON l.app_id = r.app_id
+         WHERE ($1::boolean IS NULL OR (r.hidden_at IS NOT NULL) = $1) AND ($2::text IS NULL OR l.slug = $2)
+           AND ($3::text IS NULL OR r.id < $3)
+         ORDER BY r.id DESC LIMIT $4`,
+        [opts.hidden ?? null, opts.slug ?? null, after ? String(after[0]) : null, opts.limit + 1],
+      );
+      return toPage(rows, opts.limit, (r) => [r.id], toModerated);
+    },
+  };
+}
