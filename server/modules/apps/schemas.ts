@@ -50,12 +50,18 @@ export const PRICING_TYPES = ['free', 'one_time', 'recurring', 'usage'] as const
 export const ScopeRequest = z
   .object({
     name: z.string().regex(/^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$/, { message: 'must be resource:action' }),
-    justification: z.string().trim().max(500).default('').describe('Why the app needs it (reviewers read this)'),
+    justification: z
+      .string()
+      .trim()
+      .max(500)
+      .default('')
+      .describe('Why the app needs it (reviewers read this)'),
     optional: z.boolean().default(false).describe('Shown as a checkbox on the consent screen'),
   })
   .meta({ id: 'ScopeRequest' });
 
-const Url = z.url({ message: 'must be a URL' }).max(2000);
+// http(s) only: these become links on the marketplace page (the review checks then require https).
+const Url = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2000);
 
 /** Listing text: what the marketplace shows. Reviewed like the rest of the version. */
 export const ListingFields = z.object({
@@ -73,7 +79,13 @@ export const VersionFields = ListingFields.extend({
   redirectUris: z.array(z.string().max(2000)).max(20).default([]),
   scopes: z.array(ScopeRequest).max(50).default([]),
   webhookEvents: z
-    .array(z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/, { message: 'must be an event type like contact.created' }))
+    .array(
+      z
+        .string()
+        .regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/, {
+          message: 'must be an event type like contact.created',
+        }),
+    )
     .max(100)
     .default([]),
   pricing: Pricing.default({ type: 'free' }),
@@ -90,6 +102,13 @@ export const AppManifest = z
     manifestVersion: z.literal(1),
     slug: z.string(),
     version: VersionFields,
+    /** Uploaded assets of the same app, by id (upload through the API first). */
+    assets: z
+      .object({
+        iconAssetId: z.string().max(64).nullable().default(null),
+        screenshotAssetIds: z.array(z.string().max(64)).max(8).default([]),
+      })
+      .optional(),
   })
   .meta({ id: 'AppManifest' });
 
