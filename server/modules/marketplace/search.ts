@@ -28,7 +28,7 @@ interface SortKey {
   type: KeyType;
 }
 
-/** $1 is always the query text (or null); `rank` is only meaningful when there is one. */
+/** Only the relevance order uses the rank, and only with a query, which is then $1. */
 const RANK = "ts_rank(l.search, websearch_to_tsquery('english', $1))";
 const ID: SortKey = { expr: 'l.app_id', dir: 'asc', type: 'text' };
 const POPULAR: SortKey = { expr: 'l.install_count', dir: 'desc', type: 'int' };
@@ -65,9 +65,10 @@ export function effectiveSort(input: { q?: string; sort?: Sort }): Sort {
 export function searchQuery(input: SearchInput, columns: string) {
   const sort = effectiveSort(input);
   const keys = SORT_KEYS[sort];
-  const params: unknown[] = [input.q || null];
+  const params: unknown[] = [];
   const where = ['l.withdrawn_at IS NULL'];
   if (input.q) {
+    params.push(input.q);
     // A query of only stop words ("the") has no lexemes: it filters nothing rather than everything.
     where.push(
       "(numnode(websearch_to_tsquery('english', $1)) = 0 OR l.search @@ websearch_to_tsquery('english', $1))",
