@@ -82,7 +82,7 @@ export async function walk(plaza: TestPlaza, query: Record<string, string | numb
   const items: any[] = [];
   let cursor: string | null = null;
   for (let pages = 0; pages < 1000; pages++) {
-    const res = await plaza.http
+    const res: supertest.Response = await plaza.http
       .get('/v1/marketplace/apps')
       .query({ ...query, ...(cursor ? { cursor } : {}) })
       .expect(200);

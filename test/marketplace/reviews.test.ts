@@ -264,7 +264,7 @@ describe('ratings and reviews', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const res = await plaza.http
+      const res: { body: any } = await plaza.http
         .get(`/v1/marketplace/apps/${app.slug}/reviews`)
         .query({ limit: 2, ...(cursor ? { cursor } : {}) })
         .expect(200);
