@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyRoute } from '../../server/http/route.ts';
+import { newId } from '../../server/ids.ts';
+import { SYSTEM_ACTOR } from '../../server/tenancy.ts';
 import { createOrg, type SignedIn, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
 
 /**
@@ -15,6 +17,9 @@ interface World {
   keySecret: string;
   invitationId: string;
   invitationToken: string;
+  /** Marketplace: a listed app of the developer org, installed and reviewed by the account. */
+  marketplaceSlug: string;
+  reviewId: string;
 }
 
 const PARAM_FIXTURES: Record<string, (a: World) => string> = {
@@ -22,6 +27,8 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   keyId: (a) => a.keyId,
   invitationId: (a) => a.invitationId,
   token: (a) => a.invitationToken,
+  slug: (a) => a.marketplaceSlug,
+  reviewId: (a) => a.reviewId,
 };
 
 let plaza: TestPlaza;
@@ -56,6 +63,42 @@ async function world(label: string): Promise<World> {
     if (mail) invitationToken = /\/invitations\/([A-Za-z0-9_-]+)/.exec(mail.text)![1];
     else await new Promise((r) => setTimeout(r, 50));
   }
+  // Marketplace: a listing published the way the apps service does, installed and reviewed by the account.
+  const marketplaceSlug = `${label.toLowerCase()}-matrix-app`;
+  const appId = newId('app');
+  await plaza.core.db.transaction((tx) =>
+    plaza.core.marketplace.publish(tx, {
+      appId,
+      slug: marketplaceSlug,
+      name: `${label} Matrix App`,
+      tagline: '',
+      description: '',
+      category: 'other',
+      pricing: { type: 'free' },
+      scopes: [],
+      developer: { organizationId: developer.id, name: developer.name },
+      iconUrl: null,
+      screenshotUrls: [],
+      supportUrl: null,
+      privacyUrl: null,
+      termsUrl: null,
+      versionId: newId('ver'),
+      versionNumber: 1,
+      publishedAt: new Date().toISOString(),
+    }),
+  );
+  await plaza.core.installations.create({
+    accountId: account.id,
+    appId,
+    versionId: 'ver_matrix',
+    grantedScopes: [],
+    actor: { ...SYSTEM_ACTOR, userId: owner.user.id },
+  });
+  const review = await owner.agent
+    .put(`/v1/organizations/${account.id}/marketplace/apps/${marketplaceSlug}/review`)
+    .set('x-csrf-token', owner.csrf)
+    .send({ rating: 4, body: 'matrix' })
+    .expect(200);
   return {
     owner,
     orgs: { developer, agency, account, subAccount: sub.body },
@@ -63,6 +106,8 @@ async function world(label: string): Promise<World> {
     keySecret: key.body.secret,
     invitationId: inv.body.id,
     invitationToken,
+    marketplaceSlug,
+    reviewId: review.body.id,
   };
 }
 
