@@ -179,6 +179,19 @@ export const configOptions = {
     '15000',
     'On SIGTERM, how long to wait for requests and jobs to finish.',
   ),
+  // Apps and reviews (issue 3).
+  clientSecretOverlapHours: option(
+    'PLAZA_CLIENT_SECRET_OVERLAP_HOURS',
+    int(0, 24 * 30),
+    '24',
+    'After an app client secret is rotated, how long the old one keeps working.',
+  ),
+  reviewTargetBusinessDays: option(
+    'PLAZA_REVIEW_TARGET_BUSINESS_DAYS',
+    int(1, 60),
+    '5',
+    'Published app review target: business days from submission to a decision.',
+  ),
 } as const;
 
 type Options = typeof configOptions;

@@ -11,6 +11,9 @@ import type { AnyRoute } from './http/route.ts';
 import { createJobQueue } from './jobs/index.ts';
 import type { JobQueue } from './jobs/types.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { registerAppEventTypes, registerCoreScopes } from './modules/apps/catalog.ts';
+import { appRoutes } from './modules/apps/routes.ts';
+import { createAppsService } from './modules/apps/service.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
 import { createAuditService } from './modules/audit/service.ts';
 import { createEventsService } from './modules/events/service.ts';
@@ -23,10 +26,15 @@ import { mailRoutes } from './modules/mail/routes.ts';
 import { createMailService } from './modules/mail/service.ts';
 import { marketplaceRoutes } from './modules/marketplace/routes.ts';
 import { createMarketplaceService } from './modules/marketplace/service.ts';
+import { notificationRoutes } from './modules/notifications/routes.ts';
+import { createNotificationsService } from './modules/notifications/service.ts';
 import { organizationRoutes } from './modules/organizations/routes.ts';
 import { createOrganizationsService } from './modules/organizations/service.ts';
+import { reviewRoutes } from './modules/reviews/routes.ts';
+import { createReviewsService } from './modules/reviews/service.ts';
 import { type LoadedPlugins, loadPlugins } from './plugin-host/index.ts';
 import { createScopeCatalog } from './scopes.ts';
+import { createLocalStorage } from './storage/index.ts';
 
 /**
  * Everything a Plaza process holds: configuration, database, job queue and
@@ -63,6 +71,8 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
   const scopes = createScopeCatalog();
   const events = createEventsService({ db, jobs, log, pollMs: config.jobsPollMs });
   registerCoreEventTypes(events);
+  registerCoreScopes(scopes);
+  registerAppEventTypes(events);
   const audit = createAuditService({ db });
   const mail = createMailService({ config, db, jobs, log });
   const identity = createIdentityService({ db, config, audit, jobs });
@@ -70,6 +80,23 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
   // Installations and the marketplace come before the apps service, which publishes listings to it.
   const installations = createInstallationsService({ db, audit, events });
   const marketplace = createMarketplaceService({ db, audit, events, scopes, installations, log });
+  // Apps, reviews and notifications (issue 3): uploads live under PLAZA_DATA_DIR/uploads.
+  const storage = createLocalStorage(path.resolve(config.dataDir, 'uploads'));
+  const notifications = createNotificationsService({ db, identity, organizations, mail, log });
+  const apps = createAppsService({ db, config, audit, events, scopes, storage, organizations, marketplace });
+  const reviews = createReviewsService({
+    db,
+    config,
+    jobs,
+    log,
+    audit,
+    apps,
+    marketplace,
+    notifications,
+    organizations,
+    scopes,
+    events,
+  });
 
   const coreRoutes: AnyRoute[] = [
     ...identityRoutes({ identity, organizations, config }),
@@ -78,6 +105,9 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     ...mailRoutes({ mail, devMailbox: config.devMailbox ?? false }),
     ...installationRoutes({ installations }),
     ...marketplaceRoutes({ marketplace }),
+    ...appRoutes({ apps, organizations, scopes }),
+    ...reviewRoutes({ reviews }),
+    ...notificationRoutes({ notifications }),
   ];
   const reservedPrefixes = [...new Set(coreRoutes.map((r) => r.path.split('/')[2]))];
 
@@ -106,12 +136,17 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     organizations,
     installations,
     marketplace,
+    storage,
+    notifications,
+    apps,
+    reviews,
     plugins,
     /** Every HTTP route: core then plugins. The OpenAPI document and the tenancy matrix walk this list. */
     routes: [...coreRoutes, ...plugins.routes],
     async startWorkers() {
       await jobs.start();
       events.start();
+      await reviews.requeuePendingChecks();
       workersRunning = true;
     },
     /** Stops workers (running jobs get `timeoutMs` to finish, then go back to the queue) and closes. */

@@ -35,3 +35,37 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
 
 const tooLarge = (limit: number) =>
   new PlazaError('PLAZA_PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`);
+
+/**
+ * Reads a raw (non-JSON) body for routes declared with `rawBody` (uploads).
+ * A type outside `contentTypes`: 415; more than `maxBytes`: 413, before
+ * reading on when Content-Length says so; empty: 400.
+ */
+export async function readRawBody(
+  ctx: Context,
+  opts: { contentTypes: string[]; maxBytes: number },
+): Promise<{ contentType: string; bytes: Buffer }> {
+  const contentType = (ctx.get('content-type') || '').split(';')[0].trim().toLowerCase();
+  if (!opts.contentTypes.includes(contentType))
+    throw new PlazaError(
+      'PLAZA_UNSUPPORTED_MEDIA_TYPE',
+      `send the body as ${opts.contentTypes.join(', ')}, not ${contentType || 'nothing'}`,
+      {
+        fields: [{ field: 'header.content-type', reason: `must be one of ${opts.contentTypes.join(', ')}` }],
+      },
+    );
+  const length = Number(ctx.get('content-length') || 0);
+  if (length > opts.maxBytes) throw tooLarge(opts.maxBytes);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > opts.maxBytes) throw tooLarge(opts.maxBytes);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0)
+    throw new PlazaError('PLAZA_VALIDATION', 'body: the body is empty', {
+      fields: [{ field: 'body', reason: 'empty' }],
+    });
+  return { contentType, bytes: Buffer.concat(chunks) };
+}

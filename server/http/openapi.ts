@@ -88,6 +88,17 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; server
       summary: route.summary,
       tags: [route.tag],
       ...(parameters.length ? { parameters } : {}),
+      ...(route.rawBody
+        ? {
+            requestBody: {
+              required: true,
+              description: `Raw bytes, at most ${route.rawBody.maxBytes} bytes`,
+              content: Object.fromEntries(
+                route.rawBody.contentTypes.map((t) => [t, { schema: { type: 'string', format: 'binary' } }]),
+              ),
+            },
+          }
+        : {}),
       ...(route.body
         ? {
             requestBody: {

@@ -41,6 +41,11 @@ export interface RouteSpec<P extends AnyObject, Q extends AnyObject, B extends z
   response?: z.ZodType;
   /** Also accept API keys? (default true for non-public routes) */
   apiKeys?: boolean;
+  /**
+   * The body is raw bytes (uploads), not JSON: the router leaves the stream
+   * alone and the handler reads it with `readRawBody`. OpenAPI lists these types.
+   */
+  rawBody?: { contentTypes: string[]; maxBytes: number };
   handler: (input: HandlerInput<P, Q, B>) => Promise<R>;
 }
 

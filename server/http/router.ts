@@ -53,7 +53,9 @@ export function mountRoutes(router: Router, routes: AnyRoute[], deps: MountDeps)
           );
       }
       const raw =
-        route.body || ctx.method !== 'GET' ? await readJsonBody(ctx, deps.bodyLimitBytes) : undefined;
+        !route.rawBody && (route.body || ctx.method !== 'GET')
+          ? await readJsonBody(ctx, deps.bodyLimitBytes)
+          : undefined;
       const body = route.body ? parseInput('body', route.body, raw ?? {}) : undefined;
       const result = await route.handler({ params, query, body, ctx, caller, actor, org });
       if (ctx.body !== undefined && ctx.body !== null) return; // the handler wrote its own response

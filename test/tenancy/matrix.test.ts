@@ -3,6 +3,7 @@ import type { AnyRoute } from '../../server/http/route.ts';
 import { newId } from '../../server/ids.ts';
 import { SYSTEM_ACTOR } from '../../server/tenancy.ts';
 import { createOrg, type SignedIn, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
+import { png } from '../helpers/images.ts';
 
 /**
  * The cross-tenant matrix: every route that exists, called by a caller from
@@ -20,6 +21,11 @@ interface World {
   /** Marketplace: a listed app of the developer org, installed and reviewed by the account. */
   marketplaceSlug: string;
   reviewId: string;
+  /** Apps (issue 3): an app of the developer org, its draft version with an icon, a notification. */
+  appId: string;
+  versionId: string;
+  assetId: string;
+  notificationId: string;
 }
 
 const PARAM_FIXTURES: Record<string, (a: World) => string> = {
@@ -29,6 +35,10 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   token: (a) => a.invitationToken,
   slug: (a) => a.marketplaceSlug,
   reviewId: (a) => a.reviewId,
+  appId: (a) => a.appId,
+  versionId: (a) => a.versionId,
+  assetId: (a) => a.assetId,
+  notificationId: (a) => a.notificationId,
 };
 
 let plaza: TestPlaza;
@@ -99,7 +109,33 @@ async function world(label: string): Promise<World> {
     .set('x-csrf-token', owner.csrf)
     .send({ rating: 4, body: 'matrix' })
     .expect(200);
+  // Apps: an app with a draft version and an uploaded icon; a notification for the owner.
+  const created = await owner.agent
+    .post(`/v1/organizations/${developer.id}/apps`)
+    .set('x-csrf-token', owner.csrf)
+    .send({ name: `${label} Registry App`, slug: `${label.toLowerCase()}-registry-app` })
+    .expect(201);
+  const registryAppId = created.body.app.id;
+  const versionId = created.body.version.id;
+  const withIcon = await owner.agent
+    .put(`/v1/organizations/${developer.id}/apps/${registryAppId}/versions/${versionId}/icon`)
+    .set('x-csrf-token', owner.csrf)
+    .set('content-type', 'image/png')
+    .send(png(128, 128))
+    .expect(200);
+  const notificationId = await plaza.core.db.transaction(async (tx) => {
+    await plaza.core.notifications.notifyUsers(tx, developer.id, [owner.user.id], {
+      kind: 'matrix',
+      title: `${label} notification`,
+    });
+    const row = await tx.one('SELECT id FROM notifications WHERE user_id = $1', [owner.user.id]);
+    return row.id as string;
+  });
   return {
+    appId: registryAppId,
+    versionId,
+    assetId: withIcon.body.icon.id,
+    notificationId,
     owner,
     orgs: { developer, agency, account, subAccount: sub.body },
     keyId: key.body.apiKey.id,
@@ -137,6 +173,9 @@ function secretsOf(w: World): string[] {
     w.owner.user.id,
     w.keyId,
     w.invitationId,
+    w.appId,
+    w.versionId,
+    w.assetId,
   ];
 }
 

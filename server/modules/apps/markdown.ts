@@ -20,7 +20,7 @@ md.validateLink = (url: string) => {
 
 const defaultImage = md.renderer.rules.image!;
 md.renderer.rules.image = (tokens, idx, options, env, self) => {
-  const src = tokens[idx].attrGet('src') ?? '';
+  const src = String(tokens[idx].attrGet('src') ?? '');
   // Only absolute http(s) images; anything else shows its alt text.
   if (!IMAGE_PROTOCOLS.test(src)) return md.utils.escapeHtml(tokens[idx].content);
   tokens[idx].attrSet('loading', 'lazy');

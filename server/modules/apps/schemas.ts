@@ -80,11 +80,9 @@ export const VersionFields = ListingFields.extend({
   scopes: z.array(ScopeRequest).max(50).default([]),
   webhookEvents: z
     .array(
-      z
-        .string()
-        .regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/, {
-          message: 'must be an event type like contact.created',
-        }),
+      z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/, {
+        message: 'must be an event type like contact.created',
+      }),
     )
     .max(100)
     .default([]),
@@ -111,6 +109,7 @@ export const AppManifest = z
       .optional(),
   })
   .meta({ id: 'AppManifest' });
+export type AppManifest = z.output<typeof AppManifest>;
 
 export const SLUG = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
 /** Slugs that would collide with pages or mislead users. */

@@ -9,7 +9,15 @@ import { conflict } from '../../errors.ts';
  *     ^                  │                          │  ^               │  │
  *     └──checks_failed───┘          withdraw ───────┘  └───release─────┘  └──request_changes──> changes_requested ──submit──> checking
  */
-export const VERSION_STATES = ['draft', 'checking', 'queued', 'in_review', 'changes_requested', 'live', 'retired'] as const;
+export const VERSION_STATES = [
+  'draft',
+  'checking',
+  'queued',
+  'in_review',
+  'changes_requested',
+  'live',
+  'retired',
+] as const;
 export type VersionState = (typeof VERSION_STATES)[number];
 
 export type VersionAction =
@@ -38,7 +46,13 @@ export const TRANSITIONS: Record<VersionAction, Partial<Record<VersionState, Ver
 /** States in which a developer may change the version's content. */
 export const EDITABLE_STATES: ReadonlySet<VersionState> = new Set(['draft', 'changes_requested']);
 /** States of a version that is on its way (at most one per app). */
-export const OPEN_STATES: ReadonlySet<VersionState> = new Set(['draft', 'checking', 'queued', 'in_review', 'changes_requested']);
+export const OPEN_STATES: ReadonlySet<VersionState> = new Set([
+  'draft',
+  'checking',
+  'queued',
+  'in_review',
+  'changes_requested',
+]);
 
 export function nextState(from: VersionState, action: VersionAction): VersionState {
   const to = TRANSITIONS[action][from];

@@ -234,6 +234,71 @@ export function createOrganizationsService(deps: {
       );
     },
 
+    // Test accounts (development mode, issue 3) ---------------------------------
+
+    /**
+     * A developer organization's test account: an `account` whose parent is the
+     * developer org. Its owners/admins open it like agency admins open
+     * sub-accounts; unreviewed versions of the org's apps may be installed only here.
+     */
+    async createTestAccount(ctx: OrgContext, input: { name: string }) {
+      if (ctx.org.kind !== 'developer') throw forbidden('only developer organizations have test accounts');
+      if (!hasRole(ctx, 'admin')) throw forbidden('creating test accounts needs the admin or owner role');
+      return db.transaction(async (tx) => {
+        const org = toOrg(
+          await tx.one(
+            "INSERT INTO organizations (id, kind, name, parent_id) VALUES ($1, 'account', $2, $3) RETURNING *",
+            [newId('acct'), input.name, ctx.org.id],
+          ),
+        );
+        await audit.record(tx, {
+          organizationId: ctx.org.id,
+          actor: ctx.actor,
+          action: 'test_account.created',
+          targetType: 'organization',
+          targetId: org.id,
+          data: { name: org.name },
+        });
+        await events.emit(tx, org.id, 'organization.created', {
+          organizationId: org.id,
+          kind: org.kind,
+          name: org.name,
+          parentId: ctx.org.id,
+        });
+        return orgOut(org, ctx.role);
+      });
+    },
+
+    async listTestAccounts(
+      ctx: OrgContext,
+      opts: { limit: number; cursor?: string },
+    ): Promise<Page<Organization & { role: Role }>> {
+      if (ctx.org.kind !== 'developer') throw forbidden('only developer organizations have test accounts');
+      const after = decodeCursor(opts.cursor);
+      const rows = await db.query(
+        'SELECT * FROM organizations WHERE parent_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3',
+        [ctx.org.id, after ? String(after[0]) : null, opts.limit + 1],
+      );
+      return toPage(
+        rows,
+        opts.limit,
+        (r) => [r.id],
+        (r) => orgOut(toOrg(r), ctx.role),
+      );
+    },
+
+    /** For other modules: an organization by id, with no access check (never hand it to a client as is). */
+    byId: (id: string) => getOrg(id),
+
+    /** For other modules (notifications): the user ids of an organization's members. */
+    async memberIds(orgId: string, q: { query: Db['query'] } = db): Promise<string[]> {
+      const rows = await q.query<{ user_id: string }>(
+        'SELECT user_id FROM memberships WHERE organization_id = $1 ORDER BY user_id',
+        [orgId],
+      );
+      return rows.map((r) => r.user_id);
+    },
+
     // Members ------------------------------------------------------------------
 
     async listMembers(ctx: OrgContext, opts: { limit: number; cursor?: string }): Promise<Page<Member>> {
