@@ -103,12 +103,16 @@ export function searchQuery(input: SearchInput, columns: string) {
     where.push(after_(0));
   }
   params.push(input.limit + 1);
-  const sql = `SELECT ${columns}, ${keys.map((k, i) => `(${k.expr})::text AS sort_key_${i}`).join(', ')}
-    FROM marketplace_listings l
-    WHERE ${where.join(' AND ')}
-    ORDER BY ${keys.map((k) => `${k.expr} ${k.dir.toUpperCase()}`).join(', ')}
-    LIMIT $${params.length}`;
+  // Each key is computed once per row (ts_rank is the costly one) and turned into text only for the page.
+  const order = keys.map((k, i) => `sort_key_${i} ${k.dir.toUpperCase()}`).join(', ');
+  const sql = `SELECT page.*, ${keys.map((_, i) => `page.sort_key_${i}::text AS cursor_key_${i}`).join(', ')}
+    FROM (SELECT ${columns}, ${keys.map((k, i) => `${k.expr} AS sort_key_${i}`).join(', ')}
+          FROM marketplace_listings l
+          WHERE ${where.join(' AND ')}
+          ORDER BY ${order}
+          LIMIT $${params.length}) page
+    ORDER BY ${order}`;
   const cursorOf = (row: Record<string, unknown>) =>
-    encodeCursor([sort, ...keys.map((_, i) => row[`sort_key_${i}`])]);
+    encodeCursor([sort, ...keys.map((_, i) => row[`cursor_key_${i}`])]);
   return { sql, params, sort, cursorOf };
 }

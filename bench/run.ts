@@ -1,0 +1,26 @@
+/**
+ * Runs benchmarks by name, one process each, in order:
+ *   npm run bench                      cold start (the default)
+ *   npm run bench -- marketplace       marketplace search
+ *   npm run bench -- cold-start marketplace
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+const BENCHMARKS: Record<string, string> = {
+  'cold-start': 'cold-start.ts',
+  marketplace: 'marketplace-search.ts',
+};
+
+const names = process.argv.slice(2);
+for (const name of names.length ? names : ['cold-start']) {
+  const file = BENCHMARKS[name];
+  if (!file) {
+    console.error(`unknown benchmark "${name}"; known: ${Object.keys(BENCHMARKS).join(', ')}`);
+    process.exit(2);
+  }
+  console.log(`\n== ${name} ==`);
+  const run = spawnSync(process.execPath, [path.join(here, file)], { stdio: 'inherit' });
+  if (run.status !== 0) process.exit(run.status ?? 1);
+}
