@@ -202,8 +202,9 @@ export function createReviewsService(deps: {
     if (!sub || (sub.status !== 'queued' && sub.status !== 'in_review')) return null;
     const { n } = await q.one<{ n: number }>(
       `SELECT count(*)::int AS n FROM review_submissions
-       WHERE status IN ('queued', 'in_review') AND (submitted_at, id) <= ($1::timestamptz, $2::text)`,
-      [sub.submitted_at, sub.id],
+       WHERE status IN ('queued', 'in_review')
+         AND (submitted_at, id) <= (SELECT submitted_at, id FROM review_submissions WHERE id = $1)`,
+      [sub.id],
     );
     return n;
   }
