@@ -286,6 +286,24 @@ describe('marketplace search', () => {
     }
   });
 
+  it('takes any query text: operators and quotes are words, never SQL or syntax errors', async () => {
+    for (const q of [
+      '"unclosed',
+      '& | ! ( ) :*',
+      "'; DROP TABLE marketplace_listings; --",
+      '-',
+      'or',
+      'ünïcödé 日本語',
+    ])
+      await search({ q });
+    expect(slugs(await search({ q: '"zephyr' }))[0]).toBe('zephyr-invoices');
+    const long = await plaza.http
+      .get('/v1/marketplace/apps')
+      .query({ q: 'x'.repeat(201) })
+      .expect(400);
+    expect(long.body.fields[0].field).toBe('query.q');
+  });
+
   it('refuses a cursor it did not give out, or one from another sort order', async () => {
     const bad = await plaza.http.get('/v1/marketplace/apps').query({ cursor: 'garbage' }).expect(400);
     expect(bad.body.fields[0].field).toBe('query.cursor');
