@@ -446,7 +446,9 @@ export function createAppsService(deps: {
     opts: { at?: string; action?: string } = {},
   ): Promise<AppVersion> {
     return db.transaction(async (tx) => {
-      const app = await appOf(tx, ctx, appId, true);
+      // Only the version row is locked: approval locks versions before the app row,
+      // so taking the app row first here could deadlock with it.
+      const app = await appOf(tx, ctx, appId);
       const row = await versionOf(tx, ctx, appId, versionId, true);
       assertEditable(row);
       await validateFields(tx, app.id, patch, opts.at ?? 'body');
