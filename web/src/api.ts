@@ -158,11 +158,20 @@ export function setUnauthorizedHandler(handler: (() => void) | null): void {
   onUnauthorized = handler;
 }
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
-async function request<T>(method: Method, path: string, body?: unknown, retried = false): Promise<T> {
+/** A raw request body (file upload) with its content type, instead of JSON. */
+export interface RawBody {
+  raw: Blob;
+  contentType: string;
+}
+
+const isRaw = (body: unknown): body is RawBody =>
+  !!body && typeof body === 'object' && (body as RawBody).raw instanceof Blob;
+
+export async function request<T>(method: Method, path: string, body?: unknown, retried = false): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (body !== undefined) headers['content-type'] = isRaw(body) ? body.contentType : 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
 
   let res: Response;
@@ -171,7 +180,7 @@ async function request<T>(method: Method, path: string, body?: unknown, retried 
       method,
       headers,
       credentials: 'same-origin',
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : isRaw(body) ? body.raw : JSON.stringify(body),
     });
   } catch {
     throw new ApiError(0, {
@@ -221,9 +230,9 @@ async function readProblem(res: Response): Promise<Problem> {
   return { title: res.statusText || undefined, status: res.status };
 }
 
-const seg = encodeURIComponent;
+export const seg = encodeURIComponent;
 
-function withQuery(path: string, query: Record<string, string | number | null | undefined>): string {
+export function withQuery(path: string, query: Record<string, string | number | null | undefined>): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query))
     if (v !== undefined && v !== null && v !== '') params.set(k, String(v));
@@ -232,7 +241,7 @@ function withQuery(path: string, query: Record<string, string | number | null | 
 }
 
 /** Every item of a cursor-paginated list (bounded, so a huge list cannot hang the page). */
-async function collect<T>(path: string, maxPages = 20): Promise<T[]> {
+export async function collect<T>(path: string, maxPages = 20): Promise<T[]> {
   const out: T[] = [];
   let cursor: string | null = null;
   for (let i = 0; i < maxPages; i++) {

@@ -1,14 +1,29 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
 import ApiKeysPage from './pages/ApiKeysPage.vue';
 import AuditPage from './pages/AuditPage.vue';
+import AppCredentialsPage from './pages/developer/AppCredentialsPage.vue';
+import AppDiffPage from './pages/developer/AppDiffPage.vue';
+import AppLayout from './pages/developer/AppLayout.vue';
+import AppListingPage from './pages/developer/AppListingPage.vue';
+import AppManifestPage from './pages/developer/AppManifestPage.vue';
+import AppStatusPage from './pages/developer/AppStatusPage.vue';
+import AppVersionPage from './pages/developer/AppVersionPage.vue';
+import DevAppsPage from './pages/developer/DevAppsPage.vue';
+import NewAppPage from './pages/developer/NewAppPage.vue';
+import TestAccountsPage from './pages/developer/TestAccountsPage.vue';
 import HomePage from './pages/HomePage.vue';
 import InvitationPage from './pages/InvitationPage.vue';
 import LoginPage from './pages/LoginPage.vue';
 import MailboxPage from './pages/MailboxPage.vue';
 import MembersPage from './pages/MembersPage.vue';
+import MarketplaceAppPage from './pages/marketplace/MarketplaceAppPage.vue';
+import MarketplacePage from './pages/marketplace/MarketplacePage.vue';
 import NewOrgPage from './pages/NewOrgPage.vue';
 import NotFoundPage from './pages/NotFoundPage.vue';
+import NotificationsPage from './pages/NotificationsPage.vue';
 import OrgLayout from './pages/OrgLayout.vue';
+import ReviewPage from './pages/reviewer/ReviewPage.vue';
+import ReviewQueuePage from './pages/reviewer/ReviewQueuePage.vue';
 import SignupPage from './pages/SignupPage.vue';
 import SubAccountsPage from './pages/SubAccountsPage.vue';
 import { loadSession, safeNext, session } from './session.ts';
@@ -38,7 +53,83 @@ const routes: RouteRecordRaw[] = [
       },
       { path: 'api-keys', name: 'api-keys', component: ApiKeysPage, meta: { title: 'API keys' } },
       { path: 'audit', name: 'audit', component: AuditPage, meta: { title: 'Audit log' } },
+      { path: 'apps', name: 'dev-apps', component: DevAppsPage, meta: { title: 'Apps' } },
+      { path: 'apps/new', name: 'dev-app-new', component: NewAppPage, meta: { title: 'New app' } },
+      {
+        path: 'test-accounts',
+        name: 'dev-test-accounts',
+        component: TestAccountsPage,
+        meta: { title: 'Test accounts' },
+      },
+      {
+        path: 'apps/:appId',
+        component: AppLayout,
+        props: (to) => ({ appId: to.params.appId }),
+        children: [
+          { path: '', name: 'dev-app', component: AppStatusPage, meta: { title: 'App status' } },
+          {
+            path: 'listing',
+            name: 'dev-app-listing',
+            component: AppListingPage,
+            meta: { title: 'App listing' },
+          },
+          {
+            path: 'version',
+            name: 'dev-app-version',
+            component: AppVersionPage,
+            meta: { title: 'Access and pricing' },
+          },
+          { path: 'changes', name: 'dev-app-diff', component: AppDiffPage, meta: { title: 'Changes' } },
+          {
+            path: 'manifest',
+            name: 'dev-app-manifest',
+            component: AppManifestPage,
+            meta: { title: 'Manifest' },
+          },
+          // Links in notifications and emails name the version: its status is the app's status page.
+          {
+            path: 'versions/:versionId',
+            redirect: (to) => ({
+              name: 'dev-app',
+              params: { orgId: to.params.orgId, appId: to.params.appId },
+            }),
+          },
+          {
+            path: 'credentials',
+            name: 'dev-app-credentials',
+            component: AppCredentialsPage,
+            meta: { title: 'Credentials' },
+          },
+        ],
+      },
     ],
+  },
+  {
+    path: '/marketplace',
+    name: 'marketplace',
+    component: MarketplacePage,
+    meta: { public: true, title: 'Marketplace' },
+  },
+  {
+    path: '/marketplace/:slug',
+    name: 'marketplace-app',
+    component: MarketplaceAppPage,
+    props: true,
+    meta: { public: true, title: 'Marketplace' },
+  },
+  { path: '/review', name: 'review-queue', component: ReviewQueuePage, meta: { title: 'Review queue' } },
+  {
+    path: '/review/:versionId',
+    name: 'review-version',
+    component: ReviewPage,
+    props: true,
+    meta: { title: 'Review' },
+  },
+  {
+    path: '/notifications',
+    name: 'notifications',
+    component: NotificationsPage,
+    meta: { title: 'Notifications' },
   },
   {
     path: '/invitations/:token',
