@@ -16,7 +16,7 @@
  * PLAZA_E2E_SCREENSHOTS=<folder> saves a screenshot of each step there.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -363,7 +363,7 @@ describe('app registry in the browser', () => {
     await snap(page, 'r08-queued');
   });
 
-  it('a reviewer claims the version, ticks the checklist and approves it', async () => {
+  it('a reviewer claims the version and asks for changes with a note on the description', async () => {
     reviewerPage = await newPage();
     const page = reviewerPage;
     await page.goto('/login');
@@ -382,50 +382,117 @@ describe('app registry in the browser', () => {
     expect(await page.getByRole('button', { name: 'Approve and publish' }).isDisabled()).toBe(true);
     await page.getByRole('button', { name: 'Claim for review' }).click();
     await page.getByText('You are reviewing this version').waitFor();
+    // The reviewer sees what the checks found, the diff and the justification of each scope.
+    const checks = page.getByRole('list', { name: 'Automated check results' });
+    expect(await checks.getByText('Passed:').count()).toBe(await checks.getByRole('listitem').count());
+    await page.getByText('This is the first version of the app').waitFor();
+    await page.getByText('We copy your contacts to your mailing lists.').first().waitFor();
 
-    const decision = page.getByRole('form', { name: 'Decision' });
-    const boxes = decision.getByRole('checkbox');
+    await page.getByRole('button', { name: 'Add a note' }).click();
+    await page.getByLabel('Note 1 is about').selectOption('description');
+    await page
+      .getByLabel('Note 1', { exact: true })
+      .fill('Say which mailing list services the app works with.');
+    await snap(page, 'r10-review-page');
+    await page.getByRole('button', { name: 'Request changes' }).click();
+    await page
+      .getByRole('status')
+      .getByText(/Changes requested/)
+      .waitFor();
+    await page.getByText('This submission is').waitFor();
+  });
+
+  it('the developer reads the note, fixes the description through the manifest and submits again', async () => {
+    const page = devPage;
+    await page.reload();
+    await page.getByText('The reviewer asked for changes').waitFor();
+    await page.getByText('Description: Say which mailing list services the app works with.').waitFor();
+    await snap(page, 'r11-changes-requested');
+
+    // Export: the manifest downloads as JSON naming the app.
+    await appNav(page, 'Manifest').click();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download manifest' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe(`${SLUG}.plaza.json`);
+    const manifest = JSON.parse(readFileSync((await download.path())!, 'utf8'));
+    expect(manifest.slug).toBe(SLUG);
+    expect(manifest.version.scopes[0].name).toBe('contacts:read');
+
+    // Import: a mistake comes back naming the field inside the manifest.
+    const text = page.getByLabel('Or paste the manifest JSON');
+    const broken = structuredClone(manifest);
+    broken.version.scopes[0].name = 'contacts:peek';
+    await text.fill(JSON.stringify(broken, null, 2));
+    await page.getByRole('button', { name: 'Import manifest' }).click();
+    await page.getByRole('alert').getByText('version.scopes.0.name').waitFor();
+    await snap(page, 'r12-manifest-error');
+
+    manifest.version.description += '\n\nWorks with Mailchimp, Brevo and Buttondown.';
+    await text.fill(JSON.stringify(manifest, null, 2));
+    await page.getByRole('button', { name: 'Import manifest' }).click();
+    await page.getByRole('status').getByText('Manifest imported into version 1.').waitFor();
+
+    await appNav(page, 'Status').click();
+    await page.getByRole('button', { name: 'Submit version 1 for review' }).click();
+    await page.getByTestId('queue-position').waitFor();
+    expect(await page.getByTestId('queue-position').textContent()).toContain('1st of 1');
+  });
+
+  it('the reviewer claims it again, ticks the checklist and approves it', async () => {
+    const page = reviewerPage;
+    await page.getByRole('banner').getByRole('link', { name: 'Review queue' }).click();
+    await row(page, APP)
+      .getByRole('link', { name: `${APP} · version 1` })
+      .click();
+    await page.getByRole('button', { name: 'Claim for review' }).click();
+    await page.getByText('You are reviewing this version').waitFor();
+    // The earlier decision is on the page, and the new description with it.
+    await page
+      .getByRole('region', { name: 'Earlier decisions on this app' })
+      .getByText(/mailing list services/)
+      .waitFor();
+    await page.getByText('Works with Mailchimp, Brevo and Buttondown.').first().waitFor();
+
+    const boxes = page.getByRole('form', { name: 'Decision' }).getByRole('checkbox');
     expect(await boxes.count()).toBeGreaterThan(3);
     for (const box of await boxes.all()) await box.check();
-    // The reviewer sees what the checks found and the justification of each scope.
-    expect(
-      await page.getByRole('list', { name: 'Automated check results' }).getByText('Passed:').count(),
-    ).toBe(await page.getByRole('list', { name: 'Automated check results' }).getByRole('listitem').count());
-    await page.getByText('We copy your contacts to your mailing lists.').first().waitFor();
-    await snap(page, 'r10-review-page');
-
     await page.getByRole('button', { name: 'Approve and publish' }).click();
     await page
       .getByRole('status')
       .getByText(/Approved/)
       .waitFor();
     await page.getByText('This submission is').waitFor();
-    await snap(page, 'r11-approved');
+    // The decision keeps the ticked checklist, and nothing can be decided any more.
+    expect(await boxes.evaluateAll((els) => els.every((el) => (el as HTMLInputElement).checked))).toBe(true);
+    expect(await page.getByRole('button', { name: 'Approve and publish' }).isDisabled()).toBe(true);
+    await snap(page, 'r13-approved');
   });
 
   it('tells the developer, whose app is now live', async () => {
     const page = devPage;
     await page.goto('/');
-    // Two notes: the automated checks sent version 1 back once, then it was approved.
-    const bell = page.getByRole('link', { name: 'Notifications, 2 unread' });
+    // Three notes: the checks sent version 1 back, the reviewer asked for changes, then approved it.
+    const bell = page.getByRole('link', { name: 'Notifications, 3 unread' });
     await bell.waitFor();
     await bell.click();
+    await page.getByRole('listitem').filter({ hasText: 'did not pass the automated checks' }).waitFor();
     await page
       .getByRole('listitem')
-      .filter({ hasText: 'did not pass the automated checks' })
-      .first()
+      .filter({ hasText: `Changes requested for ${APP} version 1` })
       .waitFor();
     const note = page.getByRole('listitem').filter({ hasText: `${APP} version 1 is live` });
     await note.waitFor();
-    await snap(page, 'r12-notifications');
+    await snap(page, 'r14-notifications');
     await note.getByRole('link').click();
     await page.getByRole('heading', { name: /where it stands/ }).waitFor();
     await page.getByText('Version 1 is live').waitFor();
     await page.getByRole('button', { name: 'Start version 2' }).waitFor();
     // Following the link read that one; "mark all as read" reads the rest.
-    await page.getByRole('link', { name: 'Notifications, 1 unread' }).click();
+    await page.getByRole('link', { name: 'Notifications, 2 unread' }).click();
     await page.getByRole('button', { name: 'Mark all as read' }).click();
-    await page.getByRole('status').getByText('1 notification marked read.').waitFor();
+    await page.getByRole('status').getByText('2 notifications marked read.').waitFor();
     await page.getByRole('link', { name: 'Notifications, none unread' }).waitFor();
   });
 
@@ -441,7 +508,7 @@ describe('app registry in the browser', () => {
     expect(await card.textContent()).toContain('$9.00 / month');
     expect(await card.textContent()).toContain(ORG);
     expect(await page.getByRole('list', { name: 'Apps' }).getByRole('listitem').count()).toBe(1);
-    await snap(page, 'r13-marketplace-search');
+    await snap(page, 'r15-marketplace-search');
 
     // A filter that excludes it empties the result; clearing brings everything back.
     await page.getByLabel('Pricing').selectOption('free');
@@ -459,7 +526,7 @@ describe('app registry in the browser', () => {
     const shot = page.getByRole('img', { name: `Screenshot 1 of ${APP}` });
     expect(await shot.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(640);
     await page.getByText('No reviews yet').waitFor();
-    await snap(page, 'r14-marketplace-app');
+    await snap(page, 'r16-marketplace-app');
     expect(pageErrors).toEqual([]);
   });
 
@@ -468,20 +535,33 @@ describe('app registry in the browser', () => {
     await page.goto(`/marketplace?q=${WORD.toLowerCase()}`);
     const card = page.getByRole('list', { name: 'Apps' }).getByRole('listitem').filter({ hasText: APP });
     await card.waitFor();
-    await snap(page, 'r15-marketplace-phone');
+    await snap(page, 'r17-marketplace-phone');
     // Nothing sticks out sideways.
     expect(await sticking(page)).toEqual([]);
     await card.getByRole('link', { name: APP }).click();
     await page.getByRole('heading', { level: 1, name: APP }).waitFor();
     await page.getByRole('img', { name: `Screenshot 1 of ${APP}` }).waitFor();
-    await snap(page, 'r16-app-phone');
+    await snap(page, 'r18-app-phone');
     expect(await sticking(page)).toEqual([]);
 
     // The reviewer's page and the developer's status page at phone width too.
     await reviewerPage.setViewportSize({ width: 390, height: 844 });
     await reviewerPage.reload();
     await reviewerPage.getByRole('heading', { level: 1, name: new RegExp(APP) }).waitFor();
-    await snap(reviewerPage, 'r17-review-phone');
+    await snap(reviewerPage, 'r19-review-phone');
     expect(await sticking(reviewerPage)).toEqual([]);
+
+    // And the developer console: the apps list and the access & pricing editor.
+    await devPage.setViewportSize({ width: 390, height: 844 });
+    await nav(devPage, 'Apps').click();
+    await row(devPage, APP).waitFor();
+    expect(await row(devPage, APP).textContent()).toContain('Version 1');
+    await snap(devPage, 'r20-apps-phone');
+    expect(await sticking(devPage)).toEqual([]);
+    await row(devPage, APP).getByRole('link', { name: APP }).click();
+    await appNav(devPage, 'Access & pricing').click();
+    await devPage.getByText('Version 1 is live and cannot be changed', { exact: false }).waitFor();
+    await snap(devPage, 'r21-version-phone');
+    expect(await sticking(devPage)).toEqual([]);
   });
 });
