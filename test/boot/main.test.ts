@@ -117,6 +117,9 @@ describe('the plaza process', () => {
       if (!delivered) await new Promise((r) => setTimeout(r, 50));
     }
     expect(delivered, `worker output:\n${worker.output()}`).toBe(true);
+    // The worker may send the email before its "running" log line reaches this process.
+    for (let i = 0; i < 100 && !/Plaza workers running/.test(worker.output()); i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect(worker.output()).toMatch(/Plaza workers running/);
     expect(worker.output()).not.toMatch(/Plaza API listening/);
     api.child.kill('SIGTERM');
