@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createCore } from './core.ts';
-import { seedDemo } from './seed.ts';
+import { seedDemo } from './seed/index.ts';
 
 /**
  * Process entry: config -> core (database, migrations, plugins) -> HTTP

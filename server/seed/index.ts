@@ -1,18 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import type { Core } from './core.ts';
-import { SYSTEM_ACTOR } from './tenancy.ts';
+import type { Core } from '../core.ts';
+import { type Actor, SYSTEM_ACTOR } from '../tenancy.ts';
+import { seedDemoApps } from './apps.ts';
 
 /**
- * Demo data for a first start: an operator, a developer organization, an
- * agency with one sub-account, and a direct customer account. Runs once
- * (when there are no users yet); returns the logins to print, or null.
+ * Demo data for a first start: an operator, a developer organization with
+ * apps in the marketplace (and one waiting for review), an agency with one
+ * sub-account, and a direct customer account that installed and rated some.
+ * Runs once (when there are no users yet); returns the logins to print, or null.
  */
 export async function seedDemo(
   core: Core,
 ): Promise<Array<{ who: string; email: string; password: string }> | null> {
-  const { db, identity, organizations } = core;
+  const { db, identity, organizations, log } = core;
   const any = await db.maybeOne('SELECT 1 FROM users LIMIT 1');
   if (any) return null;
+  const started = performance.now();
   const password = () => randomBytes(9).toString('base64url');
   const logins = [
     {
@@ -41,22 +44,37 @@ export async function seedDemo(
       name: 'Cora Customer',
     },
   ];
-  const users: Array<{ id: string; email: string }> = [];
-  for (const l of logins) {
-    users.push(
-      await identity.createUser(db as any, {
+  const users = await Promise.all(
+    logins.map((l) =>
+      identity.createUser(db as any, {
         name: l.name,
         email: l.email,
         password: l.password,
         platformRole: l.platformRole,
       }),
-    );
-  }
-  const actor = (i: number) => ({ ...SYSTEM_ACTOR, userId: users[i].id, email: users[i].email });
-  await organizations.create(actor(1), { name: 'Acme Apps', kind: 'developer' });
+    ),
+  );
+  const actor = (i: number): Actor => ({
+    ...SYSTEM_ACTOR,
+    userId: users[i].id,
+    email: users[i].email,
+    platformRole: logins[i].platformRole ?? null,
+  });
+  const acme = await organizations.create(actor(1), { name: 'Acme Apps', kind: 'developer' });
   const agency = await organizations.create(actor(2), { name: 'Bright Agency', kind: 'agency' });
   const agencyCtx = await organizations.resolveContext(actor(2), agency.id);
-  await organizations.createSubAccount(agencyCtx, { name: 'Bright Dental (sub-account)' });
-  await organizations.create(actor(3), { name: 'Corner Bakery', kind: 'account' });
+  const dental = await organizations.createSubAccount(agencyCtx, { name: 'Bright Dental (sub-account)' });
+  const bakery = await organizations.create(actor(3), { name: 'Corner Bakery', kind: 'account' });
+
+  const apps = await seedDemoApps(core, {
+    operator: actor(0),
+    developer: await organizations.resolveContext(actor(1), acme.id),
+    accounts: {
+      bakery: await organizations.resolveContext(actor(3), bakery.id),
+      // The agency owner acts in its sub-account.
+      dental: await organizations.resolveContext(actor(2), dental.id),
+    },
+  });
+  log.info({ ...apps, ms: Math.round(performance.now() - started) }, 'demo data seeded');
   return logins.map(({ who, email, password }) => ({ who, email, password }));
 }

@@ -594,6 +594,13 @@ export function createReviewsService(deps: {
     },
 
     /**
+     * Runs a submission's automated checks now, exactly as the `reviews.checks`
+     * job does (the demo seed, which runs before any worker). The job, when it
+     * comes, finds the submission no longer `checking` and does nothing.
+     */
+    runChecksNow: (submissionId: string) => runChecksJob(submissionId),
+
+    /**
      * Re-enqueues the checks of submissions still in `checking` (a queue entry
      * lost between commit and enqueue, or a wiped Redis). The database is the
      * source of truth; the job id makes this a no-op for jobs still waiting.
