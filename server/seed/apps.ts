@@ -75,9 +75,9 @@ export async function seedDemoApps(
 
     const submitted = await reviews.submit(dev, app.id, version.id);
     await reviews.runChecksNow(submitted.submission!.id);
-    const checked = await reviews.status(dev, app.id, version.id);
-    if (checked.state !== 'queued') {
-      const failed = checked.checks.filter((c) => !c.passed).map((c) => `${c.title}: ${c.reason}`);
+    if ((await apps.getVersion(dev, app.id, version.id)).state !== 'queued') {
+      const { checks } = await reviews.status(dev, app.id, version.id);
+      const failed = checks.filter((c) => !c.passed).map((c) => `${c.title}: ${c.reason}`);
       throw new Error(`demo app ${demo.slug} did not pass the automated checks: ${failed.join('; ')}`);
     }
     if (demo.goal === 'live') {

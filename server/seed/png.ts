@@ -81,24 +81,24 @@ export class Canvas {
 
   /** A filled rectangle, clipped to the canvas; `radius` rounds its corners. */
   rect(x: number, y: number, w: number, h: number, color: Rgb, radius = 0): this {
-    const x0 = Math.max(0, Math.round(x));
     const y0 = Math.max(0, Math.round(y));
-    const x1 = Math.min(this.width, Math.round(x + w));
     const y1 = Math.min(this.height, Math.round(y + h));
     const r = Math.min(radius, w / 2, h / 2);
     for (let py = y0; py < y1; py++) {
-      for (let px = x0; px < x1; px++) {
-        if (r > 0) {
-          // Outside the quarter circle of a corner: skip.
-          const cx = px < x + r ? x + r : px >= x + w - r ? x + w - r - 1 : px;
-          const cy = py < y + r ? y + r : py >= y + h - r ? y + h - r - 1 : py;
-          if ((px - cx) ** 2 + (py - cy) ** 2 > r * r) continue;
-        }
-        const i = (py * this.width + px) * 3;
-        this.pixels[i] = color[0];
-        this.pixels[i + 1] = color[1];
-        this.pixels[i + 2] = color[2];
-      }
+      // Row by row: a rounded corner narrows the span by the circle's inset at this height.
+      const dy = py + 0.5 < y + r ? y + r - py - 0.5 : py + 0.5 > y + h - r ? py + 0.5 - (y + h - r) : 0;
+      const inset = dy > 0 ? r - Math.sqrt(Math.max(0, r * r - dy * dy)) : 0;
+      const x0 = Math.max(0, Math.round(x + inset));
+      const x1 = Math.min(this.width, Math.round(x + w - inset));
+      if (x1 <= x0) continue;
+      const start = (py * this.width + x0) * 3;
+      this.pixels[start] = color[0];
+      this.pixels[start + 1] = color[1];
+      this.pixels[start + 2] = color[2];
+      // Double the filled part until the span is full.
+      const end = (py * this.width + x1) * 3;
+      for (let filled = 3; start + filled < end; filled *= 2)
+        this.pixels.copyWithin(start + filled, start, Math.min(start + filled, end - filled));
     }
     return this;
   }

@@ -38,6 +38,9 @@ describe('the plaza process', () => {
     expect(m, proc.output()).not.toBeNull();
     expect((await signIn(proc.url, 'admin@plaza.localhost', m![1])).status).toBe(200);
     expect((await fetch(`${proc.url}/openapi.json`)).status).toBe(200);
+    // The demo marketplace is filled (test/boot/seed.test.ts looks at it closely).
+    const market = await (await fetch(`${proc.url}/v1/marketplace/apps`)).json();
+    expect(market.data.length).toBe(6);
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
     expect(proc.output()).toMatch(/"msg":"stopped"/);
