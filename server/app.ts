@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Core } from './core.ts';
 import { PlazaError } from './errors.ts';
+import { createAppAuthenticator, type VerifyAccessToken } from './http/app-auth.ts';
 import { authenticate } from './http/auth.ts';
 import { buildOpenApi } from './http/openapi.ts';
 import { requestLifecycle } from './http/problem.ts';
@@ -25,7 +26,11 @@ export function createApp(core: Core): Koa {
   const version = process.env.npm_package_version ?? '0.1.0';
   let openapi: Record<string, unknown> | undefined;
   const openapiDocument = () => {
-    openapi ??= buildOpenApi(core.routes, { version, serverUrl: core.config.baseUrl });
+    openapi ??= buildOpenApi(core.routes, {
+      version,
+      serverUrl: core.config.baseUrl,
+      scopes: core.scopes.list(),
+    });
     return openapi;
   };
 
@@ -75,10 +80,24 @@ export function createApp(core: Core): Koa {
     )
       throw new PlazaError('PLAZA_ROUTE_NOT_FOUND');
   });
+  // Apps' access tokens are verified by the OAuth module (issue 4) once it is wired into the core.
+  const oauth = (core as { oauth?: { verifyAccessToken: VerifyAccessToken } }).oauth;
   mountRoutes(router, core.routes, {
     identity: core.identity,
     organizations: core.organizations,
     bodyLimitBytes: core.config.bodyLimitBytes,
+    scopes: core.scopes,
+    apps: createAppAuthenticator({
+      verifyAccessToken: oauth ? (token) => oauth.verifyAccessToken(token) : undefined,
+      organizationById: (id) => core.organizations.byId(id),
+      limiter: core.rateLimiter,
+      limits: {
+        perInstallation: core.config.appRateLimitPerMinute,
+        perApp: core.config.appRateLimitPerAppPerMinute,
+        anonymous: core.config.rateLimitAnonymousPerMinute,
+      },
+    }),
+    anonymousLimit: { limiter: core.rateLimiter, perMinute: core.config.rateLimitAnonymousPerMinute },
   });
 
   app.use(requestLifecycle(core.log));

@@ -192,6 +192,25 @@ export const configOptions = {
     '5',
     'Published app review target: business days from submission to a decision.',
   ),
+  // The scoped API apps call, and contacts (issue 4).
+  appRateLimitPerMinute: option(
+    'PLAZA_APP_RATE_LIMIT_PER_MINUTE',
+    int(1, 1_000_000),
+    '600',
+    'App API requests per minute of one installation (one app in one account); 429 past it.',
+  ),
+  appRateLimitPerAppPerMinute: option(
+    'PLAZA_APP_RATE_LIMIT_PER_APP_PER_MINUTE',
+    int(1, 10_000_000),
+    '20000',
+    'App API requests per minute of one app across all its installations and client-credentials calls.',
+  ),
+  contactsMaxPerAccount: option(
+    'PLAZA_CONTACTS_MAX_PER_ACCOUNT',
+    int(1, 100_000_000),
+    '100000',
+    'Soft limit of contacts in one account; creating more answers 409.',
+  ),
 } as const;
 
 type Options = typeof configOptions;

@@ -11,11 +11,14 @@ import type { AnyRoute } from './http/route.ts';
 import { createJobQueue } from './jobs/index.ts';
 import type { JobQueue } from './jobs/types.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { appApiRoutes } from './modules/app-api/routes.ts';
 import { registerAppEventTypes, registerCoreScopes } from './modules/apps/catalog.ts';
 import { appRoutes } from './modules/apps/routes.ts';
 import { createAppsService } from './modules/apps/service.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
 import { createAuditService } from './modules/audit/service.ts';
+import { appContactRoutes, contactRoutes } from './modules/contacts/routes.ts';
+import { createContactsService } from './modules/contacts/service.ts';
 import { createEventsService } from './modules/events/service.ts';
 import { identityRoutes } from './modules/identity/routes.ts';
 import { createIdentityService } from './modules/identity/service.ts';
@@ -84,6 +87,16 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
   const storage = createLocalStorage(path.resolve(config.dataDir, 'uploads'));
   const notifications = createNotificationsService({ db, identity, organizations, mail, log });
   const apps = createAppsService({ db, config, audit, events, scopes, storage, organizations, marketplace });
+  // Contacts and the scoped app API (issue 4).
+  const contacts = createContactsService({
+    db,
+    audit,
+    events,
+    maxPerAccount: config.contactsMaxPerAccount,
+    appNames: (ids) => apps.namesByIds(ids),
+    userNames: async (ids) =>
+      new Map([...(await identity.usersByIds(ids))].map(([id, user]) => [id, user.name])),
+  });
   const reviews = createReviewsService({
     db,
     config,
@@ -108,6 +121,9 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     ...appRoutes({ apps, organizations, scopes }),
     ...reviewRoutes({ reviews }),
     ...notificationRoutes({ notifications }),
+    ...contactRoutes({ contacts }),
+    ...appContactRoutes({ contacts }),
+    ...appApiRoutes({ organizations, installations }),
   ];
   const reservedPrefixes = [...new Set(coreRoutes.map((r) => r.path.split('/')[2]))];
 
@@ -140,6 +156,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     notifications,
     apps,
     reviews,
+    contacts,
     plugins,
     /** Every HTTP route: core then plugins. The OpenAPI document and the tenancy matrix walk this list. */
     routes: [...coreRoutes, ...plugins.routes],

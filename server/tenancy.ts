@@ -48,3 +48,40 @@ export const SYSTEM_ACTOR: Actor = {
 export function hasRole(ctx: OrgContext, min: Role): boolean {
   return ROLE_RANK[ctx.role] >= ROLE_RANK[min];
 }
+
+// Apps (issue 4) ---------------------------------------------------------------
+
+declare const appContextBrand: unique symbol;
+
+/**
+ * An app acting in an account with an OAuth access token (an installation).
+ * Only the router makes one, after the token was verified and the account
+ * found, so a service taking an AppContext knows which account the token is
+ * bound to. `actor` is the request (ip, request id); it has no user.
+ */
+export interface AppContext {
+  readonly actor: Actor;
+  readonly org: OrgContext['org'];
+  readonly app: {
+    readonly appId: string;
+    readonly installationId: string;
+    readonly clientId: string;
+    /** The scopes the token carries (granted to the installation). */
+    readonly scopes: readonly string[];
+  };
+  readonly [appContextBrand]: true;
+}
+
+/** Only the router calls this, after verifying the access token. */
+export function makeAppContext(actor: Actor, org: OrgContext['org'], app: AppContext['app']): AppContext {
+  return Object.freeze({
+    actor,
+    org,
+    app: Object.freeze({ ...app, scopes: Object.freeze([...app.scopes]) }),
+  }) as unknown as AppContext;
+}
+
+/** Either a person in an account organization, or an app installed in it. */
+export type AccountContext = OrgContext | AppContext;
+
+export const isAppContext = (ctx: AccountContext): ctx is AppContext => 'app' in ctx;

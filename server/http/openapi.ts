@@ -8,7 +8,15 @@ type Json = Record<string, any>;
  * The OpenAPI 3.1 document, generated from the same zod schemas that validate
  * requests. Schemas with `.meta({ id })` become shared components.
  */
-export function buildOpenApi(routes: AnyRoute[], info: { version: string; serverUrl: string }): Json {
+export function buildOpenApi(
+  routes: AnyRoute[],
+  info: {
+    version: string;
+    serverUrl: string;
+    /** The scope catalog: the `oauth2` security scheme lists every scope with its consent text. */
+    scopes?: Array<{ name: string; consentText: string }>;
+  },
+): Json {
   const components: Record<string, Json> = {};
 
   const toSchema = (schema: z.ZodType, io: 'input' | 'output'): Json => {
@@ -43,6 +51,9 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; server
     },
   };
 
+  const oauthBase = `${info.serverUrl.replace(/\/+$/, '')}/oauth`;
+  const scopes = Object.fromEntries((info.scopes ?? []).map((sc) => [sc.name, sc.consentText]));
+
   const paths: Record<string, Json> = {};
   for (const route of routes) {
     const path = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -76,16 +87,30 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; server
         content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
       },
     };
+    const access = route.access;
     const security =
-      route.access.kind === 'public'
+      access.kind === 'public'
         ? []
-        : route.apiKeys === false
-          ? [{ session: [] }]
-          : [{ session: [] }, { apiKey: [] }];
+        : access.kind === 'app'
+          ? [{ oauth2: access.scope ? [access.scope] : [] }]
+          : access.kind === 'app_client'
+            ? [{ oauth2: [] }]
+            : route.apiKeys === false
+              ? [{ session: [] }]
+              : [{ session: [] }, { apiKey: [] }];
     paths[path] ??= {};
     paths[path][route.method] = {
       operationId: operationId(route),
       summary: route.summary,
+      ...(access.kind === 'app'
+        ? {
+            description: access.scope
+              ? `For apps, with an installation's access token carrying the scope \`${access.scope}\`.`
+              : "For apps, with an installation's access token.",
+          }
+        : access.kind === 'app_client'
+          ? { description: 'For apps acting for themselves, with a client-credentials access token.' }
+          : {}),
       tags: [route.tag],
       ...(parameters.length ? { parameters } : {}),
       ...(route.rawBody
@@ -133,6 +158,20 @@ export function buildOpenApi(routes: AnyRoute[], info: { version: string; server
           description: 'Web session; state-changing requests also need the x-csrf-token header.',
         },
         apiKey: { type: 'http', scheme: 'bearer', description: 'A personal API key (plz_key_...).' },
+        oauth2: {
+          type: 'oauth2',
+          description:
+            "Apps: an access token (JWT) from Plaza's OAuth server, sent as `Authorization: Bearer <token>`. An installation's token (authorization code with PKCE) acts in one account with the scopes it was granted; a client-credentials token acts for the app itself and reaches no account data.",
+          flows: {
+            authorizationCode: {
+              authorizationUrl: `${oauthBase}/auth`,
+              tokenUrl: `${oauthBase}/token`,
+              refreshUrl: `${oauthBase}/token`,
+              scopes,
+            },
+            clientCredentials: { tokenUrl: `${oauthBase}/token`, scopes: {} },
+          },
+        },
       },
     },
   };

@@ -70,12 +70,19 @@ export function applyRateLimit(ctx: Context, result: RateLimitResult): void {
 
 /**
  * Per-caller limit on /v1: an API key, a signed-in person, or (anonymous) an IP
- * address each get their own budget per minute.
+ * address each get their own budget per minute. A request with an app's
+ * bearer token (not a personal API key) is left to the router: app routes
+ * limit it per installation and per app once the token is verified, other
+ * routes count it as anonymous (`ctx.state.rateLimitDeferred`).
  */
 export function rateLimitCallers(limiter: RateLimiter, perMinute: { caller: number; anonymous: number }) {
   return async (ctx: Context, next: Next) => {
     if (!ctx.path.startsWith('/v1/')) return next();
     const caller = ctx.state.caller as Caller | undefined;
+    if (!caller && /^Bearer\s+(?!plz_key_)\S/i.test(ctx.get('authorization'))) {
+      ctx.state.rateLimitDeferred = true;
+      return next();
+    }
     const key = caller?.apiKey
       ? `key:${caller.apiKey.id}`
       : caller

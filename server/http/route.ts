@@ -1,7 +1,8 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { type FieldError, PlazaError } from '../errors.ts';
-import type { Actor, OrgContext } from '../tenancy.ts';
+import type { Actor, AppContext, OrgContext } from '../tenancy.ts';
+import type { AppClient } from './app-auth.ts';
 import type { Caller } from './auth.ts';
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -11,7 +12,13 @@ export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
  * - `public`: anyone, signed in or not;
  * - `user`: any signed-in caller (session or API key), no organization;
  * - `org`: a member of the organization named by the `:orgId` path parameter;
- * - `platform`: an operator with one of the given platform roles.
+ * - `platform`: an operator with one of the given platform roles;
+ * - `app`: an app installed in an account, with an OAuth access token of that
+ *   installation (`Authorization: Bearer <jwt>`) carrying `scope` (null: any
+ *   installation token). The account comes from the token, never from the path;
+ * - `app_client`: an app acting for itself with a client-credentials token
+ *   (no account, never account data).
+ * Sessions and API keys are refused on app routes, app tokens on all others.
  * The cross-tenant test matrix walks every route by this field.
  */
 export type Access =
@@ -22,7 +29,9 @@ export type Access =
       minRole?: 'owner' | 'admin' | 'member';
       orgKinds?: Array<'developer' | 'agency' | 'account'>;
     }
-  | { kind: 'platform'; roles: Array<'admin' | 'reviewer'> };
+  | { kind: 'platform'; roles: Array<'admin' | 'reviewer'> }
+  | { kind: 'app'; scope: string | null }
+  | { kind: 'app_client' };
 
 type AnyObject = z.ZodObject<any>;
 
@@ -59,6 +68,10 @@ export interface HandlerInput<P extends AnyObject, Q extends AnyObject, B extend
   actor: Actor;
   /** The resolved organization on `org` routes (membership already checked). */
   org: OrgContext;
+  /** On `app` routes: the installation's account and the token's app and scopes. */
+  app: AppContext;
+  /** On `app_client` routes: the app calling for itself. */
+  client: AppClient;
 }
 
 export type AnyRoute = RouteSpec<AnyObject, AnyObject, z.ZodType, unknown>;

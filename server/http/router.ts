@@ -4,15 +4,27 @@ import { z } from 'zod';
 import { PlazaError } from '../errors.ts';
 import type { IdentityService } from '../modules/identity/service.ts';
 import type { OrganizationsService } from '../modules/organizations/service.ts';
+import type { ScopeCatalog } from '../scopes.ts';
 import { ROLE_RANK } from '../tenancy.ts';
+import { type AppAuthenticator, appBearerOf } from './app-auth.ts';
 import { actorOf, type Caller, checkCsrf } from './auth.ts';
 import { readJsonBody } from './body.ts';
+import { applyRateLimit, type RateLimiter } from './rate-limit.ts';
 import { type AnyRoute, parseInput } from './route.ts';
 
 export interface MountDeps {
   identity: IdentityService;
   organizations: OrganizationsService;
   bodyLimitBytes: number;
+  /** Checks the callers of `app` and `app_client` routes (OAuth access tokens). */
+  apps: AppAuthenticator;
+  /** Every scope an `app` route declares must exist here (checked when mounting). */
+  scopes: ScopeCatalog;
+  /**
+   * Requests with an app's bearer token skip the per-caller limit middleware
+   * (`rateLimitCallers`); on routes that are not for apps they count as anonymous.
+   */
+  anonymousLimit: { limiter: RateLimiter; perMinute: number };
 }
 
 const EMPTY = z.object({});
@@ -20,12 +32,32 @@ const EMPTY = z.object({});
 /** Mounts declared routes on a router: access, CSRF, input validation, then the handler. */
 export function mountRoutes(router: Router, routes: AnyRoute[], deps: MountDeps): void {
   for (const route of routes) {
+    const declared = route.access.kind === 'app' ? route.access.scope : null;
+    if (declared && !deps.scopes.get(declared))
+      throw new Error(
+        `route ${route.method.toUpperCase()} ${route.path} needs the unknown scope ${declared}`,
+      );
     router[route.method](route.path, async (ctx: Context) => {
       const caller = (ctx.state.caller as Caller | undefined) ?? null;
       const access = route.access;
-      if (access.kind !== 'public') {
-        if (!caller)
-          throw new PlazaError('PLAZA_UNAUTHENTICATED', 'sign in, or send an API key as a Bearer token');
+      let app: any;
+      let client: any;
+      if (access.kind === 'app' || access.kind === 'app_client') {
+        ({ app, client } = await deps.apps.authenticate(ctx, access));
+      } else {
+        if (ctx.state.rateLimitDeferred) {
+          const { limiter, perMinute } = deps.anonymousLimit;
+          applyRateLimit(ctx, await limiter.hit(`ip:${ctx.ip}`, perMinute, 60_000));
+        }
+        if (!caller && access.kind !== 'public')
+          throw new PlazaError(
+            'PLAZA_UNAUTHENTICATED',
+            appBearerOf(ctx)
+              ? 'OAuth access tokens are for the app API (routes with oauth2 security in /openapi.json); this route takes a session or a personal API key (plz_key_...)'
+              : 'sign in, or send an API key as a Bearer token',
+          );
+      }
+      if (caller && access.kind !== 'public' && access.kind !== 'app' && access.kind !== 'app_client') {
         if (caller.via === 'api_key' && route.apiKeys === false)
           throw new PlazaError('PLAZA_FORBIDDEN', 'this route is for signed-in people, not API keys');
         checkCsrf(ctx, deps.identity);
@@ -57,7 +89,7 @@ export function mountRoutes(router: Router, routes: AnyRoute[], deps: MountDeps)
           ? await readJsonBody(ctx, deps.bodyLimitBytes)
           : undefined;
       const body = route.body ? parseInput('body', route.body, raw ?? {}) : undefined;
-      const result = await route.handler({ params, query, body, ctx, caller, actor, org });
+      const result = await route.handler({ params, query, body, ctx, caller, actor, org, app, client });
       if (ctx.body !== undefined && ctx.body !== null) return; // the handler wrote its own response
       ctx.status = route.status ?? (result === undefined ? 204 : 200);
       if (result !== undefined) ctx.body = result;

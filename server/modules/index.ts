@@ -19,6 +19,7 @@ export const CORE_MODULES = [
   'notifications',
   'installations',
   'marketplace',
+  'contacts',
 ] as const;
 
 export function coreMigrationSources(): MigrationSource[] {

@@ -26,6 +26,8 @@ interface World {
   versionId: string;
   assetId: string;
   notificationId: string;
+  /** Contacts (issue 4): a contact of the account. */
+  contactId: string;
 }
 
 const PARAM_FIXTURES: Record<string, (a: World) => string> = {
@@ -39,6 +41,7 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   versionId: (a) => a.versionId,
   assetId: (a) => a.assetId,
   notificationId: (a) => a.notificationId,
+  contactId: (a) => a.contactId,
 };
 
 let plaza: TestPlaza;
@@ -131,7 +134,13 @@ async function world(label: string): Promise<World> {
     const row = await tx.one('SELECT id FROM notifications WHERE user_id = $1', [owner.user.id]);
     return row.id as string;
   });
+  const contact = await owner.agent
+    .post(`/v1/organizations/${account.id}/contacts`)
+    .set('x-csrf-token', owner.csrf)
+    .send({ name: `${label} Contact`, email: `${label.toLowerCase()}.contact@example.test` })
+    .expect(201);
   return {
+    contactId: contact.body.id,
     appId: registryAppId,
     versionId,
     assetId: withIcon.body.icon.id,
@@ -176,6 +185,7 @@ function secretsOf(w: World): string[] {
     w.appId,
     w.versionId,
     w.assetId,
+    w.contactId,
   ];
 }
 
@@ -189,7 +199,7 @@ afterAll(() => plaza.close());
 describe('cross-tenant matrix', () => {
   it('covers every route by its access kind', () => {
     const kinds = new Set(plaza.core.routes.map((r) => r.access.kind));
-    expect(kinds).toEqual(new Set(['public', 'user', 'org', 'platform']));
+    expect(kinds).toEqual(new Set(['public', 'user', 'org', 'platform', 'app', 'app_client']));
     for (const route of plaza.core.routes) expect(() => pathFor(route, a)).not.toThrow();
   });
 

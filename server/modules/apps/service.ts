@@ -911,6 +911,17 @@ export function createAppsService(deps: {
       return diffOf(q, row);
     },
 
+    /** Display names of apps by id: the live version's name, else the app's (contacts show who changed them). */
+    async namesByIds(appIds: string[]): Promise<Map<string, string>> {
+      if (appIds.length === 0) return new Map();
+      const rows = await db.query<{ id: string; name: string }>(
+        `SELECT a.id, coalesce(v.name, a.name) AS name FROM apps a
+         LEFT JOIN app_versions v ON v.id = a.live_version_id WHERE a.id = ANY($1)`,
+        [appIds],
+      );
+      return new Map(rows.map((r) => [r.id, r.name]));
+    },
+
     /** App and version names for lists (the review queue). */
     async summaries(versionIds: string[]) {
       if (versionIds.length === 0) return new Map();

@@ -5,6 +5,7 @@ import { conflict, forbidden, notFound, PlazaError } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
 import { newId, newSecret } from '../../ids.ts';
 import {
+  type AccountContext,
   type Actor,
   hasRole,
   makeOrgContext,
@@ -301,7 +302,8 @@ export function createOrganizationsService(deps: {
 
     // Members ------------------------------------------------------------------
 
-    async listMembers(ctx: OrgContext, opts: { limit: number; cursor?: string }): Promise<Page<Member>> {
+    /** Members of an organization; apps with `users:read` reach their account's members too. */
+    async listMembers(ctx: AccountContext, opts: { limit: number; cursor?: string }): Promise<Page<Member>> {
       const after = decodeCursor(opts.cursor);
       const rows = await db.query(
         `SELECT * FROM memberships WHERE organization_id = $1 AND ($2::text IS NULL OR user_id > $2)

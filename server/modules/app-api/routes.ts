@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import { forbidden } from '../../errors.ts';
+import { defineRoute, Pagination, page, RoleSchema, Timestamp } from '../../http/route.ts';
+import type { InstallationsService } from '../installations/service.ts';
+import type { OrganizationsService } from '../organizations/service.ts';
+
+/**
+ * The app-facing API beside contacts: the account's profile (`account:read`),
+ * its people (`users:read`, emails only with `users:read_email`), and the
+ * calling app itself (client credentials). The account is the token's, never
+ * a path parameter.
+ */
+const AccountProfile = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    locale: z.string().nullable().describe('Language of the account (BCP 47), null when not set'),
+    plan: z.string().nullable().describe('The account plan, when a billing plugin sets one'),
+    agency: z
+      .object({ id: z.string(), brandName: z.string() })
+      .nullable()
+      .describe('The agency that owns this sub-account, under its brand; null for a direct customer'),
+    testAccount: z.boolean().describe("A developer's test account (development mode)"),
+    createdAt: Timestamp,
+  })
+  .meta({ id: 'AppAccount' });
+
+const AccountUser = z
+  .object({
+    userId: z.string(),
+    name: z.string(),
+    email: z.string().optional().describe('Only with the users:read_email scope'),
+    role: RoleSchema,
+    joinedAt: Timestamp,
+  })
+  .meta({ id: 'AppUser' });
+
+const AppSelf = z
+  .object({
+    appId: z.string(),
+    clientId: z.string(),
+    activeInstallations: z.number().int().describe('Accounts the app is installed in'),
+  })
+  .meta({ id: 'AppSelf' });
+
+export function appApiRoutes(deps: {
+  organizations: OrganizationsService;
+  installations: InstallationsService;
+}) {
+  const { organizations, installations } = deps;
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/v1/account',
+      summary: 'App: get the account',
+      tag: 'App API',
+      access: { kind: 'app', scope: 'account:read' },
+      response: AccountProfile,
+      async handler({ app }) {
+        const org = await organizations.byId(app.org.id);
+        if (!org) throw forbidden('the account of this token no longer exists');
+        const parent = org.parentId ? await organizations.byId(org.parentId) : undefined;
+        return {
+          id: org.id,
+          name: org.name,
+          locale: null,
+          plan: null,
+          agency: parent?.kind === 'agency' ? { id: parent.id, brandName: parent.name } : null,
+          testAccount: parent?.kind === 'developer',
+          createdAt: org.createdAt,
+        };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/users',
+      summary: 'App: list the people of the account',
+      tag: 'App API',
+      access: { kind: 'app', scope: 'users:read' },
+      query: Pagination,
+      response: page(AccountUser),
+      async handler({ app, query }) {
+        const members = await organizations.listMembers(app, query);
+        const withEmail = app.app.scopes.includes('users:read_email');
+        return {
+          nextCursor: members.nextCursor,
+          data: members.data.map((m) => ({
+            userId: m.userId,
+            name: m.name,
+            ...(withEmail ? { email: m.email } : {}),
+            role: m.role,
+            joinedAt: m.joinedAt,
+          })),
+        };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/app',
+      summary: 'App: get the calling app',
+      tag: 'App API',
+      access: { kind: 'app_client' },
+      response: AppSelf,
+      handler: async ({ client }) => ({
+        appId: client.appId,
+        clientId: client.clientId,
+        activeInstallations: await installations.countActive(client.appId),
+      }),
+    }),
+  ];
+}
