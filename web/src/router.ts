@@ -1,6 +1,7 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
 import ApiKeysPage from './pages/ApiKeysPage.vue';
 import AuditPage from './pages/AuditPage.vue';
+import ContactsPage from './pages/ContactsPage.vue';
 import AppCredentialsPage from './pages/developer/AppCredentialsPage.vue';
 import AppDiffPage from './pages/developer/AppDiffPage.vue';
 import AppLayout from './pages/developer/AppLayout.vue';
@@ -53,6 +54,7 @@ const routes: RouteRecordRaw[] = [
       },
       { path: 'api-keys', name: 'api-keys', component: ApiKeysPage, meta: { title: 'API keys' } },
       { path: 'audit', name: 'audit', component: AuditPage, meta: { title: 'Audit log' } },
+      { path: 'contacts', name: 'contacts', component: ContactsPage, meta: { title: 'Contacts' } },
       { path: 'apps', name: 'dev-apps', component: DevAppsPage, meta: { title: 'Apps' } },
       { path: 'apps/new', name: 'dev-app-new', component: NewAppPage, meta: { title: 'New app' } },
       {

@@ -1,0 +1,208 @@
+/**
+ * The contacts page end to end: real Chromium, real Plaza server, real database.
+ *
+ * Ann owns an account. On its Contacts page she is told what is wrong with a
+ * phone number, creates contacts, searches and filters them by tag, sees the
+ * change an installed app made (named, on the row), edits a contact (tags,
+ * a custom field removed) and deletes one.
+ *
+ * PLAZA_E2E_SCREENSHOTS=<folder> saves a screenshot of each step there.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildWeb } from '../../scripts/build-web.ts';
+import { createApp } from '../../server/app.ts';
+import { createCore } from '../../server/core.ts';
+import { makeAppContext, SYSTEM_ACTOR } from '../../server/tenancy.ts';
+import { launchBrowser } from '../helpers/browser.ts';
+import { testConfig } from '../helpers/core.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+
+const run = randomBytes(3).toString('hex');
+let baseUrl = '';
+let server: http.Server | undefined;
+let core: Awaited<ReturnType<typeof createCore>> | undefined;
+let database: TestDatabase | undefined;
+let dataDir = '';
+let browser: Browser | undefined;
+let page: Page;
+let account: { id: string; name: string };
+let csrf = '';
+
+beforeAll(async () => {
+  await buildWeb({ ifStale: true, quiet: true });
+  let handler: http.RequestListener = (_req, res) => {
+    res.statusCode = 503;
+    res.end();
+  };
+  server = http.createServer((req, res) => handler(req, res));
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'plaza-e2e-contacts-'));
+  database = await createTestDatabase();
+  core = await createCore(testConfig({ PLAZA_PUBLIC_URL: baseUrl, PLAZA_DATA_DIR: dataDir }), {
+    db: database.db,
+  });
+  handler = createApp(core).callback();
+  browser = await launchBrowser();
+  const context = await browser.newContext({ baseURL: baseUrl, viewport: { width: 1200, height: 900 } });
+  context.setDefaultTimeout(10_000);
+  page = await context.newPage();
+
+  // Ann signs up and opens an account through the API; the browser context keeps her session.
+  const signup = await page.request.post('/v1/auth/signup', {
+    data: { name: 'Ann Baker', email: `ann-${run}@example.test`, password: 'correct horse battery staple' },
+  });
+  csrf = (await signup.json()).csrfToken;
+  const created = await page.request.post('/v1/organizations', {
+    data: { name: `Corner Bakery ${run}`, kind: 'account' },
+    headers: { 'x-csrf-token': csrf },
+  });
+  account = await created.json();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  await core?.close(1000);
+  await database?.drop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function snap(name: string): Promise<void> {
+  const dir = process.env.PLAZA_E2E_SCREENSHOTS;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: path.join(dir, `contacts-${name}.png`), fullPage: true });
+}
+
+const row = (text: string) =>
+  page.getByRole('table', { name: 'Contacts' }).getByRole('row').filter({ hasText: text });
+
+describe('contacts page', () => {
+  it('creates contacts, naming what is wrong first', async () => {
+    await page.goto(`/orgs/${account.id}/members`);
+    await page.getByRole('navigation').getByRole('link', { name: 'Contacts' }).click();
+    await page.getByRole('heading', { name: 'Contacts', exact: true }).waitFor();
+    await page.getByText('No contacts yet.').waitFor();
+
+    await page.getByRole('button', { name: 'New contact' }).click();
+    const form = page.getByRole('form', { name: 'Create contact' });
+    await form.getByLabel('Name').fill('Rosa Diaz');
+    await form.getByLabel('Email').fill('rosa@example.com');
+    await form.getByLabel('Phone').fill('555 0102');
+    await form.getByLabel('Tags').fill('VIP, wholesale');
+    await form.getByRole('button', { name: 'Add a field' }).click();
+    await form.getByLabel('Field name').fill('birthday');
+    await form.getByLabel('Value of birthday').fill('April 1');
+    await form.getByRole('button', { name: 'Create contact' }).click();
+    await form.getByRole('alert').getByText('phone: must be an international number').waitFor();
+    expect(await form.getByLabel('Phone').getAttribute('aria-invalid')).toBe('true');
+    await snap('01-phone-error');
+
+    await form.getByLabel('Phone').fill('+1 (555) 010-2000');
+    await form.getByRole('button', { name: 'Create contact' }).click();
+    await page.getByText('Rosa Diaz was added.').waitFor();
+    await row('Rosa Diaz').getByText('+15550102000').waitFor();
+    await row('Rosa Diaz').getByText('birthday: April 1').waitFor();
+    expect(await row('Rosa Diaz').getByText('by Ann Baker').isVisible()).toBe(true);
+
+    for (const [name, email, tags] of [
+      ['Bob Builder', 'bob@build.test', 'lead'],
+      ['Carla Cruz', 'carla@cruz.test', 'vip, lead'],
+    ]) {
+      await page.getByRole('button', { name: 'New contact' }).click();
+      const f = page.getByRole('form', { name: 'Create contact' });
+      await f.getByLabel('Name').fill(name);
+      await f.getByLabel('Email').fill(email);
+      await f.getByLabel('Tags').fill(tags);
+      await f.getByRole('button', { name: 'Create contact' }).click();
+      await page.getByText(`${name} was added.`).waitFor();
+    }
+    await snap('02-list');
+  });
+
+  it('searches and filters by tag', async () => {
+    const search = page.getByRole('search', { name: 'Search contacts' });
+    await search.getByLabel('Search').fill('build.test');
+    await search.getByRole('button', { name: 'Search' }).click();
+    await row('Bob Builder').waitFor();
+    await expect.poll(() => row('Rosa Diaz').count()).toBe(0);
+
+    await search.getByLabel('Search').fill('');
+    await search.getByLabel('Tags').fill('vip');
+    await search.getByRole('button', { name: 'Search' }).click();
+    await row('Carla Cruz').waitFor();
+    await expect.poll(() => row('Bob Builder').count()).toBe(0);
+    expect(await row('Rosa Diaz').count()).toBe(1);
+    await search.getByLabel('Tags').fill('nobody');
+    await search.getByRole('button', { name: 'Search' }).click();
+    await page.getByText('No contact matches.').waitFor();
+    await search.getByRole('button', { name: 'Clear' }).click();
+    await row('Bob Builder').waitFor();
+  });
+
+  it('shows which app changed a contact', async () => {
+    // An app of a developer, installed in the account, changes Bob (as the router does for a verified token).
+    const headers = { 'x-csrf-token': csrf };
+    const developer = await (
+      await page.request.post('/v1/organizations', {
+        data: { name: 'Mailer Co', kind: 'developer' },
+        headers,
+      })
+    ).json();
+    const { app } = await (
+      await page.request.post(`/v1/organizations/${developer.id}/apps`, {
+        data: { name: 'Mailer Pro', slug: `mailer-pro-${run}` },
+        headers,
+      })
+    ).json();
+    const org = (await core!.organizations.byId(account.id))!;
+    const ctx = makeAppContext(SYSTEM_ACTOR, org, {
+      appId: app.id,
+      installationId: 'inst_e2e',
+      clientId: app.clientId,
+      scopes: ['contacts:write'],
+    });
+    const [bob] = (await core!.contacts.list(ctx, { q: 'bob', tags: undefined, sort: 'created', limit: 1 }))
+      .data;
+    await core!.contacts.update(ctx, bob.id, { tags: ['lead', 'newsletter'] });
+
+    await page.reload();
+    await row('Bob Builder').getByText('App: Mailer Pro').waitFor();
+    await row('Bob Builder').getByText('newsletter').waitFor();
+    await snap('03-changed-by-app');
+  });
+
+  it('edits a contact: only what changed is sent, a removed custom field goes away', async () => {
+    await row('Rosa Diaz').getByRole('button', { name: 'Edit Rosa Diaz' }).click();
+    const form = page.getByRole('form', { name: 'Save Rosa Diaz' });
+    await form.getByLabel('Tags').fill('vip, wholesale, called');
+    await form.getByRole('button', { name: 'Remove field birthday' }).click();
+    await form.getByRole('button', { name: 'Save Rosa Diaz' }).click();
+    await page.getByText('Rosa Diaz was saved.').waitFor();
+    await row('Rosa Diaz').getByText('called').waitFor();
+    expect(await row('Rosa Diaz').getByText('birthday').count()).toBe(0);
+    const [saved] = (
+      await core!.db.query('SELECT custom_fields, tags FROM contacts WHERE name = $1', ['Rosa Diaz'])
+    ).map((r) => r);
+    expect(saved).toEqual({ custom_fields: {}, tags: ['vip', 'wholesale', 'called'] });
+  });
+
+  it('deletes a contact after confirming', async () => {
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row('Carla Cruz').getByRole('button', { name: 'Delete Carla Cruz' }).click();
+    await page.getByText('Carla Cruz was deleted.').waitFor();
+    await expect.poll(() => row('Carla Cruz').count()).toBe(0);
+    await page.reload();
+    await row('Rosa Diaz').waitFor();
+    expect(await row('Carla Cruz').count()).toBe(0);
+    await snap('04-after-delete');
+  });
+});
