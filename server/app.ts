@@ -107,7 +107,7 @@ export function createApp(core: Core): Koa {
     ctx.set('X-Frame-Options', 'DENY');
     await next();
   });
-  app.use(serveWebApp(path.join(root, 'web', 'dist'), API_PATHS));
+  app.use(serveWebApp(path.join(root, 'web', 'dist'), API_PATHS, new URL(core.config.baseUrl).origin));
   app.use(async (ctx, next) => {
     await next();
     // Nothing answered: an API path (or any non-GET) is a problem+json 404; other GETs fall to the web app.

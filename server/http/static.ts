@@ -31,7 +31,10 @@ export function serveFile(ctx: Context, root: string, relative: string, cache: s
  * The web app: built files from web/dist, and index.html for every other GET
  * outside the API so that vue-router's history mode works on reload.
  */
-export function serveWebApp(distDir: string, skip: RegExp) {
+export function serveWebApp(distDir: string, skip: RegExp, publicOrigin: string) {
+  // Asset URLs in API answers are absolute (PLAZA_PUBLIC_URL): allow that origin even when
+  // the page was opened under another name for the same server (127.0.0.1 vs localhost).
+  const csp = `default-src 'self'; img-src 'self' ${publicOrigin} data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'`;
   return async (ctx: Context, next: Next) => {
     await next();
     if (ctx.body !== undefined || ctx.status !== 404 || (ctx.method !== 'GET' && ctx.method !== 'HEAD'))
@@ -44,10 +47,7 @@ export function serveWebApp(distDir: string, skip: RegExp) {
       return;
     if (path.extname(ctx.path) && serveFile(ctx, distDir, ctx.path, 'public, max-age=300')) return;
     if (!path.extname(ctx.path) && ctx.accepts('html') && serveFile(ctx, distDir, 'index.html', 'no-cache')) {
-      ctx.set(
-        'Content-Security-Policy',
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
-      );
+      ctx.set('Content-Security-Policy', csp);
       return;
     }
     if (!path.extname(ctx.path) && ctx.accepts('html') && !existsSync(path.join(distDir, 'index.html'))) {
