@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Core } from './core.ts';
 import { PlazaError } from './errors.ts';
-import { createAppAuthenticator, type VerifyAccessToken } from './http/app-auth.ts';
+import { createAppAuthenticator } from './http/app-auth.ts';
 import { authenticate } from './http/auth.ts';
 import { buildOpenApi } from './http/openapi.ts';
 import { requestLifecycle } from './http/problem.ts';
@@ -12,7 +12,7 @@ import { mountRoutes } from './http/router.ts';
 import { serveFile, serveWebApp } from './http/static.ts';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const API_PATHS = /^\/(v1|healthz|readyz|openapi\.json|docs)(\/|$)/;
+const API_PATHS = /^\/(v1|healthz|readyz|openapi\.json|docs|oauth)(\/|$)/;
 const swaggerDir = path.join(root, 'node_modules', 'swagger-ui-dist');
 
 /**
@@ -80,15 +80,14 @@ export function createApp(core: Core): Koa {
     )
       throw new PlazaError('PLAZA_ROUTE_NOT_FOUND');
   });
-  // Apps' access tokens are verified by the OAuth module (issue 4) once it is wired into the core.
-  const oauth = (core as { oauth?: { verifyAccessToken: VerifyAccessToken } }).oauth;
+  // Apps' access tokens are verified locally by the OAuth module (signature, audience, revocation set).
   mountRoutes(router, core.routes, {
     identity: core.identity,
     organizations: core.organizations,
     bodyLimitBytes: core.config.bodyLimitBytes,
     scopes: core.scopes,
     apps: createAppAuthenticator({
-      verifyAccessToken: oauth ? (token) => oauth.verifyAccessToken(token) : undefined,
+      verifyAccessToken: (token) => core.oauth.verifyAccessToken(token),
       organizationById: (id) => core.organizations.byId(id),
       limiter: core.rateLimiter,
       limits: {
@@ -118,6 +117,8 @@ export function createApp(core: Core): Koa {
     if (ctx.status === 404 && ctx.body == null && (API_PATHS.test(ctx.path) || ctx.method !== 'GET'))
       throw new PlazaError('PLAZA_ROUTE_NOT_FOUND', `no route ${ctx.method} ${ctx.path}`);
   });
+  // The OAuth provider and Plaza's install pages under /oauth (no body parser in front of them).
+  app.use(core.oauth.middleware());
   app.use(authenticate(core.identity));
   app.use(
     rateLimitCallers(core.rateLimiter, {

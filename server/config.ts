@@ -192,6 +192,25 @@ export const configOptions = {
     '5',
     'Published app review target: business days from submission to a decision.',
   ),
+  // OAuth provider (issue 4).
+  oauthAccessTokenTtlSeconds: option(
+    'PLAZA_OAUTH_ACCESS_TOKEN_TTL_SECONDS',
+    int(60, 24 * 3600),
+    '900',
+    'Lifetime of the access tokens apps get (JWTs for the Plaza API).',
+  ),
+  oauthRefreshGraceSeconds: option(
+    'PLAZA_OAUTH_REFRESH_GRACE_SECONDS',
+    int(0, 300),
+    '10',
+    'After a refresh token is used, how long a retry with it still works (a lost response); 0 turns it off.',
+  ),
+  oauthRefreshTokenTtlDays: option(
+    'PLAZA_OAUTH_REFRESH_TOKEN_TTL_DAYS',
+    int(1, 3650),
+    '90',
+    'How long an unused refresh token stays valid (each refresh issues a new one).',
+  ),
   // The scoped API apps call, and contacts (issue 4).
   appRateLimitPerMinute: option(
     'PLAZA_APP_RATE_LIMIT_PER_MINUTE',

@@ -31,6 +31,7 @@ import { marketplaceRoutes } from './modules/marketplace/routes.ts';
 import { createMarketplaceService } from './modules/marketplace/service.ts';
 import { notificationRoutes } from './modules/notifications/routes.ts';
 import { createNotificationsService } from './modules/notifications/service.ts';
+import { createOAuthService } from './modules/oauth/service.ts';
 import { organizationRoutes } from './modules/organizations/routes.ts';
 import { createOrganizationsService } from './modules/organizations/service.ts';
 import { reviewRoutes } from './modules/reviews/routes.ts';
@@ -51,6 +52,8 @@ export interface CoreOptions {
   db?: Db;
   log?: Logger;
   jobs?: JobQueue;
+  /** OAuth tuning for tests: how often each process re-reads revocations (default 500 ms). */
+  oauth?: { revocationPollMs?: number };
 }
 
 export async function createCore(config: Config, opts: CoreOptions = {}) {
@@ -110,13 +113,28 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     scopes,
     events,
   });
+  // The OAuth provider and the install flow (issue 4): clients from the registry, installations on consent.
+  const oauth = await createOAuthService({
+    db,
+    config,
+    secret,
+    log,
+    jobs,
+    redis,
+    apps,
+    installations,
+    organizations,
+    identity,
+    scopes,
+    revocationPollMs: opts.oauth?.revocationPollMs,
+  });
 
   const coreRoutes: AnyRoute[] = [
     ...identityRoutes({ identity, organizations, config }),
     ...organizationRoutes({ organizations }),
     ...auditRoutes({ audit }),
     ...mailRoutes({ mail, devMailbox: config.devMailbox ?? false }),
-    ...installationRoutes({ installations }),
+    ...installationRoutes({ installations, uninstall: (org, id) => oauth.uninstall(org, id) }),
     ...marketplaceRoutes({ marketplace }),
     ...appRoutes({ apps, organizations, scopes }),
     ...reviewRoutes({ reviews }),
@@ -135,6 +153,8 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     if (!opts.db) await db.close().catch(() => {});
     throw err;
   }
+  // Every process keeps the set of revoked installations current (access tokens are checked locally).
+  await oauth.start();
 
   let workersRunning = false;
   return {
@@ -157,6 +177,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     apps,
     reviews,
     contacts,
+    oauth,
     plugins,
     /** Every HTTP route: core then plugins. The OpenAPI document and the tenancy matrix walk this list. */
     routes: [...coreRoutes, ...plugins.routes],
@@ -171,6 +192,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
       if (workersRunning) await events.stop();
       await jobs.stop(timeoutMs);
       await plugins.stop();
+      await oauth.stop();
       await redis?.quit().catch(() => {});
       if (!opts.db) await db.close();
     },

@@ -20,6 +20,7 @@ export const CORE_MODULES = [
   'installations',
   'marketplace',
   'contacts',
+  'oauth',
 ] as const;
 
 export function coreMigrationSources(): MigrationSource[] {

@@ -28,6 +28,8 @@ interface World {
   notificationId: string;
   /** Contacts (issue 4): a contact of the account. */
   contactId: string;
+  /** OAuth (issue 4): the account's installation of the marketplace app. */
+  installationId: string;
 }
 
 const PARAM_FIXTURES: Record<string, (a: World) => string> = {
@@ -42,6 +44,7 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   assetId: (a) => a.assetId,
   notificationId: (a) => a.notificationId,
   contactId: (a) => a.contactId,
+  installationId: (a) => a.installationId,
 };
 
 let plaza: TestPlaza;
@@ -100,7 +103,7 @@ async function world(label: string): Promise<World> {
       publishedAt: new Date().toISOString(),
     }),
   );
-  await plaza.core.installations.create({
+  const installation = await plaza.core.installations.create({
     accountId: account.id,
     appId,
     versionId: 'ver_matrix',
@@ -140,6 +143,7 @@ async function world(label: string): Promise<World> {
     .send({ name: `${label} Contact`, email: `${label.toLowerCase()}.contact@example.test` })
     .expect(201);
   return {
+    installationId: installation.id,
     contactId: contact.body.id,
     appId: registryAppId,
     versionId,

@@ -89,6 +89,26 @@ export type AppVersion = VersionFields & {
   updatedAt: string;
 };
 
+/** What the OAuth provider needs of one version of an app. */
+export interface OAuthClientVersion {
+  versionId: string;
+  number: number;
+  name: string;
+  redirectUris: string[];
+  scopes: VersionFields['scopes'];
+}
+
+/** An app as an OAuth client (`apps.oauthClient`). */
+export interface OAuthClientApp {
+  appId: string;
+  organizationId: string;
+  clientId: string;
+  name: string;
+  status: AppStatus;
+  live: OAuthClientVersion | null;
+  open: OAuthClientVersion | null;
+}
+
 export type VersionPatch = Partial<VersionFields> & {
   iconAssetId?: string | null;
   screenshotAssetIds?: string[];
@@ -591,6 +611,40 @@ export function createAppsService(deps: {
         [clientId, sha256(secret)],
       );
       return row ? { appId: row.id, organizationId: row.organization_id, status: row.status } : null;
+    },
+
+    /**
+     * For the OAuth provider: the app behind a client id, with the redirect
+     * URIs and scopes of its live version and of its open (unreviewed) version,
+     * which only the developer's test accounts may use. Undefined when unknown.
+     */
+    async oauthClient(clientId: string): Promise<OAuthClientApp | undefined> {
+      const app = await db.maybeOne('SELECT * FROM apps WHERE client_id = $1', [clientId]);
+      if (!app) return undefined;
+      const versions = await db.query(
+        `SELECT id, number, state, name, redirect_uris, scopes FROM app_versions
+         WHERE app_id = $1 AND (state = 'live' OR state = ANY($2))`,
+        [app.id, [...OPEN_STATES]],
+      );
+      const side = (v: any): OAuthClientVersion | null =>
+        v
+          ? {
+              versionId: v.id,
+              number: v.number,
+              name: v.name,
+              redirectUris: v.redirect_uris,
+              scopes: v.scopes,
+            }
+          : null;
+      return {
+        appId: app.id,
+        organizationId: app.organization_id,
+        clientId: app.client_id,
+        name: app.name,
+        status: app.status,
+        live: side(versions.find((v) => v.state === 'live')),
+        open: side(versions.find((v) => OPEN_STATES.has(v.state))),
+      };
     },
 
     // Versions -----------------------------------------------------------------

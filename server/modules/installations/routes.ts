@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineRoute, Pagination, page, Timestamp } from '../../http/route.ts';
-import type { InstallationsService } from './service.ts';
+import type { OrgContext } from '../../tenancy.ts';
+import type { Installation, InstallationsService } from './service.ts';
 
 export const InstallationSchema = z
   .object({
@@ -16,7 +17,17 @@ export const InstallationSchema = z
   })
   .meta({ id: 'Installation' });
 
-export function installationRoutes({ installations }: { installations: InstallationsService }) {
+/** The API shape: the OAuth grant id stays inside Plaza. */
+const publicInstallation = ({ grantId: _grantId, ...inst }: Installation) => inst;
+
+export function installationRoutes({
+  installations,
+  uninstall,
+}: {
+  installations: InstallationsService;
+  /** Uninstalls and revokes the OAuth grant and every token of it (the OAuth module). */
+  uninstall: (ctx: OrgContext, installationId: string) => Promise<Installation>;
+}) {
   return [
     defineRoute({
       method: 'get',
@@ -27,7 +38,22 @@ export function installationRoutes({ installations }: { installations: Installat
       params: z.object({ orgId: z.string().max(64) }),
       query: Pagination,
       response: page(InstallationSchema),
-      handler: ({ org, query }) => installations.listForAccount(org, query),
+      handler: async ({ org, query }) => {
+        const found = await installations.listForAccount(org, query);
+        return { ...found, data: found.data.map(publicInstallation) };
+      },
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/v1/organizations/:orgId/installations/:installationId',
+      // Closes the installation and revokes its OAuth grant and every token of it at once; access
+      // tokens already issued are refused by every API process within a second. Emits app.uninstalled.
+      summary: 'Uninstall an app from an account (revokes its grant and tokens)',
+      tag: 'Installations',
+      access: { kind: 'org', orgKinds: ['account'], minRole: 'admin' },
+      params: z.object({ orgId: z.string().max(64), installationId: z.string().max(64) }),
+      response: InstallationSchema,
+      handler: async ({ org, params }) => publicInstallation(await uninstall(org, params.installationId)),
     }),
   ];
 }

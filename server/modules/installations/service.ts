@@ -23,6 +23,8 @@ export interface Installation {
   status: 'active' | 'uninstalled';
   createdAt: string;
   uninstalledAt: string | null;
+  /** The OAuth grant behind it (null for installations made without OAuth: seeds, tests). */
+  grantId: string | null;
 }
 
 export interface CreateInstallationInput {
@@ -34,6 +36,8 @@ export interface CreateInstallationInput {
   grantedScopes: string[];
   /** Who approved it; `installed_by` is the actor's user id. */
   actor: Actor;
+  /** The OAuth grant that backs it (the consent screen passes it). */
+  grantId?: string;
 }
 
 export interface UninstallInput {
@@ -42,6 +46,9 @@ export interface UninstallInput {
   actor: Actor;
   reason?: string;
 }
+
+/** Which active installation to close: by id (within an account when given), or by its OAuth grant. */
+export type UninstallTarget = { installationId: string; accountId?: string } | { grantId: string };
 
 const toInstallation = (r: any): Installation => ({
   id: r.id,
@@ -53,6 +60,7 @@ const toInstallation = (r: any): Installation => ({
   status: r.status,
   createdAt: r.created_at.toISOString(),
   uninstalledAt: r.uninstalled_at ? r.uninstalled_at.toISOString() : null,
+  grantId: r.grant_id ?? null,
 });
 
 const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === '23505';
@@ -86,6 +94,25 @@ export function createInstallationsService(deps: { db: Db; audit: AuditService; 
   /** Runs `fn` in the caller's transaction when given one, else in a new one. */
   const inTx = <T>(tx: Tx | undefined, fn: (tx: Tx) => Promise<T>) => (tx ? fn(tx) : db.transaction(fn));
 
+  /** Audit and `app.uninstalled` for a row just closed. */
+  async function closed(t: Tx, row: any, actor: Actor, reason: string | undefined): Promise<Installation> {
+    const inst = toInstallation(row);
+    await audit.record(t, {
+      organizationId: inst.accountId,
+      actor,
+      action: 'app.uninstalled',
+      targetType: 'installation',
+      targetId: inst.id,
+      data: { appId: inst.appId, ...(reason ? { reason } : {}) },
+    });
+    await events.emit(t, inst.accountId, 'app.uninstalled', {
+      installationId: inst.id,
+      accountId: inst.accountId,
+      appId: inst.appId,
+    });
+    return inst;
+  }
+
   return {
     /**
      * Installs an app in an account; `app.installed` is emitted in the same
@@ -102,8 +129,8 @@ export function createInstallationsService(deps: { db: Db; audit: AuditService; 
         let row: any;
         try {
           row = await t.one(
-            `INSERT INTO installations (id, account_id, app_id, version_id, granted_scopes, installed_by)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+            `INSERT INTO installations (id, account_id, app_id, version_id, granted_scopes, installed_by, grant_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
             [
               newId('inst'),
               input.accountId,
@@ -111,6 +138,7 @@ export function createInstallationsService(deps: { db: Db; audit: AuditService; 
               input.versionId,
               [...new Set(input.grantedScopes)].sort(),
               input.actor.userId,
+              input.grantId ?? null,
             ],
           );
         } catch (err) {
@@ -147,22 +175,80 @@ export function createInstallationsService(deps: { db: Db; audit: AuditService; 
           [input.accountId, input.appId, input.actor.userId],
         );
         if (!row) throw notFound('installation');
-        const inst = toInstallation(row);
-        await audit.record(t, {
-          organizationId: inst.accountId,
-          actor: input.actor,
-          action: 'app.uninstalled',
-          targetType: 'installation',
-          targetId: inst.id,
-          data: { appId: inst.appId, ...(input.reason ? { reason: input.reason } : {}) },
-        });
-        await events.emit(t, inst.accountId, 'app.uninstalled', {
-          installationId: inst.id,
-          accountId: inst.accountId,
-          appId: inst.appId,
-        });
-        return inst;
+        return closed(t, row, input.actor, input.reason);
       });
+    },
+
+    /**
+     * Closes an active installation found by id or by OAuth grant (the OAuth
+     * module revokes the grant in the same transaction). Returns undefined when
+     * there is no such active installation.
+     */
+    async uninstallWhere(
+      target: UninstallTarget,
+      actor: Actor,
+      reason: string | undefined,
+      tx: Tx,
+    ): Promise<Installation | undefined> {
+      const row =
+        'grantId' in target
+          ? await tx.maybeOne(
+              `UPDATE installations SET status = 'uninstalled', uninstalled_at = now(), uninstalled_by = $2
+               WHERE grant_id = $1 AND status = 'active' RETURNING *`,
+              [target.grantId, actor.userId],
+            )
+          : await tx.maybeOne(
+              `UPDATE installations SET status = 'uninstalled', uninstalled_at = now(), uninstalled_by = $3
+               WHERE id = $1 AND ($2::text IS NULL OR account_id = $2) AND status = 'active' RETURNING *`,
+              [target.installationId, target.accountId ?? null, actor.userId],
+            );
+      return row ? closed(tx, row, actor, reason) : undefined;
+    },
+
+    /** Points an installation at the OAuth grant that now backs it. */
+    async attachGrant(installationId: string, grantId: string, tx: Tx): Promise<void> {
+      await tx.query('UPDATE installations SET grant_id = $2 WHERE id = $1', [installationId, grantId]);
+    },
+
+    /**
+     * In-place scope change approved on the consent screen (a new version asks
+     * for more access): the installation moves to `versionId` with `grantedScopes`.
+     */
+    async changeScopes(
+      input: { installationId: string; versionId: string; grantedScopes: string[]; actor: Actor },
+      tx: Tx,
+    ): Promise<Installation> {
+      const before = await tx.maybeOne(
+        "SELECT * FROM installations WHERE id = $1 AND status = 'active' FOR UPDATE",
+        [input.installationId],
+      );
+      if (!before) throw notFound('installation');
+      const row = await tx.one(
+        'UPDATE installations SET version_id = $2, granted_scopes = $3 WHERE id = $1 RETURNING *',
+        [input.installationId, input.versionId, [...new Set(input.grantedScopes)].sort()],
+      );
+      const inst = toInstallation(row);
+      await audit.record(tx, {
+        organizationId: inst.accountId,
+        actor: input.actor,
+        action: 'app.scopes_changed',
+        targetType: 'installation',
+        targetId: inst.id,
+        data: {
+          appId: inst.appId,
+          fromVersionId: before.version_id,
+          versionId: inst.versionId,
+          from: before.granted_scopes,
+          to: inst.grantedScopes,
+        },
+      });
+      return inst;
+    },
+
+    /** The installation backed by an OAuth grant (active or not). */
+    async findByGrantId(grantId: string, q: Queryable = db): Promise<Installation | undefined> {
+      const row = await q.maybeOne('SELECT * FROM installations WHERE grant_id = $1', [grantId]);
+      return row ? toInstallation(row) : undefined;
     },
 
     async isActive(accountId: string, appId: string): Promise<boolean> {

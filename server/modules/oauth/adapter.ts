@@ -1,0 +1,222 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { errors } from 'oidc-provider';
+import type { Db, Tx } from '../../db/index.ts';
+
+/**
+ * oidc-provider's storage, in PostgreSQL (table `oauth_payloads`, owned by
+ * this module). One adapter per model, made by `createAdapterFactory`:
+ * - `find` honours expiry; `consume` is atomic (a second consume of the same
+ *   code or refresh token fails, so two concurrent exchanges cannot both win);
+ * - `revokeByGrantId` deletes every artifact of a grant in one statement;
+ * - the `Client` model is not stored here: it reads the app registry;
+ * - refresh tokens remember the token they were rotated into, which is what
+ *   the grace window needs (see `find`).
+ */
+
+/** What the current provider request is, for the adapter (set by the mount in service.ts). */
+export interface OAuthRequestState {
+  endpoint: 'token' | 'revocation' | 'other';
+  /** The client whose secret was verified for this request (token and revocation endpoints). */
+  clientId?: string;
+  /** Refresh token consumed by this request, and the one issued in its place. */
+  rotatedFrom?: string;
+  issuedRefreshToken?: string;
+  /** For the audit entry when the provider itself revokes a grant. */
+  ip?: string | null;
+  requestId?: string | null;
+}
+
+export const oauthRequest = new AsyncLocalStorage<OAuthRequestState>();
+
+export interface AdapterDeps {
+  db: Db;
+  /** Seconds after a refresh token was used during which it may be presented once more (a lost response). */
+  refreshGraceSeconds: () => number;
+  /** Client metadata for a client id, from the app registry; undefined when no such app may act. */
+  findClient(clientId: string): Promise<Record<string, unknown> | undefined>;
+  /** The provider revoked a grant (a reused code or refresh token, the revocation endpoint). */
+  onGrantRevoked(grantId: string, reason: 'token_reuse' | 'revoked_by_app' | 'revoked'): Promise<void>;
+  /** A retry within the grace window replaced a token pair: its access token must be refused. */
+  onPairReplaced(tx: Tx, accessJti: string, accessExpiresAt: Date): Promise<void>;
+}
+
+const GRANTABLE = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+]);
+
+const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
+
+export function createAdapterFactory(deps: AdapterDeps) {
+  const { db } = deps;
+
+  class ClientAdapter {
+    async find(id: string) {
+      return deps.findClient(id);
+    }
+    async upsert(): Promise<void> {
+      throw new Error('clients come from the app registry');
+    }
+    async destroy(): Promise<void> {
+      throw new Error('clients come from the app registry');
+    }
+  }
+
+  class PostgresAdapter {
+    readonly model: string;
+    constructor(model: string) {
+      this.model = model;
+    }
+
+    async upsert(id: string, payload: Record<string, any>, expiresIn?: number): Promise<void> {
+      const grantId =
+        this.model === 'Grant' ? id : GRANTABLE.has(this.model) ? (payload.grantId ?? null) : null;
+      await db.query(
+        `INSERT INTO oauth_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::int IS NULL THEN NULL ELSE now() + make_interval(secs => $7::int) END)
+         ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
+           uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`,
+        [
+          this.model,
+          id,
+          JSON.stringify(payload),
+          grantId,
+          payload.uid ?? null,
+          payload.userCode ?? null,
+          typeof expiresIn === 'number' ? Math.ceil(expiresIn) : null,
+        ],
+      );
+      const state = oauthRequest.getStore();
+      if (this.model === 'RefreshToken' && state) {
+        // Rotation: the consumed token now points at its replacement.
+        if (state.rotatedFrom)
+          await db.query(
+            "UPDATE oauth_payloads SET replaced_by = $2 WHERE model = 'RefreshToken' AND id = $1",
+            [state.rotatedFrom, id],
+          );
+        state.issuedRefreshToken = id;
+      }
+    }
+
+    async find(id: string): Promise<Record<string, any> | undefined> {
+      let row = await this.select(id);
+      if (row?.consumed_at && this.model === 'RefreshToken' && (await this.reopenWithinGrace(id)))
+        row = await this.select(id);
+      if (!row) return undefined;
+      return row.consumed_at ? { ...row.payload, consumed: epoch(row.consumed_at) } : row.payload;
+    }
+
+    private select(id: string) {
+      return db.maybeOne(
+        `SELECT payload, consumed_at FROM oauth_payloads
+         WHERE model = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > now())`,
+        [this.model, id],
+      );
+    }
+
+    async findByUid(uid: string) {
+      const row = await db.maybeOne(
+        `SELECT payload FROM oauth_payloads
+         WHERE model = $1 AND uid = $2 AND (expires_at IS NULL OR expires_at > now())`,
+        [this.model, uid],
+      );
+      return row?.payload;
+    }
+
+    async findByUserCode(userCode: string) {
+      const row = await db.maybeOne(
+        `SELECT payload FROM oauth_payloads
+         WHERE model = $1 AND user_code = $2 AND (expires_at IS NULL OR expires_at > now())`,
+        [this.model, userCode],
+      );
+      return row?.payload;
+    }
+
+    /** Atomic: only the first consume of an artifact succeeds; a concurrent second one is refused. */
+    async consume(id: string): Promise<void> {
+      const row = await db.maybeOne(
+        `UPDATE oauth_payloads SET consumed_at = now()
+         WHERE model = $1 AND id = $2 AND consumed_at IS NULL RETURNING id`,
+        [this.model, id],
+      );
+      if (!row)
+        throw new errors.InvalidGrant(
+          `${this.model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`,
+        );
+      const state = oauthRequest.getStore();
+      if (this.model === 'RefreshToken' && state) state.rotatedFrom = id;
+    }
+
+    async destroy(id: string): Promise<void> {
+      await db.query('DELETE FROM oauth_payloads WHERE model = $1 AND id = $2', [this.model, id]);
+      // The provider destroys a Grant only when it revokes it.
+      if (this.model === 'Grant') {
+        const endpoint = oauthRequest.getStore()?.endpoint;
+        await deps.onGrantRevoked(
+          id,
+          endpoint === 'revocation' ? 'revoked_by_app' : endpoint === 'token' ? 'token_reuse' : 'revoked',
+        );
+      }
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await db.query('DELETE FROM oauth_payloads WHERE model = $1 AND grant_id = $2', [this.model, grantId]);
+    }
+
+    /**
+     * The refresh grace window. A client whose refresh response got lost
+     * presents the token it just used. When that token was used less than
+     * PLAZA_OAUTH_REFRESH_GRACE_SECONDS ago, by the same client, and the
+     * token it was rotated into has not been used yet (so this is the
+     * immediately previous token), the lost pair is invalidated (its refresh
+     * token is marked used, so presenting it later counts as reuse; its access
+     * token goes to the revocation set) and the presented token becomes
+     * usable once more: the provider then rotates it as usual. Anything else
+     * stays consumed and the provider treats it as reuse (the grant is revoked).
+     */
+    private async reopenWithinGrace(id: string): Promise<boolean> {
+      const state = oauthRequest.getStore();
+      if (state?.endpoint !== 'token' || !state.clientId) return false;
+      const grace = deps.refreshGraceSeconds();
+      if (grace <= 0) return false;
+      return db.transaction(async (tx) => {
+        const old = await tx.maybeOne(
+          `SELECT payload->>'clientId' AS client_id, replaced_by, consumed_at > now() - make_interval(secs => $2) AS recent
+           FROM oauth_payloads WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NOT NULL FOR UPDATE`,
+          [id, grace],
+        );
+        if (!old?.recent || !old.replaced_by || old.client_id !== state.clientId) return false;
+        const lost = await tx.maybeOne(
+          `UPDATE oauth_payloads SET consumed_at = now()
+           WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NULL
+           RETURNING access_jti, access_expires_at`,
+          [old.replaced_by],
+        );
+        if (!lost) return false;
+        if (lost.access_jti) await deps.onPairReplaced(tx, lost.access_jti, lost.access_expires_at);
+        await tx.query(
+          "UPDATE oauth_payloads SET consumed_at = NULL, replaced_by = NULL WHERE model = 'RefreshToken' AND id = $1",
+          [id],
+        );
+        return true;
+      });
+    }
+  }
+
+  return (model: string) => (model === 'Client' ? new ClientAdapter() : new PostgresAdapter(model));
+}
+
+/** Remembers which access token went out with the refresh token issued in this request. */
+export async function linkAccessToken(db: Db, jti: string, expiresAt: number): Promise<void> {
+  const state = oauthRequest.getStore();
+  if (!state?.issuedRefreshToken) return;
+  await db.query(
+    `UPDATE oauth_payloads SET access_jti = $2, access_expires_at = to_timestamp($3)
+     WHERE model = 'RefreshToken' AND id = $1`,
+    [state.issuedRefreshToken, jti, expiresAt],
+  );
+}

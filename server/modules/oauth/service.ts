@@ -1,0 +1,429 @@
+import type { Redis } from 'ioredis';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import type { Context, Next } from 'koa';
+import mount from 'koa-mount';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../../config.ts';
+import type { Db } from '../../db/index.ts';
+import { forbidden, notFound } from '../../errors.ts';
+import type { JobQueue } from '../../jobs/types.ts';
+import type { Logger } from '../../logger.ts';
+import type { ScopeCatalog } from '../../scopes.ts';
+import { type Actor, hasRole, type OrgContext, SYSTEM_ACTOR } from '../../tenancy.ts';
+import type { AppsService } from '../apps/service.ts';
+import { redirectUriProblem } from '../apps/urls.ts';
+import type { IdentityService } from '../identity/service.ts';
+import type { Installation, InstallationsService, UninstallTarget } from '../installations/service.ts';
+import type { OrganizationsService } from '../organizations/service.ts';
+import { createAdapterFactory, linkAccessToken, type OAuthRequestState, oauthRequest } from './adapter.ts';
+import { clientSecretMiddleware, internalClientSecret } from './client-auth.ts';
+import { type ApproveInput, interactionRoutes } from './interactions.ts';
+import { loadSigningKeys } from './keys.ts';
+import { apiResourceOf, createProvider, issuerOf } from './provider.ts';
+import { createRevocationSet } from './revocations.ts';
+import { createViews, DEFAULT_THEME, safeTheme, type Theme, type ThemeResolver } from './views.ts';
+
+/**
+ * The OAuth module: Plaza's authorization server (oidc-provider, configured
+ * in provider.ts) with its state in PostgreSQL (adapter.ts), clients from the
+ * app registry, Plaza's sign-in / account / consent pages (interactions.ts),
+ * installation on consent, uninstall with revocation, and the access-token
+ * check the API uses (`verifyAccessToken`).
+ */
+export interface VerifiedAccessToken {
+  /** The account the app is installed in; null for client-credentials tokens (the app itself). */
+  accountId: string | null;
+  appId: string;
+  installationId: string | null;
+  clientId: string;
+  /** Granted scopes the token carries. */
+  scopes: string[];
+}
+
+export type UninstallReason =
+  | 'uninstalled_by_account'
+  | 'uninstalled_by_app'
+  | 'revoked_by_app'
+  | 'token_reuse'
+  | 'revoked';
+
+export interface OAuthDeps {
+  db: Db;
+  config: Config;
+  secret: string;
+  log: Logger;
+  jobs: JobQueue;
+  redis?: Redis;
+  apps: AppsService;
+  installations: InstallationsService;
+  organizations: OrganizationsService;
+  identity: IdentityService;
+  scopes: ScopeCatalog;
+  /** How often each process re-reads recent revocations (ms, default 500). */
+  revocationPollMs?: number;
+}
+
+export type OAuthService = Awaited<ReturnType<typeof createOAuthService>>;
+
+const CSP = [
+  "default-src 'none'",
+  // form_post responses add the hash of their one inline script here.
+  "script-src 'self'",
+  "style-src 'unsafe-inline'",
+  "img-src 'self' https: data:",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+const ERROR_TEXT: Record<string, { heading: string; message: string }> = {
+  invalid_redirect_uri: {
+    heading: 'This link does not go back to the app',
+    message:
+      'The app asked Plaza to send you to an address it has not registered, so Plaza will not send you anywhere. Tell the app’s developer.',
+  },
+  invalid_client: {
+    heading: 'Unknown app',
+    message: 'This app is not known to Plaza or cannot be installed now.',
+  },
+  invalid_request: { heading: 'This request is not valid', message: 'The app sent an invalid request.' },
+  unsupported_response_type: {
+    heading: 'This request is not valid',
+    message: 'Plaza only issues authorization codes (response_type=code).',
+  },
+};
+
+export async function createOAuthService(deps: OAuthDeps) {
+  const { db, config, secret, log, jobs, apps, installations, organizations, scopes } = deps;
+  const issuer = issuerOf(config);
+  const resource = apiResourceOf(config);
+  const keys = await loadSigningKeys(db, secret);
+  const jwks = createLocalJWKSet({ keys: keys.publicJwks as any });
+  const views = createViews();
+  let themeResolver: ThemeResolver | undefined;
+  const revocations = createRevocationSet({
+    db,
+    log,
+    accessTokenTtlSeconds: config.oauthAccessTokenTtlSeconds,
+    pollMs: deps.revocationPollMs ?? 500,
+    redis: deps.redis,
+    redisChannel: `${config.redisPrefix}:oauth:revocations`,
+  });
+
+  async function theme(ctx: Context, accountId: string | null): Promise<Theme> {
+    if (!themeResolver) return DEFAULT_THEME;
+    try {
+      return safeTheme(await themeResolver({ host: ctx.host, accountId }));
+    } catch (err) {
+      log.warn({ err }, 'oauth theme resolver failed; using the default theme');
+      return DEFAULT_THEME;
+    }
+  }
+
+  /** Who the provider acts as when it revokes on its own (audit). */
+  const providerActor = (): Actor => {
+    const state = oauthRequest.getStore();
+    return { ...SYSTEM_ACTOR, ip: state?.ip ?? null, requestId: state?.requestId ?? null };
+  };
+
+  /**
+   * Closes an installation and takes back everything of it in one
+   * transaction: the installation row (app.uninstalled through the outbox),
+   * its grant with every code and refresh token, and a revocation entry that
+   * every process learns within a second (its access tokens are refused).
+   */
+  async function revokeInstallation(
+    target: UninstallTarget,
+    actor: Actor,
+    reason: UninstallReason,
+  ): Promise<Installation | undefined> {
+    return db.transaction(async (tx) => {
+      const inst = await installations.uninstallWhere(target, actor, reason, tx);
+      if (!inst) return undefined;
+      if (inst.grantId) await tx.query('DELETE FROM oauth_payloads WHERE grant_id = $1', [inst.grantId]);
+      await revocations.record(tx, { kind: 'installation', subject: inst.id, reason });
+      return inst;
+    });
+  }
+
+  async function clientMetadata(clientId: string) {
+    const app = await apps.oauthClient(clientId);
+    // Suspended or unpublished apps are not clients at all: no new grants, no refresh, no client credentials.
+    if (app?.status !== 'active') return undefined;
+    const redirectUris = [
+      ...new Set([...(app.live?.redirectUris ?? []), ...(app.open?.redirectUris ?? [])]),
+    ].filter((uri) => !redirectUriProblem(uri));
+    return {
+      client_id: app.clientId,
+      client_secret: internalClientSecret(secret, app.clientId),
+      client_name: app.name,
+      plaza_app_id: app.appId,
+      application_type: 'web',
+      token_endpoint_auth_method: 'client_secret_basic',
+      redirect_uris: redirectUris,
+      response_types: redirectUris.length ? ['code'] : [],
+      grant_types: [
+        ...(redirectUris.length ? ['authorization_code'] : []),
+        'refresh_token',
+        'client_credentials',
+      ],
+    };
+  }
+
+  const provider = createProvider({
+    config,
+    secret,
+    keys,
+    log,
+    hooks: {
+      adapter: createAdapterFactory({
+        db,
+        refreshGraceSeconds: () => config.oauthRefreshGraceSeconds,
+        findClient: clientMetadata,
+        onGrantRevoked: async (grantId, reason) => {
+          await revokeInstallation({ grantId }, providerActor(), reason);
+        },
+        onPairReplaced: (tx, jti, expiresAt) =>
+          revocations.record(tx, { kind: 'token', subject: jti, reason: 'refresh_retry', expiresAt }),
+      }),
+      async findAccount(accountId) {
+        const org = await organizations.byId(accountId);
+        return org?.kind === 'account' ? { name: org.name } : undefined;
+      },
+      async extraTokenClaims(ctx: KoaContextWithOIDC, token: any) {
+        const appId = (ctx.oidc.client as any)?.plaza_app_id as string | undefined;
+        if (!appId) throw new errors.InvalidClient('not a Plaza app');
+        if (token.kind === 'ClientCredentials') return { plaza_app: appId };
+        if (token.kind !== 'AccessToken') return undefined;
+        const inst = token.grantId ? await installations.findByGrantId(token.grantId) : undefined;
+        if (inst?.status !== 'active' || inst.appId !== appId)
+          throw new errors.InvalidGrant('the installation behind this grant was removed');
+        const exp = token.exp ?? Math.floor(Date.now() / 1000) + token.expiration;
+        await linkAccessToken(db, token.jti, exp);
+        return { plaza_account: inst.accountId, plaza_app: inst.appId, plaza_installation: inst.id };
+      },
+      apiScopes: () => scopes.list().map((s) => s.name),
+      async renderError(ctx, out) {
+        const known = ERROR_TEXT[out.error];
+        views.render(
+          ctx,
+          'error',
+          {
+            title: known?.heading ?? 'This request cannot go on',
+            heading: known?.heading ?? 'This request cannot go on',
+            message: known?.message ?? out.error_description ?? 'The request could not be completed.',
+            code: out.error,
+            theme: await theme(ctx, null),
+            homeUrl: config.baseUrl,
+          },
+          ctx.status && ctx.status >= 400 ? ctx.status : 400,
+        );
+      },
+    },
+  });
+
+  /** Saves the grant for an approved consent and creates or updates the installation. */
+  async function approve(input: ApproveInput): Promise<string | null> {
+    const final = [...new Set([...(input.existing?.grantedScopes ?? []), ...input.granted])].sort();
+    if (final.length === 0) return null;
+    const reuse = input.existing?.grantId ?? undefined;
+    // The grant is rebuilt from what the account approved (the installation is the record of it).
+    const grant = new provider.Grant({ accountId: input.accountId, clientId: input.clientId });
+    if (reuse) grant.jti = reuse;
+    grant.addResourceScope(resource, final.join(' '));
+    const rejected = input.rejected.filter((s) => !final.includes(s));
+    if (rejected.length) grant.rejectResourceScope(resource, rejected.join(' '));
+    if (input.oidcRequested.length) grant.rejectOIDCScope(input.oidcRequested.join(' '));
+    const grantId = await grant.save();
+    try {
+      await db.transaction(async (tx) => {
+        if (input.existing) {
+          const changed =
+            input.existing.versionId !== input.versionId ||
+            final.join(' ') !== [...input.existing.grantedScopes].sort().join(' ');
+          if (changed)
+            await installations.changeScopes(
+              {
+                installationId: input.existing.id,
+                versionId: input.versionId,
+                grantedScopes: final,
+                actor: input.actor,
+              },
+              tx,
+            );
+          if (input.existing.grantId !== grantId)
+            await installations.attachGrant(input.existing.id, grantId, tx);
+        } else {
+          await installations.create(
+            {
+              accountId: input.accountId,
+              appId: input.appId,
+              versionId: input.versionId,
+              grantedScopes: final,
+              actor: input.actor,
+              grantId,
+            },
+            tx,
+          );
+        }
+      });
+    } catch (err) {
+      if (!reuse) await db.query('DELETE FROM oauth_payloads WHERE grant_id = $1', [grantId]);
+      throw err;
+    }
+    return grantId;
+  }
+
+  const interactions = interactionRoutes({
+    provider,
+    config,
+    secret,
+    db,
+    log,
+    identity: deps.identity,
+    organizations,
+    apps,
+    installations,
+    scopes,
+    views,
+    theme,
+    approve,
+  });
+
+  const secretCheck = clientSecretMiddleware({
+    secret,
+    async verify(clientId, presented) {
+      const found = await apps.verifyClientSecret(clientId, presented);
+      return found?.status === 'active';
+    },
+  });
+
+  const providerApp = mount('/oauth', provider);
+  const stack = [interactions.routes(), interactions.allowedMethods(), secretCheck, providerApp] as Array<
+    (ctx: Context, next: Next) => Promise<unknown>
+  >;
+  const oauthStack = (ctx: Context, next: Next) => {
+    const dispatch = (i: number): Promise<unknown> =>
+      i === stack.length ? next() : stack[i](ctx, () => dispatch(i + 1));
+    return dispatch(0);
+  };
+
+  /** Deletes expired provider rows and revocations no access token can need any more. */
+  async function cleanup(): Promise<{ payloads: number; revocations: number }> {
+    const payloads = await db.query('DELETE FROM oauth_payloads WHERE expires_at < now() RETURNING 1');
+    const gone = await db.query(
+      `DELETE FROM oauth_revocations
+       WHERE (kind = 'installation' AND revoked_at < now() - make_interval(secs => $1))
+          OR (kind = 'token' AND expires_at < now()) RETURNING 1`,
+      [config.oauthAccessTokenTtlSeconds + 3600],
+    );
+    return { payloads: payloads.length, revocations: gone.length };
+  }
+  jobs.define({ name: 'oauth.cleanup', handler: async () => void (await cleanup()) });
+  jobs.repeat('oauth.cleanup', 15 * 60_000);
+
+  return {
+    provider,
+    issuer,
+    /** The audience of every Plaza access token: the API. */
+    resource,
+    revocations,
+
+    cleanup,
+
+    /** Starts the revocation set (initial load, LISTEN, re-read). */
+    start: () => revocations.start(),
+    stop: () => revocations.stop(),
+
+    /**
+     * Koa middleware serving everything under /oauth: Plaza's interaction
+     * pages, then the provider (client secrets checked first). No body parser
+     * runs in front of the provider. Every response is unframeable and
+     * carries a strict CSP.
+     */
+    middleware() {
+      return async (ctx: Context, next: Next) => {
+        if (ctx.path !== '/oauth' && !ctx.path.startsWith('/oauth/')) return next();
+        ctx.set('Content-Security-Policy', CSP);
+        ctx.set('X-Frame-Options', 'DENY');
+        const state: OAuthRequestState & { ip: string | null; requestId: string | null } = {
+          endpoint:
+            ctx.path === '/oauth/token'
+              ? 'token'
+              : ctx.path === '/oauth/token/revocation'
+                ? 'revocation'
+                : 'other',
+          ip: ctx.ip || null,
+          requestId: ctx.state.requestId ?? null,
+        };
+        return oauthRequest.run(state, () => oauthStack(ctx, next));
+      };
+    },
+
+    /**
+     * Verifies an access token locally: ES256 signature against the provider's
+     * keys, issuer, audience (the Plaza API), `typ: at+jwt`, expiry, then the
+     * revocation set (an uninstalled installation, a replaced token). Null when
+     * any check fails. No database read.
+     */
+    async verifyAccessToken(token: string): Promise<VerifiedAccessToken | null> {
+      if (typeof token !== 'string' || token.length > 8192) return null;
+      let payload: Record<string, unknown>;
+      try {
+        ({ payload } = await jwtVerify(token, jwks, {
+          issuer,
+          audience: resource,
+          algorithms: ['ES256'],
+          typ: 'at+jwt',
+          clockTolerance: 5,
+          requiredClaims: ['exp', 'iat', 'jti', 'client_id', 'plaza_app'],
+        }));
+      } catch {
+        return null;
+      }
+      const str = (v: unknown) => (typeof v === 'string' && v ? v : null);
+      const accountId = str(payload.plaza_account);
+      const installationId = str(payload.plaza_installation);
+      const appId = str(payload.plaza_app);
+      const clientId = str(payload.client_id);
+      if (!appId || !clientId || (accountId === null) !== (installationId === null)) return null;
+      if (installationId && revocations.hasInstallation(installationId)) return null;
+      if (revocations.hasToken(String(payload.jti))) return null;
+      return {
+        accountId,
+        appId,
+        installationId,
+        clientId,
+        scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
+      };
+    },
+
+    /** An account admin uninstalls an app (DELETE /v1/organizations/:orgId/installations/:id). */
+    async uninstall(org: OrgContext, installationId: string): Promise<Installation> {
+      if (org.org.kind !== 'account') throw forbidden('only accounts have installations');
+      if (!hasRole(org, 'admin')) throw forbidden('uninstalling an app needs the admin or owner role');
+      const inst = await revokeInstallation(
+        { installationId, accountId: org.org.id },
+        org.actor,
+        'uninstalled_by_account',
+      );
+      if (!inst) throw notFound('installation');
+      return inst;
+    },
+
+    /**
+     * Uninstalls an installation for anyone who already proved the right to
+     * (the app itself on an app route, with its installation token). Undefined
+     * when it is not active.
+     */
+    uninstallInstallation: (
+      target: { installationId: string; accountId?: string },
+      actor: Actor,
+      reason: UninstallReason = 'uninstalled_by_app',
+    ) => revokeInstallation(target, actor, reason),
+
+    /** Lets the white-label work theme the OAuth pages (per domain or per account). */
+    setThemeResolver(resolver: ThemeResolver | undefined) {
+      themeResolver = resolver;
+    },
+  };
+}
