@@ -101,6 +101,8 @@ export interface TestApp {
   clientSecret: string;
   versionId: string;
   developer: OrgContext;
+  /** The person who owns the developer organization (administers its test accounts). */
+  developerPerson: Person;
   redirectUri: string;
 }
 
@@ -120,7 +122,7 @@ export async function registerApp(
     name?: string;
   },
 ): Promise<TestApp> {
-  const { apps, reviews, organizations, identity, db } = plaza.core;
+  const { apps, organizations } = plaza.core;
   const dev = await person(plaza, 'Dev Eloper');
   const org = await organizations.create(dev.actor, { name: `Dev Org ${++slugs}`, kind: 'developer' });
   const developer = await organizations.resolveContext(dev.actor, org.id);
@@ -167,25 +169,7 @@ export async function registerApp(
       contentType: 'image/png',
       bytes: png(640, 400),
     });
-    const submitted = await reviews.submit(developer, appId, versionId);
-    await reviews.runChecksNow(submitted.submission!.id);
-    const reviewer = await identity.createUser(db, {
-      name: 'Ria Reviewer',
-      email: uniqueEmail('reviewer'),
-      password: 'reviewer password 1',
-      platformRole: 'admin',
-    });
-    const operator: Actor = {
-      ...SYSTEM_ACTOR,
-      userId: reviewer.id,
-      email: reviewer.email,
-      platformRole: 'admin',
-    };
-    await reviews.claim(operator, versionId);
-    await reviews.approve(operator, versionId, {
-      checklist: Object.fromEntries(CHECKLIST_KEYS.map((k) => [k, true])),
-      comment: 'Approved for OAuth tests',
-    });
+    await approveVersion(plaza, developer, appId, versionId);
   }
   return {
     appId,
@@ -193,8 +177,57 @@ export async function registerApp(
     clientSecret: created.clientSecret,
     versionId,
     developer,
+    developerPerson: dev,
     redirectUri: opts.redirectUris[0],
   };
+}
+
+/** Approves a submitted version as a platform admin (checks run now, then claim and approve). */
+async function approveVersion(plaza: OAuthPlaza, developer: OrgContext, appId: string, versionId: string) {
+  const { reviews, identity, db } = plaza.core;
+  const submitted = await reviews.submit(developer, appId, versionId);
+  await reviews.runChecksNow(submitted.submission!.id);
+  const reviewer = await identity.createUser(db, {
+    name: 'Ria Reviewer',
+    email: uniqueEmail('reviewer'),
+    password: 'reviewer password 1',
+    platformRole: 'admin',
+  });
+  const operator: Actor = {
+    ...SYSTEM_ACTOR,
+    userId: reviewer.id,
+    email: reviewer.email,
+    platformRole: 'admin',
+  };
+  await reviews.claim(operator, versionId);
+  await reviews.approve(operator, versionId, {
+    checklist: Object.fromEntries(CHECKLIST_KEYS.map((k) => [k, true])),
+    comment: 'Approved for OAuth tests',
+  });
+}
+
+/** A new version of a live app with other scopes or redirect URIs, reviewed and live. */
+export async function publishVersion(
+  plaza: OAuthPlaza,
+  app: TestApp,
+  patch: { scopes?: Array<{ name: string; optional?: boolean }>; redirectUris?: string[] },
+): Promise<string> {
+  const { apps } = plaza.core;
+  const version = await apps.createVersion(app.developer, app.appId);
+  await apps.updateVersion(app.developer, app.appId, version.id, {
+    ...(patch.redirectUris ? { redirectUris: patch.redirectUris } : {}),
+    ...(patch.scopes
+      ? {
+          scopes: patch.scopes.map((s) => ({
+            name: s.name,
+            optional: s.optional ?? false,
+            justification: 'We need it for the sync.',
+          })),
+        }
+      : {}),
+  });
+  await approveVersion(plaza, app.developer, app.appId, version.id);
+  return version.id;
 }
 
 /** openid-client configuration for an app (confidential client, Basic auth, plain http allowed in tests). */
@@ -314,10 +347,8 @@ export async function install(
       step = await follow(agent, plaza, `${action}?account=${encodeURIComponent(accountId)}`);
     } else if (html.includes('name="decision"')) {
       const fields = formFields(html, /\/consent$/);
-      if (fields.account !== accountId) {
-        step = await follow(agent, plaza, `${start.url.pathname.replace(/\/auth$/, '')}`);
+      if (fields.account !== accountId)
         throw new Error(`consent shown for ${fields.account}, wanted ${accountId}`);
-      }
       const optional = [...html.matchAll(/type="checkbox" name="scope" value="([^"]+)"/g)].map((m) => m[1]);
       const action = decode(/<form method="post" action="([^"]*\/consent)"/.exec(html)![1]);
       const res = await submit(agent, action, {
