@@ -78,7 +78,7 @@ describe('the PostgreSQL adapter', () => {
       findClient: async () => undefined,
       onGrantRevoked: async () => {},
       onPairReplaced: async () => {},
-    });
+    }).adapter;
 
   it('finds what it stored until it expires', async () => {
     const codes = factory()('AuthorizationCode') as any;

@@ -50,6 +50,10 @@ const GRANTABLE = new Set([
 ]);
 
 const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
+// How long (x 20 ms) a retry waits for a concurrent rotation of the same token to finish.
+const ROTATION_WAIT_ATTEMPTS = 100;
+// `replaced_by` of a refresh token that a retry within the grace window made worthless.
+const INVALIDATED = '-';
 
 export function createAdapterFactory(deps: AdapterDeps) {
   const { db } = deps;
@@ -183,40 +187,60 @@ export function createAdapterFactory(deps: AdapterDeps) {
       if (state?.endpoint !== 'token' || !state.clientId) return false;
       const grace = deps.refreshGraceSeconds();
       if (grace <= 0) return false;
-      return db.transaction(async (tx) => {
-        const old = await tx.maybeOne(
-          `SELECT payload->>'clientId' AS client_id, replaced_by, consumed_at > now() - make_interval(secs => $2) AS recent
-           FROM oauth_payloads WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NOT NULL FOR UPDATE`,
-          [id, grace],
-        );
-        if (!old?.recent || !old.replaced_by || old.client_id !== state.clientId) return false;
-        const lost = await tx.maybeOne(
-          `UPDATE oauth_payloads SET consumed_at = now()
-           WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NULL
-           RETURNING access_jti, access_expires_at`,
-          [old.replaced_by],
-        );
-        if (!lost) return false;
-        if (lost.access_jti) await deps.onPairReplaced(tx, lost.access_jti, lost.access_expires_at);
-        await tx.query(
-          "UPDATE oauth_payloads SET consumed_at = NULL, replaced_by = NULL WHERE model = 'RefreshToken' AND id = $1",
-          [id],
-        );
-        return true;
-      });
+      // A rotation of this token may be in flight (consumed, its replacement not
+      // saved yet): wait for it briefly, then replace what it produced.
+      for (let attempt = 0; ; attempt++) {
+        const outcome = await db.transaction(async (tx) => {
+          const old = await tx.maybeOne(
+            `SELECT payload->>'clientId' AS client_id, replaced_by,
+                    consumed_at > now() - make_interval(secs => $2) AS recent
+             FROM oauth_payloads WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NOT NULL FOR UPDATE`,
+            [id, grace],
+          );
+          if (!old?.recent || old.client_id !== state.clientId) return 'reuse';
+          if (old.replaced_by) {
+            if (old.replaced_by === INVALIDATED) return 'reuse';
+            const lost = await tx.maybeOne(
+              `UPDATE oauth_payloads SET consumed_at = now(), replaced_by = $2
+               WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NULL
+               RETURNING access_jti, access_expires_at`,
+              [old.replaced_by, INVALIDATED],
+            );
+            // Its replacement was used already: this is not the immediately previous token.
+            if (!lost) return 'reuse';
+            if (lost.access_jti) await deps.onPairReplaced(tx, lost.access_jti, lost.access_expires_at);
+          } else if (attempt < ROTATION_WAIT_ATTEMPTS) return 'wait';
+          await tx.query(
+            "UPDATE oauth_payloads SET consumed_at = NULL, replaced_by = NULL WHERE model = 'RefreshToken' AND id = $1",
+            [id],
+          );
+          return 'reopened';
+        });
+        if (outcome !== 'wait') return outcome === 'reopened';
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     }
   }
 
-  return (model: string) => (model === 'Client' ? new ClientAdapter() : new PostgresAdapter(model));
-}
+  /**
+   * Remembers which access token went out with the refresh token issued in
+   * this request. When that refresh token was already replaced by a retry in
+   * the meantime, the access token is refused at once.
+   */
+  async function linkAccessToken(jti: string, expiresAt: number): Promise<void> {
+    const state = oauthRequest.getStore();
+    if (!state?.issuedRefreshToken) return;
+    const row = await db.maybeOne(
+      `UPDATE oauth_payloads SET access_jti = $2, access_expires_at = to_timestamp($3)
+       WHERE model = 'RefreshToken' AND id = $1 RETURNING consumed_at`,
+      [state.issuedRefreshToken, jti, expiresAt],
+    );
+    if (row?.consumed_at)
+      await db.transaction((tx) => deps.onPairReplaced(tx, jti, new Date(expiresAt * 1000)));
+  }
 
-/** Remembers which access token went out with the refresh token issued in this request. */
-export async function linkAccessToken(db: Db, jti: string, expiresAt: number): Promise<void> {
-  const state = oauthRequest.getStore();
-  if (!state?.issuedRefreshToken) return;
-  await db.query(
-    `UPDATE oauth_payloads SET access_jti = $2, access_expires_at = to_timestamp($3)
-     WHERE model = 'RefreshToken' AND id = $1`,
-    [state.issuedRefreshToken, jti, expiresAt],
-  );
+  return {
+    adapter: (model: string) => (model === 'Client' ? new ClientAdapter() : new PostgresAdapter(model)),
+    linkAccessToken,
+  };
 }

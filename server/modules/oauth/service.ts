@@ -15,7 +15,7 @@ import { redirectUriProblem } from '../apps/urls.ts';
 import type { IdentityService } from '../identity/service.ts';
 import type { Installation, InstallationsService, UninstallTarget } from '../installations/service.ts';
 import type { OrganizationsService } from '../organizations/service.ts';
-import { createAdapterFactory, linkAccessToken, type OAuthRequestState, oauthRequest } from './adapter.ts';
+import { createAdapterFactory, type OAuthRequestState, oauthRequest } from './adapter.ts';
 import { clientSecretMiddleware, internalClientSecret } from './client-auth.ts';
 import { type ApproveInput, interactionRoutes } from './interactions.ts';
 import { loadSigningKeys } from './keys.ts';
@@ -169,22 +169,24 @@ export async function createOAuthService(deps: OAuthDeps) {
     };
   }
 
+  const storage = createAdapterFactory({
+    db,
+    refreshGraceSeconds: () => config.oauthRefreshGraceSeconds,
+    findClient: clientMetadata,
+    onGrantRevoked: async (grantId, reason) => {
+      await revokeInstallation({ grantId }, providerActor(), reason);
+    },
+    onPairReplaced: (tx, jti, expiresAt) =>
+      revocations.record(tx, { kind: 'token', subject: jti, reason: 'refresh_retry', expiresAt }),
+  });
+
   const provider = createProvider({
     config,
     secret,
     keys,
     log,
     hooks: {
-      adapter: createAdapterFactory({
-        db,
-        refreshGraceSeconds: () => config.oauthRefreshGraceSeconds,
-        findClient: clientMetadata,
-        onGrantRevoked: async (grantId, reason) => {
-          await revokeInstallation({ grantId }, providerActor(), reason);
-        },
-        onPairReplaced: (tx, jti, expiresAt) =>
-          revocations.record(tx, { kind: 'token', subject: jti, reason: 'refresh_retry', expiresAt }),
-      }),
+      adapter: storage.adapter,
       async findAccount(accountId) {
         const org = await organizations.byId(accountId);
         return org?.kind === 'account' ? { name: org.name } : undefined;
@@ -198,7 +200,7 @@ export async function createOAuthService(deps: OAuthDeps) {
         if (inst?.status !== 'active' || inst.appId !== appId)
           throw new errors.InvalidGrant('the installation behind this grant was removed');
         const exp = token.exp ?? Math.floor(Date.now() / 1000) + token.expiration;
-        await linkAccessToken(db, token.jti, exp);
+        await storage.linkAccessToken(token.jti, exp);
         return { plaza_account: inst.accountId, plaza_app: inst.appId, plaza_installation: inst.id };
       },
       apiScopes: () => scopes.list().map((s) => s.name),

@@ -1,0 +1,176 @@
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  account,
+  authorizationUrl,
+  browser,
+  claimsOf,
+  exchange,
+  install,
+  type OAuthPlaza,
+  person,
+  registerApp,
+  relyingParty,
+  startOAuthPlaza,
+  type TestApp,
+} from './helpers.ts';
+
+/**
+ * Step 4: refresh tokens rotate on every use; a used refresh token presented
+ * again revokes the grant (and so the installation), except within the grace
+ * window for the immediately previous token, when the lost pair is replaced;
+ * a refresh never widens the scopes.
+ */
+let plaza: OAuthPlaza;
+let app: TestApp;
+let config: client.Configuration;
+const CALLBACK = 'https://sync.example.com/oauth/callback';
+
+beforeAll(async () => {
+  plaza = await startOAuthPlaza({ workers: false, env: { PLAZA_OAUTH_ACCESS_TOKEN_TTL_SECONDS: '600' } });
+  app = await registerApp(plaza, {
+    redirectUris: [CALLBACK],
+    scopes: [{ name: 'contacts:read' }, { name: 'account:read' }],
+  });
+  config = await relyingParty(plaza, app);
+});
+afterAll(() => plaza?.close());
+
+/** A fresh installation in a new account, and the app's first tokens. */
+async function installed(scope = 'contacts:read account:read') {
+  const who = await person(plaza);
+  const shop = await account(plaza, who);
+  const start = await authorizationUrl(config, CALLBACK, scope);
+  const tokens = await exchange(config, await install(plaza, browser(plaza), start, who, shop.org.id), start);
+  return { shop, tokens, installationId: claimsOf(tokens.access_token).plaza_installation as string };
+}
+
+async function refused(promise: Promise<unknown>): Promise<string> {
+  const err = await promise.then(
+    () => {
+      throw new Error('expected a refusal');
+    },
+    (e) => e,
+  );
+  if (!(err instanceof client.ResponseBodyError)) throw err;
+  return err.error;
+}
+
+/** Pretends a refresh token was used `seconds` ago (time travel on the row, not a mock). */
+const usedAgo = (refreshToken: string, seconds: number) =>
+  plaza.core.db.query(
+    "UPDATE oauth_payloads SET consumed_at = now() - make_interval(secs => $2) WHERE model = 'RefreshToken' AND id = $1",
+    [refreshToken, seconds],
+  );
+
+const isActive = async (installationId: string) =>
+  (await plaza.core.db.one('SELECT status FROM installations WHERE id = $1', [installationId])).status ===
+  'active';
+
+describe('refresh', () => {
+  it('rotates the refresh token on every use, with access tokens of the configured lifetime', async () => {
+    const { tokens } = await installed();
+    expect(tokens.expires_in).toBe(600);
+    const next = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(next.refresh_token).toBeTruthy();
+    expect(next.refresh_token).not.toBe(tokens.refresh_token);
+    expect(next.expires_in).toBe(600);
+    const third = await client.refreshTokenGrant(config, next.refresh_token!);
+    expect(claimsOf(third.access_token).plaza_installation).toBe(
+      claimsOf(tokens.access_token).plaza_installation,
+    );
+  });
+
+  it('revokes the grant and uninstalls when a used refresh token comes back after the grace window', async () => {
+    const { tokens, installationId } = await installed();
+    const next = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    await usedAgo(tokens.refresh_token!, 60);
+    expect(await refused(client.refreshTokenGrant(config, tokens.refresh_token!))).toBe('invalid_grant');
+    // Everything of the grant is gone: the newer refresh token, the access tokens, the installation.
+    expect(await refused(client.refreshTokenGrant(config, next.refresh_token!))).toBe('invalid_grant');
+    expect(await plaza.core.oauth.verifyAccessToken(next.access_token)).toBeNull();
+    expect(await plaza.core.oauth.verifyAccessToken(tokens.access_token)).toBeNull();
+    expect(await isActive(installationId)).toBe(false);
+    const audit = await plaza.core.db.one(
+      "SELECT data FROM audit_events WHERE action = 'app.uninstalled' AND target_id = $1",
+      [installationId],
+    );
+    expect(audit.data.reason).toBe('token_reuse');
+  });
+
+  it('lets a client whose response got lost retry within the grace window, and invalidates the lost pair', async () => {
+    const { tokens, installationId } = await installed();
+    const lost = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    // The response never arrived; the app retries with the token it still has.
+    const retried = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(retried.refresh_token).not.toBe(lost.refresh_token);
+    expect(await plaza.core.oauth.verifyAccessToken(retried.access_token)).not.toBeNull();
+    // The lost access token is refused (revocation set), the installation stays.
+    expect(await plaza.core.oauth.verifyAccessToken(lost.access_token)).toBeNull();
+    expect(await isActive(installationId)).toBe(true);
+    // The app carries on with the new pair.
+    const after = await client.refreshTokenGrant(config, retried.refresh_token!);
+    expect(await plaza.core.oauth.verifyAccessToken(after.access_token)).not.toBeNull();
+    expect(await isActive(installationId)).toBe(true);
+  });
+
+  it('treats the lost refresh token, if it ever shows up, as reuse', async () => {
+    const { tokens, installationId } = await installed();
+    const lost = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    const retried = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(await refused(client.refreshTokenGrant(config, lost.refresh_token!))).toBe('invalid_grant');
+    expect(await refused(client.refreshTokenGrant(config, retried.refresh_token!))).toBe('invalid_grant');
+    expect(await isActive(installationId)).toBe(false);
+  });
+
+  it('gives the grace only to the immediately previous token', async () => {
+    const { tokens, installationId } = await installed();
+    const second = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    await client.refreshTokenGrant(config, second.refresh_token!);
+    // The first token's successor was used already: presenting the first is reuse, even within seconds.
+    expect(await refused(client.refreshTokenGrant(config, tokens.refresh_token!))).toBe('invalid_grant');
+    expect(await isActive(installationId)).toBe(false);
+  });
+
+  it('survives two concurrent refreshes with the same token without revoking the installation', async () => {
+    const { tokens, installationId } = await installed();
+    const results = await Promise.allSettled([
+      client.refreshTokenGrant(config, tokens.refresh_token!),
+      client.refreshTokenGrant(config, tokens.refresh_token!),
+    ]);
+    expect(results.some((r) => r.status === 'fulfilled')).toBe(true);
+    for (const r of results)
+      if (r.status === 'rejected') expect((r.reason as client.ResponseBodyError).error).toBe('invalid_grant');
+    expect(await isActive(installationId)).toBe(true);
+  });
+
+  it('is bound to the granted scopes: narrower is fine, broader is refused', async () => {
+    const { tokens, installationId } = await installed('contacts:read');
+    const narrower = await client.refreshTokenGrant(config, tokens.refresh_token!, {
+      scope: 'contacts:read',
+    });
+    expect(narrower.scope).toBe('contacts:read');
+    // account:read is declared by the app but was not requested nor granted for this installation.
+    expect(
+      await refused(
+        client.refreshTokenGrant(config, narrower.refresh_token!, { scope: 'contacts:read account:read' }),
+      ),
+    ).toBe('invalid_scope');
+    expect(
+      await refused(client.refreshTokenGrant(config, narrower.refresh_token!, { scope: 'contacts:write' })),
+    ).toBe('invalid_scope');
+    // A refused widening is not reuse: the refresh token still works.
+    const still = await client.refreshTokenGrant(config, narrower.refresh_token!);
+    expect(still.scope).toBe('contacts:read');
+    expect(await isActive(installationId)).toBe(true);
+  });
+
+  it('refuses another client’s refresh token', async () => {
+    const { tokens } = await installed();
+    const other = await registerApp(plaza, { redirectUris: ['https://other.example.com/cb'], live: false });
+    const otherConfig = await relyingParty(plaza, other);
+    expect(await refused(client.refreshTokenGrant(otherConfig, tokens.refresh_token!))).toBe('invalid_grant');
+    // ... and that attempt did not spend it.
+    await client.refreshTokenGrant(config, tokens.refresh_token!);
+  });
+});
