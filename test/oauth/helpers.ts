@@ -36,6 +36,8 @@ export async function startOAuthPlaza(
     env?: Record<string, string>;
     workers?: boolean;
     revocationPollMs?: number;
+    /** PLAZA_PUBLIC_URL when it is not this server's own address (processes behind one load balancer). */
+    publicUrl?: string;
   } = {},
 ): Promise<OAuthPlaza> {
   const server = createServer();
@@ -44,7 +46,7 @@ export async function startOAuthPlaza(
   const baseUrl = `http://127.0.0.1:${port}`;
   const ownDatabase = !opts.database;
   const database = opts.database ?? (await createTestDatabase());
-  const config = testConfig({ PLAZA_PUBLIC_URL: baseUrl, ...opts.env });
+  const config = testConfig({ PLAZA_PUBLIC_URL: opts.publicUrl ?? baseUrl, ...opts.env });
   const core = await createCore(config, {
     db: database.db,
     oauth: { revocationPollMs: opts.revocationPollMs },
@@ -56,7 +58,7 @@ export async function startOAuthPlaza(
     core,
     app,
     baseUrl,
-    issuer: `${baseUrl}/oauth`,
+    issuer: `${config.baseUrl}/oauth`,
     http: supertest(baseUrl),
     database,
     server,
