@@ -4,7 +4,8 @@
  * Ann owns an account. On its Contacts page she is told what is wrong with a
  * phone number, creates contacts, searches and filters them by tag, sees the
  * change an installed app made (named, on the row), edits a contact (tags,
- * a custom field removed) and deletes one.
+ * a custom field removed) and deletes one. An app installed through the
+ * consent pages changes a contact with its token; the row names the app.
  *
  * PLAZA_E2E_SCREENSHOTS=<folder> saves a screenshot of each step there.
  */
@@ -15,16 +16,28 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
 import { createApp } from '../../server/app.ts';
 import { createCore } from '../../server/core.ts';
-import { makeAppContext, SYSTEM_ACTOR } from '../../server/tenancy.ts';
 import { launchBrowser } from '../helpers/browser.ts';
 import { testConfig } from '../helpers/core.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import {
+  authorizationUrl,
+  browser as browserAgent,
+  exchange,
+  install,
+  type OAuthPlaza,
+  type Person,
+  registerApp,
+  relyingParty,
+} from '../oauth/helpers.ts';
 
 const run = randomBytes(3).toString('hex');
+const PASSWORD = 'correct horse battery staple';
+const annEmail = `ann-${run}@example.test`;
 let baseUrl = '';
 let server: http.Server | undefined;
 let core: Awaited<ReturnType<typeof createCore>> | undefined;
@@ -57,7 +70,7 @@ beforeAll(async () => {
 
   // Ann signs up and opens an account through the API; the browser context keeps her session.
   const signup = await page.request.post('/v1/auth/signup', {
-    data: { name: 'Ann Baker', email: `ann-${run}@example.test`, password: 'correct horse battery staple' },
+    data: { name: 'Ann Baker', email: annEmail, password: PASSWORD },
   });
   csrf = (await signup.json()).csrfToken;
   const created = await page.request.post('/v1/organizations', {
@@ -149,30 +162,34 @@ describe('contacts page', () => {
   });
 
   it('shows which app changed a contact', async () => {
-    // An app of a developer, installed in the account, changes Bob (as the router does for a verified token).
-    const headers = { 'x-csrf-token': csrf };
-    const developer = await (
-      await page.request.post('/v1/organizations', {
-        data: { name: 'Mailer Co', kind: 'developer' },
-        headers,
-      })
-    ).json();
-    const { app } = await (
-      await page.request.post(`/v1/organizations/${developer.id}/apps`, {
-        data: { name: 'Mailer Pro', slug: `mailer-pro-${run}` },
-        headers,
-      })
-    ).json();
-    const org = (await core!.organizations.byId(account.id))!;
-    const ctx = makeAppContext(SYSTEM_ACTOR, org, {
-      appId: app.id,
-      installationId: 'inst_e2e',
-      clientId: app.clientId,
-      scopes: ['contacts:write'],
+    // A reviewed app is installed into the account through the consent pages; with its token it changes Bob.
+    const plaza = {
+      core: core!,
+      baseUrl,
+      issuer: `${baseUrl}/oauth`,
+      http: supertest(baseUrl),
+    } as unknown as OAuthPlaza;
+    const callback = 'https://mailer.example.com/callback';
+    const app = await registerApp(plaza, {
+      name: 'Mailer Pro',
+      redirectUris: [callback],
+      scopes: [{ name: 'contacts:read' }, { name: 'contacts:write' }],
     });
-    const [bob] = (await core!.contacts.list(ctx, { q: 'bob', tags: undefined, sort: 'created', limit: 1 }))
-      .data;
-    await core!.contacts.update(ctx, bob.id, { tags: ['lead', 'newsletter'] });
+    const config = await relyingParty(plaza, app);
+    const start = await authorizationUrl(config, callback, 'contacts:read contacts:write');
+    const ann = { email: annEmail, password: PASSWORD } as Person;
+    const tokens = await exchange(
+      config,
+      await install(plaza, browserAgent(plaza), start, ann, account.id),
+      start,
+    );
+    const bearer = { authorization: `Bearer ${tokens.access_token}` };
+    const found = await plaza.http.get('/v1/contacts').query({ q: 'bob' }).set(bearer).expect(200);
+    await plaza.http
+      .patch(`/v1/contacts/${found.body.data[0].id}`)
+      .set(bearer)
+      .send({ tags: ['lead', 'newsletter'] })
+      .expect(200);
 
     await page.reload();
     await row('Bob Builder').getByText('App: Mailer Pro').waitFor();
