@@ -2,6 +2,7 @@
  * Runs benchmarks by name, one process each, in order:
  *   npm run bench                      cold start (the default)
  *   npm run bench -- marketplace       marketplace search
+ *   npm run bench -- contacts          the app API's contacts list vs a bare route
  *   npm run bench -- cold-start marketplace
  */
 import { spawnSync } from 'node:child_process';
@@ -11,6 +12,7 @@ const here = path.dirname(new URL(import.meta.url).pathname);
 const BENCHMARKS: Record<string, string> = {
   'cold-start': 'cold-start.ts',
   marketplace: 'marketplace-search.ts',
+  contacts: 'contacts-api.ts',
 };
 
 const names = process.argv.slice(2);

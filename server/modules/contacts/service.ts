@@ -103,14 +103,42 @@ export function createContactsService(deps: {
     updatedAt: (r.updated_at as Date).toISOString(),
   });
 
-  /** Rows -> contacts with the names of who changed them (one lookup per kind for a page). */
+  // Names of who changed contacts, for a minute: a page of contacts usually needs none from the database.
+  const NAME_TTL_MS = 60_000;
+  const names = new Map<string, { name: string | null; until: number }>();
+  async function namesOf(
+    kind: 'app' | 'user',
+    ids: string[],
+    lookup: (ids: string[]) => Promise<Map<string, string>>,
+  ): Promise<Map<string, string | null>> {
+    const now = Date.now();
+    const out = new Map<string, string | null>();
+    const missing: string[] = [];
+    for (const id of ids) {
+      const hit = names.get(`${kind}:${id}`);
+      if (hit && hit.until > now) out.set(id, hit.name);
+      else missing.push(id);
+    }
+    if (missing.length) {
+      const found = await lookup(missing);
+      if (names.size > 10_000) names.clear();
+      for (const id of missing) {
+        const name = found.get(id) ?? null;
+        names.set(`${kind}:${id}`, { name, until: now + NAME_TTL_MS });
+        out.set(id, name);
+      }
+    }
+    return out;
+  }
+
+  /** Rows -> contacts with the names of who changed them (one lookup per kind for a page, cached). */
   async function toContacts(rows: Row[]): Promise<Contact[]> {
     const sources = rows.flatMap((r) => [r.created_by, r.updated_by]) as Array<Record<string, string>>;
     const appIds = [...new Set(sources.filter((s) => s.type === 'app').map((s) => s.appId))];
     const userIds = [...new Set(sources.filter((s) => s.type === 'user').map((s) => s.userId))];
     const [apps, users] = await Promise.all([
-      appIds.length ? deps.appNames(appIds) : new Map<string, string>(),
-      userIds.length ? deps.userNames(userIds) : new Map<string, string>(),
+      namesOf('app', appIds, deps.appNames),
+      namesOf('user', userIds, deps.userNames),
     ]);
     const who = (s: Record<string, string>): ChangedByValue =>
       s.type === 'app'
