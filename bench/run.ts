@@ -3,6 +3,7 @@
  *   npm run bench                      cold start (the default)
  *   npm run bench -- marketplace       marketplace search
  *   npm run bench -- contacts          the app API's contacts list vs a bare route
+ *   npm run bench -- oauth             token grants vs bare oidc-provider, uninstall -> refused
  *   npm run bench -- cold-start marketplace
  */
 import { spawnSync } from 'node:child_process';
@@ -13,6 +14,7 @@ const BENCHMARKS: Record<string, string> = {
   'cold-start': 'cold-start.ts',
   marketplace: 'marketplace-search.ts',
   contacts: 'contacts-api.ts',
+  oauth: 'oauth.ts',
 };
 
 const names = process.argv.slice(2);

@@ -619,13 +619,17 @@ export function createAppsService(deps: {
      * which only the developer's test accounts may use. Undefined when unknown.
      */
     async oauthClient(clientId: string): Promise<OAuthClientApp | undefined> {
-      const app = await db.maybeOne('SELECT * FROM apps WHERE client_id = $1', [clientId]);
-      if (!app) return undefined;
-      const versions = await db.query(
-        `SELECT id, number, state, name, redirect_uris, scopes FROM app_versions
-         WHERE app_id = $1 AND (state = 'live' OR state = ANY($2))`,
-        [app.id, [...OPEN_STATES]],
+      // One round trip: the token endpoint asks for every request.
+      const app = await db.maybeOne(
+        `SELECT a.id, a.organization_id, a.client_id, a.name, a.status,
+           coalesce((SELECT json_agg(json_build_object('id', v.id, 'number', v.number, 'state', v.state,
+               'name', v.name, 'redirect_uris', v.redirect_uris, 'scopes', v.scopes))
+             FROM app_versions v WHERE v.app_id = a.id AND (v.state = 'live' OR v.state = ANY($2))), '[]') AS versions
+         FROM apps a WHERE a.client_id = $1`,
+        [clientId, [...OPEN_STATES]],
       );
+      if (!app) return undefined;
+      const versions: any[] = app.versions;
       const side = (v: any): OAuthClientVersion | null =>
         v
           ? {

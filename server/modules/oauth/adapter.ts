@@ -79,11 +79,19 @@ export function createAdapterFactory(deps: AdapterDeps) {
     async upsert(id: string, payload: Record<string, any>, expiresIn?: number): Promise<void> {
       const grantId =
         this.model === 'Grant' ? id : GRANTABLE.has(this.model) ? (payload.grantId ?? null) : null;
+      const state = oauthRequest.getStore();
+      // Rotation: the consumed refresh token points at its replacement (same statement).
+      const rotatedFrom = this.model === 'RefreshToken' ? (state?.rotatedFrom ?? null) : null;
       await db.query(
-        `INSERT INTO oauth_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::bigint IS NULL THEN NULL ELSE now() + make_interval(secs => $7::bigint) END)
-         ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
-           uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`,
+        `WITH saved AS (
+           INSERT INTO oauth_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6,
+             CASE WHEN $7::bigint IS NULL THEN NULL ELSE now() + make_interval(secs => $7::bigint) END)
+           ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
+             uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at
+           RETURNING id)
+         UPDATE oauth_payloads SET replaced_by = $2
+         WHERE $8::text IS NOT NULL AND model = 'RefreshToken' AND id = $8 AND EXISTS (SELECT 1 FROM saved)`,
         [
           this.model,
           id,
@@ -92,18 +100,10 @@ export function createAdapterFactory(deps: AdapterDeps) {
           payload.uid ?? null,
           payload.userCode ?? null,
           typeof expiresIn === 'number' ? Math.ceil(expiresIn) : null,
+          rotatedFrom,
         ],
       );
-      const state = oauthRequest.getStore();
-      if (this.model === 'RefreshToken' && state) {
-        // Rotation: the consumed token now points at its replacement.
-        if (state.rotatedFrom)
-          await db.query(
-            "UPDATE oauth_payloads SET replaced_by = $2 WHERE model = 'RefreshToken' AND id = $1",
-            [state.rotatedFrom, id],
-          );
-        state.issuedRefreshToken = id;
-      }
+      if (this.model === 'RefreshToken' && state) state.issuedRefreshToken = id;
     }
 
     async find(id: string): Promise<Record<string, any> | undefined> {

@@ -1,0 +1,274 @@
+/**
+ * The OAuth provider, two measurements in one run on a fresh PostgreSQL database.
+ *
+ * 1. Token grants per second: `client_credentials` and `refresh_token` against
+ *    Plaza (PostgreSQL adapter, clients from the app registry, hashed client
+ *    secrets, installation claims, rotation with the grace bookkeeping) and
+ *    against a bare oidc-provider with its in-memory adapter and one static
+ *    client, configured alike (ES256 JWT access tokens for one resource,
+ *    client_secret_basic, refresh rotation), same machine, same concurrency,
+ *    interleaved. Prints requests/s and the ratio bare / Plaza.
+ * 2. Uninstall → token refused across two API processes: two real
+ *    `server/main.ts` processes (PLAZA_ROLE=api) on the database behind one
+ *    public URL. For each sample an app is installed through process A (the
+ *    browser flow), its access token works on process B, an account admin
+ *    uninstalls through A, and B is polled until it answers 401. Prints worst
+ *    and median, from sending the DELETE and from A's answer.
+ *
+ *   npm run bench -- oauth
+ *   BENCH_REQUESTS=2000 BENCH_CONCURRENCY=8 BENCH_SAMPLES=30 to change the sizes.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Provider from 'oidc-provider';
+import supertest from 'supertest';
+import { killLeftoverPlazas, spawnPlaza } from '../test/helpers/process.ts';
+import {
+  account,
+  authorizationUrl,
+  browser,
+  exchange,
+  install,
+  type OAuthPlaza,
+  person,
+  registerApp,
+  relyingParty,
+  startOAuthPlaza,
+} from '../test/oauth/helpers.ts';
+
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 30);
+const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
+const CALLBACK = 'http://127.0.0.1:9/callback';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+/** Runs `total` requests, `CONCURRENCY` at a time; each worker may carry state (a refresh token chain). */
+async function throughput(total: number, workers: Array<() => Promise<void>>): Promise<number> {
+  let left = total;
+  const started = performance.now();
+  await Promise.all(
+    workers.map(async (work) => {
+      while (left-- > 0) await work();
+    }),
+  );
+  return (total / (performance.now() - started)) * 1000;
+}
+
+async function post(url: string, auth: string, body: Record<string, string>) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(body),
+  });
+  const json = (await res.json()) as Record<string, string>;
+  if (res.status !== 200) throw new Error(`${url}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+// --- Plaza ---------------------------------------------------------------------------------
+console.log(`setting up Plaza (fresh database), ${CONCURRENCY} installations ...`);
+const plaza = await startOAuthPlaza({ workers: false, env: { PLAZA_SECRET: SECRET } });
+const app = await registerApp(plaza, { redirectUris: [CALLBACK], live: false });
+const rp = await relyingParty(plaza, app);
+const chains: string[] = [];
+for (let i = 0; i < CONCURRENCY; i++) {
+  const shop = await plaza.core.organizations.createTestAccount(app.developer, { name: `Bench Shop ${i}` });
+  const start = await authorizationUrl(rp, CALLBACK, 'contacts:read');
+  const tokens = await exchange(
+    rp,
+    await install(plaza, browser(plaza), start, app.developerPerson, shop.id),
+    start,
+  );
+  chains.push(tokens.refresh_token!);
+}
+const plazaToken = `${plaza.baseUrl}/oauth/token`;
+const plazaAuth = basic(app.clientId, app.clientSecret);
+
+// --- bare oidc-provider, in memory ------------------------------------------------------------
+const bareServer = createServer();
+await new Promise<void>((resolve) => bareServer.listen(0, '127.0.0.1', resolve));
+const bareUrl = `http://127.0.0.1:${(bareServer.address() as AddressInfo).port}`;
+const barePrivate = {
+  ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }),
+  alg: 'ES256',
+  use: 'sig',
+  kid: 'bare',
+};
+const bareResource = `${bareUrl}/v1`;
+const bare = new Provider(bareUrl, {
+  clients: [
+    {
+      client_id: 'bare',
+      client_secret: 'bare-secret',
+      grant_types: ['client_credentials', 'refresh_token', 'authorization_code'],
+      redirect_uris: [CALLBACK],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'ES256',
+    },
+  ],
+  jwks: { keys: [barePrivate as any] },
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => bareResource,
+      useGrantedResource: () => true,
+      getResourceServerInfo: () => ({
+        scope: 'contacts:read',
+        audience: bareResource,
+        accessTokenTTL: 900,
+        accessTokenFormat: 'jwt',
+        jwt: { sign: { alg: 'ES256' } },
+      }),
+    },
+  },
+  rotateRefreshToken: true,
+  expiresWithSession: async () => false,
+});
+bareServer.on('request', bare.callback());
+const bareClient = await bare.Client.find('bare');
+const bareChains: string[] = [];
+for (let i = 0; i < CONCURRENCY; i++) {
+  const grant = new bare.Grant({ accountId: `acct_${i}`, clientId: 'bare' });
+  grant.addResourceScope(bareResource, 'contacts:read');
+  const grantId = await grant.save();
+  const rt = new bare.RefreshToken({
+    client: bareClient,
+    accountId: `acct_${i}`,
+    grantId,
+    scope: 'contacts:read',
+    resource: bareResource,
+    gty: 'authorization_code',
+  } as any);
+  bareChains.push(await rt.save());
+}
+const bareToken = `${bareUrl}/token`;
+const bareAuth = basic('bare', 'bare-secret');
+
+const cc = (url: string, auth: string) => () =>
+  post(url, auth, { grant_type: 'client_credentials' }).then(() => {});
+const refreshWorkers = (url: string, auth: string, tokens: string[]) =>
+  tokens.map((_, i) => async () => {
+    const json = await post(url, auth, { grant_type: 'refresh_token', refresh_token: tokens[i] });
+    tokens[i] = json.refresh_token;
+  });
+const many = (f: () => Promise<void>) => Array.from({ length: CONCURRENCY }, () => f);
+
+// Warm up both, then measure interleaved.
+await throughput(100, many(cc(plazaToken, plazaAuth)));
+await throughput(100, many(cc(bareToken, bareAuth)));
+const results: Record<string, { plaza: number[]; bare: number[] }> = {
+  client_credentials: { plaza: [], bare: [] },
+  refresh_token: { plaza: [], bare: [] },
+};
+for (let round = 0; round < 2; round++) {
+  results.client_credentials.plaza.push(await throughput(REQUESTS / 2, many(cc(plazaToken, plazaAuth))));
+  results.client_credentials.bare.push(await throughput(REQUESTS / 2, many(cc(bareToken, bareAuth))));
+  results.refresh_token.plaza.push(
+    await throughput(REQUESTS / 2, refreshWorkers(plazaToken, plazaAuth, chains)),
+  );
+  results.refresh_token.bare.push(
+    await throughput(REQUESTS / 2, refreshWorkers(bareToken, bareAuth, bareChains)),
+  );
+}
+console.log(
+  `\ntoken grants per second (${REQUESTS} requests each, concurrency ${CONCURRENCY}, mean of 2 rounds)`,
+);
+for (const [grant, r] of Object.entries(results)) {
+  const p = (r.plaza[0] + r.plaza[1]) / 2;
+  const b = (r.bare[0] + r.bare[1]) / 2;
+  console.log(
+    `  ${grant.padEnd(20)} Plaza ${p.toFixed(0).padStart(6)}/s   bare oidc-provider (memory) ${b
+      .toFixed(0)
+      .padStart(6)}/s   ratio bare/Plaza ${(b / p).toFixed(2)}`,
+  );
+}
+bareServer.close();
+
+// --- uninstall → refused, two API processes ---------------------------------------------------
+const freePort = async () => {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+};
+const [portA, portB] = [await freePort(), await freePort()];
+const publicUrl = `http://127.0.0.1:${portA}`;
+const env = (port: number) => ({
+  PORT: String(port),
+  PLAZA_ROLE: 'api',
+  DATABASE_URL: plaza.database.url!,
+  PLAZA_PUBLIC_URL: publicUrl,
+  PLAZA_SECRET: SECRET,
+  PLAZA_SEED_DEMO: 'false',
+  PLAZA_DATA_DIR: plaza.core.config.dataDir,
+  LOG_LEVEL: 'info',
+  PLAZA_RATE_LIMIT_PER_MINUTE: '1000000',
+  PLAZA_APP_RATE_LIMIT_PER_MINUTE: '1000000',
+  PLAZA_APP_RATE_LIMIT_PER_APP_PER_MINUTE: '1000000',
+});
+console.log('\nstarting two API processes on the database ...');
+const [procA, procB] = await Promise.all([spawnPlaza(env(portA)), spawnPlaza(env(portB))]);
+try {
+  // Process A serves the browser flow and the uninstall; B only checks tokens.
+  const viaA = {
+    ...plaza,
+    baseUrl: procA.url,
+    issuer: `${publicUrl}/oauth`,
+    http: supertest(procA.url),
+  } as OAuthPlaza;
+  const live = await registerApp(plaza, { redirectUris: [CALLBACK] });
+  const config = await relyingParty(viaA, live);
+  const who = await person(plaza);
+  const admin = supertest.agent(procA.url);
+  const login = await admin
+    .post('/v1/auth/login')
+    .send({ email: who.email, password: who.password })
+    .expect(200);
+  const fromSend: number[] = [];
+  const fromAnswer: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const shop = await account(plaza, who, `Uninstall Shop ${i}`);
+    const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
+    const tokens = await exchange(config, await install(viaA, browser(viaA), start, who, shop.org.id), start);
+    const installationId = (await plaza.core.installations.findActive(shop.org.id, live.appId))!.id;
+    const onB = () =>
+      fetch(`${procB.url}/v1/contacts?limit=1`, {
+        headers: { authorization: `Bearer ${tokens.access_token}` },
+      }).then((r) => r.status);
+    if ((await onB()) !== 200) throw new Error('process B does not accept the fresh token');
+    const sent = performance.now();
+    const answered = admin
+      .delete(`/v1/organizations/${shop.org.id}/installations/${installationId}`)
+      .set('x-csrf-token', login.body.csrfToken)
+      .then((r) => {
+        if (r.status !== 200) throw new Error(`uninstall answered ${r.status}`);
+        return performance.now();
+      });
+    let refusedAt = 0;
+    while (!refusedAt) if ((await onB()) === 401) refusedAt = performance.now();
+    const answeredAt = await answered;
+    fromSend.push(refusedAt - sent);
+    fromAnswer.push(Math.max(0, refusedAt - answeredAt));
+  }
+  console.log(`\nuninstall -> access token refused by the other API process (${SAMPLES} samples)`);
+  console.log(
+    `  from sending DELETE: worst ${Math.max(...fromSend).toFixed(1)} ms, median ${median(fromSend).toFixed(1)} ms`,
+  );
+  console.log(
+    `  after A answered:    worst ${Math.max(...fromAnswer).toFixed(1)} ms, median ${median(fromAnswer).toFixed(1)} ms`,
+  );
+} finally {
+  procA.child.kill('SIGTERM');
+  procB.child.kill('SIGTERM');
+  await Promise.all([procA.exited, procB.exited]);
+  killLeftoverPlazas();
+  await plaza.close();
+}
