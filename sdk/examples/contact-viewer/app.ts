@@ -239,9 +239,9 @@ export function createContactViewer(options: ContactViewerOptions): ContactViewe
       const found = installationOf(url);
       if (!found) return send(res, 404, page('Not installed', '<p>No such installation.</p>'));
       const [account, tokens] = found;
-      // Revoking the refresh token ends the installation's grant on Plaza, with every token of it.
-      if (tokens.refreshToken) await plaza.revoke(tokens.refreshToken, 'refresh_token');
-      else await plaza.revoke(tokens.accessToken, 'access_token');
+      // Revoking the refresh token uninstalls the app: Plaza ends the grant with every token of it.
+      if (!tokens.refreshToken) throw new Error('this installation has no refresh token to revoke');
+      await plaza.revoke(tokens.refreshToken, 'refresh_token');
       installations.delete(account);
       if (wantsJson(req, url)) return json(res, 200, { account, uninstalled: true });
       return seeOther(res, '/');
