@@ -95,6 +95,12 @@ describe('install with consent', () => {
       [inst!.id],
     );
     expect(event).toBeDefined();
+    // The provider's browser session is not kept once the code is issued: the next request chooses again.
+    const sessions = await plaza.core.db.one(
+      "SELECT count(*)::int AS n FROM oauth_payloads WHERE model = 'Session' AND payload->>'accountId' = $1",
+      [shop.org.id],
+    );
+    expect(sessions.n).toBe(0);
   });
 
   it('lets the person leave optional scopes out', async () => {

@@ -1,5 +1,8 @@
+import { Redis } from 'ioredis';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REDIS_URL } from '../helpers/db.ts';
+import { deleteRedisPrefix } from '../helpers/redis.ts';
 import {
   account,
   authorizationUrl,
@@ -188,6 +191,29 @@ describe('the revocation set across processes', () => {
       expect(d.core.oauth.revocations.learnedVia('installation', 'inst_lost_notify')).toBe('start');
     } finally {
       await d.close();
+    }
+  });
+
+  it('also learns revocations through Redis pub/sub when Redis is configured', async () => {
+    const prefix = `plaza-oauth-test-${process.pid}-${Date.now()}`;
+    const c = await startOAuthPlaza({
+      database: a.database,
+      workers: false,
+      revocationPollMs: 60_000,
+      env: { REDIS_URL, REDIS_PREFIX: prefix },
+    });
+    const publisher = new Redis(REDIS_URL);
+    try {
+      // What another process publishes after committing an uninstall.
+      await until(async () => {
+        await publisher.publish(`${prefix}:oauth:revocations`, 'installation|inst_via_redis|');
+        return c.core.oauth.revocations.hasInstallation('inst_via_redis');
+      }, 50);
+      expect(c.core.oauth.revocations.learnedVia('installation', 'inst_via_redis')).toBe('redis');
+    } finally {
+      await publisher.quit();
+      await c.close();
+      await deleteRedisPrefix(prefix);
     }
   });
 
