@@ -62,7 +62,7 @@ export type ExchangeCodeInput = {
   codeVerifier: string;
 } & (
   | {
-      /** The full URL the browser came back on (recommended: `code`, `state`, `iss` and errors are read from it). */
+      /** The URL the browser came back on, full or just its path and query (`req.url`): `code`, `state`, `iss` and errors are read from it. Recommended. */
       callbackUrl: string | URL;
       code?: never;
     }
@@ -215,7 +215,8 @@ export function createPlazaClient(options: PlazaClientOptions): PlazaClient {
       let error: string | null = null;
       let errorDescription: string | null = null;
       if (input.callbackUrl !== undefined) {
-        const params = new URL(input.callbackUrl).searchParams;
+        // A path (`req.url` in node:http) is read against the redirect URI.
+        const params = new URL(input.callbackUrl, options.redirectUri).searchParams;
         code = params.get('code');
         state = params.get('state');
         iss = params.get('iss');

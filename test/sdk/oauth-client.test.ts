@@ -135,6 +135,16 @@ describe('exchangeCode', () => {
     expect(sent.body).not.toContain('client_secret');
   });
 
+  it('reads a callback given as a path and query (req.url of node:http)', async () => {
+    server.on('POST /oauth/token', () => ({ json: tokenAnswer(3) }));
+    const plaza = client();
+    const { state, codeVerifier } = await plaza.authorizeUrl();
+    const path = `/callback?${new URLSearchParams({ code: 'code-3', state, iss: issuer() })}`;
+    const tokens = await plaza.exchangeCode({ callbackUrl: path, expectedState: state, codeVerifier });
+    expect(tokens.refreshToken).toBe('rt_3');
+    expect(server.to('/oauth/token')[0].form.get('code')).toBe('code-3');
+  });
+
   it('refuses a callback whose state is not the flow’s, before talking to Plaza', async () => {
     const plaza = client();
     const { state, codeVerifier } = await plaza.authorizeUrl();

@@ -160,7 +160,7 @@ export function createContactViewer(options: ContactViewerOptions): ContactViewe
       const clear = `${FLOW_COOKIE}=; Path=/callback; HttpOnly; SameSite=Lax; Max-Age=0`;
       try {
         const tokens = await plaza.exchangeCode({
-          callbackUrl: new URL(req.url ?? '/', appUrl),
+          callbackUrl: req.url ?? '/',
           expectedState,
           codeVerifier: flow.codeVerifier,
         });
