@@ -85,7 +85,15 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
   const organizations = createOrganizationsService({ db, config, audit, events, identity, mail });
   // Installations and the marketplace come before the apps service, which publishes listings to it.
   const installations = createInstallationsService({ db, audit, events });
-  const marketplace = createMarketplaceService({ db, audit, events, scopes, installations, log });
+  const marketplace = createMarketplaceService({
+    db,
+    baseUrl: config.baseUrl,
+    audit,
+    events,
+    scopes,
+    installations,
+    log,
+  });
   // Apps, reviews and notifications (issue 3): uploads live under PLAZA_DATA_DIR/uploads.
   const storage = createLocalStorage(path.resolve(config.dataDir, 'uploads'));
   const notifications = createNotificationsService({ db, identity, organizations, mail, log });

@@ -58,6 +58,7 @@ export async function seedDemoApps(
     });
     await apps.updateVersion(dev, app.id, version.id, {
       redirectUris: fields.redirectUris,
+      installUrl: fields.installUrl,
       scopes: fields.scopes,
       webhookEvents: fields.webhookEvents,
       pricing: fields.pricing,

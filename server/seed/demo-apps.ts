@@ -33,11 +33,13 @@ export interface DemoInstall {
 }
 
 const PRIVACY_EVENTS = ['app.data_request', 'app.data_erasure'];
-const urls = (slug: string) => ({
+/** An app's listing URLs; `install: false` for an app that is only installed from its own site. */
+const urls = (slug: string, opts: { install?: boolean } = {}) => ({
   supportUrl: `https://acme-apps.example.com/${slug}/support`,
   privacyUrl: `https://acme-apps.example.com/${slug}/privacy`,
   termsUrl: `https://acme-apps.example.com/${slug}/terms`,
   redirectUris: [`https://${slug}.acme-apps.example.com/oauth/callback`],
+  installUrl: opts.install === false ? null : `https://${slug}.acme-apps.example.com/plaza/install`,
 });
 
 /** Test accounts of Acme Apps (development mode). */
@@ -340,7 +342,8 @@ Publish the rota and everyone gets their shifts by email, with a calendar file f
 Changes after publishing are sent only to the people they affect.
 
 Billed yearly, for your whole team.`,
-      ...urls('shift-rota'),
+      // Staff sign up on Shift Rota's own site first, so the marketplace shows no Install button.
+      ...urls('shift-rota', { install: false }),
       scopes: [
         { name: 'users:read', justification: 'The people in your account are the people you schedule.' },
         {

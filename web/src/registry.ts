@@ -35,6 +35,8 @@ export interface MarketplaceAppPage extends MarketplaceApp {
   supportUrl: string | null;
   privacyUrl: string | null;
   termsUrl: string | null;
+  /** The app's install link with plaza_url added (where Install goes); null: the app has none. */
+  installUrl: string | null;
   version: { id: string; number: number };
 }
 
@@ -122,6 +124,8 @@ export interface ListingFields {
 
 export interface VersionFields extends ListingFields {
   redirectUris: string[];
+  /** The app's page that starts installing it (the marketplace's Install button goes there). */
+  installUrl: string | null;
   scopes: ScopeRequest[];
   webhookEvents: string[];
   pricing: PricingInfo;
@@ -169,6 +173,7 @@ export interface VersionDiff {
     }[];
   };
   redirectUris: { added: string[]; removed: string[] };
+  installUrl: { before: string | null; after: string | null } | null;
   webhookEvents: { added: string[]; removed: string[] };
   pricing: { changed: boolean; before: PricingInfo | null; after: PricingInfo };
   listing: { field: string; before: string | null; after: string | null }[];

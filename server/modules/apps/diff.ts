@@ -29,6 +29,8 @@ export interface VersionDiff {
     }>;
   };
   redirectUris: { added: string[]; removed: string[] };
+  /** The install link (where the marketplace's Install button goes); null when unchanged. */
+  installUrl: { before: string | null; after: string | null } | null;
   webhookEvents: { added: string[]; removed: string[] };
   pricing: { changed: boolean; before: Pricing | null; after: Pricing };
   listing: Array<{ field: ListingTextField; before: string | null; after: string | null }>;
@@ -79,6 +81,9 @@ export function diffVersions(live: VersionContent | null, next: VersionContent):
       });
   }
   const redirectUris = setDiff(base?.redirectUris ?? [], next.redirectUris);
+  const installBefore = base?.installUrl ?? null;
+  const installAfter = next.installUrl ?? null;
+  const installUrl = installBefore !== installAfter ? { before: installBefore, after: installAfter } : null;
   const webhookEvents = setDiff(base?.webhookEvents ?? [], next.webhookEvents);
   const pricingChanged = !base || canonical(base.pricing) !== canonical(next.pricing);
   const listing: VersionDiff['listing'] = [];
@@ -103,6 +108,7 @@ export function diffVersions(live: VersionContent | null, next: VersionContent):
     if (madeRequired.length)
       reviewReasons.push(`makes scopes required: ${madeRequired.map((c) => c.name).join(', ')}`);
     if (redirectUris.added.length || redirectUris.removed.length) reviewReasons.push('changes redirect URIs');
+    if (installUrl) reviewReasons.push('changes the install link');
     if (webhookEvents.added.length)
       reviewReasons.push(`subscribes to more events: ${webhookEvents.added.join(', ')}`);
     if (pricingChanged) reviewReasons.push('changes pricing');
@@ -114,6 +120,7 @@ export function diffVersions(live: VersionContent | null, next: VersionContent):
     !scopes.changed.length &&
     !redirectUris.added.length &&
     !redirectUris.removed.length &&
+    !installUrl &&
     !webhookEvents.added.length &&
     !webhookEvents.removed.length &&
     !pricingChanged &&
@@ -124,6 +131,7 @@ export function diffVersions(live: VersionContent | null, next: VersionContent):
     firstVersion: !base,
     scopes,
     redirectUris,
+    installUrl,
     webhookEvents,
     pricing: { changed: pricingChanged, before: base?.pricing ?? null, after: next.pricing },
     listing,

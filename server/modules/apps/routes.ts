@@ -104,6 +104,10 @@ export const VersionDiffSchema = z
       ),
     }),
     redirectUris: z.object({ added: z.array(z.string()), removed: z.array(z.string()) }),
+    installUrl: z
+      .object({ before: z.string().nullable(), after: z.string().nullable() })
+      .nullable()
+      .describe('The install link, when it changed (a change needs a full review)'),
     webhookEvents: z.object({ added: z.array(z.string()), removed: z.array(z.string()) }),
     pricing: z.object({ changed: z.boolean(), before: Pricing.nullable(), after: Pricing }),
     listing: z.array(ListingChange),

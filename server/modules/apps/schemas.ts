@@ -77,6 +77,15 @@ export const ListingFields = z.object({
 /** Everything a developer edits on a draft version (all optional on PATCH). */
 export const VersionFields = ListingFields.extend({
   redirectUris: z.array(z.string().max(2000)).max(20).default([]),
+  installUrl: z
+    .string()
+    .trim()
+    .max(2000)
+    .nullable()
+    .default(null)
+    .describe(
+      "The app's own page that starts installing it (it begins the OAuth flow). The marketplace's Install button sends people there with ?plaza_url=<this Plaza>. https, or http only for localhost; reviewed like redirect URIs",
+    ),
   scopes: z.array(ScopeRequest).max(50).default([]),
   webhookEvents: z
     .array(

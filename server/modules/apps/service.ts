@@ -22,7 +22,7 @@ import {
   type VersionAction,
   type VersionState,
 } from './transitions.ts';
-import { redirectUriProblem } from './urls.ts';
+import { installUrlProblem, redirectUriProblem } from './urls.ts';
 
 /** What the apps module needs from the marketplace (it owns the public listing). */
 export interface MarketplacePort {
@@ -146,6 +146,7 @@ const contentOf = (r: any): VersionContent => ({
   privacyUrl: r.privacy_url,
   termsUrl: r.terms_url,
   redirectUris: r.redirect_uris,
+  installUrl: r.install_url ?? null,
   scopes: r.scopes,
   webhookEvents: r.webhook_events,
   pricing: r.pricing,
@@ -166,6 +167,7 @@ const FIELD_COLUMNS: Array<[keyof VersionContent, string]> = [
   ['privacyUrl', 'privacy_url'],
   ['termsUrl', 'terms_url'],
   ['redirectUris', 'redirect_uris'],
+  ['installUrl', 'install_url'],
   ['scopes', 'scopes'],
   ['webhookEvents', 'webhook_events'],
   ['pricing', 'pricing'],
@@ -227,6 +229,7 @@ export function createAppsService(deps: {
       privacyUrl: c.privacyUrl,
       termsUrl: c.termsUrl,
       redirectUris: c.redirectUris,
+      installUrl: c.installUrl,
       scopes: c.scopes,
       webhookEvents: c.webhookEvents,
       pricing: c.pricing,
@@ -317,6 +320,10 @@ export function createAppsService(deps: {
       if (problem) bad(`redirectUris.${i}`, problem);
       else if (v.redirectUris!.indexOf(uri) !== i) bad(`redirectUris.${i}`, 'listed twice');
     });
+    if (typeof v.installUrl === 'string') {
+      const problem = installUrlProblem(v.installUrl);
+      if (problem) bad('installUrl', problem);
+    }
     v.scopes?.forEach((s, i) => {
       if (!scopes.get(s.name)) bad(`scopes.${i}.name`, `unknown scope ${s.name} (GET /v1/scopes lists them)`);
       else if (v.scopes!.findIndex((o) => o.name === s.name) !== i) bad(`scopes.${i}.name`, 'listed twice');
@@ -426,6 +433,7 @@ export function createAppsService(deps: {
       supportUrl: version.supportUrl,
       privacyUrl: version.privacyUrl,
       termsUrl: version.termsUrl,
+      installUrl: version.installUrl,
       versionId: version.id,
       versionNumber: version.number,
       publishedAt: version.decidedAt ?? new Date().toISOString(),

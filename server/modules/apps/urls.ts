@@ -37,3 +37,24 @@ export function publicUrlProblem(url: string): string | undefined {
   if (!u.hostname || LOOPBACK_HOSTS.has(u.hostname)) return 'must be reachable on the internet';
   return undefined;
 }
+
+/**
+ * Why an install link (the app's page that starts the OAuth flow) is not
+ * acceptable, or undefined: the same rules as a redirect URI (absolute, https
+ * or loopback http, no credentials, no wildcard), plus no fragment so that
+ * Plaza can add `plaza_url` to its query.
+ */
+export function installUrlProblem(url: string): string | undefined {
+  return redirectUriProblem(url);
+}
+
+/**
+ * Where the marketplace's Install button sends a person: the app's install
+ * link with `plaza_url` (this Plaza's public URL) added to its query, so an
+ * app serving several Plazas knows where to start the OAuth flow.
+ */
+export function installLinkFor(installUrl: string, plazaUrl: string): string {
+  const u = new URL(installUrl);
+  u.searchParams.set('plaza_url', plazaUrl);
+  return u.toString();
+}

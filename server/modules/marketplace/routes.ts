@@ -45,6 +45,12 @@ const Detail = Summary.extend({
   supportUrl: z.string().nullable(),
   privacyUrl: z.string().nullable(),
   termsUrl: z.string().nullable(),
+  installUrl: z
+    .string()
+    .nullable()
+    .describe(
+      "Where the Install button goes: the app's install link with plaza_url (this Plaza) added; null when the app has none",
+    ),
   version: z.object({ id: z.string(), number: z.number().int() }),
 }).meta({ id: 'MarketplaceAppPage' });
 

@@ -7,6 +7,7 @@ import type { ScopeCatalog } from '../../scopes.ts';
 import type { Actor, OrgContext } from '../../tenancy.ts';
 import { renderMarkdown } from '../apps/markdown.ts';
 import type { Pricing } from '../apps/schemas.ts';
+import { installLinkFor } from '../apps/urls.ts';
 import type { AuditService } from '../audit/service.ts';
 import type { EventsService } from '../events/service.ts';
 import type { InstallationsService } from '../installations/service.ts';
@@ -32,6 +33,8 @@ export type ListingInput = {
   supportUrl: string | null;
   privacyUrl: string | null;
   termsUrl: string | null;
+  /** The app's page that starts installing it (null or absent: none, no Install button). */
+  installUrl?: string | null;
   versionId: string;
   versionNumber: number;
   /** When the version went live (ISO timestamp). */
@@ -72,6 +75,11 @@ export interface ListingDetail extends ListingSummary {
   supportUrl: string | null;
   privacyUrl: string | null;
   termsUrl: string | null;
+  /**
+   * Where the Install button sends a person: the app's install link with
+   * `plaza_url` (this Plaza's public URL) added; null when the app has none.
+   */
+  installUrl: string | null;
   version: { id: string; number: number };
 }
 
@@ -133,6 +141,8 @@ export type MarketplaceService = ReturnType<typeof createMarketplaceService>;
 
 export function createMarketplaceService(deps: {
   db: Db;
+  /** This Plaza's public URL (PLAZA_PUBLIC_URL), handed to apps as `plaza_url` by the Install button. */
+  baseUrl: string;
   audit: AuditService;
   events: EventsService;
   scopes: ScopeCatalog;
@@ -244,14 +254,15 @@ export function createMarketplaceService(deps: {
       await tx.query(
         `INSERT INTO marketplace_listings (app_id, slug, name, tagline, description, category, pricing, pricing_type,
            scopes, developer_org_id, developer_name, icon_url, screenshot_urls, support_url, privacy_url, terms_url,
-           version_id, version_number, published_at, listed_at, install_count)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$19,$20)
+           version_id, version_number, published_at, listed_at, install_count, install_url)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$19,$20,$21)
          ON CONFLICT (app_id) DO UPDATE SET slug = EXCLUDED.slug, name = EXCLUDED.name, tagline = EXCLUDED.tagline,
            description = EXCLUDED.description, category = EXCLUDED.category, pricing = EXCLUDED.pricing,
            pricing_type = EXCLUDED.pricing_type, scopes = EXCLUDED.scopes,
            developer_org_id = EXCLUDED.developer_org_id, developer_name = EXCLUDED.developer_name,
            icon_url = EXCLUDED.icon_url, screenshot_urls = EXCLUDED.screenshot_urls,
            support_url = EXCLUDED.support_url, privacy_url = EXCLUDED.privacy_url, terms_url = EXCLUDED.terms_url,
+           install_url = EXCLUDED.install_url,
            version_id = EXCLUDED.version_id, version_number = EXCLUDED.version_number,
            published_at = EXCLUDED.published_at, install_count = EXCLUDED.install_count,
            withdrawn_at = NULL, updated_at = now()`,
@@ -276,6 +287,7 @@ export function createMarketplaceService(deps: {
           listing.versionNumber,
           listing.publishedAt,
           installCount,
+          listing.installUrl ?? null,
         ],
       );
     },
@@ -321,6 +333,7 @@ export function createMarketplaceService(deps: {
         supportUrl: r.support_url,
         privacyUrl: r.privacy_url,
         termsUrl: r.terms_url,
+        installUrl: r.install_url ? installLinkFor(r.install_url, deps.baseUrl) : null,
         version: { id: r.version_id, number: r.version_number },
       };
     },

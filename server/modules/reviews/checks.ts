@@ -1,5 +1,5 @@
 import type { VersionContent } from '../apps/diff.ts';
-import { publicUrlProblem, redirectUriProblem } from '../apps/urls.ts';
+import { installUrlProblem, publicUrlProblem, redirectUriProblem } from '../apps/urls.ts';
 
 /**
  * The automated checks a submitted version passes before a person looks at
@@ -32,12 +32,13 @@ export function runChecks(v: VersionContent, catalogs: CheckCatalogs): CheckResu
       reason: problems.length ? problems.join('; ') : ok,
     });
 
-  const urls = (['supportUrl', 'privacyUrl', 'termsUrl'] as const).filter((f) => v[f]);
+  // The install link follows the redirect URI rule (https, or http on loopback for development).
+  const urls = (['supportUrl', 'privacyUrl', 'termsUrl', 'installUrl'] as const).filter((f) => v[f]);
   add(
     'urls_https',
     'URLs are well-formed and use https',
     urls.flatMap((f) => {
-      const p = publicUrlProblem(v[f]!);
+      const p = f === 'installUrl' ? installUrlProblem(v[f]!) : publicUrlProblem(v[f]!);
       return p ? [`${f} ${p}`] : [];
     }),
     urls.length ? `${urls.join(', ')}: well-formed https URLs` : 'no URLs to check',

@@ -24,7 +24,7 @@ import { addBusinessDays } from './sla.ts';
 export const CHECKLIST = [
   { key: 'listing_accurate', label: 'The listing describes what the app does, without misleading claims' },
   { key: 'scopes_needed', label: 'Every requested scope is needed for what the listing describes' },
-  { key: 'redirect_uris_owned', label: 'The redirect URIs belong to the developer' },
+  { key: 'redirect_uris_owned', label: 'The redirect URIs and the install link belong to the developer' },
   { key: 'policies_reachable', label: 'The support and privacy policy pages load and match the app' },
   { key: 'pricing_clear', label: 'Pricing is stated clearly and matches the listing' },
   { key: 'content_acceptable', label: 'Nothing harmful, infringing or offensive' },
@@ -44,6 +44,7 @@ export const NOTE_FIELDS = [
   'icon',
   'screenshots',
   'redirectUris',
+  'installUrl',
   'scopes',
   'webhookEvents',
   'pricing',
