@@ -25,6 +25,7 @@ import { createIdentityService } from './modules/identity/service.ts';
 import { coreMigrationSources } from './modules/index.ts';
 import { installationRoutes } from './modules/installations/routes.ts';
 import { createInstallationsService } from './modules/installations/service.ts';
+import { createInstalledAppsView } from './modules/installations/views.ts';
 import { mailRoutes } from './modules/mail/routes.ts';
 import { createMailService } from './modules/mail/service.ts';
 import { marketplaceRoutes } from './modules/marketplace/routes.ts';
@@ -142,7 +143,16 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     ...organizationRoutes({ organizations }),
     ...auditRoutes({ audit }),
     ...mailRoutes({ mail, devMailbox: config.devMailbox ?? false }),
-    ...installationRoutes({ installations, uninstall: (org, id) => oauth.uninstall(org, id) }),
+    ...installationRoutes({
+      installations,
+      uninstall: (org, id) => oauth.uninstall(org, id),
+      describe: createInstalledAppsView({
+        apps,
+        users: (ids) => identity.usersByIds(ids),
+        scopes,
+        baseUrl: config.baseUrl,
+      }),
+    }),
     ...marketplaceRoutes({ marketplace }),
     ...appRoutes({ apps, organizations, scopes }),
     ...reviewRoutes({ reviews }),

@@ -122,6 +122,8 @@ export async function registerApp(
     scopes?: Array<{ name: string; optional?: boolean }>;
     live?: boolean;
     name?: string;
+    /** The version's install link (where the marketplace's Install button goes). */
+    installUrl?: string | null;
   },
 ): Promise<TestApp> {
   const { apps, organizations } = plaza.core;
@@ -137,6 +139,7 @@ export async function registerApp(
     privacyUrl: 'https://example.com/privacy',
     termsUrl: 'https://example.com/terms',
     redirectUris: opts.redirectUris,
+    installUrl: opts.installUrl ?? null,
     scopes: (opts.scopes ?? [{ name: 'contacts:read' }]).map((s) => ({
       name: s.name,
       optional: s.optional ?? false,
@@ -159,6 +162,7 @@ export async function registerApp(
   const versionId = created.version.id;
   await apps.updateVersion(developer, appId, versionId, {
     redirectUris: fields.redirectUris,
+    installUrl: fields.installUrl,
     scopes: fields.scopes,
     webhookEvents: fields.webhookEvents,
   });
@@ -212,12 +216,17 @@ async function approveVersion(plaza: OAuthPlaza, developer: OrgContext, appId: s
 export async function publishVersion(
   plaza: OAuthPlaza,
   app: TestApp,
-  patch: { scopes?: Array<{ name: string; optional?: boolean }>; redirectUris?: string[] },
+  patch: {
+    scopes?: Array<{ name: string; optional?: boolean }>;
+    redirectUris?: string[];
+    installUrl?: string | null;
+  },
 ): Promise<string> {
   const { apps } = plaza.core;
   const version = await apps.createVersion(app.developer, app.appId);
   await apps.updateVersion(app.developer, app.appId, version.id, {
     ...(patch.redirectUris ? { redirectUris: patch.redirectUris } : {}),
+    ...(patch.installUrl !== undefined ? { installUrl: patch.installUrl } : {}),
     ...(patch.scopes
       ? {
           scopes: patch.scopes.map((s) => ({

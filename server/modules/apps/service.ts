@@ -988,6 +988,66 @@ export function createAppsService(deps: {
       return new Map(rows.map((r) => [r.id, r.name]));
     },
 
+    /**
+     * What an account's installed-apps page shows of each app: its name and
+     * icon (live version, else the installed one), its live version (scopes,
+     * install link) and the installed versions' numbers and scopes. No tenant
+     * check: the caller lists the account's own installations.
+     */
+    async installedAppInfo(appIds: string[], versionIds: string[]) {
+      const apps = appIds.length
+        ? await db.query(
+            `SELECT a.id, a.slug, a.status, a.name AS app_name, l.id AS live_id, l.number AS live_number,
+               l.name AS live_name, l.scopes AS live_scopes, l.install_url AS live_install_url,
+               l.icon_asset_id AS live_icon
+             FROM apps a LEFT JOIN app_versions l ON l.id = a.live_version_id WHERE a.id = ANY($1)`,
+            [appIds],
+          )
+        : [];
+      const versions = versionIds.length
+        ? await db.query(
+            'SELECT id, app_id, number, name, scopes, icon_asset_id FROM app_versions WHERE id = ANY($1)',
+            [versionIds],
+          )
+        : [];
+      const iconUrl = (id: string | null) => (id ? assetUrl(id) : null);
+      return {
+        apps: new Map(
+          apps.map((r) => [
+            r.id as string,
+            {
+              appId: r.id as string,
+              slug: r.slug as string,
+              status: r.status as AppStatus,
+              name: (r.live_name ?? r.app_name) as string,
+              iconUrl: iconUrl(r.live_icon),
+              live: r.live_id
+                ? {
+                    versionId: r.live_id as string,
+                    number: r.live_number as number,
+                    scopes: r.live_scopes as VersionFields['scopes'],
+                    installUrl: (r.live_install_url ?? null) as string | null,
+                  }
+                : null,
+            },
+          ]),
+        ),
+        versions: new Map(
+          versions.map((r) => [
+            r.id as string,
+            {
+              versionId: r.id as string,
+              appId: r.app_id as string,
+              number: r.number as number,
+              name: r.name as string,
+              iconUrl: iconUrl(r.icon_asset_id),
+              scopes: r.scopes as VersionFields['scopes'],
+            },
+          ]),
+        ),
+      };
+    },
+
     /** App and version names for lists (the review queue). */
     async summaries(versionIds: string[]) {
       if (versionIds.length === 0) return new Map();
