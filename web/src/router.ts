@@ -13,6 +13,7 @@ import DevAppsPage from './pages/developer/DevAppsPage.vue';
 import NewAppPage from './pages/developer/NewAppPage.vue';
 import TestAccountsPage from './pages/developer/TestAccountsPage.vue';
 import HomePage from './pages/HomePage.vue';
+import InstalledAppsPage from './pages/InstalledAppsPage.vue';
 import InvitationPage from './pages/InvitationPage.vue';
 import LoginPage from './pages/LoginPage.vue';
 import MailboxPage from './pages/MailboxPage.vue';
@@ -55,6 +56,12 @@ const routes: RouteRecordRaw[] = [
       { path: 'api-keys', name: 'api-keys', component: ApiKeysPage, meta: { title: 'API keys' } },
       { path: 'audit', name: 'audit', component: AuditPage, meta: { title: 'Audit log' } },
       { path: 'contacts', name: 'contacts', component: ContactsPage, meta: { title: 'Contacts' } },
+      {
+        path: 'installed-apps',
+        name: 'installed-apps',
+        component: InstalledAppsPage,
+        meta: { title: 'Installed apps' },
+      },
       { path: 'apps', name: 'dev-apps', component: DevAppsPage, meta: { title: 'Apps' } },
       { path: 'apps/new', name: 'dev-app-new', component: NewAppPage, meta: { title: 'New app' } },
       {
