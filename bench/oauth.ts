@@ -72,7 +72,11 @@ async function post(url: string, auth: string, body: Record<string, string>) {
 
 // --- Plaza ---------------------------------------------------------------------------------
 console.log(`setting up Plaza (fresh database), ${CONCURRENCY} installations ...`);
-const plaza = await startOAuthPlaza({ workers: false, env: { PLAZA_SECRET: SECRET } });
+// The token endpoint's per-client rate limit stays on (its cost is part of the measure) but high enough never to refuse.
+const plaza = await startOAuthPlaza({
+  workers: false,
+  env: { PLAZA_SECRET: SECRET, PLAZA_OAUTH_TOKEN_RATE_LIMIT_PER_MINUTE: '10000000' },
+});
 const app = await registerApp(plaza, { redirectUris: [CALLBACK], live: false });
 const rp = await relyingParty(plaza, app);
 const chains: string[] = [];
@@ -213,6 +217,7 @@ const env = (port: number) => ({
   PLAZA_RATE_LIMIT_PER_MINUTE: '1000000',
   PLAZA_APP_RATE_LIMIT_PER_MINUTE: '1000000',
   PLAZA_APP_RATE_LIMIT_PER_APP_PER_MINUTE: '1000000',
+  PLAZA_OAUTH_TOKEN_RATE_LIMIT_PER_MINUTE: '10000000',
 });
 console.log('\nstarting two API processes on the database ...');
 const [procA, procB] = await Promise.all([spawnPlaza(env(portA)), spawnPlaza(env(portB))]);

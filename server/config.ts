@@ -211,6 +211,12 @@ export const configOptions = {
     '90',
     'How long an unused refresh token stays valid (each refresh issues a new one).',
   ),
+  oauthTokenRateLimitPerMinute: option(
+    'PLAZA_OAUTH_TOKEN_RATE_LIMIT_PER_MINUTE',
+    int(1, 10_000_000),
+    '1200',
+    'Token and revocation endpoint requests per minute of one app (client); 429 slow_down past it.',
+  ),
   // The scoped API apps call, and contacts (issue 4).
   appRateLimitPerMinute: option(
     'PLAZA_APP_RATE_LIMIT_PER_MINUTE',

@@ -32,6 +32,7 @@ import { marketplaceRoutes } from './modules/marketplace/routes.ts';
 import { createMarketplaceService } from './modules/marketplace/service.ts';
 import { notificationRoutes } from './modules/notifications/routes.ts';
 import { createNotificationsService } from './modules/notifications/service.ts';
+import { oauthRoutes } from './modules/oauth/routes.ts';
 import { createOAuthService } from './modules/oauth/service.ts';
 import { organizationRoutes } from './modules/organizations/routes.ts';
 import { createOrganizationsService } from './modules/organizations/service.ts';
@@ -135,6 +136,9 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     organizations,
     identity,
     scopes,
+    audit,
+    marketplace,
+    rateLimiter,
     revocationPollMs: opts.oauth?.revocationPollMs,
   });
 
@@ -160,6 +164,8 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     ...contactRoutes({ contacts }),
     ...appContactRoutes({ contacts }),
     ...appApiRoutes({ organizations, installations }),
+    // Agency bulk installs and the app's own installations (tokens, uninstall).
+    ...oauthRoutes({ oauth }),
   ];
   const reservedPrefixes = [...new Set(coreRoutes.map((r) => r.path.split('/')[2]))];
 

@@ -11,6 +11,18 @@ export interface paths {
     /** App: get the calling app */
     get: operations['appGetTheCallingApp'];
   };
+  '/v1/app/installations': {
+    /** App: list the app's active installations */
+    get: operations['appListTheAppSActiveInstallations'];
+  };
+  '/v1/app/installations/{installationId}': {
+    /** App: uninstall the app from an installation */
+    delete: operations['appUninstallTheAppFromAnInstallation'];
+  };
+  '/v1/app/installations/{installationId}/token': {
+    /** App: get an installation's access and refresh tokens (client credentials) */
+    post: operations['appGetAnInstallationSAccessAndRefreshTokensClientCredentials'];
+  };
   '/v1/contacts': {
     /** App: list or search contacts */
     get: operations['appListOrSearchContacts'];
@@ -74,6 +86,95 @@ export interface operations {
       200: {
         content: {
           'application/json': components['schemas']['AppSelf'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: list the app's active installations
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appListTheAppSActiveInstallations: {
+    parameters: {
+      query?: {
+        /** @default 20 */
+        limit?: number;
+        cursor?: string;
+      };
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['AppInstallation'][];
+            nextCursor: string | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: uninstall the app from an installation
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appUninstallTheAppFromAnInstallation: {
+    parameters: {
+      query?: never;
+      path: {
+        installationId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['AppInstallation'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: get an installation's access and refresh tokens (client credentials)
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appGetAnInstallationSAccessAndRefreshTokensClientCredentials: {
+    parameters: {
+      query?: never;
+      path: {
+        installationId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['InstallationTokens'];
         };
       };
       /** An error */
@@ -294,6 +395,17 @@ export interface components {
       /** Format: date-time */
       createdAt: string;
     };
+    AppInstallation: {
+      id: string;
+      accountId: string;
+      /** The app version the account consented to */
+      versionId: string;
+      grantedScopes: string[];
+      status: 'active' | 'uninstalled';
+      /** Format: date-time */
+      createdAt: string;
+      uninstalledAt: string | null;
+    };
     AppSelf: {
       appId: string;
       clientId: string;
@@ -361,6 +473,18 @@ export interface components {
         [key: string]: string | number | boolean | null;
       };
     };
+    InstallationTokens: {
+      /** A JWT for the Plaza API, bound to the installation's account */
+      access_token: string;
+      /** Bearer */
+      token_type: string;
+      /** Seconds until the access token expires */
+      expires_in: number;
+      /** Use at /oauth/token (grant_type=refresh_token); rotated on every use */
+      refresh_token: string;
+      /** The granted scopes, space-separated */
+      scope: string;
+    };
     /** An RFC 9457 problem document. */
     Problem: {
       /** Format: uri */
@@ -385,10 +509,12 @@ export type Scope = 'account:read' | 'contacts:read' | 'contacts:write' | 'users
 /** Every schema by name. */
 export type Schemas = components['schemas'];
 export type AppAccount = components['schemas']['AppAccount'];
+export type AppInstallation = components['schemas']['AppInstallation'];
 export type AppSelf = components['schemas']['AppSelf'];
 export type AppUser = components['schemas']['AppUser'];
 export type Contact = components['schemas']['Contact'];
 export type ContactChangedBy = components['schemas']['ContactChangedBy'];
 export type ContactCreate = components['schemas']['ContactCreate'];
 export type ContactPatch = components['schemas']['ContactPatch'];
+export type InstallationTokens = components['schemas']['InstallationTokens'];
 export type Problem = components['schemas']['Problem'];

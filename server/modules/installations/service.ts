@@ -268,6 +268,26 @@ export function createInstallationsService(deps: { db: Db; audit: AuditService; 
       return row ? toInstallation(row) : undefined;
     },
 
+    /** An installation by id (active or not), with no access check: callers check the app or account. */
+    async findById(id: string, q: Queryable = db): Promise<Installation | undefined> {
+      const row = await q.maybeOne('SELECT * FROM installations WHERE id = $1', [id]);
+      return row ? toInstallation(row) : undefined;
+    },
+
+    /** An app's active installations, oldest first (the app's own view: `GET /v1/app/installations`). */
+    async listActiveForApp(
+      appId: string,
+      page: { limit: number; cursor?: string },
+    ): Promise<Page<Installation>> {
+      const after = decodeCursor(page.cursor);
+      const rows = await db.query(
+        `SELECT * FROM installations WHERE app_id = $1 AND status = 'active'
+           AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3`,
+        [appId, after ? String(after[0]) : null, page.limit + 1],
+      );
+      return toPage(rows, page.limit, (r) => [r.id], toInstallation);
+    },
+
     /** Active installations of an app (popularity). Pass `q` to read inside a transaction. */
     async countActive(appId: string, q: Queryable = db): Promise<number> {
       const row = await q.one<{ n: number }>(

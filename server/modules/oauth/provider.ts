@@ -36,8 +36,15 @@ export interface ProviderHooks {
   adapter: (model: string) => unknown;
   /** Claims of the account organization `sub`, or undefined when it is not an account. */
   findAccount(accountId: string): Promise<{ name: string } | undefined>;
-  /** Extra access-token claims (Plaza's `plaza_*` claims); throws an OAuth error to refuse issuing. */
-  extraTokenClaims(ctx: KoaContextWithOIDC, token: any): Promise<Record<string, unknown> | undefined>;
+  /**
+   * Extra access-token claims (Plaza's `plaza_*` claims); throws an OAuth error
+   * to refuse issuing. `ctx` is undefined for tokens minted outside a provider
+   * request (installation-tokens.ts): read the client from `token.client`.
+   */
+  extraTokenClaims(
+    ctx: KoaContextWithOIDC | undefined,
+    token: any,
+  ): Promise<Record<string, unknown> | undefined>;
   /** Scopes any Plaza API token may carry (the scope catalog, read when asked: plugins add scopes). */
   apiScopes(): string[];
   renderError(ctx: Context, out: { error: string; error_description?: string }, error: Error): Promise<void>;
@@ -54,6 +61,19 @@ export interface ProviderSettings {
 /** The issuer and the one resource (audience) Plaza issues access tokens for. */
 export const issuerOf = (config: Config) => `${config.baseUrl}/oauth`;
 export const apiResourceOf = (config: Config) => `${config.baseUrl}/v1`;
+
+/**
+ * The Plaza API as oidc-provider's resource server: JWT access tokens (ES256)
+ * for `apiResourceOf(config)` with the given scopes. The token endpoint and
+ * the app-level token route (installation-tokens.ts) use this one definition.
+ */
+export const apiResourceServerInfo = (config: Config, scopes: string[]) => ({
+  scope: scopes.join(' '),
+  audience: apiResourceOf(config),
+  accessTokenTTL: config.oauthAccessTokenTtlSeconds,
+  accessTokenFormat: 'jwt' as const,
+  jwt: { sign: { alg: 'ES256' as const } },
+});
 
 /** Where the provider sends people to sign in, choose the account and consent. */
 export const interactionPath = (uid: string) => `/oauth/interaction/${uid}`;
@@ -125,15 +145,11 @@ export function createProvider({ config, secret, keys, log, hooks }: ProviderSet
         getResourceServerInfo: (ctx: KoaContextWithOIDC, indicator: string) => {
           if (indicator !== resource)
             throw new errors.InvalidTarget(`Plaza issues tokens only for its API, ${resource}`);
-          const appLevel = ctx.oidc.params?.grant_type === 'client_credentials';
-          return {
-            // Client credentials act for the app itself: no account scope at all.
-            scope: appLevel ? '' : hooks.apiScopes().join(' '),
-            audience: resource,
-            accessTokenTTL: config.oauthAccessTokenTtlSeconds,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
-          };
+          // Client credentials act for the app itself: no account scope at all.
+          return apiResourceServerInfo(
+            config,
+            ctx.oidc.params?.grant_type === 'client_credentials' ? [] : hooks.apiScopes(),
+          );
         },
       },
     },

@@ -5,22 +5,28 @@ import mount from 'koa-mount';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/index.ts';
-import { forbidden, notFound } from '../../errors.ts';
+import { conflict, forbidden, notFound } from '../../errors.ts';
+import type { RateLimiter } from '../../http/rate-limit.ts';
 import type { JobQueue } from '../../jobs/types.ts';
 import type { Logger } from '../../logger.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
 import { type Actor, hasRole, type OrgContext, SYSTEM_ACTOR } from '../../tenancy.ts';
 import type { AppsService } from '../apps/service.ts';
 import { redirectUriProblem } from '../apps/urls.ts';
+import type { AuditService } from '../audit/service.ts';
 import type { IdentityService } from '../identity/service.ts';
 import type { Installation, InstallationsService, UninstallTarget } from '../installations/service.ts';
+import type { MarketplaceService } from '../marketplace/service.ts';
 import type { OrganizationsService } from '../organizations/service.ts';
 import { createAdapterFactory, type OAuthRequestState, oauthRequest } from './adapter.ts';
+import { createBulkInstaller } from './bulk-install.ts';
 import { clientSecretMiddleware, internalClientSecret } from './client-auth.ts';
+import { createInstallationTokenMinter, type InstallationTokenResponse } from './installation-tokens.ts';
 import { type ApproveInput, interactionRoutes } from './interactions.ts';
 import { loadSigningKeys } from './keys.ts';
 import { apiResourceOf, createProvider, issuerOf } from './provider.ts';
 import { createRevocationSet } from './revocations.ts';
+import { tokenRateLimit } from './token-rate-limit.ts';
 import { createViews, DEFAULT_THEME, safeTheme, type Theme, type ThemeResolver } from './views.ts';
 
 /**
@@ -59,6 +65,10 @@ export interface OAuthDeps {
   organizations: OrganizationsService;
   identity: IdentityService;
   scopes: ScopeCatalog;
+  audit: AuditService;
+  marketplace: MarketplaceService;
+  /** Counts token and revocation requests per client (shared through Redis when there is one). */
+  rateLimiter: RateLimiter;
   /** How often each process re-reads recent revocations (ms, default 500). */
   revocationPollMs?: number;
 }
@@ -191,8 +201,8 @@ export async function createOAuthService(deps: OAuthDeps) {
         const org = await organizations.byId(accountId);
         return org?.kind === 'account' ? { name: org.name } : undefined;
       },
-      async extraTokenClaims(ctx: KoaContextWithOIDC, token: any) {
-        const appId = (ctx.oidc.client as any)?.plaza_app_id as string | undefined;
+      async extraTokenClaims(ctx: KoaContextWithOIDC | undefined, token: any) {
+        const appId = ((ctx?.oidc?.client ?? token.client) as any)?.plaza_app_id as string | undefined;
         if (!appId) throw new errors.InvalidClient('not a Plaza app');
         if (token.kind === 'ClientCredentials') return { plaza_app: appId };
         if (token.kind !== 'AccessToken') return undefined;
@@ -291,6 +301,30 @@ export async function createOAuthService(deps: OAuthDeps) {
     approve,
   });
 
+  const mintTokens = createInstallationTokenMinter({
+    provider,
+    config,
+    apiScopes: () => scopes.list().map((s) => s.name),
+  });
+  const bulk = createBulkInstaller({
+    db,
+    provider,
+    resource,
+    apps,
+    installations,
+    organizations,
+    marketplace: deps.marketplace,
+    scopes,
+    audit: deps.audit,
+  });
+
+  /** The calling app's active installation; 404 alike for another app's, an uninstalled or an unknown one. */
+  async function ownInstallation(appId: string, installationId: string): Promise<Installation> {
+    const inst = await installations.findById(installationId);
+    if (inst?.status !== 'active' || inst.appId !== appId) throw notFound('installation');
+    return inst;
+  }
+
   const secretCheck = clientSecretMiddleware({
     secret,
     async verify(clientId, presented) {
@@ -299,10 +333,20 @@ export async function createOAuthService(deps: OAuthDeps) {
     },
   });
 
+  const rateLimit = tokenRateLimit({
+    limiter: deps.rateLimiter,
+    perClient: () => config.oauthTokenRateLimitPerMinute,
+    perAddress: () => config.rateLimitAnonymousPerMinute,
+  });
+
   const providerApp = mount('/oauth', provider);
-  const stack = [interactions.routes(), interactions.allowedMethods(), secretCheck, providerApp] as Array<
-    (ctx: Context, next: Next) => Promise<unknown>
-  >;
+  const stack = [
+    interactions.routes(),
+    interactions.allowedMethods(),
+    secretCheck,
+    rateLimit,
+    providerApp,
+  ] as Array<(ctx: Context, next: Next) => Promise<unknown>>;
   const oauthStack = (ctx: Context, next: Next) => {
     const dispatch = (i: number): Promise<unknown> =>
       i === stack.length ? next() : stack[i](ctx, () => dispatch(i + 1));
@@ -422,6 +466,61 @@ export async function createOAuthService(deps: OAuthDeps) {
       actor: Actor,
       reason: UninstallReason = 'uninstalled_by_app',
     ) => revokeInstallation(target, actor, reason),
+
+    /**
+     * An agency owner or admin installs an app into several of its
+     * sub-accounts (bulk-install.ts): a grant and an installation each,
+     * reported per sub-account.
+     */
+    bulkInstall: bulk.install,
+    /** The bulk-install page: the app's scopes in plain words and which sub-accounts have it. */
+    bulkInstallPreview: bulk.preview,
+
+    /** The app's own active installations (client credentials). */
+    listAppInstallations: (appId: string, page: { limit: number; cursor?: string }) =>
+      installations.listActiveForApp(appId, page),
+
+    /**
+     * Tokens for one of the app's active installations, as the token endpoint
+     * gives them after a code exchange (installation-tokens.ts): for
+     * installations the app did not get through the code flow (agency bulk
+     * installs). 404 for anything that is not the app's active installation.
+     */
+    async issueInstallationTokens(
+      app: { appId: string; clientId: string },
+      installationId: string,
+      actor: Actor,
+    ): Promise<InstallationTokenResponse> {
+      const inst = await ownInstallation(app.appId, installationId);
+      if (!inst.grantId)
+        throw conflict(
+          "this installation has no OAuth grant (it was not made through Plaza's install flow), so it has no tokens",
+        );
+      let tokens: InstallationTokenResponse | undefined;
+      try {
+        tokens = await mintTokens({
+          clientId: app.clientId,
+          grantId: inst.grantId,
+          accountId: inst.accountId,
+          ip: actor.ip,
+          requestId: actor.requestId,
+        });
+      } catch (err) {
+        // Uninstalled while the tokens were being made: extraTokenClaims refuses the grant.
+        if (err instanceof errors.InvalidGrant) throw notFound('installation');
+        throw err;
+      }
+      if (!tokens) throw notFound('installation');
+      return tokens;
+    },
+
+    /** The app uninstalls itself from one of its installations (reason uninstalled_by_app). */
+    async uninstallForApp(appId: string, installationId: string, actor: Actor): Promise<Installation> {
+      await ownInstallation(appId, installationId);
+      const inst = await revokeInstallation({ installationId }, actor, 'uninstalled_by_app');
+      if (!inst) throw notFound('installation');
+      return inst;
+    },
 
     /** Lets the white-label work theme the OAuth pages (per domain or per account). */
     setThemeResolver(resolver: ThemeResolver | undefined) {
