@@ -118,6 +118,19 @@ const installedCard = () =>
   page.getByRole('list', { name: 'Installed apps' }).getByRole('listitem', { name: 'Contact Viewer' });
 
 describe('installing an app from the marketplace', () => {
+  it('shows no Install button, with a short explanation, for an app without an install link', async () => {
+    const linkless = await registerApp(plaza, {
+      name: 'Linkless Sync',
+      redirectUris: ['https://sync.example.com/cb'],
+    });
+    const linklessSlug = (await plaza.core.apps.get(linkless.developer, linkless.appId)).slug;
+    await page.goto(`/marketplace/${linklessSlug}`);
+    await page.getByRole('heading', { name: 'Linkless Sync', level: 1 }).waitFor();
+    await page.getByText('Linkless Sync is not installed from the marketplace').waitFor();
+    expect(await page.getByRole('link', { name: /^Install/ }).count()).toBe(0);
+    await page.getByRole('link', { name: 'Ask the developer' }).waitFor();
+  });
+
   it('Install → sign in → choose the account → consent → the app shows the account’s contacts', async () => {
     await page.goto(`/marketplace/${slug}`);
     await page.getByRole('heading', { name: 'Contact Viewer', level: 1 }).waitFor();
