@@ -1,6 +1,6 @@
 import { bearerChallengeError, PlazaApiError, PlazaSdkError } from './errors.ts';
 import type { paths } from './generated/openapi.ts';
-import type { PlazaTokens } from './tokens.ts';
+import { type PlazaTokens, tokensFromResponse } from './tokens.ts';
 
 /**
  * The Plaza API for apps, typed from the generated OpenAPI types: every path
@@ -83,6 +83,8 @@ type ContactGet = Operation<'/v1/contacts/{contactId}', 'get'>;
 type ContactCreateOp = Operation<'/v1/contacts', 'post'>;
 type ContactPatchOp = Operation<'/v1/contacts/{contactId}', 'patch'>;
 type UsersList = Operation<'/v1/users', 'get'>;
+type AppInstallationsList = Operation<'/v1/app/installations', 'get'>;
+type AppInstallationDelete = Operation<'/v1/app/installations/{installationId}', 'delete'>;
 
 /** The API as an installation (an account's access token). */
 export interface PlazaApi extends TypedFetch {
@@ -112,6 +114,20 @@ export interface PlazaApi extends TypedFetch {
 /** The API as the app itself (client credentials). */
 export interface PlazaAppApi extends TypedFetch {
   app: { get(): Promise<SuccessBody<Operation<'/v1/app', 'get'>>> };
+  /** The app's active installations, including ones made without the code flow (an agency's bulk install). */
+  installations: {
+    list(query?: QueryParams<AppInstallationsList>): Promise<SuccessBody<AppInstallationsList>>;
+    all(
+      query?: Omit<QueryParams<AppInstallationsList>, 'cursor'>,
+    ): AsyncIterableIterator<ListItem<AppInstallationsList>>;
+    /**
+     * Tokens for one installation, as a code exchange gives them: store them
+     * and use `plaza.api(tokens)`. Each call starts a new refresh-token chain.
+     */
+    tokens(installationId: string): Promise<PlazaTokens>;
+    /** Uninstalls the app from that account (its grant and tokens are revoked at once). */
+    uninstall(installationId: string): Promise<SuccessBody<AppInstallationDelete>>;
+  };
 }
 
 export interface ApiOptions {
@@ -344,5 +360,21 @@ export function createAppApi(deps: {
     },
   };
   const typed = createFetcher(deps.plazaUrl, deps.fetch, credentials);
-  return { ...typed, app: { get: () => typed.get('/v1/app') } };
+  return {
+    ...typed,
+    app: { get: () => typed.get('/v1/app') },
+    installations: {
+      list: (query) => typed.get('/v1/app/installations', { query }),
+      all: (query) => typed.paginate('/v1/app/installations', { query }),
+      async tokens(installationId) {
+        const sent = Date.now();
+        const body = await typed.post('/v1/app/installations/{installationId}/token', {
+          params: { installationId },
+        });
+        return tokensFromResponse(body, sent);
+      },
+      uninstall: (installationId) =>
+        typed.delete('/v1/app/installations/{installationId}', { params: { installationId } }),
+    },
+  };
 }

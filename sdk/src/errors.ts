@@ -17,12 +17,20 @@ export class PlazaOAuthError extends PlazaSdkError {
   readonly errorDescription: string | undefined;
   /** HTTP status of the token endpoint's answer; undefined for an authorization response. */
   readonly status: number | undefined;
+  /** Seconds to wait before trying again (429 `slow_down`: the client's rate limit at the token endpoint). */
+  readonly retryAfter: number | undefined;
 
-  constructor(error: string, errorDescription?: string, status?: number, options?: { cause?: unknown }) {
+  constructor(
+    error: string,
+    errorDescription?: string,
+    status?: number,
+    options?: { cause?: unknown; retryAfter?: number },
+  ) {
     super(errorDescription ? `${error}: ${errorDescription}` : error, options);
     this.error = error;
     this.errorDescription = errorDescription;
     this.status = status;
+    this.retryAfter = options?.retryAfter;
   }
 }
 

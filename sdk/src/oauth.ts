@@ -166,8 +166,12 @@ export function createPlazaClient(options: PlazaClientOptions): PlazaClient {
       body = undefined;
     }
     if (res.ok) return body;
-    if (body && typeof body.error === 'string')
-      throw new PlazaOAuthError(body.error, body.error_description, res.status);
+    if (body && typeof body.error === 'string') {
+      const retry = Number(res.headers.get('retry-after'));
+      throw new PlazaOAuthError(body.error, body.error_description, res.status, {
+        retryAfter: res.headers.has('retry-after') && Number.isFinite(retry) ? retry : undefined,
+      });
+    }
     throw new PlazaOAuthError(
       res.status >= 500 ? 'server_error' : 'invalid_request',
       `HTTP ${res.status} from ${endpoint}${raw ? `: ${raw.slice(0, 200)}` : ''}`,

@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPlazaClient } from '../../sdk/src/index.ts';
 import type { OrgContext } from '../../server/tenancy.ts';
 import {
   authorizationUrl,
@@ -385,6 +386,31 @@ describe("the app's tokens for installations it did not get through the code flo
       client.refreshTokenGrant(config, next.refresh_token!, { scope: 'contacts:read contacts:write' }),
     ).rejects.toMatchObject({ error: 'invalid_scope' });
     sets[subs[0].id] = { ...first, access_token: next.access_token, refresh_token: next.refresh_token! };
+  });
+
+  it('works through the SDK: the app lists its installations, gets tokens and reads the contacts', async () => {
+    const sdk = createPlazaClient({
+      plazaUrl: plaza.baseUrl,
+      clientId: app.clientId,
+      clientSecret: app.clientSecret,
+      redirectUri: CALLBACK,
+    });
+    const appApi = sdk.appApi();
+    const ids: string[] = [];
+    for await (const inst of appApi.installations.all({ limit: 1 })) ids.push(inst.id);
+    expect(ids).toContain(installed[subs[0].id]);
+    const tokens = await appApi.installations.tokens(installed[subs[0].id]);
+    expect(tokens).toMatchObject({
+      accountId: subs[0].id,
+      installationId: installed[subs[0].id],
+      scopes: ['contacts:read'],
+    });
+    const api = sdk.api(tokens);
+    const contacts = await api.contacts.list();
+    expect(contacts.data.map((c) => c.name)).toEqual([`Patient of ${subs[0].name}`]);
+    // The refresh token it got works at the token endpoint, rotated.
+    const renewed = await api.refresh();
+    expect(renewed.refreshToken).not.toBe(tokens.refreshToken);
   });
 
   it("gives nothing for another app's, an unknown or an account token's request", async () => {

@@ -268,4 +268,53 @@ describe('the API client', () => {
     await Promise.all([app.app.get(), app.app.get()]);
     expect(issued).toBe(2);
   });
+
+  it("as the app itself: lists its installations, gets an installation's tokens to use, uninstalls", async () => {
+    server.on('POST /oauth/token', () => ({
+      json: { access_token: fakeJwt({ plaza_app: 'app_1' }), token_type: 'Bearer', expires_in: 900 },
+    }));
+    const installation = {
+      id: 'inst_2',
+      accountId: 'acct_2',
+      versionId: 'ver_1',
+      grantedScopes: ['contacts:read'],
+      status: 'active',
+      createdAt: '2025-01-01T00:00:00.000Z',
+      uninstalledAt: null,
+    };
+    server.on('GET /v1/app/installations', () => ({ json: { data: [installation], nextCursor: null } }));
+    server.on('POST /v1/app/installations/inst_2/token', () => ({
+      json: {
+        access_token: fakeJwt({ plaza_account: 'acct_2', plaza_installation: 'inst_2', plaza_app: 'app_1' }),
+        token_type: 'Bearer',
+        expires_in: 900,
+        refresh_token: 'rt_bulk',
+        scope: 'contacts:read',
+      },
+    }));
+    server.on('DELETE /v1/app/installations/inst_2', () => ({
+      json: { ...installation, status: 'uninstalled', uninstalledAt: '2025-01-02T00:00:00.000Z' },
+    }));
+    server.on('GET /v1/contacts', () => ({ json: { data: [CONTACT], nextCursor: null } }));
+    const plaza = client();
+    const app = plaza.appApi();
+    const all = [];
+    for await (const inst of app.installations.all()) all.push(inst.id);
+    expect(all).toEqual(['inst_2']);
+    const got = await app.installations.tokens('inst_2');
+    expect(got).toMatchObject({
+      refreshToken: 'rt_bulk',
+      scopes: ['contacts:read'],
+      accountId: 'acct_2',
+      installationId: 'inst_2',
+      appId: 'app_1',
+    });
+    expect(got.expiresAt).toBeGreaterThan(Date.now());
+    await plaza.api(got).contacts.list();
+    expect(bearer(server.to('/v1/contacts')[0])).toBe(got.accessToken);
+    expect((await app.installations.uninstall('inst_2')).status).toBe('uninstalled');
+    // Every app call carried the client-credentials token, never the installation's.
+    for (const path of ['/v1/app/installations', '/v1/app/installations/inst_2/token'])
+      expect(bearer(server.to(path)[0])).not.toBe(got.accessToken);
+  });
 });

@@ -325,6 +325,22 @@ describe('refresh, revoke, client credentials', () => {
     });
   });
 
+  it('says how long to wait when the token endpoint rate limits the app (429 slow_down)', async () => {
+    server.on('POST /oauth/token', () => ({
+      status: 429,
+      headers: { 'retry-after': '17' },
+      json: { error: 'slow_down', error_description: 'too many requests' },
+    }));
+    const err = await client()
+      .clientCredentials()
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(PlazaOAuthError);
+    expect(err).toMatchObject({ error: 'slow_down', status: 429, retryAfter: 17 });
+    // Not a lost answer: a refused refresh is not retried.
+    await expect(client().refresh('rt_1')).rejects.toMatchObject({ error: 'slow_down' });
+    expect(server.to('/oauth/token')).toHaveLength(2);
+  });
+
   it('reports a token endpoint that does not answer JSON', async () => {
     server.on('POST /oauth/token', (_req, res) => {
       res.writeHead(502, { 'content-type': 'text/html' });
