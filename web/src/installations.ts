@@ -2,7 +2,7 @@
  * Client for installed apps (an account's installations) and agency bulk
  * installs. Same transport as api.ts (cookies, CSRF, problem+json).
  */
-import { collect, request, seg } from './api.ts';
+import { collect, type Page, request, seg, withQuery } from './api.ts';
 
 export interface ScopeInWords {
   name: string;
@@ -45,4 +45,63 @@ export const installationsApi = {
 export const sensitivityLabels: Record<string, string> = {
   personal: 'Personal data',
   financial: 'Financial',
+};
+
+// Agency bulk installs ---------------------------------------------------------------
+
+export interface BulkInstallPreview {
+  app: {
+    id: string;
+    slug: string;
+    name: string;
+    tagline: string;
+    developerName: string;
+    iconUrl: string | null;
+    privacyUrl: string | null;
+    termsUrl: string | null;
+    /** The live version; sent back as versionId so a newer one is not installed unseen. */
+    version: { id: string; number: number };
+  };
+  scopes: Array<{
+    name: string;
+    consentText: string;
+    sensitivity: 'basic' | 'personal' | 'financial';
+    optional: boolean;
+  }>;
+  subAccounts: Page<{
+    id: string;
+    name: string;
+    installed: boolean;
+    installationId: string | null;
+    grantedScopes: string[] | null;
+    installable: boolean;
+    reason: string | null;
+  }>;
+}
+
+export type BulkInstallStatus = 'installed' | 'already_installed' | 'not_sub_account' | 'not_installable';
+
+export interface BulkInstallResult {
+  app: { id: string; name: string };
+  versionId: string | null;
+  grantedScopes: string[];
+  results: Array<{
+    subAccountId: string;
+    status: BulkInstallStatus;
+    installationId: string | null;
+    detail: string | null;
+  }>;
+  installed: number;
+  failed: number;
+}
+
+const bulkBase = (orgId: string) => `/v1/organizations/${seg(orgId)}/bulk-installs`;
+
+export const bulkInstallApi = {
+  preview: (orgId: string, slug: string, opts: { cursor?: string | null; limit?: number } = {}) =>
+    request<BulkInstallPreview>('GET', withQuery(`${bulkBase(orgId)}/apps/${seg(slug)}`, opts)),
+  install: (
+    orgId: string,
+    body: { slug: string; subAccountIds: string[]; scopes: string[]; versionId: string },
+  ) => request<BulkInstallResult>('POST', bulkBase(orgId), body),
 };

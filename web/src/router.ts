@@ -1,6 +1,7 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
 import ApiKeysPage from './pages/ApiKeysPage.vue';
 import AuditPage from './pages/AuditPage.vue';
+import BulkInstallPage from './pages/BulkInstallPage.vue';
 import ContactsPage from './pages/ContactsPage.vue';
 import AppCredentialsPage from './pages/developer/AppCredentialsPage.vue';
 import AppDiffPage from './pages/developer/AppDiffPage.vue';
@@ -56,6 +57,12 @@ const routes: RouteRecordRaw[] = [
       { path: 'api-keys', name: 'api-keys', component: ApiKeysPage, meta: { title: 'API keys' } },
       { path: 'audit', name: 'audit', component: AuditPage, meta: { title: 'Audit log' } },
       { path: 'contacts', name: 'contacts', component: ContactsPage, meta: { title: 'Contacts' } },
+      {
+        path: 'install-apps',
+        name: 'bulk-install',
+        component: BulkInstallPage,
+        meta: { title: 'Install apps into sub-accounts' },
+      },
       {
         path: 'installed-apps',
         name: 'installed-apps',
