@@ -1,0 +1,74 @@
+/**
+ * Client for ratings and reviews (an account's own review, the developer's
+ * reply) and for the operators' pages (review moderation, app suspension).
+ * Same transport as api.ts (cookies, CSRF, problem+json).
+ */
+import { ApiError, type AuditEntry, collect, type Page, request, seg, withQuery } from './api.ts';
+import type { AppReview, DevApp } from './registry.ts';
+
+/** The account's own review: `hidden` when an operator took it off the app page. */
+export interface OwnAppReview extends AppReview {
+  hidden: boolean;
+}
+
+/** A review as operators see it. */
+export interface ModeratedReview extends AppReview {
+  app: { id: string; slug: string; name: string };
+  accountId: string;
+  hidden: { at: string; reason: string } | null;
+}
+
+export interface ReviewInput {
+  rating: number;
+  body: string;
+}
+
+/** An audit entry of the platform log (with its organization and data). */
+export interface PlatformAuditEntry extends AuditEntry {
+  organizationId: string | null;
+  data: Record<string, unknown>;
+}
+
+const reviewPath = (orgId: string, slug: string) =>
+  `/v1/organizations/${seg(orgId)}/marketplace/apps/${seg(slug)}/review`;
+
+export const ratingsApi = {
+  /** The account's review of the app, or null when it has not written one. */
+  async ownReview(orgId: string, slug: string): Promise<OwnAppReview | null> {
+    try {
+      return await request<OwnAppReview>('GET', reviewPath(orgId, slug));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404 && err.detail.toLowerCase().includes('review'))
+        return null;
+      throw err;
+    }
+  },
+  /** Creates or edits the account's one review (403 when the account has not installed the app). */
+  putReview: (orgId: string, slug: string, input: ReviewInput) =>
+    request<OwnAppReview>('PUT', reviewPath(orgId, slug), input),
+  /** The developer organization answers a review, once. */
+  reply: (orgId: string, slug: string, reviewId: string, body: string) =>
+    request<AppReview>(
+      'POST',
+      `/v1/organizations/${seg(orgId)}/marketplace/apps/${seg(slug)}/reviews/${seg(reviewId)}/reply`,
+      { body },
+    ),
+};
+
+export const operationsApi = {
+  reviews: (opts: {
+    hidden?: 'true' | 'false' | '';
+    slug?: string;
+    cursor?: string | null;
+    limit?: number;
+  }) => request<Page<ModeratedReview>>('GET', withQuery('/v1/admin/marketplace/reviews', opts)),
+  hideReview: (reviewId: string, reason: string) =>
+    request<ModeratedReview>('POST', `/v1/admin/marketplace/reviews/${seg(reviewId)}/hide`, { reason }),
+  unhideReview: (reviewId: string, reason: string) =>
+    request<ModeratedReview>('POST', `/v1/admin/marketplace/reviews/${seg(reviewId)}/unhide`, { reason }),
+  suspendApp: (appId: string, reason: string) =>
+    request<DevApp>('POST', `/v1/admin/apps/${seg(appId)}/suspend`, { reason }),
+  reinstateApp: (appId: string) => request<DevApp>('POST', `/v1/admin/apps/${seg(appId)}/reinstate`),
+  /** The newest entries of the platform audit log (bounded: `pages` pages of 100). */
+  recentAudit: (pages = 10) => collect<PlatformAuditEntry>('/v1/admin/audit-log', pages),
+};
