@@ -25,6 +25,9 @@ import NewOrgPage from './pages/NewOrgPage.vue';
 import NotFoundPage from './pages/NotFoundPage.vue';
 import NotificationsPage from './pages/NotificationsPage.vue';
 import OrgLayout from './pages/OrgLayout.vue';
+import ModerationPage from './pages/operations/ModerationPage.vue';
+import OperationsLayout from './pages/operations/OperationsLayout.vue';
+import SuspensionsPage from './pages/operations/SuspensionsPage.vue';
 import ReviewPage from './pages/reviewer/ReviewPage.vue';
 import ReviewQueuePage from './pages/reviewer/ReviewQueuePage.vue';
 import SignupPage from './pages/SignupPage.vue';
@@ -140,6 +143,21 @@ const routes: RouteRecordRaw[] = [
     component: ReviewPage,
     props: true,
     meta: { title: 'Review' },
+  },
+  // Platform admins: review moderation and app suspension.
+  {
+    path: '/operations',
+    component: OperationsLayout,
+    children: [
+      { path: '', redirect: { name: 'ops-reviews' } },
+      {
+        path: 'reviews',
+        name: 'ops-reviews',
+        component: ModerationPage,
+        meta: { title: 'Review moderation' },
+      },
+      { path: 'apps', name: 'ops-apps', component: SuspensionsPage, meta: { title: 'App suspension' } },
+    ],
   },
   {
     path: '/notifications',
