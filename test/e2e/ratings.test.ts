@@ -9,9 +9,9 @@
  * replies once: the reply shows under the review and the Reply box is gone (a
  * second reply is refused by the API). Olga, a platform admin, opens
  * Operations, hides Carla's review with a reason (a reason is required): it
- * leaves the public page and the average. Then she suspends the app: it leaves
- * marketplace search; she reinstates it from the suspended apps list, and it
- * is back.
+ * leaves the public page and the average. Then she finds the app in the list
+ * of all apps and suspends it with a reason: it leaves marketplace search; she
+ * finds it again under the Suspended filter, reinstates it, and it is back.
  *
  * PLAZA_E2E_SCREENSHOTS=<folder> saves a screenshot of each step there.
  */
@@ -279,39 +279,55 @@ describe('operations', () => {
       .waitFor();
   });
 
-  it('an admin suspends the app: it leaves marketplace search; reinstated, it is back', async () => {
+  it('an admin suspends the app from the apps list: it leaves marketplace search; reinstated, it is back', async () => {
     const page = adminPage;
     await page
       .getByRole('navigation', { name: 'Operations sections' })
       .getByRole('link', { name: 'Apps' })
       .click();
-    const find = page.getByRole('search', { name: 'Find an app' });
-    await find.getByLabel('App name or address').fill('Rota Planner');
-    await find.getByRole('button', { name: 'Find' }).click();
-    const found = page
-      .getByRole('list', { name: 'Apps found' })
-      .getByRole('listitem', { name: 'Rota Planner' });
-    await found.getByRole('button', { name: 'Suspend Rota Planner' }).click();
-    const form = found.getByRole('group', { name: 'Suspend Rota Planner' });
+    const filters = page.getByRole('search', { name: 'Filter apps' });
+    const list = page.getByRole('list', { name: 'Apps', exact: true });
+    const rota = list.getByRole('listitem', { name: 'Rota Planner' });
+    // Every app is listed, with its developer and live version.
+    await rota.getByText(`by ${developerName}`).waitFor();
+    await rota.getByText('Version 1 live').waitFor();
+    await rota.getByText('Active', { exact: true }).waitFor();
+
+    await filters.getByLabel('App name or address').fill('rota plan');
+    await filters.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(() => list.getByRole('listitem').count()).toBe(1);
+    await rota.getByRole('button', { name: 'Suspend Rota Planner' }).click();
+    const form = rota.getByRole('group', { name: 'Suspend Rota Planner' });
+    await form.getByRole('button', { name: 'Suspend app' }).click();
+    await form.getByText('A reason is required').waitFor();
     await form.getByLabel('Why suspend it?').fill('Sends contacts to an undisclosed third party.');
     await form.getByRole('button', { name: 'Suspend app' }).click();
     await page.getByText('Rota Planner is suspended: it left the marketplace').waitFor();
+    await rota.getByText('Suspended', { exact: true }).waitFor();
     expect(await searchFinds()).toBe(false);
 
     // The customer's marketplace search no longer shows it.
     await customerPage.goto('/marketplace?q=Rota%20Planner');
     await customerPage.getByRole('heading', { name: 'No apps found' }).waitFor();
 
-    // After a reload the suspended list comes from the audit log.
+    // After a reload, the status filter finds it with its reason.
     await page.reload();
-    const suspended = page
-      .getByRole('list', { name: 'Suspended apps' })
-      .getByRole('listitem', { name: 'Rota Planner' });
-    await suspended.getByText('Reason: Sends contacts to an undisclosed third party.').waitFor();
+    await filters.getByLabel('App name or address').fill('');
+    await filters.getByLabel('Status').selectOption({ label: 'Suspended' });
+    await filters.getByRole('button', { name: 'Filter' }).click();
+    await rota.getByText('Reason: Sends contacts to an undisclosed third party.').waitFor();
+    await expect.poll(() => list.getByRole('listitem').count()).toBe(1);
     await snap(page, '05-suspended');
-    await suspended.getByRole('button', { name: 'Reinstate Rota Planner' }).click();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await snap(page, '06-suspended-390');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth)).toBe(false);
+    await page.setViewportSize({ width: 1200, height: 900 });
+
+    await rota.getByRole('button', { name: 'Reinstate Rota Planner' }).click();
     await page.getByText('Rota Planner is reinstated and back in the marketplace.').waitFor();
-    await page.getByText('No app is suspended.').waitFor();
+    await rota.getByText('Active', { exact: true }).waitFor();
+    await page.reload();
+    await page.getByText('No apps match.').waitFor();
     expect(await searchFinds()).toBe(true);
     await customerPage.reload();
     await customerPage

@@ -3,8 +3,8 @@
  * reply) and for the operators' pages (review moderation, app suspension).
  * Same transport as api.ts (cookies, CSRF, problem+json).
  */
-import { ApiError, type AuditEntry, collect, type Page, request, seg, withQuery } from './api.ts';
-import type { AppReview, DevApp } from './registry.ts';
+import { ApiError, type Page, request, seg, withQuery } from './api.ts';
+import type { AppReview, DevApp, VersionSummary } from './registry.ts';
 
 /** The account's own review: `hidden` when an operator took it off the app page. */
 export interface OwnAppReview extends AppReview {
@@ -23,10 +23,22 @@ export interface ReviewInput {
   body: string;
 }
 
-/** An audit entry of the platform log (with its organization and data). */
-export interface PlatformAuditEntry extends AuditEntry {
-  organizationId: string | null;
-  data: Record<string, unknown>;
+export type AppStatus = 'active' | 'suspended' | 'unpublished';
+
+/** An app as operators list it (GET /v1/admin/apps). */
+export interface AdminApp {
+  id: string;
+  slug: string;
+  name: string;
+  developer: { organizationId: string; name: string };
+  status: AppStatus;
+  /** Why it was suspended or unpublished. */
+  statusReason: string | null;
+  statusChangedAt: string | null;
+  liveVersion: VersionSummary | null;
+  /** The version on its way (draft ... in review), if any. */
+  openVersion: VersionSummary | null;
+  createdAt: string;
 }
 
 const reviewPath = (orgId: string, slug: string) =>
@@ -69,6 +81,7 @@ export const operationsApi = {
   suspendApp: (appId: string, reason: string) =>
     request<DevApp>('POST', `/v1/admin/apps/${seg(appId)}/suspend`, { reason }),
   reinstateApp: (appId: string) => request<DevApp>('POST', `/v1/admin/apps/${seg(appId)}/reinstate`),
-  /** The newest entries of the platform audit log (bounded: `pages` pages of 100). */
-  recentAudit: (pages = 10) => collect<PlatformAuditEntry>('/v1/admin/audit-log', pages),
+  /** Every app, newest first: by status, by words in its name or address. */
+  apps: (opts: { status?: AppStatus | ''; q?: string; cursor?: string | null; limit?: number }) =>
+    request<Page<AdminApp>>('GET', withQuery('/v1/admin/apps', opts)),
 };

@@ -25,9 +25,9 @@ import NewOrgPage from './pages/NewOrgPage.vue';
 import NotFoundPage from './pages/NotFoundPage.vue';
 import NotificationsPage from './pages/NotificationsPage.vue';
 import OrgLayout from './pages/OrgLayout.vue';
+import AppsPage from './pages/operations/AppsPage.vue';
 import ModerationPage from './pages/operations/ModerationPage.vue';
 import OperationsLayout from './pages/operations/OperationsLayout.vue';
-import SuspensionsPage from './pages/operations/SuspensionsPage.vue';
 import ReviewPage from './pages/reviewer/ReviewPage.vue';
 import ReviewQueuePage from './pages/reviewer/ReviewQueuePage.vue';
 import SignupPage from './pages/SignupPage.vue';
@@ -156,7 +156,7 @@ const routes: RouteRecordRaw[] = [
         component: ModerationPage,
         meta: { title: 'Review moderation' },
       },
-      { path: 'apps', name: 'ops-apps', component: SuspensionsPage, meta: { title: 'App suspension' } },
+      { path: 'apps', name: 'ops-apps', component: AppsPage, meta: { title: 'App operations' } },
     ],
   },
   {

@@ -53,6 +53,23 @@ export const AppVersionSchema = VersionFields.extend({
   updatedAt: Timestamp,
 }).meta({ id: 'AppVersion' });
 
+const AppStatus = z.enum(['active', 'suspended', 'unpublished']);
+
+export const AdminAppSchema = z
+  .object({
+    id: z.string(),
+    slug: z.string(),
+    name: z.string(),
+    developer: z.object({ organizationId: z.string(), name: z.string() }),
+    status: AppStatus,
+    statusReason: z.string().nullable().describe('Why it was suspended or unpublished'),
+    statusChangedAt: Timestamp.nullable(),
+    liveVersion: VersionSummary.nullable(),
+    openVersion: VersionSummary.nullable().describe('The version on its way (draft ... in review), if any'),
+    createdAt: Timestamp,
+  })
+  .meta({ id: 'AdminApp' });
+
 export const AppSchema = z
   .object({
     id: z.string(),
@@ -60,7 +77,7 @@ export const AppSchema = z
     slug: z.string(),
     name: z.string(),
     clientId: z.string().describe('OAuth client id (cl_...)'),
-    status: z.enum(['active', 'suspended', 'unpublished']),
+    status: AppStatus,
     statusReason: z.string().nullable(),
     statusChangedAt: Timestamp.nullable(),
     liveVersionId: z.string().nullable(),
@@ -397,6 +414,19 @@ export function appRoutes({
       handler: ({ org, body }) => organizations.createTestAccount(org, body),
     }),
     // Platform admins.
+    defineRoute({
+      method: 'get',
+      path: '/v1/admin/apps',
+      summary: 'List all apps (platform admins)',
+      tag: 'Apps',
+      access: { kind: 'platform', roles: ['admin'] },
+      query: Pagination.extend({
+        status: AppStatus.optional(),
+        q: z.string().trim().max(200).optional().describe('Words in the app address (slug) or name'),
+      }),
+      response: page(AdminAppSchema),
+      handler: ({ query }) => apps.adminList(query),
+    }),
     defineRoute({
       method: 'post',
       path: '/v1/admin/apps/:appId/suspend',

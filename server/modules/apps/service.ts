@@ -89,6 +89,23 @@ export type AppVersion = VersionFields & {
   updatedAt: string;
 };
 
+/** An app as platform admins list it (`apps.adminList`). */
+export interface AdminAppRow {
+  id: string;
+  slug: string;
+  name: string;
+  developer: { organizationId: string; name: string };
+  status: AppStatus;
+  statusReason: string | null;
+  statusChangedAt: string | null;
+  liveVersion: VersionSummary | null;
+  openVersion: VersionSummary | null;
+  createdAt: string;
+}
+
+/** `%`, `_` and `\` in a search match themselves in an ILIKE pattern. */
+const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
 /** What the OAuth provider needs of one version of an app. */
 export interface OAuthClientVersion {
   versionId: string;
@@ -888,6 +905,63 @@ export function createAppsService(deps: {
         await setStatus(tx, app, 'active', null, ctx.actor, 'app.republished');
         return detail(tx, await appOf(tx, ctx, appId));
       });
+    },
+
+    /**
+     * Platform admins: every app, newest first, by status and by words in its
+     * address or name. The developer organization's name comes from the
+     * organizations service.
+     */
+    async adminList(opts: {
+      status?: AppStatus;
+      q?: string;
+      limit: number;
+      cursor?: string;
+    }): Promise<Page<AdminAppRow>> {
+      const after = decodeCursor(opts.cursor);
+      const q = opts.q?.trim() || null;
+      const rows = await db.query(
+        `SELECT a.*, l.number AS live_number, l.state AS live_state,
+           o.id AS open_id, o.number AS open_number, o.state AS open_state
+         FROM apps a
+         LEFT JOIN app_versions l ON l.id = a.live_version_id
+         LEFT JOIN app_versions o ON o.app_id = a.id AND o.state = ANY($1)
+         WHERE ($2::text IS NULL OR a.status = $2)
+           AND ($3::text IS NULL OR a.slug ILIKE $3 OR a.name ILIKE $3)
+           AND ($4::text IS NULL OR a.id < $4)
+         ORDER BY a.id DESC LIMIT $5`,
+        [
+          [...OPEN_STATES],
+          opts.status ?? null,
+          q ? likePattern(q) : null,
+          after ? String(after[0]) : null,
+          opts.limit + 1,
+        ],
+      );
+      const page = toPage(
+        rows,
+        opts.limit,
+        (r) => [r.id],
+        (r) => r,
+      );
+      const orgs = await organizations.byIds(page.data.map((r) => r.organization_id));
+      return {
+        data: page.data.map((r) => ({
+          id: r.id,
+          slug: r.slug,
+          name: r.name,
+          developer: { organizationId: r.organization_id, name: orgs.get(r.organization_id)?.name ?? '' },
+          status: r.status,
+          statusReason: r.status_reason,
+          statusChangedAt: iso(r.status_changed_at),
+          liveVersion: r.live_version_id
+            ? { id: r.live_version_id, number: r.live_number, state: r.live_state }
+            : null,
+          openVersion: r.open_id ? { id: r.open_id, number: r.open_number, state: r.open_state } : null,
+          createdAt: r.created_at.toISOString(),
+        })),
+        nextCursor: page.nextCursor,
+      };
     },
 
     /** Platform admins: hide an app from the marketplace with a reason. Existing installs are decided elsewhere. */

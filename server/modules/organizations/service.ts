@@ -291,6 +291,13 @@ export function createOrganizationsService(deps: {
     /** For other modules: an organization by id, with no access check (never hand it to a client as is). */
     byId: (id: string) => getOrg(id),
 
+    /** For other modules (operators' lists): organizations by id, with no access check. */
+    async byIds(ids: string[]): Promise<Map<string, Organization>> {
+      if (ids.length === 0) return new Map();
+      const rows = await db.query('SELECT * FROM organizations WHERE id = ANY($1)', [[...new Set(ids)]]);
+      return new Map(rows.map((r) => [r.id as string, toOrg(r)]));
+    },
+
     /** For other modules (notifications): the user ids of an organization's members. */
     async memberIds(orgId: string, q: { query: Db['query'] } = db): Promise<string[]> {
       const rows = await q.query<{ user_id: string }>(
