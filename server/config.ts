@@ -34,6 +34,24 @@ const list = z.string().transform((v) =>
     .filter(Boolean),
 );
 
+/** Durations like `0,5s,5m,2h,1d` (a bare number is milliseconds) -> milliseconds. */
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const durations = list.pipe(
+  z
+    .array(
+      z
+        .string()
+        .regex(DURATION, { message: 'must be durations like 0,5s,5m,2h (units ms, s, m, h, d)' })
+        .transform((v) => {
+          const [, n, unit] = DURATION.exec(v)!;
+          return Math.round(Number(n) * UNIT_MS[(unit ?? 'ms') as keyof typeof UNIT_MS]);
+        }),
+    )
+    .min(1, { message: 'must list at least one attempt' })
+    .max(50, { message: 'must list at most 50 attempts' }),
+);
+
 function option<S extends z.ZodType>(env: string, schema: S, fallback: string | undefined, doc: string) {
   return { env, schema, fallback, doc };
 }
@@ -235,6 +253,106 @@ export const configOptions = {
     int(1, 100_000_000),
     '100000',
     'Soft limit of contacts in one account; creating more answers 409.',
+  ),
+  // Webhooks (issue 5): signed delivery, retries, dead letters, endpoint health.
+  webhooksAllowPrivate: option(
+    'WEBHOOKS_ALLOW_PRIVATE',
+    bool,
+    'false',
+    'Deliver webhooks to loopback, private and other non-public addresses, and allow http:// loopback URLs (tests and local development only).',
+  ),
+  webhooksSecretKey: option(
+    'PLAZA_WEBHOOKS_SECRET_KEY',
+    z.string().min(32, { message: 'must be at least 32 characters' }).optional(),
+    undefined,
+    'Key that encrypts endpoint signing secrets at rest (32+ chars). Unset: derived from PLAZA_SECRET.',
+  ),
+  webhooksTimeoutMs: option(
+    'PLAZA_WEBHOOKS_TIMEOUT_MS',
+    int(100, 120_000),
+    '15000',
+    'How long one webhook attempt may take (connect, send, answer) before it counts as failed.',
+  ),
+  webhooksRetrySchedule: option(
+    'PLAZA_WEBHOOKS_RETRY_SCHEDULE',
+    durations,
+    '0,5s,5m,30m,2h,5h,10h,10h',
+    'Delay before each attempt of a message (the first is the first attempt); the length is the number of attempts.',
+  ),
+  webhooksTimeScale: option(
+    'PLAZA_WEBHOOKS_TIME_SCALE',
+    z.coerce
+      .number({ message: 'must be a number' })
+      .gt(0, { message: 'must be above 0' })
+      .max(1, { message: 'must be at most 1' }),
+    '1',
+    'Multiplies the retry schedule and the failing period before an endpoint is disabled (tests: 0.001).',
+  ),
+  webhooksRetryAfterMaxSeconds: option(
+    'PLAZA_WEBHOOKS_RETRY_AFTER_MAX_SECONDS',
+    int(0, 7 * 24 * 3600),
+    '3600',
+    'Longest Retry-After (on 429 and 503) a receiver can ask for; longer answers are cut to this.',
+  ),
+  webhooksMaxPayloadBytes: option(
+    'PLAZA_WEBHOOKS_MAX_PAYLOAD_BYTES',
+    int(1024, 16 * 1024 * 1024),
+    '262144',
+    'Largest event payload; emitting a larger event fails with 413.',
+  ),
+  webhooksEndpointConcurrency: option(
+    'PLAZA_WEBHOOKS_ENDPOINT_CONCURRENCY',
+    int(1, 1000),
+    '10',
+    'Attempts in flight to one endpoint across all workers, so that one slow receiver cannot hold every worker.',
+  ),
+  webhooksWorkerConcurrency: option(
+    'PLAZA_WEBHOOKS_WORKER_CONCURRENCY',
+    int(1, 1000),
+    '50',
+    'Webhook attempts one worker process runs at once.',
+  ),
+  webhooksSecretOverlapHours: option(
+    'PLAZA_WEBHOOKS_SECRET_OVERLAP_HOURS',
+    int(0, 24 * 30),
+    '24',
+    'After an endpoint secret is rotated, how long messages carry a signature with the old one too.',
+  ),
+  webhooksDisableAfterHours: option(
+    'PLAZA_WEBHOOKS_DISABLE_AFTER_HOURS',
+    int(1, 24 * 365),
+    '120',
+    'An endpoint failing every attempt for this long is disabled and its developer notified.',
+  ),
+  webhooksDisableMinFailures: option(
+    'PLAZA_WEBHOOKS_DISABLE_MIN_FAILURES',
+    int(1, 100_000),
+    '5',
+    'Failed attempts in a row an endpoint needs before the failing period can disable it.',
+  ),
+  webhooksPayloadRetentionDays: option(
+    'PLAZA_WEBHOOKS_PAYLOAD_RETENTION_DAYS',
+    int(1, 3650),
+    '30',
+    'How long message payloads are kept (for retries, replay and the log); a job deletes older ones.',
+  ),
+  webhooksLogRetentionDays: option(
+    'PLAZA_WEBHOOKS_LOG_RETENTION_DAYS',
+    int(1, 3650),
+    '90',
+    'How long messages and their attempts stay in the log; a job deletes older ones.',
+  ),
+  webhooksSweepMs: option(
+    'PLAZA_WEBHOOKS_SWEEP_MS',
+    int(50, 600_000),
+    '10000',
+    'How often workers look for messages that are due but have no queued job (the queue lost it) and queue them again.',
+  ),
+  webhooksMaxEndpointsPerApp: option(
+    'PLAZA_WEBHOOKS_MAX_ENDPOINTS_PER_APP',
+    int(1, 1000),
+    '20',
+    'Webhook endpoints one app may have.',
   ),
 } as const;
 

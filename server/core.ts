@@ -38,6 +38,9 @@ import { organizationRoutes } from './modules/organizations/routes.ts';
 import { createOrganizationsService } from './modules/organizations/service.ts';
 import { reviewRoutes } from './modules/reviews/routes.ts';
 import { createReviewsService } from './modules/reviews/service.ts';
+import { webhookRoutes } from './modules/webhooks/routes.ts';
+import { createWebhooksService } from './modules/webhooks/service.ts';
+import type { Lookup } from './modules/webhooks/ssrf.ts';
 import { type LoadedPlugins, loadPlugins } from './plugin-host/index.ts';
 import { createScopeCatalog } from './scopes.ts';
 import { createLocalStorage } from './storage/index.ts';
@@ -56,6 +59,8 @@ export interface CoreOptions {
   jobs?: JobQueue;
   /** OAuth tuning for tests: how often each process re-reads revocations (default 500 ms). */
   oauth?: { revocationPollMs?: number };
+  /** Webhooks for tests: the DNS answers the SSRF guard sees (default: the system resolver). */
+  webhooks?: { lookup?: Lookup };
 }
 
 export async function createCore(config: Config, opts: CoreOptions = {}) {
@@ -77,7 +82,13 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
   redis?.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const rateLimiter = createRateLimiter(redis, config.redisPrefix);
   const scopes = createScopeCatalog();
-  const events = createEventsService({ db, jobs, log, pollMs: config.jobsPollMs });
+  const events = createEventsService({
+    db,
+    jobs,
+    log,
+    pollMs: config.jobsPollMs,
+    maxPayloadBytes: config.webhooksMaxPayloadBytes,
+  });
   registerCoreEventTypes(events);
   registerCoreScopes(scopes);
   registerAppEventTypes(events);
@@ -142,6 +153,21 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     revocationPollMs: opts.oauth?.revocationPollMs,
   });
 
+  // Webhooks (issue 5): endpoints, signed delivery with retries, dead letters, replay, mutes.
+  const webhooks = createWebhooksService({
+    db,
+    config,
+    secret,
+    jobs,
+    log,
+    events,
+    audit,
+    apps,
+    installations,
+    notifications,
+    lookup: opts.webhooks?.lookup,
+  });
+
   const coreRoutes: AnyRoute[] = [
     ...identityRoutes({ identity, organizations, config }),
     ...organizationRoutes({ organizations }),
@@ -166,6 +192,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     ...appApiRoutes({ organizations, installations }),
     // Agency bulk installs and the app's own installations (tokens, uninstall).
     ...oauthRoutes({ oauth }),
+    ...webhookRoutes({ webhooks }),
   ];
   const reservedPrefixes = [...new Set(coreRoutes.map((r) => r.path.split('/')[2]))];
 
@@ -202,12 +229,14 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     reviews,
     contacts,
     oauth,
+    webhooks,
     plugins,
     /** Every HTTP route: core then plugins. The OpenAPI document and the tenancy matrix walk this list. */
     routes: [...coreRoutes, ...plugins.routes],
     async startWorkers() {
       await jobs.start();
       events.start();
+      webhooks.start();
       await reviews.requeuePendingChecks();
       workersRunning = true;
     },
@@ -215,6 +244,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     async close(timeoutMs = config.shutdownTimeoutMs) {
       if (workersRunning) await events.stop();
       await jobs.stop(timeoutMs);
+      await webhooks.stop();
       await plugins.stop();
       await oauth.stop();
       await redis?.quit().catch(() => {});

@@ -7,8 +7,9 @@
  * - API: `plaza.api(tokens)` for an installation (typed calls, automatic
  *   refresh with `onTokens`), `plaza.appApi()` for the app itself.
  * - Types: generated from Plaza's OpenAPI document (`./generated/openapi.ts`).
- * - Webhooks (Standard Webhooks signatures, `verifyWebhook`) will be exported
- *   from here too, from `./webhooks.ts` (Plaza issue 5).
+ * - Webhooks: `verifyWebhook()` (Standard Webhooks signatures, timestamp
+ *   tolerance, several signatures during a secret rotation), `signWebhook()`,
+ *   and `koaWebhook()` / `expressWebhook()` middleware.
  */
 export type {
   ApiOptions,
@@ -54,3 +55,16 @@ export {
 } from './oauth.ts';
 export { codeChallengeS256, createCodeVerifier, createState } from './pkce.ts';
 export { decodeJwtClaims, type PlazaTokens } from './tokens.ts';
+export {
+  expressWebhook,
+  koaWebhook,
+  PlazaWebhookError,
+  readRawBody,
+  signWebhook,
+  type VerifyWebhookOptions,
+  verifyWebhook,
+  type WebhookEvent,
+  type WebhookFailure,
+  type WebhookHeaders,
+  type WebhookMiddlewareOptions,
+} from './webhooks.ts';

@@ -21,6 +21,7 @@ export const CORE_MODULES = [
   'marketplace',
   'contacts',
   'oauth',
+  'webhooks',
 ] as const;
 
 export function coreMigrationSources(): MigrationSource[] {

@@ -53,11 +53,17 @@ describe('@plaza/sdk as a package', () => {
       'PlazaCallbackError',
       'PlazaOAuthError',
       'PlazaSdkError',
+      'PlazaWebhookError',
       'codeChallengeS256',
       'createCodeVerifier',
       'createPlazaClient',
       'createState',
       'decodeJwtClaims',
+      'expressWebhook',
+      'koaWebhook',
+      'readRawBody',
+      'signWebhook',
+      'verifyWebhook',
     ]);
   });
 

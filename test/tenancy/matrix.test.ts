@@ -30,6 +30,9 @@ interface World {
   contactId: string;
   /** OAuth (issue 4): the account's installation of the marketplace app. */
   installationId: string;
+  /** Webhooks (issue 5): an endpoint of the registry app, and its test message. */
+  webhookEndpointId: string;
+  webhookMessageId: string;
 }
 
 const PARAM_FIXTURES: Record<string, (a: World) => string> = {
@@ -45,6 +48,8 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   notificationId: (a) => a.notificationId,
   contactId: (a) => a.contactId,
   installationId: (a) => a.installationId,
+  endpointId: (a) => a.webhookEndpointId,
+  messageId: (a) => a.webhookMessageId,
 };
 
 let plaza: TestPlaza;
@@ -142,7 +147,21 @@ async function world(label: string): Promise<World> {
     .set('x-csrf-token', owner.csrf)
     .send({ name: `${label} Contact`, email: `${label.toLowerCase()}.contact@example.test` })
     .expect(201);
+  // Webhooks: an endpoint of the registry app (loopback, nothing listens) and a test message to it.
+  const endpoint = await owner.agent
+    .post(`/v1/organizations/${developer.id}/apps/${registryAppId}/webhook-endpoints`)
+    .set('x-csrf-token', owner.csrf)
+    .send({ url: `http://127.0.0.1:9/${label.toLowerCase()}-hooks` })
+    .expect(201);
+  const testMessage = await owner.agent
+    .post(
+      `/v1/organizations/${developer.id}/apps/${registryAppId}/webhook-endpoints/${endpoint.body.endpoint.id}/test`,
+    )
+    .set('x-csrf-token', owner.csrf)
+    .expect(201);
   return {
+    webhookEndpointId: endpoint.body.endpoint.id,
+    webhookMessageId: testMessage.body.id,
     installationId: installation.id,
     contactId: contact.body.id,
     appId: registryAppId,
@@ -190,11 +209,14 @@ function secretsOf(w: World): string[] {
     w.versionId,
     w.assetId,
     w.contactId,
+    w.webhookEndpointId,
+    w.webhookMessageId,
   ];
 }
 
 beforeAll(async () => {
-  plaza = await startPlaza();
+  // Webhook endpoints of the worlds point at loopback (WEBHOOKS_ALLOW_PRIVATE).
+  plaza = await startPlaza({ WEBHOOKS_ALLOW_PRIVATE: 'true' });
   a = await world('Alpha');
   b = await world('Beta');
 });

@@ -23,6 +23,64 @@ export interface paths {
     /** App: get an installation's access and refresh tokens (client credentials) */
     post: operations['appGetAnInstallationSAccessAndRefreshTokensClientCredentials'];
   };
+  '/v1/app/webhook-endpoints': {
+    /** App: list webhook endpoints */
+    get: operations['appListWebhookEndpoints'];
+    /** App: create a webhook endpoint */
+    post: operations['appCreateAWebhookEndpoint'];
+  };
+  '/v1/app/webhook-endpoints/{endpointId}': {
+    /** App: get a webhook endpoint */
+    get: operations['appGetAWebhookEndpoint'];
+    /** App: delete a webhook endpoint with its messages */
+    delete: operations['appDeleteAWebhookEndpointWithItsMessages'];
+    /** App: change, disable or enable a webhook endpoint */
+    patch: operations['appChangeDisableOrEnableAWebhookEndpoint'];
+  };
+  '/v1/app/webhook-endpoints/{endpointId}/attempts': {
+    /** App: attempt log of a webhook endpoint, newest first */
+    get: operations['appAttemptLogOfAWebhookEndpointNewestFirst'];
+  };
+  '/v1/app/webhook-endpoints/{endpointId}/replay': {
+    /** App: replay the failed messages of a webhook endpoint created in a time range */
+    post: operations['appReplayTheFailedMessagesOfAWebhookEndpointCreatedInATimeRange'];
+  };
+  '/v1/app/webhook-endpoints/{endpointId}/replay-missing': {
+    /** App: send a webhook endpoint the events of a time range it would have received but never got */
+    post: operations['appSendAWebhookEndpointTheEventsOfATimeRangeItWouldHaveReceivedButNeverGot'];
+  };
+  '/v1/app/webhook-endpoints/{endpointId}/secret': {
+    /** App: get a webhook endpoint's signing secret */
+    get: operations['appGetAWebhookEndpointSSigningSecret'];
+  };
+  '/v1/app/webhook-endpoints/{endpointId}/secret/rotate': {
+    /** App: rotate a webhook endpoint's signing secret */
+    post: operations['appRotateAWebhookEndpointSSigningSecret'];
+  };
+  '/v1/app/webhook-endpoints/{endpointId}/stats': {
+    /** App: success rate and latency of a webhook endpoint */
+    get: operations['appSuccessRateAndLatencyOfAWebhookEndpoint'];
+  };
+  '/v1/app/webhook-endpoints/{endpointId}/test': {
+    /** App: send a test message (webhook.test) to a webhook endpoint */
+    post: operations['appSendATestMessageWebhookTestToAWebhookEndpoint'];
+  };
+  '/v1/app/webhook-messages': {
+    /** App: list webhook messages, newest first (state=failed: the dead-letter list) */
+    get: operations['appListWebhookMessagesNewestFirstStateFailedTheDeadLetterList'];
+  };
+  '/v1/app/webhook-messages/{messageId}': {
+    /** App: get a webhook message with its body */
+    get: operations['appGetAWebhookMessageWithItsBody'];
+  };
+  '/v1/app/webhook-messages/{messageId}/attempts': {
+    /** App: attempts of a webhook message, oldest first */
+    get: operations['appAttemptsOfAWebhookMessageOldestFirst'];
+  };
+  '/v1/app/webhook-messages/{messageId}/replay': {
+    /** App: send a webhook message again */
+    post: operations['appSendAWebhookMessageAgain'];
+  };
   '/v1/contacts': {
     /** App: list or search contacts */
     get: operations['appListOrSearchContacts'];
@@ -175,6 +233,530 @@ export interface operations {
       200: {
         content: {
           'application/json': components['schemas']['InstallationTokens'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: list webhook endpoints
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appListWebhookEndpoints: {
+    parameters: {
+      query?: {
+        /** @default 20 */
+        limit?: number;
+        cursor?: string;
+      };
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['WebhookEndpoint'][];
+            nextCursor: string | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: create a webhook endpoint
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appCreateAWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['WebhookEndpointCreate'];
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': {
+            endpoint: components['schemas']['WebhookEndpoint'];
+            /** whsec_...: verify signatures with it (also readable later) */
+            secret: string;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: get a webhook endpoint
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appGetAWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      path: {
+        endpointId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['WebhookEndpoint'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: delete a webhook endpoint with its messages
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appDeleteAWebhookEndpointWithItsMessages: {
+    parameters: {
+      query?: never;
+      path: {
+        endpointId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: change, disable or enable a webhook endpoint
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appChangeDisableOrEnableAWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      path: {
+        endpointId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['WebhookEndpointPatch'];
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['WebhookEndpoint'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: attempt log of a webhook endpoint, newest first
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appAttemptLogOfAWebhookEndpointNewestFirst: {
+    parameters: {
+      query?: {
+        /** @default 20 */
+        limit?: number;
+        cursor?: string;
+        success?: 'true' | 'false';
+        /** Format: date-time */
+        since?: string;
+        /** Format: date-time */
+        until?: string;
+      };
+      path: {
+        endpointId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['WebhookAttempt'][];
+            nextCursor: string | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: replay the failed messages of a webhook endpoint created in a time range
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appReplayTheFailedMessagesOfAWebhookEndpointCreatedInATimeRange: {
+    parameters: {
+      query?: never;
+      path: {
+        endpointId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['WebhookReplayRange'];
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            replayed: number;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: send a webhook endpoint the events of a time range it would have received but never got
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appSendAWebhookEndpointTheEventsOfATimeRangeItWouldHaveReceivedButNeverGot: {
+    parameters: {
+      query?: never;
+      path: {
+        endpointId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['WebhookReplayRange'];
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            created: number;
+            /** More than 10000 events: call again from a later since */
+            truncated: boolean;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: get a webhook endpoint's signing secret
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appGetAWebhookEndpointSSigningSecret: {
+    parameters: {
+      query?: never;
+      path: {
+        endpointId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['WebhookEndpointSecret'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: rotate a webhook endpoint's signing secret
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appRotateAWebhookEndpointSSigningSecret: {
+    parameters: {
+      query?: never;
+      path: {
+        endpointId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** How long messages also carry the old signature (default PLAZA_WEBHOOKS_SECRET_OVERLAP_HOURS) */
+          overlapHours?: number;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': {
+            /** The new whsec_ secret */
+            secret: string;
+            previousSecretsExpireAt: string | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: success rate and latency of a webhook endpoint
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appSuccessRateAndLatencyOfAWebhookEndpoint: {
+    parameters: {
+      query?: {
+        /** @default 24 */
+        hours?: number;
+      };
+      path: {
+        endpointId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['WebhookEndpointStats'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: send a test message (webhook.test) to a webhook endpoint
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appSendATestMessageWebhookTestToAWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      path: {
+        endpointId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['WebhookMessage'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: list webhook messages, newest first (state=failed: the dead-letter list)
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appListWebhookMessagesNewestFirstStateFailedTheDeadLetterList: {
+    parameters: {
+      query?: {
+        /** @default 20 */
+        limit?: number;
+        cursor?: string;
+        endpointId?: string;
+        state?: 'pending' | 'delivered' | 'failed';
+        eventType?: string;
+        /**
+         * Created at or after
+         * Format: date-time
+         */
+        since?: string;
+        /**
+         * Created before
+         * Format: date-time
+         */
+        until?: string;
+      };
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['WebhookMessage'][];
+            nextCursor: string | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: get a webhook message with its body
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appGetAWebhookMessageWithItsBody: {
+    parameters: {
+      query?: never;
+      path: {
+        messageId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['WebhookMessageDetail'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: attempts of a webhook message, oldest first
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appAttemptsOfAWebhookMessageOldestFirst: {
+    parameters: {
+      query?: {
+        /** @default 20 */
+        limit?: number;
+        cursor?: string;
+      };
+      path: {
+        messageId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['WebhookAttempt'][];
+            nextCursor: string | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: send a webhook message again
+   *
+   * For apps acting for themselves, with a client-credentials access token.
+   */
+  appSendAWebhookMessageAgain: {
+    parameters: {
+      query?: never;
+      path: {
+        messageId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['WebhookMessage'];
         };
       };
       /** An error */
@@ -500,6 +1082,152 @@ export interface components {
         reason: string;
       }[];
     };
+    WebhookAttempt: {
+      id: string;
+      messageId: string;
+      endpointId: string;
+      url: string;
+      /** Format: date-time */
+      startedAt: string;
+      durationMs: number;
+      statusCode: number | null;
+      success: boolean;
+      /** The first 4 KB of the answer */
+      responseBody: string | null;
+      /** Network error, timeout or refused destination */
+      error: string | null;
+      trigger: 'scheduled' | 'replay' | 'test';
+    };
+    WebhookEndpoint: {
+      id: string;
+      appId: string;
+      url: string;
+      description: string;
+      /** Empty: every event type the app may receive */
+      eventTypes: string[];
+      /** Empty: every installation of the app */
+      installationIds: string[];
+      enabled: boolean;
+      disabledReason: 'manual' | 'gone' | 'failing' | null;
+      disabledAt: string | null;
+      /** Messages per second; null: no limit */
+      rateLimit: number | null;
+      /** First failure of the current run of failures */
+      failingSince: string | null;
+      consecutiveFailures: number;
+      lastAttemptAt: string | null;
+      lastSuccessAt: string | null;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      updatedAt: string;
+    };
+    WebhookEndpointCreate: {
+      /** https URL (http to loopback only when the server allows private destinations) */
+      url: string;
+      description?: string;
+      /** Event types to receive (see /v1/event-types); empty or absent: all */
+      eventTypes?: string[];
+      /** Limit to these installations; empty or absent: all */
+      installationIds?: string[];
+      enabled?: boolean;
+      /** Messages per second; null or absent: no limit */
+      rateLimit?: number | null;
+    };
+    WebhookEndpointPatch: {
+      /** https URL (http to loopback only when the server allows private destinations) */
+      url?: string;
+      description?: string;
+      eventTypes?: string[];
+      installationIds?: string[];
+      /** false disables (pending messages fail); true enables again */
+      enabled?: boolean;
+      rateLimit?: number | null;
+    };
+    WebhookEndpointSecret: {
+      /** whsec_...: the current signing secret */
+      secret: string;
+      /** Format: date-time */
+      createdAt: string;
+      /** Older secrets still signing until they expire (rotation overlap) */
+      previous: {
+        secret: string;
+        /** Format: date-time */
+        createdAt: string;
+        expiresAt: string | null;
+      }[];
+    };
+    WebhookEndpointStats: {
+      windowHours: number;
+      attempts: number;
+      succeeded: number;
+      failed: number;
+      /** succeeded / attempts; null without attempts */
+      successRate: number | null;
+      latencyMs: {
+        p50: number | null;
+        p95: number | null;
+      };
+      messages: {
+        pending: number;
+        delivered: number;
+        failed: number;
+      };
+    };
+    WebhookMessage: {
+      /** The webhook-id header: the same on every attempt */
+      id: string;
+      endpointId: string;
+      appId: string;
+      eventId: string;
+      eventType: string;
+      accountId: string | null;
+      installationId: string | null;
+      /** failed: attempts used up or endpoint disabled (the dead-letter list) */
+      state: 'pending' | 'delivered' | 'failed';
+      trigger: 'scheduled' | 'replay' | 'test';
+      attempts: number;
+      nextAttemptAt: string | null;
+      lastAttemptAt: string | null;
+      lastStatus: number | null;
+      lastError: string | null;
+      deliveredAt: string | null;
+      failedAt: string | null;
+      failureReason: string | null;
+      /** Format: date-time */
+      createdAt: string;
+    };
+    WebhookMessageDetail: {
+      /** The webhook-id header: the same on every attempt */
+      id: string;
+      endpointId: string;
+      appId: string;
+      eventId: string;
+      eventType: string;
+      accountId: string | null;
+      installationId: string | null;
+      /** failed: attempts used up or endpoint disabled (the dead-letter list) */
+      state: 'pending' | 'delivered' | 'failed';
+      trigger: 'scheduled' | 'replay' | 'test';
+      attempts: number;
+      nextAttemptAt: string | null;
+      lastAttemptAt: string | null;
+      lastStatus: number | null;
+      lastError: string | null;
+      deliveredAt: string | null;
+      failedAt: string | null;
+      failureReason: string | null;
+      /** Format: date-time */
+      createdAt: string;
+      /** The body as sent; null once payload retention deleted it */
+      payload: unknown;
+    };
+    WebhookReplayRange: {
+      /** Format: date-time */
+      since: string;
+      /** Format: date-time */
+      until?: string;
+    };
   };
 }
 
@@ -518,3 +1246,12 @@ export type ContactCreate = components['schemas']['ContactCreate'];
 export type ContactPatch = components['schemas']['ContactPatch'];
 export type InstallationTokens = components['schemas']['InstallationTokens'];
 export type Problem = components['schemas']['Problem'];
+export type WebhookAttempt = components['schemas']['WebhookAttempt'];
+export type WebhookEndpoint = components['schemas']['WebhookEndpoint'];
+export type WebhookEndpointCreate = components['schemas']['WebhookEndpointCreate'];
+export type WebhookEndpointPatch = components['schemas']['WebhookEndpointPatch'];
+export type WebhookEndpointSecret = components['schemas']['WebhookEndpointSecret'];
+export type WebhookEndpointStats = components['schemas']['WebhookEndpointStats'];
+export type WebhookMessage = components['schemas']['WebhookMessage'];
+export type WebhookMessageDetail = components['schemas']['WebhookMessageDetail'];
+export type WebhookReplayRange = components['schemas']['WebhookReplayRange'];

@@ -47,11 +47,14 @@ export function createEventsService({
   jobs,
   log,
   pollMs,
+  maxPayloadBytes = Number.POSITIVE_INFINITY,
 }: {
   db: Db;
   jobs: JobQueue;
   log: Logger;
   pollMs: number;
+  /** Largest payload (JSON bytes) an event may carry; emit throws 413 past it (webhooks deliver payloads). */
+  maxPayloadBytes?: number;
 }) {
   const types = new Map<string, EventType>();
   const subscribers = new Map<string, Subscriber>();
@@ -154,12 +157,20 @@ export function createEventsService({
         throw new PlazaError('PLAZA_INTERNAL', `event ${type} payload does not match its schema`, {
           cause: parsed.error,
         });
+      const json = JSON.stringify(parsed.data);
+      const bytes = Buffer.byteLength(json);
+      if (bytes > maxPayloadBytes)
+        throw new PlazaError(
+          'PLAZA_PAYLOAD_TOO_LARGE',
+          `the ${type} event this change makes would carry ${bytes} bytes; the limit is ${maxPayloadBytes}`,
+          { extra: { eventType: type, bytes, limit: maxPayloadBytes } },
+        );
       const id = newId('evt');
       await tx.query('INSERT INTO events (id, organization_id, type, payload) VALUES ($1, $2, $3, $4)', [
         id,
         organizationId,
         type,
-        JSON.stringify(parsed.data),
+        json,
       ]);
       tx.afterCommit(() => loop());
       return id;
