@@ -421,6 +421,26 @@ describe('delivery', () => {
   });
 });
 
+describe('endpoint rate limit', () => {
+  it('sends at most rateLimit messages per second to an endpoint', async () => {
+    const r = await newReceiver();
+    const { endpoint } = await createEndpoint(reader, { url: r.url, rateLimit: 2 });
+    const sent = [];
+    for (let i = 0; i < 6; i++) sent.push(await sendTest(reader, endpoint.id));
+    for (const m of sent) await waitForState(reader, m.id, 'delivered');
+    const log = await plaza.http
+      .get(`/v1/app/webhook-endpoints/${endpoint.id}/attempts`)
+      .set(reader.as)
+      .expect(200);
+    const starts = log.body.data
+      .map((a: any) => Date.parse(a.startedAt))
+      .sort((x: number, y: number) => x - y);
+    expect(starts).toHaveLength(6);
+    // Six at two per second take three one-second windows: the last starts over a second after the first.
+    expect(starts[5] - starts[0]).toBeGreaterThan(1000);
+  });
+});
+
 describe('endpoint filters and mutes', () => {
   it('delivers only the event types an endpoint takes, for the installations it is limited to', async () => {
     const typed = await newReceiver();
