@@ -81,6 +81,7 @@ beforeAll(async () => {
     // 1,000 hours scaled: 36 s, longer than any test here fails on purpose.
     PLAZA_WEBHOOKS_DISABLE_AFTER_HOURS: '1000',
     PLAZA_WEBHOOKS_MAX_PAYLOAD_BYTES: '2048',
+    PLAZA_WEBHOOKS_TIMEOUT_MS: '1500',
   });
   owner = await person(plaza, 'Olive Owner');
   shop = await account(plaza, owner, 'Corner Bakery');
@@ -266,6 +267,31 @@ describe('delivery', () => {
       [200, true],
     ]);
     expect(log[1].responseBody).toBe('bad gateway');
+  });
+
+  it('does not follow redirects and gives up on an answer that takes longer than the timeout', async () => {
+    const elsewhere = await newReceiver();
+    const r = await newReceiver();
+    const { endpoint } = await createEndpoint(reader, { url: r.url });
+    r.statuses([{ status: 307, headers: { location: elsewhere.url } }]);
+    const m = await sendTest(reader, endpoint.id);
+    await waitForState(reader, m.id, 'delivered');
+    expect((await attempts(reader, m.id)).map((a) => [a.statusCode, a.success])).toEqual([
+      [307, false],
+      [200, true],
+    ]);
+    expect(elsewhere.received).toEqual([]);
+    // A receiver that never answers: the attempt fails at the timeout (1.5 s here), then the retry goes through.
+    r.respond((_req, res) => {
+      r.respond((_q, s) => {
+        s.end('ok');
+      });
+      setTimeout(() => res.end('too late'), 5_000).unref();
+    });
+    const slow = await sendTest(reader, endpoint.id);
+    await waitForState(reader, slow.id, 'delivered');
+    const [timedOut] = await attempts(reader, slow.id);
+    expect(timedOut).toMatchObject({ statusCode: null, success: false, error: 'timed out after 1500 ms' });
   });
 
   it('honours Retry-After on 429 and 503 within the configured bound', async () => {

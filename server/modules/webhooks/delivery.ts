@@ -176,7 +176,8 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
         event.id,
         event.type,
         event.accountId,
-        firstDelayMs(options.policy),
+        // Tests and replays go at once; events follow the schedule's first entry.
+        trigger === 'scheduled' ? firstDelayMs(options.policy) : 0,
         trigger,
       ],
     );
@@ -429,8 +430,10 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
             retryAfterSeconds: result.retryAfterSeconds,
           });
     const reason = gone ? 'endpoint_gone' : 'attempts_exhausted';
-    const row = await db.one(
-      `WITH att AS (
+    let row: any;
+    try {
+      row = await db.one(
+        `WITH att AS (
          INSERT INTO webhook_attempts (id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code,
            success, response_body, error, trigger)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)),
@@ -465,23 +468,28 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
        SELECT msg.state, msg.job_seq, ep.consecutive_failures, ep.failing_ms,
          (SELECT row_to_json(nudge) FROM nudge) AS nudged
        FROM (SELECT 1) one LEFT JOIN msg ON true LEFT JOIN ep ON true`,
-      [
-        newId('att'),
-        message.id,
-        endpoint.id,
-        endpoint.app_id,
-        endpoint.url,
-        result.startedAt,
-        result.durationMs,
-        result.status,
-        success,
-        result.responseBody,
-        result.error,
-        message.trigger,
-        delay,
-        reason,
-      ],
-    );
+        [
+          newId('att'),
+          message.id,
+          endpoint.id,
+          endpoint.app_id,
+          endpoint.url,
+          result.startedAt,
+          result.durationMs,
+          result.status,
+          success,
+          result.responseBody,
+          result.error,
+          message.trigger,
+          delay,
+          reason,
+        ],
+      );
+    } catch (err) {
+      // The endpoint (and so the message) was deleted while the attempt was in flight.
+      if ((err as { code?: string }).code === '23503') return { success, state: null };
+      throw err;
+    }
     if (row.state === 'pending' && delay !== null)
       await enqueue([{ id: message.id, endpoint_id: endpoint.id, job_seq: row.job_seq }], delay);
     if (row.nudged) await enqueue([row.nudged]);
@@ -502,9 +510,23 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     if (c.kind === 'deferred') return enqueue([c.row], c.delayMs);
     if (c.kind !== 'claimed') return;
     const { endpoint, message } = c;
-    const secrets = (endpoint.secrets as Array<{ id: string; sealed: string }>).map((s) =>
-      keyOf(endpoint.id, s),
-    );
+    let secrets: Buffer[];
+    try {
+      secrets = (endpoint.secrets as Array<{ id: string; sealed: string }>).map((s) => keyOf(endpoint.id, s));
+    } catch (err) {
+      // The sealing key changed (PLAZA_WEBHOOKS_SECRET_KEY or PLAZA_SECRET): an attempt that fails, not a stuck job.
+      log.error({ err, endpointId: endpoint.id }, 'cannot open the signing secret of a webhook endpoint');
+      await record(endpoint, message, {
+        startedAt: new Date(),
+        durationMs: 0,
+        status: null,
+        responseBody: null,
+        retryAfterSeconds: null,
+        error:
+          'not sent: the signing secret cannot be opened (was PLAZA_WEBHOOKS_SECRET_KEY or PLAZA_SECRET changed?)',
+      });
+      return;
+    }
     const body = messageBody({
       eventId: message.event_id,
       type: message.payload_type,
