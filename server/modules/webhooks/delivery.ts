@@ -573,7 +573,8 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
           reason === 'gone'
             ? 'it answered 410 Gone'
             : `every attempt failed since ${ep.failing_since?.toISOString() ?? 'a while'} (${ep.consecutive_failures} in a row)`;
-        const link = `/developer/apps/${ep.app_id}/webhooks/${ep.id}`;
+        // The web app's page of the endpoint (developer console).
+        const link = `/orgs/${ep.organization_id}/apps/${ep.app_id}/webhooks/${ep.id}`;
         await notifications.notifyOrganization(t, ep.organization_id, {
           kind: 'webhook.endpoint_disabled',
           title: `Webhook endpoint of ${appName} disabled`,
