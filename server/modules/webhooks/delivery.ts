@@ -19,6 +19,14 @@ import { createDeliveryAgent, DestinationRefused, isLoopbackHost, type Lookup } 
  * one signed POST, records the attempt and schedules the next one. A sweeper
  * queues again whatever is due and not leased, so a lost queue entry (Redis
  * flushed, a worker killed) delays a message, never loses it.
+ *
+ * For benchmarks and fault tests (`core.webhooks.engine`): `fanOut(event)`
+ * makes an event's messages and queues them; `attempt(messageId, endpointId)`
+ * is the job; `sweep()` and `runRetention()` run once on demand; `post()`
+ * is one signed POST through the SSRF-checked agent. A raw baseline signs
+ * with `signatureHeaders()` (signing.ts) and POSTs with undici. Message
+ * states and attempts are rows (webhook_messages, webhook_attempts): count
+ * delivered/failed there; receivers count duplicates by `webhook-id`.
  */
 export const ATTEMPT_JOB = 'webhooks.attempt';
 export const SWEEP_JOB = 'webhooks.sweep';
