@@ -280,7 +280,7 @@ describe('app registry in the browser', () => {
     const icon = page.getByRole('img', { name: 'Current icon' });
     await icon.waitFor();
     // The stored image is served back and decodes.
-    expect(await icon.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(128);
+    expect(await icon.evaluate(loadedWidth)).toBe(128);
   });
 
   it('sets redirect URIs, a justified scope, the privacy webhooks and a monthly price', async () => {
@@ -524,7 +524,7 @@ describe('app registry in the browser', () => {
     await page.getByText('See your contacts and their details').waitFor();
     await page.getByText('$9.00 a month.').waitFor();
     const shot = page.getByRole('img', { name: `Screenshot 1 of ${APP}` });
-    expect(await shot.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(640);
+    expect(await shot.evaluate(loadedWidth)).toBe(640);
     await page.getByText('No reviews yet').waitFor();
     await snap(page, 'r16-marketplace-app');
     expect(pageErrors).toEqual([]);
@@ -565,3 +565,12 @@ describe('app registry in the browser', () => {
     expect(await sticking(devPage)).toEqual([]);
   });
 });
+
+/** The image's decoded width once it has loaded (0 if it fails): a busy machine may still be fetching it. */
+function loadedWidth(img: HTMLImageElement): Promise<number> {
+  if (img.complete) return Promise.resolve(img.naturalWidth);
+  return new Promise((resolve) => {
+    img.addEventListener('load', () => resolve(img.naturalWidth), { once: true });
+    img.addEventListener('error', () => resolve(0), { once: true });
+  });
+}
