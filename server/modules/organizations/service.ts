@@ -63,6 +63,27 @@ const toInvitation = (r: any): Invitation => ({
   expiresAt: r.expires_at.toISOString(),
 });
 
+interface ChildKind {
+  parentKind: OrgKind;
+  plural: string;
+  onlyFor: string;
+  auditAction: string;
+}
+const CHILD_KINDS = {
+  subAccount: {
+    parentKind: 'agency',
+    plural: 'sub-accounts',
+    onlyFor: 'only agencies have sub-accounts',
+    auditAction: 'sub_account.created',
+  },
+  testAccount: {
+    parentKind: 'developer',
+    plural: 'test accounts',
+    onlyFor: 'only developer organizations have test accounts',
+    auditAction: 'test_account.created',
+  },
+} satisfies Record<string, ChildKind>;
+
 export type OrganizationsService = ReturnType<typeof createOrganizationsService>;
 
 export function createOrganizationsService(deps: {
@@ -90,6 +111,53 @@ export function createOrganizationsService(deps: {
   }
 
   const orgOut = (org: Organization, role: Role) => ({ ...org, role });
+
+  async function createChildAccount(ctx: OrgContext, name: string, kind: ChildKind) {
+    if (ctx.org.kind !== kind.parentKind) throw forbidden(kind.onlyFor);
+    if (!hasRole(ctx, 'admin')) throw forbidden(`creating ${kind.plural} needs the admin or owner role`);
+    return db.transaction(async (tx) => {
+      const org = toOrg(
+        await tx.one(
+          "INSERT INTO organizations (id, kind, name, parent_id) VALUES ($1, 'account', $2, $3) RETURNING *",
+          [newId('acct'), name, ctx.org.id],
+        ),
+      );
+      await audit.record(tx, {
+        organizationId: ctx.org.id,
+        actor: ctx.actor,
+        action: kind.auditAction,
+        targetType: 'organization',
+        targetId: org.id,
+        data: { name: org.name },
+      });
+      await events.emit(tx, org.id, 'organization.created', {
+        organizationId: org.id,
+        kind: org.kind,
+        name: org.name,
+        parentId: ctx.org.id,
+      });
+      return orgOut(org, ctx.role);
+    });
+  }
+
+  async function listChildAccounts(
+    ctx: OrgContext,
+    opts: { limit: number; cursor?: string },
+    kind: ChildKind,
+  ): Promise<Page<Organization & { role: Role }>> {
+    if (ctx.org.kind !== kind.parentKind) throw forbidden(kind.onlyFor);
+    const after = decodeCursor(opts.cursor);
+    const rows = await db.query(
+      'SELECT * FROM organizations WHERE parent_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3',
+      [ctx.org.id, after ? String(after[0]) : null, opts.limit + 1],
+    );
+    return toPage(
+      rows,
+      opts.limit,
+      (r) => [r.id],
+      (r) => orgOut(toOrg(r), ctx.role),
+    );
+  }
 
   return {
     /**
@@ -187,106 +255,23 @@ export function createOrganizationsService(deps: {
       return rows.map((r) => orgOut(toOrg(r), r.role));
     },
 
-    // Sub-accounts -------------------------------------------------------------
+    // Sub-accounts (agencies) and test accounts (developers) ------------------------
+    // Both are `account` organizations whose parent is the caller's organization;
+    // the parent's owners/admins open them with their parent role.
 
-    async createSubAccount(ctx: OrgContext, input: { name: string }) {
-      if (ctx.org.kind !== 'agency') throw forbidden('only agencies have sub-accounts');
-      if (!hasRole(ctx, 'admin')) throw forbidden('creating sub-accounts needs the admin or owner role');
-      return db.transaction(async (tx) => {
-        const org = toOrg(
-          await tx.one(
-            "INSERT INTO organizations (id, kind, name, parent_id) VALUES ($1, 'account', $2, $3) RETURNING *",
-            [newId('acct'), input.name, ctx.org.id],
-          ),
-        );
-        await audit.record(tx, {
-          organizationId: ctx.org.id,
-          actor: ctx.actor,
-          action: 'sub_account.created',
-          targetType: 'organization',
-          targetId: org.id,
-          data: { name: org.name },
-        });
-        await events.emit(tx, org.id, 'organization.created', {
-          organizationId: org.id,
-          kind: org.kind,
-          name: org.name,
-          parentId: ctx.org.id,
-        });
-        return orgOut(org, ctx.role);
-      });
-    },
-
-    async listSubAccounts(
-      ctx: OrgContext,
-      opts: { limit: number; cursor?: string },
-    ): Promise<Page<Organization & { role: Role }>> {
-      if (ctx.org.kind !== 'agency') throw forbidden('only agencies have sub-accounts');
-      const after = decodeCursor(opts.cursor);
-      const rows = await db.query(
-        'SELECT * FROM organizations WHERE parent_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3',
-        [ctx.org.id, after ? String(after[0]) : null, opts.limit + 1],
-      );
-      return toPage(
-        rows,
-        opts.limit,
-        (r) => [r.id],
-        (r) => orgOut(toOrg(r), ctx.role),
-      );
-    },
-
-    // Test accounts (development mode, issue 3) ---------------------------------
+    createSubAccount: (ctx: OrgContext, input: { name: string }) =>
+      createChildAccount(ctx, input.name, CHILD_KINDS.subAccount),
+    listSubAccounts: (ctx: OrgContext, opts: { limit: number; cursor?: string }) =>
+      listChildAccounts(ctx, opts, CHILD_KINDS.subAccount),
 
     /**
-     * A developer organization's test account: an `account` whose parent is the
-     * developer org. Its owners/admins open it like agency admins open
-     * sub-accounts; unreviewed versions of the org's apps may be installed only here.
+     * A developer organization's test account: unreviewed versions of the
+     * organization's apps may be installed only there (development mode).
      */
-    async createTestAccount(ctx: OrgContext, input: { name: string }) {
-      if (ctx.org.kind !== 'developer') throw forbidden('only developer organizations have test accounts');
-      if (!hasRole(ctx, 'admin')) throw forbidden('creating test accounts needs the admin or owner role');
-      return db.transaction(async (tx) => {
-        const org = toOrg(
-          await tx.one(
-            "INSERT INTO organizations (id, kind, name, parent_id) VALUES ($1, 'account', $2, $3) RETURNING *",
-            [newId('acct'), input.name, ctx.org.id],
-          ),
-        );
-        await audit.record(tx, {
-          organizationId: ctx.org.id,
-          actor: ctx.actor,
-          action: 'test_account.created',
-          targetType: 'organization',
-          targetId: org.id,
-          data: { name: org.name },
-        });
-        await events.emit(tx, org.id, 'organization.created', {
-          organizationId: org.id,
-          kind: org.kind,
-          name: org.name,
-          parentId: ctx.org.id,
-        });
-        return orgOut(org, ctx.role);
-      });
-    },
-
-    async listTestAccounts(
-      ctx: OrgContext,
-      opts: { limit: number; cursor?: string },
-    ): Promise<Page<Organization & { role: Role }>> {
-      if (ctx.org.kind !== 'developer') throw forbidden('only developer organizations have test accounts');
-      const after = decodeCursor(opts.cursor);
-      const rows = await db.query(
-        'SELECT * FROM organizations WHERE parent_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3',
-        [ctx.org.id, after ? String(after[0]) : null, opts.limit + 1],
-      );
-      return toPage(
-        rows,
-        opts.limit,
-        (r) => [r.id],
-        (r) => orgOut(toOrg(r), ctx.role),
-      );
-    },
+    createTestAccount: (ctx: OrgContext, input: { name: string }) =>
+      createChildAccount(ctx, input.name, CHILD_KINDS.testAccount),
+    listTestAccounts: (ctx: OrgContext, opts: { limit: number; cursor?: string }) =>
+      listChildAccounts(ctx, opts, CHILD_KINDS.testAccount),
 
     /** For other modules: an organization by id, with no access check (never hand it to a client as is). */
     byId: (id: string) => getOrg(id),
