@@ -10,6 +10,8 @@ import AppListingPage from './pages/developer/AppListingPage.vue';
 import AppManifestPage from './pages/developer/AppManifestPage.vue';
 import AppStatusPage from './pages/developer/AppStatusPage.vue';
 import AppVersionPage from './pages/developer/AppVersionPage.vue';
+import AppWebhookEndpointPage from './pages/developer/AppWebhookEndpointPage.vue';
+import AppWebhooksPage from './pages/developer/AppWebhooksPage.vue';
 import DevAppsPage from './pages/developer/DevAppsPage.vue';
 import NewAppPage from './pages/developer/NewAppPage.vue';
 import TestAccountsPage from './pages/developer/TestAccountsPage.vue';
@@ -118,6 +120,18 @@ const routes: RouteRecordRaw[] = [
             name: 'dev-app-credentials',
             component: AppCredentialsPage,
             meta: { title: 'Credentials' },
+          },
+          {
+            path: 'webhooks',
+            name: 'dev-app-webhooks',
+            component: AppWebhooksPage,
+            meta: { title: 'Webhooks' },
+          },
+          {
+            path: 'webhooks/:endpointId',
+            name: 'dev-app-webhook',
+            component: AppWebhookEndpointPage,
+            meta: { title: 'Webhook endpoint' },
           },
         ],
       },

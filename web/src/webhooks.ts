@@ -1,0 +1,190 @@
+/**
+ * Client for webhooks: an app's endpoints, messages and attempts (developer
+ * console) and an account's mutes per installation. Same transport as api.ts.
+ */
+import { type Page, request, seg, withQuery } from './api.ts';
+
+export interface WebhookEventType {
+  type: string;
+  description: string;
+  scope: string | null;
+  owner: string;
+}
+
+export interface WebhookEndpoint {
+  id: string;
+  appId: string;
+  url: string;
+  description: string;
+  eventTypes: string[];
+  installationIds: string[];
+  enabled: boolean;
+  disabledReason: 'manual' | 'gone' | 'failing' | null;
+  disabledAt: string | null;
+  rateLimit: number | null;
+  failingSince: string | null;
+  consecutiveFailures: number;
+  lastAttemptAt: string | null;
+  lastSuccessAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type MessageState = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookMessage {
+  id: string;
+  endpointId: string;
+  appId: string;
+  eventId: string;
+  eventType: string;
+  accountId: string | null;
+  installationId: string | null;
+  state: MessageState;
+  trigger: 'scheduled' | 'replay' | 'test';
+  attempts: number;
+  nextAttemptAt: string | null;
+  lastAttemptAt: string | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  deliveredAt: string | null;
+  failedAt: string | null;
+  failureReason: string | null;
+  createdAt: string;
+}
+
+export interface WebhookAttempt {
+  id: string;
+  messageId: string;
+  endpointId: string;
+  url: string;
+  startedAt: string;
+  durationMs: number;
+  statusCode: number | null;
+  success: boolean;
+  responseBody: string | null;
+  error: string | null;
+  trigger: 'scheduled' | 'replay' | 'test';
+}
+
+export interface WebhookStats {
+  windowHours: number;
+  attempts: number;
+  succeeded: number;
+  failed: number;
+  successRate: number | null;
+  latencyMs: { p50: number | null; p95: number | null };
+  messages: { pending: number; delivered: number; failed: number };
+}
+
+export interface EndpointInput {
+  url?: string;
+  description?: string;
+  eventTypes?: string[];
+  enabled?: boolean;
+}
+
+export interface MessageFilter {
+  endpointId?: string | null;
+  state?: MessageState | null;
+  eventType?: string | null;
+  since?: string | null;
+  until?: string | null;
+  cursor?: string | null;
+  limit?: number;
+}
+
+export interface WebhookMutes {
+  installationId: string;
+  appId: string;
+  muted: string[];
+  mutable: Array<{ type: string; description: string; scope: string }>;
+}
+
+const base = (orgId: string, appId: string) => `/v1/organizations/${seg(orgId)}/apps/${seg(appId)}`;
+const ep = (orgId: string, appId: string, endpointId: string) =>
+  `${base(orgId, appId)}/webhook-endpoints/${seg(endpointId)}`;
+
+export const webhooksApi = {
+  eventTypes: () => request<{ data: WebhookEventType[] }>('GET', '/v1/event-types').then((r) => r.data),
+  endpoints: (orgId: string, appId: string) =>
+    request<Page<WebhookEndpoint>>(
+      'GET',
+      withQuery(`${base(orgId, appId)}/webhook-endpoints`, { limit: 100 }),
+    ),
+  endpoint: (orgId: string, appId: string, endpointId: string) =>
+    request<WebhookEndpoint>('GET', ep(orgId, appId, endpointId)),
+  create: (orgId: string, appId: string, body: EndpointInput) =>
+    request<{ endpoint: WebhookEndpoint; secret: string }>(
+      'POST',
+      `${base(orgId, appId)}/webhook-endpoints`,
+      body,
+    ),
+  update: (orgId: string, appId: string, endpointId: string, body: EndpointInput) =>
+    request<WebhookEndpoint>('PATCH', ep(orgId, appId, endpointId), body),
+  remove: (orgId: string, appId: string, endpointId: string) =>
+    request<unknown>('DELETE', ep(orgId, appId, endpointId)),
+  rotate: (orgId: string, appId: string, endpointId: string, overlapHours: number) =>
+    request<{ secret: string; previousSecretsExpireAt: string | null }>(
+      'POST',
+      `${ep(orgId, appId, endpointId)}/secret/rotate`,
+      { overlapHours },
+    ),
+  test: (orgId: string, appId: string, endpointId: string) =>
+    request<WebhookMessage>('POST', `${ep(orgId, appId, endpointId)}/test`, {}),
+  stats: (orgId: string, appId: string, endpointId: string, hours = 24) =>
+    request<WebhookStats>('GET', withQuery(`${ep(orgId, appId, endpointId)}/stats`, { hours })),
+  attempts: (orgId: string, appId: string, endpointId: string, cursor?: string | null) =>
+    request<Page<WebhookAttempt>>(
+      'GET',
+      withQuery(`${ep(orgId, appId, endpointId)}/attempts`, { cursor, limit: 50 }),
+    ),
+  replayFailed: (orgId: string, appId: string, endpointId: string, since: string, until?: string) =>
+    request<{ replayed: number }>(
+      'POST',
+      `${ep(orgId, appId, endpointId)}/replay`,
+      until ? { since, until } : { since },
+    ),
+  messages: (orgId: string, appId: string, filter: MessageFilter) =>
+    request<Page<WebhookMessage>>(
+      'GET',
+      withQuery(`${base(orgId, appId)}/webhook-messages`, { limit: 50, ...filter }),
+    ),
+  replayMessage: (orgId: string, appId: string, messageId: string) =>
+    request<WebhookMessage>('POST', `${base(orgId, appId)}/webhook-messages/${seg(messageId)}/replay`, {}),
+  mutes: (orgId: string, installationId: string) =>
+    request<WebhookMutes>(
+      'GET',
+      `/v1/organizations/${seg(orgId)}/installations/${seg(installationId)}/webhook-mutes`,
+    ),
+  setMutes: (orgId: string, installationId: string, eventTypes: string[]) =>
+    request<WebhookMutes>(
+      'PUT',
+      `/v1/organizations/${seg(orgId)}/installations/${seg(installationId)}/webhook-mutes`,
+      { eventTypes },
+    ),
+};
+
+/** "98.5%", or a dash without attempts. */
+export function formatRate(rate: number | null): string {
+  return rate === null ? '—' : `${Math.round(rate * 1000) / 10}%`;
+}
+
+/** Health in words: disabled (and why), failing since, or healthy. */
+export function endpointHealth(e: WebhookEndpoint): { label: string; tone: string } {
+  if (!e.enabled) {
+    const why =
+      e.disabledReason === 'failing' ? ' (kept failing)' : e.disabledReason === 'gone' ? ' (410 Gone)' : '';
+    return { label: `Disabled${why}`, tone: 'badge-danger' };
+  }
+  if (e.consecutiveFailures > 0)
+    return { label: `Failing (${e.consecutiveFailures} in a row)`, tone: 'badge-warn' };
+  if (e.lastSuccessAt) return { label: 'Healthy', tone: 'badge-ok' };
+  return { label: 'No deliveries yet', tone: '' };
+}
+
+export const messageStateLabels: Record<MessageState, string> = {
+  pending: 'Pending',
+  delivered: 'Delivered',
+  failed: 'Failed',
+};
