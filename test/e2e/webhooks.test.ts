@@ -127,6 +127,13 @@ describe('webhooks in the web app', () => {
     await filter.getByLabel('State').selectOption('delivered');
     await filter.getByRole('button', { name: 'Filter' }).click();
     await page.getByRole('table', { name: 'Webhook messages' }).getByText('webhook.test').waitFor();
+    await page.getByRole('button', { name: /^Details of message / }).click();
+    const detail = page.getByRole('region', { name: /^Message / });
+    await detail.getByText('"type": "webhook.test"').waitFor();
+    await detail
+      .getByRole('list', { name: 'Attempts of the message' })
+      .getByText(/200 OK/)
+      .waitFor();
     expect(pageErrors).toEqual([]);
   });
 

@@ -150,6 +150,16 @@ export const webhooksApi = {
       'GET',
       withQuery(`${base(orgId, appId)}/webhook-messages`, { limit: 50, ...filter }),
     ),
+  message: (orgId: string, appId: string, messageId: string) =>
+    request<WebhookMessage & { payload: unknown }>(
+      'GET',
+      `${base(orgId, appId)}/webhook-messages/${seg(messageId)}`,
+    ),
+  messageAttempts: (orgId: string, appId: string, messageId: string) =>
+    request<Page<WebhookAttempt>>(
+      'GET',
+      withQuery(`${base(orgId, appId)}/webhook-messages/${seg(messageId)}/attempts`, { limit: 50 }),
+    ),
   replayMessage: (orgId: string, appId: string, messageId: string) =>
     request<WebhookMessage>('POST', `${base(orgId, appId)}/webhook-messages/${seg(messageId)}/replay`, {}),
   mutes: (orgId: string, installationId: string) =>
