@@ -4,6 +4,7 @@
  *   npm run bench -- marketplace       marketplace search
  *   npm run bench -- contacts          the app API's contacts list vs a bare route
  *   npm run bench -- oauth             token grants vs bare oidc-provider, uninstall -> refused
+ *   npm run bench -- webhooks          webhook deliveries/s vs raw undici, latency, fan-out
  *   npm run bench -- cold-start marketplace
  */
 import { spawnSync } from 'node:child_process';
@@ -15,6 +16,7 @@ const BENCHMARKS: Record<string, string> = {
   marketplace: 'marketplace-search.ts',
   contacts: 'contacts-api.ts',
   oauth: 'oauth.ts',
+  webhooks: 'webhooks.ts',
 };
 
 const names = process.argv.slice(2);

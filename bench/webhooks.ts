@@ -1,0 +1,336 @@
+/**
+ * Webhook delivery, three measurements in one run on a fresh PostgreSQL
+ * database, every delivery a real signed HTTP POST to a receiver on loopback
+ * (WEBHOOKS_ALLOW_PRIVATE=true) that answers 200.
+ *
+ * 1. Throughput to one receiver: BENCH_MESSAGES messages of one endpoint
+ *    (payloads and messages made with the engine's insertPayload /
+ *    insertMessages, then queued with engine.enqueue), timed from queueing
+ *    to the last delivery seen by the receiver and every message `delivered`
+ *    in the database — versus a raw loop that builds the same body, signs it
+ *    with signatureHeaders() and POSTs it with undici to the same receiver,
+ *    at the same concurrency (the engine's per-endpoint limit, which this
+ *    run sets to the worker concurrency). Prints deliveries/s and the ratio.
+ * 2. Latency at a target rate: BENCH_RATE events/s for BENCH_SECONDS, each
+ *    emitted through core.events in its own transaction (one account, one
+ *    installation, one endpoint); the payload carries the time taken just
+ *    before COMMIT and the receiver computes committed → delivered. Prints
+ *    p50/p99/max and the rate actually reached.
+ * 3. Fan-out: one event to 1,000 and to 10,000 installations (set-based SQL
+ *    seed: one installation and one endpoint per app, every endpoint on the
+ *    same receiver, secrets sealed like the service does), timed from COMMIT
+ *    until every message has had its first attempt (webhook_messages), and
+ *    the growth 10k/1k.
+ *
+ *   npm run bench -- webhooks
+ *   BENCH_REDIS_URL=redis://127.0.0.1:6379 to run the job queue on BullMQ instead of PostgreSQL.
+ *   BENCH_MESSAGES=1500 BENCH_CONCURRENCY=50 BENCH_RATE=1000 BENCH_SECONDS=2 BENCH_FANOUT=1000,10000
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent, request } from 'undici';
+import { z } from 'zod';
+import { newId } from '../server/ids.ts';
+import { messageBody } from '../server/modules/webhooks/delivery.ts';
+import {
+  createSecretBox,
+  newEndpointSecret,
+  secretKey,
+  signatureHeaders,
+} from '../server/modules/webhooks/signing.ts';
+import { account, person } from '../test/oauth/helpers.ts';
+import { startWebhooksPlaza } from '../test/webhooks/helpers.ts';
+
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1500);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
+const RATE = Number(process.env.BENCH_RATE ?? 1000);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const FANOUT = (process.env.BENCH_FANOUT ?? '1000,10000').split(',').map(Number);
+const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
+const TYPE = 'bench.ping';
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const fmt = (n: number, d = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// --- the receiver ----------------------------------------------------------------------------
+type OnBody = (json: any, at: number) => void;
+const handlers = new Map<string, OnBody>();
+let received = 0;
+const receiver = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  const at = Date.now();
+  received++;
+  const on = handlers.get(req.url ?? '');
+  if (on) on(JSON.parse(Buffer.concat(chunks).toString('utf8')), at);
+  res.end('ok');
+});
+await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+
+// --- Plaza -----------------------------------------------------------------------------------
+console.log('setting up Plaza (fresh database) ...');
+const plaza = await startWebhooksPlaza({
+  PLAZA_SECRET: SECRET,
+  // The production schedule and sweep; only loopback delivery is test-only.
+  PLAZA_WEBHOOKS_TIME_SCALE: '1',
+  PLAZA_WEBHOOKS_SWEEP_MS: '5000',
+  PLAZA_WEBHOOKS_WORKER_CONCURRENCY: String(CONCURRENCY),
+  PLAZA_WEBHOOKS_ENDPOINT_CONCURRENCY: String(CONCURRENCY),
+  // The job queue: PostgreSQL (the default, as tests run) unless BENCH_REDIS_URL asks for BullMQ.
+  ...(process.env.BENCH_REDIS_URL
+    ? { REDIS_URL: process.env.BENCH_REDIS_URL, REDIS_PREFIX: `bench-webhooks-${process.pid}` }
+    : {}),
+});
+const { core } = plaza;
+const db = core.db;
+const engine = core.webhooks.engine;
+const box = createSecretBox(SECRET);
+core.events.registerType({
+  type: TYPE,
+  description: 'benchmark event',
+  scope: 'contacts:read',
+  owner: 'core',
+  payload: z.object({ seq: z.number(), committedAt: z.number(), run: z.string() }),
+});
+
+const owner = await person(plaza, 'Bench Owner');
+/** One fake app per endpoint, installed in `accountId` (set-based). Returns the endpoint ids and their secrets. */
+async function seed(accountId: string, n: number, path: string) {
+  const apps = Array.from({ length: n }, () => newId('app'));
+  const endpoints = apps.map(() => newId('whe'));
+  const secrets = endpoints.map(() => newEndpointSecret());
+  for (let i = 0; i < n; i += 5000) {
+    const a = apps.slice(i, i + 5000);
+    const e = endpoints.slice(i, i + 5000);
+    await db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO installations (id, account_id, app_id, version_id, granted_scopes)
+         SELECT u.id, $2, u.app, 'ver_bench', ARRAY['contacts:read'] FROM unnest($1::text[], $3::text[]) AS u(app, id)`,
+        [a, accountId, a.map(() => newId('ins'))],
+      );
+      await tx.query(
+        `INSERT INTO webhook_endpoints (id, app_id, organization_id, url)
+         SELECT u.id, u.app, 'org_bench_dev', $3 FROM unnest($1::text[], $2::text[]) AS u(app, id)`,
+        [a, e, `${base}${path}`],
+      );
+      await tx.query(
+        `INSERT INTO webhook_endpoint_secrets (id, endpoint_id, sealed)
+         SELECT u.id, u.endpoint, u.sealed FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, endpoint, sealed)`,
+        [e.map(() => newId('whs')), e, e.map((id, j) => box.seal(secrets[i + j], id))],
+      );
+    });
+  }
+  return { endpoints, secrets };
+}
+
+/** Emits one event in its own transaction; returns its id and the time taken just before COMMIT. */
+async function emit(accountId: string, seq: number, run: string) {
+  let committedAt = 0;
+  const id = await db.transaction(async (tx) => {
+    committedAt = Date.now();
+    return core.events.emit(tx, accountId, TYPE, { seq, committedAt, run });
+  });
+  return { id, committedAt };
+}
+
+async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+// --- 1. throughput ---------------------------------------------------------------------------
+console.log(`1. throughput: ${fmt(MESSAGES)} messages to one endpoint, concurrency ${CONCURRENCY} ...`);
+const tpAccount = await account(plaza, owner, 'Throughput Shop');
+const tp = await seed(tpAccount.org.id, 1, '/throughput');
+const tpEndpoint = tp.endpoints[0];
+const tpApp = (
+  await db.one<{ app_id: string }>('SELECT app_id FROM webhook_endpoints WHERE id = $1', [tpEndpoint])
+).app_id;
+let tpSeen = 0;
+handlers.set('/throughput', () => {
+  tpSeen++;
+});
+const queued = await db.transaction(async (tx) => {
+  const rows = [];
+  for (let i = 0; i < MESSAGES; i++) {
+    const eventId = newId('evt');
+    await engine.insertPayload(tx, {
+      id: eventId,
+      type: TYPE,
+      accountId: tpAccount.org.id,
+      data: JSON.stringify({ seq: i, committedAt: 0, run: 'throughput' }),
+      occurredAt: new Date(),
+    });
+    rows.push(
+      ...(await engine.insertMessages(tx, { id: eventId, type: TYPE, accountId: tpAccount.org.id }, [
+        { endpoint_id: tpEndpoint, app_id: tpApp, installation_id: null },
+      ])),
+    );
+  }
+  return rows;
+});
+let t0 = performance.now();
+await engine.enqueue(queued);
+await until('throughput deliveries', () => tpSeen >= MESSAGES);
+const engineReceivedMs = performance.now() - t0;
+await until(
+  'throughput messages delivered',
+  async () =>
+    (
+      await db.one<{ n: number }>(
+        `SELECT count(*)::int AS n FROM webhook_messages WHERE endpoint_id = $1 AND state = 'delivered'`,
+        [tpEndpoint],
+      )
+    ).n >= MESSAGES,
+);
+const engineMs = performance.now() - t0;
+const duplicates = tpSeen - MESSAGES;
+const engineRate = (MESSAGES / engineMs) * 1000;
+
+// Raw loop: the same bodies, signed, POSTed with undici at the same concurrency.
+const raw = new Agent({ connections: CONCURRENCY });
+const rawKey = secretKey(tp.secrets[0]);
+let rawSeen = 0;
+handlers.set('/raw', () => {
+  rawSeen++;
+});
+let left = MESSAGES;
+t0 = performance.now();
+await Promise.all(
+  Array.from({ length: CONCURRENCY }, async () => {
+    while (left-- > 0) {
+      const msgId = newId('msg');
+      const body = messageBody({
+        eventId: newId('evt'),
+        type: TYPE,
+        occurredAt: new Date(),
+        accountId: tpAccount.org.id,
+        installationId: null,
+        data: JSON.stringify({ seq: left, committedAt: 0, run: 'raw' }),
+      });
+      const res = await request(`${base}/raw`, {
+        method: 'POST',
+        dispatcher: raw,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Plaza-Webhooks/1.0',
+          ...signatureHeaders([rawKey], msgId, Math.floor(Date.now() / 1000), body),
+        },
+        body,
+      });
+      await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`raw POST: ${res.statusCode}`);
+    }
+  }),
+);
+const rawMs = performance.now() - t0;
+const rawRate = (MESSAGES / rawMs) * 1000;
+await raw.close();
+
+// --- 2. latency at a target rate ---------------------------------------------------------------
+const total = RATE * SECONDS;
+console.log(`2. latency: ${fmt(RATE)} events/s for ${SECONDS} s (${fmt(total)} events) ...`);
+const latAccount = await account(plaza, owner, 'Latency Shop');
+await seed(latAccount.org.id, 1, '/latency');
+const latencies: number[] = [];
+handlers.set('/latency', (json, at) => {
+  latencies.push(at - json.data.committedAt);
+});
+const emitErrors: unknown[] = [];
+const inflight = new Set<Promise<unknown>>();
+t0 = performance.now();
+for (let i = 0; i < total; i++) {
+  // Open loop: event i is due at i / RATE seconds, whether or not earlier ones committed.
+  const due = (i / RATE) * 1000;
+  const wait = due - (performance.now() - t0);
+  if (wait > 1) await sleep(wait);
+  const p = emit(latAccount.org.id, i, 'latency').catch((err) => emitErrors.push(err));
+  inflight.add(p);
+  p.finally(() => inflight.delete(p));
+}
+await Promise.all(inflight);
+const emitMs = performance.now() - t0;
+await until('latency deliveries', () => latencies.length >= total);
+if (emitErrors.length) throw emitErrors[0] as Error;
+
+// --- 3. fan-out ------------------------------------------------------------------------------
+const fan: Array<{ n: number; firstAttemptsMs: number; receivedMs: number; seedMs: number }> = [];
+for (const n of FANOUT) {
+  console.log(`3. fan-out: seeding ${fmt(n)} installations and endpoints ...`);
+  const acct = await account(plaza, owner, `Fan-out Shop ${n}`);
+  const s0 = performance.now();
+  await seed(acct.org.id, n, `/fan-${n}`);
+  const seedMs = performance.now() - s0;
+  let seen = 0;
+  let lastAt = 0;
+  handlers.set(`/fan-${n}`, (_json, at) => {
+    seen++;
+    lastAt = at;
+  });
+  const { id, committedAt } = await emit(acct.org.id, 0, `fan-${n}`);
+  await until(`fan-out ${n} received`, () => seen >= n);
+  await until(
+    `fan-out ${n} first attempts`,
+    async () =>
+      (
+        await db.one<{ n: number }>(
+          'SELECT count(*)::int AS n FROM webhook_messages WHERE event_id = $1 AND attempts >= 1',
+          [id],
+        )
+      ).n >= n,
+  );
+  const done = await db.one<{ last: Date }>(
+    'SELECT max(last_attempt_at) AS last FROM webhook_messages WHERE event_id = $1',
+    [id],
+  );
+  fan.push({
+    n,
+    // The last first attempt's start as recorded by the engine, and the last POST seen by the receiver.
+    firstAttemptsMs: done.last.getTime() - committedAt,
+    receivedMs: lastAt - committedAt,
+    seedMs,
+  });
+}
+
+// --- report ----------------------------------------------------------------------------------
+const stats = await db.one<{ failed: number; attempts: number; messages: number }>(
+  `SELECT count(*) FILTER (WHERE state <> 'delivered')::int AS failed, sum(attempts)::int AS attempts,
+     count(*)::int AS messages FROM webhook_messages`,
+);
+console.log('');
+console.log('| measure | value |');
+console.log('| --- | --- |');
+console.log(
+  `| 1. engine → receiver, ${fmt(MESSAGES)} msgs, 1 endpoint, concurrency ${CONCURRENCY} | ${fmt(engineRate)} deliveries/s (last POST received after ${fmt(engineReceivedMs)} ms, all rows delivered after ${fmt(engineMs)} ms) |`,
+);
+console.log(
+  `| 1. raw sign + undici POST, same receiver, concurrency ${CONCURRENCY} | ${fmt(rawRate)} deliveries/s |`,
+);
+console.log(`| 1. ratio engine / raw (goal ≥ 0.5×) | ${fmt(engineRate / rawRate, 2)}× |`);
+console.log(
+  `| 2. committed → delivered at ${fmt(RATE)}/s target (${fmt(total)} events, reached ${fmt((total / emitMs) * 1000)}/s) | p50 ${fmt(pct(latencies, 50))} ms, p99 ${fmt(pct(latencies, 99))} ms, max ${fmt(Math.max(...latencies))} ms (goal p99 ≤ 50 ms) |`,
+);
+for (const f of fan)
+  console.log(
+    `| 3. fan-out to ${fmt(f.n)} installations: commit → all first attempts | ${fmt(f.firstAttemptsMs)} ms (last POST received ${fmt(f.receivedMs)} ms; ${fmt((f.n / f.receivedMs) * 1000)} deliveries/s; seed ${fmt(f.seedMs)} ms) |`,
+  );
+if (fan.length === 2)
+  console.log(
+    `| 3. growth ${fmt(fan[1].n)} / ${fmt(fan[0].n)} (${fmt(fan[1].n / fan[0].n)}× the installations) | ${fmt(fan[1].firstAttemptsMs / fan[0].firstAttemptsMs, 2)}× |`,
+  );
+console.log(
+  `| checks | ${fmt(stats.messages)} messages, ${fmt(stats.attempts)} attempts, ${stats.failed} not delivered; ${duplicates} duplicate POSTs in 1; ${fmt(received)} POSTs received in all |`,
+);
+
+await plaza.close();
+receiver.closeAllConnections();
+receiver.close();
