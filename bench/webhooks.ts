@@ -233,6 +233,7 @@ await Promise.all(
   }),
 );
 const rawMs = performance.now() - t0;
+if (rawSeen !== MESSAGES) throw new Error(`raw loop: the receiver saw ${rawSeen} of ${MESSAGES} POSTs`);
 const rawRate = (MESSAGES / rawMs) * 1000;
 await raw.close();
 
