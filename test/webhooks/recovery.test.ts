@@ -72,9 +72,13 @@ describe('on the PostgreSQL job runner', () => {
   it('the sweeper queues again a due message whose job row was deleted', async () => {
     expect(plaza.core.jobs.kind).toBe('postgres');
     await lostRetryIsDelivered(plaza, app, async () => {
-      const deleted = await plaza.core.db.query(
-        "DELETE FROM jobs WHERE name = 'webhooks.attempt' AND state = 'waiting' RETURNING id",
-      );
+      // The retry is queued just after the attempt is recorded: wait for its row, then lose it.
+      const deleted = await waitFor('the queued retry', async () => {
+        const rows = await plaza.core.db.query(
+          "DELETE FROM jobs WHERE name = 'webhooks.attempt' AND state = 'waiting' RETURNING id",
+        );
+        return rows.length ? rows : undefined;
+      });
       expect(deleted.length).toBeGreaterThanOrEqual(1);
     });
   });
