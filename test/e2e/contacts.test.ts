@@ -10,20 +10,12 @@
  * PLAZA_E2E_SCREENSHOTS=<folder> saves a screenshot of each step there.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
-import { createApp } from '../../server/app.ts';
-import { createCore } from '../../server/core.ts';
 import { launchBrowser } from '../helpers/browser.ts';
-import { testConfig } from '../helpers/core.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import {
   authorizationUrl,
   browser as browserAgent,
@@ -33,16 +25,14 @@ import {
   type Person,
   registerApp,
   relyingParty,
+  startOAuthPlaza,
 } from '../oauth/helpers.ts';
 
 const run = randomBytes(3).toString('hex');
 const PASSWORD = 'correct horse battery staple';
 const annEmail = `ann-${run}@example.test`;
 let baseUrl = '';
-let server: http.Server | undefined;
-let core: Awaited<ReturnType<typeof createCore>> | undefined;
-let database: TestDatabase | undefined;
-let dataDir = '';
+let started: OAuthPlaza | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let account: { id: string; name: string };
@@ -50,19 +40,8 @@ let csrf = '';
 
 beforeAll(async () => {
   await buildWeb({ ifStale: true, quiet: true });
-  let handler: http.RequestListener = (_req, res) => {
-    res.statusCode = 503;
-    res.end();
-  };
-  server = http.createServer((req, res) => handler(req, res));
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'plaza-e2e-contacts-'));
-  database = await createTestDatabase();
-  core = await createCore(testConfig({ PLAZA_PUBLIC_URL: baseUrl, PLAZA_DATA_DIR: dataDir }), {
-    db: database.db,
-  });
-  handler = createApp(core).callback();
+  started = await startOAuthPlaza({ workers: false });
+  baseUrl = started.baseUrl;
   browser = await launchBrowser();
   const context = await browser.newContext({ baseURL: baseUrl, viewport: { width: 1200, height: 900 } });
   context.setDefaultTimeout(10_000);
@@ -82,10 +61,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await core?.close(1000);
-  await database?.drop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await started?.close();
 });
 
 async function snap(name: string): Promise<void> {
@@ -163,12 +139,7 @@ describe('contacts page', () => {
 
   it('shows which app changed a contact', async () => {
     // A reviewed app is installed into the account through the consent pages; with its token it changes Bob.
-    const plaza = {
-      core: core!,
-      baseUrl,
-      issuer: `${baseUrl}/oauth`,
-      http: supertest(baseUrl),
-    } as unknown as OAuthPlaza;
+    const plaza = started!;
     const callback = 'https://mailer.example.com/callback';
     const app = await registerApp(plaza, {
       name: 'Mailer Pro',
@@ -207,7 +178,7 @@ describe('contacts page', () => {
     await row('Rosa Diaz').getByText('called').waitFor();
     expect(await row('Rosa Diaz').getByText('birthday').count()).toBe(0);
     const [saved] = (
-      await core!.db.query('SELECT custom_fields, tags FROM contacts WHERE name = $1', ['Rosa Diaz'])
+      await started!.core.db.query('SELECT custom_fields, tags FROM contacts WHERE name = $1', ['Rosa Diaz'])
     ).map((r) => r);
     expect(saved).toEqual({ custom_fields: {}, tags: ['vip', 'wholesale', 'called'] });
   });

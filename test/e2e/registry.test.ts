@@ -16,20 +16,16 @@
  * PLAZA_E2E_SCREENSHOTS=<folder> saves a screenshot of each step there.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
-import { createApp } from '../../server/app.ts';
-import { createCore } from '../../server/core.ts';
+import type { Core } from '../../server/core.ts';
 import { launchBrowser } from '../helpers/browser.ts';
-import { testConfig } from '../helpers/core.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { type OAuthPlaza, startOAuthPlaza } from '../oauth/helpers.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const run = randomBytes(3).toString('hex');
@@ -50,10 +46,8 @@ const DESCRIPTION = [
 ].join('\n');
 
 let baseUrl = '';
-let server: http.Server | undefined;
-let core: Awaited<ReturnType<typeof createCore>> | undefined;
-let database: TestDatabase | undefined;
-let dataDir = '';
+let plaza: OAuthPlaza | undefined;
+let core: Core | undefined;
 let browser: Browser | undefined;
 const contexts: BrowserContext[] = [];
 
@@ -88,27 +82,10 @@ beforeEach((ctx) => {
 
 beforeAll(async () => {
   await buildWeb({ ifStale: true, quiet: true });
-  let handler: http.RequestListener = (_req, res) => {
-    res.statusCode = 503;
-    res.end();
-  };
-  server = http.createServer((req, res) => handler(req, res));
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  baseUrl = `http://127.0.0.1:${port}`;
-
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'plaza-e2e-registry-'));
-  database = await createTestDatabase();
-  const config = testConfig({
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    PLAZA_PUBLIC_URL: baseUrl,
-    PLAZA_DATA_DIR: dataDir,
-    PLAZA_DEV_MAILBOX: 'true',
-  });
-  core = await createCore(config, { db: database.db });
-  await core.startWorkers();
-  handler = createApp(core).callback();
+  // Listening first, so the public URL (used in email links) carries the real port.
+  plaza = await startOAuthPlaza({ env: { PLAZA_DEV_MAILBOX: 'true' } });
+  baseUrl = plaza.baseUrl;
+  core = plaza.core;
 
   // Test setup, not behaviour under test: reviewers are people an operator gives the platform role.
   await core.identity.createUser(core.db, { ...rex, password: PASSWORD, platformRole: 'reviewer' });
@@ -119,10 +96,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const context of contexts) await context.close().catch(() => {});
   await browser?.close();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await core?.close(1000);
-  await database?.drop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await plaza?.close();
 });
 
 async function snap(page: Page, name: string): Promise<void> {

@@ -11,19 +11,14 @@
  * PLAZA_E2E_SCREENSHOTS=<folder> saves a screenshot of each step there.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
-import { createApp } from '../../server/app.ts';
-import { createCore } from '../../server/core.ts';
 import { launchBrowser } from '../helpers/browser.ts';
-import { testConfig } from '../helpers/core.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { type OAuthPlaza, startOAuthPlaza } from '../oauth/helpers.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const run = randomBytes(3).toString('hex');
@@ -32,10 +27,7 @@ const bob = { name: 'Bob Builder', email: `bob-${run}@example.test` };
 const ORG = `Acme Apps ${run}`;
 
 let baseUrl = '';
-let server: http.Server | undefined;
-let core: Awaited<ReturnType<typeof createCore>> | undefined;
-let database: TestDatabase | undefined;
-let dataDir = '';
+let plaza: OAuthPlaza | undefined;
 let browser: Browser | undefined;
 const contexts: BrowserContext[] = [];
 
@@ -63,28 +55,9 @@ beforeAll(async () => {
   // Build web/dist when it is missing or older than a file under web/.
   await buildWeb({ ifStale: true, quiet: true });
 
-  // Listen first, so the configured public URL (used in email links) carries the real port.
-  let handler: http.RequestListener = (_req, res) => {
-    res.statusCode = 503;
-    res.end();
-  };
-  server = http.createServer((req, res) => handler(req, res));
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  baseUrl = `http://127.0.0.1:${port}`;
-
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'plaza-e2e-'));
-  database = await createTestDatabase();
-  const config = testConfig({
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    PLAZA_PUBLIC_URL: baseUrl,
-    PLAZA_DATA_DIR: dataDir,
-    PLAZA_DEV_MAILBOX: 'true',
-  });
-  core = await createCore(config, { db: database.db });
-  await core.startWorkers();
-  handler = createApp(core).callback();
+  // Listening first, so the public URL (used in email links) carries the real port.
+  plaza = await startOAuthPlaza({ env: { PLAZA_DEV_MAILBOX: 'true' } });
+  baseUrl = plaza.baseUrl;
 
   browser = await launchBrowser();
 }, 120_000);
@@ -92,10 +65,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const context of contexts) await context.close().catch(() => {});
   await browser?.close();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await core?.close(1000);
-  await database?.drop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await plaza?.close();
 });
 
 /** With PLAZA_E2E_SCREENSHOTS=<folder>, saves a full-page screenshot of each step there (to look at the UI). */
