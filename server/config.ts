@@ -342,11 +342,11 @@ export const configOptions = {
     '90',
     'How long messages and their attempts stay in the log; a job deletes older ones.',
   ),
-  webhooksSweepMs: option(
-    'PLAZA_WEBHOOKS_SWEEP_MS',
-    int(50, 600_000),
-    '10000',
-    'How often workers look for messages that are due but have no queued job (the queue lost it) and queue them again.',
+  webhooksPollMs: option(
+    'PLAZA_WEBHOOKS_POLL_MS',
+    int(10, 60_000),
+    '1000',
+    'Longest a worker waits before looking for due webhook messages when nothing woke it (new messages and finished attempts in the same process wake it at once; the time of the next retry is known).',
   ),
   webhooksMaxEndpointsPerApp: option(
     'PLAZA_WEBHOOKS_MAX_ENDPOINTS_PER_APP',

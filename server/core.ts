@@ -243,8 +243,8 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     /** Stops workers (running jobs get `timeoutMs` to finish, then go back to the queue) and closes. */
     async close(timeoutMs = config.shutdownTimeoutMs) {
       if (workersRunning) await events.stop();
-      await jobs.stop(timeoutMs);
-      await webhooks.stop();
+      // Running jobs and webhook attempts in flight finish side by side within the same time.
+      await Promise.all([jobs.stop(timeoutMs), webhooks.stop(timeoutMs)]);
       await plugins.stop();
       await oauth.stop();
       await redis?.quit().catch(() => {});

@@ -14,7 +14,7 @@ export const WEBHOOK_ENV = {
   WEBHOOKS_ALLOW_PRIVATE: 'true',
   // The default schedule (0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) in about one second.
   PLAZA_WEBHOOKS_TIME_SCALE: '0.00001',
-  PLAZA_WEBHOOKS_SWEEP_MS: '200',
+  PLAZA_WEBHOOKS_POLL_MS: '200',
   PLAZA_WEBHOOKS_TIMEOUT_MS: '3000',
 };
 

@@ -10,9 +10,9 @@ import type { OAuthPlaza } from '../oauth/helpers.ts';
 import { receiver, startWebhooksPlaza, verifyWith, type WebhookApp, waitFor, webhookApp } from './helpers.ts';
 
 /**
- * The database is the source of truth: a message whose queue entry is lost
- * (a job row deleted, Redis flushed) is queued again by the sweeper and
- * delivered; a message in flight is not sent twice. On both job engines.
+ * The database is the queue of deliveries: a message claimed by a worker
+ * that died is attempted again once its lease runs out; a message in flight
+ * is not claimed twice; a Redis that lost all its data loses no message.
  * And the SDK's middleware verifying real deliveries.
  */
 async function message(plaza: OAuthPlaza, app: WebhookApp, id: string) {
@@ -29,17 +29,21 @@ async function sendTest(plaza: OAuthPlaza, app: WebhookApp, endpointId: string):
   return res.body.id;
 }
 
-/** First attempt: 503 asking for 2 s; the queue entry of the retry is then lost; the sweeper delivers it. */
-async function lostRetryIsDelivered(plaza: OAuthPlaza, app: WebhookApp, loseQueue: () => Promise<void>) {
+/** First attempt: 503 asking for 2 s; then `lose` strikes; the retry is still delivered, once. */
+async function retryIsDelivered(
+  plaza: OAuthPlaza,
+  app: WebhookApp,
+  lose: (messageId: string) => Promise<void>,
+) {
   const r = await receiver();
   try {
     const { endpoint, secret } = await endpointFor(plaza, app, r.url);
     r.statuses([{ status: 503, headers: { 'retry-after': '2' } }]);
     const id = await sendTest(plaza, app, endpoint.id);
     await waitFor('the first attempt', async () => (await message(plaza, app, id)).attempts === 1);
-    await loseQueue();
+    await lose(id);
     const delivered = await waitFor(
-      'delivery by the sweeper',
+      'the retry',
       async () => {
         const m = await message(plaza, app, id);
         return m.state === 'delivered' ? m : undefined;
@@ -69,21 +73,24 @@ describe('on the PostgreSQL job runner', () => {
     for (const s of servers) s.close();
   });
 
-  it('the sweeper queues again a due message whose job row was deleted', async () => {
+  it('attempts again, once its lease runs out, a message claimed by a worker that died', async () => {
     expect(plaza.core.jobs.kind).toBe('postgres');
-    await lostRetryIsDelivered(plaza, app, async () => {
-      // The retry is queued just after the attempt is recorded: wait for its row, then lose it.
-      const deleted = await waitFor('the queued retry', async () => {
-        const rows = await plaza.core.db.query(
-          "DELETE FROM jobs WHERE name = 'webhooks.attempt' AND state = 'waiting' RETURNING id",
-        );
-        return rows.length ? rows : undefined;
-      });
-      expect(deleted.length).toBeGreaterThanOrEqual(1);
+    await retryIsDelivered(plaza, app, async (id) => {
+      // What a worker killed right after claiming leaves behind: a lease nobody will finish.
+      const [row] = await plaza.core.db.query(
+        `UPDATE webhook_messages SET lease_until = now() + interval '1.5 seconds',
+           next_attempt_at = now() + interval '1.5 seconds'
+         WHERE id = $1 AND state = 'pending' RETURNING id`,
+        [id],
+      );
+      expect(row?.id).toBe(id);
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      // Leased: nobody else claims it meanwhile.
+      expect((await message(plaza, app, id)).attempts).toBe(1);
     });
   });
 
-  it('does not queue again a message that is in flight (leased)', async () => {
+  it('does not claim again a message that is in flight (leased)', async () => {
     const r = await receiver();
     let release!: () => void;
     r.respond(
@@ -98,9 +105,9 @@ describe('on the PostgreSQL job runner', () => {
     const { endpoint } = await endpointFor(plaza, app, r.url);
     const id = await sendTest(plaza, app, endpoint.id);
     await waitFor('the request', () => r.received.length === 1);
-    // Due for longer than a sweep interval, but leased: the sweeper leaves it alone.
+    // In flight for longer than the poll interval: a claim (what every worker's pump does) leaves it alone.
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(await plaza.core.webhooks.engine.sweep()).toBe(0);
+    expect((await plaza.core.webhooks.engine.claim(100)).map((m) => m.id)).not.toContain(id);
     release();
     await waitFor('delivered', async () => (await message(plaza, app, id)).state === 'delivered');
     expect(r.received).toHaveLength(1);
@@ -190,9 +197,9 @@ describe('on BullMQ (Redis)', () => {
     await deleteRedisPrefix(prefix);
   });
 
-  it('delivers a message whose retry was lost when Redis lost all its data', async () => {
+  it('delivers a pending retry after Redis lost all its data', async () => {
     expect(plaza.core.jobs.kind).toBe('bullmq');
     // Every key of this Plaza in Redis goes: queued and delayed jobs, the recurring-job schedules.
-    await lostRetryIsDelivered(plaza, app, () => deleteRedisPrefix(prefix));
+    await retryIsDelivered(plaza, app, () => deleteRedisPrefix(prefix));
   });
 });

@@ -1,7 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { PlazaWebhookError, signWebhook, verifyWebhook } from '../../sdk/src/webhooks.ts';
-import { deferralDelayMs, nextDelayMs, parseRetryAfter } from '../../server/modules/webhooks/schedule.ts';
+import { nextDelayMs, parseRetryAfter } from '../../server/modules/webhooks/schedule.ts';
 import {
   createSecretBox,
   newEndpointSecret,
@@ -247,11 +247,5 @@ describe('retry schedule', () => {
     expect(parseRetryAfter(new Date(Date.now() + 30_000).toUTCString())).toBeGreaterThanOrEqual(29);
     expect(parseRetryAfter('soon')).toBeNull();
     expect(parseRetryAfter(undefined)).toBeNull();
-  });
-
-  it('backs off waiting for a busy endpoint, capped at 30 s', () => {
-    expect(deferralDelayMs(0, 250, () => 0.5)).toBe(250);
-    expect(deferralDelayMs(3, 250, () => 0.5)).toBe(2_000);
-    expect(deferralDelayMs(50, 250, () => 0.5)).toBe(30_000);
   });
 });

@@ -35,6 +35,13 @@ export interface Subscriber {
   /** Event types it wants, or '*' for all. */
   types: string[] | '*';
   handler: (event: PlazaEvent) => Promise<void>;
+  /**
+   * Optional fast path: the dispatcher hands it each batch of committed
+   * events before marking them dispatched, skipping a job per event. It must
+   * be idempotent (after a crash the same events come again). When it
+   * throws, each of those events goes to `handler` as a job instead.
+   */
+  handleBatch?: (events: PlazaEvent[]) => Promise<void>;
 }
 
 const DELIVER_JOB = 'events.deliver';
@@ -77,32 +84,43 @@ export function createEventsService({
     },
   });
 
-  /** One pass: lease a batch of undispatched events, enqueue their deliveries, mark them. */
+  /** One pass: lease a batch of undispatched events, hand them to subscribers, mark them. */
   async function dispatchPending(batch = 200): Promise<number> {
-    const rows = await db.query<{ id: string; type: string }>(
+    const rows = await db.query(
       `UPDATE events SET dispatch_lease_until = now() + interval '${LEASE_SECONDS} seconds'
        WHERE id IN (SELECT id FROM events WHERE dispatched_at IS NULL
                       AND (dispatch_lease_until IS NULL OR dispatch_lease_until < now())
                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-       RETURNING id, type`,
+       RETURNING *`,
       [batch],
     );
     if (rows.length === 0) return 0;
-    rows.sort((a, b) => (a.id < b.id ? -1 : 1));
-    for (const row of rows) {
-      for (const sub of subscribers.values()) {
-        if (sub.types !== '*' && !sub.types.includes(row.type)) continue;
-        // The job id makes a re-dispatch after a crash a no-op while the first job exists.
+    const list = rows.map(toEvent).sort((a, b) => (a.id < b.id ? -1 : 1));
+    for (const sub of subscribers.values()) {
+      const wanted = sub.types === '*' ? list : list.filter((e) => (sub.types as string[]).includes(e.type));
+      if (wanted.length === 0) continue;
+      if (sub.handleBatch) {
+        try {
+          await sub.handleBatch(wanted);
+          continue;
+        } catch (err) {
+          log.warn(
+            { err, subscriber: sub.name },
+            'batch event handler failed; queuing its events one by one',
+          );
+        }
+      }
+      // The job id makes a re-dispatch after a crash a no-op while the first job exists.
+      for (const event of wanted)
         await jobs.enqueue(
           DELIVER_JOB,
-          { eventId: row.id, subscriber: sub.name },
-          { jobId: `${row.id}.${sub.name}` },
+          { eventId: event.id, subscriber: sub.name },
+          { jobId: `${event.id}.${sub.name}` },
         );
-      }
     }
     await db.query(
       'UPDATE events SET dispatched_at = now(), dispatch_lease_until = NULL WHERE id = ANY($1)',
-      [rows.map((r) => r.id)],
+      [list.map((e) => e.id)],
     );
     return rows.length;
   }

@@ -7,34 +7,42 @@ import { type Actor, SYSTEM_ACTOR } from '../../tenancy.ts';
 import type { AuditService } from '../audit/service.ts';
 import type { EventsService, EventType, PlazaEvent } from '../events/service.ts';
 import type { NotificationsService } from '../notifications/service.ts';
-import { deferralDelayMs, firstDelayMs, nextDelayMs, parseRetryAfter, type RetryPolicy } from './schedule.ts';
+import { firstDelayMs, nextDelayMs, parseRetryAfter, type RetryPolicy } from './schedule.ts';
 import type { SecretBox } from './signing.ts';
 import { secretKey, signatureHeaders } from './signing.ts';
 import { createDeliveryAgent, DestinationRefused, isLoopbackHost, type Lookup } from './ssrf.ts';
 
 /**
  * The delivery engine. The database holds every message with its state and
- * the time of its next attempt; the job queue only says "look at message X
- * now" (job id `<message id>.<job_seq>`). A worker leases the message, makes
- * one signed POST, records the attempt and schedules the next one. A sweeper
- * queues again whatever is due and not leased, so a lost queue entry (Redis
- * flushed, a worker killed) delays a message, never loses it.
+ * the time of its next attempt, and is the only queue of deliveries: each
+ * worker process runs a pump that claims due messages in batches straight
+ * from `webhook_messages` (one statement, claims serialised across processes
+ * by an advisory lock so the per-endpoint cap is exact), POSTs them, and
+ * records the results in batches. A claim sets `next_attempt_at` to the end
+ * of its lease, so a message whose worker died is simply due again when the
+ * lease runs out: nothing depends on a queue entry that Redis could lose.
+ * The job queue carries only the events' fan-out (through the outbox) and a
+ * "wake up" from processes that do not pump (API processes: tests, replays).
  *
  * For benchmarks and fault tests (`core.webhooks.engine`): `fanOut(event)`
- * makes an event's messages and queues them; `attempt(messageId, endpointId)`
- * is the job; `sweep()` and `runRetention()` run once on demand; `post()`
- * is one signed POST through the SSRF-checked agent. A raw baseline signs
- * with `signatureHeaders()` (signing.ts) and POSTs with undici. Message
- * states and attempts are rows (webhook_messages, webhook_attempts): count
- * delivered/failed there; receivers count duplicates by `webhook-id`.
+ * makes an event's messages; `wake()` makes the pump look now; `claim(n)`
+ * leases up to n due messages (what the pump does); `runRetention()` runs
+ * once on demand; `post()` is one signed POST through the SSRF-checked
+ * agent. A raw baseline signs with `signatureHeaders()` (signing.ts) and
+ * POSTs with undici. Message states and attempts are rows
+ * (webhook_messages, webhook_attempts): count delivered/failed there;
+ * receivers count duplicates by `webhook-id`.
  */
-export const ATTEMPT_JOB = 'webhooks.attempt';
-export const SWEEP_JOB = 'webhooks.sweep';
+export const WAKE_JOB = 'webhooks.wake';
 export const RETENTION_JOB = 'webhooks.retention';
 export const TEST_EVENT = 'webhook.test';
 export const ENDPOINT_DISABLED_EVENT = 'endpoint.disabled';
 /** The first 4 KB of a receiver's answer go to the attempt log. */
 export const RESPONSE_BODY_BYTES = 4096;
+/** Results written by one statement, at most. */
+const RECORD_BATCH = 500;
+/** Serialises claims across processes (pg_advisory_xact_lock key). */
+const CLAIM_LOCK = 0x706c617a; // "plaz"
 
 export interface DeliveryOptions {
   policy: RetryPolicy;
@@ -44,7 +52,8 @@ export interface DeliveryOptions {
   /** Failing for this long (ms, already scaled) with at least `disableMinFailures` failures in a row disables. */
   disableAfterMs: number;
   disableMinFailures: number;
-  sweepMs: number;
+  /** How often an idle pump looks for due messages when nothing woke it. */
+  pollMs: number;
   payloadRetentionDays: number;
   logRetentionDays: number;
   allowPrivate: boolean;
@@ -75,10 +84,32 @@ export interface AttemptResult {
 
 export type DisableReason = 'manual' | 'gone' | 'failing';
 
-export interface QueuedRow {
+/** A message leased by `claim`, with what its attempt needs. */
+export interface ClaimedMessage {
   id: string;
   endpoint_id: string;
-  job_seq: number;
+  app_id: string;
+  event_id: string;
+  account_id: string | null;
+  installation_id: string | null;
+  trigger: 'scheduled' | 'replay' | 'test';
+  /** Attempts of the current round before this one (a replay starts a new round). */
+  round_attempts: number;
+  url: string;
+  enabled: boolean;
+  /** Null when retention deleted the payload. */
+  payload_type: string | null;
+  payload_data: string | null;
+  payload_occurred_at: Date | null;
+}
+
+interface Outcome {
+  message: ClaimedMessage;
+  result: AttemptResult;
+  /** Next attempt in ms, or null: delivered, gone, or the schedule is used up. */
+  delay: number | null;
+  success: boolean;
+  gone: boolean;
 }
 
 /** The body of a message: an envelope around the event's data, the same bytes on every attempt. */
@@ -113,7 +144,8 @@ export type DeliveryEngine = ReturnType<typeof createDeliveryEngine>;
 
 export function createDeliveryEngine(deps: DeliveryDeps) {
   const { db, jobs, log, events, audit, notifications, box, options } = deps;
-  const leaseMs = options.timeoutMs + 20_000;
+  // Longer than any attempt (the POST's own timeout) plus the wait for its result to be written.
+  const leaseMs = options.timeoutMs + Math.max(5_000, options.timeoutMs);
   const agent = createDeliveryAgent(
     { allowPrivate: options.allowPrivate, lookup: options.lookup },
     { connectTimeoutMs: options.timeoutMs },
@@ -131,51 +163,25 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     return def;
   }
 
-  function keyOf(endpointId: string, s: { id: string; sealed: string }): Buffer {
-    let key = keys.get(s.id);
-    if (!key) {
-      key = secretKey(box.open(s.sealed, endpointId));
-      if (keys.size > 20_000) keys.clear();
-      keys.set(s.id, key);
-    }
-    return key;
-  }
-
-  /** Queues the attempt jobs of messages; a failed enqueue is left to the sweeper. */
-  async function enqueue(rows: QueuedRow[], delayMs = 0): Promise<void> {
-    for (let i = 0; i < rows.length; i += 200) {
-      await Promise.all(
-        rows
-          .slice(i, i + 200)
-          .map((r) =>
-            jobs
-              .enqueue(ATTEMPT_JOB, { m: r.id, e: r.endpoint_id }, { jobId: `${r.id}.${r.job_seq}`, delayMs })
-              .catch((err) =>
-                log.warn({ err, messageId: r.id }, 'could not queue a webhook attempt; the sweeper will'),
-              ),
-          ),
-      );
-    }
-  }
-
   /**
    * Inserts messages for `targets` (batch, idempotent on (event, endpoint));
-   * returns the new ones. The payload row must exist.
+   * returns the new ones. The payload row must exist. The pump is woken
+   * after the caller commits (`wake()`).
    */
   async function insertMessages(
     tx: Queryable,
     event: { id: string; type: string; accountId: string | null },
     targets: Array<{ endpoint_id: string; app_id: string; installation_id: string | null }>,
     trigger: 'scheduled' | 'replay' | 'test' = 'scheduled',
-  ): Promise<QueuedRow[]> {
+  ): Promise<Array<{ id: string }>> {
     if (targets.length === 0) return [];
-    return tx.query<QueuedRow>(
+    return tx.query<{ id: string }>(
       `INSERT INTO webhook_messages (id, endpoint_id, app_id, installation_id, event_id, event_type, account_id,
          next_attempt_at, trigger)
        SELECT u.id, u.endpoint_id, u.app_id, u.installation_id, $5, $6, $7, now() + $8 * interval '1 millisecond', $9
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(id, endpoint_id, app_id, installation_id)
        ON CONFLICT (event_id, endpoint_id) DO NOTHING
-       RETURNING id, endpoint_id, job_seq`,
+       RETURNING id`,
       [
         targets.map(() => newId('msg')),
         targets.map((t) => t.endpoint_id),
@@ -252,7 +258,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     );
   }
 
-  /** The event subscriber: one message per receiving endpoint, then their first attempts. */
+  /** One event's messages: one per receiving endpoint (idempotent). */
   async function fanOut(event: PlazaEvent): Promise<number> {
     const def = typeOf(event.type);
     if (!def) return 0;
@@ -268,14 +274,78 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       });
       return insertMessages(tx, { id: event.id, type: event.type, accountId: event.organizationId }, targets);
     });
-    await enqueue(created, firstDelayMs(options.policy));
+    if (created.length) wake();
     return created.length;
   }
 
-  type Claim =
-    | { kind: 'skip' }
-    | { kind: 'deferred'; row: QueuedRow; delayMs: number }
-    | { kind: 'claimed'; endpoint: any; message: any };
+  /**
+   * The event subscriber's fast path: a batch of committed events fanned out
+   * with one query for the receivers of every account event that needs a
+   * scope (nearly all of them) and one statement writing their payloads and
+   * messages; the rest go one by one through `fanOut`. Idempotent: the
+   * dispatcher may hand the same events again after a crash.
+   */
+  async function fanOutBatch(list: PlazaEvent[]): Promise<number> {
+    const scoped: Array<{ event: PlazaEvent; scope: string }> = [];
+    let created = 0;
+    for (const event of list) {
+      const def = typeOf(event.type);
+      if (!def) continue;
+      if (event.organizationId !== null && def.scope !== null) scoped.push({ event, scope: def.scope });
+      else created += await fanOut(event);
+    }
+    if (scoped.length === 0) return created;
+    type Target = { event_id: string; endpoint_id: string; app_id: string; installation_id: string };
+    const targets = await db.query<Target>(
+      `SELECT ev.id AS event_id, e.id AS endpoint_id, e.app_id, i.id AS installation_id
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS ev(id, account_id, type, scope)
+       JOIN installations i ON i.account_id = ev.account_id AND i.status = 'active' AND ev.scope = ANY(i.granted_scopes)
+       JOIN webhook_endpoints e ON e.app_id = i.app_id
+       WHERE e.enabled AND (cardinality(e.event_types) = 0 OR ev.type = ANY(e.event_types))
+         AND (cardinality(e.installation_ids) = 0 OR i.id = ANY(e.installation_ids))
+         AND NOT EXISTS (SELECT 1 FROM webhook_mutes m WHERE m.installation_id = i.id AND m.event_type = ev.type)`,
+      [
+        scoped.map((s) => s.event.id),
+        scoped.map((s) => s.event.organizationId),
+        scoped.map((s) => s.event.type),
+        scoped.map((s) => s.scope),
+      ],
+    );
+    if (targets.length === 0) return created;
+    const byId = new Map(scoped.map((s) => [s.event.id, s.event]));
+    const receiving = [...new Set(targets.map((t) => t.event_id))].map((id) => byId.get(id) as PlazaEvent);
+    // Payloads and messages in one statement: a claim sees both or neither.
+    const rows = await db.query(
+      `WITH payloads AS (
+         INSERT INTO webhook_payloads (id, type, account_id, data, occurred_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+         ON CONFLICT (id) DO NOTHING)
+       INSERT INTO webhook_messages (id, endpoint_id, app_id, installation_id, event_id, event_type, account_id,
+         next_attempt_at)
+       SELECT u.id, u.endpoint_id, u.app_id, u.installation_id, u.event_id, ev.type, ev.account_id,
+         now() + $10 * interval '1 millisecond'
+       FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $11::text[])
+         AS u(id, endpoint_id, app_id, installation_id, event_id)
+       JOIN unnest($1::text[], $2::text[], $3::text[]) AS ev(id, type, account_id) ON ev.id = u.event_id
+       ON CONFLICT (event_id, endpoint_id) DO NOTHING
+       RETURNING id`,
+      [
+        receiving.map((e) => e.id),
+        receiving.map((e) => e.type),
+        receiving.map((e) => e.organizationId),
+        receiving.map((e) => JSON.stringify(e.payload)),
+        receiving.map((e) => e.createdAt),
+        targets.map(() => newId('msg')),
+        targets.map((t) => t.endpoint_id),
+        targets.map((t) => t.app_id),
+        targets.map((t) => t.installation_id),
+        firstDelayMs(options.policy),
+        targets.map((t) => t.event_id),
+      ],
+    );
+    if (rows.length) wake();
+    return created + rows.length;
+  }
 
   async function failPending(q: Queryable, where: string, params: unknown[], reason: string) {
     return q.query(
@@ -287,81 +357,93 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   }
 
   /**
-   * Takes the lease of a message that is due, unless its endpoint already has
-   * `endpointConcurrency` attempts in flight or used its rate limit for this
-   * second: then the message waits (backing off; a finished attempt of the
-   * endpoint wakes one waiting message). The endpoint row lock makes the
-   * count exact across workers.
+   * Leases up to `limit` due messages, oldest due first, skipping endpoints
+   * that already have `endpointConcurrency` attempts in flight (in any
+   * process) or used their rate limit for this second, and taking no more of
+   * one endpoint than it has room for. Claims are serialised across
+   * processes by an advisory lock (short: one statement), which makes the
+   * per-endpoint count exact. The lease moves `next_attempt_at` to its end:
+   * if this process dies, the message is due again then.
    */
-  async function claim(messageId: string, endpointId: string): Promise<Claim> {
-    return db.transaction(async (tx): Promise<Claim> => {
-      const endpoint = await tx.maybeOne(
-        `SELECT e.id, e.app_id, e.organization_id, e.url, e.enabled, e.rate_limit, e.rate_count,
-           coalesce(e.rate_window = date_trunc('second', now()), false) AS same_window,
-           extract(epoch FROM date_trunc('second', now()) + interval '1 second' - now()) * 1000 AS window_left_ms,
-           (SELECT coalesce(json_agg(json_build_object('id', s.id, 'sealed', s.sealed) ORDER BY s.created_at DESC), '[]'::json)
-              FROM webhook_endpoint_secrets s
-              WHERE s.endpoint_id = e.id AND (s.expires_at IS NULL OR s.expires_at > now())) AS secrets
-         FROM webhook_endpoints e WHERE e.id = $1 FOR UPDATE OF e`,
-        [endpointId],
+  async function claim(limit: number): Promise<ClaimedMessage[]> {
+    return db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK]);
+      return tx.query<ClaimedMessage>(
+        `WITH inflight AS (
+           SELECT endpoint_id, count(*)::int AS n FROM webhook_messages
+           WHERE lease_until IS NOT NULL AND lease_until > now() AND state = 'pending'
+           GROUP BY endpoint_id),
+         limited AS (
+           SELECT id, rate_limit - CASE WHEN rate_window = date_trunc('second', now()) THEN rate_count ELSE 0 END
+             AS room
+           FROM webhook_endpoints WHERE rate_limit IS NOT NULL),
+         blocked AS (
+           SELECT endpoint_id AS id FROM inflight WHERE n >= $2
+           UNION ALL SELECT id FROM limited WHERE room <= 0),
+         candidates AS (
+           SELECT m.id, m.endpoint_id, m.next_attempt_at FROM webhook_messages m
+           WHERE m.state = 'pending' AND m.next_attempt_at <= now()
+             AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = m.endpoint_id)
+           ORDER BY m.next_attempt_at LIMIT $1 * 2
+           FOR UPDATE OF m SKIP LOCKED),
+         picked AS (
+           SELECT c.id, c.endpoint_id FROM (
+             SELECT c.*, row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) AS rn
+             FROM candidates c) c
+           LEFT JOIN inflight f ON f.endpoint_id = c.endpoint_id
+           LEFT JOIN limited l ON l.id = c.endpoint_id
+           WHERE c.rn <= $2 - coalesce(f.n, 0) AND (l.id IS NULL OR c.rn <= l.room)
+           ORDER BY c.next_attempt_at LIMIT $1),
+         leased AS (
+           UPDATE webhook_messages m SET lease_until = now() + $3 * interval '1 millisecond',
+             next_attempt_at = now() + $3 * interval '1 millisecond'
+           FROM picked WHERE m.id = picked.id
+           RETURNING m.id, m.endpoint_id, m.app_id, m.event_id, m.account_id, m.installation_id, m.trigger,
+             m.round_attempts),
+         counted AS (
+           UPDATE webhook_endpoints e SET rate_window = date_trunc('second', now()),
+             rate_count = CASE WHEN e.rate_window = date_trunc('second', now()) THEN e.rate_count ELSE 0 END + p.n
+           FROM (SELECT endpoint_id, count(*)::int AS n FROM picked GROUP BY endpoint_id) p
+           WHERE e.id = p.endpoint_id AND e.rate_limit IS NOT NULL)
+         SELECT l.*, e.url, e.enabled, p.type AS payload_type, p.data AS payload_data,
+           p.occurred_at AS payload_occurred_at
+         FROM leased l JOIN webhook_endpoints e ON e.id = l.endpoint_id
+         LEFT JOIN webhook_payloads p ON p.id = l.event_id`,
+        [limit, options.endpointConcurrency, leaseMs],
       );
-      if (!endpoint) return { kind: 'skip' };
-      if (!endpoint.enabled) {
-        await failPending(
-          tx,
-          'id = $1 AND (lease_until IS NULL OR lease_until < now())',
-          [messageId],
-          'endpoint_disabled',
-        );
-        return { kind: 'skip' };
-      }
-      const rateFull =
-        endpoint.rate_limit !== null && endpoint.same_window && endpoint.rate_count >= endpoint.rate_limit;
-      if (!rateFull) {
-        const message = await tx.maybeOne(
-          `UPDATE webhook_messages m SET lease_until = now() + $3 * interval '1 millisecond'
-           FROM webhook_payloads p
-           WHERE m.id = $1 AND m.endpoint_id = $2 AND p.id = m.event_id AND m.state = 'pending'
-             AND m.next_attempt_at <= now() + interval '1 second'
-             AND (m.lease_until IS NULL OR m.lease_until < now())
-             AND (SELECT count(*) FROM webhook_messages x WHERE x.endpoint_id = $2 AND x.lease_until > now()) < $4
-           RETURNING m.id, m.app_id, m.event_id, m.event_type, m.account_id, m.installation_id, m.round_attempts,
-             m.trigger, p.type AS payload_type, p.data AS payload_data, p.occurred_at AS payload_occurred_at`,
-          [messageId, endpointId, leaseMs, options.endpointConcurrency],
-        );
-        if (message) {
-          if (endpoint.rate_limit !== null)
-            await tx.query(
-              `UPDATE webhook_endpoints SET rate_count = CASE WHEN rate_window = date_trunc('second', now())
-                 THEN rate_count + 1 ELSE 1 END, rate_window = date_trunc('second', now()) WHERE id = $1`,
-              [endpointId],
-            );
-          return { kind: 'claimed', endpoint, message };
-        }
-      }
-      const why = await tx.maybeOne(
-        `SELECT m.state, m.deferrals, m.next_attempt_at <= now() + interval '1 second' AS due,
-           coalesce(m.lease_until > now(), false) AS leased,
-           EXISTS (SELECT 1 FROM webhook_payloads p WHERE p.id = m.event_id) AS has_payload
-         FROM webhook_messages m WHERE m.id = $1 AND m.endpoint_id = $2`,
-        [messageId, endpointId],
-      );
-      if (!why) return { kind: 'skip' };
-      if (why.state !== 'pending' || !why.due || why.leased) return { kind: 'skip' };
-      if (!why.has_payload) {
-        await failPending(tx, 'id = $1', [messageId], 'payload_deleted');
-        return { kind: 'skip' };
-      }
-      // The endpoint is busy: wait for a slot.
-      const delayMs = deferralDelayMs(why.deferrals, rateFull ? Number(endpoint.window_left_ms) : 250);
-      const row = await tx.one<QueuedRow>(
-        `UPDATE webhook_messages SET deferrals = deferrals + 1, job_seq = job_seq + 1,
-           next_attempt_at = now() + $2 * interval '1 millisecond'
-         WHERE id = $1 RETURNING id, endpoint_id, job_seq`,
-        [messageId, delayMs],
-      );
-      return { kind: 'deferred', row, delayMs };
     });
+  }
+
+  /** The signing keys of endpoints (current first; a rotated one until it expires). */
+  async function keysOf(endpointIds: string[]): Promise<Map<string, Buffer[] | Error>> {
+    const rows = await db.query<{ endpoint_id: string; id: string; sealed: string }>(
+      `SELECT endpoint_id, id, sealed FROM webhook_endpoint_secrets
+       WHERE endpoint_id = ANY($1) AND (expires_at IS NULL OR expires_at > now())
+       ORDER BY endpoint_id, created_at DESC`,
+      [endpointIds],
+    );
+    const out = new Map<string, Buffer[] | Error>();
+    for (const r of rows) {
+      const list = out.get(r.endpoint_id) ?? [];
+      if (list instanceof Error) continue;
+      let key = keys.get(r.id);
+      if (!key) {
+        try {
+          key = secretKey(box.open(r.sealed, r.endpoint_id));
+        } catch (err) {
+          log.error(
+            { err, endpointId: r.endpoint_id },
+            'cannot open the signing secret of a webhook endpoint',
+          );
+          out.set(r.endpoint_id, err as Error);
+          continue;
+        }
+        if (keys.size > 20_000) keys.clear();
+        keys.set(r.id, key);
+      }
+      out.set(r.endpoint_id, [...list, key]);
+    }
+    return out;
   }
 
   function describeError(err: unknown): string {
@@ -425,126 +507,267 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     }
   }
 
-  /** Writes the attempt, moves the message on, updates the endpoint's health; wakes one waiting message. */
-  async function record(endpoint: any, message: any, result: AttemptResult) {
+  // --- results: written in batches (one statement for every attempt that finished meanwhile) ---
+
+  const results: Array<{ outcome: Outcome; done: () => void; failed: (err: unknown) => void }> = [];
+  let writing: Promise<void> | undefined;
+
+  function outcomeOf(message: ClaimedMessage, result: AttemptResult): Outcome {
     const success = result.status !== null && result.status >= 200 && result.status < 300;
     const gone = result.status === 410;
-    const roundAttempts = Number(message.round_attempts) + 1;
     const delay =
       success || gone
         ? null
-        : nextDelayMs(options.policy, roundAttempts, {
+        : nextDelayMs(options.policy, Number(message.round_attempts) + 1, {
             status: result.status,
             retryAfterSeconds: result.retryAfterSeconds,
           });
-    const reason = gone ? 'endpoint_gone' : 'attempts_exhausted';
-    let row: any;
-    try {
-      row = await db.one(
-        `WITH att AS (
-         INSERT INTO webhook_attempts (id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code,
-           success, response_body, error, trigger)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)),
-       msg AS (
-         UPDATE webhook_messages SET attempts = attempts + 1, round_attempts = round_attempts + 1,
-           lease_until = NULL, deferrals = 0, last_attempt_at = $6, last_status = $8, last_error = $11,
-           state = CASE WHEN $9 THEN 'delivered' WHEN state = 'pending' AND $13::integer IS NULL THEN 'failed'
-             ELSE state END,
-           next_attempt_at = CASE WHEN NOT $9 AND state = 'pending' AND $13::integer IS NOT NULL
-             THEN now() + $13::integer * interval '1 millisecond' END,
-           job_seq = job_seq + CASE WHEN NOT $9 AND state = 'pending' AND $13::integer IS NOT NULL THEN 1 ELSE 0 END,
-           delivered_at = CASE WHEN $9 THEN now() ELSE delivered_at END,
-           failed_at = CASE WHEN $9 THEN NULL WHEN state = 'pending' AND $13::integer IS NULL THEN now()
-             ELSE failed_at END,
-           failure_reason = CASE WHEN $9 THEN NULL WHEN state = 'pending' AND $13::integer IS NULL THEN $14
-             ELSE failure_reason END
-         WHERE id = $2 RETURNING state, job_seq),
-       ep AS (
-         UPDATE webhook_endpoints SET last_attempt_at = $6,
-           last_success_at = CASE WHEN $9 THEN now() ELSE last_success_at END,
-           failing_since = CASE WHEN $9 THEN NULL ELSE coalesce(failing_since, $6) END,
-           consecutive_failures = CASE WHEN $9 THEN 0 ELSE consecutive_failures + 1 END
-         WHERE id = $3
-         RETURNING consecutive_failures, extract(epoch FROM now() - failing_since) * 1000 AS failing_ms),
-       nudge AS (
-         UPDATE webhook_messages SET next_attempt_at = now(), job_seq = job_seq + 1
-         WHERE id = (SELECT w.id FROM webhook_messages w
-                     WHERE w.endpoint_id = $3 AND w.state = 'pending' AND w.deferrals > 0 AND w.id <> $2
-                       AND (w.lease_until IS NULL OR w.lease_until < now())
-                     ORDER BY w.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, endpoint_id, job_seq)
-       SELECT msg.state, msg.job_seq, ep.consecutive_failures, ep.failing_ms,
-         (SELECT row_to_json(nudge) FROM nudge) AS nudged
-       FROM (SELECT 1) one LEFT JOIN msg ON true LEFT JOIN ep ON true`,
-        [
-          newId('att'),
-          message.id,
-          endpoint.id,
-          endpoint.app_id,
-          endpoint.url,
-          result.startedAt,
-          result.durationMs,
-          result.status,
-          success,
-          result.responseBody,
-          result.error,
-          message.trigger,
-          delay,
-          reason,
-        ],
-      );
-    } catch (err) {
-      // The endpoint (and so the message) was deleted while the attempt was in flight.
-      if ((err as { code?: string }).code === '23503') return { success, state: null };
-      throw err;
-    }
-    if (row.state === 'pending' && delay !== null)
-      await enqueue([{ id: message.id, endpoint_id: endpoint.id, job_seq: row.job_seq }], delay);
-    if (row.nudged) await enqueue([row.nudged]);
-    if (gone) await disableEndpoint(endpoint.id, 'gone', SYSTEM_ACTOR);
-    else if (
-      !success &&
-      row.consecutive_failures !== null &&
-      row.consecutive_failures >= options.disableMinFailures &&
-      Number(row.failing_ms) >= options.disableAfterMs
-    )
-      await disableEndpoint(endpoint.id, 'failing', SYSTEM_ACTOR);
-    return { success, state: row.state as string | null };
+    return { message, result, success, gone, delay };
   }
 
-  /** The job: one attempt of one message (or nothing, when it is not due or someone else has it). */
-  async function attempt(messageId: string, endpointId: string): Promise<void> {
-    const c = await claim(messageId, endpointId);
-    if (c.kind === 'deferred') return enqueue([c.row], c.delayMs);
-    if (c.kind !== 'claimed') return;
-    const { endpoint, message } = c;
-    let secrets: Buffer[];
+  /** Resolves once the attempt's result is in the database. */
+  function record(message: ClaimedMessage, result: AttemptResult): Promise<void> {
+    return new Promise((done, failed) => {
+      results.push({ outcome: outcomeOf(message, result), done, failed });
+      writing ??= writeResults().finally(() => {
+        writing = undefined;
+      });
+    });
+  }
+
+  async function writeResults(): Promise<void> {
+    while (results.length) {
+      const batch = results.splice(0, RECORD_BATCH);
+      try {
+        await writeBatch(batch.map((b) => b.outcome));
+        for (const b of batch) b.done();
+      } catch (err) {
+        for (const b of batch) b.failed(err);
+      }
+    }
+  }
+
+  /**
+   * Writes a batch of results in one statement: the attempts, each message
+   * moved on (delivered, next attempt, or failed when its schedule is used
+   * up), and each endpoint's health. Then disables endpoints that answered
+   * 410 Gone or have been failing for too long.
+   */
+  async function writeBatch(batch: Outcome[]): Promise<void> {
+    // Health per endpoint, in the order the attempts finished.
+    const health = new Map<
+      string,
+      { lastAttemptAt: Date; anySuccess: boolean; failuresAfter: number; firstFailureAfter: Date | null }
+    >();
+    for (const o of batch) {
+      const h = health.get(o.message.endpoint_id) ?? {
+        lastAttemptAt: o.result.startedAt,
+        anySuccess: false,
+        failuresAfter: 0,
+        firstFailureAfter: null,
+      };
+      if (o.result.startedAt > h.lastAttemptAt) h.lastAttemptAt = o.result.startedAt;
+      if (o.success) {
+        h.anySuccess = true;
+        h.failuresAfter = 0;
+        h.firstFailureAfter = null;
+      } else {
+        h.failuresAfter++;
+        h.firstFailureAfter ??= o.result.startedAt;
+      }
+      health.set(o.message.endpoint_id, h);
+    }
+    const endpoints = [...health.entries()];
+    const params = [
+      batch.map(() => newId('att')),
+      batch.map((o) => o.message.id),
+      batch.map((o) => o.message.endpoint_id),
+      batch.map((o) => o.message.app_id),
+      batch.map((o) => o.message.url),
+      batch.map((o) => o.result.startedAt),
+      batch.map((o) => o.result.durationMs),
+      batch.map((o) => o.result.status),
+      batch.map((o) => o.success),
+      batch.map((o) => o.result.responseBody),
+      batch.map((o) => o.result.error),
+      batch.map((o) => o.message.trigger),
+      batch.map((o) => o.delay),
+      batch.map((o) => (o.gone ? 'endpoint_gone' : 'attempts_exhausted')),
+      endpoints.map(([id]) => id),
+      endpoints.map(([, h]) => h.lastAttemptAt),
+      endpoints.map(([, h]) => h.anySuccess),
+      endpoints.map(([, h]) => h.failuresAfter),
+      endpoints.map(([, h]) => h.firstFailureAfter),
+    ];
+    const sql = `WITH r AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+           $7::int[], $8::int[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::int[], $14::text[])
+           AS r(att_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status, success, body,
+             error, trigger, delay, reason)),
+       att AS (
+         INSERT INTO webhook_attempts (id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code,
+           success, response_body, error, trigger)
+         SELECT att_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status, success, body, error,
+           trigger
+         FROM r WHERE EXISTS (SELECT 1 FROM webhook_messages m WHERE m.id = r.message_id)),
+       msg AS (
+         UPDATE webhook_messages m SET attempts = m.attempts + 1, round_attempts = m.round_attempts + 1,
+           lease_until = NULL, last_attempt_at = r.started_at, last_status = r.status, last_error = r.error,
+           state = CASE WHEN r.success THEN 'delivered' WHEN m.state = 'pending' AND r.delay IS NULL THEN 'failed'
+             ELSE m.state END,
+           next_attempt_at = CASE WHEN NOT r.success AND m.state = 'pending' AND r.delay IS NOT NULL
+             THEN now() + r.delay * interval '1 millisecond' END,
+           delivered_at = CASE WHEN r.success THEN now() ELSE m.delivered_at END,
+           failed_at = CASE WHEN r.success THEN NULL WHEN m.state = 'pending' AND r.delay IS NULL THEN now()
+             ELSE m.failed_at END,
+           failure_reason = CASE WHEN r.success THEN NULL WHEN m.state = 'pending' AND r.delay IS NULL THEN r.reason
+             ELSE m.failure_reason END
+         FROM r WHERE m.id = r.message_id)
+       UPDATE webhook_endpoints e SET last_attempt_at = greatest(e.last_attempt_at, h.last_attempt_at),
+         last_success_at = CASE WHEN h.any_success THEN now() ELSE e.last_success_at END,
+         failing_since = CASE WHEN h.any_success THEN h.first_failure_after
+           ELSE coalesce(e.failing_since, h.first_failure_after) END,
+         consecutive_failures = CASE WHEN h.any_success THEN h.failures_after
+           ELSE e.consecutive_failures + h.failures_after END
+       FROM unnest($15::text[], $16::timestamptz[], $17::bool[], $18::int[], $19::timestamptz[])
+         AS h(id, last_attempt_at, any_success, failures_after, first_failure_after)
+       WHERE e.id = h.id
+       RETURNING e.id, e.consecutive_failures, extract(epoch FROM now() - e.failing_since) * 1000 AS failing_ms`;
+    let rows: Array<{ id: string; consecutive_failures: number; failing_ms: string | number | null }>;
     try {
-      secrets = (endpoint.secrets as Array<{ id: string; sealed: string }>).map((s) => keyOf(endpoint.id, s));
+      rows = await db.query(sql, params);
     } catch (err) {
-      // The sealing key changed (PLAZA_WEBHOOKS_SECRET_KEY or PLAZA_SECRET): an attempt that fails, not a stuck job.
-      log.error({ err, endpointId: endpoint.id }, 'cannot open the signing secret of a webhook endpoint');
-      await record(endpoint, message, {
+      // An endpoint (and its messages) deleted between the check and the insert: once more, without it.
+      if ((err as { code?: string }).code !== '23503') throw err;
+      rows = await db.query(sql, params);
+    }
+    const gone = new Set(batch.filter((o) => o.gone).map((o) => o.message.endpoint_id));
+    for (const id of gone) await disableEndpoint(id, 'gone', SYSTEM_ACTOR);
+    for (const r of rows) {
+      if (gone.has(r.id) || health.get(r.id)?.anySuccess) continue;
+      if (
+        r.consecutive_failures >= options.disableMinFailures &&
+        Number(r.failing_ms) >= options.disableAfterMs
+      )
+        await disableEndpoint(r.id, 'failing', SYSTEM_ACTOR);
+    }
+  }
+
+  // --- attempts ---
+
+  const NOT_SENT = { status: null, responseBody: null, retryAfterSeconds: null } as const;
+
+  /** One attempt of a claimed message: sign, POST, record. */
+  async function attempt(message: ClaimedMessage, secrets: Buffer[] | Error | undefined): Promise<void> {
+    if (!message.enabled) {
+      await failPending(db, 'id = $1', [message.id], 'endpoint_disabled');
+      return;
+    }
+    if (message.payload_data === null) {
+      await failPending(db, 'id = $1', [message.id], 'payload_deleted');
+      return;
+    }
+    if (!secrets || secrets instanceof Error) {
+      // The sealing key changed (PLAZA_WEBHOOKS_SECRET_KEY or PLAZA_SECRET): an attempt that fails, not a stuck message.
+      return record(message, {
+        ...NOT_SENT,
         startedAt: new Date(),
         durationMs: 0,
-        status: null,
-        responseBody: null,
-        retryAfterSeconds: null,
         error:
           'not sent: the signing secret cannot be opened (was PLAZA_WEBHOOKS_SECRET_KEY or PLAZA_SECRET changed?)',
       });
-      return;
     }
     const body = messageBody({
       eventId: message.event_id,
-      type: message.payload_type,
-      occurredAt: message.payload_occurred_at,
+      type: message.payload_type as string,
+      occurredAt: message.payload_occurred_at as Date,
       accountId: message.account_id,
       installationId: message.installation_id,
       data: message.payload_data,
     });
-    const result = await post(endpoint.url, message.id, body, secrets);
-    await record(endpoint, message, result);
+    return record(message, await post(message.url, message.id, body, secrets));
+  }
+
+  // --- the pump: claim what is due, run it, look again when a slot frees or the next message is due ---
+
+  let pumping = false;
+  let started = false;
+  let stopped = false;
+  let again = false;
+  let inFlight = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const running = new Set<Promise<void>>();
+
+  /** Looks for due messages now: here when this process pumps, else in a worker process (a job). */
+  function wake(): void {
+    if (!started) {
+      jobs.enqueue(WAKE_JOB, {}).catch((err) => log.warn({ err }, 'could not wake the webhook workers'));
+      return;
+    }
+    if (stopped) return;
+    if (pumping) {
+      again = true;
+      return;
+    }
+    clearTimeout(timer);
+    timer = undefined;
+    void pump();
+  }
+
+  async function pump(): Promise<void> {
+    pumping = true;
+    let nextMs = options.pollMs;
+    try {
+      while (!stopped) {
+        const room = options.workerConcurrency - inFlight;
+        if (room <= 0) break; // a finishing attempt wakes the pump
+        const claimed = await claim(room);
+        if (claimed.length) {
+          const keys = await keysOf([...new Set(claimed.map((m) => m.endpoint_id))]).catch(
+            (err) => err as Error,
+          );
+          for (const message of claimed) {
+            inFlight++;
+            const run = attempt(message, keys instanceof Error ? keys : keys.get(message.endpoint_id))
+              .catch((err) => log.error({ err, messageId: message.id }, 'webhook attempt not recorded'))
+              .finally(() => {
+                inFlight--;
+                running.delete(run);
+                wake();
+              });
+            running.add(run);
+          }
+        }
+        if (claimed.length < room) {
+          nextMs = await untilNextDue();
+          break;
+        }
+      }
+    } catch (err) {
+      log.warn({ err }, 'webhook claim failed; trying again shortly');
+      nextMs = Math.min(options.pollMs, 1000);
+    } finally {
+      pumping = false;
+      if (!stopped) {
+        if (again) {
+          again = false;
+          setImmediate(wake);
+        } else {
+          timer = setTimeout(wake, nextMs);
+          timer.unref();
+        }
+      }
+    }
+  }
+
+  /** Ms until the next message falls due (at most the poll interval). */
+  async function untilNextDue(): Promise<number> {
+    const row = await db.one<{ ms: string | number | null }>(
+      `SELECT extract(epoch FROM min(next_attempt_at) - now()) * 1000 AS ms FROM webhook_messages
+       WHERE state = 'pending' AND next_attempt_at > now()`,
+    );
+    const ms = row.ms === null ? options.pollMs : Math.ceil(Number(row.ms));
+    return Math.max(1, Math.min(options.pollMs, ms));
   }
 
   /**
@@ -608,19 +831,6 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     return tx ? run(tx) : db.transaction(run);
   }
 
-  /** Queues again every message that is due (by more than one sweep interval) and not leased. */
-  async function sweep(limit = 1000): Promise<number> {
-    const rows = await db.query<QueuedRow>(
-      `SELECT id, endpoint_id, job_seq FROM webhook_messages
-       WHERE state = 'pending' AND next_attempt_at <= now() - $1 * interval '1 millisecond'
-         AND (lease_until IS NULL OR lease_until < now())
-       ORDER BY next_attempt_at LIMIT $2`,
-      [options.sweepMs, limit],
-    );
-    await enqueue(rows);
-    return rows.length;
-  }
-
   async function deleteInBatches(sql: string, params: unknown[]): Promise<number> {
     let total = 0;
     for (;;) {
@@ -652,51 +862,48 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     return { payloads, messages, attempts };
   }
 
-  jobs.define<{ m: string; e: string }>({
-    name: ATTEMPT_JOB,
-    concurrency: options.workerConcurrency,
-    attempts: 3,
-    backoff: { baseMs: 1000, maxMs: 30_000 },
-    handler: ({ m, e }) => attempt(m, e),
-  });
-  jobs.define({ name: SWEEP_JOB, attempts: 1, handler: async () => void (await sweep()) });
+  jobs.define({ name: WAKE_JOB, attempts: 1, handler: async () => wake() });
   jobs.define({ name: RETENTION_JOB, attempts: 2, handler: async () => void (await runRetention()) });
-  jobs.repeat(SWEEP_JOB, options.sweepMs);
   jobs.repeat(RETENTION_JOB, 3_600_000);
-  events.subscribe({ name: 'webhooks', types: '*', handler: async (event) => void (await fanOut(event)) });
-
-  // The sweep also runs on a timer in worker processes: a recurring job lives
-  // in the queue, and a queue that lost its data has lost that schedule too.
-  let timer: NodeJS.Timeout | undefined;
-  let sweeping: Promise<unknown> | undefined;
+  events.subscribe({
+    name: 'webhooks',
+    types: '*',
+    handler: async (event) => void (await fanOut(event)),
+    handleBatch: async (list) => void (await fanOutBatch(list)),
+  });
 
   return {
     fanOut,
-    attempt,
+    fanOutBatch,
+    claim,
     post,
-    sweep,
+    wake,
     runRetention,
     disableEndpoint,
-    enqueue,
     insertMessages,
     insertPayload,
     failPending,
+    /** Starts the pump (worker processes). */
     start(): void {
-      if (timer) return;
-      timer = setInterval(() => {
-        if (sweeping) return;
-        sweeping = sweep()
-          .catch((err) => log.warn({ err }, 'webhook sweep failed'))
-          .finally(() => {
-            sweeping = undefined;
-          });
-      }, options.sweepMs);
-      timer.unref();
+      if (started) return;
+      started = true;
+      stopped = false;
+      wake();
     },
-    async stop(): Promise<void> {
-      clearInterval(timer);
+    /** Stops claiming; attempts in flight get up to `timeoutMs` to finish and be recorded (else their leases run out). */
+    async stop(timeoutMs = options.timeoutMs): Promise<void> {
+      stopped = true;
+      clearTimeout(timer);
       timer = undefined;
-      await sweeping;
+      let timeout: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...running]),
+        new Promise((resolve) => {
+          timeout = setTimeout(resolve, timeoutMs);
+        }),
+      ]);
+      clearTimeout(timeout);
+      await writing;
       await agent.destroy().catch(() => {});
     },
   };

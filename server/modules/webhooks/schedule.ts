@@ -53,17 +53,3 @@ export function nextDelayMs(
   }
   return Math.max(0, Math.round(delay));
 }
-
-/**
- * How long a message waits for a free slot of its endpoint (concurrency cap
- * or rate limit) after `deferrals` waits: doubling from `minMs`, capped at
- * 30 s, with ±50% spread. A finished attempt also wakes one waiting message.
- */
-export function deferralDelayMs(
-  deferrals: number,
-  minMs: number,
-  random: () => number = Math.random,
-): number {
-  const base = Math.min(30_000, Math.max(minMs, 250) * 2 ** Math.min(deferrals, 7));
-  return Math.round(base * (0.5 + random()));
-}

@@ -13,13 +13,7 @@ import type { AuditService } from '../audit/service.ts';
 import type { EventsService } from '../events/service.ts';
 import type { InstallationsService } from '../installations/service.ts';
 import type { NotificationsService } from '../notifications/service.ts';
-import {
-  createDeliveryEngine,
-  ENDPOINT_DISABLED_EVENT,
-  messageBody,
-  type QueuedRow,
-  TEST_EVENT,
-} from './delivery.ts';
+import { createDeliveryEngine, ENDPOINT_DISABLED_EVENT, messageBody, TEST_EVENT } from './delivery.ts';
 import { createSecretBox, newEndpointSecret } from './signing.ts';
 import { DestinationRefused, isLoopbackHost, type Lookup, resolveDestination, systemLookup } from './ssrf.ts';
 
@@ -245,7 +239,7 @@ export function createWebhooksService(deps: {
       workerConcurrency: config.webhooksWorkerConcurrency,
       disableAfterMs: config.webhooksDisableAfterHours * 3_600_000 * config.webhooksTimeScale,
       disableMinFailures: config.webhooksDisableMinFailures,
-      sweepMs: config.webhooksSweepMs,
+      pollMs: config.webhooksPollMs,
       payloadRetentionDays: config.webhooksPayloadRetentionDays,
       logRetentionDays: config.webhooksLogRetentionDays,
       allowPrivate,
@@ -606,7 +600,7 @@ export function createWebhooksService(deps: {
         await auditFor(tx, ref, 'webhook_endpoint.test_sent', id, { messageId: row.id });
         return row;
       });
-      await engine.enqueue([created]);
+      engine.wake();
       return toMessage(await db.one('SELECT * FROM webhook_messages WHERE id = $1', [created.id]));
     },
 
@@ -651,13 +645,13 @@ export function createWebhooksService(deps: {
       const rows = await db.transaction(async (tx) => {
         const ep = await endpointRow(tx, ref, id);
         if (!ep.enabled) throw conflict('the endpoint is disabled: enable it first');
-        const replayed = await tx.query<QueuedRow>(
+        const replayed = await tx.query<{ id: string }>(
           `UPDATE webhook_messages m SET state = 'pending', round_attempts = 0, next_attempt_at = now(),
-             job_seq = job_seq + 1, failed_at = NULL, failure_reason = NULL, deferrals = 0, trigger = 'replay'
+             failed_at = NULL, failure_reason = NULL, trigger = 'replay'
            WHERE m.endpoint_id = $1 AND m.state = 'failed' AND m.created_at >= $2
              AND ($3::timestamptz IS NULL OR m.created_at < $3)
              AND EXISTS (SELECT 1 FROM webhook_payloads p WHERE p.id = m.event_id)
-           RETURNING id, endpoint_id, job_seq`,
+           RETURNING id`,
           [id, range.since, range.until ?? null],
         );
         await auditFor(tx, ref, 'webhook_endpoint.replayed_failed', id, {
@@ -666,7 +660,7 @@ export function createWebhooksService(deps: {
         });
         return replayed;
       });
-      await engine.enqueue(rows);
+      if (rows.length) engine.wake();
       return { replayed: rows.length };
     },
 
@@ -748,7 +742,7 @@ export function createWebhooksService(deps: {
         await auditFor(tx, ref, 'webhook_endpoint.replayed_missing', id, { ...range, messages: out.length });
         return out;
       });
-      await engine.enqueue(created);
+      if (created.length) engine.wake();
       return { created: created.length, truncated };
     },
 
@@ -853,14 +847,14 @@ export function createWebhooksService(deps: {
           throw new PlazaError('PLAZA_GONE', 'the payload of this message was deleted (retention)');
         const updated = await tx.one(
           `UPDATE webhook_messages SET state = 'pending', round_attempts = 0, next_attempt_at = now(),
-             job_seq = job_seq + 1, failed_at = NULL, failure_reason = NULL, deferrals = 0, trigger = 'replay'
+             failed_at = NULL, failure_reason = NULL, trigger = 'replay'
            WHERE id = $1 RETURNING *`,
           [id],
         );
         await auditFor(tx, ref, 'webhook_message.replayed', m.endpoint_id, { messageId: id });
         return updated;
       });
-      await engine.enqueue([row as QueuedRow]);
+      engine.wake();
       return toMessage(row);
     },
 
@@ -909,9 +903,9 @@ export function createWebhooksService(deps: {
       return listMutes(ctx, installationId);
     },
 
-    /** Starts the in-process sweep timer (worker processes). */
+    /** Starts the delivery pump (worker processes). */
     start: () => engine.start(),
-    stop: () => engine.stop(),
+    stop: (timeoutMs?: number) => engine.stop(timeoutMs),
   };
 }
 
