@@ -3,7 +3,11 @@
  * Webhooks tab, adds an endpoint (a real receiver on loopback) for
  * contact.created, sees its whsec_ secret once, sends a test event, opens the
  * endpoint and sees the delivered attempt with its status and the success
- * rate. Then Olive, admin of an account that installed the app, mutes
+ * rate. Then Dev adds a second endpoint limited to Olive's installation with
+ * a rate limit (a wrong installation id is named next to its field), edits
+ * it, reveals its secret, replays the contact.created event it missed (from
+ * before it existed) and finds the message in the log, also at 390 px wide.
+ * Then Olive, admin of an account that installed the app, mutes
  * contact.created for it on the installed-apps page.
  *
  * PLAZA_E2E_SCREENSHOTS=<folder> saves a screenshot of each step there.
@@ -64,6 +68,16 @@ async function signedIn(who: Person): Promise<Page> {
   await page.request.post('/v1/auth/login', { data: { email: who.email, password: who.password } });
   return page;
 }
+
+/** A datetime-local input's value (local time, to the second) for a moment. */
+function localInput(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** True when the page is no wider than its viewport (nothing to scroll sideways). */
+const fitsWidth = (page: Page) =>
+  page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
 
 async function snap(page: Page, name: string): Promise<void> {
   const dir = process.env.PLAZA_E2E_SCREENSHOTS;
@@ -135,6 +149,90 @@ describe('webhooks in the web app', () => {
       .getByText(/200 OK/)
       .waitFor();
     expect(pageErrors).toEqual([]);
+  });
+
+  it('limits an endpoint to an installation with a rate limit, reveals its secret and replays what it missed', async () => {
+    // An event from before the endpoint exists: the first test's endpoint receives it (so its fan-out is
+    // done), the new one never does.
+    const since = new Date(Date.now() - 2000);
+    const contact = await plaza.core.contacts.create(shop, { name: 'Early Bird' });
+    await waitFor('the first endpoint got the event', () =>
+      hooks.of('contact.created').some((m) => m.json.data.contact.id === contact.id),
+    );
+    const late = await receiver();
+    try {
+      const page = await signedIn(app.developerPerson);
+      await page.goto(`/orgs/${app.developer.org.id}/apps/${app.appId}/webhooks`);
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      const form = page.getByRole('form', { name: 'New webhook endpoint' });
+      await form.getByLabel('Endpoint URL').fill(late.url);
+      await form.getByRole('checkbox', { name: /contact\.created/ }).check();
+      const installations = form.getByLabel('Installations');
+      await installations.fill(`${installationId}, inst_nowhere`);
+      await form.getByLabel('Rate limit (messages per second)').fill('5');
+      await form.getByRole('button', { name: 'Create endpoint' }).click();
+      // The server's answer names the wrong id under the field.
+      await form.getByText('Entry 2: inst_nowhere is not an installation of this app').waitFor();
+      expect(await installations.getAttribute('aria-invalid')).toBe('true');
+      await page.setViewportSize({ width: 390, height: 844 });
+      expect(await fitsWidth(page)).toBe(true);
+      await snap(page, '03-create-390');
+      await page.setViewportSize({ width: 1200, height: 900 });
+
+      await installations.fill(installationId);
+      await form.getByRole('button', { name: 'Create endpoint' }).click();
+      const secret = await page.getByRole('textbox', { name: 'Signing secret', exact: true }).inputValue();
+      expect(secret).toMatch(/^whsec_/);
+      await page.getByRole('button', { name: 'I have stored it, hide it' }).click();
+      const row = page
+        .getByRole('table', { name: 'Webhook endpoints' })
+        .getByRole('row')
+        .filter({ hasText: late.url });
+      await row.getByText('1 installation only · 5 messages/s at most').waitFor();
+
+      await row.getByRole('link', { name: late.url }).click();
+      await page.getByRole('heading', { name: late.url }).waitFor();
+      await page.getByTestId('endpoint-installations').getByText(installationId).waitFor();
+      await page.getByTestId('endpoint-rate-limit').getByText('5 messages per second').waitFor();
+
+      await page.getByRole('button', { name: 'Edit', exact: true }).click();
+      const edit = page.getByRole('form', { name: 'Edit the endpoint' });
+      expect(await edit.getByLabel('Installations').inputValue()).toBe(installationId);
+      await edit.getByLabel('Rate limit (messages per second)').fill('20');
+      await edit.getByRole('button', { name: 'Save' }).click();
+      await page.getByText('The endpoint was saved.').waitFor();
+      await page.getByTestId('endpoint-rate-limit').getByText('20 messages per second').waitFor();
+
+      await page.getByRole('button', { name: 'Reveal secret' }).click();
+      expect(await page.getByRole('textbox', { name: 'Current signing secret' }).inputValue()).toBe(secret);
+
+      const missing = page.getByRole('form', { name: 'Replay missing events' });
+      await missing.getByLabel('Events since').fill(localInput(since));
+      await missing.getByLabel('Until (optional)').fill(localInput(new Date(since.getTime() - 60_000)));
+      await missing.getByRole('button', { name: 'Replay missing' }).click();
+      await missing.getByText('must be after since').waitFor();
+      await missing.getByLabel('Until (optional)').fill('');
+      await missing.getByRole('button', { name: 'Replay missing' }).click();
+      await page.getByText('1 message created for the events this endpoint never got.').waitFor();
+      const replayed = await waitFor('the replayed event', () => late.of('contact.created')[0]);
+      // The revealed secret verifies it; it is the event from before the endpoint existed.
+      expect(verifyWith(secret, replayed)).toMatchObject({ data: { contact: { id: contact.id } } });
+      await page.setViewportSize({ width: 390, height: 844 });
+      expect(await fitsWidth(page)).toBe(true);
+      await snap(page, '04-endpoint-390');
+
+      await page.getByRole('link', { name: 'Messages', exact: true }).click();
+      const log = page.getByRole('table', { name: 'Webhook messages' });
+      await log.getByText('contact.created').waitFor();
+      // Only this endpoint's messages: the replayed one.
+      expect(await log.getByRole('row').count()).toBe(2);
+      await log.getByRole('row').filter({ hasText: late.url }).waitFor();
+      expect(await fitsWidth(page)).toBe(true);
+      await snap(page, '05-messages-390');
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await late.close();
+    }
   });
 
   it('lets an account admin mute an event type for an installed app', async () => {

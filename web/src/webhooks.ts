@@ -2,7 +2,7 @@
  * Client for webhooks: an app's endpoints, messages and attempts (developer
  * console) and an account's mutes per installation. Same transport as api.ts.
  */
-import { type Page, request, seg, withQuery } from './api.ts';
+import { fieldErrorsOf, type Page, request, seg, withQuery } from './api.ts';
 
 export interface WebhookEventType {
   type: string;
@@ -77,11 +77,28 @@ export interface WebhookStats {
   messages: { pending: number; delivered: number; failed: number };
 }
 
+export interface WebhookSecret {
+  secret: string;
+  createdAt: string;
+  /** Older secrets still signing until they expire (rotation overlap). */
+  previous: Array<{ secret: string; createdAt: string; expiresAt: string | null }>;
+}
+
 export interface EndpointInput {
   url?: string;
   description?: string;
   eventTypes?: string[];
+  /** Empty: every installation of the app. */
+  installationIds?: string[];
   enabled?: boolean;
+  /** Messages per second; null: no limit. */
+  rateLimit?: number | null;
+}
+
+/** A time range of replays: `until` absent means up to now. */
+export interface ReplayRange {
+  since: string;
+  until?: string;
 }
 
 export interface MessageFilter {
@@ -139,11 +156,15 @@ export const webhooksApi = {
       'GET',
       withQuery(`${ep(orgId, appId, endpointId)}/attempts`, { cursor, limit: 50 }),
     ),
-  replayFailed: (orgId: string, appId: string, endpointId: string, since: string, until?: string) =>
-    request<{ replayed: number }>(
+  secret: (orgId: string, appId: string, endpointId: string) =>
+    request<WebhookSecret>('GET', `${ep(orgId, appId, endpointId)}/secret`),
+  replayFailed: (orgId: string, appId: string, endpointId: string, range: ReplayRange) =>
+    request<{ replayed: number }>('POST', `${ep(orgId, appId, endpointId)}/replay`, range),
+  replayMissing: (orgId: string, appId: string, endpointId: string, range: ReplayRange) =>
+    request<{ created: number; truncated: boolean }>(
       'POST',
-      `${ep(orgId, appId, endpointId)}/replay`,
-      until ? { since, until } : { since },
+      `${ep(orgId, appId, endpointId)}/replay-missing`,
+      range,
     ),
   messages: (orgId: string, appId: string, filter: MessageFilter) =>
     request<Page<WebhookMessage>>(
@@ -174,6 +195,71 @@ export const webhooksApi = {
       { eventTypes },
     ),
 };
+
+/**
+ * Server field errors of an endpoint or replay form, one per form field:
+ * `installationIds.2` goes next to the installations input, naming the entry.
+ */
+export function endpointFieldErrors(err: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [field, reason] of Object.entries(fieldErrorsOf(err))) {
+    const [name, index] = field.split('.');
+    const entry = index !== undefined && /^\d+$/.test(index) ? `Entry ${Number(index) + 1}: ` : '';
+    out[name] ??= `${entry}${reason}`;
+  }
+  return out;
+}
+
+/** Installation ids typed by a person: split on commas and whitespace, without repeats. */
+export function parseIds(text: string): string[] {
+  return [...new Set(text.split(/[\s,]+/).filter(Boolean))];
+}
+
+/** What the endpoint form edits, as typed (installation ids as text, the rate limit as digits). */
+export interface EndpointForm {
+  url: string;
+  description: string;
+  eventTypes: string[];
+  installations: string;
+  rateLimit: string | number;
+}
+
+export function endpointForm(e?: WebhookEndpoint): EndpointForm {
+  return {
+    url: e?.url ?? '',
+    description: e?.description ?? '',
+    eventTypes: [...(e?.eventTypes ?? [])],
+    installations: e?.installationIds.join(', ') ?? '',
+    rateLimit: e?.rateLimit ? String(e.rateLimit) : '',
+  };
+}
+
+/** The API body of the form: empty lists and an empty rate limit clear them. */
+export function endpointInput(f: EndpointForm): EndpointInput {
+  // v-model on a number input hands over a number once something is typed.
+  const rate = String(f.rateLimit).trim();
+  return {
+    url: f.url.trim(),
+    description: f.description.trim(),
+    eventTypes: f.eventTypes,
+    installationIds: parseIds(f.installations),
+    rateLimit: rate ? Number(rate) : null,
+  };
+}
+
+/** "2 installations · 10 messages/s", or '' for an app-wide endpoint without a limit. */
+export function endpointLimits(e: WebhookEndpoint): string {
+  const n = e.installationIds.length;
+  return [
+    n ? `${n === 1 ? '1 installation' : `${n} installations`} only` : '',
+    e.rateLimit ? `${e.rateLimit} messages/s at most` : '',
+  ]
+    .filter(Boolean)
+    .join(' · ');
+}
+
+/** A datetime-local input's value as an ISO timestamp ('' when empty). */
+export const localToIso = (local: string): string => (local ? new Date(local).toISOString() : '');
 
 /** "98.5%", or a dash without attempts. */
 export function formatRate(rate: number | null): string {
