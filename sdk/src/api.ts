@@ -85,6 +85,12 @@ type ContactPatchOp = Operation<'/v1/contacts/{contactId}', 'patch'>;
 type UsersList = Operation<'/v1/users', 'get'>;
 type AppInstallationsList = Operation<'/v1/app/installations', 'get'>;
 type AppInstallationDelete = Operation<'/v1/app/installations/{installationId}', 'delete'>;
+type WebhookEndpointsList = Operation<'/v1/app/webhook-endpoints', 'get'>;
+type WebhookEndpointCreateOp = Operation<'/v1/app/webhook-endpoints', 'post'>;
+type WebhookEndpointGet = Operation<'/v1/app/webhook-endpoints/{endpointId}', 'get'>;
+type WebhookEndpointPatchOp = Operation<'/v1/app/webhook-endpoints/{endpointId}', 'patch'>;
+type WebhookEndpointSecretGet = Operation<'/v1/app/webhook-endpoints/{endpointId}/secret', 'get'>;
+type WebhookEndpointTest = Operation<'/v1/app/webhook-endpoints/{endpointId}/test', 'post'>;
 
 /** The API as an installation (an account's access token). */
 export interface PlazaApi extends TypedFetch {
@@ -127,6 +133,28 @@ export interface PlazaAppApi extends TypedFetch {
     tokens(installationId: string): Promise<PlazaTokens>;
     /** Uninstalls the app from that account (its grant and tokens are revoked at once). */
     uninstall(installationId: string): Promise<SuccessBody<AppInstallationDelete>>;
+  };
+  /**
+   * Where Plaza POSTs the app's webhooks. `create()` answers the endpoint and
+   * its `whsec_` secret (verify with `verifyWebhook`); `secret()` reads it again.
+   * The rest of `/v1/app/webhook-endpoints` (rotation, replay, attempts, stats)
+   * through `post()`/`get()` with the OpenAPI path.
+   */
+  webhookEndpoints: {
+    list(query?: QueryParams<WebhookEndpointsList>): Promise<SuccessBody<WebhookEndpointsList>>;
+    all(
+      query?: Omit<QueryParams<WebhookEndpointsList>, 'cursor'>,
+    ): AsyncIterableIterator<ListItem<WebhookEndpointsList>>;
+    create(endpoint: JsonBody<WebhookEndpointCreateOp>): Promise<SuccessBody<WebhookEndpointCreateOp>>;
+    get(endpointId: string): Promise<SuccessBody<WebhookEndpointGet>>;
+    update(
+      endpointId: string,
+      patch: JsonBody<WebhookEndpointPatchOp>,
+    ): Promise<SuccessBody<WebhookEndpointPatchOp>>;
+    delete(endpointId: string): Promise<void>;
+    secret(endpointId: string): Promise<SuccessBody<WebhookEndpointSecretGet>>;
+    /** Sends the endpoint a `webhook.test` message; answers the message (its id is the `webhook-id`). */
+    test(endpointId: string): Promise<SuccessBody<WebhookEndpointTest>>;
   };
 }
 
@@ -375,6 +403,21 @@ export function createAppApi(deps: {
       },
       uninstall: (installationId) =>
         typed.delete('/v1/app/installations/{installationId}', { params: { installationId } }),
+    },
+    webhookEndpoints: {
+      list: (query) => typed.get('/v1/app/webhook-endpoints', { query }),
+      all: (query) => typed.paginate('/v1/app/webhook-endpoints', { query }),
+      create: (endpoint) => typed.post('/v1/app/webhook-endpoints', { body: endpoint }),
+      get: (endpointId) => typed.get('/v1/app/webhook-endpoints/{endpointId}', { params: { endpointId } }),
+      update: (endpointId, patch) =>
+        typed.patch('/v1/app/webhook-endpoints/{endpointId}', { params: { endpointId }, body: patch }),
+      delete: async (endpointId) => {
+        await typed.delete('/v1/app/webhook-endpoints/{endpointId}', { params: { endpointId } });
+      },
+      secret: (endpointId) =>
+        typed.get('/v1/app/webhook-endpoints/{endpointId}/secret', { params: { endpointId } }),
+      test: (endpointId) =>
+        typed.post('/v1/app/webhook-endpoints/{endpointId}/test', { params: { endpointId } }),
     },
   };
 }

@@ -44,6 +44,11 @@ export type {
   paths,
   Schemas,
   Scope,
+  WebhookEndpoint,
+  WebhookEndpointCreate,
+  WebhookEndpointPatch,
+  WebhookEndpointSecret,
+  WebhookMessage,
 } from './generated/openapi.ts';
 export {
   type AuthorizationRequest,

@@ -317,4 +317,67 @@ describe('the API client', () => {
     for (const path of ['/v1/app/installations', '/v1/app/installations/inst_2/token'])
       expect(bearer(server.to(path)[0])).not.toBe(got.accessToken);
   });
+
+  it('as the app itself: manages its webhook endpoints (create with the secret, read it again, test, change, delete)', async () => {
+    server.on('POST /oauth/token', () => ({
+      json: { access_token: fakeJwt({ plaza_app: 'app_1' }), token_type: 'Bearer', expires_in: 900 },
+    }));
+    const endpoint = {
+      id: 'ep_1',
+      appId: 'app_1',
+      url: 'https://myapp.example.com/hooks',
+      description: '',
+      eventTypes: ['contact.created'],
+      installationIds: [],
+      enabled: true,
+      disabledReason: null,
+      disabledAt: null,
+      rateLimit: null,
+      failingSince: null,
+      consecutiveFailures: 0,
+      lastAttemptAt: null,
+      lastSuccessAt: null,
+      createdAt: '2025-01-01T00:00:00.000Z',
+      updatedAt: '2025-01-01T00:00:00.000Z',
+    };
+    server.on('POST /v1/app/webhook-endpoints', () => ({
+      status: 201,
+      json: { endpoint, secret: 'whsec_c2VjcmV0' },
+    }));
+    server.on('GET /v1/app/webhook-endpoints', () => ({ json: { data: [endpoint], nextCursor: null } }));
+    server.on('GET /v1/app/webhook-endpoints/ep_1', () => ({ json: endpoint }));
+    server.on('PATCH /v1/app/webhook-endpoints/ep_1', () => ({ json: { ...endpoint, enabled: false } }));
+    server.on('DELETE /v1/app/webhook-endpoints/ep_1', () => ({ status: 204 }));
+    server.on('GET /v1/app/webhook-endpoints/ep_1/secret', () => ({
+      json: { secret: 'whsec_c2VjcmV0', createdAt: endpoint.createdAt, previous: [] },
+    }));
+    server.on('POST /v1/app/webhook-endpoints/ep_1/test', () => ({
+      status: 201,
+      json: { id: 'msg_1', eventType: 'webhook.test', state: 'pending' },
+    }));
+    const endpoints = client().appApi().webhookEndpoints;
+    const created = await endpoints.create({ url: endpoint.url, eventTypes: ['contact.created'] });
+    expect(created).toEqual({ endpoint, secret: 'whsec_c2VjcmV0' });
+    expect(JSON.parse(server.to('/v1/app/webhook-endpoints')[0].body)).toEqual({
+      url: endpoint.url,
+      eventTypes: ['contact.created'],
+    });
+    const all = [];
+    for await (const e of endpoints.all()) all.push(e.id);
+    expect(all).toEqual(['ep_1']);
+    expect((await endpoints.list()).data).toHaveLength(1);
+    expect(await endpoints.get('ep_1')).toEqual(endpoint);
+    expect((await endpoints.secret('ep_1')).secret).toBe('whsec_c2VjcmV0');
+    expect((await endpoints.test('ep_1')).id).toBe('msg_1');
+    expect((await endpoints.update('ep_1', { enabled: false })).enabled).toBe(false);
+    expect(
+      JSON.parse(server.to('/v1/app/webhook-endpoints/ep_1').find((r) => r.method === 'PATCH')!.body),
+    ).toEqual({
+      enabled: false,
+    });
+    expect(await endpoints.delete('ep_1')).toBeUndefined();
+    expect(
+      server.requests.filter((r) => r.path.startsWith('/v1/app/webhook-endpoints')).map((r) => r.method),
+    ).toEqual(['POST', 'GET', 'GET', 'GET', 'GET', 'POST', 'PATCH', 'DELETE']);
+  });
 });

@@ -9,10 +9,11 @@
  *   GET  /contacts    the account's contacts through the API (`contacts:read`); JSON with Accept: application/json
  *   POST /refresh     refreshes the installation's tokens now (rotation)
  *   POST /uninstall   revokes the installation's refresh token: Plaza ends the grant
+ *   POST /webhooks    Plaza's webhooks: verified (`verifyWebhook`), deduped on webhook-id, acted on
+ *   GET  /events      the last webhooks received (JSON)
  *
  * Every route taking `?account=acct_...` may leave it out while there is one
- * installation. Webhooks (POST /webhooks, verified with the SDK's
- * `verifyWebhook`) come with Plaza issue 5.
+ * installation.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 // In your app: import { ... } from '@plaza/sdk';
@@ -23,6 +24,12 @@ import {
   type PlazaClient,
   PlazaOAuthError,
   type PlazaTokens,
+  PlazaWebhookError,
+  readRawBody,
+  verifyWebhook,
+  type WebhookEndpoint,
+  type WebhookEvent,
+  type WebhookFailure,
 } from '../../src/index.ts';
 
 export interface ContactViewerOptions {
@@ -33,7 +40,25 @@ export interface ContactViewerOptions {
   appUrl: string;
   /** Scopes to ask for; default contacts:read. */
   scopes?: string[];
+  /**
+   * The webhook endpoint's signing secret (`whsec_...`; several during your own rollover).
+   * Without it, POST /webhooks answers 503 until `registerWebhookEndpoint()` loads one.
+   */
+  webhookSecret?: string | string[];
   fetch?: typeof globalThis.fetch;
+}
+
+/** A webhook that verified, and what the app did about it. */
+export interface ReceivedWebhook {
+  /** The `webhook-id` header: the same on every delivery of this message. */
+  webhookId: string;
+  eventId: string;
+  type: string;
+  accountId: string | null;
+  installationId: string | null;
+  occurredAt: string;
+  receivedAt: string;
+  outcome: string;
 }
 
 export interface ContactViewer {
@@ -41,11 +66,29 @@ export interface ContactViewer {
   plaza: PlazaClient;
   /** Installations by account id: their current tokens. */
   installations: Map<string, PlazaTokens>;
+  /**
+   * Finds this app's endpoint for `${appUrl}/webhooks` with the app's client
+   * credentials, or creates it, and verifies webhooks with its secret from now on.
+   */
+  registerWebhookEndpoint(): Promise<{ endpoint: WebhookEndpoint; created: boolean }>;
 }
 
 /** How long a started installation may take before its state is forgotten. */
 const FLOW_TTL_MS = 10 * 60_000;
 const FLOW_COOKIE = 'contact_viewer_flow';
+/** Webhooks kept to show; webhook-ids remembered to drop redeliveries (a real app keeps them in its database). */
+const WEBHOOKS_SHOWN = 20;
+const WEBHOOK_IDS_KEPT = 1000;
+
+/** A bad request is 400; a signature that does not match or a replayed timestamp is 401; our own bad secret is 500. */
+const WEBHOOK_REFUSAL: Record<WebhookFailure, number> = {
+  missing_headers: 400,
+  bad_timestamp: 400,
+  bad_body: 400,
+  timestamp_out_of_tolerance: 401,
+  no_matching_signature: 401,
+  bad_secret: 500,
+};
 
 const html = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -67,6 +110,13 @@ export function createContactViewer(options: ContactViewerOptions): ContactViewe
   const appUrl = options.appUrl.replace(/\/+$/, '');
   const installations = new Map<string, PlazaTokens>();
   const flows = new Map<string, { codeVerifier: string; startedAt: number }>();
+  let webhookSecrets = [options.webhookSecret ?? []].flat();
+  /** Verified webhooks, newest first. */
+  const received: ReceivedWebhook[] = [];
+  /** Every webhook-id acted on (insertion order: the oldest go first). */
+  const seenWebhookIds = new Set<string>();
+  /** Accounts whose contacts changed since their contacts page was last shown: how many changes. */
+  const contactChanges = new Map<string, number>();
   const plaza = createPlazaClient({
     plazaUrl: options.plazaUrl,
     clientId: options.clientId,
@@ -94,6 +144,9 @@ export function createContactViewer(options: ContactViewerOptions): ContactViewe
   }
   const json = (res: ServerResponse, status: number, value: unknown) =>
     send(res, status, JSON.stringify(value), 'application/json');
+  const noContent = (res: ServerResponse) => {
+    res.writeHead(204).end();
+  };
   const seeOther = (res: ServerResponse, location: string, headers: Record<string, string> = {}) => {
     res.writeHead(303, { location, ...headers });
     res.end();
@@ -109,17 +162,81 @@ export function createContactViewer(options: ContactViewerOptions): ContactViewe
     return installations.size === 1 ? [...installations][0] : undefined;
   }
 
+  /** What the app does with a verified event; returns what it did, for the page. */
+  function act(event: WebhookEvent): string {
+    const account = event.accountId;
+    if (event.type === 'app.uninstalled' && account) {
+      // Uninstalled on Plaza's side (or by POST /uninstall): its tokens are dead, forget them.
+      // Only that installation's: a newer one in the same account keeps its tokens.
+      if (installations.get(account)?.installationId !== event.installationId) return 'nothing to forget';
+      installations.delete(account);
+      return "forgot the installation's tokens";
+    }
+    if (event.type.startsWith('contact.') && account) {
+      // The app does not copy contacts: it notes that the list changed (a caching app would refetch).
+      contactChanges.set(account, (contactChanges.get(account) ?? 0) + 1);
+      return 'marked the contact list changed';
+    }
+    return 'noted';
+  }
+
+  async function receiveWebhook(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (webhookSecrets.length === 0)
+      return json(res, 503, {
+        error: 'not_configured',
+        message: 'no webhook secret: set PLAZA_WEBHOOK_SECRET',
+      });
+    let event: WebhookEvent;
+    try {
+      // Verify the raw bytes, before anything else: unverified, the body is anyone's.
+      event = await verifyWebhook(await readRawBody(req), req.headers, webhookSecrets);
+    } catch (err) {
+      if (!(err instanceof PlazaWebhookError)) throw err;
+      if (err.reason === 'bad_secret')
+        console.error('contact-viewer: the webhook secret is not a whsec_ secret');
+      return json(res, WEBHOOK_REFUSAL[err.reason], { error: err.reason, message: err.message });
+    }
+    // Deduped only once verified, so forged ids cannot shadow real ones. Plaza delivers at least once
+    // (a lost 2xx, a replay): a redelivery is acknowledged and not acted on again.
+    const webhookId = String(req.headers['webhook-id']);
+    if (seenWebhookIds.has(webhookId)) return noContent(res);
+    seenWebhookIds.add(webhookId);
+    if (seenWebhookIds.size > WEBHOOK_IDS_KEPT) seenWebhookIds.delete(seenWebhookIds.values().next().value!);
+    received.unshift({
+      webhookId,
+      eventId: event.id,
+      type: event.type,
+      accountId: event.accountId,
+      installationId: event.installationId,
+      occurredAt: event.timestamp,
+      receivedAt: new Date().toISOString(),
+      outcome: act(event),
+    });
+    received.length = Math.min(received.length, WEBHOOKS_SHOWN);
+    noContent(res);
+  }
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', appUrl);
     const route = `${req.method} ${url.pathname}`;
 
     if (route === 'GET /') {
+      const changes = (account: string) => {
+        const n = contactChanges.get(account);
+        return n ? ` (${n} new change${n === 1 ? '' : 's'})` : '';
+      };
       const rows = [...installations]
         .map(
           ([account, t]) => `<tr><td>${html(account)}</td><td>${html(t.scopes.join(' '))}</td>
-<td><a href="/contacts?account=${encodeURIComponent(account)}">Contacts</a>
+<td><a href="/contacts?account=${encodeURIComponent(account)}">Contacts${changes(account)}</a>
 <form method="post" action="/refresh?account=${encodeURIComponent(account)}"><button>Refresh tokens</button></form>
 <form method="post" action="/uninstall?account=${encodeURIComponent(account)}"><button>Uninstall</button></form></td></tr>`,
+        )
+        .join('');
+      const webhookRows = received
+        .map(
+          (w) => `<tr><td>${html(w.receivedAt)}</td><td>${html(w.type)}</td><td>${html(w.accountId)}</td>
+<td>${html(w.webhookId)}</td><td>${html(w.outcome)}</td></tr>`,
         )
         .join('');
       return send(
@@ -131,10 +248,22 @@ export function createContactViewer(options: ContactViewerOptions): ContactViewe
             rows
               ? `<table><tr><th>Account</th><th>Scopes</th><th></th></tr>${rows}</table>`
               : '<p>No installations yet.</p>'
+          }<h2>Webhooks</h2>${
+            webhookSecrets.length
+              ? ''
+              : '<p>Not receiving webhooks: no PLAZA_WEBHOOK_SECRET (see the README).</p>'
+          }${
+            webhookRows
+              ? `<table><tr><th>Received</th><th>Type</th><th>Account</th><th>webhook-id</th><th>What the app did</th></tr>${webhookRows}</table>`
+              : '<p>No webhooks yet.</p>'
           }`,
         ),
       );
     }
+
+    if (route === 'GET /events') return json(res, 200, { events: received });
+
+    if (route === 'POST /webhooks') return receiveWebhook(req, res);
 
     if (route === 'GET /install') {
       const now = Date.now();
@@ -190,6 +319,7 @@ export function createContactViewer(options: ContactViewerOptions): ContactViewe
       const q = url.searchParams.get('q') ?? undefined;
       try {
         const list = await api.contacts.list({ limit: 100, ...(q ? { q } : {}) });
+        contactChanges.delete(account);
         if (wantsJson(req, url))
           return json(res, 200, { account, contacts: list.data, nextCursor: list.nextCursor });
         const rows = list.data
@@ -247,13 +377,26 @@ export function createContactViewer(options: ContactViewerOptions): ContactViewe
       return seeOther(res, '/');
     }
 
-    // POST /webhooks arrives with Plaza issue 5 (the SDK's verifyWebhook).
     send(res, 404, page('Not found', '<p>No such page.</p>'));
   }
 
   return {
     plaza,
     installations,
+    async registerWebhookEndpoint() {
+      const url = `${appUrl}/webhooks`;
+      // As the app itself (client credentials): endpoints belong to the app, not to an installation.
+      const endpoints = plaza.appApi().webhookEndpoints;
+      for await (const endpoint of endpoints.all())
+        if (endpoint.url === url) {
+          webhookSecrets = [(await endpoints.secret(endpoint.id)).secret];
+          return { endpoint, created: false };
+        }
+      // No eventTypes: every type the app may receive (contact.* with contacts:read, app.* always).
+      const { endpoint, secret } = await endpoints.create({ url, description: 'Contact viewer (example)' });
+      webhookSecrets = [secret];
+      return { endpoint, created: true };
+    },
     handle(req, res) {
       route(req, res).catch((err: unknown) => {
         console.error('contact-viewer:', err);

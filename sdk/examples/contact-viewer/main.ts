@@ -5,7 +5,9 @@
  *     npx node sdk/examples/contact-viewer/main.ts
  *
  * PORT (default 3005), APP_URL (default http://127.0.0.1:PORT), SCOPES
- * (default contacts:read; space or comma separated).
+ * (default contacts:read; space or comma separated), PLAZA_WEBHOOK_SECRET
+ * (the whsec_ secret of the endpoint $APP_URL/webhooks; when unset, the app
+ * finds or creates that endpoint with its client credentials at start).
  */
 import { createServer } from 'node:http';
 import { createContactViewer } from './app.ts';
@@ -27,8 +29,17 @@ const viewer = createContactViewer({
   clientSecret: required('PLAZA_CLIENT_SECRET'),
   appUrl,
   scopes: (process.env.SCOPES ?? 'contacts:read').split(/[\s,]+/).filter(Boolean),
+  webhookSecret: process.env.PLAZA_WEBHOOK_SECRET || undefined,
 });
 
-createServer(viewer.handle).listen(port, '127.0.0.1', () => {
+createServer(viewer.handle).listen(port, '127.0.0.1', async () => {
   console.log(`contact viewer on ${appUrl} (redirect URI ${appUrl}/callback)`);
+  if (process.env.PLAZA_WEBHOOK_SECRET) return;
+  try {
+    const { endpoint, created } = await viewer.registerWebhookEndpoint();
+    console.log(`webhooks: ${created ? 'created' : 'found'} endpoint ${endpoint.id} for ${endpoint.url}`);
+  } catch (err) {
+    // Plaza refuses http:// endpoints unless it runs with WEBHOOKS_ALLOW_PRIVATE=true (local development).
+    console.error(`webhooks: off, could not register ${appUrl}/webhooks: ${(err as Error).message}`);
+  }
 });
