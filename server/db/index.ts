@@ -8,7 +8,12 @@ export type Row = Record<string, any>;
 
 /** Anything SQL can be sent to: the database itself or an open transaction. */
 export interface Queryable {
-  query<T = Row>(text: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * `prepare` names the statement: on PostgreSQL each connection then plans
+   * it once and reuses the plan (hot statements whose planning costs more
+   * than their run). The same name must always carry the same text.
+   */
+  query<T = Row>(text: string, params?: unknown[], prepare?: string): Promise<T[]>;
   /** Exactly one row, or throws. */
   one<T = Row>(text: string, params?: unknown[]): Promise<T>;
   /** The first row, or undefined. */
@@ -24,14 +29,18 @@ export interface Tx extends Queryable {
 
 export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
-  /** Runs `fn` in a transaction; commits when it resolves, rolls back when it throws. */
-  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in a transaction; commits when it resolves, rolls back when it
+   * throws. `begin`: constant statements sent together with BEGIN, in the
+   * same round trip (locks, SET LOCAL) — for short hot transactions.
+   */
+  transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: { begin?: string }): Promise<T>;
   /** Raw client for LISTEN and the like; undefined on PGlite. */
   readonly pool?: pg.Pool;
   close(): Promise<void>;
 }
 
-type RawQuery = (text: string, params?: unknown[]) => Promise<Row[]>;
+type RawQuery = (text: string, params?: unknown[], prepare?: string) => Promise<Row[]>;
 
 function queryable(raw: RawQuery, exec: (script: string) => Promise<void>): Queryable {
   return {
@@ -55,9 +64,11 @@ async function runTx<T>(
   raw: RawQuery,
   exec: (s: string) => Promise<void>,
   fn: (tx: Tx) => Promise<T>,
+  begin?: string,
 ): Promise<{ result: T; hooks: Hooks }> {
   const hooks: Hooks = [];
-  await raw('BEGIN');
+  if (begin) await exec(`BEGIN; ${begin}`);
+  else await raw('BEGIN');
   try {
     const result = await fn({ ...queryable(raw, exec), afterCommit: (h) => hooks.push(h) });
     await raw('COMMIT');
@@ -87,19 +98,21 @@ export function connectPostgres(url: string, poolSize = 10): Db {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client that errors (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
-  const raw: RawQuery = async (text, params) => (await pool.query(text, params as any[])).rows;
+  const raw: RawQuery = async (text, params, name) =>
+    (await pool.query({ text, values: params as any[], name })).rows;
   return {
     kind: 'postgres',
     pool,
     ...queryable(raw, async (script) => {
       await pool.query(script);
     }),
-    async transaction(fn) {
+    async transaction(fn, opts) {
       const client = await pool.connect();
-      const clientRaw: RawQuery = async (text, params) => (await client.query(text, params as any[])).rows;
+      const clientRaw: RawQuery = async (text, params, name) =>
+        (await client.query({ text, values: params as any[], name })).rows;
       let done: Awaited<ReturnType<typeof runTx<any>>>;
       try {
-        done = await runTx(clientRaw, async (script) => void (await client.query(script)), fn);
+        done = await runTx(clientRaw, async (script) => void (await client.query(script)), fn, opts?.begin);
       } finally {
         client.release();
       }
@@ -127,12 +140,14 @@ export async function openPglite(dataDir?: string): Promise<Db> {
     return next;
   };
   const serialRaw: RawQuery = (text, params) => serial(() => raw(text, params));
+  // PGlite: one connection, in process; `prepare` is ignored (raw drops it).
   const exec = async (script: string) => void (await lite.exec(script));
   return {
     kind: 'pglite',
     ...queryable(serialRaw, (script) => serial(() => exec(script))),
     // Hooks run after the connection is free again, outside the transaction's context.
-    transaction: async (fn) => runHooks(await serial(() => inTx.run(true, () => runTx(raw, exec, fn)))),
+    transaction: async (fn, opts) =>
+      runHooks(await serial(() => inTx.run(true, () => runTx(raw, exec, fn, opts?.begin)))),
     close: () => serial(() => lite.close()),
   };
 }

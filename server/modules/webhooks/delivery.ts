@@ -342,6 +342,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
         firstDelayMs(options.policy),
         targets.map((t) => t.event_id),
       ],
+      'webhooks_fan_out',
     );
     if (rows.length) wake();
     return created + rows.length;
@@ -366,12 +367,12 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
    * if this process dies, the message is due again then.
    */
   async function claim(limit: number): Promise<ClaimedMessage[]> {
-    return db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK]);
-      return tx.query<ClaimedMessage>(
-        `WITH inflight AS (
+    return db.transaction(
+      async (tx) => {
+        return tx.query<ClaimedMessage>(
+          `WITH inflight AS (
            SELECT endpoint_id, count(*)::int AS n FROM webhook_messages
-           WHERE lease_until IS NOT NULL AND lease_until > now() AND state = 'pending'
+           WHERE lease_until > now() AND id <> ALL($4::text[])
            GROUP BY endpoint_id),
          limited AS (
            SELECT id, rate_limit - CASE WHEN rate_window = date_trunc('second', now()) THEN rate_count ELSE 0 END
@@ -383,7 +384,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
          candidates AS (
            SELECT m.id, m.endpoint_id, m.next_attempt_at FROM webhook_messages m
            WHERE m.state = 'pending' AND m.next_attempt_at <= now()
-             AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = m.endpoint_id)
+             AND m.endpoint_id <> ALL (coalesce((SELECT array_agg(id) FROM blocked), '{}'))
            ORDER BY m.next_attempt_at LIMIT $1 * 2
            FOR UPDATE OF m SKIP LOCKED),
          picked AS (
@@ -409,9 +410,21 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
            p.occurred_at AS payload_occurred_at
          FROM leased l JOIN webhook_endpoints e ON e.id = l.endpoint_id
          LEFT JOIN webhook_payloads p ON p.id = l.event_id`,
-        [limit, options.endpointConcurrency, leaseMs],
-      );
-    });
+          [limit, options.endpointConcurrency, leaseMs, [...recording]],
+          'webhooks_claim',
+        );
+      },
+      // The plan must walk the due index in order and stop after `limit` rows,
+      // whatever the statistics say (a burst of new rows is not analyzed yet):
+      // a sort of every due row or a scan of the table would cost more than
+      // the deliveries. (JIT off: the costs these settings add would make
+      // PostgreSQL compile the statement.) The settings end with the transaction.
+      {
+        begin: `SELECT pg_advisory_xact_lock(${CLAIM_LOCK}), set_config('enable_seqscan', 'off', true),
+          set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
+          set_config('jit', 'off', true)`,
+      },
+    );
   }
 
   /** The signing keys of endpoints (current first; a rotated one until it expires). */
@@ -635,11 +648,11 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
        RETURNING e.id, e.consecutive_failures, extract(epoch FROM now() - e.failing_since) * 1000 AS failing_ms`;
     let rows: Array<{ id: string; consecutive_failures: number; failing_ms: string | number | null }>;
     try {
-      rows = await db.query(sql, params);
+      rows = await db.query(sql, params, 'webhooks_record');
     } catch (err) {
       // An endpoint (and its messages) deleted between the check and the insert: once more, without it.
       if ((err as { code?: string }).code !== '23503') throw err;
-      rows = await db.query(sql, params);
+      rows = await db.query(sql, params, 'webhooks_record');
     }
     const gone = new Set(batch.filter((o) => o.gone).map((o) => o.message.endpoint_id));
     for (const id of gone) await disableEndpoint(id, 'gone', SYSTEM_ACTOR);
@@ -657,8 +670,16 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
 
   const NOT_SENT = { status: null, responseBody: null, retryAfterSeconds: null } as const;
 
-  /** One attempt of a claimed message: sign, POST, record. */
-  async function attempt(message: ClaimedMessage, secrets: Buffer[] | Error | undefined): Promise<void> {
+  /**
+   * One attempt of a claimed message: sign, POST, record. `posted` runs as
+   * soon as the POST is over: the slot is free for the next claim while the
+   * result is being written (the claim does not count messages in `recording`).
+   */
+  async function attempt(
+    message: ClaimedMessage,
+    secrets: Buffer[] | Error | undefined,
+    posted: () => void,
+  ): Promise<void> {
     if (!message.enabled) {
       await failPending(db, 'id = $1', [message.id], 'endpoint_disabled');
       return;
@@ -685,7 +706,14 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       installationId: message.installation_id,
       data: message.payload_data,
     });
-    return record(message, await post(message.url, message.id, body, secrets));
+    const result = await post(message.url, message.id, body, secrets);
+    recording.add(message.id);
+    posted();
+    try {
+      await record(message, result);
+    } finally {
+      recording.delete(message.id);
+    }
   }
 
   // --- the pump: claim what is due, run it, look again when a slot frees or the next message is due ---
@@ -695,6 +723,8 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   let stopped = false;
   let again = false;
   let inFlight = 0;
+  /** Messages whose POST is over and whose result is being written: no longer in flight. */
+  const recording = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
   const running = new Set<Promise<void>>();
 
@@ -728,12 +758,18 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
           );
           for (const message of claimed) {
             inFlight++;
-            const run = attempt(message, keys instanceof Error ? keys : keys.get(message.endpoint_id))
+            let freed = false;
+            const free = () => {
+              if (freed) return;
+              freed = true;
+              inFlight--;
+              wake();
+            };
+            const run = attempt(message, keys instanceof Error ? keys : keys.get(message.endpoint_id), free)
               .catch((err) => log.error({ err, messageId: message.id }, 'webhook attempt not recorded'))
               .finally(() => {
-                inFlight--;
+                free();
                 running.delete(run);
-                wake();
               });
             running.add(run);
           }
@@ -762,9 +798,11 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
 
   /** Ms until the next message falls due (at most the poll interval). */
   async function untilNextDue(): Promise<number> {
-    const row = await db.one<{ ms: string | number | null }>(
+    const [row] = await db.query<{ ms: string | number | null }>(
       `SELECT extract(epoch FROM min(next_attempt_at) - now()) * 1000 AS ms FROM webhook_messages
        WHERE state = 'pending' AND next_attempt_at > now()`,
+      [],
+      'webhooks_next_due',
     );
     const ms = row.ms === null ? options.pollMs : Math.ceil(Number(row.ms));
     return Math.max(1, Math.min(options.pollMs, ms));
