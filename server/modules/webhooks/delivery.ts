@@ -41,8 +41,6 @@ export const ENDPOINT_DISABLED_EVENT = 'endpoint.disabled';
 export const RESPONSE_BODY_BYTES = 4096;
 /** Results written by one statement, at most. */
 const RECORD_BATCH = 500;
-/** Serialises claims across processes (pg_advisory_xact_lock key). */
-const CLAIM_LOCK = 0x706c617a; // "plaz"
 
 export interface DeliveryOptions {
   policy: RetryPolicy;
@@ -97,6 +95,8 @@ export interface ClaimedMessage {
   round_attempts: number;
   url: string;
   enabled: boolean;
+  /** The endpoint's signing secrets now (ids), newest first. */
+  secret_ids: string[] | null;
   /** Null when retention deleted the payload. */
   payload_type: string | null;
   payload_data: string | null;
@@ -358,103 +358,56 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   }
 
   /**
-   * Leases up to `limit` due messages, oldest due first, skipping endpoints
-   * that already have `endpointConcurrency` attempts in flight (in any
-   * process) or used their rate limit for this second, and taking no more of
-   * one endpoint than it has room for. Claims are serialised across
-   * processes by an advisory lock (short: one statement), which makes the
-   * per-endpoint count exact. The lease moves `next_attempt_at` to its end:
-   * if this process dies, the message is due again then.
+   * Leases up to `limit` due messages (the SQL function `webhooks_claim`,
+   * migration 002: one round trip; claims serialised across processes by an
+   * advisory lock so the per-endpoint cap is exact). A claim moves
+   * `next_attempt_at` to the end of the lease: if this process dies, the
+   * message is due again then.
    */
   async function claim(limit: number): Promise<ClaimedMessage[]> {
-    return db.transaction(
-      async (tx) => {
-        return tx.query<ClaimedMessage>(
-          `WITH inflight AS (
-           SELECT endpoint_id, count(*)::int AS n FROM webhook_messages
-           WHERE lease_until > now() AND id <> ALL($4::text[])
-           GROUP BY endpoint_id),
-         limited AS (
-           SELECT id, rate_limit - CASE WHEN rate_window = date_trunc('second', now()) THEN rate_count ELSE 0 END
-             AS room
-           FROM webhook_endpoints WHERE rate_limit IS NOT NULL),
-         blocked AS (
-           SELECT endpoint_id AS id FROM inflight WHERE n >= $2
-           UNION ALL SELECT id FROM limited WHERE room <= 0),
-         candidates AS (
-           SELECT m.id, m.endpoint_id, m.next_attempt_at FROM webhook_messages m
-           WHERE m.state = 'pending' AND m.next_attempt_at <= now()
-             AND m.endpoint_id <> ALL (coalesce((SELECT array_agg(id) FROM blocked), '{}'))
-           ORDER BY m.next_attempt_at LIMIT $1 * 2
-           FOR UPDATE OF m SKIP LOCKED),
-         picked AS (
-           SELECT c.id, c.endpoint_id FROM (
-             SELECT c.*, row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) AS rn
-             FROM candidates c) c
-           LEFT JOIN inflight f ON f.endpoint_id = c.endpoint_id
-           LEFT JOIN limited l ON l.id = c.endpoint_id
-           WHERE c.rn <= $2 - coalesce(f.n, 0) AND (l.id IS NULL OR c.rn <= l.room)
-           ORDER BY c.next_attempt_at LIMIT $1),
-         leased AS (
-           UPDATE webhook_messages m SET lease_until = now() + $3 * interval '1 millisecond',
-             next_attempt_at = now() + $3 * interval '1 millisecond'
-           FROM picked WHERE m.id = picked.id
-           RETURNING m.id, m.endpoint_id, m.app_id, m.event_id, m.account_id, m.installation_id, m.trigger,
-             m.round_attempts),
-         counted AS (
-           UPDATE webhook_endpoints e SET rate_window = date_trunc('second', now()),
-             rate_count = CASE WHEN e.rate_window = date_trunc('second', now()) THEN e.rate_count ELSE 0 END + p.n
-           FROM (SELECT endpoint_id, count(*)::int AS n FROM picked GROUP BY endpoint_id) p
-           WHERE e.id = p.endpoint_id AND e.rate_limit IS NOT NULL)
-         SELECT l.*, e.url, e.enabled, p.type AS payload_type, p.data AS payload_data,
-           p.occurred_at AS payload_occurred_at
-         FROM leased l JOIN webhook_endpoints e ON e.id = l.endpoint_id
-         LEFT JOIN webhook_payloads p ON p.id = l.event_id`,
-          [limit, options.endpointConcurrency, leaseMs, [...recording]],
-          'webhooks_claim',
-        );
-      },
-      // The plan must walk the due index in order and stop after `limit` rows,
-      // whatever the statistics say (a burst of new rows is not analyzed yet):
-      // a sort of every due row or a scan of the table would cost more than
-      // the deliveries. (JIT off: the costs these settings add would make
-      // PostgreSQL compile the statement.) The settings end with the transaction.
-      {
-        begin: `SELECT pg_advisory_xact_lock(${CLAIM_LOCK}), set_config('enable_seqscan', 'off', true),
-          set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
-          set_config('jit', 'off', true)`,
-      },
+    return db.query<ClaimedMessage>(
+      'SELECT * FROM webhooks_claim($1, $2, $3, $4)',
+      [limit, options.endpointConcurrency, leaseMs, [...recording]],
+      'webhooks_claim',
     );
   }
 
-  /** The signing keys of endpoints (current first; a rotated one until it expires). */
-  async function keysOf(endpointIds: string[]): Promise<Map<string, Buffer[] | Error>> {
-    const rows = await db.query<{ endpoint_id: string; id: string; sealed: string }>(
-      `SELECT endpoint_id, id, sealed FROM webhook_endpoint_secrets
-       WHERE endpoint_id = ANY($1) AND (expires_at IS NULL OR expires_at > now())
-       ORDER BY endpoint_id, created_at DESC`,
-      [endpointIds],
-    );
-    const out = new Map<string, Buffer[] | Error>();
-    for (const r of rows) {
-      const list = out.get(r.endpoint_id) ?? [];
-      if (list instanceof Error) continue;
-      let key = keys.get(r.id);
-      if (!key) {
+  /**
+   * The signing keys of claimed messages (current first; a rotated one until
+   * it expires), from the opened-key cache; unknown secrets are read and
+   * opened once. An endpoint whose secret cannot be opened gets an Error.
+   */
+  async function keysFor(claimed: ClaimedMessage[]): Promise<Map<string, Buffer[] | Error>> {
+    const unknown = [...new Set(claimed.flatMap((m) => m.secret_ids ?? []))].filter((id) => !keys.has(id));
+    const broken = new Map<string, Error>();
+    if (unknown.length) {
+      const rows = await db.query<{ endpoint_id: string; id: string; sealed: string }>(
+        'SELECT endpoint_id, id, sealed FROM webhook_endpoint_secrets WHERE id = ANY($1)',
+        [unknown],
+      );
+      if (keys.size + rows.length > 20_000) keys.clear();
+      for (const r of rows) {
         try {
-          key = secretKey(box.open(r.sealed, r.endpoint_id));
+          keys.set(r.id, secretKey(box.open(r.sealed, r.endpoint_id)));
         } catch (err) {
           log.error(
             { err, endpointId: r.endpoint_id },
             'cannot open the signing secret of a webhook endpoint',
           );
-          out.set(r.endpoint_id, err as Error);
-          continue;
+          broken.set(r.endpoint_id, err as Error);
         }
-        if (keys.size > 20_000) keys.clear();
-        keys.set(r.id, key);
       }
-      out.set(r.endpoint_id, [...list, key]);
+    }
+    const out = new Map<string, Buffer[] | Error>();
+    for (const m of claimed) {
+      if (out.has(m.endpoint_id)) continue;
+      const list = (m.secret_ids ?? []).map((id) => keys.get(id));
+      const missing = list.some((k) => !k);
+      out.set(
+        m.endpoint_id,
+        broken.get(m.endpoint_id) ??
+          (missing || list.length === 0 ? new Error('signing secret missing') : (list as Buffer[])),
+      );
     }
     return out;
   }
@@ -753,9 +706,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
         if (room <= 0) break; // a finishing attempt wakes the pump
         const claimed = await claim(room);
         if (claimed.length) {
-          const keys = await keysOf([...new Set(claimed.map((m) => m.endpoint_id))]).catch(
-            (err) => err as Error,
-          );
+          const keys = await keysFor(claimed).catch((err) => err as Error);
           for (const message of claimed) {
             inFlight++;
             let freed = false;
@@ -775,7 +726,8 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
           }
         }
         if (claimed.length < room) {
-          nextMs = await untilNextDue();
+          // Nothing more is due now. With attempts running, their ends wake the pump; else sleep until the next one falls due.
+          if (claimed.length === 0 && inFlight === 0) nextMs = await untilNextDue();
           break;
         }
       }
