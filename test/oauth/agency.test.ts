@@ -434,6 +434,32 @@ describe("the app's tokens for installations it did not get through the code flo
       .expect(403);
   });
 
+  it("lists the app's installations to its developer organization, with account names", async () => {
+    const agent = browser(plaza);
+    await agent
+      .post('/v1/auth/login')
+      .send({ email: app.developerPerson.email, password: app.developerPerson.password })
+      .expect(200);
+    const res = await agent
+      .get(`/v1/organizations/${app.developer.org.id}/apps/${app.appId}/installations?limit=100`)
+      .expect(200);
+    for (const sub of [subs[0], subs[1]])
+      expect(res.body.data).toContainEqual(
+        expect.objectContaining({
+          id: installed[sub.id],
+          accountId: sub.id,
+          accountName: sub.name,
+          status: 'active',
+          grantedScopes: ['contacts:read'],
+        }),
+      );
+    // Not another organization's app.
+    const foreign = await agent.get(
+      `/v1/organizations/${app.developer.org.id}/apps/${otherApp.appId}/installations`,
+    );
+    expect(foreign.status).toBe(404);
+  });
+
   it('uninstalls itself: the grant, its refresh tokens and its access tokens are refused at once', async () => {
     const token = await clientToken(app);
     const target = installed[subs[1].id];

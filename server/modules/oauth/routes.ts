@@ -122,6 +122,10 @@ const AppInstallation = z
   })
   .meta({ id: 'AppInstallation' });
 
+const DeveloperInstallation = AppInstallation.extend({
+  accountName: z.string().nullable().describe('The name of the account it is installed in'),
+}).meta({ id: 'DeveloperInstallation' });
+
 const InstallationTokens = z
   .object({
     access_token: z.string().describe("A JWT for the Plaza API, bound to the installation's account"),
@@ -183,6 +187,23 @@ export function oauthRoutes({ oauth }: { oauth: OAuthService }) {
       async handler({ client, query }) {
         const found = await oauth.listAppInstallations(client.appId, query);
         return { ...found, data: found.data.map(appInstallation) };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/organizations/:orgId/apps/:appId/installations',
+      summary: "List the accounts that have a developer organization's app installed",
+      tag: 'Apps',
+      access: { kind: 'org', orgKinds: ['developer'] },
+      params: z.object({ orgId: z.string().max(64), appId: z.string().max(64) }),
+      query: Pagination,
+      response: page(DeveloperInstallation),
+      async handler({ org, params, query }) {
+        const found = await oauth.listInstallationsForDeveloper(org, params.appId, query);
+        return {
+          ...found,
+          data: found.data.map((i) => ({ ...appInstallation(i), accountName: i.accountName })),
+        };
       },
     }),
     defineRoute({

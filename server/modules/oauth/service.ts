@@ -481,6 +481,25 @@ export async function createOAuthService(deps: OAuthDeps) {
       installations.listActiveForApp(appId, page),
 
     /**
+     * The active installations of a developer organization's app, with each
+     * account's name (the developer console: webhook endpoint filters,
+     * support). 404 when the app is not theirs.
+     */
+    async listInstallationsForDeveloper(
+      ctx: OrgContext,
+      appId: string,
+      page: { limit: number; cursor?: string },
+    ) {
+      const app = await apps.get(ctx, appId);
+      const found = await installations.listActiveForApp(app.id, page);
+      const accounts = await organizations.byIds([...new Set(found.data.map((i) => i.accountId))]);
+      return {
+        ...found,
+        data: found.data.map((i) => ({ ...i, accountName: accounts.get(i.accountId)?.name ?? null })),
+      };
+    },
+
+    /**
      * Tokens for one of the app's active installations, as the token endpoint
      * gives them after a code exchange (installation-tokens.ts): for
      * installations the app did not get through the code flow (agency bulk
