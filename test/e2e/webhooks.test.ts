@@ -3,10 +3,12 @@
  * Webhooks tab, adds an endpoint (a real receiver on loopback) for
  * contact.created, sees its whsec_ secret once, sends a test event, opens the
  * endpoint and sees the delivered attempt with its status and the success
- * rate. Then Dev adds a second endpoint limited to Olive's installation with
- * a rate limit (a wrong installation id is named next to its field), edits
- * it, reveals its secret, replays the contact.created event it missed (from
- * before it existed) and finds the message in the log, also at 390 px wide.
+ * rate. Then Dev adds a second endpoint limited to Olive's installation (a
+ * checkbox by account name) with a rate limit (a wrong installation id is
+ * named next to the field), edits it, keeps an uninstalled account's id until
+ * unchecking it, reveals its secret, replays the contact.created event it
+ * missed (from before it existed) and finds the message in the log, also at
+ * 390 px wide.
  * Then Olive, admin of an account that installed the app, mutes
  * contact.created for it on the installed-apps page.
  *
@@ -35,9 +37,11 @@ let plaza: OAuthPlaza;
 let app: WebhookApp;
 let olive: Person;
 let shop: OrgContext;
+let cafe: OrgContext;
 let hooks: Receiver;
 let browser: Browser | undefined;
 let installationId = '';
+let cafeInstallationId = '';
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
@@ -47,6 +51,8 @@ beforeAll(async () => {
   olive = await person(plaza, 'Olive Owner');
   shop = await account(plaza, olive, 'Corner Bakery');
   installationId = (await installApp(plaza, app, shop.org.id, ['contacts:read'])).id;
+  cafe = await account(plaza, olive, 'Harbor Cafe');
+  cafeInstallationId = (await installApp(plaza, app, cafe.org.id, ['contacts:read'])).id;
   hooks = await receiver();
   browser = await launchBrowser();
 }, 120_000);
@@ -167,19 +173,41 @@ describe('webhooks in the web app', () => {
       const form = page.getByRole('form', { name: 'New webhook endpoint' });
       await form.getByLabel('Endpoint URL').fill(late.url);
       await form.getByRole('checkbox', { name: /contact\.created/ }).check();
-      const installations = form.getByLabel('Installations');
-      await installations.fill(`${installationId}, inst_nowhere`);
+      const installations = form.getByRole('group', { name: 'Installations' });
+      await installations.getByText('All installations (app-wide)').waitFor();
+      const bakery = installations.getByRole('checkbox', { name: /Corner Bakery/ });
+      await bakery.check();
+      await installations.getByText(installationId).waitFor();
+      expect(await installations.getByRole('checkbox', { name: /Harbor Cafe/ }).isChecked()).toBe(false);
       await form.getByLabel('Rate limit (messages per second)').fill('5');
+      // The checklist only offers the app's installations: a wrong id can only come from elsewhere (a stale
+      // page, a bug), so add one to the request the page sends, once.
+      await page.route(
+        (url) => url.pathname.endsWith('/webhook-endpoints'),
+        async (route) => {
+          const body = route.request().postDataJSON();
+          const installationIds = [...body.installationIds, 'inst_nowhere'];
+          await route.continue({ postData: JSON.stringify({ ...body, installationIds }) });
+        },
+        { times: 1 },
+      );
       await form.getByRole('button', { name: 'Create endpoint' }).click();
       // The server's answer names the wrong id under the field.
-      await form.getByText('Entry 2: inst_nowhere is not an installation of this app').waitFor();
-      expect(await installations.getAttribute('aria-invalid')).toBe('true');
+      await installations.getByText('inst_nowhere is not an installation of this app').waitFor();
+      // ... and the group of checkboxes is described by it (screen readers read it with the group).
+      const description = await installations.evaluate((el) =>
+        (el.getAttribute('aria-describedby') ?? '')
+          .split(' ')
+          .map((id) => document.getElementById(id)?.textContent ?? '')
+          .join(' '),
+      );
+      expect(description).toContain('inst_nowhere is not an installation of this app');
+      expect(await bakery.isChecked()).toBe(true);
       await page.setViewportSize({ width: 390, height: 844 });
       expect(await fitsWidth(page)).toBe(true);
       await snap(page, '03-create-390');
       await page.setViewportSize({ width: 1200, height: 900 });
 
-      await installations.fill(installationId);
       await form.getByRole('button', { name: 'Create endpoint' }).click();
       const secret = await page.getByRole('textbox', { name: 'Signing secret', exact: true }).inputValue();
       expect(secret).toMatch(/^whsec_/);
@@ -192,16 +220,46 @@ describe('webhooks in the web app', () => {
 
       await row.getByRole('link', { name: late.url }).click();
       await page.getByRole('heading', { name: late.url }).waitFor();
-      await page.getByTestId('endpoint-installations').getByText(installationId).waitFor();
+      const shown = page.getByTestId('endpoint-installations');
+      await shown.getByText('Corner Bakery').waitFor();
+      await shown.getByText(installationId).waitFor();
       await page.getByTestId('endpoint-rate-limit').getByText('5 messages per second').waitFor();
 
       await page.getByRole('button', { name: 'Edit', exact: true }).click();
       const edit = page.getByRole('form', { name: 'Edit the endpoint' });
-      expect(await edit.getByLabel('Installations').inputValue()).toBe(installationId);
+      expect(await edit.getByRole('checkbox', { name: /Corner Bakery/ }).isChecked()).toBe(true);
+      await edit.getByRole('checkbox', { name: /Harbor Cafe/ }).check();
       await edit.getByLabel('Rate limit (messages per second)').fill('20');
       await edit.getByRole('button', { name: 'Save' }).click();
       await page.getByText('The endpoint was saved.').waitFor();
       await page.getByTestId('endpoint-rate-limit').getByText('20 messages per second').waitFor();
+      await shown.getByText('Harbor Cafe').waitFor();
+
+      // Harbor Cafe uninstalls the app: its id stays on the endpoint, and in the form, until Dev unchecks it.
+      await plaza.core.installations.uninstall({
+        accountId: cafe.org.id,
+        appId: app.appId,
+        actor: olive.actor,
+      });
+      await page.reload();
+      await shown.getByText('(no longer installed)').waitFor();
+      await shown.getByText(cafeInstallationId).waitFor();
+      await page.getByRole('button', { name: 'Edit', exact: true }).click();
+      const gone = edit.getByRole('checkbox', { name: `${cafeInstallationId} (no longer installed)` });
+      expect(await gone.isChecked()).toBe(true);
+      await snap(page, '03b-edit-uninstalled');
+      expect(await edit.getByRole('checkbox', { name: /Harbor Cafe/ }).count()).toBe(0);
+      await edit.getByRole('button', { name: 'Save' }).click();
+      await page.getByText('The endpoint was saved.').waitFor();
+      await shown.getByText(cafeInstallationId).waitFor();
+      await page.getByRole('button', { name: 'Edit', exact: true }).click();
+      await gone.uncheck();
+      await edit.getByRole('button', { name: 'Save' }).click();
+      await waitFor(
+        'the uninstalled id dropped',
+        async () => (await shown.getByText(cafeInstallationId).count()) === 0,
+      );
+      await shown.getByText('Corner Bakery').waitFor();
 
       await page.getByRole('button', { name: 'Reveal secret' }).click();
       expect(await page.getByRole('textbox', { name: 'Current signing secret' }).inputValue()).toBe(secret);

@@ -111,6 +111,19 @@ export interface MessageFilter {
   limit?: number;
 }
 
+/** An active installation of the app, as its developer sees it (the endpoint form's checklist). */
+export interface DeveloperInstallation {
+  id: string;
+  accountId: string;
+  /** Null when the account has no name to show. */
+  accountName: string | null;
+  versionId: string;
+  grantedScopes: string[];
+  status: 'active' | 'uninstalled';
+  createdAt: string;
+  uninstalledAt: string | null;
+}
+
 export interface WebhookMutes {
   installationId: string;
   appId: string;
@@ -123,6 +136,12 @@ const ep = (orgId: string, appId: string, endpointId: string) =>
   `${base(orgId, appId)}/webhook-endpoints/${seg(endpointId)}`;
 
 export const webhooksApi = {
+  /** A page of the app's active installations (100 at most), with account names. */
+  installations: (orgId: string, appId: string, cursor?: string | null) =>
+    request<Page<DeveloperInstallation>>(
+      'GET',
+      withQuery(`${base(orgId, appId)}/installations`, { limit: 100, cursor }),
+    ),
   eventTypes: () => request<{ data: WebhookEventType[] }>('GET', '/v1/event-types').then((r) => r.data),
   endpoints: (orgId: string, appId: string) =>
     request<Page<WebhookEndpoint>>(
@@ -198,29 +217,27 @@ export const webhooksApi = {
 
 /**
  * Server field errors of an endpoint or replay form, one per form field:
- * `installationIds.2` goes next to the installations input, naming the entry.
+ * `eventTypes.2` goes next to the event types, naming the entry. Installation
+ * errors need no entry number: the server's reason names the id, and the
+ * installations are a checklist, not a numbered list.
  */
 export function endpointFieldErrors(err: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [field, reason] of Object.entries(fieldErrorsOf(err))) {
     const [name, index] = field.split('.');
-    const entry = index !== undefined && /^\d+$/.test(index) ? `Entry ${Number(index) + 1}: ` : '';
-    out[name] ??= `${entry}${reason}`;
+    const numbered = name !== 'installationIds' && index !== undefined && /^\d+$/.test(index);
+    out[name] ??= `${numbered ? `Entry ${Number(index) + 1}: ` : ''}${reason}`;
   }
   return out;
 }
 
-/** Installation ids typed by a person: split on commas and whitespace, without repeats. */
-export function parseIds(text: string): string[] {
-  return [...new Set(text.split(/[\s,]+/).filter(Boolean))];
-}
-
-/** What the endpoint form edits, as typed (installation ids as text, the rate limit as digits). */
+/** What the endpoint form edits: the checked installation ids, the rate limit as typed. */
 export interface EndpointForm {
   url: string;
   description: string;
   eventTypes: string[];
-  installations: string;
+  /** Empty: every installation of the app. */
+  installations: string[];
   rateLimit: string | number;
 }
 
@@ -229,7 +246,7 @@ export function endpointForm(e?: WebhookEndpoint): EndpointForm {
     url: e?.url ?? '',
     description: e?.description ?? '',
     eventTypes: [...(e?.eventTypes ?? [])],
-    installations: e?.installationIds.join(', ') ?? '',
+    installations: [...(e?.installationIds ?? [])],
     rateLimit: e?.rateLimit ? String(e.rateLimit) : '',
   };
 }
@@ -242,7 +259,7 @@ export function endpointInput(f: EndpointForm): EndpointInput {
     url: f.url.trim(),
     description: f.description.trim(),
     eventTypes: f.eventTypes,
-    installationIds: parseIds(f.installations),
+    installationIds: [...new Set(f.installations)],
     rateLimit: rate ? Number(rate) : null,
   };
 }
