@@ -12,8 +12,9 @@
  *    at the same concurrency (the engine's per-endpoint limit, which this
  *    run sets to the worker concurrency). Prints deliveries/s and the ratio.
  * 2. Latency at target rates: each of BENCH_RATE events/s for BENCH_SECONDS, each
- *    emitted through core.events in its own transaction (one account, one
- *    installation, one endpoint); the payload carries the time taken just
+ *    emitted through core.events in its own transaction over a connection
+ *    pool of its own, as API processes emit (one account, one installation,
+ *    one endpoint); the payload carries the time taken just
  *    before COMMIT and the receiver computes committed → delivered. Prints
  *    p50/p99/max and the rate actually reached.
  * 3. Fan-out: one event to 1,000 and to 10,000 installations (set-based SQL
@@ -30,6 +31,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
+import { connectPostgres } from '../server/db/index.ts';
 import { newId } from '../server/ids.ts';
 import { messageBody } from '../server/modules/webhooks/delivery.ts';
 import {
@@ -129,10 +131,14 @@ async function seed(accountId: string, n: number, path: string) {
   return { endpoints, secrets };
 }
 
+// The load: events committed over connections of their own, as API processes commit them, so
+// the load generator does not queue for the worker's connection pool (DATABASE_POOL_SIZE).
+const emitDb = connectPostgres(plaza.database.url as string, 20);
+
 /** Emits one event in its own transaction; returns its id and the time taken just before COMMIT. */
 async function emit(accountId: string, seq: number, run: string) {
   let committedAt = 0;
-  const id = await db.transaction(async (tx) => {
+  const id = await emitDb.transaction(async (tx) => {
     committedAt = Date.now();
     return core.events.emit(tx, accountId, TYPE, { seq, committedAt, run });
   });
@@ -339,6 +345,7 @@ console.log(
   `| checks | ${fmt(stats.messages)} messages, ${fmt(stats.attempts)} attempts, ${stats.failed} not delivered; ${duplicates} duplicate POSTs in 1; ${fmt(received)} POSTs received in all |`,
 );
 
+await emitDb.close();
 await plaza.close();
 receiver.closeAllConnections();
 receiver.close();
