@@ -4,8 +4,8 @@
  * (WEBHOOKS_ALLOW_PRIVATE=true) that answers 200.
  *
  * 1. Throughput to one receiver: BENCH_MESSAGES messages of one endpoint
- *    (payloads and messages made with the engine's insertPayload /
- *    insertMessages in one transaction, then engine.wake()), timed from the wake
+ *    (payloads and messages made with the engine's insertMessages in one
+ *    statement, then engine.wake()), timed from the wake
  *    to the last delivery seen by the receiver and every message `delivered`
  *    in the database — versus a raw loop that builds the same body, signs it
  *    with signatureHeaders() and POSTs it with undici to the same receiver,
@@ -165,25 +165,18 @@ let tpSeen = 0;
 handlers.set('/throughput', () => {
   tpSeen++;
 });
-const queued = await db.transaction(async (tx) => {
-  const rows = [];
-  for (let i = 0; i < MESSAGES; i++) {
-    const eventId = newId('evt');
-    await engine.insertPayload(tx, {
-      id: eventId,
-      type: TYPE,
-      accountId: tpAccount.org.id,
-      data: JSON.stringify({ seq: i, committedAt: 0, run: 'throughput' }),
-      occurredAt: new Date(),
-    });
-    rows.push(
-      ...(await engine.insertMessages(tx, { id: eventId, type: TYPE, accountId: tpAccount.org.id }, [
-        { endpoint_id: tpEndpoint, app_id: tpApp, installation_id: null },
-      ])),
-    );
-  }
-  return rows;
-});
+const tpEvents = Array.from({ length: MESSAGES }, (_, i) => ({
+  id: newId('evt'),
+  type: TYPE,
+  accountId: tpAccount.org.id,
+  data: JSON.stringify({ seq: i, committedAt: 0, run: 'throughput' }),
+  occurredAt: new Date(),
+}));
+const queued = await engine.insertMessages(
+  db,
+  tpEvents,
+  tpEvents.map((e) => ({ event_id: e.id, endpoint_id: tpEndpoint, app_id: tpApp, installation_id: null })),
+);
 let t0 = performance.now();
 engine.wake();
 if (queued.length !== MESSAGES) throw new Error(`made ${queued.length} of ${MESSAGES} messages`);

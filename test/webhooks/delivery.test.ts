@@ -245,13 +245,15 @@ describe('delivery', () => {
     verifyWith(blindSecret, blindHooks.of('app.installed')[0]);
     // The outbox delivers at least once: the same event fanned out again makes no new message.
     const row = await plaza.core.db.one('SELECT * FROM events WHERE id = $1', [got.json.id]);
-    const again = await plaza.core.webhooks.engine.fanOut({
-      id: row.id,
-      organizationId: row.organization_id,
-      type: row.type,
-      payload: row.payload,
-      createdAt: row.created_at.toISOString(),
-    });
+    const again = await plaza.core.webhooks.engine.fanOut([
+      {
+        id: row.id,
+        organizationId: row.organization_id,
+        type: row.type,
+        payload: row.payload,
+        createdAt: row.created_at.toISOString(),
+      },
+    ]);
     expect(again).toBe(0);
     const forEvent = await plaza.core.db.query('SELECT id FROM webhook_messages WHERE event_id = $1', [
       row.id,

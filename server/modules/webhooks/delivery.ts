@@ -24,8 +24,8 @@ import { createDeliveryAgent, DestinationRefused, isLoopbackHost, type Lookup } 
  * The job queue carries only the events' fan-out (through the outbox) and a
  * "wake up" from processes that do not pump (API processes: tests, replays).
  *
- * For benchmarks and fault tests (`core.webhooks.engine`): `fanOut(event)`
- * makes an event's messages; `wake()` makes the pump look now; `claim(n)`
+ * For benchmarks and fault tests (`core.webhooks.engine`): `fanOut(events)`
+ * makes events' messages; `wake()` makes the pump look now; `claim(n)`
  * leases up to n due messages (what the pump does); `runRetention()` runs
  * once on demand; `post()` is one signed POST through the SSRF-checked
  * agent. A raw baseline signs with `signatureHeaders()` (signing.ts) and
@@ -103,6 +103,23 @@ export interface ClaimedMessage {
   payload_occurred_at: Date | null;
 }
 
+/** An event as its messages carry it: `data` is the payload's JSON. */
+export interface MessageEvent {
+  id: string;
+  type: string;
+  accountId: string | null;
+  data: string;
+  occurredAt: string | Date;
+}
+
+/** One message to make: an event for an endpoint (and the installation it concerns). */
+export interface Target {
+  event_id: string;
+  endpoint_id: string;
+  app_id: string;
+  installation_id: string | null;
+}
+
 interface Outcome {
   message: ClaimedMessage;
   result: AttemptResult;
@@ -164,166 +181,30 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   }
 
   /**
-   * Inserts messages for `targets` (batch, idempotent on (event, endpoint));
-   * returns the new ones. The payload row must exist. The pump is woken
-   * after the caller commits (`wake()`).
+   * Writes messages for `targets` and the payloads of their events, in one
+   * statement (a claim sees both or neither); idempotent on (event, endpoint)
+   * and on the payload. Returns the new messages. Tests and replays go at
+   * once; events follow the schedule's first entry. The caller wakes the pump
+   * (`wake()`) once its transaction has committed.
    */
   async function insertMessages(
-    tx: Queryable,
-    event: { id: string; type: string; accountId: string | null },
-    targets: Array<{ endpoint_id: string; app_id: string; installation_id: string | null }>,
+    q: Queryable,
+    list: MessageEvent[],
+    targets: Target[],
     trigger: 'scheduled' | 'replay' | 'test' = 'scheduled',
   ): Promise<Array<{ id: string }>> {
     if (targets.length === 0) return [];
-    return tx.query<{ id: string }>(
-      `INSERT INTO webhook_messages (id, endpoint_id, app_id, installation_id, event_id, event_type, account_id,
-         next_attempt_at, trigger)
-       SELECT u.id, u.endpoint_id, u.app_id, u.installation_id, $5, $6, $7, now() + $8 * interval '1 millisecond', $9
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(id, endpoint_id, app_id, installation_id)
-       ON CONFLICT (event_id, endpoint_id) DO NOTHING
-       RETURNING id`,
-      [
-        targets.map(() => newId('msg')),
-        targets.map((t) => t.endpoint_id),
-        targets.map((t) => t.app_id),
-        targets.map((t) => t.installation_id),
-        event.id,
-        event.type,
-        event.accountId,
-        // Tests and replays go at once; events follow the schedule's first entry.
-        trigger === 'scheduled' ? firstDelayMs(options.policy) : 0,
-        trigger,
-      ],
-    );
-  }
-
-  async function insertPayload(
-    q: Queryable,
-    p: { id: string; type: string; accountId: string | null; data: string; occurredAt: string | Date },
-  ): Promise<void> {
-    await q.query(
-      `INSERT INTO webhook_payloads (id, type, account_id, data, occurred_at) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (id) DO NOTHING`,
-      [p.id, p.type, p.accountId, p.data, p.occurredAt],
-    );
-  }
-
-  /**
-   * Who receives an event, in one query:
-   * - an account event whose type needs a scope: every enabled endpoint of
-   *   every app actively installed in the account whose installation was
-   *   granted that scope, that takes the type and that installation, and
-   *   where the account did not mute the type for that installation;
-   * - an account event without a scope (app.installed, privacy requests):
-   *   only the app the payload names (`appId`);
-   * - an event of no account (endpoint.disabled): the endpoints of the app
-   *   the payload names.
-   * Installations are read here, set-based, rather than one by one through
-   * the installations service: a fan-out to thousands of installations is
-   * one statement.
-   */
-  async function targetsOf(event: PlazaEvent, def: EventType) {
-    const p = event.payload as Record<string, unknown>;
-    const appId = typeof p.appId === 'string' ? p.appId : null;
-    type Target = { endpoint_id: string; app_id: string; installation_id: string | null };
-    if (event.organizationId === null) {
-      if (!appId) return [];
-      return db.query<Target>(
-        `SELECT e.id AS endpoint_id, e.app_id, NULL::text AS installation_id FROM webhook_endpoints e
-         WHERE e.app_id = $1 AND e.enabled AND (cardinality(e.event_types) = 0 OR $2 = ANY(e.event_types))`,
-        [appId, event.type],
-      );
-    }
-    if (def.scope === null) {
-      if (!appId) return [];
-      const installationId = typeof p.installationId === 'string' ? p.installationId : null;
-      return db.query<Target>(
-        `WITH inst AS (
-           SELECT coalesce($3::text, (SELECT i.id FROM installations i WHERE i.app_id = $1 AND i.account_id = $4
-             ORDER BY (i.status = 'active') DESC, i.created_at DESC LIMIT 1)) AS id)
-         SELECT e.id AS endpoint_id, e.app_id, inst.id AS installation_id FROM webhook_endpoints e, inst
-         WHERE e.app_id = $1 AND e.enabled AND (cardinality(e.event_types) = 0 OR $2 = ANY(e.event_types))
-           AND (cardinality(e.installation_ids) = 0 OR inst.id = ANY(e.installation_ids))`,
-        [appId, event.type, installationId, event.organizationId],
-      );
-    }
-    return db.query<Target>(
-      `SELECT e.id AS endpoint_id, e.app_id, i.id AS installation_id
-       FROM installations i JOIN webhook_endpoints e ON e.app_id = i.app_id
-       WHERE i.account_id = $1 AND i.status = 'active' AND $3 = ANY(i.granted_scopes)
-         AND e.enabled AND (cardinality(e.event_types) = 0 OR $2 = ANY(e.event_types))
-         AND (cardinality(e.installation_ids) = 0 OR i.id = ANY(e.installation_ids))
-         AND NOT EXISTS (SELECT 1 FROM webhook_mutes m WHERE m.installation_id = i.id AND m.event_type = $2)`,
-      [event.organizationId, event.type, def.scope],
-    );
-  }
-
-  /** One event's messages: one per receiving endpoint (idempotent). */
-  async function fanOut(event: PlazaEvent): Promise<number> {
-    const def = typeOf(event.type);
-    if (!def) return 0;
-    const targets = await targetsOf(event, def);
-    if (targets.length === 0) return 0;
-    const created = await db.transaction(async (tx) => {
-      await insertPayload(tx, {
-        id: event.id,
-        type: event.type,
-        accountId: event.organizationId,
-        data: JSON.stringify(event.payload),
-        occurredAt: event.createdAt,
-      });
-      return insertMessages(tx, { id: event.id, type: event.type, accountId: event.organizationId }, targets);
-    });
-    if (created.length) wake();
-    return created.length;
-  }
-
-  /**
-   * The event subscriber's fast path: a batch of committed events fanned out
-   * with one query for the receivers of every account event that needs a
-   * scope (nearly all of them) and one statement writing their payloads and
-   * messages; the rest go one by one through `fanOut`. Idempotent: the
-   * dispatcher may hand the same events again after a crash.
-   */
-  async function fanOutBatch(list: PlazaEvent[]): Promise<number> {
-    const scoped: Array<{ event: PlazaEvent; scope: string }> = [];
-    let created = 0;
-    for (const event of list) {
-      const def = typeOf(event.type);
-      if (!def) continue;
-      if (event.organizationId !== null && def.scope !== null) scoped.push({ event, scope: def.scope });
-      else created += await fanOut(event);
-    }
-    if (scoped.length === 0) return created;
-    type Target = { event_id: string; endpoint_id: string; app_id: string; installation_id: string };
-    const targets = await db.query<Target>(
-      `SELECT ev.id AS event_id, e.id AS endpoint_id, e.app_id, i.id AS installation_id
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS ev(id, account_id, type, scope)
-       JOIN installations i ON i.account_id = ev.account_id AND i.status = 'active' AND ev.scope = ANY(i.granted_scopes)
-       JOIN webhook_endpoints e ON e.app_id = i.app_id
-       WHERE e.enabled AND (cardinality(e.event_types) = 0 OR ev.type = ANY(e.event_types))
-         AND (cardinality(e.installation_ids) = 0 OR i.id = ANY(e.installation_ids))
-         AND NOT EXISTS (SELECT 1 FROM webhook_mutes m WHERE m.installation_id = i.id AND m.event_type = ev.type)`,
-      [
-        scoped.map((s) => s.event.id),
-        scoped.map((s) => s.event.organizationId),
-        scoped.map((s) => s.event.type),
-        scoped.map((s) => s.scope),
-      ],
-    );
-    if (targets.length === 0) return created;
-    const byId = new Map(scoped.map((s) => [s.event.id, s.event]));
-    const receiving = [...new Set(targets.map((t) => t.event_id))].map((id) => byId.get(id) as PlazaEvent);
-    // Payloads and messages in one statement: a claim sees both or neither.
-    const rows = await db.query(
+    const byId = new Map(list.map((e) => [e.id, e]));
+    const receiving = [...new Set(targets.map((t) => t.event_id))].map((id) => byId.get(id) as MessageEvent);
+    return q.query<{ id: string }>(
       `WITH payloads AS (
          INSERT INTO webhook_payloads (id, type, account_id, data, occurred_at)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
          ON CONFLICT (id) DO NOTHING)
        INSERT INTO webhook_messages (id, endpoint_id, app_id, installation_id, event_id, event_type, account_id,
-         next_attempt_at)
+         next_attempt_at, trigger)
        SELECT u.id, u.endpoint_id, u.app_id, u.installation_id, u.event_id, ev.type, ev.account_id,
-         now() + $10 * interval '1 millisecond'
+         now() + $10 * interval '1 millisecond', $12
        FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $11::text[])
          AS u(id, endpoint_id, app_id, installation_id, event_id)
        JOIN unnest($1::text[], $2::text[], $3::text[]) AS ev(id, type, account_id) ON ev.id = u.event_id
@@ -332,20 +213,110 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       [
         receiving.map((e) => e.id),
         receiving.map((e) => e.type),
-        receiving.map((e) => e.organizationId),
-        receiving.map((e) => JSON.stringify(e.payload)),
-        receiving.map((e) => e.createdAt),
+        receiving.map((e) => e.accountId),
+        receiving.map((e) => e.data),
+        receiving.map((e) => e.occurredAt),
         targets.map(() => newId('msg')),
         targets.map((t) => t.endpoint_id),
         targets.map((t) => t.app_id),
         targets.map((t) => t.installation_id),
-        firstDelayMs(options.policy),
+        trigger === 'scheduled' ? firstDelayMs(options.policy) : 0,
         targets.map((t) => t.event_id),
+        trigger,
       ],
-      'webhooks_fan_out',
+      'webhooks_insert_messages',
     );
-    if (rows.length) wake();
-    return created + rows.length;
+  }
+
+  /**
+   * Who receives events, set-based (a fan-out to thousands of installations
+   * is one statement; installations are read here rather than one by one
+   * through the installations service):
+   * - an account event whose type needs a scope: every enabled endpoint of
+   *   every app actively installed in the account whose installation was
+   *   granted that scope, that takes the type and that installation, and
+   *   where the account did not mute the type for that installation
+   *   (all such events of a batch in one query);
+   * - an account event without a scope (app.installed, privacy requests):
+   *   only the app the payload names (`appId`);
+   * - an event of no account (endpoint.disabled): the endpoints of the app
+   *   the payload names.
+   */
+  async function targetsOf(list: PlazaEvent[]): Promise<Target[]> {
+    const scoped: Array<{ event: PlazaEvent; scope: string }> = [];
+    const out: Target[] = [];
+    for (const event of list) {
+      const def = typeOf(event.type);
+      if (!def) continue;
+      if (event.organizationId !== null && def.scope !== null) scoped.push({ event, scope: def.scope });
+      else out.push(...(await unscopedTargetsOf(event)));
+    }
+    if (scoped.length)
+      out.push(
+        ...(await db.query<Target>(
+          `SELECT ev.id AS event_id, e.id AS endpoint_id, e.app_id, i.id AS installation_id
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS ev(id, account_id, type, scope)
+           JOIN installations i ON i.account_id = ev.account_id AND i.status = 'active'
+             AND ev.scope = ANY(i.granted_scopes)
+           JOIN webhook_endpoints e ON e.app_id = i.app_id
+           WHERE e.enabled AND (cardinality(e.event_types) = 0 OR ev.type = ANY(e.event_types))
+             AND (cardinality(e.installation_ids) = 0 OR i.id = ANY(e.installation_ids))
+             AND NOT EXISTS (SELECT 1 FROM webhook_mutes m WHERE m.installation_id = i.id AND m.event_type = ev.type)`,
+          [
+            scoped.map((s) => s.event.id),
+            scoped.map((s) => s.event.organizationId),
+            scoped.map((s) => s.event.type),
+            scoped.map((s) => s.scope),
+          ],
+        )),
+      );
+    return out;
+  }
+
+  async function unscopedTargetsOf(event: PlazaEvent): Promise<Target[]> {
+    const p = event.payload as Record<string, unknown>;
+    const appId = typeof p.appId === 'string' ? p.appId : null;
+    if (!appId) return [];
+    if (event.organizationId === null)
+      return db.query<Target>(
+        `SELECT $3::text AS event_id, e.id AS endpoint_id, e.app_id, NULL::text AS installation_id
+         FROM webhook_endpoints e
+         WHERE e.app_id = $1 AND e.enabled AND (cardinality(e.event_types) = 0 OR $2 = ANY(e.event_types))`,
+        [appId, event.type, event.id],
+      );
+    const installationId = typeof p.installationId === 'string' ? p.installationId : null;
+    return db.query<Target>(
+      `WITH inst AS (
+         SELECT coalesce($3::text, (SELECT i.id FROM installations i WHERE i.app_id = $1 AND i.account_id = $4
+           ORDER BY (i.status = 'active') DESC, i.created_at DESC LIMIT 1)) AS id)
+       SELECT $5::text AS event_id, e.id AS endpoint_id, e.app_id, inst.id AS installation_id
+       FROM webhook_endpoints e, inst
+       WHERE e.app_id = $1 AND e.enabled AND (cardinality(e.event_types) = 0 OR $2 = ANY(e.event_types))
+         AND (cardinality(e.installation_ids) = 0 OR inst.id = ANY(e.installation_ids))`,
+      [appId, event.type, installationId, event.organizationId, event.id],
+    );
+  }
+
+  /**
+   * The event subscriber (also the dispatcher's batch fast path): the
+   * messages of committed events, one per receiving endpoint. Idempotent:
+   * the dispatcher may hand the same events again after a crash.
+   */
+  async function fanOut(list: PlazaEvent[]): Promise<number> {
+    const targets = await targetsOf(list);
+    const created = await insertMessages(
+      db,
+      list.map((e) => ({
+        id: e.id,
+        type: e.type,
+        accountId: e.organizationId,
+        data: JSON.stringify(e.payload),
+        occurredAt: e.createdAt,
+      })),
+      targets,
+    );
+    if (created.length) wake();
+    return created.length;
   }
 
   async function failPending(q: Queryable, where: string, params: unknown[], reason: string) {
@@ -858,20 +829,18 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   events.subscribe({
     name: 'webhooks',
     types: '*',
-    handler: async (event) => void (await fanOut(event)),
-    handleBatch: async (list) => void (await fanOutBatch(list)),
+    handler: async (event) => void (await fanOut([event])),
+    handleBatch: async (list) => void (await fanOut(list)),
   });
 
   return {
     fanOut,
-    fanOutBatch,
     claim,
     post,
     wake,
     runRetention,
     disableEndpoint,
     insertMessages,
-    insertPayload,
     failPending,
     /** Starts the pump (worker processes). */
     start(): void {

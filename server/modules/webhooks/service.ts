@@ -584,17 +584,18 @@ export function createWebhooksService(deps: {
         if (!ep.enabled) throw conflict('the endpoint is disabled: enable it first');
         const eventId = newId('evt');
         const data = { appId: ref.appId, endpointId: id, message: 'This is a test message from Plaza.' };
-        await engine.insertPayload(tx, {
-          id: eventId,
-          type: TEST_EVENT,
-          accountId: null,
-          data: JSON.stringify(data),
-          occurredAt: new Date(),
-        });
         const [row] = await engine.insertMessages(
           tx,
-          { id: eventId, type: TEST_EVENT, accountId: null },
-          [{ endpoint_id: id, app_id: ref.appId, installation_id: null }],
+          [
+            {
+              id: eventId,
+              type: TEST_EVENT,
+              accountId: null,
+              data: JSON.stringify(data),
+              occurredAt: new Date(),
+            },
+          ],
+          [{ event_id: eventId, endpoint_id: id, app_id: ref.appId, installation_id: null }],
           'test',
         );
         await auditFor(tx, ref, 'webhook_endpoint.test_sent', id, { messageId: row.id });
@@ -713,32 +714,27 @@ export function createWebhooksService(deps: {
       const truncated = candidates.length > REPLAY_MISSING_MAX;
       const chosen = candidates.slice(0, REPLAY_MISSING_MAX);
       const created = await db.transaction(async (tx) => {
-        const out = [];
-        for (const ev of chosen) {
-          await engine.insertPayload(tx, {
+        const out = await engine.insertMessages(
+          tx,
+          chosen.map((ev) => ({
             id: ev.id,
             type: ev.type,
             accountId: ev.organization_id,
             data: JSON.stringify(ev.payload),
             occurredAt: ev.created_at,
-          });
-          const installationId =
-            typeof ev.payload?.installationId === 'string' ? ev.payload.installationId : ev.installation_id;
-          out.push(
-            ...(await engine.insertMessages(
-              tx,
-              { id: ev.id, type: ev.type, accountId: ev.organization_id },
-              [
-                {
-                  endpoint_id: id,
-                  app_id: ref.appId,
-                  installation_id: ev.organization_id ? installationId : null,
-                },
-              ],
-              'replay',
-            )),
-          );
-        }
+          })),
+          chosen.map((ev) => ({
+            event_id: ev.id,
+            endpoint_id: id,
+            app_id: ref.appId,
+            installation_id: ev.organization_id
+              ? typeof ev.payload?.installationId === 'string'
+                ? ev.payload.installationId
+                : ev.installation_id
+              : null,
+          })),
+          'replay',
+        );
         await auditFor(tx, ref, 'webhook_endpoint.replayed_missing', id, { ...range, messages: out.length });
         return out;
       });
