@@ -1,12 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ContactViewer,
-  createContactViewer,
-  type ReceivedWebhook,
-} from '../../sdk/examples/contact-viewer/app.ts';
+import type { ContactViewer, ReceivedWebhook } from '../../sdk/examples/contact-viewer/app.ts';
 import { signWebhook } from '../../sdk/src/index.ts';
 import type { OrgContext } from '../../server/tenancy.ts';
 import {
@@ -16,10 +10,10 @@ import {
   type OAuthPlaza,
   type Person,
   person,
-  registerApp,
   type TestApp,
 } from '../oauth/helpers.ts';
 import { startWebhooksPlaza, waitFor } from '../webhooks/helpers.ts';
+import { type RunningViewer, startContactViewer } from './contact-viewer-helpers.ts';
 
 /**
  * The SDK's example app receiving Plaza's webhooks, end to end: a real core
@@ -31,7 +25,7 @@ import { startWebhooksPlaza, waitFor } from '../webhooks/helpers.ts';
  * (and never shows) what Plaza did not sign.
  */
 let plaza: OAuthPlaza;
-let viewerServer: Server;
+let running: RunningViewer;
 let viewer: ContactViewer;
 let appUrl: string;
 let app: TestApp;
@@ -41,39 +35,22 @@ let endpointId: string;
 
 beforeAll(async () => {
   plaza = await startWebhooksPlaza();
-  viewerServer = createServer();
-  await new Promise<void>((resolve) => viewerServer.listen(0, '127.0.0.1', resolve));
-  appUrl = `http://127.0.0.1:${(viewerServer.address() as AddressInfo).port}`;
-  app = await registerApp(plaza, {
-    name: 'Contact Viewer',
-    redirectUris: [`${appUrl}/callback`],
-    scopes: [{ name: 'contacts:read' }],
-  });
-  // No webhook secret yet: the app registers its endpoint below, as main.ts does at start.
-  viewer = createContactViewer({
-    plazaUrl: plaza.baseUrl,
-    clientId: app.clientId,
-    clientSecret: app.clientSecret,
-    appUrl,
-    scopes: ['contacts:read'],
-  });
-  viewerServer.on('request', viewer.handle);
+  running = await startContactViewer(plaza);
+  ({ viewer, appUrl, app } = running);
   owner = await person(plaza, 'Olive Owner');
   shop = await account(plaza, owner, 'Corner Shop');
 }, 60_000);
 
 afterAll(async () => {
-  viewerServer?.closeAllConnections();
-  await new Promise((resolve) => viewerServer?.close(resolve));
+  await running?.close();
   await plaza?.close();
 });
 
 /** Deliveries are quick; a loaded machine running every test file at once is not. */
 const WAIT_MS = 20_000;
 
-function toViewer(path: string, init: RequestInit = {}) {
-  return fetch(`${appUrl}${path}`, { redirect: 'manual', ...init });
-}
+/** A request to the example app, as a browser would send it (no redirects followed). */
+const toViewer = (path: string, init?: RequestInit) => running.fetch(path, init);
 const home = async () => (await toViewer('/')).text();
 async function shown(): Promise<ReceivedWebhook[]> {
   return (await (await toViewer('/events')).json()).events;

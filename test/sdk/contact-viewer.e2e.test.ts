@@ -1,7 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ContactViewer, createContactViewer } from '../../sdk/examples/contact-viewer/app.ts';
+import type { ContactViewer } from '../../sdk/examples/contact-viewer/app.ts';
 import { createPlazaClient, PlazaOAuthError } from '../../sdk/src/index.ts';
 import {
   account,
@@ -10,10 +8,10 @@ import {
   type OAuthPlaza,
   type Person,
   person,
-  registerApp,
   startOAuthPlaza,
   type TestApp,
 } from '../oauth/helpers.ts';
+import { type RunningViewer, startContactViewer } from './contact-viewer-helpers.ts';
 
 /**
  * The SDK's example app against a running Plaza, end to end: a real core
@@ -24,7 +22,7 @@ import {
  * and uninstalling, after which its tokens are refused.
  */
 let plaza: OAuthPlaza;
-let viewerServer: Server;
+let running: RunningViewer;
 let viewer: ContactViewer;
 let appUrl: string;
 let app: TestApp;
@@ -34,22 +32,8 @@ let otherId: string;
 
 beforeAll(async () => {
   plaza = await startOAuthPlaza();
-  viewerServer = createServer();
-  await new Promise<void>((resolve) => viewerServer.listen(0, '127.0.0.1', resolve));
-  appUrl = `http://127.0.0.1:${(viewerServer.address() as AddressInfo).port}`;
-  app = await registerApp(plaza, {
-    name: 'Contact Viewer',
-    redirectUris: [`${appUrl}/callback`],
-    scopes: [{ name: 'contacts:read' }],
-  });
-  viewer = createContactViewer({
-    plazaUrl: plaza.baseUrl,
-    clientId: app.clientId,
-    clientSecret: app.clientSecret,
-    appUrl,
-    scopes: ['contacts:read'],
-  });
-  viewerServer.on('request', viewer.handle);
+  running = await startContactViewer(plaza);
+  ({ viewer, appUrl, app } = running);
 
   // One person with two accounts: the app goes into the shop, never sees the other.
   owner = await person(plaza, 'Olive Owner');
@@ -63,15 +47,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  viewerServer?.closeAllConnections();
-  await new Promise((resolve) => viewerServer?.close(resolve));
+  await running?.close();
   await plaza?.close();
 });
 
 /** A request to the example app, as a browser would send it (no redirects followed). */
-function toViewer(path: string, init: RequestInit = {}) {
-  return fetch(`${appUrl}${path}`, { redirect: 'manual', ...init });
-}
+const toViewer = (path: string, init?: RequestInit) => running.fetch(path, init);
 const json = { accept: 'application/json' };
 
 async function contactNames(): Promise<{ status: number; names: string[]; body: any }> {
