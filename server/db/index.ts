@@ -29,12 +29,8 @@ export interface Tx extends Queryable {
 
 export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
-  /**
-   * Runs `fn` in a transaction; commits when it resolves, rolls back when it
-   * throws. `begin`: constant statements sent together with BEGIN, in the
-   * same round trip (locks, SET LOCAL) — for short hot transactions.
-   */
-  transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: { begin?: string }): Promise<T>;
+  /** Runs `fn` in a transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** Raw client for LISTEN and the like; undefined on PGlite. */
   readonly pool?: pg.Pool;
   close(): Promise<void>;
@@ -64,11 +60,9 @@ async function runTx<T>(
   raw: RawQuery,
   exec: (s: string) => Promise<void>,
   fn: (tx: Tx) => Promise<T>,
-  begin?: string,
 ): Promise<{ result: T; hooks: Hooks }> {
   const hooks: Hooks = [];
-  if (begin) await exec(`BEGIN; ${begin}`);
-  else await raw('BEGIN');
+  await raw('BEGIN');
   try {
     const result = await fn({ ...queryable(raw, exec), afterCommit: (h) => hooks.push(h) });
     await raw('COMMIT');
@@ -106,13 +100,13 @@ export function connectPostgres(url: string, poolSize = 10): Db {
     ...queryable(raw, async (script) => {
       await pool.query(script);
     }),
-    async transaction(fn, opts) {
+    async transaction(fn) {
       const client = await pool.connect();
       const clientRaw: RawQuery = async (text, params, name) =>
         (await client.query({ text, values: params as any[], name })).rows;
       let done: Awaited<ReturnType<typeof runTx<any>>>;
       try {
-        done = await runTx(clientRaw, async (script) => void (await client.query(script)), fn, opts?.begin);
+        done = await runTx(clientRaw, async (script) => void (await client.query(script)), fn);
       } finally {
         client.release();
       }
@@ -146,8 +140,7 @@ export async function openPglite(dataDir?: string): Promise<Db> {
     kind: 'pglite',
     ...queryable(serialRaw, (script) => serial(() => exec(script))),
     // Hooks run after the connection is free again, outside the transaction's context.
-    transaction: async (fn, opts) =>
-      runHooks(await serial(() => inTx.run(true, () => runTx(raw, exec, fn, opts?.begin)))),
+    transaction: async (fn) => runHooks(await serial(() => inTx.run(true, () => runTx(raw, exec, fn)))),
     close: () => serial(() => lite.close()),
   };
 }
