@@ -354,6 +354,27 @@ export const configOptions = {
     '20',
     'Webhook endpoints one app may have.',
   ),
+  stripeSecretKey: option(
+    'STRIPE_SECRET_KEY',
+    z
+      .string()
+      .regex(/^(sk|rk)_(test|live)_\w+$/, { message: 'must be a Stripe secret key (sk_test_… or sk_live_…)' })
+      .optional(),
+    undefined,
+    'Stripe secret key of the platform account: payments, Connect payouts and refunds go through Stripe. Unset: the embedded sandbox provider (test mode, labelled "sandbox" in the API and UI).',
+  ),
+  stripeWebhookSecret: option(
+    'STRIPE_WEBHOOK_SECRET',
+    z.string().startsWith('whsec_', { message: 'must be a Stripe webhook signing secret (whsec_…)' }).optional(),
+    undefined,
+    'Signing secret of the Stripe webhook endpoint PLAZA_PUBLIC_URL/v1/payments/stripe/webhook (listening to account, checkout, charge, dispute and transfer events, Connect events included). Required with STRIPE_SECRET_KEY.',
+  ),
+  stripeApiUrl: option(
+    'STRIPE_API_URL',
+    url(['http:', 'https:']).optional(),
+    undefined,
+    "Where the Stripe API is reached. Unset: Stripe's own. Tests point it at a local fake Stripe.",
+  ),
 } as const;
 
 type Options = typeof configOptions;
@@ -391,6 +412,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         `${opt.env}: ${parsed.error.issues[0]?.message ?? 'invalid'} (got ${JSON.stringify(raw)})`,
       );
   }
+  if (out.stripeSecretKey && !out.stripeWebhookSecret)
+    problems.push('STRIPE_WEBHOOK_SECRET: must be set with STRIPE_SECRET_KEY (Stripe events are how payments settle)');
   if (problems.length) throw new ConfigError(problems);
   out.baseUrl = String(out.publicUrl ?? `http://localhost:${out.port}`).replace(/\/+$/, '');
   out.devMailbox ??= !out.smtpUrl;
