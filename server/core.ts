@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { z } from 'zod';
 import type { Config } from './config.ts';
 import { connectPostgres, type Db, openPglite } from './db/index.ts';
 import { runMigrations } from './db/migrate.ts';
@@ -11,36 +10,9 @@ import type { AnyRoute } from './http/route.ts';
 import { createJobQueue } from './jobs/index.ts';
 import type { JobQueue } from './jobs/types.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { appApiRoutes } from './modules/app-api/routes.ts';
-import { registerAppEventTypes, registerCoreScopes } from './modules/apps/catalog.ts';
-import { appRoutes } from './modules/apps/routes.ts';
-import { createAppsService } from './modules/apps/service.ts';
-import { auditRoutes } from './modules/audit/routes.ts';
-import { createAuditService } from './modules/audit/service.ts';
-import { appContactRoutes, contactRoutes } from './modules/contacts/routes.ts';
-import { createContactsService } from './modules/contacts/service.ts';
-import { createEventsService } from './modules/events/service.ts';
-import { identityRoutes } from './modules/identity/routes.ts';
-import { createIdentityService } from './modules/identity/service.ts';
-import { coreMigrationSources } from './modules/index.ts';
-import { installationRoutes } from './modules/installations/routes.ts';
-import { createInstallationsService } from './modules/installations/service.ts';
-import { createInstalledAppsView } from './modules/installations/views.ts';
-import { mailRoutes } from './modules/mail/routes.ts';
-import { createMailService } from './modules/mail/service.ts';
-import { marketplaceRoutes } from './modules/marketplace/routes.ts';
-import { createMarketplaceService } from './modules/marketplace/service.ts';
-import { notificationRoutes } from './modules/notifications/routes.ts';
-import { createNotificationsService } from './modules/notifications/service.ts';
-import { oauthRoutes } from './modules/oauth/routes.ts';
-import { createOAuthService } from './modules/oauth/service.ts';
-import { organizationRoutes } from './modules/organizations/routes.ts';
-import { createOrganizationsService } from './modules/organizations/service.ts';
-import { reviewRoutes } from './modules/reviews/routes.ts';
-import { createReviewsService } from './modules/reviews/service.ts';
-import { webhookRoutes } from './modules/webhooks/routes.ts';
-import { createWebhooksService } from './modules/webhooks/service.ts';
-import type { Lookup } from './modules/webhooks/ssrf.ts';
+import { CORE_MODULES, coreMigrationSources } from './modules/index.ts';
+import type { ModuleOptions, ModuleServices, Platform } from './modules/module.ts';
+import { registerCatalogEntries } from './plugin-host/catalogs.ts';
 import { type LoadedPlugins, loadPlugins } from './plugin-host/index.ts';
 import { createScopeCatalog } from './scopes.ts';
 import { createLocalStorage } from './storage/index.ts';
@@ -50,20 +22,30 @@ import { createLocalStorage } from './storage/index.ts';
  * the module services, wired once. `createApp(core)` serves it over HTTP;
  * `core.startWorkers()` runs its jobs.
  */
-export type Core = Awaited<ReturnType<typeof createCore>>;
+export type Core = Platform &
+  ModuleServices & {
+    plugins: LoadedPlugins;
+    /** Every HTTP route: core then plugins. The OpenAPI document and the tenancy matrix walk this list. */
+    routes: AnyRoute[];
+    startWorkers(): Promise<void>;
+    /** Stops workers (running jobs get `timeoutMs` to finish, then go back to the queue) and closes. */
+    close(timeoutMs?: number): Promise<void>;
+  };
 
-export interface CoreOptions {
+export interface CoreOptions extends ModuleOptions {
   /** An open database (tests); default: from config. */
   db?: Db;
   log?: Logger;
   jobs?: JobQueue;
-  /** OAuth tuning for tests: how often each process re-reads revocations (default 500 ms). */
-  oauth?: { revocationPollMs?: number };
-  /** Webhooks for tests: the DNS answers the SSRF guard sees (default: the system resolver). */
-  webhooks?: { lookup?: Lookup };
 }
 
-export async function createCore(config: Config, opts: CoreOptions = {}) {
+/**
+ * Builds the platform, then each module of server/modules in dependency order
+ * (server/modules/index.ts): its scopes and event types go to the catalogs,
+ * its service is created with the services it requires, its jobs are defined,
+ * and its routes are collected once every service exists.
+ */
+export async function createCore(config: Config, opts: CoreOptions = {}): Promise<Core> {
   const log = opts.log ?? createLogger(config.logLevel);
   const secret = config.secret ?? loadOrCreateSecret(config.dataDir);
   const db =
@@ -80,173 +62,81 @@ export async function createCore(config: Config, opts: CoreOptions = {}) {
     ? new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 })
     : undefined;
   redis?.on('error', (err) => log.warn({ err }, 'redis connection error'));
-  const rateLimiter = createRateLimiter(redis, config.redisPrefix);
-  const scopes = createScopeCatalog();
-  const events = createEventsService({
-    db,
-    jobs,
-    log,
-    pollMs: config.jobsPollMs,
-    maxPayloadBytes: config.webhooksMaxPayloadBytes,
-  });
-  registerCoreEventTypes(events);
-  registerCoreScopes(scopes);
-  registerAppEventTypes(events);
-  const audit = createAuditService({ db });
-  const mail = createMailService({ config, db, jobs, log });
-  const identity = createIdentityService({ db, config, audit, jobs });
-  const organizations = createOrganizationsService({ db, config, audit, events, identity, mail });
-  // Installations and the marketplace come before the apps service, which publishes listings to it.
-  const installations = createInstallationsService({ db, audit, events });
-  const marketplace = createMarketplaceService({
-    db,
-    baseUrl: config.baseUrl,
-    audit,
-    events,
-    scopes,
-    installations,
-    log,
-  });
-  // Apps, reviews and notifications (issue 3): uploads live under PLAZA_DATA_DIR/uploads.
-  const storage = createLocalStorage(path.resolve(config.dataDir, 'uploads'));
-  const notifications = createNotificationsService({ db, identity, organizations, mail, log });
-  const apps = createAppsService({ db, config, audit, events, scopes, storage, organizations, marketplace });
-  // Contacts and the scoped app API (issue 4).
-  const contacts = createContactsService({
-    db,
-    audit,
-    events,
-    maxPerAccount: config.contactsMaxPerAccount,
-    appNames: (ids) => apps.namesByIds(ids),
-    userNames: async (ids) =>
-      new Map([...(await identity.usersByIds(ids))].map(([id, user]) => [id, user.name])),
-  });
-  const reviews = createReviewsService({
-    db,
-    config,
-    jobs,
-    log,
-    audit,
-    apps,
-    marketplace,
-    notifications,
-    organizations,
-    scopes,
-    events,
-  });
-  // The OAuth provider and the install flow (issue 4): clients from the registry, installations on consent.
-  const oauth = await createOAuthService({
-    db,
+  const platform: Platform = {
     config,
     secret,
     log,
+    db,
     jobs,
     redis,
-    apps,
-    installations,
-    organizations,
-    identity,
-    scopes,
-    audit,
-    marketplace,
-    rateLimiter,
-    revocationPollMs: opts.oauth?.revocationPollMs,
-  });
+    rateLimiter: createRateLimiter(redis, config.redisPrefix),
+    scopes: createScopeCatalog(),
+    storage: createLocalStorage(path.resolve(config.dataDir, 'uploads')),
+    options: opts,
+  };
 
-  // Webhooks (issue 5): endpoints, signed delivery with retries, dead letters, replay, mutes.
-  const webhooks = createWebhooksService({
-    db,
-    config,
-    secret,
-    jobs,
-    log,
-    events,
-    audit,
-    apps,
-    installations,
-    notifications,
-    lookup: opts.webhooks?.lookup,
-  });
+  // Scopes first: services may look them up, and an event type names the scope an app needs.
+  for (const m of CORE_MODULES)
+    for (const s of m.scopes ?? []) platform.scopes.register({ ...s, owner: 'core' });
+  const services: Record<string, unknown> = {};
+  const deps = () => ({ ...platform, ...services }) as never;
+  for (const m of CORE_MODULES) {
+    if (!m.createService) continue;
+    const service = await m.createService(deps());
+    services[m.name] = service;
+    for (const job of m.jobs?.(service) ?? []) {
+      if (!job.name.startsWith(`${m.name}.`))
+        throw new Error(`module ${m.name} defines job "${job.name}"; its jobs are named ${m.name}.<job>`);
+      jobs.define(job);
+      if (job.everyMs) jobs.repeat(job.name, job.everyMs);
+    }
+  }
+  const { events } = services as unknown as ModuleServices;
+  const problems = CORE_MODULES.flatMap((m) =>
+    registerCatalogEntries(
+      { name: m.name, eventTypes: [...(m.eventTypes ?? [])] },
+      { scopes: platform.scopes, events },
+      'core',
+    ),
+  );
+  if (problems.length) throw new Error(problems.map((p) => `module ${p.plugin}: ${p.message}`).join('; '));
 
-  const coreRoutes: AnyRoute[] = [
-    ...identityRoutes({ identity, organizations, config }),
-    ...organizationRoutes({ organizations }),
-    ...auditRoutes({ audit }),
-    ...mailRoutes({ mail, devMailbox: config.devMailbox ?? false }),
-    ...installationRoutes({
-      installations,
-      uninstall: (org, id) => oauth.uninstall(org, id),
-      describe: createInstalledAppsView({
-        apps,
-        users: (ids) => identity.usersByIds(ids),
-        scopes,
-        baseUrl: config.baseUrl,
-      }),
-    }),
-    ...marketplaceRoutes({ marketplace }),
-    ...appRoutes({ apps, organizations, scopes }),
-    ...reviewRoutes({ reviews }),
-    ...notificationRoutes({ notifications }),
-    ...contactRoutes({ contacts }),
-    ...appContactRoutes({ contacts }),
-    ...appApiRoutes({ organizations, installations }),
-    // Agency bulk installs and the app's own installations (tokens, uninstall).
-    ...oauthRoutes({ oauth }),
-    ...webhookRoutes({ webhooks }),
-  ];
+  const coreRoutes = CORE_MODULES.flatMap((m) => m.routes?.(deps()) ?? []);
   const reservedPrefixes = [...new Set(coreRoutes.map((r) => r.path.split('/')[2]))];
 
   let plugins: LoadedPlugins;
   try {
-    plugins = await loadPlugins({ config, db, log, jobs, events, scopes, reservedPrefixes });
+    plugins = await loadPlugins({ config, db, log, jobs, events, scopes: platform.scopes, reservedPrefixes });
   } catch (err) {
     // A database handed in (tests) belongs to the caller, as in close().
     if (!opts.db) await db.close().catch(() => {});
     throw err;
   }
-  // Every process keeps the set of revoked installations current (access tokens are checked locally).
-  await oauth.start();
+  const each = async (hook: 'start' | 'startWorkers' | 'stopWorkers', modules = CORE_MODULES) => {
+    for (const m of modules) await m[hook]?.(services[m.name]);
+  };
+  await each('start');
 
   let workersRunning = false;
   return {
-    config,
-    secret,
-    log,
-    db,
-    jobs,
-    rateLimiter,
-    scopes,
-    events,
-    audit,
-    mail,
-    identity,
-    organizations,
-    installations,
-    marketplace,
-    storage,
-    notifications,
-    apps,
-    reviews,
-    contacts,
-    oauth,
-    webhooks,
+    ...platform,
+    ...(services as unknown as ModuleServices),
     plugins,
-    /** Every HTTP route: core then plugins. The OpenAPI document and the tenancy matrix walk this list. */
     routes: [...coreRoutes, ...plugins.routes],
     async startWorkers() {
       await jobs.start();
-      events.start();
-      webhooks.start();
-      await reviews.requeuePendingChecks();
+      await each('startWorkers');
       workersRunning = true;
     },
-    /** Stops workers (running jobs get `timeoutMs` to finish, then go back to the queue) and closes. */
     async close(timeoutMs = config.shutdownTimeoutMs) {
-      if (workersRunning) await events.stop();
-      // Running jobs and webhook attempts in flight finish side by side within the same time.
-      await Promise.all([jobs.stop(timeoutMs), webhooks.stop(timeoutMs)]);
+      const reversed = [...CORE_MODULES].reverse();
+      // Producers of work stop first, then running jobs and whatever modules hold finish side by side.
+      if (workersRunning) await each('stopWorkers', [...CORE_MODULES]);
+      await Promise.all([
+        jobs.stop(timeoutMs),
+        ...reversed.map((m) => m.stop?.(services[m.name], timeoutMs)),
+      ]);
       await plugins.stop();
-      await oauth.stop();
       await redis?.quit().catch(() => {});
       if (!opts.db) await db.close();
     },
@@ -260,19 +150,4 @@ function loadOrCreateSecret(dataDir: string): string {
   const secret = randomBytes(32).toString('base64url');
   writeFileSync(file, secret, { mode: 0o600 });
   return secret;
-}
-
-function registerCoreEventTypes(events: ReturnType<typeof createEventsService>) {
-  events.registerType({
-    type: 'organization.created',
-    description: 'An organization or sub-account was created.',
-    scope: null,
-    owner: 'core',
-    payload: z.object({
-      organizationId: z.string(),
-      kind: z.enum(['developer', 'agency', 'account']),
-      name: z.string(),
-      parentId: z.string().optional(),
-    }),
-  });
 }

@@ -1,9 +1,17 @@
+import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
+import type { MigrationSource } from '../db/migrate.ts';
 import type { Logger } from '../logger.ts';
 import { createBullmqQueue } from './bullmq.ts';
 import { createPostgresQueue } from './postgres.ts';
 import type { JobQueue } from './types.ts';
+
+/** The PostgreSQL runner's tables: part of the platform, applied before any module's. */
+export const JOBS_MIGRATIONS: MigrationSource = {
+  owner: 'jobs',
+  dir: path.join(path.dirname(new URL(import.meta.url).pathname), 'migrations'),
+};
 
 export type { FailedJob, JobDefinition, JobInfo, JobOptions, JobQueue } from './types.ts';
 

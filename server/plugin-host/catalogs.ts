@@ -6,14 +6,14 @@ import { type PluginProblem, problem } from './errors.ts';
 
 /**
  * Adds a plugin's scopes and event types to the core catalogs, owned by
- * `plugin:<name>`. Runs in requirement order, so an event type may name a
- * scope of the plugin itself, of core, or of a plugin it requires.
+ * `plugin:<name>` (core modules pass `core`). Runs in requirement order, so an
+ * event type may name a scope of the plugin itself, of core, or of a plugin it requires.
  */
 export function registerCatalogEntries(
-  manifest: PluginManifest<z.ZodObject>,
+  manifest: Pick<PluginManifest<z.ZodObject>, 'name' | 'scopes' | 'eventTypes'>,
   catalogs: { scopes: ScopeCatalog; events: EventsService },
+  owner = `plugin:${manifest.name}`,
 ): PluginProblem[] {
-  const owner = `plugin:${manifest.name}`;
   const problems: PluginProblem[] = [];
   const conflict = (reason: string) => problems.push(problem(manifest.name, 'PLAZA_PLUGIN_CONFLICT', reason));
 

@@ -99,7 +99,7 @@ export async function loadPlugins(deps: PluginHostDeps): Promise<LoadedPlugins> 
 async function validated(names: string[], deps: PluginHostDeps): Promise<Candidate[]> {
   const { imported, problems } = await importPlugins(names, deps.config.pluginsDir);
   const routePrefixes = new Set(deps.reservedPrefixes);
-  const reserved = new Set([...CORE_MODULES, ...ALWAYS_RESERVED]);
+  const reserved = new Set([...CORE_MODULES.map((m) => m.name), ...ALWAYS_RESERVED]);
   const candidates: Candidate[] = [];
   for (const p of imported) {
     const result = validateManifest(p.exported);

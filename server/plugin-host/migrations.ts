@@ -13,15 +13,16 @@ const TABLE_STATEMENT =
 export const tablePrefix = (plugin: string) => `${plugin.replaceAll('-', '_')}_`;
 
 /**
- * The migrations folder of a plugin: the manifest's, which must exist and stay
- * inside the plugin folder, or `migrations` when that exists.
+ * The migrations folder of a plugin (or core module, whose owner is its bare
+ * name): the manifest's, which must exist and stay inside the plugin folder,
+ * or `migrations` when that exists.
  */
 export function migrationSource(
   plugin: string,
   dir: string,
   declared: string | undefined,
+  owner = `plugin:${plugin}`,
 ): { source?: MigrationSource; problems: PluginProblem[] } {
-  const owner = `plugin:${plugin}`;
   if (declared === undefined) {
     const fallback = path.join(dir, 'migrations');
     return { source: isDir(fallback) ? { owner, dir: fallback } : undefined, problems: [] };

@@ -51,6 +51,14 @@ const EVENT_DESCRIPTIONS: Record<keyof typeof ContactEventPayloads, string> = {
   'contact.deleted': 'A contact was deleted.',
 };
 
+/** The contact event types, delivered to apps with `contacts:read`. */
+export const CONTACT_EVENT_TYPES = Object.entries(ContactEventPayloads).map(([type, payload]) => ({
+  type,
+  description: EVENT_DESCRIPTIONS[type as keyof typeof ContactEventPayloads],
+  scope: 'contacts:read',
+  payload,
+}));
+
 type Row = Record<string, any>;
 
 const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === '23505';
@@ -69,15 +77,6 @@ export function createContactsService(deps: {
   userNames: (userIds: string[]) => Promise<Map<string, string>>;
 }) {
   const { db, audit, events, maxPerAccount } = deps;
-
-  for (const [type, payload] of Object.entries(ContactEventPayloads))
-    events.registerType({
-      type,
-      description: EVENT_DESCRIPTIONS[type as keyof typeof ContactEventPayloads],
-      scope: 'contacts:read',
-      owner: 'core',
-      payload,
-    });
 
   function assertAccount(ctx: AccountContext) {
     if (ctx.org.kind !== 'account') throw forbidden('only accounts have contacts');

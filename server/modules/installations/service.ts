@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { Db, Queryable, Tx } from '../../db/index.ts';
 import { conflict, forbidden, notFound } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
@@ -69,27 +68,6 @@ export type InstallationsService = ReturnType<typeof createInstallationsService>
 
 export function createInstallationsService(deps: { db: Db; audit: AuditService; events: EventsService }) {
   const { db, audit, events } = deps;
-
-  events.registerType({
-    type: 'app.installed',
-    description: 'An app was installed in an account.',
-    scope: null,
-    owner: 'core',
-    payload: z.object({
-      installationId: z.string(),
-      accountId: z.string(),
-      appId: z.string(),
-      versionId: z.string(),
-      grantedScopes: z.array(z.string()),
-    }),
-  });
-  events.registerType({
-    type: 'app.uninstalled',
-    description: 'An app was uninstalled from an account.',
-    scope: null,
-    owner: 'core',
-    payload: z.object({ installationId: z.string(), accountId: z.string(), appId: z.string() }),
-  });
 
   /** Runs `fn` in the caller's transaction when given one, else in a new one. */
   const inTx = <T>(tx: Tx | undefined, fn: (tx: Tx) => Promise<T>) => (tx ? fn(tx) : db.transaction(fn));

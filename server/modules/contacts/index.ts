@@ -1,0 +1,39 @@
+import { defineModule } from '../module.ts';
+import { appContactRoutes, contactRoutes } from './routes.ts';
+import { CONTACT_EVENT_TYPES, type ContactsService, createContactsService } from './service.ts';
+
+export * from './schemas.ts';
+export type { ContactsService } from './service.ts';
+
+declare module '../module.ts' {
+  interface ModuleServices {
+    contacts: ContactsService;
+  }
+}
+
+/** An account's contacts, for people in the web app and for installed apps through the app API. */
+export default defineModule({
+  name: 'contacts',
+  requires: ['audit', 'events', 'apps', 'identity'],
+  tables: ['contacts'],
+  scopes: [
+    { name: 'contacts:read', sensitivity: 'personal', consentText: 'See your contacts and their details' },
+    {
+      name: 'contacts:write',
+      sensitivity: 'personal',
+      consentText: 'Create, change and delete your contacts',
+    },
+  ],
+  eventTypes: CONTACT_EVENT_TYPES,
+  createService: ({ db, audit, events, config, apps, identity }) =>
+    createContactsService({
+      db,
+      audit,
+      events,
+      maxPerAccount: config.contactsMaxPerAccount,
+      appNames: (ids) => apps.namesByIds(ids),
+      userNames: async (ids) =>
+        new Map([...(await identity.usersByIds(ids))].map(([id, user]) => [id, user.name])),
+    }),
+  routes: ({ contacts }) => [...contactRoutes({ contacts }), ...appContactRoutes({ contacts })],
+});

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { defineModule } from '../module.ts';
+import { installationRoutes } from './routes.ts';
+import { createInstallationsService, type InstallationsService } from './service.ts';
+import { createInstalledAppsView } from './views.ts';
+
+export { InstallationSchema, InstalledAppSchema } from './routes.ts';
+export type {
+  CreateInstallationInput,
+  Installation,
+  InstallationsService,
+  UninstallInput,
+  UninstallTarget,
+} from './service.ts';
+
+declare module '../module.ts' {
+  interface ModuleServices {
+    installations: InstallationsService;
+  }
+}
+
+/** Which apps are installed in which accounts, with the scopes granted. */
+export default defineModule({
+  name: 'installations',
+  requires: ['audit', 'events'],
+  // The installed-apps page describes apps and people; uninstalling also revokes the OAuth grant.
+  routesUse: ['apps', 'identity', 'oauth'],
+  tables: ['installations'],
+  eventTypes: [
+    {
+      type: 'app.installed',
+      description: 'An app was installed in an account.',
+      scope: null,
+      payload: z.object({
+        installationId: z.string(),
+        accountId: z.string(),
+        appId: z.string(),
+        versionId: z.string(),
+        grantedScopes: z.array(z.string()),
+      }),
+    },
+    {
+      type: 'app.uninstalled',
+      description: 'An app was uninstalled from an account.',
+      scope: null,
+      payload: z.object({ installationId: z.string(), accountId: z.string(), appId: z.string() }),
+    },
+  ],
+  createService: ({ db, audit, events }) => createInstallationsService({ db, audit, events }),
+  routes: ({ installations, oauth, apps, identity, scopes, config }) =>
+    installationRoutes({
+      installations,
+      uninstall: (org, id) => oauth.uninstall(org, id),
+      describe: createInstalledAppsView({
+        apps,
+        users: (ids) => identity.usersByIds(ids),
+        scopes,
+        baseUrl: config.baseUrl,
+      }),
+    }),
+});

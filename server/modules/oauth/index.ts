@@ -1,0 +1,29 @@
+import { defineModule } from '../module.ts';
+import { oauthRoutes } from './routes.ts';
+import { createOAuthService, type OAuthService } from './service.ts';
+
+export type { OAuthService, UninstallReason, VerifiedAccessToken } from './service.ts';
+
+declare module '../module.ts' {
+  interface ModuleServices {
+    oauth: OAuthService;
+  }
+  interface ModuleOptions {
+    /** How often each process re-reads revocations (ms, default 500). */
+    oauth?: { revocationPollMs?: number };
+  }
+}
+
+/** The OAuth provider and the install flow: clients from the registry, installations on consent. */
+export default defineModule({
+  name: 'oauth',
+  requires: ['apps', 'installations', 'organizations', 'identity', 'audit', 'marketplace'],
+  tables: ['oauth_payloads', 'oauth_signing_keys', 'oauth_revocations'],
+  createService: (deps) =>
+    createOAuthService({ ...deps, revocationPollMs: deps.options.oauth?.revocationPollMs }),
+  // Agency bulk installs and the app's own installations (tokens, uninstall).
+  routes: ({ oauth }) => oauthRoutes({ oauth }),
+  // Every process keeps the set of revoked installations current (access tokens are checked locally).
+  start: (oauth) => oauth.start(),
+  stop: (oauth) => oauth.stop(),
+});

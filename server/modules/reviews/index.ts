@@ -1,0 +1,21 @@
+import { defineModule } from '../module.ts';
+import { reviewRoutes } from './routes.ts';
+import { createReviewsService, type ReviewsService } from './service.ts';
+
+export type { ReviewsService, Submission, SubmissionStatus } from './service.ts';
+
+declare module '../module.ts' {
+  interface ModuleServices {
+    reviews: ReviewsService;
+  }
+}
+
+/** App review: developers submit versions, automated checks run, reviewers approve or reject. */
+export default defineModule({
+  name: 'reviews',
+  requires: ['audit', 'events', 'apps', 'marketplace', 'notifications', 'organizations'],
+  tables: ['review_submissions'],
+  createService: (deps) => createReviewsService(deps),
+  routes: ({ reviews }) => reviewRoutes({ reviews }),
+  startWorkers: async (reviews) => void (await reviews.requeuePendingChecks()),
+});
