@@ -1,8 +1,13 @@
 import { createServer } from 'node:http';
-import { createApp } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
-import { createCore } from './core.ts';
-import { seedDemo } from './seed/index.ts';
+import { enableCompileCache } from 'node:module';
+
+// Node keeps the compiled modules in its cache folder (the OS temp dir) between
+// starts; a restart then skips most parsing. Enabled before the modules load.
+enableCompileCache();
+const { createApp } = await import('./app.ts');
+const { ConfigError, loadConfig } = await import('./config.ts');
+const { createCore } = await import('./core.ts');
+const { seedDemo } = await import('./seed/index.ts');
 
 /**
  * Process entry: config -> core (database, migrations, plugins) -> HTTP

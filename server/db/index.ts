@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import pg from 'pg';
+import { seedFromTemplate } from './pglite-template.ts';
 
 export type Row = Record<string, any>;
 
@@ -118,7 +119,10 @@ export function connectPostgres(url: string, poolSize = 10): Db {
 
 /** Embedded PostgreSQL (PGlite). `dataDir` undefined keeps it in memory. */
 export async function openPglite(dataDir?: string): Promise<Db> {
-  if (dataDir) mkdirSync(path.dirname(dataDir), { recursive: true });
+  if (dataDir) {
+    mkdirSync(path.dirname(dataDir), { recursive: true });
+    await seedFromTemplate(dataDir);
+  }
   const lite = await PGlite.create(dataDir, { parsers: { [pgliteTypes.INT8]: (v: string) => Number(v) } });
   const raw: RawQuery = async (text, params) => (await lite.query<Row>(text, params)).rows;
   // PGlite is one connection: transactions must not interleave with other queries,

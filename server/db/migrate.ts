@@ -38,9 +38,18 @@ export async function runMigrations(db: Db, sources: MigrationSource[]): Promise
   await db.exec(`CREATE TABLE IF NOT EXISTS plaza_migrations (
     owner text NOT NULL, name text NOT NULL, checksum text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (owner, name))`);
+  // Most starts find everything applied: one read, and a transaction only for what is new.
+  const known = new Map(
+    (
+      await db.query<{ owner: string; name: string; checksum: string }>(
+        'SELECT owner, name, checksum FROM plaza_migrations',
+      )
+    ).map((r) => [`${r.owner}/${r.name}`, r.checksum]),
+  );
   const applied: string[] = [];
   for (const source of sources) {
     for (const m of readMigrations(source)) {
+      if (known.get(`${m.owner}/${m.name}`) === m.checksum) continue;
       const done = await db.transaction(async (tx) => {
         await tx.query('SELECT pg_advisory_xact_lock(7421001)');
         const row = await tx.maybeOne<{ checksum: string }>(
