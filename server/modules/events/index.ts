@@ -1,5 +1,5 @@
 import { defineModule } from '../module.ts';
-import { createEventsService, type EventsService } from './service.ts';
+import { createEventsService, DELIVER_JOB, type EventsService } from './service.ts';
 
 export type { EventsService, EventType, PlazaEvent, Subscriber } from './service.ts';
 
@@ -21,6 +21,16 @@ export default defineModule({
       pollMs: config.jobsPollMs,
       maxPayloadBytes: config.webhooksMaxPayloadBytes,
     }),
+  // A slow or failing subscriber retries alone, with backoff.
+  jobs: (events) => [
+    {
+      name: DELIVER_JOB,
+      concurrency: 4,
+      attempts: 8,
+      backoff: { baseMs: 1000, maxMs: 10 * 60_000 },
+      handler: (data) => events.deliver(data),
+    },
+  ],
   startWorkers: (events) => events.start(),
   stopWorkers: (events) => events.stop(),
 });

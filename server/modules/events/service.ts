@@ -44,7 +44,7 @@ export interface Subscriber {
   handleBatch?: (events: PlazaEvent[]) => Promise<void>;
 }
 
-const DELIVER_JOB = 'events.deliver';
+export const DELIVER_JOB = 'events.deliver';
 const LEASE_SECONDS = 30;
 
 export type EventsService = ReturnType<typeof createEventsService>;
@@ -70,19 +70,14 @@ export function createEventsService({
   let stopped = true;
   let again = false;
 
-  jobs.define<{ eventId: string; subscriber: string }>({
-    name: DELIVER_JOB,
-    concurrency: 4,
-    attempts: 8,
-    backoff: { baseMs: 1000, maxMs: 10 * 60_000 },
-    async handler({ eventId, subscriber }) {
-      const sub = subscribers.get(subscriber);
-      if (!sub) throw new Error(`no subscriber named ${subscriber} in this process`);
-      const row = await db.maybeOne('SELECT * FROM events WHERE id = $1', [eventId]);
-      if (!row) return; // deleted by retention: nothing left to deliver
-      await sub.handler(toEvent(row));
-    },
-  });
+  /** The `events.deliver` job: one committed event to one subscriber. */
+  async function deliver({ eventId, subscriber }: { eventId: string; subscriber: string }): Promise<void> {
+    const sub = subscribers.get(subscriber);
+    if (!sub) throw new Error(`no subscriber named ${subscriber} in this process`);
+    const row = await db.maybeOne('SELECT * FROM events WHERE id = $1', [eventId]);
+    if (!row) return; // deleted by retention: nothing left to deliver
+    await sub.handler(toEvent(row));
+  }
 
   /** One pass: lease a batch of undispatched events, hand them to subscribers, mark them. */
   async function dispatchPending(batch = 200): Promise<number> {
@@ -195,6 +190,7 @@ export function createEventsService({
     },
 
     dispatchPending,
+    deliver,
 
     /** Starts the dispatcher loop (in processes that run workers). */
     start(): void {

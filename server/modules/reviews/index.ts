@@ -1,6 +1,6 @@
 import { defineModule } from '../module.ts';
 import { reviewRoutes } from './routes.ts';
-import { createReviewsService, type ReviewsService } from './service.ts';
+import { CHECKS_JOB, createReviewsService, type ReviewsService } from './service.ts';
 
 export type { ReviewsService, Submission, SubmissionStatus } from './service.ts';
 
@@ -16,6 +16,15 @@ export default defineModule({
   requires: ['audit', 'events', 'apps', 'marketplace', 'notifications', 'organizations'],
   tables: ['review_submissions'],
   createService: (deps) => createReviewsService(deps),
+  jobs: (reviews) => [
+    {
+      name: CHECKS_JOB,
+      concurrency: 2,
+      attempts: 5,
+      backoff: { baseMs: 1000, maxMs: 60_000 },
+      handler: ({ submissionId }: { submissionId: string }) => reviews.runChecksNow(submissionId),
+    },
+  ],
   routes: ({ reviews }) => reviewRoutes({ reviews }),
   startWorkers: async (reviews) => void (await reviews.requeuePendingChecks()),
 });

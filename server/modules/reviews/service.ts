@@ -81,7 +81,7 @@ export interface Submission {
   comment: string | null;
 }
 
-const CHECKS_JOB = 'reviews.checks';
+export const CHECKS_JOB = 'reviews.checks';
 const ACTIVE = ['checking', 'queued', 'in_review'];
 const iso = (d: Date | null | undefined) => d?.toISOString() ?? null;
 
@@ -142,6 +142,7 @@ export function createReviewsService(deps: {
       [versionId],
     );
 
+  /** The `reviews.checks` job: runs the automated checks of a submission and records the outcome. */
   async function runChecksJob(submissionId: string): Promise<void> {
     const sub = await db.maybeOne('SELECT * FROM review_submissions WHERE id = $1', [submissionId]);
     if (sub?.status !== 'checking') return; // withdrawn meanwhile, or already done
@@ -180,14 +181,6 @@ export function createReviewsService(deps: {
       }
     });
   }
-
-  jobs.define<{ submissionId: string }>({
-    name: CHECKS_JOB,
-    concurrency: 2,
-    attempts: 5,
-    backoff: { baseMs: 1000, maxMs: 60_000 },
-    handler: ({ submissionId }) => runChecksJob(submissionId),
-  });
 
   async function medianReview() {
     const row = await db.one<{ median: number | null; n: number }>(
