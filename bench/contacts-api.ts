@@ -26,16 +26,14 @@ import { loadConfig } from '../server/config.ts';
 import { createCore } from '../server/core.ts';
 import { connectPostgres } from '../server/db/index.ts';
 import {
-  account,
   authorizationUrl,
-  browser,
+  browserAgent,
   exchange,
-  install,
-  type OAuthPlaza,
-  person,
-  registerApp,
+  installByConsent,
   relyingParty,
-} from '../test/oauth/helpers.ts';
+} from '../test/helpers/oauth.ts';
+import type { PlazaServer } from '../test/helpers/plaza.ts';
+import { account, person, registerApp } from '../test/helpers/world.ts';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 5000);
 const REQUESTS = Math.max(500, Number(process.env.BENCH_REQUESTS ?? 3000));
@@ -99,7 +97,7 @@ async function main() {
       core,
       baseUrl: plazaServer.url,
       issuer: `${config.baseUrl}/oauth`,
-    } as unknown as OAuthPlaza;
+    } as unknown as PlazaServer;
     const owner = await person(plaza, 'Bench Owner');
     const shop = await account(plaza, owner, 'Bench Bakery');
     await db.query(
@@ -116,7 +114,11 @@ async function main() {
     const app = await registerApp(plaza, { redirectUris: [CALLBACK], scopes: [{ name: 'contacts:read' }] });
     const rp = await relyingParty(plaza, app);
     const start = await authorizationUrl(rp, CALLBACK, 'contacts:read');
-    const tokens = await exchange(rp, await install(plaza, browser(plaza), start, owner, shop.org.id), start);
+    const tokens = await exchange(
+      rp,
+      await installByConsent(plaza, browserAgent(plaza), start, owner, shop.org.id),
+      start,
+    );
     console.log(
       `PostgreSQL ${server.v}; ${CONTACTS} contacts in one account; an installed app's token (ES256 JWT, contacts:read).\n`,
     );

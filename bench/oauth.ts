@@ -23,19 +23,15 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import supertest from 'supertest';
-import { killLeftoverPlazas, spawnPlaza } from '../test/helpers/process.ts';
 import {
-  account,
   authorizationUrl,
-  browser,
+  browserAgent,
   exchange,
-  install,
-  type OAuthPlaza,
-  person,
-  registerApp,
+  installByConsent,
   relyingParty,
-  startOAuthPlaza,
-} from '../test/oauth/helpers.ts';
+} from '../test/helpers/oauth.ts';
+import { killLeftoverPlazas, type PlazaServer, spawnPlaza, startPlazaServer } from '../test/helpers/plaza.ts';
+import { account, person, registerApp } from '../test/helpers/world.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -73,7 +69,7 @@ async function post(url: string, auth: string, body: Record<string, string>) {
 // --- Plaza ---------------------------------------------------------------------------------
 console.log(`setting up Plaza (fresh database), ${CONCURRENCY} installations ...`);
 // The token endpoint's per-client rate limit stays on (its cost is part of the measure) but high enough never to refuse.
-const plaza = await startOAuthPlaza({
+const plaza = await startPlazaServer({
   workers: false,
   env: { PLAZA_SECRET: SECRET, PLAZA_OAUTH_TOKEN_RATE_LIMIT_PER_MINUTE: '10000000' },
 });
@@ -85,7 +81,7 @@ for (let i = 0; i < CONCURRENCY; i++) {
   const start = await authorizationUrl(rp, CALLBACK, 'contacts:read');
   const tokens = await exchange(
     rp,
-    await install(plaza, browser(plaza), start, app.developerPerson, shop.id),
+    await installByConsent(plaza, browserAgent(plaza), start, app.developerPerson, shop.id),
     start,
   );
   chains.push(tokens.refresh_token!);
@@ -228,7 +224,7 @@ try {
     baseUrl: procA.url,
     issuer: `${publicUrl}/oauth`,
     http: supertest(procA.url),
-  } as OAuthPlaza;
+  } as PlazaServer;
   const live = await registerApp(plaza, { redirectUris: [CALLBACK] });
   const config = await relyingParty(viaA, live);
   const who = await person(plaza);
@@ -242,7 +238,11 @@ try {
   for (let i = 0; i < SAMPLES; i++) {
     const shop = await account(plaza, who, `Uninstall Shop ${i}`);
     const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
-    const tokens = await exchange(config, await install(viaA, browser(viaA), start, who, shop.org.id), start);
+    const tokens = await exchange(
+      config,
+      await installByConsent(viaA, browserAgent(viaA), start, who, shop.org.id),
+      start,
+    );
     const installationId = (await plaza.core.installations.findActive(shop.org.id, live.appId))!.id;
     const onB = () =>
       fetch(`${procB.url}/v1/contacts?limit=1`, {

@@ -40,8 +40,8 @@ import {
   secretKey,
   signatureHeaders,
 } from '../server/modules/webhooks/signing.ts';
-import { account, person } from '../test/oauth/helpers.ts';
-import { startWebhooksPlaza } from '../test/webhooks/helpers.ts';
+import { startWebhooksPlaza } from '../test/helpers/webhooks.ts';
+import { account, person } from '../test/helpers/world.ts';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1500);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);

@@ -5,7 +5,8 @@ import { createAppAuthenticator } from '../../server/http/app-auth.ts';
 import { createRateLimiter } from '../../server/http/rate-limit.ts';
 import { defineRoute } from '../../server/http/route.ts';
 import { mountRoutes } from '../../server/http/router.ts';
-import { createOrg, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { createOrg, signUp } from '../helpers/world.ts';
 
 /**
  * Who may call which routes, without any token being valid: app routes take

@@ -1,20 +1,24 @@
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  account,
   authorizationUrl,
-  browser,
+  bearer,
+  browserAgent,
   claimsOf,
   exchange,
-  install,
-  type OAuthPlaza,
+  installByConsent,
+  relyingParty,
+} from '../helpers/oauth.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import {
+  account,
+  type InstalledApp,
   type Person,
   person,
   registerApp,
-  relyingParty,
-  startOAuthPlaza,
   type TestApp,
-} from '../oauth/helpers.ts';
+  withInstalledApp,
+} from '../helpers/world.ts';
 
 /**
  * The app API with real tokens: apps are registered and reviewed through the
@@ -23,7 +27,7 @@ import {
  * in the token's account only, and takes no other caller.
  */
 const CALLBACK = 'https://crm.example.com/oauth/callback';
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let owner: Person;
 /** Contacts, account and people, users:read_email optional. */
 let crm: TestApp;
@@ -34,25 +38,10 @@ let other: { id: string; name: string };
 let sub: { id: string; name: string };
 let agency: { id: string; name: string };
 /** Access tokens: crm in shop (all scopes), crm in other (no read_email), crm in the sub-account, reader in shop. */
-const tokens: Record<'full' | 'noEmail' | 'sub' | 'read', { access: string; installationId: string }> =
-  {} as never;
-
-async function installApp(app: TestApp, accountId: string, scope: string, optional?: string[]) {
-  const config = await relyingParty(plaza, app);
-  const start = await authorizationUrl(config, CALLBACK, scope);
-  const agent = browser(plaza);
-  const callback = await install(plaza, agent, start, owner, accountId, { optional });
-  const set = await exchange(config, callback, start);
-  return {
-    access: set.access_token,
-    installationId: claimsOf(set.access_token).plaza_installation as string,
-  };
-}
-
-const as = (token: string) => ({ authorization: `Bearer ${token}` });
+const tokens: Record<'full' | 'noEmail' | 'sub' | 'read', InstalledApp> = {} as never;
 
 beforeAll(async () => {
-  plaza = await startOAuthPlaza({ workers: false });
+  plaza = await startPlazaServer({ workers: false });
   owner = await person(plaza, 'Olive Owner');
   crm = await registerApp(plaza, {
     name: 'Pipeline CRM',
@@ -73,23 +62,35 @@ beforeAll(async () => {
   const agencyCtx = await plaza.core.organizations.resolveContext(owner.actor, ag.id);
   sub = await plaza.core.organizations.createSubAccount(agencyCtx, { name: 'Client Dental' });
   const all = 'account:read contacts:read contacts:write users:read users:read_email';
-  tokens.full = await installApp(crm, shop.id, all, ['users:read_email']);
-  tokens.noEmail = await installApp(crm, other.id, all, []);
-  tokens.sub = await installApp(crm, sub.id, all, []);
-  tokens.read = await installApp(reader, shop.id, 'contacts:read');
+  tokens.full = await withInstalledApp(plaza, {
+    app: crm,
+    owner,
+    account: shop,
+    scope: all,
+    optional: ['users:read_email'],
+  });
+  tokens.noEmail = await withInstalledApp(plaza, {
+    app: crm,
+    owner,
+    account: other,
+    scope: all,
+    optional: [],
+  });
+  tokens.sub = await withInstalledApp(plaza, { app: crm, owner, account: sub, scope: all, optional: [] });
+  tokens.read = await withInstalledApp(plaza, { app: reader, owner, account: shop });
 }, 60_000);
 afterAll(() => plaza?.close());
 
 describe('scopes', () => {
   it('every app route refuses a token without its scope, naming the scope (403 + WWW-Authenticate)', async () => {
-    expect(claimsOf(tokens.read.access).scope).toBe('contacts:read');
+    expect(claimsOf(tokens.read.accessToken).scope).toBe('contacts:read');
     const routes = plaza.core.routes.filter((r) => r.access.kind === 'app');
     expect(routes.length).toBe(7);
     for (const route of routes) {
       const scope = route.access.kind === 'app' ? route.access.scope : null;
       if (scope === 'contacts:read') continue;
       const path = route.path.replace(':contactId', 'ct_unknown');
-      const res = await plaza.http[route.method](path).set(as(tokens.read.access)).send({ name: 'X' });
+      const res = await plaza.http[route.method](path).set(tokens.read.as).send({ name: 'X' });
       const label = `${route.method.toUpperCase()} ${route.path}`;
       expect(res.status, label).toBe(403);
       expect(res.body).toMatchObject({
@@ -104,7 +105,7 @@ describe('scopes', () => {
       );
     }
     // What the token does carry works.
-    await plaza.http.get('/v1/contacts').set(as(tokens.read.access)).expect(200);
+    await plaza.http.get('/v1/contacts').set(tokens.read.as).expect(200);
   });
 });
 
@@ -112,7 +113,7 @@ describe('contacts through the app API', () => {
   it('an app creates, reads, changes and deletes contacts of its account, with contact.* events saying it was the app', async () => {
     const created = await plaza.http
       .post('/v1/contacts')
-      .set(as(tokens.full.access))
+      .set(tokens.full.as)
       .send({ name: 'Lena Lead', email: 'Lena@Example.com', phone: '+1 555 200 3000', tags: ['Imported'] })
       .expect(201);
     const c = created.body;
@@ -140,13 +141,9 @@ describe('contacts through the app API', () => {
     });
 
     // The other app of the account reads it; the people of the account see who made it.
-    const listed = await plaza.http
-      .get('/v1/contacts')
-      .query({ q: 'lena' })
-      .set(as(tokens.read.access))
-      .expect(200);
+    const listed = await plaza.http.get('/v1/contacts').query({ q: 'lena' }).set(tokens.read.as).expect(200);
     expect(listed.body.data.map((x: { id: string }) => x.id)).toEqual([c.id]);
-    await plaza.http.get(`/v1/contacts/${c.id}`).set(as(tokens.read.access)).expect(200);
+    await plaza.http.get(`/v1/contacts/${c.id}`).set(tokens.read.as).expect(200);
     const ctx = await plaza.core.organizations.resolveContext(owner.actor, shop.id);
     expect((await plaza.core.contacts.get(ctx, c.id)).createdBy).toMatchObject({
       type: 'app',
@@ -155,20 +152,20 @@ describe('contacts through the app API', () => {
 
     const patched = await plaza.http
       .patch(`/v1/contacts/${c.id}`)
-      .set(as(tokens.full.access))
+      .set(tokens.full.as)
       .send({ customFields: { stage: 'qualified' } })
       .expect(200);
     expect(patched.body).toMatchObject({ customFields: { stage: 'qualified' }, updatedBy: { type: 'app' } });
     // Validation is the same as for people.
     const bad = await plaza.http
       .patch(`/v1/contacts/${c.id}`)
-      .set(as(tokens.full.access))
+      .set(tokens.full.as)
       .send({ phone: 'call me' })
       .expect(400);
     expect(bad.body.fields[0].field).toBe('body.phone');
 
-    await plaza.http.delete(`/v1/contacts/${c.id}`).set(as(tokens.full.access)).expect(204);
-    await plaza.http.get(`/v1/contacts/${c.id}`).set(as(tokens.read.access)).expect(404);
+    await plaza.http.delete(`/v1/contacts/${c.id}`).set(tokens.full.as).expect(204);
+    await plaza.http.get(`/v1/contacts/${c.id}`).set(tokens.read.as).expect(404);
     const types = await plaza.core.db.query(
       `SELECT type FROM events WHERE organization_id = $1 AND type LIKE 'contact.%'
          AND (payload->'contact'->>'id' = $2 OR payload->>'contactId' = $2) ORDER BY id`,
@@ -183,7 +180,7 @@ describe('contacts through the app API', () => {
   it("a token reaches its own account only: another account's contacts are not found", async () => {
     const theirs = await plaza.http
       .post('/v1/contacts')
-      .set(as(tokens.noEmail.access))
+      .set(tokens.noEmail.as)
       .send({ name: 'Private Patient', email: 'patient@other.test' })
       .expect(201);
     for (const [method, body] of [
@@ -191,25 +188,20 @@ describe('contacts through the app API', () => {
       ['patch', { name: 'Stolen' }],
       ['delete', undefined],
     ] as const) {
-      const res = await plaza.http[method](`/v1/contacts/${theirs.body.id}`)
-        .set(as(tokens.full.access))
-        .send(body);
+      const res = await plaza.http[method](`/v1/contacts/${theirs.body.id}`).set(tokens.full.as).send(body);
       expect(res.status, method).toBe(404);
       expect(JSON.stringify(res.body)).not.toContain('patient@other.test');
     }
-    const list = await plaza.http.get('/v1/contacts').set(as(tokens.full.access)).expect(200);
+    const list = await plaza.http.get('/v1/contacts').set(tokens.full.as).expect(200);
     expect(JSON.stringify(list.body)).not.toContain('patient@other.test');
-    const still = await plaza.http
-      .get(`/v1/contacts/${theirs.body.id}`)
-      .set(as(tokens.noEmail.access))
-      .expect(200);
+    const still = await plaza.http.get(`/v1/contacts/${theirs.body.id}`).set(tokens.noEmail.as).expect(200);
     expect(still.body.name).toBe('Private Patient');
   });
 });
 
 describe('account and people', () => {
   it('GET /v1/account describes the token’s account, with the owning agency’s brand for a sub-account', async () => {
-    const mine = await plaza.http.get('/v1/account').set(as(tokens.full.access)).expect(200);
+    const mine = await plaza.http.get('/v1/account').set(tokens.full.as).expect(200);
     expect(mine.body).toMatchObject({
       id: shop.id,
       name: 'Corner Bakery',
@@ -218,7 +210,7 @@ describe('account and people', () => {
       plan: null,
       locale: null,
     });
-    const theirs = await plaza.http.get('/v1/account').set(as(tokens.sub.access)).expect(200);
+    const theirs = await plaza.http.get('/v1/account').set(tokens.sub.as).expect(200);
     expect(theirs.body).toMatchObject({
       id: sub.id,
       name: 'Client Dental',
@@ -227,7 +219,7 @@ describe('account and people', () => {
   });
 
   it('GET /v1/users lists the account’s people, with emails only under users:read_email', async () => {
-    const withEmail = await plaza.http.get('/v1/users').set(as(tokens.full.access)).expect(200);
+    const withEmail = await plaza.http.get('/v1/users').set(tokens.full.as).expect(200);
     expect(withEmail.body.data).toEqual([
       expect.objectContaining({
         userId: owner.user.id,
@@ -236,8 +228,8 @@ describe('account and people', () => {
         role: 'owner',
       }),
     ]);
-    expect(claimsOf(tokens.noEmail.access).scope.split(' ')).not.toContain('users:read_email');
-    const without = await plaza.http.get('/v1/users').set(as(tokens.noEmail.access)).expect(200);
+    expect(claimsOf(tokens.noEmail.accessToken).scope.split(' ')).not.toContain('users:read_email');
+    const without = await plaza.http.get('/v1/users').set(tokens.noEmail.as).expect(200);
     expect(without.body.data).toHaveLength(1);
     expect(without.body.data[0]).toMatchObject({ userId: owner.user.id, name: 'Olive Owner', role: 'owner' });
     expect(without.body.data[0]).not.toHaveProperty('email');
@@ -251,25 +243,22 @@ describe('who may call', () => {
     const { access_token: token } = await client.clientCredentialsGrant(config);
     expect(claimsOf(token).plaza_account).toBeUndefined();
     for (const path of ['/v1/contacts', '/v1/account', '/v1/users']) {
-      const res = await plaza.http.get(path).set(as(token)).expect(403);
+      const res = await plaza.http.get(path).set(bearer(token)).expect(403);
       expect(res.body.code).toBe('PLAZA_FORBIDDEN');
       expect(res.body.detail).toContain('client-credentials');
     }
-    await plaza.http.post('/v1/contacts').set(as(token)).send({ name: 'Nobody' }).expect(403);
-    const self = await plaza.http.get('/v1/app').set(as(token)).expect(200);
+    await plaza.http.post('/v1/contacts').set(bearer(token)).send({ name: 'Nobody' }).expect(403);
+    const self = await plaza.http.get('/v1/app').set(bearer(token)).expect(200);
     expect(self.body).toEqual({ appId: crm.appId, clientId: crm.clientId, activeInstallations: 3 });
     // An installation's token is not the app itself.
-    const refused = await plaza.http.get('/v1/app').set(as(tokens.full.access)).expect(403);
+    const refused = await plaza.http.get('/v1/app').set(tokens.full.as).expect(403);
     expect(refused.body.detail).toContain('client-credentials token');
   });
 
   it("people routes refuse an app's real token, and app routes people's credentials", async () => {
-    const res = await plaza.http
-      .get(`/v1/organizations/${shop.id}/contacts`)
-      .set(as(tokens.full.access))
-      .expect(401);
+    const res = await plaza.http.get(`/v1/organizations/${shop.id}/contacts`).set(tokens.full.as).expect(401);
     expect(res.body.detail).toContain('OAuth access tokens are for the app API');
-    await plaza.http.get('/v1/me').set(as(tokens.full.access)).expect(401);
+    await plaza.http.get('/v1/me').set(tokens.full.as).expect(401);
   });
 
   it('a revoked installation’s token is refused at once with invalid_token', async () => {
@@ -277,11 +266,15 @@ describe('who may call', () => {
     const shed = (await account(plaza, gone, 'Garden Shed')).org;
     const config = await relyingParty(plaza, reader);
     const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
-    const set = await exchange(config, await install(plaza, browser(plaza), start, gone, shed.id), start);
-    await plaza.http.get('/v1/contacts').set(as(set.access_token)).expect(200);
+    const set = await exchange(
+      config,
+      await installByConsent(plaza, browserAgent(plaza), start, gone, shed.id),
+      start,
+    );
+    await plaza.http.get('/v1/contacts').set(bearer(set.access_token)).expect(200);
     const ctx = await plaza.core.organizations.resolveContext(gone.actor, shed.id);
     await plaza.core.oauth.uninstall(ctx, claimsOf(set.access_token).plaza_installation);
-    const res = await plaza.http.get('/v1/contacts').set(as(set.access_token)).expect(401);
+    const res = await plaza.http.get('/v1/contacts').set(bearer(set.access_token)).expect(401);
     expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
     expect(res.body.detail).toContain('invalid, expired or revoked');
   });
@@ -289,7 +282,7 @@ describe('who may call', () => {
 
 describe('rate limits', () => {
   it('per installation and per app: RateLimit-* headers, 429 with Retry-After', async () => {
-    const limited = await startOAuthPlaza({
+    const limited = await startPlazaServer({
       workers: false,
       env: { PLAZA_APP_RATE_LIMIT_PER_MINUTE: '3', PLAZA_APP_RATE_LIMIT_PER_APP_PER_MINUTE: '5' },
     });
@@ -297,28 +290,28 @@ describe('rate limits', () => {
       const app = await registerApp(limited, { redirectUris: [CALLBACK] });
       const config = await relyingParty(limited, app);
       const who = await person(limited);
-      const agent = browser(limited);
+      const agent = browserAgent(limited);
       const tokenFor = async (name: string) => {
         const org = (await account(limited, who, name)).org;
         const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
-        return (await exchange(config, await install(limited, agent, start, who, org.id), start))
+        return (await exchange(config, await installByConsent(limited, agent, start, who, org.id), start))
           .access_token;
       };
       const first = await tokenFor('First Shop');
       const second = await tokenFor('Second Shop');
       for (let i = 0; i < 3; i++) {
-        const ok = await limited.http.get('/v1/contacts').set(as(first)).expect(200);
+        const ok = await limited.http.get('/v1/contacts').set(bearer(first)).expect(200);
         expect(ok.headers['ratelimit-limit']).toBe('3');
         expect(ok.headers['ratelimit-remaining']).toBe(String(2 - i));
         expect(Number(ok.headers['ratelimit-reset'])).toBeGreaterThan(0);
       }
-      const refused = await limited.http.get('/v1/contacts').set(as(first)).expect(429);
+      const refused = await limited.http.get('/v1/contacts').set(bearer(first)).expect(429);
       expect(refused.body.code).toBe('PLAZA_RATE_LIMITED');
       expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
       expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
       // The second installation has its own budget, until the app's (5 a minute) runs out.
-      await limited.http.get('/v1/contacts').set(as(second)).expect(200);
-      const appLevel = await limited.http.get('/v1/contacts').set(as(second)).expect(429);
+      await limited.http.get('/v1/contacts').set(bearer(second)).expect(200);
+      const appLevel = await limited.http.get('/v1/contacts').set(bearer(second)).expect(429);
       expect(appLevel.headers['ratelimit-limit']).toBe('5');
     } finally {
       await limited.close();

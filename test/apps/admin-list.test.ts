@@ -5,11 +5,10 @@
  */
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SignedIn } from '../helpers/core.ts';
-import { type OAuthPlaza, registerApp, startOAuthPlaza, type TestApp } from '../oauth/helpers.ts';
-import { signInWithPlatformRole } from './helpers.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { registerApp, type SignedIn, signInWithPlatformRole, type TestApp } from '../helpers/world.ts';
 
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let admin: SignedIn;
 let rota: TestApp; // live, with a version 2 in draft
 let sync: TestApp; // never reviewed: version 1 in draft
@@ -19,7 +18,7 @@ let deal: TestApp; // a name with LIKE wildcards in it
 const slugOf = new Map<string, string>();
 
 beforeAll(async () => {
-  plaza = await startOAuthPlaza();
+  plaza = await startPlazaServer();
   const redirectUris = ['https://example.com/callback'];
   rota = await registerApp(plaza, { name: 'Rota Planner', redirectUris });
   await plaza.core.apps.createVersion(rota.developer, rota.appId);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChecks } from '../../server/modules/reviews/checks.ts';
-import type { SignedIn } from '../helpers/core.ts';
-import { startPlaza, type TestPlaza } from '../helpers/core.ts';
-import { completeApp, developer, signInWithPlatformRole, waitForChecks } from './helpers.ts';
+import { completeApp, developer, waitForChecks } from '../helpers/apps.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { type SignedIn, signInWithPlatformRole } from '../helpers/world.ts';
 
 /**
  * The install link of a version: the app's own page that starts the OAuth

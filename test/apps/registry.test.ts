@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOrg, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
-import { appClient, developer, signInWithPlatformRole, uniqueSlug } from './helpers.ts';
+import { appClient, developer } from '../helpers/apps.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { createOrg, signInWithPlatformRole, signUp, uniqueSlug } from '../helpers/world.ts';
 
 let plaza: TestPlaza;
 beforeAll(async () => {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPlaza, type TestPlaza } from '../helpers/core.ts';
+import { appClient, type Developer, developer } from '../helpers/apps.ts';
 import { jpeg, png, webp } from '../helpers/images.ts';
-import { appClient, type Developer, developer, uniqueSlug } from './helpers.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { uniqueSlug } from '../helpers/world.ts';
 
 let plaza: TestPlaza;
 let dev: Developer;

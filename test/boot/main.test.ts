@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, REDIS_URL, type TestDatabase } from '../helpers/db.ts';
-import { killLeftoverPlazas, spawnPlaza } from '../helpers/process.ts';
+import { killLeftoverPlazas, spawnPlaza } from '../helpers/plaza.ts';
 
 const dbs: TestDatabase[] = [];
 afterEach(() => killLeftoverPlazas());

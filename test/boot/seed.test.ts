@@ -2,7 +2,7 @@ import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readImage } from '../../server/modules/apps/images.ts';
 import { seedDemo } from '../../server/seed/index.ts';
-import { startPlaza, type TestPlaza } from '../helpers/core.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
 
 /**
  * The first-start demo data, seen the way a visitor, the operator and the

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizePhone } from '../../server/modules/contacts/schemas.ts';
-import { createOrg, type SignedIn, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { createOrg, type SignedIn, signUp } from '../helpers/world.ts';
 
 let plaza: TestPlaza;
 let ann: SignedIn;

@@ -14,16 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
 import type { OrgContext } from '../../server/tenancy.ts';
 import { launchBrowser } from '../helpers/browser.ts';
-import {
-  type OAuthPlaza,
-  type Person,
-  person,
-  registerApp,
-  startOAuthPlaza,
-  type TestApp,
-} from '../oauth/helpers.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { type Person, person, registerApp, type TestApp } from '../helpers/world.ts';
 
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let app: TestApp;
 let ana: Person;
 let agency: OrgContext;
@@ -33,7 +27,7 @@ let page: Page;
 
 beforeAll(async () => {
   await buildWeb({ ifStale: true, quiet: true });
-  plaza = await startOAuthPlaza();
+  plaza = await startPlazaServer();
   app = await registerApp(plaza, {
     name: 'Review Booster',
     redirectUris: ['https://booster.example.com/callback'],

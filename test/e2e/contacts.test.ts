@@ -18,21 +18,19 @@ import { buildWeb } from '../../scripts/build-web.ts';
 import { launchBrowser } from '../helpers/browser.ts';
 import {
   authorizationUrl,
-  browser as browserAgent,
+  browserAgent,
   exchange,
-  install,
-  type OAuthPlaza,
-  type Person,
-  registerApp,
+  installByConsent,
   relyingParty,
-  startOAuthPlaza,
-} from '../oauth/helpers.ts';
+} from '../helpers/oauth.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { type Person, registerApp } from '../helpers/world.ts';
 
 const run = randomBytes(3).toString('hex');
 const PASSWORD = 'correct horse battery staple';
 const annEmail = `ann-${run}@example.test`;
 let baseUrl = '';
-let started: OAuthPlaza | undefined;
+let started: PlazaServer | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let account: { id: string; name: string };
@@ -40,7 +38,7 @@ let csrf = '';
 
 beforeAll(async () => {
   await buildWeb({ ifStale: true, quiet: true });
-  started = await startOAuthPlaza({ workers: false });
+  started = await startPlazaServer({ workers: false });
   baseUrl = started.baseUrl;
   browser = await launchBrowser();
   const context = await browser.newContext({ baseURL: baseUrl, viewport: { width: 1200, height: 900 } });
@@ -151,7 +149,7 @@ describe('contacts page', () => {
     const ann = { email: annEmail, password: PASSWORD } as Person;
     const tokens = await exchange(
       config,
-      await install(plaza, browserAgent(plaza), start, ann, account.id),
+      await installByConsent(plaza, browserAgent(plaza), start, ann, account.id),
       start,
     );
     const bearer = { authorization: `Bearer ${tokens.access_token}` };

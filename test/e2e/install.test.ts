@@ -24,18 +24,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
 import { type ContactViewer, createContactViewer } from '../../sdk/examples/contact-viewer/app.ts';
 import { launchBrowser } from '../helpers/browser.ts';
-import {
-  account,
-  type OAuthPlaza,
-  type Person,
-  person,
-  publishVersion,
-  registerApp,
-  startOAuthPlaza,
-  type TestApp,
-} from '../oauth/helpers.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { account, type Person, person, publishVersion, registerApp, type TestApp } from '../helpers/world.ts';
 
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let viewerServer: Server;
 let viewer: ContactViewer;
 /** The example app as the browser reaches it: another host name than Plaza's, so each keeps its own cookies. */
@@ -65,7 +57,7 @@ function startViewer(scopes: string[]): ContactViewer {
 
 beforeAll(async () => {
   await buildWeb({ ifStale: true, quiet: true });
-  plaza = await startOAuthPlaza();
+  plaza = await startPlazaServer();
   viewerServer = createServer((req: IncomingMessage, res: ServerResponse) => {
     appRequests.push(req.url ?? '');
     viewer.handle(req, res);

@@ -22,18 +22,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
 import type { OrgContext } from '../../server/tenancy.ts';
 import { launchBrowser } from '../helpers/browser.ts';
-import { uniqueEmail } from '../helpers/core.ts';
-import {
-  account,
-  type OAuthPlaza,
-  type Person,
-  person,
-  registerApp,
-  startOAuthPlaza,
-  type TestApp,
-} from '../oauth/helpers.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { account, type Person, person, registerApp, type TestApp, uniqueEmail } from '../helpers/world.ts';
 
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let app: TestApp;
 let slug: string;
 let developerName: string;
@@ -58,7 +50,7 @@ async function signedInPage(email: string, password: string, width = 1200): Prom
 
 beforeAll(async () => {
   await buildWeb({ ifStale: true, quiet: true });
-  plaza = await startOAuthPlaza();
+  plaza = await startPlazaServer();
   const { core } = plaza;
   app = await registerApp(plaza, {
     name: 'Rota Planner',

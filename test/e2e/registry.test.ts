@@ -25,7 +25,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
 import type { Core } from '../../server/core.ts';
 import { launchBrowser } from '../helpers/browser.ts';
-import { type OAuthPlaza, startOAuthPlaza } from '../oauth/helpers.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const run = randomBytes(3).toString('hex');
@@ -46,7 +46,7 @@ const DESCRIPTION = [
 ].join('\n');
 
 let baseUrl = '';
-let plaza: OAuthPlaza | undefined;
+let plaza: PlazaServer | undefined;
 let core: Core | undefined;
 let browser: Browser | undefined;
 const contexts: BrowserContext[] = [];
@@ -83,7 +83,7 @@ beforeEach((ctx) => {
 beforeAll(async () => {
   await buildWeb({ ifStale: true, quiet: true });
   // Listening first, so the public URL (used in email links) carries the real port.
-  plaza = await startOAuthPlaza({ env: { PLAZA_DEV_MAILBOX: 'true' } });
+  plaza = await startPlazaServer({ env: { PLAZA_DEV_MAILBOX: 'true' } });
   baseUrl = plaza.baseUrl;
   core = plaza.core;
 

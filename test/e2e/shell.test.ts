@@ -18,7 +18,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
 import { launchBrowser } from '../helpers/browser.ts';
-import { type OAuthPlaza, startOAuthPlaza } from '../oauth/helpers.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const run = randomBytes(3).toString('hex');
@@ -27,7 +27,7 @@ const bob = { name: 'Bob Builder', email: `bob-${run}@example.test` };
 const ORG = `Acme Apps ${run}`;
 
 let baseUrl = '';
-let plaza: OAuthPlaza | undefined;
+let plaza: PlazaServer | undefined;
 let browser: Browser | undefined;
 const contexts: BrowserContext[] = [];
 
@@ -56,7 +56,7 @@ beforeAll(async () => {
   await buildWeb({ ifStale: true, quiet: true });
 
   // Listening first, so the public URL (used in email links) carries the real port.
-  plaza = await startOAuthPlaza({ env: { PLAZA_DEV_MAILBOX: 'true' } });
+  plaza = await startPlazaServer({ env: { PLAZA_DEV_MAILBOX: 'true' } });
   baseUrl = plaza.baseUrl;
 
   browser = await launchBrowser();

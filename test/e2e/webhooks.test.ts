@@ -21,19 +21,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
 import type { OrgContext } from '../../server/tenancy.ts';
 import { launchBrowser } from '../helpers/browser.ts';
-import { account, type OAuthPlaza, type Person, person } from '../oauth/helpers.ts';
+import type { PlazaServer } from '../helpers/plaza.ts';
+import { waitFor } from '../helpers/wait.ts';
 import {
-  installApp,
   type Receiver,
   receiver,
   startWebhooksPlaza,
   verifyWith,
   type WebhookApp,
-  waitFor,
   webhookApp,
-} from '../webhooks/helpers.ts';
+} from '../helpers/webhooks.ts';
+import { account, installApp, type Person, person } from '../helpers/world.ts';
 
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let app: WebhookApp;
 let olive: Person;
 let shop: OrgContext;

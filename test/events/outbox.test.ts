@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { PlazaEvent } from '../../server/modules/events/service.ts';
-import { startPlaza, type TestPlaza } from '../helpers/core.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
 
 let plaza: TestPlaza;
 const received: PlazaEvent[] = [];

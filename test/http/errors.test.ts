@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { signUp } from '../helpers/world.ts';
 
 let plaza: TestPlaza;
 beforeAll(async () => {

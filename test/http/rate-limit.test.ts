@@ -3,9 +3,10 @@ import supertest from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
 import { createCore } from '../../server/core.ts';
-import { signUp, startPlaza, type TestPlaza, testConfig, uniqueEmail } from '../helpers/core.ts';
 import { createTestDatabase, REDIS_URL } from '../helpers/db.ts';
+import { startPlaza, type TestPlaza, testConfig } from '../helpers/plaza.ts';
 import { deleteRedisPrefix } from '../helpers/redis.ts';
+import { signUp, uniqueEmail } from '../helpers/world.ts';
 
 const started: TestPlaza[] = [];
 const prefix = `plaza-rl-${randomBytes(4).toString('hex')}`;

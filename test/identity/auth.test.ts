@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signUp, startPlaza, type TestPlaza, uniqueEmail } from '../helpers/core.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { signUp, uniqueEmail } from '../helpers/world.ts';
 
 let plaza: TestPlaza;
 beforeAll(async () => {

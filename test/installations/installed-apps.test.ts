@@ -1,19 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pendingScopes } from '../../server/modules/installations/views.ts';
 import {
-  account,
   authorizationUrl,
-  browser,
+  browserAgent,
   exchange,
-  install,
-  type OAuthPlaza,
-  type Person,
-  person,
-  publishVersion,
-  registerApp,
+  installByConsent,
   relyingParty,
-  startOAuthPlaza,
-} from '../oauth/helpers.ts';
+} from '../helpers/oauth.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { account, type Person, person, publishVersion, registerApp } from '../helpers/world.ts';
 
 /**
  * The account's installed-apps list (GET /v1/organizations/:orgId/installations):
@@ -22,16 +17,16 @@ import {
  * version asks for more — what it asks for and the link that starts the
  * approval (the app's install link, leading to Plaza's consent page).
  */
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 const CALLBACK = 'https://growing.example.com/callback';
 
 beforeAll(async () => {
-  plaza = await startOAuthPlaza();
+  plaza = await startPlazaServer();
 });
 afterAll(() => plaza?.close());
 
 async function signedIn(who: Person) {
-  const agent = browser(plaza);
+  const agent = browserAgent(plaza);
   const res = await agent
     .post('/v1/auth/login')
     .send({ email: who.email, password: who.password })
@@ -50,10 +45,14 @@ describe('installed apps of an account', () => {
     const owner = await person(plaza, 'Olive Owner');
     const shop = await account(plaza, owner, 'Corner Shop');
     const config = await relyingParty(plaza, app);
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
     // The optional users:read is declined.
     const start = await authorizationUrl(config, CALLBACK, 'contacts:read users:read');
-    await exchange(config, await install(plaza, agent, start, owner, shop.org.id, { optional: [] }), start);
+    await exchange(
+      config,
+      await installByConsent(plaza, agent, start, owner, shop.org.id, { optional: [] }),
+      start,
+    );
 
     const admin = await signedIn(owner);
     const list = async () =>
@@ -96,7 +95,7 @@ describe('installed apps of an account', () => {
 
     // Approving is consent on Plaza's page (the app starts it): the installation is upgraded in place.
     const again = await authorizationUrl(config, CALLBACK, 'contacts:read contacts:write');
-    await exchange(config, await install(plaza, agent, again, owner, shop.org.id), again);
+    await exchange(config, await installByConsent(plaza, agent, again, owner, shop.org.id), again);
     const [upgraded] = await list();
     expect(upgraded).toMatchObject({
       id: first.id,
@@ -112,7 +111,11 @@ describe('installed apps of an account', () => {
     const shop = await account(plaza, owner, 'Corner Shop');
     const config = await relyingParty(plaza, app);
     const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
-    await exchange(config, await install(plaza, browser(plaza), start, owner, shop.org.id), start);
+    await exchange(
+      config,
+      await installByConsent(plaza, browserAgent(plaza), start, owner, shop.org.id),
+      start,
+    );
     await publishVersion(plaza, app, { scopes: [{ name: 'contacts:read' }, { name: 'account:read' }] });
 
     const member = await person(plaza, 'Mo Member');

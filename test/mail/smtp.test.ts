@@ -1,6 +1,7 @@
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOrg, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { createOrg, signUp } from '../helpers/world.ts';
 
 /** A real SMTP server on loopback that keeps what it receives. */
 const received: Array<{ to: string[]; raw: string }> = [];

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM_ACTOR } from '../../server/tenancy.ts';
-import { createOrg, type SignedIn, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
-import { install, listing, publish, signInOperator, withdraw } from './helpers.ts';
+import { installListing, listing, publish, withdraw } from '../helpers/marketplace.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { createOrg, type SignedIn, signInWithPlatformRole, signUp } from '../helpers/world.ts';
 
 let plaza: TestPlaza;
 beforeAll(async () => {
@@ -26,7 +27,7 @@ async function listedApp() {
 async function customer(app: Awaited<ReturnType<typeof listedApp>>, name = 'Corner Bakery') {
   const who = await signUp(plaza);
   const account = await createOrg(who, 'account', name);
-  await install(plaza, account.id, app.listing, who.user.id);
+  await installListing(plaza, account.id, app.listing, who.user.id);
   return { who, account };
 }
 
@@ -105,7 +106,7 @@ describe('ratings and reviews', () => {
     expect(res.body.detail).toContain('Window Shopper');
 
     // Once installed it may; once uninstalled, no more edits.
-    await install(plaza, account.id, app.listing, who.user.id);
+    await installListing(plaza, account.id, app.listing, who.user.id);
     await putReview(who, account.id, app.slug, { rating: 4 }).expect(200);
     await plaza.core.installations.uninstall({
       accountId: account.id,
@@ -193,7 +194,7 @@ describe('ratings and reviews', () => {
       .set('x-csrf-token', nice.who.csrf)
       .send({ reason: 'I do not like it' })
       .expect(403);
-    const operator = await signInOperator(plaza);
+    const operator = await signInWithPlatformRole(plaza, 'admin');
     const noReason = await operator.agent
       .post(`/v1/admin/marketplace/reviews/${abusive.id}/hide`)
       .set('x-csrf-token', operator.csrf)
@@ -281,11 +282,13 @@ describe('installations', () => {
     const app = await listedApp();
     const who = await signUp(plaza);
     const account = await createOrg(who, 'account', 'Tea House');
-    const inst = await install(plaza, account.id, app.listing, who.user.id);
+    const inst = await installListing(plaza, account.id, app.listing, who.user.id);
     expect(inst).toMatchObject({ accountId: account.id, appId: app.listing.appId, status: 'active' });
     expect(inst.id).toMatch(/^inst_/);
     expect(await plaza.core.installations.isActive(account.id, app.listing.appId)).toBe(true);
-    await expect(install(plaza, account.id, app.listing, who.user.id)).rejects.toMatchObject({ status: 409 });
+    await expect(installListing(plaza, account.id, app.listing, who.user.id)).rejects.toMatchObject({
+      status: 409,
+    });
 
     const listed = await who.agent.get(`/v1/organizations/${account.id}/installations`).expect(200);
     expect(listed.body.data).toEqual([expect.objectContaining({ id: inst.id, installedBy: who.user.id })]);
@@ -310,7 +313,7 @@ describe('installations', () => {
       }),
     ).rejects.toMatchObject({ status: 404 });
     // Installing again opens a new installation.
-    const again = await install(plaza, account.id, app.listing, who.user.id);
+    const again = await installListing(plaza, account.id, app.listing, who.user.id);
     expect(again.id).not.toBe(inst.id);
 
     const events = await plaza.core.db.query(

@@ -1,8 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../server/ids.ts';
 import type { ListingInput } from '../../server/modules/marketplace/service.ts';
-import { createOrg, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
-import { install, listing, publish, waitForInstallCount, walk, withdraw } from './helpers.ts';
+import {
+  installListing,
+  listing,
+  publish,
+  waitForInstallCount,
+  walk,
+  withdraw,
+} from '../helpers/marketplace.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { createOrg, signUp } from '../helpers/world.ts';
 
 let plaza: TestPlaza;
 beforeAll(async () => {
@@ -175,7 +183,7 @@ describe('marketplace search', () => {
             publishedAt: minutesAgo(s.minutes),
           }),
         );
-        for (let i = 0; i < s.installs; i++) await install(plaza, newId('acct'), apps[s.key]);
+        for (let i = 0; i < s.installs; i++) await installListing(plaza, newId('acct'), apps[s.key]);
       }
       for (const s of spec) await waitForInstallCount(plaza, `sort-${s.key}`, s.installs);
 
@@ -184,7 +192,7 @@ describe('marketplace search', () => {
       const rate = async (key: string, stars: number[]) => {
         for (const rating of stars) {
           const account = await createOrg(person, 'account');
-          await install(plaza, account.id, apps[key], person.user.id);
+          await installListing(plaza, account.id, apps[key], person.user.id);
           await person.agent
             .put(`/v1/organizations/${account.id}/marketplace/apps/sort-${key}/review`)
             .set('x-csrf-token', person.csrf)
@@ -413,12 +421,12 @@ describe('app page', () => {
     const l = listing({ slug: 'echidna-chat', name: 'Echidna Chat' });
     // Installed (development mode) before it is listed: publish counts it.
     const early = newId('acct');
-    await install(plaza, early, l);
+    await installListing(plaza, early, l);
     await publish(plaza, l);
     expect((await plaza.http.get('/v1/marketplace/apps/echidna-chat').expect(200)).body.installCount).toBe(1);
 
     const second = newId('acct');
-    await install(plaza, second, l);
+    await installListing(plaza, second, l);
     await waitForInstallCount(plaza, 'echidna-chat', 2);
     await plaza.core.installations.uninstall({
       accountId: early,

@@ -4,18 +4,14 @@ import { createPlazaClient } from '../../sdk/src/index.ts';
 import type { OrgContext } from '../../server/tenancy.ts';
 import {
   authorizationUrl,
-  browser,
+  browserAgent,
   claimsOf,
   exchange,
-  install,
-  type OAuthPlaza,
-  type Person,
-  person,
-  registerApp,
+  installByConsent,
   relyingParty,
-  startOAuthPlaza,
-  type TestApp,
-} from './helpers.ts';
+} from '../helpers/oauth.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { type Person, person, registerApp, type TestApp } from '../helpers/world.ts';
 
 /**
  * Agency installs: an agency owner or admin installs an app into several of
@@ -25,7 +21,7 @@ import {
  * token endpoint gives after a code exchange; it may also uninstall itself.
  */
 const CALLBACK = 'https://reviews.example.com/oauth/callback';
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let app: TestApp;
 let appSlug: string;
 let otherApp: TestApp;
@@ -40,7 +36,7 @@ let rivalSub: { id: string; name: string };
 
 /** A signed-in API caller (session cookie + CSRF token). */
 async function signedIn(who: Person) {
-  const agent = browser(plaza);
+  const agent = browserAgent(plaza);
   const res = await agent
     .post('/v1/auth/login')
     .send({ email: who.email, password: who.password })
@@ -55,7 +51,7 @@ async function clientToken(which: TestApp): Promise<string> {
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 beforeAll(async () => {
-  plaza = await startOAuthPlaza();
+  plaza = await startPlazaServer();
   app = await registerApp(plaza, {
     name: 'Review Booster',
     redirectUris: [CALLBACK],
@@ -75,7 +71,7 @@ beforeAll(async () => {
   const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
   const tokens = await exchange(
     config,
-    await install(plaza, browser(plaza), start, admin, subs[2].id),
+    await installByConsent(plaza, browserAgent(plaza), start, admin, subs[2].id),
     start,
   );
   existing = {
@@ -435,7 +431,7 @@ describe("the app's tokens for installations it did not get through the code flo
   });
 
   it("lists the app's installations to its developer organization, with account names", async () => {
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
     await agent
       .post('/v1/auth/login')
       .send({ email: app.developerPerson.email, password: app.developerPerson.password })

@@ -1,25 +1,20 @@
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM_ACTOR } from '../../server/tenancy.ts';
-import {
-  claimsOf,
-  type OAuthPlaza,
-  registerApp,
-  relyingParty,
-  startOAuthPlaza,
-  type TestApp,
-} from './helpers.ts';
+import { claimsOf, relyingParty } from '../helpers/oauth.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { registerApp, type TestApp } from '../helpers/world.ts';
 
 /**
  * Step 2: apps of the registry are the provider's clients, authenticated with
  * their hashed client secrets (Basic only), and get client-credentials tokens
  * for app-level routes: the app itself, no account, no scope.
  */
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let app: TestApp;
 
 beforeAll(async () => {
-  plaza = await startOAuthPlaza({ workers: false });
+  plaza = await startPlazaServer({ workers: false });
   app = await registerApp(plaza, { redirectUris: ['https://sync.example.com/callback'] });
 });
 afterAll(() => plaza?.close());

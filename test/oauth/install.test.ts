@@ -1,21 +1,16 @@
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  account,
   authorizationUrl,
-  browser,
+  browserAgent,
   claimsOf,
   exchange,
   follow,
-  install,
-  type OAuthPlaza,
-  person,
-  publishVersion,
-  registerApp,
+  installByConsent,
   relyingParty,
-  startOAuthPlaza,
-  type TestApp,
-} from './helpers.ts';
+} from '../helpers/oauth.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { account, person, publishVersion, registerApp, type TestApp } from '../helpers/world.ts';
 
 /**
  * Step 3: installing an app as a person does it. The app (openid-client)
@@ -23,12 +18,12 @@ import {
  * person to sign in, to choose the account, to consent; the app exchanges the
  * code and an installation exists.
  */
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let app: TestApp;
 const CALLBACK = 'https://sync.example.com/oauth/callback';
 
 beforeAll(async () => {
-  plaza = await startOAuthPlaza();
+  plaza = await startPlazaServer();
   app = await registerApp(plaza, {
     redirectUris: [CALLBACK],
     scopes: [{ name: 'contacts:read' }, { name: 'users:read', optional: true }],
@@ -42,7 +37,7 @@ describe('install with consent', () => {
     const shop = await account(plaza, who, 'Corner Bakery');
     const config = await relyingParty(plaza, app);
     const start = await authorizationUrl(config, CALLBACK, 'contacts:read users:read');
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
 
     // The first stop is Plaza's sign-in page, unframeable, with a CSRF token.
     const login = await follow(agent, plaza, start.url.pathname + start.url.search);
@@ -52,7 +47,7 @@ describe('install with consent', () => {
     expect(login.page!.headers['x-frame-options']).toBe('DENY');
     expect(login.page!.text).toMatch(/name="csrf" value="[A-Za-z0-9_-]{20,}"/);
 
-    const callback = await install(plaza, agent, start, who, shop.org.id);
+    const callback = await installByConsent(plaza, agent, start, who, shop.org.id);
     expect(callback.origin + callback.pathname).toBe(CALLBACK);
     expect(callback.searchParams.get('state')).toBe(start.state);
     expect(callback.searchParams.get('iss')).toBe(plaza.issuer);
@@ -108,12 +103,12 @@ describe('install with consent', () => {
     const shop = await account(plaza, who);
     const config = await relyingParty(plaza, app);
     const start = await authorizationUrl(config, CALLBACK, 'contacts:read users:read');
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
     const consent = await signInAndOpenConsent(agent, start, who);
     expect(consent).toContain('See your contacts and their details');
     expect(consent).toMatch(/type="checkbox" name="scope" value="users:read" checked/);
     expect(consent).not.toMatch(/type="checkbox" name="scope" value="contacts:read"/);
-    const callback = await install(plaza, agent, start, who, shop.org.id, { optional: [] });
+    const callback = await installByConsent(plaza, agent, start, who, shop.org.id, { optional: [] });
     const tokens = await exchange(config, callback, start);
     expect(tokens.scope).toBe('contacts:read');
     expect((await plaza.core.installations.findActive(shop.org.id, app.appId))!.grantedScopes).toEqual([
@@ -126,7 +121,9 @@ describe('install with consent', () => {
     const shop = await account(plaza, who);
     const config = await relyingParty(plaza, app);
     const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
-    const callback = await install(plaza, browser(plaza), start, who, shop.org.id, { decision: 'deny' });
+    const callback = await installByConsent(plaza, browserAgent(plaza), start, who, shop.org.id, {
+      decision: 'deny',
+    });
     expect(callback.searchParams.get('error')).toBe('access_denied');
     expect(callback.searchParams.get('iss')).toBe(plaza.issuer);
     expect(callback.searchParams.get('state')).toBe(start.state);
@@ -139,10 +136,14 @@ describe('install with consent', () => {
     const first = await account(plaza, who, 'First Shop');
     const second = await account(plaza, who, 'Second Shop');
     const config = await relyingParty(plaza, app);
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
 
     const startA = await authorizationUrl(config, CALLBACK, 'contacts:read');
-    const tokensA = await exchange(config, await install(plaza, agent, startA, who, first.org.id), startA);
+    const tokensA = await exchange(
+      config,
+      await installByConsent(plaza, agent, startA, who, first.org.id),
+      startA,
+    );
 
     // Signed in already and one grant exists: the next request still asks which account.
     const startB = await authorizationUrl(config, CALLBACK, 'contacts:read');
@@ -151,7 +152,11 @@ describe('install with consent', () => {
     expect(chooser.page!.text).toContain('in which account?');
     expect(chooser.page!.text).toContain('First Shop');
     expect(chooser.page!.text).toContain('Second Shop');
-    const tokensB = await exchange(config, await install(plaza, agent, startB, who, second.org.id), startB);
+    const tokensB = await exchange(
+      config,
+      await installByConsent(plaza, agent, startB, who, second.org.id),
+      startB,
+    );
 
     const a = claimsOf(tokensA.access_token);
     const b = claimsOf(tokensB.access_token);
@@ -176,7 +181,7 @@ describe('install with consent', () => {
     );
     const config = await relyingParty(plaza, app);
     const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
     const page = await signInAndOpenConsent(agent, start, member);
     expect(page).toContain('not an owner or admin of any account');
     expect(page).not.toContain('Members Only Shop');
@@ -195,7 +200,13 @@ describe('install with consent', () => {
     const testShop = await plaza.core.organizations.createTestAccount(draft.developer, { name: 'Test Shop' });
     const config = await relyingParty(plaza, draft);
     const start = await authorizationUrl(config, draft.redirectUri, 'contacts:read');
-    const callback = await install(plaza, browser(plaza), start, draft.developerPerson, testShop.id);
+    const callback = await installByConsent(
+      plaza,
+      browserAgent(plaza),
+      start,
+      draft.developerPerson,
+      testShop.id,
+    );
     const tokens = await exchange(config, callback, start);
     expect(claimsOf(tokens.access_token).plaza_account).toBe(testShop.id);
     expect((await plaza.core.installations.findActive(testShop.id, draft.appId))!.versionId).toBe(
@@ -206,7 +217,7 @@ describe('install with consent', () => {
     const customer = await person(plaza);
     await account(plaza, customer, 'Real Shop');
     const other = await authorizationUrl(config, draft.redirectUri, 'contacts:read');
-    const page = await signInAndOpenConsent(browser(plaza), other, customer);
+    const page = await signInAndOpenConsent(browserAgent(plaza), other, customer);
     expect(page).toContain('cannot be installed in the accounts you administer');
   });
 
@@ -215,9 +226,13 @@ describe('install with consent', () => {
     const who = await person(plaza);
     const shop = await account(plaza, who);
     const config = await relyingParty(plaza, upgrading);
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
     const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
-    const first = await exchange(config, await install(plaza, agent, start, who, shop.org.id), start);
+    const first = await exchange(
+      config,
+      await installByConsent(plaza, agent, start, who, shop.org.id),
+      start,
+    );
     const before = await plaza.core.installations.findActive(shop.org.id, upgrading.appId);
 
     const v2 = await publishVersion(plaza, upgrading, {
@@ -235,7 +250,11 @@ describe('install with consent', () => {
     expect(consent).toContain('asks for more access');
     expect(consent).toContain('It can already');
     expect(consent).toContain('Create, change and delete your contacts');
-    const upgraded = await exchange(config, await install(plaza, agent, again, who, shop.org.id), again);
+    const upgraded = await exchange(
+      config,
+      await installByConsent(plaza, agent, again, who, shop.org.id),
+      again,
+    );
     expect(upgraded.scope?.split(' ').sort()).toEqual(['contacts:read', 'contacts:write']);
     const after = await plaza.core.installations.findActive(shop.org.id, upgrading.appId);
     expect(after!.id).toBe(before!.id);
@@ -250,7 +269,7 @@ describe('install with consent', () => {
 
 /** Opens the authorization URL, signs in when asked, and returns the next page (chooser or consent). */
 async function signInAndOpenConsent(
-  agent: ReturnType<typeof browser>,
+  agent: ReturnType<typeof browserAgent>,
   start: Awaited<ReturnType<typeof authorizationUrl>>,
   who: Awaited<ReturnType<typeof person>>,
 ): Promise<string> {

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCore } from '../../server/core.ts';
 import { createAdapterFactory } from '../../server/modules/oauth/adapter.ts';
-import { testConfig } from '../helpers/core.ts';
-import { type OAuthPlaza, startOAuthPlaza } from './helpers.ts';
+import { type PlazaServer, startPlazaServer, testConfig } from '../helpers/plaza.ts';
 
 /**
  * Step 1: the provider is mounted at /oauth with its state in PostgreSQL and
@@ -10,12 +9,12 @@ import { type OAuthPlaza, startOAuthPlaza } from './helpers.ts';
  * on the database publishes the same keys, and the adapter keeps its promises
  * (expiry, atomic consume, revoke by grant, cleanup).
  */
-let plaza: OAuthPlaza;
-let second: OAuthPlaza;
+let plaza: PlazaServer;
+let second: PlazaServer;
 
 beforeAll(async () => {
-  plaza = await startOAuthPlaza({ workers: false });
-  second = await startOAuthPlaza({ database: plaza.database, workers: false });
+  plaza = await startPlazaServer({ workers: false });
+  second = await startPlazaServer({ database: plaza.database, workers: false });
 });
 afterAll(async () => {
   await second?.close();

@@ -1,19 +1,15 @@
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  account,
   authorizationUrl,
-  browser,
+  browserAgent,
   claimsOf,
   exchange,
-  install,
-  type OAuthPlaza,
-  person,
-  registerApp,
+  installByConsent,
   relyingParty,
-  startOAuthPlaza,
-  type TestApp,
-} from './helpers.ts';
+} from '../helpers/oauth.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { account, person, registerApp, type TestApp } from '../helpers/world.ts';
 
 /**
  * Step 4: refresh tokens rotate on every use; a used refresh token presented
@@ -21,13 +17,13 @@ import {
  * window for the immediately previous token, when the lost pair is replaced;
  * a refresh never widens the scopes.
  */
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let app: TestApp;
 let config: client.Configuration;
 const CALLBACK = 'https://sync.example.com/oauth/callback';
 
 beforeAll(async () => {
-  plaza = await startOAuthPlaza({ workers: false, env: { PLAZA_OAUTH_ACCESS_TOKEN_TTL_SECONDS: '600' } });
+  plaza = await startPlazaServer({ workers: false, env: { PLAZA_OAUTH_ACCESS_TOKEN_TTL_SECONDS: '600' } });
   app = await registerApp(plaza, {
     redirectUris: [CALLBACK],
     scopes: [{ name: 'contacts:read' }, { name: 'account:read' }],
@@ -41,7 +37,11 @@ async function installed(scope = 'contacts:read account:read') {
   const who = await person(plaza);
   const shop = await account(plaza, who);
   const start = await authorizationUrl(config, CALLBACK, scope);
-  const tokens = await exchange(config, await install(plaza, browser(plaza), start, who, shop.org.id), start);
+  const tokens = await exchange(
+    config,
+    await installByConsent(plaza, browserAgent(plaza), start, who, shop.org.id),
+    start,
+  );
   return { shop, tokens, installationId: claimsOf(tokens.access_token).plaza_installation as string };
 }
 

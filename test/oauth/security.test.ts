@@ -2,25 +2,20 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PlazaError } from '../../server/errors.ts';
 import {
-  account,
   authorizationUrl,
-  browser,
+  browserAgent,
   claimsOf,
   exchange,
   follow,
   formFields,
-  install,
-  type OAuthPlaza,
-  type Person,
-  person,
+  installByConsent,
   randomVerifier,
-  registerApp,
   relyingParty,
   s256,
-  startOAuthPlaza,
   submit,
-  type TestApp,
-} from './helpers.ts';
+} from '../helpers/oauth.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { account, type Person, person, registerApp, type TestApp } from '../helpers/world.ts';
 
 /**
  * Step 6: the security requirements of the issue, one test each (RFC 9700
@@ -28,7 +23,7 @@ import {
  * party where it applies and with raw requests where a well-behaved library
  * would refuse to send the bad request.
  */
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let app: TestApp;
 let config: client.Configuration;
 let who: Person;
@@ -36,7 +31,7 @@ let shopId: string;
 const CALLBACK = 'https://sync.example.com/oauth/callback';
 
 beforeAll(async () => {
-  plaza = await startOAuthPlaza({ workers: false });
+  plaza = await startPlazaServer({ workers: false });
   app = await registerApp(plaza, {
     redirectUris: [CALLBACK, 'http://127.0.0.1:8400/callback'],
     scopes: [{ name: 'contacts:read' }],
@@ -76,7 +71,7 @@ function redirectedError(res: { status: number; headers: Record<string, string> 
 
 async function installAndExchange() {
   const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
-  const callback = await install(plaza, browser(plaza), start, who, shopId);
+  const callback = await installByConsent(plaza, browserAgent(plaza), start, who, shopId);
   return { start, callback };
 }
 
@@ -141,7 +136,7 @@ describe('redirect URIs', () => {
     const start = await authorizationUrl(grownConfig, 'https://new.example.com/cb', 'contacts:read');
     // The provider accepts the URI (the developer's test accounts may use it), so the person gets to
     // Plaza's pages; for a customer's account the consent page refuses, and nothing redirects there.
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
     const login = await follow(agent, plaza, start.url.pathname + start.url.search);
     const action = /action="([^"]*\/login)"/.exec(login.page!.text)![1];
     const fields = formFields(login.page!.text, /\/login$/);
@@ -275,7 +270,7 @@ describe('codes and tokens', () => {
 
   it('restricts access tokens to the Plaza API: a token for another audience is refused', async () => {
     // Another Plaza on the same database signs with the same keys, for its own API.
-    const other = await startOAuthPlaza({
+    const other = await startPlazaServer({
       database: plaza.database,
       publicUrl: 'https://other-plaza.example',
       workers: false,
@@ -327,7 +322,7 @@ describe('codes and tokens', () => {
 describe('the sign-in and consent pages', () => {
   it('answer every credential and consent POST with 303', async () => {
     const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
     const login = await follow(agent, plaza, start.url.pathname + start.url.search);
     const fields = formFields(login.page!.text, /\/login$/);
     const action = /action="([^"]*\/login)"/.exec(login.page!.text)![1];
@@ -346,7 +341,7 @@ describe('the sign-in and consent pages', () => {
 
   it('cannot be framed, are not cached, and refuse forms without their CSRF token', async () => {
     const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
     const login = await follow(agent, plaza, start.url.pathname + start.url.search);
     for (const res of [login.page!]) {
       expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
@@ -373,7 +368,7 @@ describe('the sign-in and consent pages', () => {
     expect(bad.status).toBe(403);
     expect(await plaza.core.installations.findActive(shopId, app.appId)).toBeUndefined();
     // The interaction of one browser cannot be finished from another (its cookie is bound to it).
-    const other = browser(plaza);
+    const other = browserAgent(plaza);
     const stolen = await other.get(new URL(consentAction, plaza.baseUrl).pathname.replace(/\/consent$/, ''));
     expect(stolen.status).toBe(400);
     expect(stolen.text).toContain('expired');

@@ -1,6 +1,8 @@
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type OAuthPlaza, registerApp, relyingParty, startOAuthPlaza, type TestApp } from './helpers.ts';
+import { relyingParty } from '../helpers/oauth.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { registerApp, type TestApp } from '../helpers/world.ts';
 
 /**
  * The token and revocation endpoints are rate limited per client (after its
@@ -10,12 +12,12 @@ import { type OAuthPlaza, registerApp, relyingParty, startOAuthPlaza, type TestA
  * as a ResponseBodyError.
  */
 const LIMIT = 3;
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let busy: TestApp;
 let calm: TestApp;
 
 beforeAll(async () => {
-  plaza = await startOAuthPlaza({
+  plaza = await startPlazaServer({
     workers: false,
     env: {
       PLAZA_OAUTH_TOKEN_RATE_LIMIT_PER_MINUTE: String(LIMIT),

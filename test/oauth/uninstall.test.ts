@@ -2,22 +2,17 @@ import { Redis } from 'ioredis';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL } from '../helpers/db.ts';
-import { deleteRedisPrefix } from '../helpers/redis.ts';
 import {
-  account,
   authorizationUrl,
-  browser,
+  browserAgent,
   claimsOf,
   exchange,
-  install,
-  type OAuthPlaza,
-  type Person,
-  person,
-  registerApp,
+  installByConsent,
   relyingParty,
-  startOAuthPlaza,
-  type TestApp,
-} from './helpers.ts';
+} from '../helpers/oauth.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { deleteRedisPrefix } from '../helpers/redis.ts';
+import { account, type Person, person, registerApp, type TestApp } from '../helpers/world.ts';
 
 /**
  * Step 5: uninstalling takes everything back at once. The grant and every
@@ -26,17 +21,17 @@ import {
  * learns the revocation (LISTEN/NOTIFY, with a periodic re-read as the safety
  * net, and a full load at start).
  */
-let a: OAuthPlaza;
-let b: OAuthPlaza;
+let a: PlazaServer;
+let b: PlazaServer;
 let app: TestApp;
 let config: client.Configuration;
 const CALLBACK = 'https://sync.example.com/oauth/callback';
 
 beforeAll(async () => {
-  a = await startOAuthPlaza();
+  a = await startPlazaServer();
   // A second API process on the same database. Its periodic re-read is slowed
   // right down, so what it learns quickly it learns from NOTIFY.
-  b = await startOAuthPlaza({
+  b = await startPlazaServer({
     database: a.database,
     publicUrl: a.baseUrl,
     workers: false,
@@ -54,13 +49,17 @@ async function installed(who?: Person) {
   const owner = who ?? (await person(a));
   const shop = await account(a, owner);
   const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
-  const tokens = await exchange(config, await install(a, browser(a), start, owner, shop.org.id), start);
+  const tokens = await exchange(
+    config,
+    await installByConsent(a, browserAgent(a), start, owner, shop.org.id),
+    start,
+  );
   return { owner, shop, tokens, installationId: claimsOf(tokens.access_token).plaza_installation as string };
 }
 
 /** A signed-in API caller (session cookie + CSRF token). */
 async function signedIn(who: Person) {
-  const agent = browser(a);
+  const agent = browserAgent(a);
   const res = await agent
     .post('/v1/auth/login')
     .send({ email: who.email, password: who.password })
@@ -175,7 +174,7 @@ describe('uninstall by the app', () => {
 
 describe('the revocation set across processes', () => {
   it('learns revocations it missed from the periodic re-read and at start', async () => {
-    const c = await startOAuthPlaza({ database: a.database, workers: false, revocationPollMs: 50 });
+    const c = await startPlazaServer({ database: a.database, workers: false, revocationPollMs: 50 });
     try {
       // A revocation whose notification is lost: only the row exists.
       await a.core.db.query(
@@ -186,7 +185,7 @@ describe('the revocation set across processes', () => {
     } finally {
       await c.close();
     }
-    const d = await startOAuthPlaza({ database: a.database, workers: false });
+    const d = await startPlazaServer({ database: a.database, workers: false });
     try {
       expect(d.core.oauth.revocations.learnedVia('installation', 'inst_lost_notify')).toBe('start');
     } finally {
@@ -196,7 +195,7 @@ describe('the revocation set across processes', () => {
 
   it('also learns revocations through Redis pub/sub when Redis is configured', async () => {
     const prefix = `plaza-oauth-test-${process.pid}-${Date.now()}`;
-    const c = await startOAuthPlaza({
+    const c = await startPlazaServer({
       database: a.database,
       workers: false,
       revocationPollMs: 60_000,

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Core } from '../../server/core.ts';
-import { createOrg, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
 import { REDIS_URL } from '../helpers/db.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
 import { deleteRedisPrefix } from '../helpers/redis.ts';
+import { createOrg, signUp } from '../helpers/world.ts';
 import { FIXTURES, waitFor } from './harness.ts';
 
 /**

@@ -5,8 +5,8 @@ import { createCore } from '../../server/core.ts';
 import type { Db } from '../../server/db/index.ts';
 import { createLogger } from '../../server/logger.ts';
 import { PluginLoadError } from '../../server/plugin-host/index.ts';
-import { testConfig } from '../helpers/core.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { testConfig } from '../helpers/plaza.ts';
 
 /** The fixture plugins, as an absolute path (the happy-path tests use the cwd-relative form). */
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/plugins');

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AnyRoute, defineRoute } from '../../server/http/route.ts';
 import { createPluginContext } from '../../server/plugin-host/context.ts';
-import { createOrg, type SignedIn, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { createOrg, type SignedIn, signUp } from '../helpers/world.ts';
 import { waitFor } from './harness.ts';
 
 /**
@@ -207,7 +208,7 @@ describe('the context narrows each plugin to what it declared', () => {
   it('prefixes routes and refuses paths that would escape the prefix or lack :orgId', () => {
     const { ctx, routes } = context();
     const route = (path: string, access: AnyRoute['access'] = { kind: 'public' }) =>
-      defineRoute({ method: 'get', path, summary: 'x', tag: 'x', access, handler: async () => ({}) });
+      defineRoute({ method: 'get', path, summary: 'x', tag: 'x', access, handler: async () => undefined });
     ctx.routes.add(route('/things'));
     expect(routes.map((r) => r.path)).toEqual(['/v1/probe/things']);
     expect(() => ctx.routes.add(route('/v1/organizations'))).toThrow('must be relative to the plugin prefix');

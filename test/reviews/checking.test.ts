@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { completeApp, developer, signInWithPlatformRole, waitForChecks } from '../apps/helpers.ts';
-import { startPlaza, type TestPlaza } from '../helpers/core.ts';
+import { completeApp, developer, waitForChecks } from '../helpers/apps.ts';
 import { png } from '../helpers/images.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { signInWithPlatformRole } from '../helpers/world.ts';
 
 /**
  * Versions held in `checking`: this core starts without workers, so the

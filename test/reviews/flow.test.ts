@@ -6,12 +6,11 @@ import {
   completeApp,
   type Developer,
   developer,
-  signInWithPlatformRole,
-  uniqueSlug,
   waitForChecks,
-} from '../apps/helpers.ts';
-import { createOrg, type SignedIn, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
+} from '../helpers/apps.ts';
 import { png } from '../helpers/images.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { createOrg, type SignedIn, signInWithPlatformRole, signUp, uniqueSlug } from '../helpers/world.ts';
 
 /**
  * The review pipeline end to end through the API: submission, automated

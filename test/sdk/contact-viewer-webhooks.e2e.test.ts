@@ -3,17 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContactViewer, ReceivedWebhook } from '../../sdk/examples/contact-viewer/app.ts';
 import { signWebhook } from '../../sdk/src/index.ts';
 import type { OrgContext } from '../../server/tenancy.ts';
-import {
-  account,
-  browser,
-  install,
-  type OAuthPlaza,
-  type Person,
-  person,
-  type TestApp,
-} from '../oauth/helpers.ts';
-import { startWebhooksPlaza, waitFor } from '../webhooks/helpers.ts';
-import { type RunningViewer, startContactViewer } from './contact-viewer-helpers.ts';
+import { type RunningViewer, startContactViewer } from '../helpers/contact-viewer.ts';
+import { browserAgent, installByConsent } from '../helpers/oauth.ts';
+import type { PlazaServer } from '../helpers/plaza.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { startWebhooksPlaza } from '../helpers/webhooks.ts';
+import { account, type Person, person, type TestApp } from '../helpers/world.ts';
 
 /**
  * The SDK's example app receiving Plaza's webhooks, end to end: a real core
@@ -24,7 +19,7 @@ import { type RunningViewer, startContactViewer } from './contact-viewer-helpers
  * contact.*, forgets an installation's tokens on app.uninstalled, and refuses
  * (and never shows) what Plaza did not sign.
  */
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let running: RunningViewer;
 let viewer: ContactViewer;
 let appUrl: string;
@@ -106,9 +101,9 @@ describe('the contact viewer receiving webhooks from a running Plaza', () => {
   it('installed in an account: app.installed is shown, a new contact marks the contact list changed', async () => {
     const start = await toViewer('/install');
     const flowCookie = start.headers.get('set-cookie')!.split(';')[0];
-    const callback = await install(
+    const callback = await installByConsent(
       plaza,
-      browser(plaza),
+      browserAgent(plaza),
       { url: new URL(start.headers.get('location')!), verifier: '', state: '' },
       owner,
       shop.org.id,

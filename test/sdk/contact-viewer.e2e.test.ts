@@ -1,17 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContactViewer } from '../../sdk/examples/contact-viewer/app.ts';
 import { createPlazaClient, PlazaOAuthError } from '../../sdk/src/index.ts';
-import {
-  account,
-  browser,
-  install,
-  type OAuthPlaza,
-  type Person,
-  person,
-  startOAuthPlaza,
-  type TestApp,
-} from '../oauth/helpers.ts';
-import { type RunningViewer, startContactViewer } from './contact-viewer-helpers.ts';
+import { type RunningViewer, startContactViewer } from '../helpers/contact-viewer.ts';
+import { browserAgent, installByConsent } from '../helpers/oauth.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { account, type Person, person, type TestApp } from '../helpers/world.ts';
 
 /**
  * The SDK's example app against a running Plaza, end to end: a real core
@@ -21,7 +14,7 @@ import { type RunningViewer, startContactViewer } from './contact-viewer-helpers
  * refreshing (on request, on a refused token, and retrying a lost answer),
  * and uninstalling, after which its tokens are refused.
  */
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let running: RunningViewer;
 let viewer: ContactViewer;
 let appUrl: string;
@@ -31,7 +24,7 @@ let shopId: string;
 let otherId: string;
 
 beforeAll(async () => {
-  plaza = await startOAuthPlaza();
+  plaza = await startPlazaServer();
   running = await startContactViewer(plaza);
   ({ viewer, appUrl, app } = running);
 
@@ -77,9 +70,9 @@ describe('the contact viewer example against a running Plaza', () => {
     const flowCookie = start.headers.get('set-cookie')!.split(';')[0];
 
     // 2. Consent on Plaza's pages: sign in, choose the shop, approve.
-    const callback = await install(
+    const callback = await installByConsent(
       plaza,
-      browser(plaza),
+      browserAgent(plaza),
       { url: authorize, verifier: '', state: '' },
       owner,
       shopId,
@@ -186,9 +179,9 @@ describe('the contact viewer example against a running Plaza', () => {
   it('a person who declines leaves the app uninstalled, and the app says so', async () => {
     const start = await toViewer('/install');
     const flowCookie = start.headers.get('set-cookie')!.split(';')[0];
-    const callback = await install(
+    const callback = await installByConsent(
       plaza,
-      browser(plaza),
+      browserAgent(plaza),
       { url: new URL(start.headers.get('location')!), verifier: '', state: '' },
       owner,
       otherId,

@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyRoute } from '../../server/http/route.ts';
 import { newId } from '../../server/ids.ts';
 import { SYSTEM_ACTOR } from '../../server/tenancy.ts';
-import { createOrg, type SignedIn, signUp, startPlaza, type TestPlaza } from '../helpers/core.ts';
 import { png } from '../helpers/images.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { createOrg, type SignedIn, signUp } from '../helpers/world.ts';
 
 /**
  * The cross-tenant matrix: every route that exists, called by a caller from

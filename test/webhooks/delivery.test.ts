@@ -1,16 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrgContext } from '../../server/tenancy.ts';
-import { account, browser, type OAuthPlaza, type Person, person } from '../oauth/helpers.ts';
+import { browserAgent } from '../helpers/oauth.ts';
+import type { PlazaServer } from '../helpers/plaza.ts';
+import { waitFor } from '../helpers/wait.ts';
 import {
-  installApp,
   type Receiver,
   receiver,
   startWebhooksPlaza,
   verifyWith,
   type WebhookApp,
-  waitFor,
   webhookApp,
-} from './helpers.ts';
+} from '../helpers/webhooks.ts';
+import { account, installApp, type Person, person } from '../helpers/world.ts';
 
 /**
  * Webhook delivery end to end: real apps (registered and reviewed through
@@ -19,7 +20,7 @@ import {
  * the standardwebhooks package. The retry schedule runs at a time scale of
  * 1/100,000 (the eight attempts take about a second).
  */
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let owner: Person;
 let shop: OrgContext;
 let other: OrgContext;
@@ -138,7 +139,7 @@ describe('endpoints', () => {
   });
 
   it('are managed by the developer organization under the app, the same endpoints the app sees', async () => {
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
     const login = await agent
       .post('/v1/auth/login')
       .send({ email: reader.developerPerson.email, password: reader.developerPerson.password })
@@ -511,7 +512,7 @@ describe('endpoint filters and mutes', () => {
     const muteApp = await webhookApp(plaza, 'Mute Me', ['contacts:read']);
     const inst = await installApp(plaza, muteApp, shop.org.id, ['contacts:read']);
     const { secret } = await createEndpoint(muteApp, { url: r.url });
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
     const login = await agent
       .post('/v1/auth/login')
       .send({ email: owner.email, password: owner.password })
@@ -787,7 +788,7 @@ describe('replay missing', () => {
 
 describe('payload limits and retention', () => {
   it('refuses a change whose event would exceed the payload cap with 413', async () => {
-    const agent = browser(plaza);
+    const agent = browserAgent(plaza);
     const login = await agent
       .post('/v1/auth/login')
       .send({ email: owner.email, password: owner.password })

@@ -5,11 +5,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { OrgContext } from '../../server/tenancy.ts';
-import { killLeftoverPlazas, type PlazaProcess, spawnPlaza } from '../helpers/process.ts';
+import { killLeftoverPlazas, type PlazaProcess, type PlazaServer, spawnPlaza } from '../helpers/plaza.ts';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.ts';
-import { account, type OAuthPlaza, type Person, person } from '../oauth/helpers.ts';
 import {
-  installApp,
   type Received,
   type Receiver,
   receiver,
@@ -17,7 +15,8 @@ import {
   verifyWith,
   WEBHOOK_ENV,
   webhookApp,
-} from './helpers.ts';
+} from '../helpers/webhooks.ts';
+import { account, installApp, type Person, person } from '../helpers/world.ts';
 
 /**
  * Webhook delivery under faults (issue 5, "Proof"): 10,000 messages
@@ -143,7 +142,7 @@ async function answer(secret: string, req: Received, res: ServerResponse) {
 }
 
 let redis: RedisServer;
-let plaza: OAuthPlaza;
+let plaza: PlazaServer;
 let owner: Person;
 let shop: OrgContext;
 const receivers: Receiver[] = [];

@@ -5,9 +5,16 @@ import Koa from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expressWebhook, koaWebhook, type WebhookEvent } from '../../sdk/src/webhooks.ts';
 import { REDIS_URL } from '../helpers/db.ts';
+import type { PlazaServer } from '../helpers/plaza.ts';
 import { deleteRedisPrefix } from '../helpers/redis.ts';
-import type { OAuthPlaza } from '../oauth/helpers.ts';
-import { receiver, startWebhooksPlaza, verifyWith, type WebhookApp, waitFor, webhookApp } from './helpers.ts';
+import { waitFor } from '../helpers/wait.ts';
+import {
+  receiver,
+  startWebhooksPlaza,
+  verifyWith,
+  type WebhookApp,
+  webhookApp,
+} from '../helpers/webhooks.ts';
 
 /**
  * The database is the queue of deliveries: a message claimed by a worker
@@ -15,23 +22,23 @@ import { receiver, startWebhooksPlaza, verifyWith, type WebhookApp, waitFor, web
  * is not claimed twice; a Redis that lost all its data loses no message.
  * And the SDK's middleware verifying real deliveries.
  */
-async function message(plaza: OAuthPlaza, app: WebhookApp, id: string) {
+async function message(plaza: PlazaServer, app: WebhookApp, id: string) {
   return (await plaza.http.get(`/v1/app/webhook-messages/${id}`).set(app.as).expect(200)).body;
 }
 
-async function endpointFor(plaza: OAuthPlaza, app: WebhookApp, url: string) {
+async function endpointFor(plaza: PlazaServer, app: WebhookApp, url: string) {
   const res = await plaza.http.post('/v1/app/webhook-endpoints').set(app.as).send({ url }).expect(201);
   return res.body as { endpoint: { id: string }; secret: string };
 }
 
-async function sendTest(plaza: OAuthPlaza, app: WebhookApp, endpointId: string): Promise<string> {
+async function sendTest(plaza: PlazaServer, app: WebhookApp, endpointId: string): Promise<string> {
   const res = await plaza.http.post(`/v1/app/webhook-endpoints/${endpointId}/test`).set(app.as).expect(201);
   return res.body.id;
 }
 
 /** First attempt: 503 asking for 2 s; then `lose` strikes; the retry is still delivered, once. */
 async function retryIsDelivered(
-  plaza: OAuthPlaza,
+  plaza: PlazaServer,
   app: WebhookApp,
   lose: (messageId: string) => Promise<void>,
 ) {
@@ -60,7 +67,7 @@ async function retryIsDelivered(
 }
 
 describe('on the PostgreSQL job runner', () => {
-  let plaza: OAuthPlaza;
+  let plaza: PlazaServer;
   let app: WebhookApp;
   const servers: Server[] = [];
 
@@ -185,7 +192,7 @@ describe('on the PostgreSQL job runner', () => {
 
 describe('on BullMQ (Redis)', () => {
   const prefix = `plaza-test-${randomBytes(4).toString('hex')}`;
-  let plaza: OAuthPlaza;
+  let plaza: PlazaServer;
   let app: WebhookApp;
 
   beforeAll(async () => {

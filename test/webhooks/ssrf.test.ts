@@ -5,9 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
 import { type Core, createCore } from '../../server/core.ts';
 import { createDeliveryAgent, systemLookup } from '../../server/modules/webhooks/ssrf.ts';
-import { createOrg, type SignedIn, signUp, testConfig } from '../helpers/core.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { type Receiver, receiver, waitFor } from './helpers.ts';
+import { testConfig } from '../helpers/plaza.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { type Receiver, receiver } from '../helpers/webhooks.ts';
+import { createOrg, type SignedIn, signUp } from '../helpers/world.ts';
 
 /**
  * The SSRF guard with WEBHOOKS_ALLOW_PRIVATE off (the default). DNS answers
