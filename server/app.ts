@@ -97,6 +97,9 @@ export function createApp(core: Core): Koa {
       },
     }),
     anonymousLimit: { limiter: core.rateLimiter, perMinute: core.config.rateLimitAnonymousPerMinute },
+    idempotency: core.idempotency,
+    checkResponses: core.config.checkResponses,
+    log: core.log,
   });
 
   app.use(requestLifecycle(core.log));

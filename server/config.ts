@@ -122,6 +122,12 @@ export const configOptions = {
     '1048576',
     'Largest JSON body accepted.',
   ),
+  checkResponses: option(
+    'PLAZA_CHECK_RESPONSES',
+    bool.optional(),
+    undefined,
+    "Parse every API answer against its route's response schema (500 PLAZA_RESPONSE_CONTRACT on a mismatch). Default: on under vitest.",
+  ),
   rateLimitPerMinute: option(
     'PLAZA_RATE_LIMIT_PER_MINUTE',
     int(1, 1_000_000),
@@ -412,6 +418,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         `${opt.env}: ${parsed.error.issues[0]?.message ?? 'invalid'} (got ${JSON.stringify(raw)})`,
       );
   }
+  // Tests run with the response contract checked, so a handler that drifts from its schema fails the test that called it.
+  out.checkResponses ??= process.env.VITEST === 'true';
   if (out.stripeSecretKey && !out.stripeWebhookSecret)
     problems.push('STRIPE_WEBHOOK_SECRET: must be set with STRIPE_SECRET_KEY (Stripe events are how payments settle)');
   if (problems.length) throw new ConfigError(problems);

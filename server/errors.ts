@@ -14,12 +14,14 @@ export const ErrorCodes = {
   PLAZA_ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   PLAZA_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   PLAZA_CONFLICT: { status: 409, title: 'Conflict with the current state' },
+  PLAZA_IDEMPOTENCY_KEY_REUSED: { status: 409, title: 'Idempotency-Key already used for another request' },
   PLAZA_GONE: { status: 410, title: 'No longer available' },
   PLAZA_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   PLAZA_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   PLAZA_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   PLAZA_LOGIN_LOCKED: { status: 429, title: 'Too many failed sign-in attempts' },
   PLAZA_INTERNAL: { status: 500, title: 'Internal error' },
+  PLAZA_RESPONSE_CONTRACT: { status: 500, title: 'Response does not match its declared schema' },
   PLAZA_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

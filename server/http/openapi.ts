@@ -74,11 +74,31 @@ export function buildOpenApi(
         });
       }
     }
+    if (route.idempotent)
+      parameters.push({
+        name: 'Idempotency-Key',
+        in: 'header',
+        required: false,
+        description:
+          'Makes a retry safe: the first successful answer for this key (yours, per caller) is kept 24 hours and returned again, with `Idempotent-Replayed: true`, for the same request; the same key with another body is 409 PLAZA_IDEMPOTENCY_KEY_REUSED. Errors are not kept: a retry after one runs again. Send a new random key (a UUID) for each new request.',
+        schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' },
+      });
     const status = String(route.status ?? (route.response ? 200 : 204));
     const responses: Json = {
       [status]: route.response
         ? {
             description: 'Success',
+            ...(route.idempotent
+              ? {
+                  headers: {
+                    'Idempotent-Replayed': {
+                      description:
+                        'true when this is the kept answer of an earlier request with the same Idempotency-Key',
+                      schema: { type: 'string', enum: ['true'] },
+                    },
+                  },
+                }
+              : {}),
             content: { 'application/json': { schema: toSchema(route.response, 'output') } },
           }
         : { description: 'Success, no content' },

@@ -35,7 +35,19 @@ export type Access =
 
 type AnyObject = z.ZodObject<any>;
 
-export interface RouteSpec<P extends AnyObject, Q extends AnyObject, B extends z.ZodType, R> {
+/**
+ * What a handler returns: the input type of its declared `response` schema
+ * (the router serializes it; tests also parse it against the schema). A
+ * route without `response` answers 204 or writes `ctx.body` itself.
+ */
+export type ResponseOf<S> = S extends z.ZodType ? z.input<S> : undefined | void;
+
+export interface RouteSpec<
+  P extends AnyObject,
+  Q extends AnyObject,
+  B extends z.ZodType,
+  S extends z.ZodType | undefined = undefined,
+> {
   method: Method;
   /** Koa-router path, `/v1/organizations/:orgId/members`. */
   path: string;
@@ -47,7 +59,7 @@ export interface RouteSpec<P extends AnyObject, Q extends AnyObject, B extends z
   body?: B;
   /** Success status (default 200, or 204 when the handler returns nothing). */
   status?: number;
-  response?: z.ZodType;
+  response?: S;
   /** Also accept API keys? (default true for non-public routes) */
   apiKeys?: boolean;
   /**
@@ -55,7 +67,14 @@ export interface RouteSpec<P extends AnyObject, Q extends AnyObject, B extends z
    * alone and the handler reads it with `readRawBody`. OpenAPI lists these types.
    */
   rawBody?: { contentTypes: string[]; maxBytes: number };
-  handler: (input: HandlerInput<P, Q, B>) => Promise<R>;
+  /**
+   * Accept an `Idempotency-Key` header: the first successful answer for a
+   * caller's key is kept 24 hours and replayed for the same request; the same
+   * key with another body is 409 (server/modules/idempotency). For POSTs that
+   * create what users pay for or what is delivered (installs, messages).
+   */
+  idempotent?: boolean;
+  handler: (input: HandlerInput<P, Q, B>) => Promise<ResponseOf<S>>;
 }
 
 export interface HandlerInput<P extends AnyObject, Q extends AnyObject, B extends z.ZodType> {
@@ -74,12 +93,17 @@ export interface HandlerInput<P extends AnyObject, Q extends AnyObject, B extend
   client: AppClient;
 }
 
-export type AnyRoute = RouteSpec<AnyObject, AnyObject, z.ZodType, unknown>;
+export type AnyRoute = Omit<RouteSpec<AnyObject, AnyObject, z.ZodType, z.ZodType>, 'handler'> & {
+  handler: (input: HandlerInput<AnyObject, AnyObject, z.ZodType>) => Promise<unknown>;
+};
 
-/** Declares a route; `registerRoutes` mounts it and the OpenAPI document lists it. */
-export function defineRoute<P extends AnyObject, Q extends AnyObject, B extends z.ZodType, R>(
-  spec: RouteSpec<P, Q, B, R>,
-): AnyRoute {
+/** Declares a route; `mountRoutes` mounts it and the OpenAPI document lists it. */
+export function defineRoute<
+  P extends AnyObject,
+  Q extends AnyObject,
+  B extends z.ZodType,
+  S extends z.ZodType | undefined = undefined,
+>(spec: RouteSpec<P, Q, B, S>): AnyRoute {
   return spec as unknown as AnyRoute;
 }
 

@@ -2,6 +2,12 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { PlazaError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import {
+  type IdempotencyService,
+  parseIdempotencyKey,
+  REPLAYED_HEADER,
+} from '../modules/idempotency/index.ts';
 import type { IdentityService } from '../modules/identity/service.ts';
 import type { OrganizationsService } from '../modules/organizations/service.ts';
 import type { ScopeCatalog } from '../scopes.ts';
@@ -10,7 +16,7 @@ import { type AppAuthenticator, appBearerOf } from './app-auth.ts';
 import { actorOf, type Caller, checkCsrf } from './auth.ts';
 import { readJsonBody } from './body.ts';
 import { applyRateLimit, type RateLimiter } from './rate-limit.ts';
-import { type AnyRoute, parseInput } from './route.ts';
+import { type AnyRoute, fieldErrors, parseInput } from './route.ts';
 
 export interface MountDeps {
   identity: IdentityService;
@@ -25,6 +31,14 @@ export interface MountDeps {
    * (`rateLimitCallers`); on routes that are not for apps they count as anonymous.
    */
   anonymousLimit: { limiter: RateLimiter; perMinute: number };
+  /** Keeps and replays the answers of `idempotent` routes (required when one is mounted). */
+  idempotency?: IdempotencyService;
+  /**
+   * Parse every answer against the route's `response` schema; a mismatch is
+   * 500 PLAZA_RESPONSE_CONTRACT with the zod issues in the log (on in tests).
+   */
+  checkResponses?: boolean;
+  log?: Logger;
 }
 
 const EMPTY = z.object({});
@@ -32,6 +46,10 @@ const EMPTY = z.object({});
 /** Mounts declared routes on a router: access, CSRF, input validation, then the handler. */
 export function mountRoutes(router: Router, routes: AnyRoute[], deps: MountDeps): void {
   for (const route of routes) {
+    if (route.idempotent && (route.method === 'get' || route.access.kind === 'public' || !deps.idempotency))
+      throw new Error(
+        `route ${route.method.toUpperCase()} ${route.path} cannot be idempotent: keys belong to a signed-in caller's writes, kept by the idempotency module`,
+      );
     const declared = route.access.kind === 'app' ? route.access.scope : null;
     if (declared && !deps.scopes.get(declared))
       throw new Error(
@@ -89,10 +107,46 @@ export function mountRoutes(router: Router, routes: AnyRoute[], deps: MountDeps)
           ? await readJsonBody(ctx, deps.bodyLimitBytes)
           : undefined;
       const body = route.body ? parseInput('body', route.body, raw ?? {}) : undefined;
-      const result = await route.handler({ params, query, body, ctx, caller, actor, org, app, client });
-      if (ctx.body !== undefined && ctx.body !== null) return; // the handler wrote its own response
-      ctx.status = route.status ?? (result === undefined ? 204 : 200);
-      if (result !== undefined) ctx.body = result;
+      const run = async () => {
+        const result = await route.handler({ params, query, body, ctx, caller, actor, org, app, client });
+        // The handler wrote its own response (kept as is unless it has to be stored).
+        if (ctx.body !== undefined && ctx.body !== null)
+          return { status: ctx.status, body: ctx.body, own: true };
+        if (deps.checkResponses && route.response && result !== undefined) checkResponse(route, result);
+        return { status: route.status ?? (result === undefined ? 204 : 200), body: result };
+      };
+      const key = route.idempotent ? parseIdempotencyKey(ctx.get('idempotency-key')) : undefined;
+      let answer: { status: number; body: unknown; own?: boolean };
+      if (key) {
+        const scope = app
+          ? `installation:${app.app.installationId}`
+          : client
+            ? `app:${client.appId}`
+            : `user:${caller!.user.id}`;
+        const done = await deps.idempotency!.run(
+          { scope, key, method: ctx.method, path: ctx.path, body: raw },
+          run,
+        );
+        answer = done.response;
+        if (done.replayed) ctx.set(REPLAYED_HEADER, 'true');
+      } else answer = await run();
+      if (answer.own) return;
+      ctx.status = answer.status;
+      if (answer.body !== undefined && answer.body !== null) ctx.body = answer.body;
     });
+  }
+
+  function checkResponse(route: AnyRoute, result: unknown) {
+    const parsed = route.response!.safeParse(JSON.parse(JSON.stringify(result)));
+    if (parsed.success) return;
+    const issues = fieldErrors('response', parsed.error);
+    deps.log?.error(
+      { route: `${route.method.toUpperCase()} ${route.path}`, issues },
+      'response does not match its declared schema',
+    );
+    throw new PlazaError(
+      'PLAZA_RESPONSE_CONTRACT',
+      `${route.method.toUpperCase()} ${route.path}: ${issues.map((i) => `${i.field}: ${i.reason}`).join('; ')}`,
+    );
   }
 }

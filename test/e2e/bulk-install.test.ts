@@ -39,7 +39,7 @@ beforeAll(async () => {
   for (const name of ['Alpha Dental', 'Beta Bakery', 'Gamma Gym'])
     subs[name] = (await plaza.core.organizations.createSubAccount(agency, { name })).id;
   // Alpha Dental has it already.
-  await plaza.core.oauth.bulkInstall(agency, { appId: app.appId, subAccountIds: [subs['Alpha Dental']] });
+  await plaza.core.agency.bulkInstall(agency, { appId: app.appId, subAccountIds: [subs['Alpha Dental']] });
 
   browser = await launchBrowser();
   const context = await browser.newContext({

@@ -64,7 +64,7 @@ export interface Asset {
   kind: AssetKind;
   /** Public, stable URL of the bytes. */
   url: string;
-  contentType: string;
+  contentType: ImageType;
   bytes: number;
   width: number | null;
   height: number | null;

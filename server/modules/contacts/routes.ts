@@ -30,6 +30,7 @@ export function contactRoutes({ contacts }: { contacts: ContactsService }) {
       params: OrgParams,
       body: ContactCreate,
       response: ContactSchema,
+      idempotent: true,
       handler: ({ org, body }) => contacts.create(org, body),
     }),
     defineRoute({
@@ -87,6 +88,7 @@ export function appContactRoutes({ contacts }: { contacts: ContactsService }) {
       status: 201,
       body: ContactCreate,
       response: ContactSchema,
+      idempotent: true,
       handler: ({ app, body }) => contacts.create(app, body),
     }),
     defineRoute({

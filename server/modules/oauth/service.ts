@@ -13,13 +13,10 @@ import type { ScopeCatalog } from '../../scopes.ts';
 import { type Actor, hasRole, type OrgContext, SYSTEM_ACTOR } from '../../tenancy.ts';
 import type { AppsService } from '../apps/service.ts';
 import { redirectUriProblem } from '../apps/urls.ts';
-import type { AuditService } from '../audit/service.ts';
 import type { IdentityService } from '../identity/service.ts';
 import type { Installation, InstallationsService, UninstallTarget } from '../installations/service.ts';
-import type { MarketplaceService } from '../marketplace/service.ts';
 import type { OrganizationsService } from '../organizations/service.ts';
 import { createAdapterFactory, type OAuthRequestState, oauthRequest } from './adapter.ts';
-import { createBulkInstaller } from './bulk-install.ts';
 import { clientSecretMiddleware, internalClientSecret } from './client-auth.ts';
 import { createInstallationTokenMinter, type InstallationTokenResponse } from './installation-tokens.ts';
 import { type ApproveInput, interactionRoutes } from './interactions.ts';
@@ -65,8 +62,6 @@ export interface OAuthDeps {
   organizations: OrganizationsService;
   identity: IdentityService;
   scopes: ScopeCatalog;
-  audit: AuditService;
-  marketplace: MarketplaceService;
   /** Counts token and revocation requests per client (shared through Redis when there is one). */
   rateLimiter: RateLimiter;
   /** How often each process re-reads recent revocations (ms, default 500). */
@@ -306,17 +301,6 @@ export async function createOAuthService(deps: OAuthDeps) {
     config,
     apiScopes: () => scopes.list().map((s) => s.name),
   });
-  const bulk = createBulkInstaller({
-    db,
-    provider,
-    resource,
-    apps,
-    installations,
-    organizations,
-    marketplace: deps.marketplace,
-    scopes,
-    audit: deps.audit,
-  });
 
   /** The calling app's active installation; 404 alike for another app's, an uninstalled or an unknown one. */
   async function ownInstallation(appId: string, installationId: string): Promise<Installation> {
@@ -468,13 +452,21 @@ export async function createOAuthService(deps: OAuthDeps) {
     ) => revokeInstallation(target, actor, reason),
 
     /**
-     * An agency owner or admin installs an app into several of its
-     * sub-accounts (bulk-install.ts): a grant and an installation each,
-     * reported per sub-account.
+     * Grants made without a consent page (an agency's bulk install): the
+     * grant an approved consent would have saved, and its removal when no
+     * installation took it.
      */
-    bulkInstall: bulk.install,
-    /** The bulk-install page: the app's scopes in plain words and which sub-accounts have it. */
-    bulkInstallPreview: bulk.preview,
+    grants: {
+      async save(input: { accountId: string; clientId: string; granted: string[]; rejected: string[] }) {
+        const grant = new provider.Grant({ accountId: input.accountId, clientId: input.clientId });
+        grant.addResourceScope(resource, input.granted.join(' '));
+        if (input.rejected.length) grant.rejectResourceScope(resource, input.rejected.join(' '));
+        return grant.save();
+      },
+      async discard(grantId: string) {
+        await db.query('DELETE FROM oauth_payloads WHERE grant_id = $1', [grantId]);
+      },
+    },
 
     /** The app's own active installations (client credentials). */
     listAppInstallations: (appId: string, page: { limit: number; cursor?: string }) =>

@@ -97,6 +97,7 @@ export function organizationRoutes({ organizations }: { organizations: Organizat
       params: OrgParams,
       body: z.object({ name: OrgName }),
       response: OrganizationWithRole,
+      idempotent: true,
       handler: ({ org, body }) => organizations.createSubAccount(org, body),
     }),
     defineRoute({
@@ -151,6 +152,7 @@ export function organizationRoutes({ organizations }: { organizations: Organizat
       params: OrgParams,
       body: z.object({ email: Email, role: RoleSchema.default('member') }),
       response: Invitation,
+      idempotent: true,
       handler: ({ org, body }) => organizations.invite(org, body),
     }),
     defineRoute({

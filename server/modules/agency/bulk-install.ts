@@ -1,14 +1,15 @@
-import type Provider from 'oidc-provider';
 import type { Db } from '../../db/index.ts';
 import { conflict, forbidden, invalid, notFound, PlazaError } from '../../errors.ts';
 import type { Page } from '../../http/pagination.ts';
+import { withCompensation } from '../../lib/compensation.ts';
+import type { Logger } from '../../logger.ts';
 import type { ScopeCatalog, ScopeDefinition } from '../../scopes.ts';
 import { hasRole, type OrgContext } from '../../tenancy.ts';
-import type { AppsService } from '../apps/service.ts';
-import type { AuditService } from '../audit/service.ts';
-import type { InstallationsService } from '../installations/service.ts';
-import type { MarketplaceService } from '../marketplace/service.ts';
-import type { OrganizationsService } from '../organizations/service.ts';
+import type { AppsService } from '../apps/index.ts';
+import type { AuditService } from '../audit/index.ts';
+import type { InstallationsService } from '../installations/index.ts';
+import type { MarketplaceService } from '../marketplace/index.ts';
+import type { OrganizationsService } from '../organizations/index.ts';
 
 /**
  * Agency installs: an owner or admin of an agency installs an app into
@@ -21,7 +22,9 @@ import type { OrganizationsService } from '../organizations/service.ts';
  * (`POST /v1/app/installations/:id/token`).
  *
  * Every sub-account is reported on its own; one that cannot take the app
- * leaves nothing behind (its grant is deleted when its installation fails).
+ * leaves nothing behind: its grant is saved by the OAuth provider outside the
+ * installation's transaction, so it is a compensated step, discarded when the
+ * installation fails.
  */
 export type BulkInstallStatus = 'installed' | 'already_installed' | 'not_sub_account' | 'not_installable';
 
@@ -84,11 +87,23 @@ export interface BulkInstallPreview {
   }>;
 }
 
+/** The OAuth grants a bulk install makes (the OAuth module's service). */
+export interface GrantStore {
+  /** Saves the grant an approved consent would have made; returns its id. */
+  save(input: {
+    accountId: string;
+    clientId: string;
+    granted: string[];
+    rejected: string[];
+  }): Promise<string>;
+  /** Deletes a grant no installation took (never used for tokens). */
+  discard(grantId: string): Promise<void>;
+}
+
 export interface BulkInstallDeps {
   db: Db;
-  provider: Provider;
-  /** The Plaza API resource indicator (grants are for it). */
-  resource: string;
+  log: Logger;
+  grants: GrantStore;
   apps: AppsService;
   installations: InstallationsService;
   organizations: OrganizationsService;
@@ -103,24 +118,13 @@ export const BULK_INSTALL_MAX = 100;
 const reasonOf = (err: unknown) => (err instanceof PlazaError ? err.message : 'cannot be installed');
 
 export function createBulkInstaller(deps: BulkInstallDeps) {
-  const { db, provider, resource, apps, installations, organizations, marketplace, scopes, audit } = deps;
+  const { db, log, grants, apps, installations, organizations, marketplace, scopes, audit } = deps;
 
   function assertAgencyAdmin(org: OrgContext) {
     if (org.org.kind !== 'agency') throw forbidden('only agencies install apps into sub-accounts');
     if (!hasRole(org, 'admin'))
       throw forbidden('installing apps into sub-accounts needs the admin or owner role');
   }
-
-  /** Saves the grant an approved consent would have made; returns its id. */
-  async function saveGrant(accountId: string, clientId: string, granted: string[], rejected: string[]) {
-    const grant = new provider.Grant({ accountId, clientId });
-    grant.addResourceScope(resource, granted.join(' '));
-    if (rejected.length) grant.rejectResourceScope(resource, rejected.join(' '));
-    return grant.save();
-  }
-
-  const deleteGrant = (grantId: string) =>
-    db.query('DELETE FROM oauth_payloads WHERE grant_id = $1', [grantId]);
 
   return {
     /** What the bulk-install page shows: the app's scopes in plain words and the agency's sub-accounts. */
@@ -253,24 +257,31 @@ export function createBulkInstaller(deps: BulkInstallDeps) {
       }
 
       for (const id of candidates) {
-        const grantId = await saveGrant(id, clientId, granted, rejected);
         try {
-          const inst = await db.transaction((tx) =>
-            installations.create(
-              {
-                accountId: id,
-                appId,
-                versionId: versionId!,
-                grantedScopes: granted,
-                actor: org.actor,
-                grantId,
-              },
-              tx,
-            ),
-          );
+          const inst = await withCompensation(log, 'bulk install', async (step) => {
+            const grantId = await step('grant', {
+              do: () => grants.save({ accountId: id, clientId, granted, rejected }),
+              undo: (saved) => grants.discard(saved),
+            });
+            return step('installation', {
+              do: () =>
+                db.transaction((tx) =>
+                  installations.create(
+                    {
+                      accountId: id,
+                      appId,
+                      versionId: versionId!,
+                      grantedScopes: granted,
+                      actor: org.actor,
+                      grantId,
+                    },
+                    tx,
+                  ),
+                ),
+            });
+          });
           results.set(id, { subAccountId: id, status: 'installed', installationId: inst.id, detail: null });
         } catch (err) {
-          await deleteGrant(grantId);
           if (!(err instanceof PlazaError && err.code === 'PLAZA_CONFLICT')) throw err;
           // A concurrent install won the race.
           const existing = await installations.findActive(id, appId);
