@@ -1,0 +1,225 @@
+import { z } from 'zod';
+import { PlazaError } from '../../errors.ts';
+import { readRawBody } from '../../http/body.ts';
+import { type Access, defineRoute } from '../../http/route.ts';
+import { describeRequirement } from './payout-accounts.ts';
+import type { PaymentsService } from './service.ts';
+
+const PARTNER_MEMBER: Access = { kind: 'org', orgKinds: ['developer', 'agency'] };
+const PARTNER_ADMIN: Access = { kind: 'org', orgKinds: ['developer', 'agency'], minRole: 'admin' };
+const OrgParams = z.object({ orgId: z.string() });
+
+const ProviderInfo = z
+  .object({
+    provider: z.enum(['stripe', 'sandbox']),
+    mode: z.enum(['live', 'test', 'sandbox']),
+    sandbox: z.boolean().describe('True on the embedded sandbox: no real money moves'),
+  })
+  .meta({ id: 'PaymentProviderInfo' });
+
+const PayoutAccount = z
+  .object({
+    organizationId: z.string(),
+    provider: z.string(),
+    sandbox: z.boolean().describe('The account lives on the embedded sandbox provider (no real money)'),
+    state: z
+      .enum(['not_connected', 'onboarding', 'restricted', 'action_required', 'active'])
+      .describe(
+        'active and action_required can receive payouts; action_required has information due by a deadline',
+      ),
+    accountId: z.string().nullable().describe('The connected account id at the provider'),
+    canReceivePayouts: z.boolean(),
+    payoutsEnabled: z.boolean(),
+    chargesEnabled: z.boolean(),
+    detailsSubmitted: z.boolean(),
+    requirements: z.object({
+      currentlyDue: z.array(z.object({ name: z.string(), description: z.string() })),
+      pastDue: z.array(z.object({ name: z.string(), description: z.string() })),
+      deadline: z.string().nullable().describe('When what is due must be provided (ISO 8601)'),
+    }),
+    disabledReason: z.string().nullable(),
+    holdReason: z.string().nullable().describe('Why payouts are held, in words; null when they are not'),
+    syncedAt: z.string().nullable().describe('When the state was last read from the provider'),
+  })
+  .meta({ id: 'PayoutAccount' });
+
+const OnboardingLink = z
+  .object({
+    url: z.string().describe('Open it once, soon: it is single-use and expires within minutes'),
+    expiresAt: z.string(),
+  })
+  .meta({ id: 'PayoutOnboardingLink' });
+
+const Connect = z
+  .object({
+    country: z
+      .string()
+      .regex(/^[A-Z]{2}$/, { message: 'must be an ISO 3166-1 alpha-2 country code in capitals, e.g. US' })
+      .default('US')
+      .describe('Country of the business receiving payouts'),
+    email: z.email().optional().describe('Contact email for the payout account (default: none)'),
+  })
+  .meta({ id: 'PayoutAccountConnect' });
+
+const named = (names: string[]) => names.map((name) => ({ name, description: describeRequirement(name) }));
+const shape = (v: Awaited<ReturnType<PaymentsService['payoutAccounts']['status']>>) => ({
+  ...v,
+  requirements: {
+    currentlyDue: named(v.requirements.currentlyDue),
+    pastDue: named(v.requirements.pastDue),
+    deadline: v.requirements.deadline,
+  },
+});
+
+const STRIPE_WEBHOOK_BODY = { contentTypes: ['application/json'], maxBytes: 1024 * 1024 };
+
+export function paymentRoutes({ payments }: { payments: PaymentsService }) {
+  const sandbox = () => {
+    if (!payments.sandbox)
+      throw new PlazaError('PLAZA_NOT_FOUND', 'this Plaza runs on Stripe; the sandbox provider is off');
+    return payments.sandbox;
+  };
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/v1/payments/provider',
+      summary: 'Which payment provider runs (Stripe or the sandbox)',
+      tag: 'Payments',
+      access: { kind: 'public' },
+      response: ProviderInfo,
+      handler: async () => payments.providerInfo(),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/organizations/:orgId/payouts/account',
+      summary: "The partner's payout account and why payouts are held",
+      tag: 'Payouts',
+      access: PARTNER_MEMBER,
+      params: OrgParams,
+      response: PayoutAccount,
+      handler: async ({ org }) => shape(await payments.payoutAccounts.status(org.org.id)),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/organizations/:orgId/payouts/account',
+      summary: 'Connect a payout account (once; again returns it)',
+      tag: 'Payouts',
+      access: PARTNER_ADMIN,
+      params: OrgParams,
+      body: Connect,
+      response: PayoutAccount,
+      handler: async ({ org, body }) =>
+        shape(
+          await payments.payoutAccounts.connect(org, { country: body.country, email: body.email ?? null }),
+        ),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/organizations/:orgId/payouts/account/onboarding-link',
+      summary: 'A fresh single-use onboarding link for the payout account',
+      tag: 'Payouts',
+      access: PARTNER_ADMIN,
+      params: OrgParams,
+      response: OnboardingLink,
+      handler: async ({ org }) => payments.payoutAccounts.onboardingLink(org),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/organizations/:orgId/payouts/account/refresh',
+      summary: 'Read the payout account from the provider now',
+      tag: 'Payouts',
+      access: PARTNER_MEMBER,
+      params: OrgParams,
+      response: PayoutAccount,
+      handler: async ({ org }) => shape(await payments.payoutAccounts.sync(org.org.id)),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/payments/stripe/webhook',
+      summary: 'Stripe webhooks (signed; each event processed once)',
+      tag: 'Payments',
+      access: { kind: 'public' },
+      rawBody: STRIPE_WEBHOOK_BODY,
+      response: z.object({
+        received: z.literal(true),
+        eventId: z.string(),
+        outcome: z.enum(['processed', 'duplicate', 'ignored']),
+      }),
+      handler: async ({ ctx }) => {
+        const { bytes } = await readRawBody(ctx, STRIPE_WEBHOOK_BODY);
+        const result = await payments.stripeWebhook(bytes, ctx.get('stripe-signature') || undefined);
+        return { received: true as const, ...result };
+      },
+    }),
+
+    // The sandbox provider's hosted pages (web pages under /sandbox/...) call these.
+    defineRoute({
+      method: 'get',
+      path: '/v1/payments/sandbox/onboarding/:token',
+      summary: 'Sandbox: open an onboarding link (uses it up)',
+      tag: 'Payments sandbox',
+      access: { kind: 'public' },
+      params: z.object({ token: z.string().min(1).max(100) }),
+      response: z.object({
+        sandbox: z.literal(true),
+        accountId: z.string(),
+        displayName: z.string(),
+        usable: z.boolean().describe('False when the link was used or expired: go to refreshUrl'),
+        refreshUrl: z.string(),
+      }),
+      handler: async ({ params }) => {
+        const info = await sandbox().onboardingLinkInfo(params.token);
+        return {
+          sandbox: true as const,
+          accountId: info.accountId,
+          displayName: info.displayName,
+          usable: info.state === 'new' && !info.expired,
+          refreshUrl: info.refreshUrl,
+        };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/payments/sandbox/onboarding/:token',
+      summary: 'Sandbox: submit (or leave for later) the onboarding form',
+      tag: 'Payments sandbox',
+      access: { kind: 'public' },
+      params: z.object({ token: z.string().min(1).max(100) }),
+      body: z.object({ submit: z.boolean() }),
+      response: z.object({ redirect: z.string() }),
+      handler: async ({ params, body }) => sandbox().finishOnboarding(params.token, body.submit),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/payments/sandbox/checkout/:sessionId',
+      summary: 'Sandbox: a payment page',
+      tag: 'Payments sandbox',
+      access: { kind: 'public' },
+      params: z.object({ sessionId: z.string().min(1).max(100) }),
+      response: z.object({
+        sandbox: z.literal(true),
+        sessionId: z.string(),
+        amount: z.number().int(),
+        currency: z.string(),
+        description: z.string(),
+        status: z.string(),
+        cancelUrl: z.string(),
+      }),
+      handler: async ({ params }) => ({
+        sandbox: true as const,
+        ...(await sandbox().checkoutInfo(params.sessionId)),
+      }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/payments/sandbox/checkout/:sessionId/pay',
+      summary: 'Sandbox: pay with a test card (4000000000000002 declines)',
+      tag: 'Payments sandbox',
+      access: { kind: 'public' },
+      params: z.object({ sessionId: z.string().min(1).max(100) }),
+      body: z.object({ card: z.string().regex(/^[\d ]{12,23}$/, { message: 'must be a card number' }) }),
+      response: z.object({ paid: z.boolean(), redirect: z.string().nullable() }),
+      handler: async ({ params, body }) => sandbox().pay(params.sessionId, body.card),
+    }),
+  ];
+}
