@@ -1,10 +1,6 @@
-import { runMigrations } from '../../server/db/migrate.ts';
-import { ledgerMigrations } from '../../server/modules/ledger/core.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
-/** A fresh database with the core migrations and the ledger's. */
+/** A fresh database with every module's migrations (the ledger's among them). */
 export async function createLedgerDatabase(): Promise<TestDatabase> {
-  const t = await createTestDatabase();
-  await runMigrations(t.db, [ledgerMigrations]);
-  return t;
+  return createTestDatabase();
 }
