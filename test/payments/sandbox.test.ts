@@ -1,0 +1,160 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { developer } from '../helpers/apps.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+
+/**
+ * The embedded sandbox provider (no STRIPE_SECRET_KEY): the same money flow
+ * as Stripe test mode, on Plaza's own pages, saying "sandbox" everywhere.
+ */
+describe('sandbox provider', () => {
+  let plaza: TestPlaza;
+  beforeAll(async () => {
+    plaza = await startPlaza();
+  });
+  afterAll(async () => {
+    await plaza?.close();
+  });
+
+  it('is the default without a Stripe key and says so', async () => {
+    const res = await plaza.http.get('/v1/payments/provider').expect(200);
+    expect(res.body).toEqual({ provider: 'sandbox', mode: 'sandbox', sandbox: true });
+    // The Stripe webhook endpoint is not there without Stripe.
+    await plaza.http
+      .post('/v1/payments/stripe/webhook')
+      .set('content-type', 'application/json')
+      .set('stripe-signature', 't=1,v1=x')
+      .send('{}')
+      .expect(404);
+  });
+
+  it('onboards a payout account through a single-use sandbox link', async () => {
+    const dev = await developer(plaza);
+    const api = (path: string) =>
+      dev.agent.post(`/v1/organizations/${dev.orgId}/payouts/account${path}`).set('x-csrf-token', dev.csrf);
+    const connected = (await api('').send({}).expect(200)).body;
+    expect(connected).toMatchObject({ provider: 'sandbox', sandbox: true, state: 'onboarding' });
+    expect(connected.accountId).toMatch(/^acct_sbx_/);
+
+    const link = (await api('/onboarding-link').expect(200)).body;
+    const token = new URL(link.url).pathname.split('/').pop();
+    expect(link.url).toMatch(/\/sandbox\/onboarding\//);
+    const opened = await plaza.http.get(`/v1/payments/sandbox/onboarding/${token}`).expect(200);
+    expect(opened.body).toMatchObject({ sandbox: true, usable: true, accountId: connected.accountId });
+    // A second open of the same link is not usable: the page goes to the refresh URL.
+    const reopened = await plaza.http.get(`/v1/payments/sandbox/onboarding/${token}`).expect(200);
+    expect(reopened.body.usable).toBe(false);
+    expect(reopened.body.refreshUrl).toContain(`/orgs/${dev.orgId}/payouts-account?onboarding=refresh`);
+
+    const done = await plaza.http
+      .post(`/v1/payments/sandbox/onboarding/${token}`)
+      .send({ submit: true })
+      .expect(200);
+    expect(done.body.redirect).toContain('onboarding=return');
+    const status = (await dev.agent.get(`/v1/organizations/${dev.orgId}/payouts/account`).expect(200)).body;
+    expect(status).toMatchObject({ state: 'active', canReceivePayouts: true, holdReason: null });
+    // Submitting twice does nothing more: the link is spent.
+    const again = await plaza.http
+      .post(`/v1/payments/sandbox/onboarding/${token}`)
+      .send({ submit: true })
+      .expect(200);
+    expect(again.body.redirect).toContain('onboarding=refresh');
+  });
+
+  it('takes a payment on its page, declines the declining card, transfers and refunds like Stripe', async () => {
+    const { provider, sandbox } = plaza.core.payments;
+    const dev = await developer(plaza);
+    const api = (path: string) =>
+      dev.agent.post(`/v1/organizations/${dev.orgId}/payouts/account${path}`).set('x-csrf-token', dev.csrf);
+    const { accountId } = (await api('').send({}).expect(200)).body;
+
+    const session = await provider.createCheckout({
+      idempotencyKey: 'checkout:inv_sbx_1',
+      amount: 10_000n,
+      currency: 'USD',
+      description: 'Pro plan',
+      transferGroup: 'inv_sbx_1',
+      saveCard: true,
+      successUrl: 'http://plaza.test/ok?session={CHECKOUT_SESSION_ID}',
+      cancelUrl: 'http://plaza.test/cancel',
+      metadata: { invoice: 'inv_sbx_1' },
+    });
+    const page = await plaza.http.get(`/v1/payments/sandbox/checkout/${session.sessionId}`).expect(200);
+    expect(page.body).toMatchObject({ sandbox: true, amount: 10_000, currency: 'USD', status: 'open' });
+    const declined = await plaza.http
+      .post(`/v1/payments/sandbox/checkout/${session.sessionId}/pay`)
+      .send({ card: '4000 0000 0000 0002' })
+      .expect(200);
+    expect(declined.body).toEqual({ paid: false, redirect: null });
+    const paid = await plaza.http
+      .post(`/v1/payments/sandbox/checkout/${session.sessionId}/pay`)
+      .send({ card: '4242 4242 4242 4242' })
+      .expect(200);
+    expect(paid.body).toEqual({ paid: true, redirect: `http://plaza.test/ok?session=${session.sessionId}` });
+    await plaza.http
+      .post(`/v1/payments/sandbox/checkout/${session.sessionId}/pay`)
+      .send({ card: '4242424242424242' })
+      .expect(409);
+
+    const done = await provider.retrieveCheckout(session.sessionId);
+    const charge = await provider.retrieveCharge(done.paymentIntentId!);
+    expect(charge).toMatchObject({ amount: 10_000n, fee: 320n, currency: 'USD', transferGroup: 'inv_sbx_1' });
+
+    // Not onboarded yet: the transfer is refused.
+    const req = {
+      idempotencyKey: 'xfer:inv_sbx_1:dev',
+      partnerOrgId: dev.orgId,
+      destinationAccountId: accountId,
+      amount: 7_500n,
+      currency: 'USD',
+      transferGroup: 'inv_sbx_1',
+      sourceTransaction: charge.chargeId,
+    };
+    await expect(provider.transfer(req)).rejects.toMatchObject({ code: 'account_restricted' });
+    const link = (await api('/onboarding-link').expect(200)).body;
+    const token = new URL(link.url).pathname.split('/').pop();
+    await plaza.http.get(`/v1/payments/sandbox/onboarding/${token}`).expect(200);
+    await plaza.http.post(`/v1/payments/sandbox/onboarding/${token}`).send({ submit: true }).expect(200);
+
+    const t1 = await provider.transfer(req);
+    const t2 = await provider.transfer(req);
+    expect(t2.transferId).toBe(t1.transferId);
+    await expect(
+      provider.transfer({ ...req, idempotencyKey: 'xfer:other', amount: 2_501n }),
+    ).rejects.toMatchObject({
+      code: 'amount_too_large',
+    });
+    const rev = await provider.reverseTransfer({
+      idempotencyKey: 'rev:r1:t1',
+      transferId: t1.transferId,
+      amount: 1_875n,
+      metadata: {},
+    });
+    expect(rev.reversalId).toMatch(/^trr_sbx_/);
+    const refund = await provider.refund({
+      idempotencyKey: 'refund:r1',
+      chargeId: charge.chargeId,
+      amount: 2_500n,
+      metadata: {},
+    });
+    expect(refund.status).toBe('succeeded');
+    await expect(
+      provider.refund({
+        idempotencyKey: 'refund:r2',
+        chargeId: charge.chargeId,
+        amount: 7_501n,
+        metadata: {},
+      }),
+    ).rejects.toMatchObject({ code: 'amount_too_large' });
+    expect(await provider.accountBalance(accountId)).toEqual([{ currency: 'USD', amount: 7_500n - 1_875n }]);
+
+    const txns = [];
+    for await (const t of provider.balanceTransactions({
+      from: new Date(Date.now() - 60_000),
+      to: new Date(Date.now() + 1000),
+    }))
+      if ([charge.chargeId, t1.transferId, rev.reversalId, refund.refundId].includes(t.source)) txns.push(t);
+    expect(txns.map((t) => t.type)).toEqual(['charge', 'transfer', 'transfer_cancel', 'refund']);
+    expect(txns.reduce((s, t) => s + t.net, 0n)).toBe(9_680n - 7_500n + 1_875n - 2_500n);
+    expect(sandbox).not.toBeNull();
+  });
+});
