@@ -17,7 +17,7 @@ afterAll(async () => {
   await plaza?.close();
 });
 
-const post = (who: SignedIn, path: string, body: unknown) =>
+const post = (who: SignedIn, path: string, body: object) =>
   who.agent.post(path).set('x-csrf-token', who.csrf).send(body);
 
 describe('operator revenue-share API', () => {
