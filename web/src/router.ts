@@ -15,6 +15,9 @@ import AppWebhooksPage from './pages/developer/AppWebhooksPage.vue';
 import DevAppsPage from './pages/developer/DevAppsPage.vue';
 import NewAppPage from './pages/developer/NewAppPage.vue';
 import TestAccountsPage from './pages/developer/TestAccountsPage.vue';
+import PayoutsAccountPage from './pages/developer/PayoutsAccountPage.vue';
+import SandboxCheckoutPage from './pages/sandbox/SandboxCheckoutPage.vue';
+import SandboxOnboardingPage from './pages/sandbox/SandboxOnboardingPage.vue';
 import HomePage from './pages/HomePage.vue';
 import InstalledAppsPage from './pages/InstalledAppsPage.vue';
 import InvitationPage from './pages/InvitationPage.vue';
@@ -81,6 +84,12 @@ const routes: RouteRecordRaw[] = [
         name: 'dev-test-accounts',
         component: TestAccountsPage,
         meta: { title: 'Test accounts' },
+      },
+      {
+        path: 'payouts-account',
+        name: 'payouts-account',
+        component: PayoutsAccountPage,
+        meta: { title: 'Payouts account' },
       },
       {
         path: 'apps/:appId',
@@ -191,6 +200,21 @@ const routes: RouteRecordRaw[] = [
     name: 'mailbox',
     component: MailboxPage,
     meta: { public: true, title: 'Dev mailbox' },
+  },
+  // The sandbox payment provider's hosted pages (Stripe's own pages when Stripe is configured).
+  {
+    path: '/sandbox/onboarding/:token',
+    name: 'sandbox-onboarding',
+    component: SandboxOnboardingPage,
+    props: true,
+    meta: { public: true, title: 'Sandbox onboarding' },
+  },
+  {
+    path: '/sandbox/checkout/:sessionId',
+    name: 'sandbox-checkout',
+    component: SandboxCheckoutPage,
+    props: true,
+    meta: { public: true, title: 'Sandbox payment' },
   },
   {
     path: '/:pathMatch(.*)*',

@@ -3,8 +3,7 @@ import { z } from 'zod';
 import type { Config } from '../../config.ts';
 import { type Caller, SESSION_COOKIE } from '../../http/auth.ts';
 import { defineRoute, Email, Pagination, page, RoleSchema, Timestamp } from '../../http/route.ts';
-import { OrganizationWithRole } from '../organizations/routes.ts';
-import type { OrganizationsService } from '../organizations/service.ts';
+import { OrganizationWithRole, type OrganizationsService } from '../organizations/index.ts';
 import type { IdentityService } from './service.ts';
 
 export const UserSchema = z

@@ -14,7 +14,7 @@ import {
   ROLE_RANK,
   type Role,
 } from '../../tenancy.ts';
-import type { AuditService } from '../audit/service.ts';
+import type { AuditService } from '../audit/index.ts';
 
 export interface User {
   id: string;

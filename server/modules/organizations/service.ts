@@ -14,10 +14,10 @@ import {
   ROLE_RANK,
   type Role,
 } from '../../tenancy.ts';
-import type { AuditService } from '../audit/service.ts';
-import type { EventsService } from '../events/service.ts';
-import type { IdentityService } from '../identity/service.ts';
-import type { MailService } from '../mail/service.ts';
+import type { AuditService } from '../audit/index.ts';
+import type { EventsService } from '../events/index.ts';
+import type { IdentityService } from '../identity/index.ts';
+import type { MailService } from '../mail/index.ts';
 
 export interface Organization {
   id: string;
