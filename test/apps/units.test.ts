@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { PlazaError } from '../../server/errors.ts';
+import { renderMarkdown } from '../../server/lib/markdown.ts';
+import { publicUrlProblem, redirectUriProblem } from '../../server/lib/urls.ts';
 import { diffVersions, type VersionContent } from '../../server/modules/apps/diff.ts';
 import { readImage } from '../../server/modules/apps/images.ts';
-import { renderMarkdown } from '../../server/modules/apps/markdown.ts';
 import { VersionFields } from '../../server/modules/apps/schemas.ts';
 import {
   nextState,
@@ -10,7 +11,6 @@ import {
   VERSION_STATES,
   type VersionAction,
 } from '../../server/modules/apps/transitions.ts';
-import { publicUrlProblem, redirectUriProblem } from '../../server/modules/apps/urls.ts';
 import { runChecks } from '../../server/modules/reviews/checks.ts';
 import { addBusinessDays } from '../../server/modules/reviews/sla.ts';
 import { createMemoryStorage } from '../../server/storage/index.ts';

@@ -29,7 +29,7 @@ beforeAll(async () => {
 });
 afterAll(() => t?.drop());
 
-const ids = (rows: Array<{ id: string }>) => rows.map((r) => r.id).sort();
+const ids = (rows: Array<Record<string, unknown>>) => rows.map((r) => String(r.id)).sort();
 
 describe('installations query functions', () => {
   it('installations_active_with_scope: active installations of the account granted the scope', async () => {

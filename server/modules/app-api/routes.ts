@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { forbidden } from '../../errors.ts';
 import { defineRoute, Pagination, page, RoleSchema, Timestamp } from '../../http/route.ts';
-import type { InstallationsService } from '../installations/service.ts';
-import type { OrganizationsService } from '../organizations/service.ts';
+import type { InstallationsService } from '../installations/index.ts';
+import type { OrganizationsService } from '../organizations/index.ts';
 
 /**
  * The app-facing API beside contacts: the account's profile (`account:read`),

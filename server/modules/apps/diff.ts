@@ -1,4 +1,5 @@
-import type { Pricing, VersionFields } from './schemas.ts';
+import type { Pricing } from '../marketplace/index.ts';
+import type { VersionFields } from './schemas.ts';
 
 /** What a version carries that is compared: its fields plus its asset references. */
 export type VersionContent = VersionFields & { iconAssetId: string | null; screenshotAssetIds: string[] };

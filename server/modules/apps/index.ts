@@ -3,6 +3,19 @@ import { APP_EVENT_TYPES } from './catalog.ts';
 import { appRoutes } from './routes.ts';
 import { type AppsService, createAppsService } from './service.ts';
 
+export type { VersionContent, VersionDiff } from './diff.ts';
+export {
+  AdminAppSchema,
+  AppManifest,
+  AppSchema,
+  AppVersionSchema,
+  ListingFields,
+  ReviewKind,
+  VersionDiffSchema,
+  VersionFields,
+  VersionParams,
+  VersionState,
+} from './schemas.ts';
 export type {
   AdminAppRow,
   App,

@@ -3,140 +3,25 @@ import { PlazaError } from '../../errors.ts';
 import { readRawBody } from '../../http/body.ts';
 import { type Access, defineRoute, Pagination, page, Timestamp } from '../../http/route.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
-import { OrganizationWithRole } from '../organizations/routes.ts';
-import type { OrganizationsService } from '../organizations/service.ts';
+import { type OrganizationsService, OrganizationWithRole } from '../organizations/index.ts';
 import { IMAGE_TYPES } from './images.ts';
-import { AppManifest, ListingFields, Pricing, VersionFields } from './schemas.ts';
+import {
+  AdminAppSchema,
+  AppManifest,
+  AppParams,
+  AppSchema,
+  AppStatusSchema,
+  AppVersionSchema,
+  ListingFields,
+  OrgParams,
+  VersionDiffSchema,
+  VersionFields,
+  VersionParams,
+} from './schemas.ts';
 import { type AppsService, ASSET_LIMITS } from './service.ts';
-import { VERSION_STATES } from './transitions.ts';
 
-const OrgParams = z.object({ orgId: z.string().max(64) });
-const AppParams = OrgParams.extend({ appId: z.string().max(64) });
-export const VersionParams = AppParams.extend({ versionId: z.string().max(64) });
 const DEVELOPER: Access = { kind: 'org', orgKinds: ['developer'] };
 const DEVELOPER_ADMIN: Access = { kind: 'org', orgKinds: ['developer'], minRole: 'admin' };
-
-export const VersionState = z.enum(VERSION_STATES);
-export const ReviewKind = z.enum(['full', 'fast_track']);
-
-export const AssetSchema = z
-  .object({
-    id: z.string(),
-    kind: z.enum(['icon', 'screenshot']),
-    url: z.string().describe('Public, stable URL of the image'),
-    contentType: z.enum(['image/png', 'image/jpeg', 'image/webp']),
-    bytes: z.number().int(),
-    width: z.number().int().nullable(),
-    height: z.number().int().nullable(),
-    createdAt: Timestamp,
-  })
-  .meta({ id: 'AppAsset' });
-
-const VersionSummary = z.object({ id: z.string(), number: z.number().int(), state: VersionState });
-
-export const AppVersionSchema = VersionFields.extend({
-  id: z.string(),
-  appId: z.string(),
-  organizationId: z.string(),
-  number: z.number().int(),
-  state: VersionState,
-  editable: z.boolean().describe('Draft or changes requested: the developer may change it'),
-  descriptionHtml: z
-    .string()
-    .describe('The description rendered as the marketplace shows it (raw HTML is not rendered)'),
-  icon: AssetSchema.nullable(),
-  screenshots: z.array(AssetSchema),
-  reviewKind: ReviewKind.nullable(),
-  submittedAt: Timestamp.nullable(),
-  decidedAt: Timestamp.nullable(),
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
-}).meta({ id: 'AppVersion' });
-
-const AppStatus = z.enum(['active', 'suspended', 'unpublished']);
-
-export const AdminAppSchema = z
-  .object({
-    id: z.string(),
-    slug: z.string(),
-    name: z.string(),
-    developer: z.object({ organizationId: z.string(), name: z.string() }),
-    status: AppStatus,
-    statusReason: z.string().nullable().describe('Why it was suspended or unpublished'),
-    statusChangedAt: Timestamp.nullable(),
-    liveVersion: VersionSummary.nullable(),
-    openVersion: VersionSummary.nullable().describe('The version on its way (draft ... in review), if any'),
-    createdAt: Timestamp,
-  })
-  .meta({ id: 'AdminApp' });
-
-export const AppSchema = z
-  .object({
-    id: z.string(),
-    organizationId: z.string(),
-    slug: z.string(),
-    name: z.string(),
-    clientId: z.string().describe('OAuth client id (cl_...)'),
-    status: AppStatus,
-    statusReason: z.string().nullable(),
-    statusChangedAt: Timestamp.nullable(),
-    liveVersionId: z.string().nullable(),
-    liveVersion: VersionSummary.nullable(),
-    openVersion: VersionSummary.nullable().describe('The version on its way (draft ... in review), if any'),
-    clientSecrets: z
-      .array(
-        z.object({
-          id: z.string(),
-          prefix: z.string(),
-          createdAt: Timestamp,
-          expiresAt: Timestamp.nullable().describe('Set once rotated: the end of its overlap window'),
-        }),
-      )
-      .describe('Secrets that work now (the value itself is shown only once)'),
-    createdAt: Timestamp,
-    updatedAt: Timestamp,
-  })
-  .meta({ id: 'App' });
-
-const ListingChange = z.object({
-  field: z.enum(['name', 'tagline', 'description', 'category', 'supportUrl', 'privacyUrl', 'termsUrl']),
-  before: z.string().nullable(),
-  after: z.string().nullable(),
-});
-const ScopeOut = z.object({ name: z.string(), justification: z.string(), optional: z.boolean() });
-export const VersionDiffSchema = z
-  .object({
-    version: VersionSummary,
-    against: VersionSummary.nullable().describe('The live version compared with (null: first version)'),
-    firstVersion: z.boolean(),
-    scopes: z.object({
-      added: z.array(ScopeOut),
-      removed: z.array(ScopeOut),
-      changed: z.array(
-        z.object({
-          name: z.string(),
-          before: z.object({ justification: z.string(), optional: z.boolean() }),
-          after: z.object({ justification: z.string(), optional: z.boolean() }),
-        }),
-      ),
-    }),
-    redirectUris: z.object({ added: z.array(z.string()), removed: z.array(z.string()) }),
-    installUrl: z
-      .object({ before: z.string().nullable(), after: z.string().nullable() })
-      .nullable()
-      .describe('The install link, when it changed (a change needs a full review)'),
-    webhookEvents: z.object({ added: z.array(z.string()), removed: z.array(z.string()) }),
-    pricing: z.object({ changed: z.boolean(), before: Pricing.nullable(), after: Pricing }),
-    listing: z.array(ListingChange),
-    assets: z.object({
-      icon: z.object({ before: z.string().nullable(), after: z.string().nullable() }).nullable(),
-      screenshots: z.object({ before: z.array(z.string()), after: z.array(z.string()) }).nullable(),
-    }),
-    unchanged: z.boolean(),
-    reviewKind: ReviewKind,
-    reviewReasons: z.array(z.string()).describe('Why a full review is needed'),
-  })
-  .meta({ id: 'VersionDiff' });
 
 /** PATCH body: every field optional, no defaults (absent means unchanged), plus asset references. */
 const VersionPatch = z
@@ -421,7 +306,7 @@ export function appRoutes({
       tag: 'Apps',
       access: { kind: 'platform', roles: ['admin'] },
       query: Pagination.extend({
-        status: AppStatus.optional(),
+        status: AppStatusSchema.optional(),
         q: z.string().trim().max(200).optional().describe('Words in the app address (slug) or name'),
       }),
       response: page(AdminAppSchema),

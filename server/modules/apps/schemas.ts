@@ -1,52 +1,13 @@
 import { z } from 'zod';
+import { Timestamp } from '../../http/route.ts';
+import { Category, Pricing } from '../marketplace/index.ts';
+import { VERSION_STATES } from './transitions.ts';
 
 /**
  * The shapes of an app version, shared by the API (validation + OpenAPI), the
- * manifest import/export, the review diff and the marketplace listing.
+ * manifest import/export, the review diff and the marketplace listing, and
+ * the API shapes of apps and versions other modules answer with (review).
  */
-export const CATEGORIES = [
-  'analytics',
-  'communication',
-  'crm',
-  'marketing',
-  'payments',
-  'productivity',
-  'reporting',
-  'scheduling',
-  'support',
-  'other',
-] as const;
-export const Category = z.enum(CATEGORIES);
-
-const Currency = z
-  .string()
-  .regex(/^[A-Z]{3}$/, { message: 'must be an ISO 4217 code in capitals, e.g. USD' });
-/** Money is integer minor units (cents), never floats. */
-const Amount = z.number().int({ message: 'must be whole minor units (cents)' }).positive().max(100_000_000);
-
-export const Pricing = z
-  .discriminatedUnion('type', [
-    z.object({ type: z.literal('free') }),
-    z.object({ type: z.literal('one_time'), amount: Amount, currency: Currency }),
-    z.object({
-      type: z.literal('recurring'),
-      interval: z.enum(['month', 'year']),
-      amount: Amount,
-      currency: Currency,
-      trialDays: z.number().int().min(0).max(365).default(0),
-    }),
-    z.object({
-      type: z.literal('usage'),
-      unitName: z.string().trim().min(1).max(40).describe('What is counted, e.g. "message"'),
-      unitAmount: Amount.describe('Price of one unit in minor units'),
-      currency: Currency,
-      cappedAmount: Amount.describe('Most a customer pays in one month, in minor units'),
-    }),
-  ])
-  .meta({ id: 'Pricing' });
-export type Pricing = z.output<typeof Pricing>;
-export const PRICING_TYPES = ['free', 'one_time', 'recurring', 'usage'] as const;
-
 export const ScopeRequest = z
   .object({
     name: z.string().regex(/^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$/, { message: 'must be resource:action' }),
@@ -141,3 +102,139 @@ export const RESERVED_SLUGS = new Set([
   'support',
   'v1',
 ]);
+
+// API shapes ---------------------------------------------------------------------
+
+export const OrgParams = z.object({ orgId: z.string().max(64) });
+export const AppParams = OrgParams.extend({ appId: z.string().max(64) });
+export const VersionParams = AppParams.extend({ versionId: z.string().max(64) });
+
+export const VersionState = z.enum(VERSION_STATES);
+export const ReviewKind = z.enum(['full', 'fast_track']);
+
+export const AssetSchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['icon', 'screenshot']),
+    url: z.string().describe('Public, stable URL of the image'),
+    contentType: z.enum(['image/png', 'image/jpeg', 'image/webp']),
+    bytes: z.number().int(),
+    width: z.number().int().nullable(),
+    height: z.number().int().nullable(),
+    createdAt: Timestamp,
+  })
+  .meta({ id: 'AppAsset' });
+
+export const VersionSummarySchema = z.object({
+  id: z.string(),
+  number: z.number().int(),
+  state: VersionState,
+});
+
+export const AppVersionSchema = VersionFields.extend({
+  id: z.string(),
+  appId: z.string(),
+  organizationId: z.string(),
+  number: z.number().int(),
+  state: VersionState,
+  editable: z.boolean().describe('Draft or changes requested: the developer may change it'),
+  descriptionHtml: z
+    .string()
+    .describe('The description rendered as the marketplace shows it (raw HTML is not rendered)'),
+  icon: AssetSchema.nullable(),
+  screenshots: z.array(AssetSchema),
+  reviewKind: ReviewKind.nullable(),
+  submittedAt: Timestamp.nullable(),
+  decidedAt: Timestamp.nullable(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+}).meta({ id: 'AppVersion' });
+
+export const AppStatusSchema = z.enum(['active', 'suspended', 'unpublished']);
+
+export const AdminAppSchema = z
+  .object({
+    id: z.string(),
+    slug: z.string(),
+    name: z.string(),
+    developer: z.object({ organizationId: z.string(), name: z.string() }),
+    status: AppStatusSchema,
+    statusReason: z.string().nullable().describe('Why it was suspended or unpublished'),
+    statusChangedAt: Timestamp.nullable(),
+    liveVersion: VersionSummarySchema.nullable(),
+    openVersion: VersionSummarySchema.nullable().describe(
+      'The version on its way (draft ... in review), if any',
+    ),
+    createdAt: Timestamp,
+  })
+  .meta({ id: 'AdminApp' });
+
+export const AppSchema = z
+  .object({
+    id: z.string(),
+    organizationId: z.string(),
+    slug: z.string(),
+    name: z.string(),
+    clientId: z.string().describe('OAuth client id (cl_...)'),
+    status: AppStatusSchema,
+    statusReason: z.string().nullable(),
+    statusChangedAt: Timestamp.nullable(),
+    liveVersionId: z.string().nullable(),
+    liveVersion: VersionSummarySchema.nullable(),
+    openVersion: VersionSummarySchema.nullable().describe(
+      'The version on its way (draft ... in review), if any',
+    ),
+    clientSecrets: z
+      .array(
+        z.object({
+          id: z.string(),
+          prefix: z.string(),
+          createdAt: Timestamp,
+          expiresAt: Timestamp.nullable().describe('Set once rotated: the end of its overlap window'),
+        }),
+      )
+      .describe('Secrets that work now (the value itself is shown only once)'),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  })
+  .meta({ id: 'App' });
+
+const ListingChange = z.object({
+  field: z.enum(['name', 'tagline', 'description', 'category', 'supportUrl', 'privacyUrl', 'termsUrl']),
+  before: z.string().nullable(),
+  after: z.string().nullable(),
+});
+const ScopeOut = z.object({ name: z.string(), justification: z.string(), optional: z.boolean() });
+export const VersionDiffSchema = z
+  .object({
+    version: VersionSummarySchema,
+    against: VersionSummarySchema.nullable().describe('The live version compared with (null: first version)'),
+    firstVersion: z.boolean(),
+    scopes: z.object({
+      added: z.array(ScopeOut),
+      removed: z.array(ScopeOut),
+      changed: z.array(
+        z.object({
+          name: z.string(),
+          before: z.object({ justification: z.string(), optional: z.boolean() }),
+          after: z.object({ justification: z.string(), optional: z.boolean() }),
+        }),
+      ),
+    }),
+    redirectUris: z.object({ added: z.array(z.string()), removed: z.array(z.string()) }),
+    installUrl: z
+      .object({ before: z.string().nullable(), after: z.string().nullable() })
+      .nullable()
+      .describe('The install link, when it changed (a change needs a full review)'),
+    webhookEvents: z.object({ added: z.array(z.string()), removed: z.array(z.string()) }),
+    pricing: z.object({ changed: z.boolean(), before: Pricing.nullable(), after: Pricing }),
+    listing: z.array(ListingChange),
+    assets: z.object({
+      icon: z.object({ before: z.string().nullable(), after: z.string().nullable() }).nullable(),
+      screenshots: z.object({ before: z.array(z.string()), after: z.array(z.string()) }).nullable(),
+    }),
+    unchanged: z.boolean(),
+    reviewKind: ReviewKind,
+    reviewReasons: z.array(z.string()).describe('Why a full review is needed'),
+  })
+  .meta({ id: 'VersionDiff' });

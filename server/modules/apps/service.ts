@@ -4,16 +4,17 @@ import type { Db, Queryable, Tx } from '../../db/index.ts';
 import { conflict, type FieldError, forbidden, invalid, notFound, PlazaError } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
 import { newId, newSecret } from '../../ids.ts';
+import { renderMarkdown } from '../../lib/markdown.ts';
+import { installUrlProblem, redirectUriProblem } from '../../lib/urls.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
 import type { Storage } from '../../storage/index.ts';
 import { type Actor, hasRole, type OrgContext } from '../../tenancy.ts';
-import type { AuditService } from '../audit/service.ts';
-import type { EventsService } from '../events/service.ts';
-import type { ListingInput } from '../marketplace/service.ts';
-import type { OrganizationsService } from '../organizations/service.ts';
+import type { AuditService } from '../audit/index.ts';
+import type { EventsService } from '../events/index.ts';
+import type { ListingInput } from '../marketplace/index.ts';
+import type { OrganizationsService } from '../organizations/index.ts';
 import { diffVersions, type VersionContent, type VersionDiff } from './diff.ts';
 import { FORMAT_NAMES, IMAGE_EXTENSIONS, type ImageType, readImage, sniffImageType } from './images.ts';
-import { renderMarkdown } from './markdown.ts';
 import { type AppManifest, RESERVED_SLUGS, SLUG, type VersionFields } from './schemas.ts';
 import {
   EDITABLE_STATES,
@@ -22,7 +23,6 @@ import {
   type VersionAction,
   type VersionState,
 } from './transitions.ts';
-import { installUrlProblem, redirectUriProblem } from './urls.ts';
 
 /** What the apps module needs from the marketplace (it owns the public listing). */
 export interface MarketplacePort {

@@ -4,8 +4,8 @@ import { conflict, forbidden, notFound, PlazaError } from '../../errors.ts';
 import { decodeCursor, encodeCursor, type Page } from '../../http/pagination.ts';
 import { newId } from '../../ids.ts';
 import { type AccountContext, isAppContext } from '../../tenancy.ts';
-import type { AuditService } from '../audit/service.ts';
-import type { EventsService } from '../events/service.ts';
+import type { AuditService } from '../audit/index.ts';
+import type { EventsService } from '../events/index.ts';
 import {
   type ChangedBy,
   type ContactCreateInput,

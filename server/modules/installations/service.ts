@@ -3,8 +3,8 @@ import { conflict, forbidden, notFound } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
 import { newId } from '../../ids.ts';
 import type { Actor, OrgContext } from '../../tenancy.ts';
-import type { AuditService } from '../audit/service.ts';
-import type { EventsService } from '../events/service.ts';
+import type { AuditService } from '../audit/index.ts';
+import type { EventsService } from '../events/index.ts';
 
 /**
  * Installations: which app is installed in which account, with which granted

@@ -1,6 +1,6 @@
+import { installLinkFor } from '../../lib/urls.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
-import type { AppsService } from '../apps/service.ts';
-import { installLinkFor } from '../apps/urls.ts';
+import type { AppsService } from '../apps/index.ts';
 import type { Installation } from './service.ts';
 
 /**

@@ -2,6 +2,7 @@ import { defineModule } from '../module.ts';
 import { marketplaceRoutes } from './routes.ts';
 import { createMarketplaceService, type MarketplaceService } from './service.ts';
 
+export { CATEGORIES, Category, PRICING_TYPES, Pricing } from './schemas.ts';
 export type {
   ListingDetail,
   ListingInput,
@@ -12,7 +13,7 @@ export type {
   SearchInput,
   Sort,
 } from './service.ts';
-export { PRICING_TYPES, SORTS } from './service.ts';
+export { SORTS } from './service.ts';
 
 declare module '../module.ts' {
   interface ModuleServices {

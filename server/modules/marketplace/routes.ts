@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineRoute, Pagination, page, Timestamp } from '../../http/route.ts';
-import { Category, Pricing } from '../apps/schemas.ts';
-import { type MarketplaceService, PRICING_TYPES, SORTS } from './service.ts';
+import { Category, PRICING_TYPES, Pricing } from './schemas.ts';
+import { type MarketplaceService, SORTS } from './service.ts';
 
 const Rating = z
   .object({

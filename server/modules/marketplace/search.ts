@@ -1,5 +1,6 @@
 import { PlazaError } from '../../errors.ts';
 import { decodeCursor, encodeCursor } from '../../http/pagination.ts';
+import type { PRICING_TYPES } from './schemas.ts';
 
 /**
  * Marketplace search: the SQL for one page of listings, for every sort order,
@@ -9,7 +10,6 @@ import { decodeCursor, encodeCursor } from '../../http/pagination.ts';
  */
 export const SORTS = ['relevance', 'popular', 'newest', 'rating'] as const;
 export type Sort = (typeof SORTS)[number];
-export const PRICING_TYPES = ['free', 'one_time', 'recurring', 'usage'] as const;
 export type PricingType = (typeof PRICING_TYPES)[number];
 
 export interface SearchInput {

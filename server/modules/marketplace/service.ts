@@ -2,19 +2,19 @@ import type { Db, Queryable, Tx } from '../../db/index.ts';
 import { conflict, forbidden, notFound } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
 import { newId } from '../../ids.ts';
+import { renderMarkdown } from '../../lib/markdown.ts';
+import { installLinkFor } from '../../lib/urls.ts';
 import type { Logger } from '../../logger.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
 import type { Actor, OrgContext } from '../../tenancy.ts';
-import { renderMarkdown } from '../apps/markdown.ts';
-import type { Pricing } from '../apps/schemas.ts';
-import { installLinkFor } from '../apps/urls.ts';
-import type { AuditService } from '../audit/service.ts';
-import type { EventsService } from '../events/service.ts';
-import type { InstallationsService } from '../installations/service.ts';
+import type { AuditService } from '../audit/index.ts';
+import type { EventsService } from '../events/index.ts';
+import type { InstallationsService } from '../installations/index.ts';
+import type { Pricing } from './schemas.ts';
 import { type SearchInput, searchQuery } from './search.ts';
 
 export type { PricingType, SearchInput, Sort } from './search.ts';
-export { PRICING_TYPES, SORTS } from './search.ts';
+export { SORTS } from './search.ts';
 
 /** What the apps service hands over when a version goes live. */
 export type ListingInput = {

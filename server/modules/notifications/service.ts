@@ -3,9 +3,9 @@ import { notFound } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
 import { newId } from '../../ids.ts';
 import type { Logger } from '../../logger.ts';
-import type { IdentityService } from '../identity/service.ts';
-import type { MailService } from '../mail/service.ts';
-import type { OrganizationsService } from '../organizations/service.ts';
+import type { IdentityService } from '../identity/index.ts';
+import type { MailService } from '../mail/index.ts';
+import type { OrganizationsService } from '../organizations/index.ts';
 
 /**
  * Tells people what happened to their things: an in-app notification per

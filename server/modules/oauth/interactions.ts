@@ -9,10 +9,10 @@ import { SESSION_COOKIE } from '../../http/auth.ts';
 import type { Logger } from '../../logger.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
 import { type Actor, hasRole, ROLE_RANK } from '../../tenancy.ts';
-import type { AppsService } from '../apps/service.ts';
-import type { IdentityService, Session, User } from '../identity/service.ts';
-import type { Installation, InstallationsService } from '../installations/service.ts';
-import type { OrganizationsService } from '../organizations/service.ts';
+import type { AppsService } from '../apps/index.ts';
+import type { IdentityService, Session, User } from '../identity/index.ts';
+import type { Installation, InstallationsService } from '../installations/index.ts';
+import type { OrganizationsService } from '../organizations/index.ts';
 import { interactionPath } from './provider.ts';
 import type { Theme, Views } from './views.ts';
 
@@ -476,17 +476,24 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       } else {
         const checked = new Set(form.getAll('scope'));
         const grantedOptional = c.optional.filter((s) => checked.has(s.name)).map((s) => s.name);
-        const grantId = await deps.approve({
-          accountId: c.org.org.id,
-          appId: c.app.appId,
-          clientId: c.app.clientId,
-          versionId: c.target.versionId,
-          granted: [...c.required.map((s) => s.name), ...grantedOptional],
-          rejected: c.optional.filter((s) => !checked.has(s.name)).map((s) => s.name),
-          oidcRequested: c.oidcRequested,
-          existing: c.existing,
-          actor: c.actor,
-        });
+        const grantId = await deps
+          .approve({
+            accountId: c.org.org.id,
+            appId: c.app.appId,
+            clientId: c.app.clientId,
+            versionId: c.target.versionId,
+            granted: [...c.required.map((s) => s.name), ...grantedOptional],
+            rejected: c.optional.filter((s) => !checked.has(s.name)).map((s) => s.name),
+            oidcRequested: c.oidcRequested,
+            existing: c.existing,
+            actor: c.actor,
+          })
+          .catch((err) => {
+            // An installation gate said no (a paid app not paid for yet): the person reads why.
+            if (err instanceof PlazaError && err.status < 500)
+              throw new PageError(err.status, 'This app cannot be installed here', err.message);
+            throw err;
+          });
         result = grantId
           ? { login: { accountId: c.org.org.id, remember: false }, consent: { grantId } }
           : { error: 'access_denied', error_description: 'no scope was granted' };

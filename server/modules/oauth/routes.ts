@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineRoute, Pagination, page, Timestamp } from '../../http/route.ts';
-import type { Installation } from '../installations/service.ts';
+import type { Installation } from '../installations/index.ts';
 import type { OAuthService } from './service.ts';
 
 /**

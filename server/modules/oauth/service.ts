@@ -8,14 +8,14 @@ import type { Db } from '../../db/index.ts';
 import { conflict, forbidden, notFound } from '../../errors.ts';
 import type { RateLimiter } from '../../http/rate-limit.ts';
 import type { JobQueue } from '../../jobs/types.ts';
+import { redirectUriProblem } from '../../lib/urls.ts';
 import type { Logger } from '../../logger.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
 import { type Actor, hasRole, type OrgContext, SYSTEM_ACTOR } from '../../tenancy.ts';
-import type { AppsService } from '../apps/service.ts';
-import { redirectUriProblem } from '../apps/urls.ts';
-import type { IdentityService } from '../identity/service.ts';
-import type { Installation, InstallationsService, UninstallTarget } from '../installations/service.ts';
-import type { OrganizationsService } from '../organizations/service.ts';
+import type { AppsService } from '../apps/index.ts';
+import type { IdentityService } from '../identity/index.ts';
+import type { Installation, InstallationsService, UninstallTarget } from '../installations/index.ts';
+import type { OrganizationsService } from '../organizations/index.ts';
 import { createAdapterFactory, type OAuthRequestState, oauthRequest } from './adapter.ts';
 import { clientSecretMiddleware, internalClientSecret } from './client-auth.ts';
 import { createInstallationTokenMinter, type InstallationTokenResponse } from './installation-tokens.ts';
@@ -232,6 +232,16 @@ export async function createOAuthService(deps: OAuthDeps) {
   async function approve(input: ApproveInput): Promise<string | null> {
     const final = [...new Set([...(input.existing?.grantedScopes ?? []), ...input.granted])].sort();
     if (final.length === 0) return null;
+    // A new installation passes the installation gates (paid apps) before anything is saved.
+    if (!input.existing)
+      await installations.admit({
+        accountId: input.accountId,
+        appId: input.appId,
+        versionId: input.versionId,
+        grantedScopes: final,
+        actor: input.actor,
+        via: 'consent',
+      });
     const reuse = input.existing?.grantId ?? undefined;
     // The grant is rebuilt from what the account approved (the installation is the record of it).
     const grant = new provider.Grant({ accountId: input.accountId, clientId: input.clientId });

@@ -8,18 +8,8 @@ import {
   RoleSchema,
   Timestamp,
 } from '../../http/route.ts';
+import { OrganizationWithRole } from './schemas.ts';
 import type { OrganizationsService } from './service.ts';
-
-export const OrganizationWithRole = z
-  .object({
-    id: z.string(),
-    kind: OrgKindSchema,
-    name: z.string(),
-    parentId: z.string().nullable().describe('The owning agency of a sub-account'),
-    createdAt: Timestamp,
-    role: RoleSchema.describe("The caller's role in it"),
-  })
-  .meta({ id: 'Organization' });
 
 const Member = z
   .object({ userId: z.string(), name: z.string(), email: z.string(), role: RoleSchema, joinedAt: Timestamp })

@@ -2,7 +2,7 @@ import type { Db, Queryable, Row } from '../../db/index.ts';
 import { conflict, PlazaError } from '../../errors.ts';
 import type { OrgContext } from '../../tenancy.ts';
 import type { AuditService } from '../audit/index.ts';
-import type { PayoutAccountStatus } from '../ledger/port.ts';
+import type { PayoutAccountStatus } from '../ledger/index.ts';
 import type { PaymentProvider, ProviderAccount } from './provider.ts';
 import type { EventHandler } from './provider-events.ts';
 

@@ -7,7 +7,7 @@
  * Every call that creates something takes an idempotency key, so a retry
  * after a lost answer returns the first result instead of moving money twice.
  */
-import type { ProviderBalanceTransaction, TransferRequest } from '../ledger/port.ts';
+import type { ProviderBalanceTransaction, TransferRequest } from '../ledger/index.ts';
 
 export type ProviderName = 'stripe' | 'sandbox';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Db, Queryable } from '../../db/index.ts';
 import { conflict, notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
-import type { ProviderBalanceTransaction, TransferRequest } from '../ledger/port.ts';
+import type { ProviderBalanceTransaction, TransferRequest } from '../ledger/index.ts';
 import {
   type CheckoutSession,
   type PaymentProvider,

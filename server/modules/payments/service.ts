@@ -3,7 +3,7 @@ import type { Db } from '../../db/index.ts';
 import { PlazaError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import type { AuditService } from '../audit/index.ts';
-import type { PayoutProviderPort } from '../ledger/port.ts';
+import type { PayoutProviderPort } from '../ledger/index.ts';
 import { createPayoutAccounts } from './payout-accounts.ts';
 import type { PaymentProvider } from './provider.ts';
 import { createProviderEvents, type EventOutcome } from './provider-events.ts';

@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import { PlazaError } from '../../errors.ts';
-import type { ProviderBalanceTransaction, TransferRequest } from '../ledger/port.ts';
+import type { ProviderBalanceTransaction, TransferRequest } from '../ledger/index.ts';
 import {
   type CheckoutSession,
   type PaymentProvider,

@@ -1,5 +1,5 @@
-import type { VersionContent } from '../apps/diff.ts';
-import { installUrlProblem, publicUrlProblem, redirectUriProblem } from '../apps/urls.ts';
+import { installUrlProblem, publicUrlProblem, redirectUriProblem } from '../../lib/urls.ts';
+import type { VersionContent } from '../apps/index.ts';
 
 /**
  * The automated checks a submitted version passes before a person looks at

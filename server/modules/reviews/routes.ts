@@ -7,7 +7,7 @@ import {
   VersionDiffSchema,
   VersionParams,
   VersionState,
-} from '../apps/routes.ts';
+} from '../apps/index.ts';
 import { CHECKLIST_KEYS, NOTE_FIELDS, type ReviewsService } from './service.ts';
 
 const DEVELOPER: Access = { kind: 'org', orgKinds: ['developer'] };

@@ -7,11 +7,11 @@ import type { JobQueue } from '../../jobs/types.ts';
 import type { Logger } from '../../logger.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
 import { type Actor, type OrgContext, SYSTEM_ACTOR } from '../../tenancy.ts';
-import type { AppsService, MarketplacePort } from '../apps/service.ts';
-import type { AuditService } from '../audit/service.ts';
-import type { EventsService } from '../events/service.ts';
-import type { NotificationsService } from '../notifications/service.ts';
-import type { OrganizationsService } from '../organizations/service.ts';
+import type { AppsService, MarketplacePort } from '../apps/index.ts';
+import type { AuditService } from '../audit/index.ts';
+import type { EventsService } from '../events/index.ts';
+import type { NotificationsService } from '../notifications/index.ts';
+import type { OrganizationsService } from '../organizations/index.ts';
 import { type CheckResult, runChecks } from './checks.ts';
 import { addBusinessDays } from './sla.ts';
 
