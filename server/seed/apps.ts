@@ -108,12 +108,12 @@ export async function seedDemoApps(
     });
     result.installs++;
     if (install.review) {
-      const { review } = await marketplace.putReview(ctx, install.slug, {
+      const { rating } = await marketplace.putRating(ctx, install.slug, {
         rating: install.review.rating,
         body: install.review.body,
       });
       result.reviews++;
-      if (install.review.reply) await marketplace.reply(dev, install.slug, review.id, install.review.reply);
+      if (install.review.reply) await marketplace.reply(dev, install.slug, rating.id, install.review.reply);
     }
   }
   // The install counter follows app.installed events once workers run; count now so the first page is right.

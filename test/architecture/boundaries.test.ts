@@ -130,14 +130,23 @@ describe('module boundaries', () => {
     expect(offenders.map((o) => o.where)).toEqual([]);
   });
 
-  it("each module's `tables` are exactly the tables its migrations create", () => {
-    const created = new Map<string, string[]>();
-    for (const source of coreMigrationSources())
+  it("each module's `tables` are exactly the tables its migrations create (after renames and drops)", () => {
+    const created = new Map<string, Set<string>>();
+    const STATEMENT =
+      /\b(create|drop)\s+(?:unlogged\s+)?table\s+(?:if\s+(?:not\s+)?exists\s+)?"?([a-z_][a-z0-9_]*)"?|\balter\s+table\s+(?:if\s+exists\s+)?"?([a-z_][a-z0-9_]*)"?\s+rename\s+to\s+"?([a-z_][a-z0-9_]*)/gi;
+    for (const source of coreMigrationSources()) {
+      const tables = created.get(source.owner) ?? new Set<string>();
+      created.set(source.owner, tables);
       for (const m of readMigrations(source))
-        for (const match of stripComments(m.sql, true).matchAll(
-          /\bcreate\s+(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?"?([a-z_][a-z0-9_]*)/gi,
-        ))
-          created.set(source.owner, [...(created.get(source.owner) ?? []), match[1].toLowerCase()]);
+        for (const [, verb, name, from, to] of stripComments(m.sql, true).matchAll(STATEMENT)) {
+          if (verb?.toLowerCase() === 'create') tables.add(name.toLowerCase());
+          else if (verb) tables.delete(name.toLowerCase());
+          else {
+            tables.delete(from.toLowerCase());
+            tables.add(to.toLowerCase());
+          }
+        }
+    }
     for (const m of CORE_MODULES)
       expect({ module: m.name, tables: [...(m.tables ?? [])].sort() }).toEqual({
         module: m.name,

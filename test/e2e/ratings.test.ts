@@ -77,7 +77,7 @@ beforeAll(async () => {
   const bea = await person(plaza, 'Bea Baker');
   const bakery = await account(plaza, bea, 'Bay Bakery');
   await install(bakery.org.id, bea);
-  await core.marketplace.putReview(bakery, slug, { rating: 2, body: 'Works, but the week view is cramped.' });
+  await core.marketplace.putRating(bakery, slug, { rating: 2, body: 'Works, but the week view is cramped.' });
 
   const olga = { email: uniqueEmail('olga'), password: 'operator password 123' };
   await core.identity.createUser(core.db, { name: 'Olga Operator', ...olga, platformRole: 'admin' });
@@ -188,7 +188,7 @@ describe('ratings and reviews', () => {
     expect(await carlas.getByRole('button', { name: /Reply/ }).count()).toBe(0);
 
     // A second reply is refused.
-    const reviewId = (await plaza.core.marketplace.getOwnReview(shop, slug)).id;
+    const reviewId = (await plaza.core.marketplace.getOwnRating(shop, slug)).id;
     const second = await page.request.post(
       `/v1/organizations/${app.developer.org.id}/marketplace/apps/${slug}/reviews/${reviewId}/reply`,
       { data: { body: 'Another answer' }, headers: { 'x-csrf-token': await csrf(page) } },

@@ -7,8 +7,10 @@ export type {
   ListingDetail,
   ListingInput,
   ListingSummary,
+  ModeratedRating,
   MarketplaceService,
   PricingType,
+  Rating,
   RatingSummary,
   SearchInput,
   Sort,
@@ -25,7 +27,7 @@ declare module '../module.ts' {
 export default defineModule({
   name: 'marketplace',
   requires: ['audit', 'events', 'installations'],
-  tables: ['marketplace_listings', 'marketplace_reviews'],
+  tables: ['marketplace_listings', 'marketplace_ratings'],
   createService: ({ db, config, audit, events, scopes, installations, log }) =>
     createMarketplaceService({ db, baseUrl: config.baseUrl, audit, events, scopes, installations, log }),
   routes: ({ marketplace }) => marketplaceRoutes({ marketplace }),

@@ -54,7 +54,7 @@ const Detail = Summary.extend({
   version: z.object({ id: z.string(), number: z.number().int() }),
 }).meta({ id: 'MarketplaceAppPage' });
 
-const Review = z
+const RatingSchema = z
   .object({
     id: z.string(),
     rating: z.number().int().min(1).max(5),
@@ -66,11 +66,11 @@ const Review = z
   })
   .meta({ id: 'AppReview' });
 
-const OwnReview = Review.extend({
+const OwnRatingSchema = RatingSchema.extend({
   hidden: z.boolean().describe('Hidden by an operator: not shown publicly nor counted'),
 }).meta({ id: 'OwnAppReview' });
 
-const ModeratedReview = Review.extend({
+const ModeratedRatingSchema = RatingSchema.extend({
   app: z.object({ id: z.string(), slug: z.string(), name: z.string() }),
   accountId: z.string(),
   hidden: z.object({ at: Timestamp, reason: z.string() }).nullable(),
@@ -124,8 +124,8 @@ export function marketplaceRoutes({ marketplace }: { marketplace: MarketplaceSer
       access: { kind: 'public' },
       params: z.object({ slug: Slug }),
       query: Pagination,
-      response: page(Review),
-      handler: ({ params, query }) => marketplace.listReviews(params.slug, query),
+      response: page(RatingSchema),
+      handler: ({ params, query }) => marketplace.listRatings(params.slug, query),
     }),
     defineRoute({
       method: 'get',
@@ -134,8 +134,8 @@ export function marketplaceRoutes({ marketplace }: { marketplace: MarketplaceSer
       tag: 'Marketplace',
       access: { kind: 'org', orgKinds: ['account'] },
       params: OrgParams.extend({ slug: Slug }),
-      response: OwnReview,
-      handler: ({ org, params }) => marketplace.getOwnReview(org, params.slug),
+      response: OwnRatingSchema,
+      handler: ({ org, params }) => marketplace.getOwnRating(org, params.slug),
     }),
     defineRoute({
       method: 'put',
@@ -148,8 +148,8 @@ export function marketplaceRoutes({ marketplace }: { marketplace: MarketplaceSer
         rating: z.number().int({ message: 'must be a whole number of stars' }).min(1).max(5),
         body: z.string().trim().max(5000).default(''),
       }),
-      response: OwnReview,
-      handler: async ({ org, params, body }) => (await marketplace.putReview(org, params.slug, body)).review,
+      response: OwnRatingSchema,
+      handler: async ({ org, params, body }) => (await marketplace.putRating(org, params.slug, body)).rating,
     }),
     defineRoute({
       method: 'post',
@@ -160,7 +160,7 @@ export function marketplaceRoutes({ marketplace }: { marketplace: MarketplaceSer
       status: 201,
       params: OrgParams.extend({ slug: Slug, reviewId: z.string().max(64) }),
       body: z.object({ body: z.string().trim().min(1, { message: 'must not be empty' }).max(5000) }),
-      response: Review,
+      response: RatingSchema,
       handler: ({ org, params, body }) => marketplace.reply(org, params.slug, params.reviewId, body.body),
     }),
     defineRoute({
@@ -176,8 +176,8 @@ export function marketplaceRoutes({ marketplace }: { marketplace: MarketplaceSer
           .transform((v) => (v === undefined ? undefined : v === 'true')),
         slug: Slug.optional(),
       }),
-      response: page(ModeratedReview),
-      handler: ({ query }) => marketplace.listReviewsForOperators(query),
+      response: page(ModeratedRatingSchema),
+      handler: ({ query }) => marketplace.listRatingsForOperators(query),
     }),
     defineRoute({
       method: 'post',
@@ -187,8 +187,8 @@ export function marketplaceRoutes({ marketplace }: { marketplace: MarketplaceSer
       access: { kind: 'platform', roles: ['admin'] },
       params: z.object({ reviewId: z.string().max(64) }),
       body: z.object({ reason: Reason }),
-      response: ModeratedReview,
-      handler: ({ actor, params, body }) => marketplace.hideReview(actor, params.reviewId, body.reason),
+      response: ModeratedRatingSchema,
+      handler: ({ actor, params, body }) => marketplace.hideRating(actor, params.reviewId, body.reason),
     }),
     defineRoute({
       method: 'post',
@@ -198,8 +198,8 @@ export function marketplaceRoutes({ marketplace }: { marketplace: MarketplaceSer
       access: { kind: 'platform', roles: ['admin'] },
       params: z.object({ reviewId: z.string().max(64) }),
       body: z.object({ reason: Reason }),
-      response: ModeratedReview,
-      handler: ({ actor, params, body }) => marketplace.unhideReview(actor, params.reviewId, body.reason),
+      response: ModeratedRatingSchema,
+      handler: ({ actor, params, body }) => marketplace.unhideRating(actor, params.reviewId, body.reason),
     }),
   ];
 }

@@ -42,7 +42,7 @@ export type ListingInput = {
 };
 
 export interface RatingSummary {
-  /** Average stars of the visible reviews, two decimals; null without any. */
+  /** Average stars of the visible ratings, two decimals; null without any. */
   average: number | null;
   count: number;
 }
@@ -83,7 +83,7 @@ export interface ListingDetail extends ListingSummary {
   version: { id: string; number: number };
 }
 
-export interface Review {
+export interface Rating {
   id: string;
   rating: number;
   body: string;
@@ -93,8 +93,8 @@ export interface Review {
   reply: { body: string; createdAt: string } | null;
 }
 
-/** What operators see of a review. */
-export interface ModeratedReview extends Review {
+/** What operators see of a rating. */
+export interface ModeratedRating extends Rating {
   app: { id: string; slug: string; name: string };
   accountId: string;
   hidden: { at: string; reason: string } | null;
@@ -118,7 +118,7 @@ const toSummary = (r: any): ListingSummary => ({
   listedAt: r.listed_at.toISOString(),
 });
 
-const toReview = (r: any): Review => ({
+const toRating = (r: any): Rating => ({
   id: r.id,
   rating: r.rating,
   body: r.body,
@@ -128,8 +128,8 @@ const toReview = (r: any): Review => ({
   reply: r.replied_at ? { body: r.reply_body, createdAt: r.replied_at.toISOString() } : null,
 });
 
-const toModerated = (r: any): ModeratedReview => ({
-  ...toReview(r),
+const toModerated = (r: any): ModeratedRating => ({
+  ...toRating(r),
   app: { id: r.app_id, slug: r.slug, name: r.name },
   accountId: r.account_id,
   hidden: r.hidden_at ? { at: r.hidden_at.toISOString(), reason: r.hidden_reason } : null,
@@ -161,12 +161,12 @@ export function createMarketplaceService(deps: {
     return row;
   }
 
-  /** Sets the listing's rating count and sum from its visible reviews (listing row locked by the caller). */
+  /** Sets the listing's rating count and sum from its visible ratings (listing row locked by the caller). */
   async function refreshRating(tx: Tx, appId: string) {
     await tx.query(
       `UPDATE marketplace_listings l SET rating_count = s.n, rating_sum = s.total
        FROM (SELECT count(*)::int AS n, coalesce(sum(rating), 0)::int AS total
-             FROM marketplace_reviews WHERE app_id = $1 AND hidden_at IS NULL) s
+             FROM marketplace_ratings WHERE app_id = $1 AND hidden_at IS NULL) s
        WHERE l.app_id = $1`,
       [appId],
     );
@@ -193,10 +193,10 @@ export function createMarketplaceService(deps: {
     handler: async (event) => recountInstalls(String(event.payload.appId)),
   });
 
-  async function reviewOfApp(q: Queryable, appId: string, reviewId: string, lock = false) {
+  async function ratingOfApp(q: Queryable, appId: string, ratingId: string, lock = false) {
     const row = await q.maybeOne(
-      `SELECT * FROM marketplace_reviews WHERE id = $1 AND app_id = $2${lock ? ' FOR UPDATE' : ''}`,
-      [reviewId, appId],
+      `SELECT * FROM marketplace_ratings WHERE id = $1 AND app_id = $2${lock ? ' FOR UPDATE' : ''}`,
+      [ratingId, appId],
     );
     if (!row) throw notFound('review');
     return row;
@@ -204,23 +204,23 @@ export function createMarketplaceService(deps: {
 
   async function setHidden(
     actor: Actor,
-    reviewId: string,
+    ratingId: string,
     hide: boolean,
     reason: string,
-  ): Promise<ModeratedReview> {
+  ): Promise<ModeratedRating> {
     return db.transaction(async (tx) => {
-      const found = await tx.maybeOne('SELECT app_id FROM marketplace_reviews WHERE id = $1', [reviewId]);
+      const found = await tx.maybeOne('SELECT app_id FROM marketplace_ratings WHERE id = $1', [ratingId]);
       if (!found) throw notFound('review');
-      // Listing first, then review: the same lock order as writing a review.
+      // Listing first, then rating: the same lock order as writing a rating.
       await tx.query('SELECT 1 FROM marketplace_listings WHERE app_id = $1 FOR UPDATE', [found.app_id]);
-      const row = await tx.one('SELECT * FROM marketplace_reviews WHERE id = $1 FOR UPDATE', [reviewId]);
+      const row = await tx.one('SELECT * FROM marketplace_ratings WHERE id = $1 FOR UPDATE', [ratingId]);
       if (hide && row.hidden_at) throw conflict('this review is already hidden');
       if (!hide && !row.hidden_at) throw conflict('this review is not hidden');
       await tx.query(
         hide
-          ? 'UPDATE marketplace_reviews SET hidden_at = now(), hidden_reason = $2, hidden_by = $3 WHERE id = $1'
-          : 'UPDATE marketplace_reviews SET hidden_at = NULL, hidden_reason = NULL, hidden_by = NULL WHERE id = $1',
-        hide ? [reviewId, reason, actor.userId] : [reviewId],
+          ? 'UPDATE marketplace_ratings SET hidden_at = now(), hidden_reason = $2, hidden_by = $3 WHERE id = $1'
+          : 'UPDATE marketplace_ratings SET hidden_at = NULL, hidden_reason = NULL, hidden_by = NULL WHERE id = $1',
+        hide ? [ratingId, reason, actor.userId] : [ratingId],
       );
       await refreshRating(tx, row.app_id);
       await audit.record(tx, {
@@ -228,14 +228,14 @@ export function createMarketplaceService(deps: {
         actor,
         action: hide ? 'marketplace.review.hidden' : 'marketplace.review.unhidden',
         targetType: 'marketplace_review',
-        targetId: reviewId,
+        targetId: ratingId,
         data: { appId: row.app_id, accountId: row.account_id, reason },
       });
       return toModerated(
         await tx.one(
-          `SELECT r.*, l.slug, l.name FROM marketplace_reviews r JOIN marketplace_listings l ON l.app_id = r.app_id
+          `SELECT r.*, l.slug, l.name FROM marketplace_ratings r JOIN marketplace_listings l ON l.app_id = r.app_id
            WHERE r.id = $1`,
-          [reviewId],
+          [ratingId],
         ),
       );
     });
@@ -292,7 +292,7 @@ export function createMarketplaceService(deps: {
       );
     },
 
-    /** Hides the app from the marketplace (search, app page, reviews); publish lists it again. */
+    /** Hides the app from the marketplace (search, app page, ratings); publish lists it again. */
     async withdraw(tx: Tx, appId: string): Promise<void> {
       await tx.query(
         'UPDATE marketplace_listings SET withdrawn_at = now(), updated_at = now() WHERE app_id = $1 AND withdrawn_at IS NULL',
@@ -338,41 +338,41 @@ export function createMarketplaceService(deps: {
       };
     },
 
-    // Ratings and reviews --------------------------------------------------------
+    // Ratings --------------------------------------------------------
 
-    /** Visible reviews of a listed app, newest first. */
-    async listReviews(slug: string, page: { limit: number; cursor?: string }): Promise<Page<Review>> {
+    /** Visible ratings of a listed app, newest first. */
+    async listRatings(slug: string, page: { limit: number; cursor?: string }): Promise<Page<Rating>> {
       const listing = await listedBySlug(db, slug);
       const after = decodeCursor(page.cursor);
       const rows = await db.query(
-        `SELECT * FROM marketplace_reviews WHERE app_id = $1 AND hidden_at IS NULL
+        `SELECT * FROM marketplace_ratings WHERE app_id = $1 AND hidden_at IS NULL
            AND ($2::text IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`,
         [listing.app_id, after ? String(after[0]) : null, page.limit + 1],
       );
-      return toPage(rows, page.limit, (r) => [r.id], toReview);
+      return toPage(rows, page.limit, (r) => [r.id], toRating);
     },
 
-    /** The account's own review of the app (hidden or not), or 404. */
-    async getOwnReview(ctx: OrgContext, slug: string): Promise<Review & { hidden: boolean }> {
+    /** The account's own rating of the app (hidden or not), or 404. */
+    async getOwnRating(ctx: OrgContext, slug: string): Promise<Rating & { hidden: boolean }> {
       const listing = await listedBySlug(db, slug);
       const row = await db.maybeOne(
-        'SELECT * FROM marketplace_reviews WHERE app_id = $1 AND account_id = $2',
+        'SELECT * FROM marketplace_ratings WHERE app_id = $1 AND account_id = $2',
         [listing.app_id, ctx.org.id],
       );
       if (!row) throw notFound('review');
-      return { ...toReview(row), hidden: Boolean(row.hidden_at) };
+      return { ...toRating(row), hidden: Boolean(row.hidden_at) };
     },
 
     /**
-     * Creates or edits the account's one review of the app. Only accounts with
+     * Creates or edits the account's one rating of the app. Only accounts with
      * the app installed may; the listing's average and count change in the
-     * same transaction. An edited hidden review stays hidden.
+     * same transaction. An edited hidden rating stays hidden.
      */
-    async putReview(
+    async putRating(
       ctx: OrgContext,
       slug: string,
       input: { rating: number; body: string },
-    ): Promise<{ review: Review & { hidden: boolean }; created: boolean }> {
+    ): Promise<{ rating: Rating & { hidden: boolean }; created: boolean }> {
       if (ctx.org.kind !== 'account') throw forbidden('only accounts review apps');
       const listing = await listedBySlug(db, slug);
       if (!(await installations.isActive(ctx.org.id, listing.app_id)))
@@ -382,7 +382,7 @@ export function createMarketplaceService(deps: {
       return db.transaction(async (tx) => {
         await listedBySlug(tx, slug, true);
         const row = await tx.one(
-          `INSERT INTO marketplace_reviews (id, app_id, account_id, account_name, author_user_id, rating, body)
+          `INSERT INTO marketplace_ratings (id, app_id, account_id, account_name, author_user_id, rating, body)
            VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (app_id, account_id) DO UPDATE SET rating = EXCLUDED.rating, body = EXCLUDED.body,
              account_name = EXCLUDED.account_name, author_user_id = EXCLUDED.author_user_id, updated_at = now()
@@ -407,53 +407,53 @@ export function createMarketplaceService(deps: {
           data: { appId: listing.app_id, rating: input.rating },
         });
         return {
-          review: { ...toReview(row), hidden: Boolean(row.hidden_at) },
+          rating: { ...toRating(row), hidden: Boolean(row.hidden_at) },
           created: Boolean(row.inserted),
         };
       });
     },
 
-    /** The app's developer answers a review, once. */
-    async reply(ctx: OrgContext, slug: string, reviewId: string, body: string): Promise<Review> {
+    /** The app's developer answers a rating, once. */
+    async reply(ctx: OrgContext, slug: string, ratingId: string, body: string): Promise<Rating> {
       const listing = await listedBySlug(db, slug);
       if (listing.developer_org_id !== ctx.org.id)
         throw forbidden("only the app's developer organization can reply to its reviews");
       return db.transaction(async (tx) => {
-        const row = await reviewOfApp(tx, listing.app_id, reviewId, true);
+        const row = await ratingOfApp(tx, listing.app_id, ratingId, true);
         if (row.replied_at) throw conflict('this review already has a reply; a review gets one reply');
         const updated = await tx.one(
-          `UPDATE marketplace_reviews SET reply_body = $2, reply_user_id = $3, replied_at = now()
+          `UPDATE marketplace_ratings SET reply_body = $2, reply_user_id = $3, replied_at = now()
            WHERE id = $1 RETURNING *`,
-          [reviewId, body, ctx.actor.userId],
+          [ratingId, body, ctx.actor.userId],
         );
         await audit.record(tx, {
           organizationId: ctx.org.id,
           actor: ctx.actor,
           action: 'marketplace.review.replied',
           targetType: 'marketplace_review',
-          targetId: reviewId,
+          targetId: ratingId,
           data: { appId: listing.app_id },
         });
-        return toReview(updated);
+        return toRating(updated);
       });
     },
 
-    /** Operators: takes an abusive review off the app page and out of the average (audited). */
-    hideReview: (actor: Actor, reviewId: string, reason: string) => setHidden(actor, reviewId, true, reason),
-    /** Operators: puts a hidden review back (audited). */
-    unhideReview: (actor: Actor, reviewId: string, reason: string) =>
-      setHidden(actor, reviewId, false, reason),
+    /** Operators: takes an abusive rating off the app page and out of the average (audited). */
+    hideRating: (actor: Actor, ratingId: string, reason: string) => setHidden(actor, ratingId, true, reason),
+    /** Operators: puts a hidden rating back (audited). */
+    unhideRating: (actor: Actor, ratingId: string, reason: string) =>
+      setHidden(actor, ratingId, false, reason),
 
-    /** Operators: reviews across the marketplace, newest first; `hidden` filters by state. */
-    async listReviewsForOperators(opts: {
+    /** Operators: ratings across the marketplace, newest first; `hidden` filters by state. */
+    async listRatingsForOperators(opts: {
       limit: number;
       cursor?: string;
       hidden?: boolean;
       slug?: string;
-    }): Promise<Page<ModeratedReview>> {
+    }): Promise<Page<ModeratedRating>> {
       const after = decodeCursor(opts.cursor);
       const rows = await db.query(
-        `SELECT r.*, l.slug, l.name FROM marketplace_reviews r JOIN marketplace_listings l ON l.app_id = r.app_id
+        `SELECT r.*, l.slug, l.name FROM marketplace_ratings r JOIN marketplace_listings l ON l.app_id = r.app_id
          WHERE ($1::boolean IS NULL OR (r.hidden_at IS NOT NULL) = $1) AND ($2::text IS NULL OR l.slug = $2)
            AND ($3::text IS NULL OR r.id < $3)
          ORDER BY r.id DESC LIMIT $4`,
