@@ -26,6 +26,8 @@ const PayoutPayload = z.object({
 /** The double-entry ledger, the revenue-share schedule, payout runs, statements and tax figures. */
 export default defineModule({
   name: 'ledger',
+  requires: ['events'],
+  routesUse: ['payments'],
   tables: [
     'ledger_accounts',
     'ledger_balances',
@@ -38,6 +40,10 @@ export default defineModule({
     'ledger_partner_totals',
     'ledger_partner_terms',
     'ledger_refunds',
+    'ledger_payout_runs',
+    'ledger_payouts',
+    'ledger_payout_holds',
+    'ledger_reconciliations',
   ],
   scopes: [{ name: 'payouts:read', consentText: 'See your payouts and earnings', sensitivity: 'financial' }],
   eventTypes: [
@@ -66,6 +72,27 @@ export default defineModule({
       payload: PayoutPayload,
     },
   ],
-  createService: ({ db }) => createLedgerService({ db }),
-  routes: ({ ledger }) => ledgerRoutes({ ledger }),
+  createService: ({ db, events, log }) => createLedgerService({ db, events, log }),
+  jobs: (ledger) => [
+    // Hourly look: the run itself happens once on each payout day.
+    {
+      name: 'ledger.payout_schedule',
+      handler: () => ledger.scheduledPayoutRun(),
+      everyMs: 3_600_000,
+      attempts: 1,
+    },
+    { name: 'ledger.reconcile', handler: () => ledger.dailyReconciliation(), everyMs: 86_400_000 },
+    { name: 'ledger.check_balances', handler: () => ledger.dailyBalanceCheck(), everyMs: 86_400_000 },
+    {
+      name: 'ledger.run_payouts',
+      handler: (data: { by: string }) => ledger.runPayouts(data?.by ?? 'schedule').then(() => {}),
+      attempts: 1,
+    },
+  ],
+  routes: ({ ledger, payments }) => {
+    // Payments needs the ledger to record charges, so the ledger cannot require payments;
+    // it gets the provider once both services exist.
+    ledger.usePayoutProvider(payments.payoutProvider);
+    return ledgerRoutes({ ledger });
+  },
 });

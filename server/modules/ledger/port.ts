@@ -314,7 +314,10 @@ export interface ProviderBalanceTransaction {
   created: Date;
 }
 
-/** Implemented by payments' provider adapters (Stripe and sandbox). */
+/**
+ * Implemented by payments' provider adapters (Stripe and sandbox). The ledger
+ * gets it through `ledger.usePayoutProvider(port)` once both services exist.
+ */
 export interface PayoutProviderPort {
   /** Provider name recorded on ledger accounts (`stripe`, `sandbox`). */
   readonly name: string;
@@ -329,8 +332,7 @@ export interface PayoutProviderPort {
 
 /**
  * Event types registered by the ledger in the event catalog. Payout events
- * belong to the partner's organization and need scope `payouts:read`;
- * reconciliation events are platform-internal (no scope, no organization).
+ * belong to the partner's organization and need scope `payouts:read`.
  * Amounts in event payloads are integer minor units (JSON numbers) with `currency`.
  */
 export const LEDGER_EVENTS = {
@@ -342,6 +344,4 @@ export const LEDGER_EVENTS = {
   payoutFailed: 'payout.failed',
   /** The partner is eligible but could not be paid (reason: account cannot receive, negative provider balance ...). */
   payoutHeld: 'payout.held',
-  /** A reconciliation run finished (counts of matched and differences). */
-  reconciliationCompleted: 'ledger.reconciliation.completed',
 } as const;

@@ -5,7 +5,6 @@ import type { LedgerCore } from './core.ts';
 import { amountProblem, formatMinor, isCurrency, MAX_AMOUNT } from './currency.ts';
 import type {
   AppliedRule,
-  LedgerAccountKind,
   LedgerEntryInput,
   PostResult,
   RecordChargeInput,
@@ -429,21 +428,35 @@ export function createRevenue({ db, core, now }: { db: Db; core: LedgerCore; now
         'SELECT * FROM ledger_partner_lines WHERE invoice_id = $1 AND party = $2 FOR UPDATE',
         [input.invoiceId, part.party],
       );
+      // What is still in the partner's balance for this line comes back from there;
+      // what was paid out (or netted) becomes a receivable until a reversal settles it.
+      const worth = BigInt(line.amount) - BigInt(line.refunded) - BigInt(line.netted);
       const inBalance = line.state === 'pending' || line.state === 'available';
-      const kind =
-        line.state === 'pending'
-          ? 'partner_pending'
-          : inBalance
-            ? 'partner_payable'
-            : 'receivable_from_partner';
-      entries.push({ account: { kind, party: part.party! }, direction: 'debit', amount: share });
+      const fromBalance = inBalance ? (share < worth ? share : worth) : 0n;
+      const fromTransfer = share - fromBalance;
+      entries.push({
+        account: {
+          kind: line.state === 'pending' ? 'partner_pending' : 'partner_payable',
+          party: part.party!,
+        },
+        direction: 'debit',
+        amount: fromBalance,
+      });
+      entries.push({
+        account: { kind: 'receivable_from_partner', party: part.party! },
+        direction: 'debit',
+        amount: fromTransfer,
+      });
       split.partners.push({
         role: part.role as 'developer' | 'agency',
         party: part.party!,
         amount: share,
-        fromBalance: inBalance ? share : 0n,
-        fromTransfer: inBalance ? 0n : share,
-        transfers: !inBalance && line.transfer_id ? [{ transferId: line.transfer_id, amount: share }] : [],
+        fromBalance,
+        fromTransfer,
+        transfers:
+          fromTransfer > 0n && line.transfer_id
+            ? [{ transferId: line.transfer_id, amount: fromTransfer }]
+            : [],
       });
       await tx.query('UPDATE ledger_partner_lines SET refunded = refunded + $2 WHERE id = $1', [
         line.id,

@@ -1,23 +1,47 @@
 import type { Db } from '../../db/index.ts';
+import type { Logger } from '../../logger.ts';
 import { createLedgerCore } from './core.ts';
+import { createPayouts, type EventSink } from './payouts.ts';
 import type { LedgerPort } from './port.ts';
+import { createReconciler } from './reconcile.ts';
 import { createRevenue } from './revenue.ts';
+import { createStatements } from './statements.ts';
 
 export interface LedgerDeps {
   db: Db;
+  events?: EventSink;
+  log?: Logger;
   /** The clock (tests move it); default the system's. */
   now?: () => Date;
+  /** Smallest payout in minor units (default 2500: $25). */
+  minimumPayout?: bigint;
+  /** Days of the month the scheduled payout run pays (default the 1st and the 16th, UTC). */
+  payoutDays?: number[];
 }
 
-export type LedgerService = Awaited<ReturnType<typeof createLedgerService>>;
+export type LedgerService = ReturnType<typeof createLedgerService>;
+
+const DAY = 86_400_000;
 
 /**
  * The ledger: the double-entry book, the revenue-share schedule, charges and
- * refunds with their split. Payments calls it through `LedgerPort`.
+ * refunds with their split, payout runs, statements, tax figures and
+ * reconciliation. Payments calls it through `LedgerPort` and hands it the
+ * provider through `usePayoutProvider`.
  */
-export function createLedgerService({ db, now = () => new Date() }: LedgerDeps) {
+export function createLedgerService({
+  db,
+  events,
+  log,
+  now = () => new Date(),
+  minimumPayout,
+  payoutDays = [1, 16],
+}: LedgerDeps) {
   const core = createLedgerCore({ db });
   const revenue = createRevenue({ db, core, now });
+  const payouts = createPayouts({ db, core, now, events, log, minimumPayout });
+  const reconciler = createReconciler({ db });
+  const statements = createStatements({ db, core });
   const port: LedgerPort = {
     post: core.post,
     splitCharge: revenue.splitCharge,
@@ -25,5 +49,57 @@ export function createLedgerService({ db, now = () => new Date() }: LedgerDeps) 
     recordRefund: revenue.recordRefund,
     recordTransferReversal: revenue.recordTransferReversal,
   };
-  return { ...core, ...revenue, ...port, now };
+
+  return {
+    ...core,
+    ...revenue,
+    ...payouts,
+    ...statements,
+    ...port,
+    now,
+    reconciliations: reconciler.latest,
+
+    /** Compares the ledger with the provider's balance transactions over [from, to). */
+    async reconcile(range: { from: Date; to: Date }) {
+      const provider = payouts.payoutProvider();
+      if (!provider) throw new Error('no payment provider is connected to the ledger');
+      const r = await reconciler.run(provider, range);
+      if (r.status !== 'clean')
+        log?.warn(
+          { reconciliation: r.id, differences: r.differences.length },
+          'ledger: reconciliation found differences',
+        );
+      return r;
+    },
+
+    /** Scheduled payouts: once on each payout day (UTC), whichever worker gets there first. */
+    async scheduledPayoutRun(): Promise<void> {
+      const t = now();
+      if (!payoutDays.includes(t.getUTCDate()) || !payouts.payoutProvider()) return;
+      const dayStart = new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate()));
+      const done = await db.maybeOne(
+        "SELECT id FROM ledger_payout_runs WHERE triggered_by = 'schedule' AND started_at >= $1 AND error IS NULL LIMIT 1",
+        [dayStart],
+      );
+      if (!done) await payouts.runPayouts('schedule');
+    },
+
+    /** Daily: yesterday (UTC) against the provider. */
+    async dailyReconciliation(): Promise<void> {
+      if (!payouts.payoutProvider()) return;
+      const t = now();
+      const to = new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate()));
+      await this.reconcile({ from: new Date(to.getTime() - DAY), to });
+    },
+
+    /** Daily: cached balances against the replay of all entries. */
+    async dailyBalanceCheck(): Promise<void> {
+      const v = await core.verify();
+      if (v.mismatches.length || v.unbalanced.length)
+        log?.error(
+          { mismatches: v.mismatches.length, unbalanced: v.unbalanced },
+          'ledger: balances differ from the entries',
+        );
+    },
+  };
 }

@@ -1,0 +1,488 @@
+import type { Db, Tx } from '../../db/index.ts';
+import { conflict } from '../../errors.ts';
+import { newId } from '../../ids.ts';
+import type { Logger } from '../../logger.ts';
+import type { LedgerCore } from './core.ts';
+import type { LedgerEntryInput, PayoutAccountStatus, PayoutProviderPort } from './port.ts';
+
+/** What the ledger needs of the events module: emit in the caller's transaction. */
+export interface EventSink {
+  emit(
+    tx: Tx,
+    organizationId: string | null,
+    type: string,
+    payload: Record<string, unknown>,
+  ): Promise<string>;
+}
+
+export interface PayoutRunResult {
+  runId: string;
+  released: number;
+  paid: number;
+  held: number;
+  belowMinimum: number;
+  failed: number;
+  resumed: number;
+}
+
+export interface PayoutLine {
+  invoiceId: string;
+  role: string;
+  amount: bigint;
+  refunded: bigint;
+  netted: bigint;
+  paidAmount: bigint | null;
+  transferId: string | null;
+  chargedAt: Date;
+  appId: string;
+}
+
+export interface Payout {
+  id: string;
+  runId: string;
+  party: string;
+  currency: string;
+  gross: bigint;
+  netted: bigint;
+  amount: bigint;
+  state: 'processing' | 'paid' | 'failed';
+  failure: string | null;
+  destination: string | null;
+  createdAt: Date;
+  paidAt: Date | null;
+}
+
+const toPayout = (r: any): Payout => ({
+  id: r.id,
+  runId: r.run_id,
+  party: r.party,
+  currency: r.currency,
+  gross: BigInt(r.gross),
+  netted: BigInt(r.netted),
+  amount: BigInt(r.amount),
+  state: r.state,
+  failure: r.failure,
+  destination: r.destination,
+  createdAt: r.created_at,
+  paidAt: r.paid_at,
+});
+
+/** Partners handled at once in a run: each waits on the provider for its status and transfers. */
+const PARALLEL = 8;
+/** Partners whose matured lines are released in one ledger transaction. */
+const RELEASE_BATCH = 500;
+
+async function inParallel<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
+}
+
+export type Payouts = ReturnType<typeof createPayouts>;
+
+/**
+ * Payout runs. A run releases the lines whose payout terms ran out (pending →
+ * available), then pays every partner whose available balance, less what it
+ * owes, reaches the minimum and whose payout account can receive: one
+ * transfer per invoice line, keyed `xfer:{invoice}:{payee}` so that a run
+ * retried after a crash never pays twice. Payouts a crash left half done are
+ * finished first by the next run.
+ */
+export function createPayouts({
+  db,
+  core,
+  now,
+  events,
+  log,
+  minimumPayout = 2500n,
+}: {
+  db: Db;
+  core: LedgerCore;
+  now: () => Date;
+  events?: EventSink;
+  log?: Logger;
+  minimumPayout?: bigint;
+}) {
+  let provider: PayoutProviderPort | undefined;
+  let running: Promise<PayoutRunResult> | undefined;
+
+  const emit = async (
+    tx: Tx,
+    p: Payout | { id: string; party: string; amount: bigint; currency: string },
+    type: string,
+    reason?: string,
+  ) =>
+    events?.emit(tx, p.party, type, {
+      payoutId: p.id,
+      partnerOrgId: p.party,
+      amount: Number(p.amount),
+      currency: p.currency,
+      ...(reason ? { reason } : {}),
+    });
+
+  /** pending → available for every line whose terms ran out, many partners per ledger transaction. */
+  async function release(): Promise<number> {
+    let released = 0;
+    for (;;) {
+      const done = await db.transaction(async (tx) => {
+        const lines = await tx.query(
+          `SELECT id, party, currency, (amount - refunded)::text AS worth FROM ledger_partner_lines
+           WHERE state = 'pending' AND available_at <= $1
+           ORDER BY party, currency LIMIT $2 FOR UPDATE SKIP LOCKED`,
+          [now(), RELEASE_BATCH * 4],
+        );
+        if (!lines.length) return 0;
+        const byCurrency = new Map<string, Map<string, bigint>>();
+        for (const l of lines) {
+          const m = byCurrency.get(l.currency) ?? new Map<string, bigint>();
+          m.set(l.party, (m.get(l.party) ?? 0n) + BigInt(l.worth));
+          byCurrency.set(l.currency, m);
+        }
+        for (const [currency, parties] of byCurrency) {
+          const entries: LedgerEntryInput[] = [];
+          for (const [party, amount] of parties) {
+            if (amount === 0n) continue;
+            entries.push({ account: { kind: 'partner_pending', party }, direction: 'debit', amount });
+            entries.push({ account: { kind: 'partner_payable', party }, direction: 'credit', amount });
+          }
+          if (entries.length)
+            await core.post(tx, {
+              idempotencyKey: `release:${newId('rel')}`,
+              currency,
+              effectiveAt: now(),
+              description: 'Payout terms ran out: earnings available',
+              sourceRef: { kind: 'release', id: lines[0].id },
+              entries,
+            });
+        }
+        await tx.query("UPDATE ledger_partner_lines SET state = 'available' WHERE id = ANY($1::text[])", [
+          lines.map((l) => l.id),
+        ]);
+        return lines.length;
+      });
+      released += done;
+      if (!done) return released;
+    }
+  }
+
+  /** Sends the transfers of a payout still processing; settles it when every line is through. */
+  async function finish(payoutId: string): Promise<'paid' | 'failed' | 'processing'> {
+    const p = toPayout(await db.one('SELECT * FROM ledger_payouts WHERE id = $1', [payoutId]));
+    if (p.state !== 'processing') return p.state;
+    const lines = await db.query(
+      `SELECT l.id, l.invoice_id, l.paid_amount::text AS paid, c.provider_charge_id
+       FROM ledger_partner_lines l JOIN ledger_charges c ON c.invoice_id = l.invoice_id
+       WHERE l.payout_id = $1 AND l.state = 'in_payout' ORDER BY l.invoice_id`,
+      [payoutId],
+    );
+    for (const l of lines) {
+      const amount = BigInt(l.paid);
+      const key = `xfer:${l.invoice_id}:${p.party}`;
+      let transferId: string | null = null;
+      if (amount > 0n) {
+        try {
+          ({ transferId } = await provider!.transfer({
+            idempotencyKey: key,
+            partnerOrgId: p.party,
+            destinationAccountId: p.destination!,
+            amount,
+            currency: p.currency,
+            transferGroup: l.invoice_id,
+            sourceTransaction: l.provider_charge_id,
+            metadata: { payout: p.id, invoice: l.invoice_id },
+          }));
+        } catch (err) {
+          await fail(p, `Transfer refused: ${(err as Error).message}`);
+          return 'failed';
+        }
+      }
+      await db.transaction(async (tx) => {
+        if (amount > 0n)
+          await core.post(tx, {
+            idempotencyKey: key,
+            currency: p.currency,
+            effectiveAt: now(),
+            description: `Transfer of invoice ${l.invoice_id} to ${p.party}`,
+            // Stable across runs: a payout retried after a lost answer posts the same body.
+            sourceRef: { kind: 'transfer', id: `${l.invoice_id}:${p.party}`, providerObjectId: transferId! },
+            entries: [
+              { account: { kind: 'partner_in_transit', party: p.party }, direction: 'debit', amount },
+              { account: { kind: 'provider_cash', party: provider!.name }, direction: 'credit', amount },
+            ],
+          });
+        await tx.query("UPDATE ledger_partner_lines SET state = 'paid', transfer_id = $2 WHERE id = $1", [
+          l.id,
+          transferId,
+        ]);
+      });
+    }
+    await db.transaction(async (tx) => {
+      const [row] = await tx.query(
+        "UPDATE ledger_payouts SET state = 'paid', paid_at = $2 WHERE id = $1 AND state = 'processing' RETURNING *",
+        [p.id, now()],
+      );
+      if (row) await emit(tx, toPayout(row), 'payout.paid');
+    });
+    return 'paid';
+  }
+
+  /** A refused transfer: what was not sent goes back to the partner's available balance. */
+  async function fail(p: Payout, reason: string): Promise<void> {
+    await db.transaction(async (tx) => {
+      const lines = await tx.query(
+        `SELECT id, paid_amount::text AS paid FROM ledger_partner_lines
+         WHERE payout_id = $1 AND state = 'in_payout' FOR UPDATE`,
+        [p.id],
+      );
+      const back = lines.reduce((s, l) => s + BigInt(l.paid), 0n);
+      if (back > 0n)
+        await core.post(tx, {
+          idempotencyKey: `payout-failed:${p.id}`,
+          currency: p.currency,
+          effectiveAt: now(),
+          description: `Payout ${p.id} failed: back to available`,
+          sourceRef: { kind: 'payout', id: p.id },
+          entries: [
+            { account: { kind: 'partner_in_transit', party: p.party }, direction: 'debit', amount: back },
+            { account: { kind: 'partner_payable', party: p.party }, direction: 'credit', amount: back },
+          ],
+        });
+      await tx.query(
+        `UPDATE ledger_partner_lines SET state = 'available', payout_id = NULL, paid_amount = NULL
+         WHERE id = ANY($1::text[])`,
+        [lines.map((l) => l.id)],
+      );
+      await tx.query("UPDATE ledger_payouts SET state = 'failed', failure = $2 WHERE id = $1", [
+        p.id,
+        reason,
+      ]);
+      await emit(tx, { ...p, amount: back }, 'payout.failed', reason);
+    });
+  }
+
+  async function hold(
+    runId: string,
+    party: string,
+    currency: string,
+    amount: bigint,
+    reason: string,
+  ): Promise<void> {
+    await db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO ledger_payout_holds (party, currency, reason, amount, run_id, held_at) VALUES ($1,$2,$3,$4,$5,$6)
+         ON CONFLICT (party, currency) DO UPDATE SET reason = EXCLUDED.reason, amount = EXCLUDED.amount,
+           run_id = EXCLUDED.run_id, held_at = EXCLUDED.held_at`,
+        [party, currency, reason, amount.toString(), runId, now()],
+      );
+      await emit(tx, { id: `hold:${runId}`, party, amount, currency }, 'payout.held', reason);
+    });
+  }
+
+  /** Creates the payout of one partner in one currency, or says why not. */
+  async function open(
+    runId: string,
+    party: string,
+    currency: string,
+    status: PayoutAccountStatus,
+  ): Promise<'paid' | 'held' | 'below_minimum' | 'failed' | 'nothing'> {
+    const opened = await db.transaction(async (tx) => {
+      const lines = await tx.query(
+        `SELECT id, (amount - refunded - netted)::text AS worth FROM ledger_partner_lines
+         WHERE party = $1 AND currency = $2 AND state = 'available' ORDER BY available_at, id FOR UPDATE`,
+        [party, currency],
+      );
+      const gross = lines.reduce((s, l) => s + BigInt(l.worth), 0n);
+      if (!lines.length) return { outcome: 'nothing' as const };
+      const owed = await core.balance({ kind: 'receivable_from_partner', party }, currency, tx);
+      const netted = owed < gross ? owed : gross;
+      const amount = gross - netted;
+      if (amount < minimumPayout) return { outcome: 'below_minimum' as const };
+      const negative = status.providerBalance?.find((b) => b.currency === currency && b.amount < 0n);
+      if (!status.canReceive || negative)
+        return {
+          outcome: 'held' as const,
+          amount,
+          reason: !status.canReceive
+            ? (status.reason ?? 'The payout account cannot receive payouts.')
+            : `The payout account's ${currency} balance is negative on the provider.`,
+        };
+      const id = newId('po');
+      await tx.query(
+        `INSERT INTO ledger_payouts (id, run_id, party, currency, gross, netted, amount, state, destination, created_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,'processing',$8,$9)`,
+        [
+          id,
+          runId,
+          party,
+          currency,
+          gross.toString(),
+          netted.toString(),
+          amount.toString(),
+          status.providerAccountId,
+          now(),
+        ],
+      );
+      // Netting takes from the oldest lines first; each line records what it gave.
+      let toNet = netted;
+      for (const l of lines) {
+        const worth = BigInt(l.worth);
+        const take = toNet < worth ? toNet : worth;
+        toNet -= take;
+        await tx.query(
+          `UPDATE ledger_partner_lines SET state = 'in_payout', payout_id = $2, netted = netted + $3, paid_amount = $4
+           WHERE id = $1`,
+          [l.id, id, take.toString(), (worth - take).toString()],
+        );
+      }
+      const entries: LedgerEntryInput[] = [
+        { account: { kind: 'partner_payable', party }, direction: 'debit', amount: gross },
+        { account: { kind: 'receivable_from_partner', party }, direction: 'credit', amount: netted },
+        { account: { kind: 'partner_in_transit', party }, direction: 'credit', amount },
+      ];
+      await core.post(tx, {
+        idempotencyKey: `payout:${id}`,
+        currency,
+        effectiveAt: now(),
+        description: `Payout ${id}`,
+        sourceRef: { kind: 'payout', id },
+        entries: entries.filter((e) => e.amount > 0n),
+      });
+      await tx.query('DELETE FROM ledger_payout_holds WHERE party = $1 AND currency = $2', [party, currency]);
+      await emit(tx, { id, party, amount, currency }, 'payout.created');
+      return { outcome: 'opened' as const, id };
+    });
+    if (opened.outcome === 'held') {
+      await hold(runId, party, currency, opened.amount, opened.reason);
+      return 'held';
+    }
+    if (opened.outcome !== 'opened') return opened.outcome;
+    return (await finish(opened.id)) === 'paid' ? 'paid' : 'failed';
+  }
+
+  async function run(triggeredBy: string): Promise<PayoutRunResult> {
+    if (!provider) throw conflict('no payment provider is connected to the ledger yet');
+    const runId = newId('prun');
+    await db.query('INSERT INTO ledger_payout_runs (id, triggered_by, started_at) VALUES ($1, $2, $3)', [
+      runId,
+      triggeredBy,
+      now(),
+    ]);
+    const result: PayoutRunResult = {
+      runId,
+      released: 0,
+      paid: 0,
+      held: 0,
+      belowMinimum: 0,
+      failed: 0,
+      resumed: 0,
+    };
+    try {
+      // A crash may have left payouts half sent: finish them with the same transfer keys.
+      const stuck = await db.query<{ id: string }>(
+        "SELECT id FROM ledger_payouts WHERE state = 'processing' ORDER BY id",
+      );
+      for (const s of stuck) {
+        await finish(s.id);
+        result.resumed++;
+      }
+      result.released = await release();
+      const candidates = await db.query<{ party: string; currency: string }>(
+        `SELECT DISTINCT party, currency FROM ledger_partner_lines WHERE state = 'available' ORDER BY party, currency`,
+      );
+      const statuses = new Map<string, Promise<PayoutAccountStatus>>();
+      await inParallel(candidates, PARALLEL, async ({ party, currency }) => {
+        try {
+          let status = statuses.get(party);
+          if (!status) statuses.set(party, (status = provider!.accountStatus(party)));
+          const outcome = await open(runId, party, currency, await status);
+          if (outcome === 'paid') result.paid++;
+          else if (outcome === 'held') result.held++;
+          else if (outcome === 'below_minimum') result.belowMinimum++;
+          else if (outcome === 'failed') result.failed++;
+        } catch (err) {
+          // One partner's trouble never stops the run; the next run tries again.
+          result.failed++;
+          log?.error({ err, party, currency }, 'payout failed');
+        }
+      });
+      await db.query(
+        `UPDATE ledger_payout_runs SET finished_at = $2, partners_paid = $3, partners_held = $4, partners_below_minimum = $5
+         WHERE id = $1`,
+        [runId, now(), result.paid, result.held, result.belowMinimum],
+      );
+      return result;
+    } catch (err) {
+      await db.query('UPDATE ledger_payout_runs SET finished_at = $2, error = $3 WHERE id = $1', [
+        runId,
+        now(),
+        (err as Error).message,
+      ]);
+      throw err;
+    }
+  }
+
+  return {
+    /** Payments connects its provider here when its service is created. */
+    usePayoutProvider(p: PayoutProviderPort): void {
+      provider = p;
+    },
+    payoutProvider: () => provider,
+
+    /** Runs a payout now (one at a time per process; the job runner keeps it to one across processes). */
+    runPayouts(triggeredBy = 'schedule'): Promise<PayoutRunResult> {
+      running ??= run(triggeredBy).finally(() => {
+        running = undefined;
+      });
+      return running;
+    },
+
+    async payoutsOf(party: string, limit = 50): Promise<Payout[]> {
+      return (
+        await db.query(
+          'SELECT * FROM ledger_payouts WHERE party = $1 ORDER BY created_at DESC, id DESC LIMIT $2',
+          [party, limit],
+        )
+      ).map(toPayout);
+    },
+
+    async payout(id: string): Promise<(Payout & { lines: PayoutLine[] }) | undefined> {
+      const r = await db.maybeOne('SELECT * FROM ledger_payouts WHERE id = $1', [id]);
+      if (!r) return undefined;
+      const lines = await db.query(
+        `SELECT l.*, c.charged_at, c.app_id FROM ledger_partner_lines l JOIN ledger_charges c ON c.invoice_id = l.invoice_id
+         WHERE l.payout_id = $1 ORDER BY l.invoice_id`,
+        [id],
+      );
+      return {
+        ...toPayout(r),
+        lines: lines.map((l) => ({
+          invoiceId: l.invoice_id,
+          role: l.role,
+          amount: BigInt(l.amount),
+          refunded: BigInt(l.refunded),
+          netted: BigInt(l.netted),
+          paidAmount: l.paid_amount === null ? null : BigInt(l.paid_amount),
+          transferId: l.transfer_id,
+          chargedAt: l.charged_at,
+          appId: l.app_id,
+        })),
+      };
+    },
+
+    async holdsOf(party: string) {
+      return (await db.query('SELECT * FROM ledger_payout_holds WHERE party = $1', [party])).map((h) => ({
+        currency: h.currency as string,
+        reason: h.reason as string,
+        amount: BigInt(h.amount),
+        heldAt: h.held_at as Date,
+      }));
+    },
+
+    async runs(limit = 20) {
+      return db.query('SELECT * FROM ledger_payout_runs ORDER BY started_at DESC LIMIT $1', [limit]);
+    },
+  };
+}

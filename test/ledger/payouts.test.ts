@@ -1,0 +1,298 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PayoutProviderPort } from '../../server/modules/ledger/port.ts';
+import { createLedgerService } from '../../server/modules/ledger/service.ts';
+import { type Developer, developer } from '../helpers/apps.ts';
+import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+
+/**
+ * Payout runs against the embedded sandbox provider (real transfers with
+ * idempotency keys and balance transactions on its side).
+ */
+let plaza: TestPlaza;
+let n = 0;
+const DAY = 86_400_000;
+
+beforeAll(async () => {
+  plaza = await startPlaza({}, { workers: false });
+});
+afterAll(async () => {
+  await plaza?.close();
+});
+
+async function onboard(dev: Developer) {
+  const api = (path: string) =>
+    dev.agent.post(`/v1/organizations/${dev.orgId}/payouts/account${path}`).set('x-csrf-token', dev.csrf);
+  await api('').send({}).expect(200);
+  const link = (await api('/onboarding-link').expect(200)).body;
+  const token = new URL(link.url).pathname.split('/').pop();
+  await plaza.http.get(`/v1/payments/sandbox/onboarding/${token}`).expect(200);
+  await plaza.http.post(`/v1/payments/sandbox/onboarding/${token}`).send({ submit: true }).expect(200);
+}
+
+/** A customer pays `amount` on the sandbox; the ledger records the charge as settled `settledDaysAgo`. */
+async function paidCharge(dev: Developer, amount: bigint, settledDaysAgo = 20) {
+  const { provider } = plaza.core.payments;
+  const invoiceId = `inv_p${++n}_${Date.now()}`;
+  const session = await provider.createCheckout({
+    idempotencyKey: `checkout:${invoiceId}`,
+    mode: 'payment',
+    amount,
+    currency: 'USD',
+    description: 'Pro plan',
+    transferGroup: invoiceId,
+    saveCard: false,
+    successUrl: 'http://plaza.test/ok',
+    cancelUrl: 'http://plaza.test/cancel',
+    metadata: { invoice: invoiceId },
+  });
+  await plaza.http
+    .post(`/v1/payments/sandbox/checkout/${session.sessionId}/pay`)
+    .send({ card: '4242424242424242' })
+    .expect(200);
+  const done = await provider.retrieveCheckout(session.sessionId);
+  const charge = await provider.retrieveCharge(done.paymentIntentId!);
+  const recorded = await plaza.core.db.transaction((tx) =>
+    plaza.core.ledger.recordCharge(tx, {
+      invoiceId,
+      providerChargeId: charge.chargeId,
+      provider: provider.name,
+      customerOrgId: 'org_customer',
+      developerOrgId: dev.orgId,
+      appId: 'app_paid',
+      amount: charge.amount,
+      currency: charge.currency,
+      processingFee: charge.fee,
+      settlesAt: new Date(Date.now() - settledDaysAgo * DAY),
+    }),
+  );
+  return {
+    invoiceId,
+    charge,
+    split: recorded.split,
+    share: recorded.split.parts.find((p) => p.role === 'developer')!.amount,
+  };
+}
+
+const balances = async (orgId: string) =>
+  (await plaza.core.ledger.balances(orgId)).find((b) => b.currency === 'USD');
+
+async function transfersOf(invoiceId: string) {
+  return plaza.core.db.query(
+    `SELECT id, data FROM payments_sandbox_objects WHERE kind = 'transfer' AND data->>'transferGroup' = $1`,
+    [invoiceId],
+  );
+}
+
+describe('payout runs', () => {
+  it('pays an onboarded developer one transfer per invoice (xfer:{invoice}:{payee}) and the balances follow', async () => {
+    const dev = await developer(plaza);
+    await onboard(dev);
+    const a = await paidCharge(dev, 10_000n);
+    const b = await paidCharge(dev, 5_000n);
+    expect(await balances(dev.orgId)).toMatchObject({ pending: a.share + b.share, available: 0n, paid: 0n });
+    const run = await plaza.core.ledger.runPayouts('usr_test');
+    expect(run.paid).toBeGreaterThanOrEqual(1);
+    expect(await balances(dev.orgId)).toMatchObject({
+      pending: 0n,
+      available: 0n,
+      inTransit: 0n,
+      paid: a.share + b.share,
+    });
+    const [payout] = await plaza.core.ledger.payoutsOf(dev.orgId);
+    expect(payout).toMatchObject({
+      state: 'paid',
+      amount: a.share + b.share,
+      gross: a.share + b.share,
+      netted: 0n,
+    });
+    const full = await plaza.core.ledger.payout(payout.id);
+    expect(full?.lines.map((l) => [l.invoiceId, l.paidAmount]).sort()).toEqual(
+      [
+        [a.invoiceId, a.share],
+        [b.invoiceId, b.share],
+      ].sort(),
+    );
+    for (const x of [a, b]) {
+      const ts = await transfersOf(x.invoiceId);
+      expect(ts).toHaveLength(1);
+      expect(ts[0].data).toMatchObject({ amount: Number(x.share), sourceTransaction: x.charge.chargeId });
+    }
+    const events = await plaza.core.db.query(
+      "SELECT type, payload FROM events WHERE organization_id = $1 AND type LIKE 'payout.%' ORDER BY id",
+      [dev.orgId],
+    );
+    expect(events.map((e) => e.type)).toEqual(['payout.created', 'payout.paid']);
+    expect(events[1].payload).toMatchObject({
+      payoutId: payout.id,
+      amount: Number(a.share + b.share),
+      currency: 'USD',
+    });
+    // Another run finds nothing more to pay for this developer.
+    await plaza.core.ledger.runPayouts('usr_test');
+    expect(await plaza.core.ledger.payoutsOf(dev.orgId)).toHaveLength(1);
+    expect(await transfersOf(a.invoiceId)).toHaveLength(1);
+  });
+
+  it('keeps lines pending until net-15 after the charge settles, and below the $25 minimum pays nothing', async () => {
+    const dev = await developer(plaza);
+    await onboard(dev);
+    const recent = await paidCharge(dev, 10_000n, 3);
+    await plaza.core.ledger.runPayouts('usr_test');
+    expect(await balances(dev.orgId)).toMatchObject({ pending: recent.share, available: 0n, paid: 0n });
+
+    const small = await developer(plaza);
+    await onboard(small);
+    const tiny = await paidCharge(small, 2_000n);
+    expect(tiny.share).toBeLessThan(2_500n);
+    await plaza.core.ledger.runPayouts('usr_test');
+    expect(await balances(small.orgId)).toMatchObject({ pending: 0n, available: tiny.share, paid: 0n });
+    expect(await plaza.core.ledger.payoutsOf(small.orgId)).toEqual([]);
+  });
+
+  it('holds, with the reason, a partner whose payout account cannot receive yet; pays once it can', async () => {
+    const dev = await developer(plaza);
+    const c = await paidCharge(dev, 10_000n);
+    await plaza.core.ledger.runPayouts('usr_test');
+    expect(await balances(dev.orgId)).toMatchObject({ available: c.share, paid: 0n });
+    const [h] = await plaza.core.ledger.holdsOf(dev.orgId);
+    expect(h).toMatchObject({ currency: 'USD', amount: c.share });
+    expect(h.reason.length).toBeGreaterThan(5);
+    const held = await plaza.core.db.query(
+      "SELECT payload FROM events WHERE organization_id = $1 AND type = 'payout.held'",
+      [dev.orgId],
+    );
+    expect(held[0].payload.reason).toBe(h.reason);
+    await onboard(dev);
+    await plaza.core.ledger.runPayouts('usr_test');
+    expect(await balances(dev.orgId)).toMatchObject({ available: 0n, paid: c.share });
+    expect(await plaza.core.ledger.holdsOf(dev.orgId)).toEqual([]);
+  });
+
+  it('a refund after the payout becomes a receivable, netted from the next payout', async () => {
+    const dev = await developer(plaza);
+    await onboard(dev);
+    const first = await paidCharge(dev, 10_000n);
+    await plaza.core.ledger.runPayouts('usr_test');
+    const providerRefund = await plaza.core.payments.provider.refund({
+      idempotencyKey: `refund:${first.invoiceId}`,
+      chargeId: first.charge.chargeId,
+      amount: 4_000n,
+      metadata: {},
+    });
+    const refund = await plaza.core.db.transaction((tx) =>
+      plaza.core.ledger.recordRefund(tx, {
+        refundId: `ref_${first.invoiceId}`,
+        invoiceId: first.invoiceId,
+        providerRefundId: providerRefund.refundId,
+        provider: 'sandbox',
+        amount: 4_000n,
+        currency: 'USD',
+      }),
+    );
+    const back = refund.split.partners[0];
+    expect(back).toMatchObject({ fromBalance: 0n, fromTransfer: back.amount });
+    expect(back.transfers).toHaveLength(1);
+    expect(await balances(dev.orgId)).toMatchObject({ owed: back.amount });
+    const second = await paidCharge(dev, 20_000n);
+    await plaza.core.ledger.runPayouts('usr_test');
+    const [latest] = await plaza.core.ledger.payoutsOf(dev.orgId);
+    expect(latest).toMatchObject({
+      state: 'paid',
+      gross: second.share,
+      netted: back.amount,
+      amount: second.share - back.amount,
+    });
+    expect(await balances(dev.orgId)).toMatchObject({ owed: 0n, available: 0n });
+    const [t] = await transfersOf(second.invoiceId);
+    expect(t.data.amount).toBe(Number(second.share - back.amount));
+    expect((await plaza.core.ledger.verify()).mismatches).toEqual([]);
+  });
+
+  it('a run that died mid-payout is finished by the next one with the same transfer keys: no double, no lost transfer', async () => {
+    const dev = await developer(plaza);
+    await onboard(dev);
+    const charges = [
+      await paidCharge(dev, 10_000n),
+      await paidCharge(dev, 11_000n),
+      await paidCharge(dev, 12_000n),
+    ];
+    const real = plaza.core.payments.payoutProvider;
+    // Worker 1: the second transfer reaches the provider, then the worker dies (never answers).
+    let sent = 0;
+    const dying: PayoutProviderPort = {
+      ...real,
+      name: real.name,
+      accountStatus: (id) => real.accountStatus(id),
+      balanceTransactions: (r) => real.balanceTransactions(r),
+      async transfer(req) {
+        const t = await real.transfer(req);
+        if (++sent === 2) return new Promise(() => {});
+        return t;
+      },
+    };
+    const worker1 = createLedgerService({ db: plaza.core.db });
+    worker1.usePayoutProvider(dying);
+    void worker1.runPayouts('schedule');
+    for (let i = 0; i < 200 && sent < 2; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(sent).toBe(2);
+    expect((await plaza.core.ledger.payoutsOf(dev.orgId))[0].state).toBe('processing');
+    // Worker 2 runs the next payout run.
+    await plaza.core.ledger.runPayouts('schedule');
+    const [payout] = await plaza.core.ledger.payoutsOf(dev.orgId);
+    expect(payout.state).toBe('paid');
+    const total = charges.reduce((s, c) => s + c.share, 0n);
+    expect(await balances(dev.orgId)).toMatchObject({ inTransit: 0n, available: 0n, paid: total });
+    for (const c of charges) expect(await transfersOf(c.invoiceId)).toHaveLength(1);
+    const v = await plaza.core.ledger.verify();
+    expect(v).toMatchObject({ mismatches: [], unbalanced: [] });
+  });
+});
+
+describe('reconciliation against the sandbox balance transactions', () => {
+  it('matches every charge, refund and transfer of the day, and reports a posting the provider never saw', async () => {
+    const from = new Date(Date.now() - 60 * 60_000);
+    const dev = await developer(plaza);
+    await onboard(dev);
+    const c = await paidCharge(dev, 30_000n);
+    const refund = await plaza.core.payments.provider.refund({
+      idempotencyKey: `refund:${c.invoiceId}`,
+      chargeId: c.charge.chargeId,
+      amount: 3_000n,
+      metadata: {},
+    });
+    await plaza.core.db.transaction((tx) =>
+      plaza.core.ledger.recordRefund(tx, {
+        refundId: `ref_${c.invoiceId}`,
+        invoiceId: c.invoiceId,
+        providerRefundId: refund.refundId,
+        provider: 'sandbox',
+        amount: 3_000n,
+        currency: 'USD',
+      }),
+    );
+    await plaza.core.ledger.runPayouts('usr_test');
+    const to = new Date(Date.now() + 60_000);
+    const clean = await plaza.core.ledger.reconcile({ from, to });
+    expect(clean.differences).toEqual([]);
+    expect(clean.status).toBe('clean');
+    expect(clean.matched).toBeGreaterThanOrEqual(3);
+    // A charge in the ledger that the provider does not know.
+    await plaza.core.db.transaction((tx) =>
+      plaza.core.ledger.post(tx, {
+        idempotencyKey: 'ghost',
+        currency: 'USD',
+        description: 'ghost charge',
+        sourceRef: { kind: 'charge', id: 'inv_ghost', providerObjectId: 'ch_ghost' },
+        entries: [
+          { account: { kind: 'provider_cash', party: 'sandbox' }, direction: 'debit', amount: 500n },
+          { account: { kind: 'platform_revenue' }, direction: 'credit', amount: 500n },
+        ],
+      }),
+    );
+    const dirty = await plaza.core.ledger.reconcile({ from, to: new Date(Date.now() + 60_000) });
+    expect(dirty.status).toBe('differences');
+    expect(dirty.differences).toEqual([
+      { objectId: 'ch_ghost', currency: 'USD', kind: 'missing_at_provider', ledger: 500n, provider: 0n },
+    ]);
+  });
+});
