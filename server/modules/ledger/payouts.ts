@@ -396,7 +396,10 @@ export function createPayouts({
       await inParallel(candidates, PARALLEL, async ({ party, currency }) => {
         try {
           let status = statuses.get(party);
-          if (!status) statuses.set(party, (status = provider!.accountStatus(party)));
+          if (!status) {
+            status = provider!.accountStatus(party);
+            statuses.set(party, status);
+          }
           const outcome = await open(runId, party, currency, await status);
           if (outcome === 'paid') result.paid++;
           else if (outcome === 'held') result.held++;
