@@ -39,7 +39,7 @@ async function refusal(promise: Promise<unknown>): Promise<{ error: string; stat
 describe('client credentials', () => {
   it('gives an app a JWT for the Plaza API that carries the app and no account', async () => {
     const config = await relyingParty(plaza, app);
-    const tokens = await client.clientCredentialsGrant(config, { scope: 'contacts:read' });
+    const tokens = await client.clientCredentialsGrant(config);
     expect(tokens.token_type).toBe('bearer');
     expect(tokens.expires_in).toBe(900);
     expect(tokens.refresh_token).toBeUndefined();
@@ -52,7 +52,7 @@ describe('client credentials', () => {
       client_id: app.clientId,
       plaza_app: app.appId,
     });
-    // Never account data: no account, no installation, and no scope even when one is asked for.
+    // Never account data: no account, no installation, no scope (asking for one is invalid_scope).
     expect(claims.plaza_account).toBeUndefined();
     expect(claims.plaza_installation).toBeUndefined();
     expect(claims.scope).toBeUndefined();

@@ -47,6 +47,8 @@ export interface ProviderHooks {
   ): Promise<Record<string, unknown> | undefined>;
   /** Scopes any Plaza API token may carry (the scope catalog, read when asked: plugins add scopes). */
   apiScopes(): string[];
+  /** Scopes some version of the client's app declares (live or in development). */
+  declaredScopes(clientId: string): Promise<string[]>;
   renderError(ctx: Context, out: { error: string; error_description?: string }, error: Error): Promise<void>;
 }
 
@@ -57,6 +59,15 @@ export interface ProviderSettings {
   log: Logger;
   hooks: ProviderHooks;
 }
+
+const OIDC_SCOPES = new Set(['openid', 'offline_access']);
+const CORS_HEADERS = [
+  'Access-Control-Allow-Origin',
+  'Access-Control-Allow-Methods',
+  'Access-Control-Allow-Headers',
+  'Access-Control-Max-Age',
+  'Access-Control-Expose-Headers',
+];
 
 /** The issuer and the one resource (audience) Plaza issues access tokens for. */
 export const issuerOf = (config: Config) => `${config.baseUrl}/oauth`;
@@ -142,14 +153,39 @@ export function createProvider({ config, secret, keys, log, hooks }: ProviderSet
         // Every token is for the Plaza API unless the client names a resource (then it must be this one).
         defaultResource: () => resource,
         useGrantedResource: () => true,
-        getResourceServerInfo: (ctx: KoaContextWithOIDC, indicator: string) => {
+        getResourceServerInfo: async (ctx: KoaContextWithOIDC, indicator: string) => {
           if (indicator !== resource)
             throw new errors.InvalidTarget(`Plaza issues tokens only for its API, ${resource}`);
-          // Client credentials act for the app itself: no account scope at all.
-          return apiResourceServerInfo(
-            config,
-            ctx.oidc.params?.grant_type === 'client_credentials' ? [] : hooks.apiScopes(),
-          );
+          const requested = String(ctx.oidc.params?.scope ?? '')
+            .split(' ')
+            .filter((s) => s && !OIDC_SCOPES.has(s));
+          // Client credentials act for the app itself: no account scope at all, and asking for one is an error.
+          if (ctx.oidc.params?.grant_type === 'client_credentials') {
+            if (requested.length)
+              throw new errors.InvalidScope(
+                `client credentials act for the app itself and carry no scope; ${requested.join(' ')} comes with an installation's token`,
+                requested.join(' '),
+              );
+            return apiResourceServerInfo(config, []);
+          }
+          // Refused here, before sign-in, so the error reaches the app's redirect URI.
+          if (ctx.oidc.route === 'authorization' && ctx.oidc.client) {
+            const catalog = new Set(hooks.apiScopes());
+            const declared = new Set(await hooks.declaredScopes(ctx.oidc.client.clientId));
+            const unknown = requested.filter((s) => !catalog.has(s));
+            const undeclared = requested.filter((s) => catalog.has(s) && !declared.has(s));
+            if (unknown.length || undeclared.length)
+              throw new errors.InvalidScope(
+                [
+                  unknown.length ? `${unknown.join(', ')}: not a Plaza scope` : '',
+                  undeclared.length ? `${undeclared.join(', ')}: not declared by the app's versions` : '',
+                ]
+                  .filter(Boolean)
+                  .join('; '),
+                [...unknown, ...undeclared].join(' '),
+              );
+          }
+          return apiResourceServerInfo(config, hooks.apiScopes());
         },
       },
     },
@@ -195,6 +231,16 @@ export function createProvider({ config, secret, keys, log, hooks }: ProviderSet
   };
 
   const provider = new Provider(issuerOf(config), configuration);
+  provider.use(async (ctx, next) => {
+    await next();
+    const route = (ctx as KoaContextWithOIDC).oidc?.route;
+    // Discovery lists the API scopes apps may ask for; no `openid`: Plaza issues no ID tokens.
+    if (route === 'discovery' && ctx.body && typeof ctx.body === 'object')
+      (ctx.body as Record<string, unknown>).scopes_supported = hooks.apiScopes();
+    // The preflight of a client endpoint agrees with the request: no CORS for any origin.
+    if (route === 'cors.token' || route === 'cors.revocation')
+      for (const h of CORS_HEADERS) ctx.remove(h);
+  });
   // Behind a reverse proxy, X-Forwarded-* decide the request's protocol and host.
   provider.proxy = config.trustProxy;
 

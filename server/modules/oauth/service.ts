@@ -209,6 +209,10 @@ export async function createOAuthService(deps: OAuthDeps) {
         return { plaza_account: inst.accountId, plaza_app: inst.appId, plaza_installation: inst.id };
       },
       apiScopes: () => scopes.list().map((s) => s.name),
+      async declaredScopes(clientId) {
+        const app = await apps.oauthClient(clientId);
+        return [...(app?.live?.scopes ?? []), ...(app?.open?.scopes ?? [])].map((s) => s.name);
+      },
       async renderError(ctx, out) {
         const known = ERROR_TEXT[out.error];
         views.render(
