@@ -1,0 +1,100 @@
+import { forbidden } from '../../errors.ts';
+import { hasRole, type OrgContext } from '../../tenancy.ts';
+import type { AppStatus, OAuthClientApp, OAuthClientVersion } from './model.ts';
+import { iso, sha256 } from './rows.ts';
+import type { AppsShared } from './shared.ts';
+import { OPEN_STATES } from './transitions.ts';
+
+/** Client credentials: rotating and verifying client secrets, and the OAuth client view of an app. */
+export function clientCredentials(s: AppsShared) {
+  const { db, config, audit, appOf, detail, insertSecret } = s;
+  return {
+    /**
+     * A new client secret, shown once. Secrets valid until now keep working
+     * for `overlapHours` (default PLAZA_CLIENT_SECRET_OVERLAP_HOURS), so the
+     * developer can deploy the new one without downtime.
+     */
+    async rotateClientSecret(ctx: OrgContext, appId: string, overlapHours = config.clientSecretOverlapHours) {
+      if (!hasRole(ctx, 'admin')) throw forbidden('rotating the client secret needs the admin or owner role');
+      return db.transaction(async (tx) => {
+        const app = await appOf(tx, ctx, appId, true);
+        const old = await tx.query(
+          `UPDATE app_client_secrets
+             SET expires_at = LEAST(coalesce(expires_at, 'infinity'), now() + $2::interval)
+           WHERE app_id = $1 AND (expires_at IS NULL OR expires_at > now()) RETURNING id, expires_at`,
+          [app.id, `${overlapHours} hours`],
+        );
+        const clientSecret = await insertSecret(tx, app.id);
+        await audit.record(tx, {
+          organizationId: ctx.org.id,
+          actor: ctx.actor,
+          action: 'app.client_secret_rotated',
+          targetType: 'app',
+          targetId: app.id,
+          data: { overlapHours, previousSecrets: old.map((o) => o.id) },
+        });
+        return {
+          clientId: app.client_id as string,
+          clientSecret,
+          previousSecretsExpireAt: old.length ? iso(old[0].expires_at) : null,
+          app: await detail(tx, app),
+        };
+      });
+    },
+
+    /**
+     * For the OAuth token endpoint: the app whose client this is, when the
+     * secret is one of its current ones (or still in a rotation's overlap).
+     */
+    async verifyClientSecret(
+      clientId: string,
+      secret: string,
+    ): Promise<{ appId: string; organizationId: string; status: AppStatus } | null> {
+      if (!clientId || !secret?.startsWith('plz_cs_')) return null;
+      const row = await db.maybeOne(
+        `SELECT a.id, a.organization_id, a.status FROM apps a JOIN app_client_secrets s ON s.app_id = a.id
+         WHERE a.client_id = $1 AND s.secret_hash = $2 AND (s.expires_at IS NULL OR s.expires_at > now())`,
+        [clientId, sha256(secret)],
+      );
+      return row ? { appId: row.id, organizationId: row.organization_id, status: row.status } : null;
+    },
+
+    /**
+     * For the OAuth provider: the app behind a client id, with the redirect
+     * URIs and scopes of its live version and of its open (unreviewed) version,
+     * which only the developer's test accounts may use. Undefined when unknown.
+     */
+    async oauthClient(clientId: string): Promise<OAuthClientApp | undefined> {
+      // One round trip: the token endpoint asks for every request.
+      const app = await db.maybeOne(
+        `SELECT a.id, a.organization_id, a.client_id, a.name, a.status,
+           coalesce((SELECT json_agg(json_build_object('id', v.id, 'number', v.number, 'state', v.state,
+               'name', v.name, 'redirect_uris', v.redirect_uris, 'scopes', v.scopes))
+             FROM app_versions v WHERE v.app_id = a.id AND (v.state = 'live' OR v.state = ANY($2))), '[]') AS versions
+         FROM apps a WHERE a.client_id = $1`,
+        [clientId, [...OPEN_STATES]],
+      );
+      if (!app) return undefined;
+      const versions: any[] = app.versions;
+      const side = (v: any): OAuthClientVersion | null =>
+        v
+          ? {
+              versionId: v.id,
+              number: v.number,
+              name: v.name,
+              redirectUris: v.redirect_uris,
+              scopes: v.scopes,
+            }
+          : null;
+      return {
+        appId: app.id,
+        organizationId: app.organization_id,
+        clientId: app.client_id,
+        name: app.name,
+        status: app.status,
+        live: side(versions.find((v) => v.state === 'live')),
+        open: side(versions.find((v) => OPEN_STATES.has(v.state))),
+      };
+    },
+  };
+}
