@@ -203,7 +203,7 @@ export const configOptions = {
     '15000',
     'On SIGTERM, how long to wait for requests and jobs to finish.',
   ),
-  // Apps and reviews (issue 3).
+  // Apps and reviews.
   clientSecretOverlapHours: option(
     'PLAZA_CLIENT_SECRET_OVERLAP_HOURS',
     int(0, 24 * 30),
@@ -216,7 +216,7 @@ export const configOptions = {
     '5',
     'Published app review target: business days from submission to a decision.',
   ),
-  // OAuth provider (issue 4).
+  // OAuth provider.
   oauthAccessTokenTtlSeconds: option(
     'PLAZA_OAUTH_ACCESS_TOKEN_TTL_SECONDS',
     int(60, 24 * 3600),
@@ -241,7 +241,7 @@ export const configOptions = {
     '1200',
     'Token and revocation endpoint requests per minute of one app (client); 429 slow_down past it.',
   ),
-  // The scoped API apps call, and contacts (issue 4).
+  // The scoped API apps call, and contacts.
   appRateLimitPerMinute: option(
     'PLAZA_APP_RATE_LIMIT_PER_MINUTE',
     int(1, 1_000_000),
@@ -260,7 +260,7 @@ export const configOptions = {
     '100000',
     'Soft limit of contacts in one account; creating more answers 409.',
   ),
-  // Webhooks (issue 5): signed delivery, retries, dead letters, endpoint health.
+  // Webhooks: signed delivery, retries, dead letters, endpoint health.
   webhooksAllowPrivate: option(
     'WEBHOOKS_ALLOW_PRIVATE',
     bool,

@@ -49,7 +49,7 @@ export function hasRole(ctx: OrgContext, min: Role): boolean {
   return ROLE_RANK[ctx.role] >= ROLE_RANK[min];
 }
 
-// Apps (issue 4) ---------------------------------------------------------------
+// Apps ---------------------------------------------------------------
 
 declare const appContextBrand: unique symbol;
 
