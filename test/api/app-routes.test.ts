@@ -249,7 +249,17 @@ describe('who may call', () => {
     }
     await plaza.http.post('/v1/contacts').set(bearer(token)).send({ name: 'Nobody' }).expect(403);
     const self = await plaza.http.get('/v1/app').set(bearer(token)).expect(200);
-    expect(self.body).toEqual({ appId: crm.appId, clientId: crm.clientId, activeInstallations: 3 });
+    expect(self.body).toMatchObject({
+      appId: crm.appId,
+      clientId: crm.clientId,
+      activeInstallations: 3,
+      liveVersion: { id: crm.versionId, number: 1 },
+      installUrl: null,
+      webhookEndpoints: [],
+    });
+    expect(self.body.liveVersion.scopes.map((s: { name: string }) => s.name).sort()).toEqual(
+      [...crm.scopes].sort(),
+    );
     // An installation's token is not the app itself.
     const refused = await plaza.http.get('/v1/app').set(tokens.full.as).expect(403);
     expect(refused.body.detail).toContain('client-credentials token');

@@ -991,8 +991,32 @@ export interface components {
     AppSelf: {
       appId: string;
       clientId: string;
+      name: string;
+      slug: string;
+      /** active, unpublished or suspended */
+      status: string;
       /** Accounts the app is installed in */
       activeInstallations: number;
+      /** The reviewed version accounts install; null before the first approval */
+      liveVersion: {
+        id: string;
+        number: number;
+        scopes: {
+          name: string;
+          optional: boolean;
+        }[];
+      } | null;
+      /** The live version's install link (where the marketplace's Install button goes) */
+      installUrl: string | null;
+      /** The app's page in the marketplace */
+      marketplaceUrl: string;
+      webhookEndpoints: {
+        id: string;
+        url: string;
+        /** Empty: every event type the app may receive */
+        eventTypes: string[];
+        enabled: boolean;
+      }[];
     };
     AppUser: {
       userId: string;

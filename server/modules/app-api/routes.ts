@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import { forbidden } from '../../errors.ts';
 import { defineRoute, Pagination, page, RoleSchema, Timestamp } from '../../http/route.ts';
+import type { Config } from '../../config.ts';
+import { SYSTEM_ACTOR } from '../../tenancy.ts';
+import type { AppsService } from '../apps/index.ts';
 import type { InstallationsService } from '../installations/index.ts';
 import type { OrganizationsService } from '../organizations/index.ts';
+import type { WebhooksService } from '../webhooks/index.ts';
 
 /**
  * The app-facing API beside contacts: the account's profile (`account:read`),
@@ -39,15 +43,42 @@ const AppSelf = z
   .object({
     appId: z.string(),
     clientId: z.string(),
+    name: z.string(),
+    slug: z.string(),
+    status: z.string().describe('active, unpublished or suspended'),
     activeInstallations: z.number().int().describe('Accounts the app is installed in'),
+    liveVersion: z
+      .object({
+        id: z.string(),
+        number: z.number().int(),
+        scopes: z.array(z.object({ name: z.string(), optional: z.boolean() })),
+      })
+      .nullable()
+      .describe('The reviewed version accounts install; null before the first approval'),
+    installUrl: z
+      .string()
+      .nullable()
+      .describe("The live version's install link (where the marketplace's Install button goes)"),
+    marketplaceUrl: z.string().describe("The app's page in the marketplace"),
+    webhookEndpoints: z.array(
+      z.object({
+        id: z.string(),
+        url: z.string(),
+        eventTypes: z.array(z.string()).describe('Empty: every event type the app may receive'),
+        enabled: z.boolean(),
+      }),
+    ),
   })
   .meta({ id: 'AppSelf' });
 
 export function appApiRoutes(deps: {
+  config: Config;
   organizations: OrganizationsService;
   installations: InstallationsService;
+  apps: AppsService;
+  webhooks: WebhooksService;
 }) {
-  const { organizations, installations } = deps;
+  const { organizations, installations, apps, webhooks, config } = deps;
   return [
     defineRoute({
       method: 'get',
@@ -101,11 +132,47 @@ export function appApiRoutes(deps: {
       tag: 'App API',
       access: { kind: 'app_client' },
       response: AppSelf,
-      handler: async ({ client }) => ({
-        appId: client.appId,
-        clientId: client.clientId,
-        activeInstallations: await installations.countActive(client.appId),
-      }),
+      async handler({ client }) {
+        const [info, active, endpoints] = await Promise.all([
+          apps.installedAppInfo([client.appId], []),
+          installations.countActive(client.appId),
+          webhooks.listEndpoints(
+            {
+              appId: client.appId,
+              appName: '',
+              organizationId: '',
+              actor: SYSTEM_ACTOR,
+              via: 'app',
+            },
+            { limit: 100 },
+          ),
+        ]);
+        const app = info.apps.get(client.appId);
+        if (!app) throw forbidden('this app no longer exists');
+        return {
+          appId: client.appId,
+          clientId: client.clientId,
+          name: app.name,
+          slug: app.slug,
+          status: app.status,
+          activeInstallations: active,
+          liveVersion: app.live
+            ? {
+                id: app.live.versionId,
+                number: app.live.number,
+                scopes: app.live.scopes.map((s) => ({ name: s.name, optional: s.optional })),
+              }
+            : null,
+          installUrl: app.live?.installUrl ?? null,
+          marketplaceUrl: `${config.baseUrl}/marketplace/${app.slug}`,
+          webhookEndpoints: endpoints.data.map((e) => ({
+            id: e.id,
+            url: e.url,
+            eventTypes: e.eventTypes,
+            enabled: e.enabled,
+          })),
+        };
+      },
     }),
   ];
 }
