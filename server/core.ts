@@ -9,6 +9,7 @@ import { createRateLimiter } from './http/rate-limit.ts';
 import type { AnyRoute } from './http/route.ts';
 import { createJobQueue } from './jobs/index.ts';
 import type { JobQueue } from './jobs/types.ts';
+import { createExtensionRegistry } from './lib/extension-points.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { CORE_MODULES, coreMigrationSources } from './modules/index.ts';
 import type { ModuleOptions, ModuleServices, Platform } from './modules/module.ts';
@@ -72,6 +73,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     rateLimiter: createRateLimiter(redis, config.redisPrefix),
     scopes: createScopeCatalog(),
     storage: createLocalStorage(path.resolve(config.dataDir, 'uploads')),
+    extensions: createExtensionRegistry(),
     options: opts,
   };
 
@@ -91,7 +93,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       if (job.everyMs) jobs.repeat(job.name, job.everyMs);
     }
   }
-  const { events } = services as unknown as ModuleServices;
+  const { events, mail, audit } = services as unknown as ModuleServices;
   const problems = CORE_MODULES.flatMap((m) =>
     registerCatalogEntries(
       { name: m.name, eventTypes: [...(m.eventTypes ?? [])] },
@@ -106,12 +108,26 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
 
   let plugins: LoadedPlugins;
   try {
-    plugins = await loadPlugins({ config, db, log, jobs, events, scopes: platform.scopes, reservedPrefixes });
+    const { scopes, extensions } = platform;
+    plugins = await loadPlugins({
+      config,
+      db,
+      log,
+      jobs,
+      events,
+      mail,
+      audit,
+      scopes,
+      extensions,
+      reservedPrefixes,
+    });
   } catch (err) {
     // A database handed in (tests) belongs to the caller, as in close().
     if (!opts.db) await db.close().catch(() => {});
     throw err;
   }
+  // What plugins added to the modules' extension points stays as it is from here on.
+  platform.extensions.seal();
   const each = async (hook: 'start' | 'startWorkers' | 'stopWorkers', modules = CORE_MODULES) => {
     for (const m of modules) await m[hook]?.(services[m.name]);
   };

@@ -30,6 +30,33 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
+/**
+ * A code a plugin declared in its manifest (`PLAZA_BILLING_CARD_DECLINED`):
+ * made only by the plugin host (`ctx.error(...)`), so a core code's typo is
+ * still a type error.
+ */
+export type PluginErrorCode = string & { readonly __pluginErrorCode: true };
+
+const pluginCodes = new Map<string, { status: number; title: string; owner: string }>();
+
+/** Registers codes a plugin owns; a code already known (core or another plugin) throws. */
+export function registerErrorCodes(owner: string, codes: Record<string, { status: number; title: string }>) {
+  for (const [code, info] of Object.entries(codes)) {
+    const taken = code in ErrorCodes ? 'core' : pluginCodes.get(code)?.owner;
+    if (taken && taken !== owner) throw new Error(`error code ${code} of ${owner} is already ${taken}'s`);
+    pluginCodes.set(code, { ...info, owner });
+  }
+}
+
+/** Every plugin-owned code (the OpenAPI document lists them beside core's). */
+export const pluginErrorCodes = () => [...pluginCodes.keys()];
+
+function errorInfo(code: string): { status: number; title: string } {
+  const info = ErrorCodes[code as ErrorCode] ?? pluginCodes.get(code);
+  if (!info) throw new Error(`unknown error code ${code}`);
+  return info;
+}
+
 export interface FieldError {
   /** Dotted path of the failing field, prefixed by where it was: `body.email`, `query.limit`. */
   field: string;
@@ -37,8 +64,9 @@ export interface FieldError {
 }
 
 export class PlazaError extends Error {
-  readonly code: ErrorCode;
+  readonly code: ErrorCode | PluginErrorCode;
   readonly status: number;
+  readonly title: string;
   readonly fields?: FieldError[];
   /** Extra headers the response should carry (Retry-After ...). */
   readonly headers?: Record<string, string>;
@@ -46,7 +74,7 @@ export class PlazaError extends Error {
   readonly extra?: Record<string, unknown>;
 
   constructor(
-    code: ErrorCode,
+    code: ErrorCode | PluginErrorCode,
     detail?: string,
     opts: {
       fields?: FieldError[];
@@ -55,17 +83,19 @@ export class PlazaError extends Error {
       cause?: unknown;
     } = {},
   ) {
-    super(detail ?? ErrorCodes[code].title, { cause: opts.cause });
+    const info = errorInfo(code);
+    super(detail ?? info.title, { cause: opts.cause });
     this.name = 'PlazaError';
     this.code = code;
-    this.status = ErrorCodes[code].status;
+    this.status = info.status;
+    this.title = info.title;
     this.fields = opts.fields;
     this.headers = opts.headers;
     this.extra = opts.extra;
   }
 }
 
-export const problemTypeUri = (code: ErrorCode) =>
+export const problemTypeUri = (code: string) =>
   `https://plaza.dev/problems/${code
     .replace(/^PLAZA_/, '')
     .toLowerCase()

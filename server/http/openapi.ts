@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorCodes } from '../errors.ts';
+import { ErrorCodes, pluginErrorCodes } from '../errors.ts';
 import type { AnyRoute } from './route.ts';
 
 type Json = Record<string, any>;
@@ -37,7 +37,7 @@ export function buildOpenApi(
       title: { type: 'string' },
       status: { type: 'integer' },
       detail: { type: 'string' },
-      code: { type: 'string', enum: Object.keys(ErrorCodes) },
+      code: { type: 'string', enum: [...Object.keys(ErrorCodes), ...pluginErrorCodes()] },
       instance: { type: 'string' },
       requestId: { type: 'string' },
       fields: {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import { type ErrorCode, ErrorCodes, PlazaError, problemTypeUri } from '../errors.ts';
+import { type ErrorCode, PlazaError, problemTypeUri } from '../errors.ts';
 import { type Logger, requestContext } from '../logger.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -62,7 +62,7 @@ export function writeProblem(ctx: Context, err: unknown, log: Logger): void {
   ctx.type = 'application/problem+json';
   ctx.body = {
     type: problemTypeUri(problem.code),
-    title: ErrorCodes[problem.code].title,
+    title: problem.title,
     status: problem.status,
     detail: problem.message,
     code: problem.code,

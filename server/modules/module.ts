@@ -4,6 +4,7 @@ import type { Db } from '../db/index.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { AnyRoute } from '../http/route.ts';
 import type { JobDefinition, JobQueue } from '../jobs/types.ts';
+import type { ExtensionRegistry } from '../lib/extension-points.ts';
 import type { Logger } from '../logger.ts';
 import type { PluginEventType, PluginScope } from '../plugin-api/manifest.ts';
 import type { ScopeCatalog } from '../scopes.ts';
@@ -44,6 +45,8 @@ export interface Platform {
   scopes: ScopeCatalog;
   /** Uploaded files (PLAZA_DATA_DIR/uploads). */
   storage: Storage;
+  /** Extension points: a module defines its own in createService; plugins add to them; sealed before start. */
+  extensions: ExtensionRegistry;
   options: ModuleOptions;
 }
 

@@ -1,8 +1,11 @@
-import type { Db, Tx } from '../db/index.ts';
+import type { Db, Queryable, Tx } from '../db/index.ts';
+import type { PlazaError } from '../errors.ts';
 import type { AnyRoute } from '../http/route.ts';
 import type { JobDefinition, JobOptions } from '../jobs/types.ts';
+import type { ExtensionPointId, ExtensionPoints } from '../lib/extension-points.ts';
 import type { Logger } from '../logger.ts';
-import type { PlazaEvent } from '../modules/events/service.ts';
+import type { PlazaEvent } from '../modules/events/index.ts';
+import type { Actor } from '../tenancy.ts';
 
 /**
  * What a plugin's `setup` receives: only the services a plugin may use, each
@@ -23,8 +26,53 @@ export interface PluginContext<C = Record<string, never>> {
   readonly routes: PluginRoutes;
   readonly events: PluginEvents;
   readonly jobs: PluginJobs;
+  /** Emails through Plaza's mail queue (retried, SMTP or the dev mailbox). */
+  readonly mail: PluginMail;
+  /** The organization's audit log, in the caller's transaction. */
+  readonly audit: PluginAudit;
+  /**
+   * Adds to an extension point a core module owns (`installation.gate`,
+   * `oauth.theme`, `marketplace.pricing`; see plugins/README.md). Only while
+   * setup runs: points are sealed before Plaza starts serving
+   * (PLAZA_EXTENSION_SEALED), and a point that takes one extension refuses a
+   * second (PLAZA_EXTENSION_TAKEN).
+   */
+  extend<K extends ExtensionPointId>(point: K, extension: ExtensionPoints[K]): void;
+  /**
+   * A client error with one of the codes the manifest declares in `errors`
+   * (`PLAZA_<PLUGIN>_...`): throw it from a route or an extension and the
+   * caller gets a problem+json with that code and status.
+   */
+  error(
+    code: string,
+    detail?: string,
+    opts?: { fields?: Array<{ field: string; reason: string }>; extra?: Record<string, unknown> },
+  ): PlazaError;
   /** Runs when Plaza shuts down, after the workers stopped; plugins stop in reverse load order. */
   onStop(fn: () => void | Promise<void>): void;
+}
+
+export interface PluginMail {
+  /**
+   * Queues an email rendered from Plaza's email templates
+   * (`templates/emails/<template>.hbs`: a subject line, a blank line, the text).
+   */
+  send(template: string, data: Record<string, unknown> & { to: string }): Promise<void>;
+}
+
+export interface PluginAudit {
+  /** Writes an audit entry in `q` (the transaction of the change). `action` is `<plugin>.<what>`. */
+  record(
+    q: Queryable,
+    entry: {
+      organizationId: string | null;
+      actor: Actor;
+      action: string;
+      targetType?: string;
+      targetId?: string;
+      data?: Record<string, unknown>;
+    },
+  ): Promise<void>;
 }
 
 export interface PluginRoutes {
@@ -63,4 +111,10 @@ export interface PluginJobs {
   define<T>(def: PluginJobDefinition<T>): void;
   /** Queues one of this plugin's jobs by its local name. Returns the job id. */
   enqueue<T>(name: string, data: T, opts?: JobOptions): Promise<string>;
+  /**
+   * Runs a defined job every `everyMs` (with `null` data), once per interval
+   * across all worker processes (a PostgreSQL schedule row, or a BullMQ job
+   * scheduler). Only during setup, after `define`.
+   */
+  repeat(name: string, everyMs: number): void;
 }

@@ -15,6 +15,7 @@ export {
   notFound,
   PlazaError,
 } from '../errors.ts';
+export { readRawBody } from '../http/body.ts';
 export { decodeCursor, encodeCursor, type Page, toPage } from '../http/pagination.ts';
 export {
   type Access,
@@ -31,14 +32,25 @@ export {
 } from '../http/route.ts';
 export { newId } from '../ids.ts';
 export type { JobInfo, JobOptions } from '../jobs/types.ts';
+export {
+  type ExtensionErrorCode,
+  ExtensionPointError,
+  type ExtensionPointId,
+  type ExtensionPoints,
+} from '../lib/extension-points.ts';
 export type { Logger } from '../logger.ts';
 export type { PlazaEvent } from '../modules/events/service.ts';
-export { type Actor, hasRole, type OrgContext, type OrgKind, type Role } from '../tenancy.ts';
+export type { InstallationGate, InstallationGateInput } from '../modules/installations/index.ts';
+export type { MarketplacePricing, PriceQuote } from '../modules/marketplace/index.ts';
+export type { Theme, ThemeRequest, ThemeResolver } from '../modules/oauth/index.ts';
+export { type Actor, hasRole, type OrgContext, type OrgKind, type Role, SYSTEM_ACTOR } from '../tenancy.ts';
 export type {
+  PluginAudit,
   PluginContext,
   PluginEvents,
   PluginJobDefinition,
   PluginJobs,
+  PluginMail,
   PluginRoutes,
 } from './context.ts';
 export { definePlugin, type PluginEventType, type PluginManifest, type PluginScope } from './manifest.ts';

@@ -24,6 +24,12 @@ export interface PluginManifest<S extends z.ZodObject = z.ZodObject<Record<strin
   scopes?: PluginScope[];
   /** Event types this plugin emits. It may emit only these. */
   eventTypes?: PluginEventType[];
+  /**
+   * Error codes this plugin answers with, each `PLAZA_<PLUGIN>_<NAME>` with its
+   * HTTP status and title; `ctx.error(code, detail)` makes one. Problem
+   * documents carry the code, and the OpenAPI document lists it.
+   */
+  errors?: Record<string, { status: number; title: string }>;
   /** Folder of `NNN_name.sql` migrations, relative to the plugin (default `migrations` when it exists). */
   migrations?: string;
   /** Called once at boot, after migrations, in requirement order. Throwing stops the boot. */

@@ -1,9 +1,13 @@
 import type { z } from 'zod';
 import type { Db } from '../db/index.ts';
+import { PlazaError, type PluginErrorCode } from '../errors.ts';
 import type { AnyRoute } from '../http/route.ts';
 import type { JobQueue } from '../jobs/types.ts';
+import type { ExtensionRegistry } from '../lib/extension-points.ts';
 import type { Logger } from '../logger.ts';
+import type { AuditService } from '../modules/audit/index.ts';
 import type { EventsService } from '../modules/events/service.ts';
+import type { MailService } from '../modules/mail/index.ts';
 import type { PluginContext } from '../plugin-api/context.ts';
 import type { PluginManifest } from '../plugin-api/manifest.ts';
 import { prefixRoute } from './routes.ts';
@@ -28,7 +32,15 @@ export interface PluginRuntime {
 export function createPluginContext(
   manifest: PluginManifest<z.ZodObject>,
   config: Record<string, unknown>,
-  deps: { db: Db; log: Logger; jobs: JobQueue; events: EventsService },
+  deps: {
+    db: Db;
+    log: Logger;
+    jobs: JobQueue;
+    events: EventsService;
+    extensions: ExtensionRegistry;
+    mail: MailService;
+    audit: AuditService;
+  },
 ): PluginRuntime {
   const name = manifest.name;
   const routes: AnyRoute[] = [];
@@ -37,6 +49,7 @@ export function createPluginContext(
   const ownTypes = new Set((manifest.eventTypes ?? []).map((t) => t.type));
   // Event types a plugin may listen to: core's, its own, and those of plugins it declared it needs.
   const visibleOwners = new Set([`plugin:${name}`, ...(manifest.requires ?? []).map((r) => `plugin:${r}`)]);
+  const ownCodes = new Set(Object.keys(manifest.errors ?? {}));
   let subscriptions = 0;
   let sealed = false;
 
@@ -108,6 +121,34 @@ export function createPluginContext(
           return Promise.reject(new Error(`plugin "${name}" has no job "${job}"; define it in setup`));
         return deps.jobs.enqueue(`${name}.${job}`, data, opts);
       },
+      repeat(job, everyMs) {
+        duringSetup('jobs.repeat');
+        if (!jobNames.has(job))
+          throw new Error(`plugin "${name}" has no job "${job}"; define it before repeat`);
+        if (!Number.isInteger(everyMs) || everyMs < 1000)
+          throw new Error(`jobs.repeat("${job}") needs a whole number of ms, at least 1000 (got ${everyMs})`);
+        deps.jobs.repeat(`${name}.${job}`, everyMs);
+      },
+    },
+    mail: {
+      send: (template, data) => deps.mail.send(template, data),
+    },
+    audit: {
+      record(q, entry) {
+        if (!entry.action.startsWith(`${name}.`))
+          return Promise.reject(
+            new Error(`plugin "${name}" audits actions named "${name}.<what>", not "${entry.action}"`),
+          );
+        return deps.audit.record(q, entry);
+      },
+    },
+    extend(point, extension) {
+      deps.extensions.add(point, extension, `plugin:${name}`);
+    },
+    error(code, detail, opts) {
+      if (!ownCodes.has(code))
+        throw new Error(`plugin "${name}" has no error code ${code}; declare it in the manifest's errors`);
+      return new PlazaError(code as PluginErrorCode, detail, opts);
     },
     onStop(fn) {
       stoppers.push(fn);

@@ -2,11 +2,15 @@ import type { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import type { MigrationSource } from '../db/migrate.ts';
+import { registerErrorCodes } from '../errors.ts';
 import type { AnyRoute } from '../http/route.ts';
 import type { JobQueue } from '../jobs/types.ts';
+import type { ExtensionRegistry } from '../lib/extension-points.ts';
 import type { Logger } from '../logger.ts';
+import type { AuditService } from '../modules/audit/index.ts';
 import type { EventsService } from '../modules/events/service.ts';
 import { CORE_MODULES } from '../modules/index.ts';
+import type { MailService } from '../modules/mail/index.ts';
 import type { PluginManifest } from '../plugin-api/manifest.ts';
 import type { ScopeCatalog } from '../scopes.ts';
 import { registerCatalogEntries } from './catalogs.ts';
@@ -27,6 +31,10 @@ export interface PluginHostDeps {
   jobs: JobQueue;
   events: EventsService;
   scopes: ScopeCatalog;
+  /** Extension points of the core modules; plugins add to them in setup. */
+  extensions: ExtensionRegistry;
+  mail: MailService;
+  audit: AuditService;
   /** First path segments under /v1 that core routes use; a plugin may not take one. */
   reservedPrefixes: string[];
 }
@@ -80,6 +88,16 @@ export async function loadPlugins(deps: PluginHostDeps): Promise<LoadedPlugins> 
   throwIfAny(migrationProblems);
 
   throwIfAny(ordered.flatMap((p) => registerCatalogEntries(p.manifest, deps)));
+  throwIfAny(
+    ordered.flatMap((p) => {
+      try {
+        registerErrorCodes(p.name, p.manifest.errors ?? {});
+        return [];
+      } catch (err) {
+        return [problem(p.name, 'PLAZA_PLUGIN_CONFLICT', (err as Error).message)];
+      }
+    }),
+  );
 
   for (const p of ordered) {
     const source = sources.get(p.name);

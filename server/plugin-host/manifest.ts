@@ -53,6 +53,14 @@ const manifestSchema = z.strictObject({
       }),
     )
     .optional(),
+  errors: z
+    .record(
+      z
+        .string()
+        .regex(/^PLAZA_[A-Z0-9]+(_[A-Z0-9]+)+$/, { message: 'must be PLAZA_<PLUGIN>_<NAME> in UPPER_SNAKE' }),
+      z.strictObject({ status: z.number().int().min(400).max(599), title: z.string().min(1).max(200) }),
+    )
+    .optional(),
   migrations: z.string().min(1).optional(),
   setup: z.custom<PluginManifest['setup']>((v) => typeof v === 'function', {
     message: 'must be a function (setup(ctx) { ... })',
@@ -66,7 +74,14 @@ export function validateManifest(
   if (value === null || typeof value !== 'object')
     return { ok: false, reasons: ['index.ts must `export default definePlugin({ ... })`'] };
   const parsed = manifestSchema.safeParse(value, { error: plainIssue });
-  if (parsed.success) return { ok: true, manifest: value as PluginManifest<z.ZodObject> };
+  if (parsed.success) {
+    // A plugin's codes carry its name, so a problem document says whose error it is.
+    const prefix = `PLAZA_${parsed.data.name.toUpperCase().replaceAll('-', '_')}_`;
+    const foreign = Object.keys(parsed.data.errors ?? {}).filter((c) => !c.startsWith(prefix));
+    if (foreign.length)
+      return { ok: false, reasons: foreign.map((c) => `manifest.errors.${c} must start with ${prefix}`) };
+    return { ok: true, manifest: value as PluginManifest<z.ZodObject> };
+  }
   return { ok: false, reasons: parsed.error.issues.map((issue) => describeIssue(value, issue)) };
 }
 

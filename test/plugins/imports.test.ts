@@ -36,4 +36,22 @@ describe('plugins import only server/plugin-api', () => {
     expect(check('const m = await import(name);')).toHaveLength(1);
     expect(check("// import { no } from '../../server/core.ts';")).toEqual([]);
   });
+
+  it("lets a plugin's own tests start Plaza with the test helpers, and nothing else of the repository", () => {
+    const check = (source: string) =>
+      importViolations('/repo/plugins/x/test/x.test.ts', '/repo/plugins/x', '/repo', source);
+    expect(check("import { startPlaza } from '../../../test/helpers/plaza.ts';")).toEqual([]);
+    expect(check("import x from '../index.ts';")).toEqual([]);
+    expect(check("import { createCore } from '../../../server/core.ts';")).toHaveLength(1);
+    expect(check("import { FIXTURES } from '../../../test/plugins/harness.ts';")).toHaveLength(1);
+    // The plugin's own code may not use the helpers.
+    expect(
+      importViolations(
+        '/repo/plugins/x/index.ts',
+        '/repo/plugins/x',
+        '/repo',
+        "import '../../test/helpers/plaza.ts';",
+      ),
+    ).toHaveLength(1);
+  });
 });

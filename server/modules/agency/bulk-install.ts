@@ -258,6 +258,25 @@ export function createBulkInstaller(deps: BulkInstallDeps) {
 
       for (const id of candidates) {
         try {
+          await installations.admit({
+            accountId: id,
+            appId,
+            versionId: versionId!,
+            grantedScopes: granted,
+            actor: org.actor,
+            via: 'bulk',
+          });
+        } catch (err) {
+          if (!(err instanceof PlazaError) || err.status >= 500) throw err;
+          results.set(id, {
+            subAccountId: id,
+            status: 'not_installable',
+            installationId: null,
+            detail: reasonOf(err),
+          });
+          continue;
+        }
+        try {
           const inst = await withCompensation(log, 'bulk install', async (step) => {
             const grantId = await step('grant', {
               do: () => grants.save({ accountId: id, clientId, granted, rejected }),

@@ -1,17 +1,21 @@
 import { z } from 'zod';
 import { defineModule } from '../module.ts';
+import { createInstallationAdmission, type InstallationAdmission } from './gate.ts';
 import { installationRoutes } from './routes.ts';
-import { createInstallationsService, type InstallationsService } from './service.ts';
+import { createInstallationsService, type InstallationsService as InstallationStore } from './service.ts';
 import { createInstalledAppsView } from './views.ts';
 
+export type { InstallationGate, InstallationGateInput } from './gate.ts';
 export { InstallationSchema, InstalledAppSchema } from './routes.ts';
 export type {
   CreateInstallationInput,
   Installation,
-  InstallationsService,
   UninstallInput,
   UninstallTarget,
 } from './service.ts';
+
+/** The installations module's service: its store and the `installation.gate` admission. */
+export type InstallationsService = InstallationStore & InstallationAdmission;
 
 declare module '../module.ts' {
   interface ModuleServices {
@@ -46,7 +50,8 @@ export default defineModule({
       payload: z.object({ installationId: z.string(), accountId: z.string(), appId: z.string() }),
     },
   ],
-  createService: ({ db, audit, events }) => createInstallationsService({ db, audit, events }),
+  createService: ({ db, audit, events, extensions }) =>
+    Object.assign(createInstallationsService({ db, audit, events }), createInstallationAdmission(extensions)),
   routes: ({ installations, oauth, apps, identity, scopes, config }) =>
     installationRoutes({
       installations,

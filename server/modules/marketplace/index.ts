@@ -1,14 +1,15 @@
 import { defineModule } from '../module.ts';
+import { createPriceQuotes, type PriceQuotes } from './pricing.ts';
 import { marketplaceRoutes } from './routes.ts';
-import { createMarketplaceService, type MarketplaceService } from './service.ts';
+import { createMarketplaceService, type MarketplaceService as Listings } from './service.ts';
 
+export type { MarketplacePricing, PriceQuote } from './pricing.ts';
 export { CATEGORIES, Category, PRICING_TYPES, Pricing } from './schemas.ts';
 export type {
   ListingDetail,
   ListingInput,
   ListingSummary,
   ModeratedRating,
-  MarketplaceService,
   PricingType,
   Rating,
   RatingSummary,
@@ -16,6 +17,8 @@ export type {
   Sort,
 } from './service.ts';
 export { SORTS } from './service.ts';
+/** The marketplace's service: listings, search, ratings, and price quotes (`marketplace.pricing`). */
+export type MarketplaceService = Listings & PriceQuotes;
 
 declare module '../module.ts' {
   interface ModuleServices {
@@ -28,7 +31,10 @@ export default defineModule({
   name: 'marketplace',
   requires: ['audit', 'events', 'installations'],
   tables: ['marketplace_listings', 'marketplace_ratings'],
-  createService: ({ db, config, audit, events, scopes, installations, log }) =>
-    createMarketplaceService({ db, baseUrl: config.baseUrl, audit, events, scopes, installations, log }),
+  createService: ({ db, config, audit, events, scopes, installations, log, extensions }) =>
+    Object.assign(
+      createMarketplaceService({ db, baseUrl: config.baseUrl, audit, events, scopes, installations, log }),
+      createPriceQuotes(extensions),
+    ),
   routes: ({ marketplace }) => marketplaceRoutes({ marketplace }),
 });

@@ -3,6 +3,7 @@ import { oauthRoutes } from './routes.ts';
 import { createOAuthService, type OAuthService } from './service.ts';
 
 export type { OAuthService, UninstallReason, VerifiedAccessToken } from './service.ts';
+export type { Theme, ThemeRequest, ThemeResolver } from './views.ts';
 
 declare module '../module.ts' {
   interface ModuleServices {
@@ -17,11 +18,11 @@ declare module '../module.ts' {
 /** The OAuth provider and the install flow: clients from the registry, installations on consent. */
 export default defineModule({
   name: 'oauth',
-  requires: ['apps', 'installations', 'organizations', 'identity', 'audit', 'marketplace'],
+  requires: ['apps', 'installations', 'organizations', 'identity'],
   tables: ['oauth_payloads', 'oauth_signing_keys', 'oauth_revocations'],
   createService: (deps) =>
     createOAuthService({ ...deps, revocationPollMs: deps.options.oauth?.revocationPollMs }),
-  // Agency bulk installs and the app's own installations (tokens, uninstall).
+  // The app's own installations (tokens, uninstall); agency bulk installs are the agency module's.
   routes: ({ oauth }) => oauthRoutes({ oauth }),
   // Every process keeps the set of revoked installations current (access tokens are checked locally).
   start: (oauth) => oauth.start(),

@@ -8,6 +8,7 @@ import type { Db } from '../../db/index.ts';
 import { conflict, forbidden, notFound } from '../../errors.ts';
 import type { RateLimiter } from '../../http/rate-limit.ts';
 import type { JobQueue } from '../../jobs/types.ts';
+import type { ExtensionRegistry } from '../../lib/extension-points.ts';
 import { redirectUriProblem } from '../../lib/urls.ts';
 import type { Logger } from '../../logger.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
@@ -25,6 +26,13 @@ import { apiResourceOf, createProvider, issuerOf } from './provider.ts';
 import { createRevocationSet } from './revocations.ts';
 import { tokenRateLimit } from './token-rate-limit.ts';
 import { createViews, DEFAULT_THEME, safeTheme, type Theme, type ThemeResolver } from './views.ts';
+
+declare module '../../lib/extension-points.ts' {
+  interface ExtensionPoints {
+    /** Partial themes per request; values are checked (hex colours, https logos) before use. */
+    'oauth.theme': ThemeResolver;
+  }
+}
 
 /**
  * The OAuth module: Plaza's authorization server (oidc-provider, configured
@@ -62,6 +70,8 @@ export interface OAuthDeps {
   organizations: OrganizationsService;
   identity: IdentityService;
   scopes: ScopeCatalog;
+  /** Where the `oauth.theme` extension point is defined. */
+  extensions: ExtensionRegistry;
   /** Counts token and revocation requests per client (shared through Redis when there is one). */
   rateLimiter: RateLimiter;
   /** How often each process re-reads recent revocations (ms, default 500). */
@@ -104,7 +114,12 @@ export async function createOAuthService(deps: OAuthDeps) {
   const keys = await loadSigningKeys(db, secret);
   const jwks = createLocalJWKSet({ keys: keys.publicJwks as any });
   const views = createViews();
-  let themeResolver: ThemeResolver | undefined;
+  // White-label: one plugin may theme the OAuth pages per domain or per account.
+  const themes = deps.extensions.define('oauth.theme', {
+    owner: 'oauth',
+    single: true,
+    description: 'Themes the sign-in, consent and error pages per host or account (white-label)',
+  });
   const revocations = createRevocationSet({
     db,
     log,
@@ -115,9 +130,10 @@ export async function createOAuthService(deps: OAuthDeps) {
   });
 
   async function theme(ctx: Context, accountId: string | null): Promise<Theme> {
-    if (!themeResolver) return DEFAULT_THEME;
+    const resolver = themes.list()[0]?.value;
+    if (!resolver) return DEFAULT_THEME;
     try {
-      return safeTheme(await themeResolver({ host: ctx.host, accountId }));
+      return safeTheme(await resolver({ host: ctx.host, accountId }));
     } catch (err) {
       log.warn({ err }, 'oauth theme resolver failed; using the default theme');
       return DEFAULT_THEME;
@@ -545,11 +561,6 @@ export async function createOAuthService(deps: OAuthDeps) {
       const inst = await revokeInstallation({ installationId }, actor, 'uninstalled_by_app');
       if (!inst) throw notFound('installation');
       return inst;
-    },
-
-    /** Lets the white-label work theme the OAuth pages (per domain or per account). */
-    setThemeResolver(resolver: ThemeResolver | undefined) {
-      themeResolver = resolver;
     },
   };
 }

@@ -6,8 +6,8 @@ import type { Context } from 'koa';
 /**
  * Server-rendered OAuth pages (templates/oauth/*.hbs): sign in, choose the
  * account, consent, error. Plain HTML and one inline stylesheet, no external
- * assets and no script. Themeable through `Theme` (the white-label work sets
- * it per account or per domain with `setThemeResolver`).
+ * assets and no script. Themeable through `Theme`: a plugin adds a
+ * `ThemeResolver` to the `oauth.theme` extension point (per domain or account).
  */
 export interface Theme {
   /** Shown in the header and the page title. */
