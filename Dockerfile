@@ -7,7 +7,8 @@ COPY . .
 RUN npm run build
 
 FROM node:24-bookworm-slim
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 PLAZA_DATA_DIR=/data
+# The dev mailbox (every email readable on a page) is a development tool: never on in the image.
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 PLAZA_DATA_DIR=/data PLAZA_DEV_MAILBOX=false
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force

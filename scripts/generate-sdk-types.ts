@@ -25,7 +25,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SDK_TYPES_FILE = path.join(root, 'sdk', 'src', 'generated', 'openapi.ts');
 
 /** Access kinds of the routes an app calls with its own tokens. */
-const APP_ACCESS = new Set(['app', 'app_client']);
+export const APP_ACCESS = new Set(['app', 'app_client']);
 
 /** Plaza's OpenAPI document, as a default core serves it at /openapi.json. */
 export async function buildPlazaOpenApi(): Promise<OpenApiDocument> {

@@ -147,7 +147,7 @@ export const configOptions = {
     'SMTP_URL',
     url(['smtp:', 'smtps:']).optional(),
     undefined,
-    'SMTP server for email. Unset: emails go to the log and the dev mailbox page.',
+    'SMTP server for email. Unset: emails go to the log (and the dev mailbox when it is on).',
   ),
   mailFrom: option(
     'MAIL_FROM',
@@ -159,7 +159,7 @@ export const configOptions = {
     'PLAZA_DEV_MAILBOX',
     bool.optional(),
     undefined,
-    'Keep sent emails readable at /dev/mailbox. Default: on when SMTP_URL is unset.',
+    'Keep a copy of every sent email at /dev/mailbox, readable by platform admins only (a development tool). Default: on only when SMTP_URL is unset, the public URL is a localhost URL and NODE_ENV is not production; the container images turn it off.',
   ),
   sessionTtlHours: option(
     'PLAZA_SESSION_TTL_HOURS',
@@ -178,6 +178,18 @@ export const configOptions = {
     int(1, 24 * 60),
     '15',
     'Window and lock time for failed sign-ins.',
+  ),
+  emailVerificationTtlHours: option(
+    'PLAZA_EMAIL_VERIFICATION_TTL_HOURS',
+    int(1, 24 * 30),
+    '48',
+    "How long the link that verifies a new account's email is valid.",
+  ),
+  passwordResetTtlMinutes: option(
+    'PLAZA_PASSWORD_RESET_TTL_MINUTES',
+    int(5, 24 * 60),
+    '30',
+    'How long a password reset link is valid (it works once).',
   ),
   invitationTtlHours: option(
     'PLAZA_INVITATION_TTL_HOURS',
@@ -421,16 +433,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // Tests run with the response contract checked, so a handler that drifts from its schema fails the test that called it.
   out.checkResponses ??= process.env.VITEST === 'true';
   if (out.stripeSecretKey && !out.stripeWebhookSecret)
-    problems.push('STRIPE_WEBHOOK_SECRET: must be set with STRIPE_SECRET_KEY (Stripe events are how payments settle)');
+    problems.push(
+      'STRIPE_WEBHOOK_SECRET: must be set with STRIPE_SECRET_KEY (Stripe events are how payments settle)',
+    );
   if (problems.length) throw new ConfigError(problems);
   out.baseUrl = String(out.publicUrl ?? `http://localhost:${out.port}`).replace(/\/+$/, '');
-  out.devMailbox ??= !out.smtpUrl;
+  // The dev mailbox shows every email sent, so it is only on by itself for a person trying Plaza on their own machine.
+  out.devMailbox ??= !out.smtpUrl && isLocalhostUrl(out.baseUrl as string) && env.NODE_ENV !== 'production';
   out.pluginEnv = Object.fromEntries(
     Object.entries(env).filter(
       (e): e is [string, string] => e[0].startsWith('PLAZA_PLUGIN_') && e[1] !== undefined,
     ),
   );
   return out as Config;
+}
+
+function isLocalhostUrl(u: string): boolean {
+  const host = new URL(u).hostname;
+  return host === 'localhost' || host.endsWith('.localhost') || host === '127.0.0.1' || host === '[::1]';
 }
 
 /** The README's configuration table, in Markdown. */

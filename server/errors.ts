@@ -11,6 +11,7 @@ export const ErrorCodes = {
   PLAZA_PAYMENT_DECLINED: { status: 402, title: 'The payment was declined' },
   PLAZA_CSRF: { status: 403, title: 'CSRF token missing or wrong' },
   PLAZA_FORBIDDEN: { status: 403, title: 'Not allowed' },
+  PLAZA_EMAIL_UNVERIFIED: { status: 403, title: 'Email address not verified' },
   PLAZA_SCOPE_MISSING: { status: 403, title: 'Token lacks a required scope' },
   PLAZA_NOT_FOUND: { status: 404, title: 'Not found' },
   PLAZA_ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },

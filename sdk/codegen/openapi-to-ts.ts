@@ -46,11 +46,50 @@ export interface GenerateOptions {
   include?: (op: OperationInfo) => boolean;
   /** Comment lines for the top of the file. */
   header?: string[];
+  /** Add `ResponseOf`, `RequestBodyOf` and `QueryOf`: a route's JSON types by path and method. */
+  routeHelpers?: boolean;
 }
+
+/** Types that read a route's JSON shapes out of `paths`, so callers name a route instead of an operation. */
+const ROUTE_HELPERS = [
+  "type JsonContent<T> = T extends { content: { 'application/json': infer J } } ? J : never;",
+  '',
+  '/** The JSON a route answers with on success (its 200 or 201 response). */',
+  'export type ResponseOf<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {',
+  '  responses: infer R;',
+  '}',
+  '  ? JsonContent<R[Extract<keyof R, 200 | 201>]>',
+  '  : never;',
+  '',
+  '/** The JSON body a route takes. */',
+  'export type RequestBodyOf<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {',
+  '  requestBody?: infer B;',
+  '}',
+  '  ? JsonContent<NonNullable<B>>',
+  '  : never;',
+  '',
+  '/** The query parameters a route takes. */',
+  'export type QueryOf<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {',
+  '  parameters: { query?: infer Q };',
+  '}',
+  '  ? NonNullable<Q>',
+  '  : never;',
+  '',
+];
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-const RESERVED = new Set(['paths', 'operations', 'components', 'Scope', 'Schemas']);
+const RESERVED = new Set([
+  'paths',
+  'operations',
+  'components',
+  'Scope',
+  'Schemas',
+  'JsonContent',
+  'ResponseOf',
+  'RequestBodyOf',
+  'QueryOf',
+]);
 
 /** A TypeScript string literal in single quotes. */
 export function quote(value: string): string {
@@ -389,6 +428,7 @@ export function generateTypes(doc: OpenApiDocument, opts: GenerateOptions = {}):
   for (const name of schemaNames)
     if (IDENTIFIER.test(name) && !RESERVED.has(name))
       out.push(`export type ${name} = components['schemas'][${quote(name)}];`);
+  if (opts.routeHelpers) out.push('', ...ROUTE_HELPERS.slice(0, -1));
   return `${out.join('\n')}\n`;
 }
 

@@ -115,7 +115,7 @@ describe('the plaza process', () => {
     expect(invited.status).toBe(201);
     let delivered = false;
     for (let i = 0; i < 200 && !delivered; i++) {
-      const box = await (await fetch(`${api.url}/v1/dev/mailbox`)).json();
+      const box = await (await fetch(`${api.url}/v1/dev/mailbox`, { headers })).json();
       delivered = box.data.some((mail: { to: string }) => mail.to === 'worker.check@example.test');
       if (!delivered) await new Promise((r) => setTimeout(r, 50));
     }

@@ -2,8 +2,9 @@
  * The web shell end to end: real Chromium, real Plaza server, real database.
  *
  * Alice signs up, creates an organization and invites Bob by email; the
- * invitation link is read from the dev mailbox page; Bob (another browser
- * context) signs up through the link and accepts; Alice then sees Bob among
+ * invitation link is read from the dev mailbox page (an operator's: Alice
+ * is refused it); Bob (another browser context) signs up through the link,
+ * verifies his email and accepts; Alice then sees Bob among
  * the members. Alice also creates an API key (secret shown once) and revokes
  * it, pages through the audit log, creates an agency with a sub-account,
  * switches organizations, logs out and signs back in.
@@ -18,6 +19,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
 import { launchBrowser } from '../helpers/browser.ts';
+import { linkToken, mailTo } from '../helpers/email.ts';
 import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
 
 const PASSWORD = 'correct horse battery staple';
@@ -153,10 +155,27 @@ describe('web shell', () => {
     await snap(page, '06-members-invited');
   });
 
-  it('shows the invitation email in the dev mailbox, with a clickable link', async () => {
-    const page = alicePage;
+  it('shows the invitation email in the dev mailbox to platform admins only, with a clickable link', async () => {
+    // Alice has no link to it, and the page tells her it is not for her.
+    expect(await alicePage.getByRole('link', { name: 'Dev mailbox' }).count()).toBe(0);
+    await alicePage.goto('/dev/mailbox');
+    await alicePage.getByRole('heading', { name: 'For platform admins only' }).waitFor();
+
+    const operator = { email: `operator-${run}@example.test`, password: PASSWORD };
+    await plaza!.core.identity.createUser(plaza!.core.db, {
+      name: 'Olivia Operator',
+      platformRole: 'admin',
+      ...operator,
+    });
+    const page = await newPage();
+    await page.goto('/login');
+    await page.getByLabel('Email', { exact: true }).fill(operator.email);
+    await page.getByLabel('Password', { exact: true }).fill(operator.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Your organizations' }).waitFor();
     await page.getByRole('link', { name: 'Dev mailbox' }).click();
     await page.getByRole('heading', { name: 'Dev mailbox' }).waitFor();
+    await page.getByText('Only platform admins can read it').waitFor();
 
     // Emails go out through a job: refresh until it has been delivered.
     const email = page.getByRole('article').filter({ hasText: bob.email });
@@ -196,6 +215,15 @@ describe('web shell', () => {
     await page.getByLabel('Name', { exact: true }).fill(bob.name);
     await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await page.getByRole('button', { name: 'Create account' }).click();
+
+    // Not verified yet: the invitation waits for the link sent to Bob's address.
+    await page.getByText(`Verify ${bob.email} before you accept`).waitFor();
+    expect(await page.getByRole('button', { name: 'Accept invitation' }).count()).toBe(0);
+    const verification = await mailTo(plaza!, bob.email, /verify/i);
+    await page.goto(`/verify-email?token=${linkToken(verification, '/verify-email')}`);
+    await page.getByText(`${bob.email} is verified`).waitFor();
+    await snap(page, '09b-verified');
+    await page.goto(invitationLink);
 
     await page.getByRole('button', { name: 'Accept invitation' }).click();
     await page.getByRole('heading', { level: 1, name: ORG }).waitFor();

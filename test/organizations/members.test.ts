@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { linkToken, mailTo, verifyEmail } from '../helpers/email.ts';
 import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
 import { createOrg, signUp } from '../helpers/world.ts';
 
@@ -9,15 +10,8 @@ beforeAll(async () => {
 afterAll(() => plaza.close());
 
 /** Waits (bounded) for the invitation email to reach the dev mailbox and returns its token. */
-async function invitationToken(to: string): Promise<string> {
-  for (let i = 0; i < 100; i++) {
-    const res = await plaza.http.get('/v1/dev/mailbox').expect(200);
-    const mail = res.body.data.find((m: { to: string }) => m.to === to);
-    if (mail) return /\/invitations\/([A-Za-z0-9_-]+)/.exec(mail.text)![1];
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no email to ${to}`);
-}
+const invitationToken = async (to: string) =>
+  linkToken(await mailTo(plaza, to, /invited you/), '/invitations');
 
 describe('organizations', () => {
   it('creates organizations of each kind with the creator as owner', async () => {
@@ -97,6 +91,7 @@ describe('members and invitations', () => {
       .expect(403);
 
     const invitee = await signUp(plaza, { email: inviteeEmail, name: 'Ivan Invitee' });
+    await verifyEmail(plaza, invitee);
     const accepted = await invitee.agent
       .post(`/v1/invitations/${token}/accept`)
       .set('x-csrf-token', invitee.csrf)

@@ -58,10 +58,7 @@ async function expectRefused(label: string, req: Promise<{ status: number; body:
 
 async function mailTo(email: string, subject: RegExp) {
   for (let i = 0; i < 200; i++) {
-    const box = await plaza.http.get('/v1/dev/mailbox').expect(200);
-    const mail = box.body.data.find(
-      (m: { to: string; subject: string }) => m.to === email && subject.test(m.subject),
-    );
+    const mail = (await plaza.core.mail.mailbox(50, email)).find((m) => subject.test(m.subject));
     if (mail) return mail as { subject: string; text: string };
     await new Promise((r) => setTimeout(r, 25));
   }

@@ -80,8 +80,7 @@ async function world(label: string): Promise<World> {
     .expect(201);
   let invitationToken = '';
   for (let i = 0; i < 100 && !invitationToken; i++) {
-    const mailbox = await plaza.http.get('/v1/dev/mailbox').expect(200);
-    const mail = mailbox.body.data.find((m: { to: string }) => m.to === inviteeEmail);
+    const mail = (await plaza.core.mail.mailbox(50, inviteeEmail))[0];
     if (mail) invitationToken = /\/invitations\/([A-Za-z0-9_-]+)/.exec(mail.text)![1];
     else await new Promise((r) => setTimeout(r, 50));
   }

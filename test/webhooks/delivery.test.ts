@@ -577,10 +577,8 @@ describe('endpoint health', () => {
     const notes = await plaza.core.notifications.list(healthApp.developerPerson.user.id, { limit: 10 });
     expect(notes.data.map((n) => n.kind)).toContain('webhook.endpoint_disabled');
     const mail = await waitFor('email', async () => {
-      const box = await plaza.http.get('/v1/dev/mailbox').expect(200);
-      return box.body.data.find(
-        (x: any) => x.to === healthApp.developerPerson.email && /disabled/.test(x.subject),
-      );
+      const box = await plaza.core.mail.mailbox(50, healthApp.developerPerson.email);
+      return box.find((x) => /disabled/.test(x.subject));
     });
     expect(mail.text).toContain(gone.url);
     // Disabled: a test message is refused; enabling again clears the record and delivers.

@@ -8,110 +8,40 @@
  *   and every `field: reason`.
  */
 
-export type Role = 'owner' | 'admin' | 'member';
-export type OrgKind = 'developer' | 'agency' | 'account';
+import type {
+  ApiKey,
+  AuditEntry,
+  components,
+  Invitation,
+  Member,
+  Organization,
+  RequestBodyOf,
+  ResponseOf,
+  User,
+} from './generated/openapi.ts';
 
-export interface User {
-  id: string;
-  email: string;
-  name: string;
-  platformRole: string;
-}
+// The API's shapes come from web/src/generated/openapi.ts (npm run web:types); names here only point into it.
+export type { ApiKey, AuditEntry, Invitation, Member, Organization, User };
 
-export interface OrgSummary {
-  id: string;
-  name: string;
-  kind: OrgKind;
-  role: Role;
-  parentId: string | null;
-}
+type Schemas = components['schemas'];
 
-export interface Organization extends OrgSummary {
-  createdAt: string;
-}
+export type OrgKind = RequestBodyOf<'/v1/organizations', 'post'>['kind'];
+export type Role = NonNullable<RequestBodyOf<'/v1/organizations/{orgId}/invitations', 'post'>['role']>;
+/** An organization in the signed-in person's list, with their role in it. */
+export type OrgSummary = Me['organizations'][number];
+export type InvitationPreview = ResponseOf<'/v1/invitations/{token}', 'get'>;
+export type MailMessage = ResponseOf<'/v1/dev/mailbox', 'get'>['data'][number];
+export type AuthResult = Schemas['SessionResponse'];
+export type Me = ResponseOf<'/v1/me', 'get'>;
+export type ProblemField = NonNullable<Schemas['Problem']['fields']>[number];
+/** What an error answer may carry: any part can be missing when a proxy, not Plaza, answered. */
+type Problem = Partial<Omit<Schemas['Problem'], 'code'>> & { code?: string };
 
-export interface Member {
-  userId: string;
-  name: string;
-  email: string;
-  role: Role;
-  joinedAt: string;
-}
+/** One page of a cursor-paginated list, the envelope of every list route. */
+export type Page<T> = { data: T[]; nextCursor: string | null };
 
-export interface Invitation {
-  id: string;
-  email: string;
-  role: Role;
-  invitedBy: string | null;
-  createdAt: string;
-  expiresAt: string;
-}
-
-export interface InvitationPreview {
-  organization: { id: string; name: string; kind: OrgKind };
-  email: string;
-  role: Role;
-  expiresAt: string;
-}
-
-export interface ApiKey {
-  id: string;
-  name: string;
-  prefix: string;
-  role: Role;
-  createdAt: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
-
-export interface AuditEntry {
-  id: string;
-  action: string;
-  actorUserId: string | null;
-  actorEmail: string | null;
-  targetType: string | null;
-  targetId: string | null;
-  ip: string | null;
-  data: unknown;
-  createdAt: string;
-}
-
-export interface MailMessage {
-  id: string;
-  to: string | string[];
-  subject: string;
-  text: string;
-  html: string | null;
-  createdAt: string;
-}
-
-export interface Page<T> {
-  data: T[];
-  nextCursor: string | null;
-}
-
-export interface AuthResult {
-  user: User;
-  csrfToken: string;
-}
-
-export interface Me extends AuthResult {
-  organizations: OrgSummary[];
-}
-
-export interface ProblemField {
-  field: string;
-  reason: string;
-}
-
-interface Problem {
-  type?: string;
-  title?: string;
-  status?: number;
-  detail?: string;
-  code?: string;
-  fields?: ProblemField[];
-}
+/** A route's query as a form holds it: a field may also be empty ('' or null), which `withQuery` leaves out. */
+export type FormQuery<Q> = { [K in keyof Q]?: Q[K] | '' | null };
 
 /** An error answer of the API (or a network failure, with status 0). */
 export class ApiError extends Error {

@@ -3,37 +3,17 @@
  * Same transport as api.ts (cookies, CSRF, problem+json).
  */
 import { type Page, request, seg, withQuery } from './api.ts';
+import type { Contact, components, QueryOf } from './generated/openapi.ts';
 
-export type CustomFieldValue = string | number | boolean;
+type Schemas = components['schemas'];
 
-export type ChangedBy =
-  | { type: 'user'; userId: string; name: string | null }
-  | { type: 'app'; appId: string; installationId: string; name: string | null }
-  | { type: 'system' };
+export type { Contact } from './generated/openapi.ts';
 
-export interface Contact {
-  id: string;
-  accountId: string;
-  name: string;
-  email: string | null;
-  phone: string | null;
-  tags: string[];
-  customFields: Record<string, CustomFieldValue>;
-  createdAt: string;
-  updatedAt: string;
-  createdBy: ChangedBy;
-  updatedBy: ChangedBy;
-}
-
-export type ContactSort = 'created' | 'name' | 'updated';
-
-export interface ContactInput {
-  name?: string;
-  email?: string | null;
-  phone?: string | null;
-  tags?: string[];
-  customFields?: Record<string, CustomFieldValue | null>;
-}
+export type ChangedBy = Schemas['ContactChangedBy'];
+export type CustomFieldValue = Contact['customFields'][string];
+export type ContactQuery = QueryOf<'/v1/organizations/{orgId}/contacts', 'get'>;
+export type ContactSort = NonNullable<ContactQuery['sort']>;
+export type ContactInput = Schemas['ContactPatch'];
 
 const base = (orgId: string) => `/v1/organizations/${seg(orgId)}/contacts`;
 

@@ -1,3 +1,5 @@
+import type { Pricing } from './generated/openapi.ts';
+
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 const dateOnly = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
 
@@ -81,11 +83,7 @@ export function formatMoney(amountMinor: number, currency: string): string {
 }
 
 /** The pricing of a version, as the API sends it. */
-export type PricingInfo =
-  | { type: 'free' }
-  | { type: 'one_time'; amount: number; currency: string }
-  | { type: 'recurring'; interval: 'month' | 'year'; amount: number; currency: string; trialDays?: number }
-  | { type: 'usage'; unitName: string; unitAmount: number; currency: string; cappedAmount: number };
+export type PricingInfo = Pricing;
 
 export const pricingTypeLabels: Record<string, string> = {
   free: 'Free',

@@ -1,32 +1,13 @@
 import { request, seg } from './api.ts';
 
+import type { components, ResponseOf } from './generated/openapi.ts';
+
 /** Payment provider and payout account calls of the web app (server/modules/payments). */
-export interface ProviderInfo {
-  provider: 'stripe' | 'sandbox';
-  mode: 'live' | 'test' | 'sandbox';
-  sandbox: boolean;
-}
+export type ProviderInfo = ResponseOf<'/v1/payments/provider', 'get'>;
+export type PayoutAccount = components['schemas']['PayoutAccount'];
+export type Requirement = PayoutAccount['requirements']['currentlyDue'][number];
 
-export interface Requirement {
-  name: string;
-  description: string;
-}
-
-export interface PayoutAccount {
-  organizationId: string;
-  provider: string;
-  sandbox: boolean;
-  state: 'not_connected' | 'onboarding' | 'restricted' | 'action_required' | 'active';
-  accountId: string | null;
-  canReceivePayouts: boolean;
-  payoutsEnabled: boolean;
-  chargesEnabled: boolean;
-  detailsSubmitted: boolean;
-  requirements: { currentlyDue: Requirement[]; pastDue: Requirement[]; deadline: string | null };
-  disabledReason: string | null;
-  holdReason: string | null;
-  syncedAt: string | null;
-}
+type Sandbox = '/v1/payments/sandbox';
 
 const base = (orgId: string) => `/v1/organizations/${seg(orgId)}/payouts/account`;
 
@@ -35,27 +16,29 @@ export const payments = {
   payoutAccount: (orgId: string) => request<PayoutAccount>('GET', base(orgId)),
   connect: (orgId: string, country: string) => request<PayoutAccount>('POST', base(orgId), { country }),
   onboardingLink: (orgId: string) =>
-    request<{ url: string; expiresAt: string }>('POST', `${base(orgId)}/onboarding-link`),
+    request<ResponseOf<'/v1/organizations/{orgId}/payouts/account/onboarding-link', 'post'>>(
+      'POST',
+      `${base(orgId)}/onboarding-link`,
+    ),
   refresh: (orgId: string) => request<PayoutAccount>('POST', `${base(orgId)}/refresh`),
   sandboxOnboarding: (token: string) =>
-    request<{ sandbox: true; accountId: string; displayName: string; usable: boolean; refreshUrl: string }>(
+    request<ResponseOf<`${Sandbox}/onboarding/{token}`, 'get'>>(
       'GET',
       `/v1/payments/sandbox/onboarding/${seg(token)}`,
     ),
   sandboxFinishOnboarding: (token: string, submit: boolean) =>
-    request<{ redirect: string }>('POST', `/v1/payments/sandbox/onboarding/${seg(token)}`, { submit }),
+    request<ResponseOf<`${Sandbox}/onboarding/{token}`, 'post'>>(
+      'POST',
+      `/v1/payments/sandbox/onboarding/${seg(token)}`,
+      { submit },
+    ),
   sandboxCheckout: (sessionId: string) =>
-    request<{
-      sandbox: true;
-      sessionId: string;
-      amount: number;
-      currency: string;
-      description: string;
-      status: string;
-      cancelUrl: string;
-    }>('GET', `/v1/payments/sandbox/checkout/${seg(sessionId)}`),
+    request<ResponseOf<`${Sandbox}/checkout/{sessionId}`, 'get'>>(
+      'GET',
+      `/v1/payments/sandbox/checkout/${seg(sessionId)}`,
+    ),
   sandboxPay: (sessionId: string, card: string) =>
-    request<{ paid: boolean; redirect: string | null }>(
+    request<ResponseOf<`${Sandbox}/checkout/{sessionId}/pay`, 'post'>>(
       'POST',
       `/v1/payments/sandbox/checkout/${seg(sessionId)}/pay`,
       {

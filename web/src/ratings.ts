@@ -4,42 +4,15 @@
  * Same transport as api.ts (cookies, CSRF, problem+json).
  */
 import { ApiError, type Page, request, seg, withQuery } from './api.ts';
-import type { AppReview, DevApp, VersionSummary } from './registry.ts';
+import type { AdminApp, AppReview, components, OwnAppReview, RequestBodyOf } from './generated/openapi.ts';
+import type { DevApp } from './registry.ts';
 
-/** The account's own review: `hidden` when an operator took it off the app page. */
-export interface OwnAppReview extends AppReview {
-  hidden: boolean;
-}
+export type { AdminApp, OwnAppReview } from './generated/openapi.ts';
 
-/** A review as operators see it. */
-export interface ModeratedReview extends AppReview {
-  app: { id: string; slug: string; name: string };
-  accountId: string;
-  hidden: { at: string; reason: string } | null;
-}
-
-export interface ReviewInput {
-  rating: number;
-  body: string;
-}
-
-export type AppStatus = 'active' | 'suspended' | 'unpublished';
-
-/** An app as operators list it (GET /v1/admin/apps). */
-export interface AdminApp {
-  id: string;
-  slug: string;
-  name: string;
-  developer: { organizationId: string; name: string };
-  status: AppStatus;
-  /** Why it was suspended or unpublished. */
-  statusReason: string | null;
-  statusChangedAt: string | null;
-  liveVersion: VersionSummary | null;
-  /** The version on its way (draft ... in review), if any. */
-  openVersion: VersionSummary | null;
-  createdAt: string;
-}
+/** A review as operators see it (with the account and whether it is hidden). */
+export type ModeratedReview = components['schemas']['ModeratedAppReview'];
+export type ReviewInput = RequestBodyOf<'/v1/organizations/{orgId}/marketplace/apps/{slug}/review', 'put'>;
+export type AppStatus = AdminApp['status'];
 
 const reviewPath = (orgId: string, slug: string) =>
   `/v1/organizations/${seg(orgId)}/marketplace/apps/${seg(slug)}/review`;

@@ -14,10 +14,9 @@ import AppWebhookEndpointPage from './pages/developer/AppWebhookEndpointPage.vue
 import AppWebhooksPage from './pages/developer/AppWebhooksPage.vue';
 import DevAppsPage from './pages/developer/DevAppsPage.vue';
 import NewAppPage from './pages/developer/NewAppPage.vue';
-import TestAccountsPage from './pages/developer/TestAccountsPage.vue';
 import PayoutsAccountPage from './pages/developer/PayoutsAccountPage.vue';
-import SandboxCheckoutPage from './pages/sandbox/SandboxCheckoutPage.vue';
-import SandboxOnboardingPage from './pages/sandbox/SandboxOnboardingPage.vue';
+import TestAccountsPage from './pages/developer/TestAccountsPage.vue';
+import ForgotPasswordPage from './pages/ForgotPasswordPage.vue';
 import HomePage from './pages/HomePage.vue';
 import InstalledAppsPage from './pages/InstalledAppsPage.vue';
 import InvitationPage from './pages/InvitationPage.vue';
@@ -33,10 +32,14 @@ import OrgLayout from './pages/OrgLayout.vue';
 import AppsPage from './pages/operations/AppsPage.vue';
 import ModerationPage from './pages/operations/ModerationPage.vue';
 import OperationsLayout from './pages/operations/OperationsLayout.vue';
+import ResetPasswordPage from './pages/ResetPasswordPage.vue';
 import ReviewPage from './pages/reviewer/ReviewPage.vue';
 import ReviewQueuePage from './pages/reviewer/ReviewQueuePage.vue';
 import SignupPage from './pages/SignupPage.vue';
 import SubAccountsPage from './pages/SubAccountsPage.vue';
+import SandboxCheckoutPage from './pages/sandbox/SandboxCheckoutPage.vue';
+import SandboxOnboardingPage from './pages/sandbox/SandboxOnboardingPage.vue';
+import VerifyEmailPage from './pages/VerifyEmailPage.vue';
 import { loadSession, safeNext, session } from './session.ts';
 
 const routes: RouteRecordRaw[] = [
@@ -199,7 +202,25 @@ const routes: RouteRecordRaw[] = [
     path: '/dev/mailbox',
     name: 'mailbox',
     component: MailboxPage,
-    meta: { public: true, title: 'Dev mailbox' },
+    meta: { title: 'Dev mailbox' },
+  },
+  {
+    path: '/verify-email',
+    name: 'verify-email',
+    component: VerifyEmailPage,
+    meta: { public: true, title: 'Verify email' },
+  },
+  {
+    path: '/forgot-password',
+    name: 'forgot-password',
+    component: ForgotPasswordPage,
+    meta: { public: true, title: 'Reset password' },
+  },
+  {
+    path: '/reset-password',
+    name: 'reset-password',
+    component: ResetPasswordPage,
+    meta: { public: true, title: 'Choose a new password' },
   },
   // The sandbox payment provider's hosted pages (Stripe's own pages when Stripe is configured).
   {

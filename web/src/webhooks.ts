@@ -2,134 +2,40 @@
  * Client for webhooks: an app's endpoints, messages and attempts (developer
  * console) and an account's mutes per installation. Same transport as api.ts.
  */
-import { fieldErrorsOf, type Page, request, seg, withQuery } from './api.ts';
+import { type FormQuery, fieldErrorsOf, type Page, request, seg, withQuery } from './api.ts';
+import type {
+  components,
+  DeveloperInstallation,
+  QueryOf,
+  ResponseOf,
+  WebhookAttempt,
+  WebhookEndpoint,
+  WebhookEventType,
+  WebhookMessage,
+  WebhookMutes,
+} from './generated/openapi.ts';
 
-export interface WebhookEventType {
-  type: string;
-  description: string;
-  scope: string | null;
-  owner: string;
-}
+type Schemas = components['schemas'];
+type Ep = '/v1/organizations/{orgId}/apps/{appId}/webhook-endpoints/{endpointId}';
 
-export interface WebhookEndpoint {
-  id: string;
-  appId: string;
-  url: string;
-  description: string;
-  eventTypes: string[];
-  installationIds: string[];
-  enabled: boolean;
-  disabledReason: 'manual' | 'gone' | 'failing' | null;
-  disabledAt: string | null;
-  rateLimit: number | null;
-  failingSince: string | null;
-  consecutiveFailures: number;
-  lastAttemptAt: string | null;
-  lastSuccessAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+export type {
+  DeveloperInstallation,
+  WebhookAttempt,
+  WebhookEndpoint,
+  WebhookEventType,
+  WebhookMessage,
+  WebhookMutes,
+} from './generated/openapi.ts';
 
-export type MessageState = 'pending' | 'delivered' | 'failed';
-
-export interface WebhookMessage {
-  id: string;
-  endpointId: string;
-  appId: string;
-  eventId: string;
-  eventType: string;
-  accountId: string | null;
-  installationId: string | null;
-  state: MessageState;
-  trigger: 'scheduled' | 'replay' | 'test';
-  attempts: number;
-  nextAttemptAt: string | null;
-  lastAttemptAt: string | null;
-  lastStatus: number | null;
-  lastError: string | null;
-  deliveredAt: string | null;
-  failedAt: string | null;
-  failureReason: string | null;
-  createdAt: string;
-}
-
-export interface WebhookAttempt {
-  id: string;
-  messageId: string;
-  endpointId: string;
-  url: string;
-  startedAt: string;
-  durationMs: number;
-  statusCode: number | null;
-  success: boolean;
-  responseBody: string | null;
-  error: string | null;
-  trigger: 'scheduled' | 'replay' | 'test';
-}
-
-export interface WebhookStats {
-  windowHours: number;
-  attempts: number;
-  succeeded: number;
-  failed: number;
-  successRate: number | null;
-  latencyMs: { p50: number | null; p95: number | null };
-  messages: { pending: number; delivered: number; failed: number };
-}
-
-export interface WebhookSecret {
-  secret: string;
-  createdAt: string;
-  /** Older secrets still signing until they expire (rotation overlap). */
-  previous: Array<{ secret: string; createdAt: string; expiresAt: string | null }>;
-}
-
-export interface EndpointInput {
-  url?: string;
-  description?: string;
-  eventTypes?: string[];
-  /** Empty: every installation of the app. */
-  installationIds?: string[];
-  enabled?: boolean;
-  /** Messages per second; null: no limit. */
-  rateLimit?: number | null;
-}
-
+export type MessageState = WebhookMessage['state'];
+export type WebhookStats = Schemas['WebhookEndpointStats'];
+export type WebhookSecret = Schemas['WebhookEndpointSecret'];
+export type EndpointInput = Schemas['WebhookEndpointPatch'];
 /** A time range of replays: `until` absent means up to now. */
-export interface ReplayRange {
-  since: string;
-  until?: string;
-}
-
-export interface MessageFilter {
-  endpointId?: string | null;
-  state?: MessageState | null;
-  eventType?: string | null;
-  since?: string | null;
-  until?: string | null;
-  cursor?: string | null;
-  limit?: number;
-}
-
-/** An active installation of the app, as its developer sees it (the endpoint form's checklist). */
-export interface DeveloperInstallation {
-  id: string;
-  accountId: string;
-  /** Null when the account has no name to show. */
-  accountName: string | null;
-  versionId: string;
-  grantedScopes: string[];
-  status: 'active' | 'uninstalled';
-  createdAt: string;
-  uninstalledAt: string | null;
-}
-
-export interface WebhookMutes {
-  installationId: string;
-  appId: string;
-  muted: string[];
-  mutable: Array<{ type: string; description: string; scope: string }>;
-}
+export type ReplayRange = Schemas['WebhookReplayRange'];
+export type MessageFilter = FormQuery<
+  QueryOf<'/v1/organizations/{orgId}/apps/{appId}/webhook-messages', 'get'>
+>;
 
 const base = (orgId: string, appId: string) => `/v1/organizations/${seg(orgId)}/apps/${seg(appId)}`;
 const ep = (orgId: string, appId: string, endpointId: string) =>
@@ -151,7 +57,7 @@ export const webhooksApi = {
   endpoint: (orgId: string, appId: string, endpointId: string) =>
     request<WebhookEndpoint>('GET', ep(orgId, appId, endpointId)),
   create: (orgId: string, appId: string, body: EndpointInput) =>
-    request<{ endpoint: WebhookEndpoint; secret: string }>(
+    request<ResponseOf<'/v1/organizations/{orgId}/apps/{appId}/webhook-endpoints', 'post'>>(
       'POST',
       `${base(orgId, appId)}/webhook-endpoints`,
       body,
@@ -161,7 +67,7 @@ export const webhooksApi = {
   remove: (orgId: string, appId: string, endpointId: string) =>
     request<unknown>('DELETE', ep(orgId, appId, endpointId)),
   rotate: (orgId: string, appId: string, endpointId: string, overlapHours: number) =>
-    request<{ secret: string; previousSecretsExpireAt: string | null }>(
+    request<ResponseOf<`${Ep}/secret/rotate`, 'post'>>(
       'POST',
       `${ep(orgId, appId, endpointId)}/secret/rotate`,
       { overlapHours },
@@ -178,9 +84,9 @@ export const webhooksApi = {
   secret: (orgId: string, appId: string, endpointId: string) =>
     request<WebhookSecret>('GET', `${ep(orgId, appId, endpointId)}/secret`),
   replayFailed: (orgId: string, appId: string, endpointId: string, range: ReplayRange) =>
-    request<{ replayed: number }>('POST', `${ep(orgId, appId, endpointId)}/replay`, range),
+    request<ResponseOf<`${Ep}/replay`, 'post'>>('POST', `${ep(orgId, appId, endpointId)}/replay`, range),
   replayMissing: (orgId: string, appId: string, endpointId: string, range: ReplayRange) =>
-    request<{ created: number; truncated: boolean }>(
+    request<ResponseOf<`${Ep}/replay-missing`, 'post'>>(
       'POST',
       `${ep(orgId, appId, endpointId)}/replay-missing`,
       range,
@@ -191,7 +97,7 @@ export const webhooksApi = {
       withQuery(`${base(orgId, appId)}/webhook-messages`, { limit: 50, ...filter }),
     ),
   message: (orgId: string, appId: string, messageId: string) =>
-    request<WebhookMessage & { payload: unknown }>(
+    request<Schemas['WebhookMessageDetail']>(
       'GET',
       `${base(orgId, appId)}/webhook-messages/${seg(messageId)}`,
     ),

@@ -817,6 +817,10 @@ export interface operations {
   appCreateAContact: {
     parameters: {
       query?: never;
+      header?: {
+        /** Makes a retry safe: the first successful answer for this key (yours, per caller) is kept 24 hours and returned again, with `Idempotent-Replayed: true`, for the same request; the same key with another body is 409 PLAZA_IDEMPOTENCY_KEY_REUSED. Errors are not kept: a retry after one runs again. Send a new random key (a UUID) for each new request. */
+        'Idempotency-Key'?: string;
+      };
       path?: never;
     };
     requestBody: {
@@ -991,32 +995,8 @@ export interface components {
     AppSelf: {
       appId: string;
       clientId: string;
-      name: string;
-      slug: string;
-      /** active, unpublished or suspended */
-      status: string;
       /** Accounts the app is installed in */
       activeInstallations: number;
-      /** The reviewed version accounts install; null before the first approval */
-      liveVersion: {
-        id: string;
-        number: number;
-        scopes: {
-          name: string;
-          optional: boolean;
-        }[];
-      } | null;
-      /** The live version's install link (where the marketplace's Install button goes) */
-      installUrl: string | null;
-      /** The app's page in the marketplace */
-      marketplaceUrl: string;
-      webhookEndpoints: {
-        id: string;
-        url: string;
-        /** Empty: every event type the app may receive */
-        eventTypes: string[];
-        enabled: boolean;
-      }[];
     };
     AppUser: {
       userId: string;
@@ -1098,7 +1078,7 @@ export interface components {
       title: string;
       status: number;
       detail?: string;
-      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_GONE' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_UNAVAILABLE';
+      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE';
       instance?: string;
       requestId?: string;
       fields?: {
@@ -1256,7 +1236,7 @@ export interface components {
 }
 
 /** Every OAuth scope the document names. */
-export type Scope = 'account:read' | 'contacts:read' | 'contacts:write' | 'users:read' | 'users:read_email';
+export type Scope = 'account:read' | 'contacts:read' | 'contacts:write' | 'payouts:read' | 'users:read' | 'users:read_email';
 
 /** Every schema by name. */
 export type Schemas = components['schemas'];

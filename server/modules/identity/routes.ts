@@ -3,8 +3,8 @@ import { z } from 'zod';
 import type { Config } from '../../config.ts';
 import { type Caller, SESSION_COOKIE } from '../../http/auth.ts';
 import { defineRoute, Email, Pagination, page, RoleSchema, Timestamp } from '../../http/route.ts';
-import { OrganizationWithRole, type OrganizationsService } from '../organizations/index.ts';
-import type { IdentityService } from './service.ts';
+import { type OrganizationsService, OrganizationWithRole } from '../organizations/index.ts';
+import type { IdentityService, User } from './service.ts';
 
 export const UserSchema = z
   .object({
@@ -12,6 +12,7 @@ export const UserSchema = z
     email: z.string(),
     name: z.string(),
     platformRole: z.enum(['admin', 'reviewer']).nullable(),
+    emailVerified: z.boolean().describe('Whether the person followed the link emailed to this address'),
   })
   .meta({ id: 'User' });
 
@@ -59,12 +60,14 @@ export function identityRoutes(deps: {
     userAgent: ctx.get('user-agent'),
     requestId: ctx.state.requestId,
   });
-  const publicUser = (u: { id: string; email: string; name: string; platformRole: any }) => ({
+  const publicUser = (u: User) => ({
     id: u.id,
     email: u.email,
     name: u.name,
     platformRole: u.platformRole,
+    emailVerified: u.emailVerified,
   });
+  const LinkToken = z.string().min(1).max(500);
 
   return [
     defineRoute({
@@ -94,6 +97,58 @@ export function identityRoutes(deps: {
         const { user, token, session } = await identity.login(body, meta(ctx));
         setSessionCookie(ctx, token);
         return { user: publicUser(user), csrfToken: session.csrfToken };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/auth/verify-email',
+      summary: 'Verify an email address',
+      // Follows the signed link emailed at sign-up; no sign-in needed (the token is the proof).
+      tag: 'Auth',
+      access: { kind: 'public' },
+      body: z.object({ token: LinkToken }),
+      response: z.object({ user: UserSchema }),
+      async handler({ body, ctx }) {
+        return { user: publicUser(await identity.verifyEmail(body.token, meta(ctx))) };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/auth/verify-email/resend',
+      summary: 'Send a new verification link',
+      tag: 'Auth',
+      access: { kind: 'user' },
+      apiKeys: false,
+      status: 202,
+      async handler({ caller }) {
+        await identity.resendVerification(caller!.user);
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/auth/password/forgot',
+      summary: 'Ask for a password reset link',
+      // 202 whether or not an account has this address, so the form does not reveal who has one.
+      tag: 'Auth',
+      access: { kind: 'public' },
+      status: 202,
+      body: z.object({ email: Email }),
+      response: z.object({ detail: z.string() }),
+      async handler({ body, ctx }) {
+        await identity.requestPasswordReset(body.email, meta(ctx));
+        return { detail: 'If an account has this address, we sent it a link to choose a new password.' };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/auth/password/reset',
+      summary: 'Choose a new password with a reset link',
+      // The link works once and expires; every session of the account ends.
+      tag: 'Auth',
+      access: { kind: 'public' },
+      body: z.object({ token: LinkToken, password: Password }),
+      async handler({ body, ctx }) {
+        await identity.resetPassword(body, meta(ctx));
       },
     }),
     defineRoute({

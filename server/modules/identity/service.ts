@@ -1,8 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import type { Config } from '../../config.ts';
 import type { Db, Queryable } from '../../db/index.ts';
-import { conflict, notFound, PlazaError } from '../../errors.ts';
+import { conflict, invalid, notFound, PlazaError } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
 import { newId, newSecret } from '../../ids.ts';
 import type { JobQueue } from '../../jobs/types.ts';
@@ -15,12 +15,15 @@ import {
   type Role,
 } from '../../tenancy.ts';
 import type { AuditService } from '../audit/index.ts';
+import type { MailService } from '../mail/index.ts';
 
 export interface User {
   id: string;
   email: string;
   name: string;
   platformRole: PlatformRole | null;
+  /** True once the person followed the link emailed to this address. */
+  emailVerified: boolean;
   createdAt: string;
 }
 
@@ -59,6 +62,7 @@ const toUser = (r: any): User => ({
   email: r.email,
   name: r.name,
   platformRole: r.platform_role,
+  emailVerified: r.email_verified_at != null,
   createdAt: r.created_at.toISOString(),
 });
 const toKey = (r: any): ApiKey => ({
@@ -75,8 +79,16 @@ const toKey = (r: any): ApiKey => ({
 
 export type IdentityService = ReturnType<typeof createIdentityService>;
 
-export function createIdentityService(deps: { db: Db; config: Config; audit: AuditService; jobs: JobQueue }) {
-  const { db, config, audit, jobs } = deps;
+export function createIdentityService(deps: {
+  db: Db;
+  config: Config;
+  audit: AuditService;
+  jobs: JobQueue;
+  mail: MailService;
+  /** Signs email verification links. */
+  secret: string;
+}) {
+  const { db, config, audit, jobs, mail, secret } = deps;
   // Verifying against this when the email is unknown keeps sign-in time the same either way.
   const dummyHash = argonHash('plaza-dummy-password', ARGON);
 
@@ -85,12 +97,35 @@ export function createIdentityService(deps: { db: Db; config: Config; audit: Aud
     name: 'identity.cleanup',
     async handler() {
       await db.query('DELETE FROM sessions WHERE expires_at < now()');
+      await db.query("DELETE FROM password_resets WHERE expires_at < now() - interval '1 day'");
       await db.query('DELETE FROM login_failures WHERE at < now() - $1::interval', [
         `${config.loginWindowMinutes * 2} minutes`,
       ]);
     },
   });
   jobs.repeat('identity.cleanup', 60 * 60_000);
+
+  // A verification link is signed rather than stored: it names the user and its expiry, and the
+  // MAC covers the address, so a link stops working if the address it was sent to changes.
+  const verifyMac = (userId: string, email: string, exp: number) =>
+    createHmac('sha256', secret)
+      .update(`plaza-verify-email\n${userId}\n${email.toLowerCase()}\n${exp}`)
+      .digest('base64url');
+  function emailVerificationToken(user: { id: string; email: string }, expiresAt?: Date): string {
+    const exp = Math.floor(
+      (expiresAt?.getTime() ?? Date.now() + config.emailVerificationTtlHours * 3_600_000) / 1000,
+    );
+    return `${user.id}.${exp}.${verifyMac(user.id, user.email, exp)}`;
+  }
+  async function sendVerification(user: { id: string; email: string; name: string }): Promise<void> {
+    await mail.send('verify-email', {
+      to: user.email,
+      name: user.name,
+      token: emailVerificationToken(user),
+      validHours: config.emailVerificationTtlHours,
+    });
+  }
+  const badLink = (reason: string) => invalid('body.token', reason);
 
   async function createSession(
     q: Queryable,
@@ -151,7 +186,7 @@ export function createIdentityService(deps: { db: Db; config: Config; audit: Aud
       meta: { ip: string | null; userAgent?: string; requestId: string | null },
     ) {
       const passwordHash = await argonHash(input.password, ARGON);
-      return db.transaction(async (tx) => {
+      const created = await db.transaction(async (tx) => {
         const exists = await tx.maybeOne('SELECT 1 FROM users WHERE lower(email) = lower($1)', [input.email]);
         if (exists)
           throw conflict('an account with this email already exists', [
@@ -186,6 +221,121 @@ export function createIdentityService(deps: { db: Db; config: Config; audit: Aud
           targetId: created.session.id,
         });
         return { user, ...created };
+      });
+      await sendVerification(created.user);
+      return created;
+    },
+
+    emailVerificationToken,
+
+    /** Marks the address verified for a valid, unexpired link; following it twice is fine. */
+    async verifyEmail(token: string, meta: { ip: string | null; requestId: string | null }): Promise<User> {
+      const [userId, expText, mac] = token.split('.');
+      const exp = Number(expText);
+      if (!userId || !mac || !Number.isSafeInteger(exp)) throw badLink('not a verification link');
+      const row = await db.maybeOne('SELECT * FROM users WHERE id = $1', [userId]);
+      const expected = Buffer.from(row ? verifyMac(userId, row.email, exp) : '');
+      const given = Buffer.from(mac);
+      if (!row || expected.length !== given.length || !timingSafeEqual(expected, given))
+        throw badLink('this link is not valid (it may have been cut short, or the address has changed)');
+      if (exp * 1000 < Date.now()) throw badLink('this link has expired; sign in and ask for a new one');
+      if (row.email_verified_at) return toUser(row);
+      return db.transaction(async (tx) => {
+        const updated = await tx.one(
+          'UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()) WHERE id = $1 RETURNING *',
+          [userId],
+        );
+        await audit.record(tx, {
+          organizationId: null,
+          actor: { userId, email: row.email, platformRole: row.platform_role, ...meta },
+          action: 'user.email_verified',
+          targetType: 'user',
+          targetId: userId,
+        });
+        return toUser(updated);
+      });
+    },
+
+    /** Sends a new verification link to a signed-in person whose address is not verified yet. */
+    async resendVerification(user: User): Promise<void> {
+      if (user.emailVerified)
+        throw conflict('your email address is already verified', [
+          { field: 'user.email', reason: 'already verified' },
+        ]);
+      await sendVerification(user);
+    },
+
+    /**
+     * Emails a single-use reset link when the address belongs to an account. The caller answers
+     * the same either way, so the form does not tell who has an account.
+     */
+    async requestPasswordReset(email: string, meta: { ip: string | null; requestId: string | null }) {
+      const row = await db.maybeOne('SELECT * FROM users WHERE lower(email) = lower($1)', [email]);
+      if (!row) return;
+      // A handful of links an hour is plenty for a person and keeps the form from mail-bombing them.
+      const recent = await db.one<{ n: number }>(
+        "SELECT count(*)::int AS n FROM password_resets WHERE user_id = $1 AND created_at > now() - interval '1 hour'",
+        [row.id],
+      );
+      if (recent.n >= 5) return;
+      const token = newSecret('plz_reset');
+      await db.transaction(async (tx) => {
+        await tx.query(
+          `INSERT INTO password_resets (token_hash, user_id, email, expires_at)
+           VALUES ($1, $2, $3, now() + $4::interval)`,
+          [sha256(token), row.id, row.email, `${config.passwordResetTtlMinutes} minutes`],
+        );
+        await audit.record(tx, {
+          organizationId: null,
+          actor: { userId: null, email: row.email, platformRole: null, ...meta },
+          action: 'password.reset_requested',
+          targetType: 'user',
+          targetId: row.id,
+        });
+      });
+      await mail.send('password-reset', {
+        to: row.email,
+        name: row.name,
+        token,
+        validMinutes: config.passwordResetTtlMinutes,
+      });
+    },
+
+    /**
+     * Sets a new password with a reset token (once, before it expires), ends every session of
+     * the account and clears its sign-in lock. The link came to the mailbox, so it verifies it too.
+     */
+    async resetPassword(
+      input: { token: string; password: string },
+      meta: { ip: string | null; requestId: string | null },
+    ): Promise<void> {
+      const passwordHash = await argonHash(input.password, ARGON);
+      await db.transaction(async (tx) => {
+        const used = await tx.maybeOne(
+          `UPDATE password_resets SET used_at = now()
+           WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING user_id, email`,
+          [sha256(input.token)],
+        );
+        if (!used) throw badLink('this reset link is not valid, has expired or was already used');
+        const user = await tx.one(
+          `UPDATE users SET password_hash = $2,
+             email_verified_at = CASE WHEN lower(email) = lower($3) THEN COALESCE(email_verified_at, now())
+                                 ELSE email_verified_at END
+           WHERE id = $1 RETURNING *`,
+          [used.user_id, passwordHash, used.email],
+        );
+        await tx.query('UPDATE password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL', [
+          user.id,
+        ]);
+        await tx.query('DELETE FROM sessions WHERE user_id = $1', [user.id]);
+        await tx.query('DELETE FROM login_failures WHERE lower(email) = lower($1)', [user.email]);
+        await audit.record(tx, {
+          organizationId: null,
+          actor: { userId: user.id, email: user.email, platformRole: user.platform_role, ...meta },
+          action: 'password.reset',
+          targetType: 'user',
+          targetId: user.id,
+        });
       });
     },
 
@@ -297,7 +447,7 @@ export function createIdentityService(deps: { db: Db; config: Config; audit: Aud
       return row ? toUser(row) : undefined;
     },
 
-    /** For seeds and operator tooling: create a user with a platform role. */
+    /** For seeds and operator tooling: create a user with a platform role (the address counts as verified). */
     async createUser(
       q: Queryable,
       input: { name: string; email: string; password: string; platformRole?: PlatformRole },
@@ -305,7 +455,8 @@ export function createIdentityService(deps: { db: Db; config: Config; audit: Aud
       const passwordHash = await argonHash(input.password, ARGON);
       return toUser(
         await q.one(
-          'INSERT INTO users (id, email, name, password_hash, platform_role) VALUES ($1, $2, $3, $4, $5) RETURNING *',
+          `INSERT INTO users (id, email, name, password_hash, platform_role, email_verified_at)
+           VALUES ($1, $2, $3, $4, $5, now()) RETURNING *`,
           [newId('usr'), input.email, input.name, passwordHash, input.platformRole ?? null],
         ),
       );

@@ -10,8 +10,10 @@ export function mailRoutes({ mail, devMailbox }: { mail: MailService; devMailbox
       path: '/v1/dev/mailbox',
       summary: 'Dev mailbox',
       tag: 'Development',
-      // Only on when no SMTP server is configured (development); it shows every email sent.
-      access: { kind: 'public' },
+      // A development tool showing every email sent (links included): platform admins only, and
+      // only when PLAZA_DEV_MAILBOX is on (see config.ts for when it is on by itself).
+      access: { kind: 'platform', roles: ['admin'] },
+      apiKeys: false,
       response: z.object({
         data: z.array(
           z.object({

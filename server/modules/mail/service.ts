@@ -91,8 +91,12 @@ export function createMailService({
     async send(template: string, data: Record<string, unknown> & { to: string }): Promise<void> {
       await jobs.enqueue(SEND_JOB, render(template, data));
     },
-    async mailbox(limit = 50): Promise<MailboxEntry[]> {
-      const rows = await db.query('SELECT * FROM dev_mailbox ORDER BY id DESC LIMIT $1', [limit]);
+    /** The newest emails of the dev mailbox, optionally only those to one address. */
+    async mailbox(limit = 50, to?: string): Promise<MailboxEntry[]> {
+      const rows = await db.query(
+        'SELECT * FROM dev_mailbox WHERE ($2::text IS NULL OR lower(to_address) = lower($2)) ORDER BY id DESC LIMIT $1',
+        [limit, to ?? null],
+      );
       return rows.map((r) => ({
         id: r.id,
         to: r.to_address,

@@ -506,8 +506,14 @@ export function createOrganizationsService(deps: {
           [sha256(token)],
         );
         if (!row) throw notFound('invitation');
-        if (row.email.toLowerCase() !== actor.email?.toLowerCase())
+        const user = await identity.getUser(actor.userId!);
+        if (row.email.toLowerCase() !== user.email.toLowerCase())
           throw forbidden(`this invitation is for ${row.email}; sign in with that email to accept it`);
+        if (!user.emailVerified)
+          throw new PlazaError(
+            'PLAZA_EMAIL_UNVERIFIED',
+            `verify your email address first: open the link we sent to ${user.email} (or ask for a new one), then accept`,
+          );
         await tx.query(
           `INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, $3)
            ON CONFLICT (organization_id, user_id) DO NOTHING`,
