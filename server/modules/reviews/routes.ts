@@ -139,8 +139,29 @@ export function reviewRoutes({ reviews }: { reviews: ReviewsService }) {
       tag: 'Reviews',
       access: DEVELOPER,
       params: VersionParams,
-      response: VersionStatusSchema,
-      handler: ({ org, params }) => reviews.submit(org, params.appId, params.versionId),
+      query: z.object({
+        wait: z.coerce
+          .number()
+          .int()
+          .min(0)
+          .max(60)
+          .default(0)
+          .describe('Seconds to wait for the automated checks (they run as a job) before answering'),
+      }),
+      response: VersionStatusSchema.extend({
+        statusUrl: z.string().describe('Poll it (GET) for the checks, the queue position and the decision'),
+      }),
+      async handler({ org, params, query, ctx }) {
+        let status = await reviews.submit(org, params.appId, params.versionId);
+        const deadline = Date.now() + query.wait * 1000;
+        while (status.state === 'checking' && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+          status = await reviews.status(org, params.appId, params.versionId);
+        }
+        const statusUrl = `${ctx.path.replace(/\/submit$/, '')}/status`;
+        ctx.set('Location', statusUrl);
+        return { ...status, statusUrl };
+      },
     }),
     defineRoute({
       method: 'post',
