@@ -188,6 +188,12 @@ export const api = {
     request<AuthResult>('POST', '/v1/auth/signup', input),
   login: (input: { email: string; password: string }) => request<AuthResult>('POST', '/v1/auth/login', input),
   logout: () => request<void>('POST', '/v1/auth/logout'),
+  verifyEmail: (token: string) => request<{ user: User }>('POST', '/v1/auth/verify-email', { token }),
+  resendVerification: () => request<void>('POST', '/v1/auth/verify-email/resend'),
+  forgotPassword: (input: { email: string }) =>
+    request<{ detail: string }>('POST', '/v1/auth/password/forgot', input),
+  resetPassword: (input: { token: string; password: string }) =>
+    request<void>('POST', '/v1/auth/password/reset', input),
   me: () => request<Me>('GET', '/v1/me'),
 
   createOrganization: (input: { name: string; kind: OrgKind }) =>

@@ -69,9 +69,25 @@ export interface paths {
     /** Sign out */
     post: operations['signOut'];
   };
+  '/v1/auth/password/forgot': {
+    /** Ask for a password reset link */
+    post: operations['askForAPasswordResetLink'];
+  };
+  '/v1/auth/password/reset': {
+    /** Choose a new password with a reset link */
+    post: operations['chooseANewPasswordWithAResetLink'];
+  };
   '/v1/auth/signup': {
     /** Sign up */
     post: operations['signUp'];
+  };
+  '/v1/auth/verify-email': {
+    /** Verify an email address */
+    post: operations['verifyAnEmailAddress'];
+  };
+  '/v1/auth/verify-email/resend': {
+    /** Send a new verification link */
+    post: operations['sendANewVerificationLink'];
   };
   '/v1/dev/mailbox': {
     /** Dev mailbox */
@@ -930,6 +946,62 @@ export interface operations {
       };
     };
   };
+  /** Ask for a password reset link */
+  askForAPasswordResetLink: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Format: email */
+          email: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      202: {
+        content: {
+          'application/json': {
+            detail: string;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Choose a new password with a reset link */
+  chooseANewPasswordWithAResetLink: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          token: string;
+          password: string;
+        };
+      };
+    };
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** Sign up */
   signUp: {
     parameters: {
@@ -953,6 +1025,54 @@ export interface operations {
           'application/json': components['schemas']['SessionResponse'];
         };
       };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Verify an email address */
+  verifyAnEmailAddress: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          token: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            user: components['schemas']['User'];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Send a new verification link */
+  sendANewVerificationLink: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      202: { content?: never };
       /** An error */
       default: {
         content: {
@@ -4459,7 +4579,7 @@ export interface components {
       title: string;
       status: number;
       detail?: string;
-      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE';
+      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE';
       instance?: string;
       requestId?: string;
       fields?: {
@@ -4636,6 +4756,8 @@ export interface components {
       email: string;
       name: string;
       platformRole: 'admin' | 'reviewer' | null;
+      /** Whether the person followed the link emailed to this address */
+      emailVerified: boolean;
     };
     VersionDiff: {
       version: {
