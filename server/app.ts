@@ -5,6 +5,7 @@ import type { Core } from './core.ts';
 import { PlazaError } from './errors.ts';
 import { createAppAuthenticator } from './http/app-auth.ts';
 import { authenticate } from './http/auth.ts';
+import { refuseIllFormedInput } from './http/edge.ts';
 import { buildOpenApi } from './http/openapi.ts';
 import { requestLifecycle } from './http/problem.ts';
 import { rateLimitCallers } from './http/rate-limit.ts';
@@ -109,6 +110,7 @@ export function createApp(core: Core): Koa {
     ctx.set('X-Frame-Options', 'DENY');
     await next();
   });
+  app.use(refuseIllFormedInput());
   app.use(serveWebApp(path.join(root, 'web', 'dist'), API_PATHS, new URL(core.config.baseUrl).origin));
   app.use(async (ctx, next) => {
     await next();

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { PlazaError } from '../errors.ts';
+import { refuseIllFormed } from './edge.ts';
 
 /**
  * Reads a JSON request body. Routes call it (there is no global body parser,
@@ -26,11 +27,14 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
   const raw = Buffer.concat(chunks);
   ctx.state.rawBody = raw;
   if (raw.length === 0) return undefined;
+  let parsed: unknown;
   try {
-    return JSON.parse(raw.toString('utf8'));
+    parsed = JSON.parse(raw.toString('utf8'));
   } catch (err) {
     throw new PlazaError('PLAZA_BAD_JSON', `the body is not valid JSON: ${(err as Error).message}`);
   }
+  refuseIllFormed('body', parsed);
+  return parsed;
 }
 
 const tooLarge = (limit: number) =>

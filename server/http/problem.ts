@@ -41,10 +41,38 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   415: 'PLAZA_UNSUPPORTED_MEDIA_TYPE',
 };
 
+/**
+ * Database errors that mean the request conflicts with stored data or holds
+ * text the database cannot keep: the client's answer, not a 500. Validation
+ * and row locks should come first; this is the net under every route.
+ */
+export function problemFromDatabase(err: unknown): PlazaError | undefined {
+  const { code } = (err ?? {}) as { code?: unknown };
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return undefined;
+  if (code === '23505')
+    return new PlazaError(
+      'PLAZA_CONFLICT',
+      'this conflicts with something that already exists or that another request just changed; reload and try again',
+      { cause: err },
+    );
+  if (code === '22021' || code === '22P05')
+    return new PlazaError(
+      'PLAZA_VALIDATION',
+      'the request holds a character that cannot be stored (a NUL byte?)',
+      {
+        cause: err,
+      },
+    );
+  return undefined;
+}
+
 export function writeProblem(ctx: Context, err: unknown, log: Logger): void {
   let problem: PlazaError;
   if (err instanceof PlazaError) problem = err;
-  else {
+  else if (problemFromDatabase(err)) {
+    problem = problemFromDatabase(err)!;
+    log.warn({ err }, 'database refused the request; answered as a client error');
+  } else {
     const status = (err as { status?: number; expose?: boolean })?.status;
     if (status && STATUS_CODES[status] && (err as { expose?: boolean }).expose !== false)
       problem = new PlazaError(STATUS_CODES[status], (err as Error).message);

@@ -4,6 +4,7 @@ import { type FieldError, PlazaError } from '../errors.ts';
 import type { Actor, AppContext, OrgContext } from '../tenancy.ts';
 import type { AppClient } from './app-auth.ts';
 import type { Caller } from './auth.ts';
+import { refuseIllFormed } from './edge.ts';
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -116,6 +117,7 @@ export function fieldErrors(where: string, error: z.ZodError): FieldError[] {
 }
 
 export function parseInput<S extends z.ZodType>(where: string, schema: S, value: unknown): z.output<S> {
+  refuseIllFormed(where, value);
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const fields = fieldErrors(where, result.error);
