@@ -849,6 +849,7 @@ export async function startFakeStripe(opts: FakeStripeOptions = {}) {
     ['POST', /^\/v1\/payment_intents$/, (_m, b) => createPaymentIntent(b)],
     ['GET', /^\/v1\/payment_intents\/([^/]+)$/, (m, _b, q) => expand(get('pi', 'payment intent', m[1]!), q)],
     ['GET', /^\/v1\/payment_methods\/([^/]+)$/, (m) => get('pm', 'payment method', m[1]!)],
+    ['GET', /^\/v1\/setup_intents\/([^/]+)$/, (m) => get('seti', 'setup intent', m[1]!)],
     ['GET', /^\/v1\/charges\/([^/]+)$/, (m, _b, q) => expand(get('ch', 'charge', m[1]!), q)],
     ['POST', /^\/v1\/transfers$/, (_m, b) => createTransfer(b)],
     ['GET', /^\/v1\/transfers\/([^/]+)$/, (m) => get('tr', 'transfer', m[1]!)],

@@ -10,6 +10,7 @@ import supertest from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import type { Core } from '../../server/core.ts';
 import { VersionFields } from '../../server/modules/apps/schemas.ts';
+import type { Pricing } from '../../server/modules/marketplace/index.ts';
 import { CHECKLIST_KEYS } from '../../server/modules/reviews/service.ts';
 import { type Actor, type OrgContext, SYSTEM_ACTOR } from '../../server/tenancy.ts';
 import { png } from './images.ts';
@@ -142,6 +143,8 @@ export interface AppOptions {
   name?: string;
   /** The version's install link (where the marketplace's Install button goes). */
   installUrl?: string | null;
+  /** The version's price (default free). */
+  pricing?: Pricing;
 }
 
 /** An app in a new developer organization, made the way developers and reviewers do it through the services. */
@@ -184,6 +187,7 @@ export async function registerApp(plaza: WithCore, opts: AppOptions): Promise<Te
     installUrl: fields.installUrl,
     scopes: fields.scopes,
     webhookEvents: fields.webhookEvents,
+    ...(opts.pricing ? { pricing: opts.pricing } : {}),
   });
   if (opts.live !== false) {
     await apps.uploadAsset(developer, appId, versionId, 'icon', {

@@ -69,6 +69,7 @@ describe('sandbox provider', () => {
 
     const session = await provider.createCheckout({
       idempotencyKey: 'checkout:inv_sbx_1',
+      mode: 'payment',
       amount: 10_000n,
       currency: 'USD',
       description: 'Pro plan',

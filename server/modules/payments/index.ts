@@ -1,10 +1,13 @@
+import { z } from 'zod';
 import { defineModule } from '../module.ts';
 import { paymentRoutes } from './routes.ts';
 import { createPaymentsService, type PaymentsService } from './service.ts';
+import { PAYMENT_EVENT_TYPES } from './subscriptions.ts';
 
 export type { PayoutAccountView } from './payout-accounts.ts';
 export type { PaymentProvider, ProviderName } from './provider.ts';
 export type { PaymentsService } from './service.ts';
+export type { InvoiceView, SubscriptionView } from './subscriptions.ts';
 
 declare module '../module.ts' {
   interface ModuleServices {
@@ -12,14 +15,72 @@ declare module '../module.ts' {
   }
 }
 
+const PaymentPayload = z.object({
+  invoiceId: z.string(),
+  subscriptionId: z.string(),
+  appId: z.string(),
+  kind: z.enum(['initial', 'renewal', 'usage']),
+  amount: z.number().int().describe('Minor units'),
+  currency: z.string(),
+  reason: z.string().optional(),
+});
+
 /**
  * Payments: the payment provider (Stripe, or the embedded sandbox without a
- * key), partners' payout accounts (Connect onboarding), Stripe webhooks.
+ * key), partners' payout accounts (Connect onboarding), Stripe webhooks, and
+ * paid installs (subscriptions, renewals, usage) recorded in the ledger.
  */
 export default defineModule({
   name: 'payments',
-  requires: ['audit'],
-  tables: ['payments_payout_accounts', 'payments_provider_events', 'payments_sandbox_objects'],
-  createService: ({ db, config, log, audit }) => createPaymentsService({ db, config, log, audit }),
+  requires: ['audit', 'events', 'ledger', 'apps', 'organizations', 'installations'],
+  tables: [
+    'payments_payout_accounts',
+    'payments_provider_events',
+    'payments_sandbox_objects',
+    'payments_subscriptions',
+    'payments_invoices',
+    'payments_usage',
+  ],
+  scopes: [
+    {
+      name: 'payments:read',
+      consentText: 'See what your account pays for this app (payments, renewals, refunds)',
+      sensitivity: 'financial',
+    },
+  ],
+  eventTypes: [
+    {
+      type: PAYMENT_EVENT_TYPES.succeeded,
+      description: 'The account paid for an app (first payment, renewal or usage).',
+      scope: 'payments:read',
+      payload: PaymentPayload,
+    },
+    {
+      type: PAYMENT_EVENT_TYPES.failed,
+      description: 'A renewal or usage charge failed; the subscription is past due until it is paid.',
+      scope: 'payments:read',
+      payload: PaymentPayload,
+    },
+    {
+      type: PAYMENT_EVENT_TYPES.refunded,
+      description: 'A payment for an app was refunded (in full or in part).',
+      scope: 'payments:read',
+      payload: PaymentPayload.extend({ refundId: z.string() }),
+    },
+  ],
+  createService: ({ db, config, log, audit, ledger, events, apps, organizations, extensions }) => {
+    const payments = createPaymentsService({ db, config, log, audit, ledger, events, apps, organizations });
+    extensions.add('installation.gate', payments.subscriptions.gate, 'payments');
+    return payments;
+  },
+  jobs: (payments) => [
+    {
+      name: 'payments.renewals',
+      everyMs: 60_000,
+      handler: async () => {
+        await payments.subscriptions.renewDue();
+      },
+    },
+  ],
   routes: ({ payments }) => paymentRoutes({ payments }),
 });

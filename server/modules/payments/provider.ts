@@ -30,6 +30,9 @@ export interface ProviderAccount {
 
 export interface CheckoutRequest {
   idempotencyKey: string;
+  /** `payment` charges `amount`; `setup` only saves a card (usage-priced apps, charged later). */
+  mode: 'payment' | 'setup';
+  /** Minor units; 0n in setup mode. */
   amount: bigint;
   currency: string;
   /** What the customer sees on the payment page. */
@@ -52,6 +55,8 @@ export interface CheckoutSession {
   paid: boolean;
   customerId: string | null;
   paymentIntentId: string | null;
+  /** The card the customer used or saved. */
+  paymentMethodId: string | null;
   metadata: Record<string, string>;
 }
 

@@ -71,6 +71,63 @@ const shape = (v: Awaited<ReturnType<PaymentsService['payoutAccounts']['status']
   },
 });
 
+const Money = z.number().int().describe('Minor units');
+const PricingView = z
+  .record(z.string(), z.unknown())
+  .describe('The price the customer agreed to (the version pricing)');
+const Invoice = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['initial', 'renewal', 'usage']),
+    amount: Money,
+    currency: z.string(),
+    status: z.enum(['open', 'paid', 'failed', 'void']),
+    periodStart: z.string().nullable(),
+    periodEnd: z.string().nullable(),
+    paidAt: z.string().nullable(),
+    amountRefunded: Money,
+    failure: z.string().nullable(),
+  })
+  .meta({ id: 'Invoice' });
+const Subscription = z
+  .object({
+    id: z.string(),
+    accountId: z.string(),
+    appId: z.string(),
+    status: z.enum(['pending_payment', 'trialing', 'active', 'past_due', 'canceled']),
+    pricing: PricingView,
+    provider: z.string(),
+    sandbox: z.boolean(),
+    trialEnd: z.string().nullable(),
+    currentPeriodStart: z.string().nullable(),
+    currentPeriodEnd: z.string().nullable(),
+    usageCap: Money.nullable(),
+    usage: z.object({ quantity: z.number().int(), amount: Money }).nullable(),
+    payUrl: z.string().nullable().describe('Where to pay what is due'),
+    canceledAt: z.string().nullable(),
+    invoices: z.array(Invoice),
+  })
+  .meta({ id: 'Subscription' });
+const UsageReport = z
+  .object({
+    quantity: z.number().int().min(1).max(1_000_000).describe('Units used (the pricing unit, e.g. messages)'),
+  })
+  .meta({ id: 'UsageReport' });
+const UsageAnswer = z
+  .object({
+    replayed: z.boolean().describe('True when this key was reported before (nothing was counted again)'),
+    subscriptionId: z.string(),
+    periodStart: z.string(),
+    periodEnd: z.string(),
+    usedQuantity: z.number().int(),
+    usedAmount: Money,
+    cap: Money,
+    currency: z.string(),
+  })
+  .meta({ id: 'UsageRecorded' });
+const ACCOUNT_MEMBER: Access = { kind: 'org', orgKinds: ['account'] };
+const ACCOUNT_ADMIN: Access = { kind: 'org', orgKinds: ['account'], minRole: 'admin' };
+
 const STRIPE_WEBHOOK_BODY = { contentTypes: ['application/json'], maxBytes: 1024 * 1024 };
 
 export function paymentRoutes({ payments }: { payments: PaymentsService }) {
@@ -149,6 +206,50 @@ export function paymentRoutes({ payments }: { payments: PaymentsService }) {
         const { bytes } = await readRawBody(ctx, STRIPE_WEBHOOK_BODY);
         const result = await payments.stripeWebhook(bytes, ctx.get('stripe-signature') || undefined);
         return { received: true as const, ...result };
+      },
+    }),
+
+    defineRoute({
+      method: 'get',
+      path: '/v1/organizations/:orgId/subscriptions',
+      summary: "The account's paid apps: subscriptions and their invoices",
+      tag: 'Payments',
+      access: ACCOUNT_MEMBER,
+      params: OrgParams,
+      response: z.object({ data: z.array(Subscription) }),
+      handler: async ({ org }) => ({ data: await payments.subscriptions.list(org.org.id) }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/organizations/:orgId/subscriptions/:subscriptionId/pay-link',
+      summary: 'A payment link for what is due on a subscription (a failed renewal)',
+      tag: 'Payments',
+      access: ACCOUNT_ADMIN,
+      params: z.object({ orgId: z.string(), subscriptionId: z.string() }),
+      response: z.object({ url: z.string() }),
+      handler: async ({ org, params }) => ({
+        url: await payments.subscriptions.payLink(org.org.id, params.subscriptionId),
+      }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/app/usage',
+      summary: 'App: report usage (Idempotency-Key of the app, counted against the approved cap)',
+      tag: 'App API',
+      access: { kind: 'app', scope: null },
+      body: UsageReport,
+      response: UsageAnswer,
+      handler: async ({ app, body, ctx }) => {
+        const key = ctx.get('idempotency-key');
+        if (!key || key.length > 255)
+          throw new PlazaError(
+            'PLAZA_VALIDATION',
+            'send an Idempotency-Key header (at most 255 characters) with each usage report',
+            {
+              fields: [{ field: 'header.idempotency-key', reason: key ? 'too long' : 'missing' }],
+            },
+          );
+        return payments.subscriptions.reportUsage(app, { quantity: body.quantity, key });
       },
     }),
 

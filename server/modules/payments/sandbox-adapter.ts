@@ -129,9 +129,10 @@ export function createSandboxProvider(deps: { db: Db; baseUrl: string }) {
       sessionId: s.id,
       url: `${baseUrl}/sandbox/checkout/${s.id}`,
       status: s.status,
-      paid: s.status === 'complete',
+      paid: s.status === 'complete' && s.mode !== 'setup',
       customerId: s.customerId ?? null,
       paymentIntentId: s.paymentIntentId ?? null,
+      paymentMethodId: s.paymentMethodId ?? null,
       metadata: s.metadata ?? {},
     };
   }
@@ -302,6 +303,7 @@ export function createSandboxProvider(deps: { db: Db; baseUrl: string }) {
       once(input.idempotencyKey, 'checkout_session', (q) =>
         put(q, 'checkout_session', {
           id: sid('cs'),
+          mode: input.mode,
           amount: Number(input.amount),
           currency: input.currency,
           description: input.description,

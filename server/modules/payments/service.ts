@@ -2,20 +2,34 @@ import type { Config } from '../../config.ts';
 import type { Db } from '../../db/index.ts';
 import { PlazaError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
+import type { AppsService } from '../apps/index.ts';
 import type { AuditService } from '../audit/index.ts';
-import type { PayoutProviderPort } from '../ledger/index.ts';
+import type { EventsService } from '../events/index.ts';
+import type { LedgerService, PayoutProviderPort } from '../ledger/index.ts';
+import type { OrganizationsService } from '../organizations/index.ts';
 import { createPayoutAccounts } from './payout-accounts.ts';
 import type { PaymentProvider } from './provider.ts';
 import { createProviderEvents, type EventOutcome } from './provider-events.ts';
 import { createSandboxProvider, type SandboxProvider } from './sandbox-adapter.ts';
 import { createStripeProvider, type StripeProvider } from './stripe-adapter.ts';
+import { createSubscriptions } from './subscriptions.ts';
 
 /**
  * Payments: the provider (Stripe with a key, the embedded sandbox without),
  * partners' payout accounts, and the provider's events processed once each.
  */
-export function createPaymentsService(deps: { db: Db; config: Config; log: Logger; audit: AuditService }) {
-  const { db, config, log, audit } = deps;
+export function createPaymentsService(deps: {
+  db: Db;
+  config: Config;
+  log: Logger;
+  audit: AuditService;
+  ledger: LedgerService;
+  events: EventsService;
+  apps: AppsService;
+  organizations: OrganizationsService;
+  now?: () => Date;
+}) {
+  const { db, config, log, audit, ledger, events, apps, organizations } = deps;
   const stripe: StripeProvider | null = config.stripeSecretKey
     ? createStripeProvider({
         secretKey: config.stripeSecretKey,
@@ -30,7 +44,19 @@ export function createPaymentsService(deps: { db: Db; config: Config; log: Logge
 
   const providerEvents = createProviderEvents({ db, log, provider: provider.name });
   const payoutAccounts = createPayoutAccounts({ db, provider, audit, baseUrl: config.baseUrl });
+  const subscriptions = createSubscriptions({
+    db,
+    log,
+    provider,
+    ledger,
+    events,
+    apps,
+    organizations,
+    baseUrl: config.baseUrl,
+    now: deps.now,
+  });
   providerEvents.on('account.updated', payoutAccounts.onAccountEvent);
+  providerEvents.on('checkout.session.completed', subscriptions.onCheckoutCompleted);
   // The sandbox raises its events in-process, through the same path as Stripe's webhooks.
   sandbox?.setEventSink(async (event) => {
     try {
@@ -47,6 +73,16 @@ export function createPaymentsService(deps: { db: Db; config: Config; log: Logge
     transfer: (req) => provider.transfer(req),
     balanceTransactions: (range) => provider.balanceTransactions(range),
   };
+  ledger.usePayoutProvider(payoutProvider);
+  // Uninstalling stops renewal.
+  events.subscribe({
+    name: 'payments.uninstall',
+    types: ['app.uninstalled'],
+    handler: async (e) => {
+      const p = e.payload as { accountId: string; appId: string };
+      await subscriptions.cancel(p.accountId, p.appId);
+    },
+  });
 
   return {
     provider,
@@ -55,6 +91,7 @@ export function createPaymentsService(deps: { db: Db; config: Config; log: Logge
     payoutAccounts,
     providerEvents,
     payoutProvider,
+    subscriptions,
 
     /** Which provider runs, as every money answer and page shows it. */
     providerInfo() {

@@ -76,7 +76,17 @@ export function createStripeProvider(opts: StripeAdapterOptions) {
     };
   }
 
-  function session(s: Stripe.Checkout.Session): CheckoutSession {
+  async function session(s: Stripe.Checkout.Session): Promise<CheckoutSession> {
+    let paymentMethodId: string | null = null;
+    if (s.status === 'complete') {
+      if (s.setup_intent) {
+        const si = await stripe.setupIntents.retrieve(idOf(s.setup_intent as string)!);
+        paymentMethodId = idOf(si.payment_method as string | null);
+      } else if (s.payment_intent) {
+        const pi = await stripe.paymentIntents.retrieve(idOf(s.payment_intent as string)!);
+        paymentMethodId = idOf(pi.payment_method as string | null);
+      }
+    }
     return {
       sessionId: s.id,
       url: s.url ?? '',
@@ -84,6 +94,7 @@ export function createStripeProvider(opts: StripeAdapterOptions) {
       paid: s.payment_status === 'paid',
       customerId: idOf(s.customer as string | null),
       paymentIntentId: idOf(s.payment_intent as string | null),
+      paymentMethodId,
       metadata: (s.metadata ?? {}) as Record<string, string>,
     };
   }
@@ -171,30 +182,43 @@ export function createStripeProvider(opts: StripeAdapterOptions) {
       }),
 
     createCheckout: (input) =>
-      call('the checkout', async () =>
-        session(
+      call('the checkout', async () => {
+        const customer = input.customerId
+          ? { customer: input.customerId }
+          : input.mode === 'payment'
+            ? { customer_creation: 'always' as const, customer_email: input.customerEmail ?? undefined }
+            : { customer_email: input.customerEmail ?? undefined };
+        const params: Stripe.Checkout.SessionCreateParams =
+          input.mode === 'payment'
+            ? {
+                mode: 'payment',
+                line_items: [
+                  {
+                    quantity: 1,
+                    price_data: {
+                      currency: lower(input.currency),
+                      unit_amount: num(input.amount),
+                      product_data: { name: input.description },
+                    },
+                  },
+                ],
+                payment_intent_data: {
+                  transfer_group: input.transferGroup,
+                  description: input.description,
+                  metadata: input.metadata,
+                  ...(input.saveCard ? { setup_future_usage: 'off_session' as const } : {}),
+                },
+              }
+            : {
+                mode: 'setup',
+                currency: lower(input.currency),
+                setup_intent_data: { metadata: input.metadata },
+              };
+        return session(
           await stripe.checkout.sessions.create(
             {
-              mode: 'payment',
-              line_items: [
-                {
-                  quantity: 1,
-                  price_data: {
-                    currency: lower(input.currency),
-                    unit_amount: num(input.amount),
-                    product_data: { name: input.description },
-                  },
-                },
-              ],
-              ...(input.customerId
-                ? { customer: input.customerId }
-                : { customer_creation: 'always' as const, customer_email: input.customerEmail ?? undefined }),
-              payment_intent_data: {
-                transfer_group: input.transferGroup,
-                description: input.description,
-                metadata: input.metadata,
-                ...(input.saveCard ? { setup_future_usage: 'off_session' as const } : {}),
-              },
+              ...params,
+              ...customer,
               client_reference_id: input.transferGroup,
               metadata: input.metadata,
               success_url: input.successUrl,
@@ -202,8 +226,8 @@ export function createStripeProvider(opts: StripeAdapterOptions) {
             },
             { idempotencyKey: input.idempotencyKey },
           ),
-        ),
-      ),
+        );
+      }),
 
     retrieveCheckout: (sessionId) =>
       call('the checkout', async () => session(await stripe.checkout.sessions.retrieve(sessionId))),
