@@ -3,6 +3,7 @@ import type { PayoutProviderPort } from '../../server/modules/ledger/port.ts';
 import { createLedgerService } from '../../server/modules/ledger/service.ts';
 import { type Developer, developer } from '../helpers/apps.ts';
 import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { signInWithPlatformRole } from '../helpers/world.ts';
 
 /**
  * Payout runs against the embedded sandbox provider (real transfers with
@@ -294,5 +295,90 @@ describe('reconciliation against the sandbox balance transactions', () => {
     expect(dirty.differences).toEqual([
       { objectId: 'ch_ghost', currency: 'USD', kind: 'missing_at_provider', ledger: 500n, provider: 0n },
     ]);
+  });
+});
+
+describe('partner and operator finance API', () => {
+  it('a developer sees its balances, payouts with lines and a CSV statement; never another partner’s', async () => {
+    const dev = await developer(plaza);
+    await onboard(dev);
+    const c = await paidCharge(dev, 12_345n);
+    const pending = await paidCharge(dev, 10_000n, 1);
+    await plaza.core.ledger.runPayouts('usr_test');
+    const earnings = (await dev.agent.get(`/v1/organizations/${dev.orgId}/earnings`).expect(200)).body;
+    expect(earnings).toMatchObject({
+      balances: [
+        { currency: 'USD', pending: Number(pending.share), available: 0, paid: Number(c.share), owed: 0 },
+      ],
+      holds: [],
+      netDays: 15,
+      minimumPayout: 2500,
+    });
+    const list = (await dev.agent.get(`/v1/organizations/${dev.orgId}/earnings/payouts`).expect(200)).body
+      .data;
+    expect(list).toHaveLength(1);
+    const one = (
+      await dev.agent.get(`/v1/organizations/${dev.orgId}/earnings/payouts/${list[0].id}`).expect(200)
+    ).body;
+    expect(one.lines).toEqual([
+      expect.objectContaining({
+        invoiceId: c.invoiceId,
+        amount: Number(c.share),
+        paidAmount: Number(c.share),
+      }),
+    ]);
+    const csv = await dev.agent.get(`/v1/organizations/${dev.orgId}/earnings/statement.csv`).expect(200);
+    expect(csv.headers['content-type']).toMatch(/text\/csv/);
+    const lines = csv.text.trim().split('\r\n');
+    expect(lines[0]).toMatch(/^charged_at,invoice,app,role,currency,gross,processing_fee,your_share/);
+    expect(lines).toHaveLength(3);
+    expect(csv.text).toContain(`${c.invoiceId},app_paid,developer,USD,123.45`);
+
+    // Another developer: its own org does not have this payout; the first org is not its own.
+    const other = await developer(plaza);
+    await other.agent.get(`/v1/organizations/${other.orgId}/earnings/payouts/${list[0].id}`).expect(404);
+    await other.agent
+      .get(`/v1/organizations/${dev.orgId}/earnings`)
+      .expect((r) => expect([403, 404]).toContain(r.status));
+    await other.agent
+      .get(`/v1/organizations/${dev.orgId}/earnings/statement.csv`)
+      .expect((r) => expect([403, 404]).toContain(r.status));
+    const mine = (await other.agent.get(`/v1/organizations/${other.orgId}/earnings`).expect(200)).body;
+    expect(mine.balances).toEqual([]);
+    await dev.agent
+      .get(
+        `/v1/organizations/${dev.orgId}/earnings/statement.csv?from=2026-05-01T00:00:00Z&to=2026-01-01T00:00:00Z`,
+      )
+      .expect(400);
+  });
+
+  it('operators see the finance overview, run payouts with the button and export tax figures', async () => {
+    const admin = await signInWithPlatformRole(plaza, 'admin');
+    const dev = await developer(plaza);
+    await onboard(dev);
+    await paidCharge(dev, 50_000n);
+    const run = await admin.agent
+      .post('/v1/admin/finance/payout-runs')
+      .set('x-csrf-token', admin.csrf)
+      .expect(200);
+    expect(run.body.paid).toBeGreaterThanOrEqual(1);
+    const overview = (await admin.agent.get('/v1/admin/finance/overview').expect(200)).body;
+    const usd = overview.currencies.find((c: any) => c.currency === 'USD');
+    const totals = await plaza.core.db.one(
+      "SELECT sum(amount)::text AS gmv, sum(processing_fee)::text AS fees FROM ledger_charges WHERE currency = 'USD'",
+    );
+    expect(usd.gmv).toBe(Number(totals.gmv));
+    expect(usd.processingFees).toBe(Number(totals.fees));
+    expect(usd.payoutsPaid).toBeGreaterThan(0);
+    expect(overview.lastPayoutRun).toMatchObject({ triggeredBy: admin.user.id });
+    const tax = await admin.agent
+      .get(`/v1/admin/finance/tax/${new Date().getUTCFullYear()}?format=csv`)
+      .expect(200);
+    expect(tax.text.split('\r\n')[0]).toBe(
+      'payee,year,currency,gross,transactions,fees,refunds,payee_earnings,1099_nec,1099_k,dac7',
+    );
+    expect(tax.text).toContain(`${dev.orgId},${new Date().getUTCFullYear()},USD,500.00,1,`);
+    await dev.agent.get('/v1/admin/finance/overview').expect(403);
+    await dev.agent.post('/v1/admin/finance/payout-runs').set('x-csrf-token', dev.csrf).expect(403);
   });
 });

@@ -428,6 +428,7 @@ export function createPayouts({
   }
 
   return {
+    minimumPayout,
     /** Payments connects its provider here when its service is created. */
     usePayoutProvider(p: PayoutProviderPort): void {
       provider = p;

@@ -37,6 +37,27 @@ export interface TaxFigures {
   dac7: boolean;
 }
 
+export interface FinanceOverview {
+  currency: string;
+  charges: number;
+  /** Gross merchandise value: what customers paid. */
+  gmv: bigint;
+  /** The platform's share of charges, less its share of refunds (before processing fees). */
+  platformRevenue: bigint;
+  processingFees: bigint;
+  refunds: bigint;
+  refundCount: number;
+  payoutsPaid: bigint;
+  payoutCount: number;
+  partnersPending: bigint;
+  partnersAvailable: bigint;
+  inTransit: bigint;
+  owedByPartners: bigint;
+  disputesHeld: bigint;
+  disputeLosses: bigint;
+  partnersHeld: number;
+}
+
 /** US and EU information-return thresholds, in minor units. */
 export const TAX_THRESHOLDS = {
   form1099Nec: { currency: 'USD', amount: 200_000n },
@@ -197,6 +218,96 @@ export function createStatements({ db, core }: { db: Db; core: LedgerCore }) {
           dac7: r.currency === t.dac7.currency && !(n < t.dac7.transactions && gross < t.dac7.amount),
         };
       });
+    },
+
+    /**
+     * The operator's figures per currency: over [from, to) GMV, platform
+     * revenue, fees, refunds and payouts paid; now, what partners are due,
+     * what disputes hold and what they cost.
+     */
+    async overview(range: { from: Date; to: Date }): Promise<FinanceOverview[]> {
+      const [charges, refunds, paid, accounts, holds] = await Promise.all([
+        db.query(
+          `SELECT currency, count(*)::int AS n, sum(amount)::text AS gmv, sum(processing_fee)::text AS fees,
+                  sum((parts->0->>'amount')::bigint)::text AS platform
+           FROM ledger_charges WHERE charged_at >= $1 AND charged_at < $2 GROUP BY 1`,
+          [range.from, range.to],
+        ),
+        db.query(
+          `SELECT currency, count(*)::int AS n, sum(amount)::text AS amount,
+                  sum((split->>'platform')::bigint)::text AS platform
+           FROM ledger_refunds WHERE created_at >= $1 AND created_at < $2 GROUP BY 1`,
+          [range.from, range.to],
+        ),
+        db.query(
+          `SELECT currency, count(*)::int AS n, sum(amount)::text AS amount FROM ledger_payouts
+           WHERE state = 'paid' AND paid_at >= $1 AND paid_at < $2 GROUP BY 1`,
+          [range.from, range.to],
+        ),
+        db.query(
+          `SELECT a.kind, a.currency, sum(b.balance)::text AS balance FROM ledger_accounts a
+           JOIN ledger_balances b ON b.account_id = a.id
+           WHERE a.kind IN ('partner_pending', 'partner_payable', 'partner_in_transit', 'disputes_held',
+                            'dispute_losses', 'receivable_from_partner')
+           GROUP BY 1, 2`,
+        ),
+        db.query('SELECT currency, count(*)::int AS n FROM ledger_payout_holds GROUP BY 1'),
+      ]);
+      const out = new Map<string, FinanceOverview>();
+      const of = (currency: string) => {
+        let o = out.get(currency);
+        if (!o) {
+          o = {
+            currency,
+            charges: 0,
+            gmv: 0n,
+            platformRevenue: 0n,
+            processingFees: 0n,
+            refunds: 0n,
+            refundCount: 0,
+            payoutsPaid: 0n,
+            payoutCount: 0,
+            partnersPending: 0n,
+            partnersAvailable: 0n,
+            inTransit: 0n,
+            owedByPartners: 0n,
+            disputesHeld: 0n,
+            disputeLosses: 0n,
+            partnersHeld: 0,
+          };
+          out.set(currency, o);
+        }
+        return o;
+      };
+      for (const c of charges) {
+        const o = of(c.currency);
+        o.charges = c.n;
+        o.gmv = BigInt(c.gmv);
+        o.processingFees = BigInt(c.fees);
+        o.platformRevenue += BigInt(c.platform);
+      }
+      for (const r of refunds) {
+        const o = of(r.currency);
+        o.refunds = BigInt(r.amount);
+        o.refundCount = r.n;
+        o.platformRevenue -= BigInt(r.platform);
+      }
+      for (const p of paid) {
+        const o = of(p.currency);
+        o.payoutsPaid = BigInt(p.amount);
+        o.payoutCount = p.n;
+      }
+      const field = {
+        partner_pending: 'partnersPending',
+        partner_payable: 'partnersAvailable',
+        partner_in_transit: 'inTransit',
+        receivable_from_partner: 'owedByPartners',
+        disputes_held: 'disputesHeld',
+        dispute_losses: 'disputeLosses',
+      } as const;
+      for (const a of accounts) of(a.currency)[field[a.kind as keyof typeof field]] = BigInt(a.balance);
+      for (const h of holds) of(h.currency).partnersHeld = h.n;
+      return [...out.values()].sort((a, b) => a.currency.localeCompare(b.currency));
     },
 
     taxCsv(figures: TaxFigures[]): string {
