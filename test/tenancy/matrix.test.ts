@@ -51,6 +51,9 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   installationId: (a) => a.installationId,
   endpointId: (a) => a.webhookEndpointId,
   messageId: (a) => a.webhookMessageId,
+  // Payments: the organization check comes first, so an id that does not exist still proves B is refused.
+  subscriptionId: () => 'sub_not_there',
+  sessionId: () => 'cs_sbx_not_there',
 };
 
 let plaza: TestPlaza;
