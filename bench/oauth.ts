@@ -7,7 +7,9 @@
  *    against a bare oidc-provider with its in-memory adapter and one static
  *    client, configured alike (ES256 JWT access tokens for one resource,
  *    client_secret_basic, refresh rotation), same machine, same concurrency,
- *    interleaved. Prints requests/s and the ratio bare / Plaza.
+ *    interleaved. Prints requests/s, the ratio bare / Plaza, and Plaza's
+ *    database round trips per grant (statements its pool sent while the
+ *    grant ran, BEGIN and COMMIT included).
  * 2. Uninstall → token refused across two API processes: two real
  *    `server/main.ts` processes (PLAZA_ROLE=api) on the database behind one
  *    public URL. For each sample an app is installed through process A (the
@@ -86,6 +88,24 @@ for (let i = 0; i < CONCURRENCY; i++) {
   );
   chains.push(tokens.refresh_token!);
 }
+// Round trips: every statement Plaza's pool sends (a transaction's BEGIN and COMMIT count too).
+let roundTrips = 0;
+plaza.core.db.pool!.on('acquire', (client) => {
+  if ((client as any).counted) return;
+  (client as any).counted = true;
+  const query = client.query.bind(client);
+  client.query = ((...args: Parameters<typeof query>) => {
+    roundTrips++;
+    return query(...args);
+  }) as typeof client.query;
+});
+/** Database round trips per request while `run` goes (Plaza only). */
+async function counted(requests: number, run: () => Promise<number>) {
+  const before = roundTrips;
+  const rate = await run();
+  return { rate, perRequest: (roundTrips - before) / requests };
+}
+
 const plazaToken = `${plaza.baseUrl}/oauth/token`;
 const plazaAuth = basic(app.clientId, app.clientSecret);
 
@@ -163,16 +183,20 @@ const many = (f: () => Promise<void>) => Array.from({ length: CONCURRENCY }, () 
 // Warm up both, then measure interleaved.
 await throughput(100, many(cc(plazaToken, plazaAuth)));
 await throughput(100, many(cc(bareToken, bareAuth)));
-const results: Record<string, { plaza: number[]; bare: number[] }> = {
-  client_credentials: { plaza: [], bare: [] },
-  refresh_token: { plaza: [], bare: [] },
+const results: Record<string, { plaza: number[]; bare: number[]; trips: number[] }> = {
+  client_credentials: { plaza: [], bare: [], trips: [] },
+  refresh_token: { plaza: [], bare: [], trips: [] },
 };
 for (let round = 0; round < 2; round++) {
-  results.client_credentials.plaza.push(await throughput(REQUESTS / 2, many(cc(plazaToken, plazaAuth))));
+  const c = await counted(REQUESTS / 2, () => throughput(REQUESTS / 2, many(cc(plazaToken, plazaAuth))));
+  results.client_credentials.plaza.push(c.rate);
+  results.client_credentials.trips.push(c.perRequest);
   results.client_credentials.bare.push(await throughput(REQUESTS / 2, many(cc(bareToken, bareAuth))));
-  results.refresh_token.plaza.push(
-    await throughput(REQUESTS / 2, refreshWorkers(plazaToken, plazaAuth, chains)),
+  const r = await counted(REQUESTS / 2, () =>
+    throughput(REQUESTS / 2, refreshWorkers(plazaToken, plazaAuth, chains)),
   );
+  results.refresh_token.plaza.push(r.rate);
+  results.refresh_token.trips.push(r.perRequest);
   results.refresh_token.bare.push(
     await throughput(REQUESTS / 2, refreshWorkers(bareToken, bareAuth, bareChains)),
   );
@@ -186,7 +210,9 @@ for (const [grant, r] of Object.entries(results)) {
   console.log(
     `  ${grant.padEnd(20)} Plaza ${p.toFixed(0).padStart(6)}/s   bare oidc-provider (memory) ${b
       .toFixed(0)
-      .padStart(6)}/s   ratio bare/Plaza ${(b / p).toFixed(2)}`,
+      .padStart(6)}/s   ratio bare/Plaza ${(b / p).toFixed(2)}   database round trips per grant ${(
+      (r.trips[0] + r.trips[1]) / 2
+    ).toFixed(1)}`,
   );
 }
 bareServer.close();

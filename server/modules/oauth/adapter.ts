@@ -11,6 +11,14 @@ import type { Db, Tx } from '../../db/index.ts';
  * - the `Client` model is not stored here: it reads the app registry;
  * - refresh tokens remember the token they were rotated into, which is what
  *   the grace window needs (see `find`).
+ *
+ * A refresh at the token endpoint costs three statements here: the presented
+ * token is read with its grant (the provider's `Grant.find` then reads the
+ * request's copy); its consumption and the saving of its replacement are
+ * held back and written together with the access token's link, in one
+ * statement that only succeeds while the presented token is still unused
+ * (`flushRotation`); so two concurrent refreshes of one token still cannot
+ * both win, and nothing of a refresh that fails half-way is written.
  */
 
 /** What the current provider request is, for the adapter (set by the mount in service.ts). */
@@ -24,6 +32,17 @@ export interface OAuthRequestState {
   /** For the audit entry when the provider itself revokes a grant. */
   ip?: string | null;
   requestId?: string | null;
+  /** The grant read together with the presented refresh token (token endpoint). */
+  grant?: { id: string; payload: Record<string, any> | undefined };
+  /** A refresh token's consumption held back until its replacement is written with it. */
+  consumePending?: boolean;
+  /** The replacement, held back with the consumption (see `flushRotation`). */
+  pendingRefresh?: {
+    id: string;
+    payload: Record<string, any>;
+    grantId: string | null;
+    expiresIn: number | null;
+  };
 }
 
 export const oauthRequest = new AsyncLocalStorage<OAuthRequestState>();
@@ -50,6 +69,10 @@ const GRANTABLE = new Set([
 ]);
 
 const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
+// Client metadata read for a request whose client secret was just verified (so
+// the app is active now) is reused this long by that client's next requests.
+const VERIFIED_CLIENT_CACHE_MS = 5_000;
+const VERIFIED_CLIENT_CACHE_MAX = 10_000;
 // How long (x 20 ms) a retry waits for a concurrent rotation of the same token to finish.
 const ROTATION_WAIT_ATTEMPTS = 100;
 // `replaced_by` of a refresh token that a retry within the grace window made worthless.
@@ -58,9 +81,25 @@ const INVALIDATED = '-';
 export function createAdapterFactory(deps: AdapterDeps) {
   const { db } = deps;
 
+  const verifiedClients = new Map<string, { metadata: Record<string, unknown>; until: number }>();
+
   class ClientAdapter {
+    /**
+     * At the token and revocation endpoints, the client-secret check has just
+     * read the app and found it active: its metadata (redirect URIs, name)
+     * may then come from a copy a few seconds old. Anywhere else, fresh.
+     */
     async find(id: string) {
-      return deps.findClient(id);
+      const state = oauthRequest.getStore();
+      if (state?.endpoint === 'other' || state?.clientId !== id) return deps.findClient(id);
+      const now = Date.now();
+      const hit = verifiedClients.get(id);
+      if (hit && hit.until > now) return hit.metadata;
+      const metadata = await deps.findClient(id);
+      if (verifiedClients.size >= VERIFIED_CLIENT_CACHE_MAX) verifiedClients.clear();
+      if (metadata) verifiedClients.set(id, { metadata, until: now + VERIFIED_CLIENT_CACHE_MS });
+      else verifiedClients.delete(id);
+      return metadata;
     }
     async upsert(): Promise<void> {
       throw new Error('clients come from the app registry');
@@ -80,6 +119,19 @@ export function createAdapterFactory(deps: AdapterDeps) {
       const grantId =
         this.model === 'Grant' ? id : GRANTABLE.has(this.model) ? (payload.grantId ?? null) : null;
       const state = oauthRequest.getStore();
+      if (state?.consumePending && this.model === 'RefreshToken' && !state.pendingRefresh) {
+        // The replacement of a held-back consumption: written with it (flushRotation).
+        state.pendingRefresh = {
+          id,
+          payload,
+          grantId,
+          expiresIn: typeof expiresIn === 'number' ? Math.ceil(expiresIn) : null,
+        };
+        state.issuedRefreshToken = id;
+        return;
+      }
+      // Anything else saved meanwhile (an opaque access token) comes after the rotation.
+      if (state?.pendingRefresh) await flushRotation(state, null, null);
       // Rotation: the consumed refresh token points at its replacement (same statement).
       const rotatedFrom = this.model === 'RefreshToken' ? (state?.rotatedFrom ?? null) : null;
       await db.query(
@@ -107,11 +159,31 @@ export function createAdapterFactory(deps: AdapterDeps) {
     }
 
     async find(id: string): Promise<Record<string, any> | undefined> {
-      let row = await this.select(id);
+      const state = oauthRequest.getStore();
+      // The grant of the refresh token this request presented, read with it.
+      if (this.model === 'Grant' && state?.grant?.id === id) return state.grant.payload;
+      let row =
+        this.model === 'RefreshToken' && state?.endpoint === 'token'
+          ? await this.selectWithGrant(id, state)
+          : await this.select(id);
       if (row?.consumed_at && this.model === 'RefreshToken' && (await this.reopenWithinGrace(id)))
         row = await this.select(id);
       if (!row) return undefined;
       return row.consumed_at ? { ...row.payload, consumed: epoch(row.consumed_at) } : row.payload;
+    }
+
+    /** The refresh token and, into the request state, its grant: one round trip. */
+    private async selectWithGrant(id: string, state: OAuthRequestState) {
+      const [row] = await db.query(
+        `SELECT r.payload, r.consumed_at, r.grant_id, g.payload AS grant_payload FROM oauth_payloads r
+         LEFT JOIN oauth_payloads g ON g.model = 'Grant' AND g.id = r.grant_id
+           AND (g.expires_at IS NULL OR g.expires_at > now())
+         WHERE r.model = 'RefreshToken' AND r.id = $1 AND (r.expires_at IS NULL OR r.expires_at > now())`,
+        [id],
+        'oauth_find_refresh',
+      );
+      if (row?.grant_id) state.grant = { id: row.grant_id, payload: row.grant_payload ?? undefined };
+      return row;
     }
 
     private select(id: string) {
@@ -142,6 +214,13 @@ export function createAdapterFactory(deps: AdapterDeps) {
 
     /** Atomic: only the first consume of an artifact succeeds; a concurrent second one is refused. */
     async consume(id: string): Promise<void> {
+      const state = oauthRequest.getStore();
+      if (this.model === 'RefreshToken' && state?.endpoint === 'token' && !state.consumePending) {
+        // Held back: written with the replacement, refused there if another request was first.
+        state.rotatedFrom = id;
+        state.consumePending = true;
+        return;
+      }
       const row = await db.maybeOne(
         `UPDATE oauth_payloads SET consumed_at = now()
          WHERE model = $1 AND id = $2 AND consumed_at IS NULL RETURNING id`,
@@ -151,7 +230,6 @@ export function createAdapterFactory(deps: AdapterDeps) {
         throw new errors.InvalidGrant(
           `${this.model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`,
         );
-      const state = oauthRequest.getStore();
       if (this.model === 'RefreshToken' && state) state.rotatedFrom = id;
     }
 
@@ -229,6 +307,7 @@ export function createAdapterFactory(deps: AdapterDeps) {
    */
   async function linkAccessToken(jti: string, expiresAt: number): Promise<void> {
     const state = oauthRequest.getStore();
+    if (state?.pendingRefresh) return flushRotation(state, jti, expiresAt);
     if (!state?.issuedRefreshToken) return;
     const row = await db.maybeOne(
       `UPDATE oauth_payloads SET access_jti = $2, access_expires_at = to_timestamp($3)
@@ -237,6 +316,45 @@ export function createAdapterFactory(deps: AdapterDeps) {
     );
     if (row?.consumed_at)
       await db.transaction((tx) => deps.onPairReplaced(tx, jti, new Date(expiresAt * 1000)));
+  }
+
+  /**
+   * A refresh in one statement: the presented token is marked used and
+   * pointed at its replacement, and the replacement is saved with the access
+   * token issued beside it, only if the presented token was still unused.
+   * Otherwise another request used it first: this one is refused and writes
+   * nothing (as a failed consume would).
+   */
+  async function flushRotation(
+    state: OAuthRequestState,
+    jti: string | null,
+    accessExpiresAt: number | null,
+  ): Promise<void> {
+    const next = state.pendingRefresh!;
+    state.pendingRefresh = undefined;
+    state.consumePending = false;
+    const [row] = await db.query(
+      `WITH used AS (
+         UPDATE oauth_payloads SET consumed_at = now(), replaced_by = $2
+         WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NULL RETURNING id)
+       INSERT INTO oauth_payloads (model, id, payload, grant_id, expires_at, access_jti, access_expires_at)
+       SELECT 'RefreshToken', $2, $3, $4,
+         CASE WHEN $5::bigint IS NULL THEN NULL ELSE now() + make_interval(secs => $5::bigint) END,
+         $6, to_timestamp($7)
+       FROM used
+       RETURNING id`,
+      [
+        state.rotatedFrom,
+        next.id,
+        JSON.stringify(next.payload),
+        next.grantId,
+        next.expiresIn,
+        jti,
+        accessExpiresAt,
+      ],
+      'oauth_rotate_refresh',
+    );
+    if (!row) throw new errors.InvalidGrant('refresh token already used');
   }
 
   return {

@@ -93,6 +93,22 @@ export function createProvider({ config, secret, keys, log, hooks }: ProviderSet
   const resource = apiResourceOf(config);
   const { Check, Prompt } = interactionPolicy;
 
+  // Every refresh asks for the account behind the grant. A found account is
+  // remembered for a minute: its name only feeds ID token claims, and an
+  // account that goes away takes its installations with it, which every token
+  // request checks (extraTokenClaims). One that is not found is asked again.
+  const accounts = new Map<string, { name: string; until: number }>();
+  async function findAccount(sub: string): Promise<{ name: string } | undefined> {
+    const now = Date.now();
+    const hit = accounts.get(sub);
+    if (hit && hit.until > now) return hit;
+    const account = await hooks.findAccount(sub);
+    if (accounts.size >= 10_000) accounts.clear();
+    if (account) accounts.set(sub, { name: account.name, until: now + 60_000 });
+    else accounts.delete(sub);
+    return account;
+  }
+
   // One prompt, always: the account must be chosen and the installation approved
   // on Plaza's pages for this very request. Only a request resuming from those
   // pages (carrying their result) goes on to issue a code.
@@ -190,7 +206,7 @@ export function createProvider({ config, secret, keys, log, hooks }: ProviderSet
       },
     },
     async findAccount(_ctx, sub) {
-      const account = await hooks.findAccount(sub);
+      const account = await findAccount(sub);
       if (!account) return undefined;
       return { accountId: sub, claims: async () => ({ sub, name: account.name }) };
     },
@@ -238,8 +254,7 @@ export function createProvider({ config, secret, keys, log, hooks }: ProviderSet
     if (route === 'discovery' && ctx.body && typeof ctx.body === 'object')
       (ctx.body as Record<string, unknown>).scopes_supported = hooks.apiScopes();
     // The preflight of a client endpoint agrees with the request: no CORS for any origin.
-    if (route === 'cors.token' || route === 'cors.revocation')
-      for (const h of CORS_HEADERS) ctx.remove(h);
+    if (route === 'cors.token' || route === 'cors.revocation') for (const h of CORS_HEADERS) ctx.remove(h);
   });
   // Behind a reverse proxy, X-Forwarded-* decide the request's protocol and host.
   provider.proxy = config.trustProxy;
