@@ -22,6 +22,10 @@ export default defineModule({
   tables: ['oauth_payloads', 'oauth_signing_keys', 'oauth_revocations'],
   createService: (deps) =>
     createOAuthService({ ...deps, revocationPollMs: deps.options.oauth?.revocationPollMs }),
+  // Expired provider rows and revocations no access token can need any more.
+  jobs: (oauth) => [
+    { name: 'oauth.cleanup', everyMs: 15 * 60_000, handler: async () => void (await oauth.cleanup()) },
+  ],
   // The app's own installations (tokens, uninstall); agency bulk installs are the agency module's.
   routes: ({ oauth }) => oauthRoutes({ oauth }),
   // Every process keeps the set of revoked installations current (access tokens are checked locally).

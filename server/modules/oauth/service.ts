@@ -7,7 +7,6 @@ import type { Config } from '../../config.ts';
 import type { Db } from '../../db/index.ts';
 import { conflict, forbidden, notFound } from '../../errors.ts';
 import type { RateLimiter } from '../../http/rate-limit.ts';
-import type { JobQueue } from '../../jobs/types.ts';
 import type { ExtensionRegistry } from '../../lib/extension-points.ts';
 import { redirectUriProblem } from '../../lib/urls.ts';
 import type { Logger } from '../../logger.ts';
@@ -63,7 +62,6 @@ export interface OAuthDeps {
   config: Config;
   secret: string;
   log: Logger;
-  jobs: JobQueue;
   redis?: Redis;
   apps: AppsService;
   installations: InstallationsService;
@@ -108,7 +106,7 @@ const ERROR_TEXT: Record<string, { heading: string; message: string }> = {
 };
 
 export async function createOAuthService(deps: OAuthDeps) {
-  const { db, config, secret, log, jobs, apps, installations, organizations, scopes } = deps;
+  const { db, config, secret, log, apps, installations, organizations, scopes } = deps;
   const issuer = issuerOf(config);
   const resource = apiResourceOf(config);
   const keys = await loadSigningKeys(db, secret);
@@ -378,8 +376,6 @@ export async function createOAuthService(deps: OAuthDeps) {
     );
     return { payloads: payloads.length, revocations: gone.length };
   }
-  jobs.define({ name: 'oauth.cleanup', handler: async () => void (await cleanup()) });
-  jobs.repeat('oauth.cleanup', 15 * 60_000);
 
   return {
     provider,
