@@ -6,6 +6,7 @@ import { PAYMENT_EVENT_TYPES } from './subscriptions.ts';
 
 export type { PayoutAccountView } from './payout-accounts.ts';
 export type { PaymentProvider, ProviderName } from './provider.ts';
+export type { RefundView } from './refunds.ts';
 export type { PaymentsService } from './service.ts';
 export type { InvoiceView, SubscriptionView } from './subscriptions.ts';
 
@@ -40,6 +41,8 @@ export default defineModule({
     'payments_subscriptions',
     'payments_invoices',
     'payments_usage',
+    'payments_refunds',
+    'payments_disputes',
   ],
   scopes: [
     {
@@ -79,6 +82,13 @@ export default defineModule({
       everyMs: 60_000,
       handler: async () => {
         await payments.subscriptions.renewDue();
+      },
+    },
+    {
+      name: 'payments.refunds',
+      everyMs: 60_000,
+      handler: async () => {
+        await payments.refunds.resumePending();
       },
     },
   ],

@@ -128,6 +128,39 @@ const UsageAnswer = z
 const ACCOUNT_MEMBER: Access = { kind: 'org', orgKinds: ['account'] };
 const ACCOUNT_ADMIN: Access = { kind: 'org', orgKinds: ['account'], minRole: 'admin' };
 
+const Refund = z
+  .object({
+    id: z.string(),
+    invoiceId: z.string(),
+    amount: Money,
+    currency: z.string(),
+    status: z.enum(['pending', 'succeeded', 'failed']),
+    reason: z.string().nullable(),
+    reversals: z
+      .array(z.object({ partner: z.string(), transferId: z.string(), reversalId: z.string(), amount: Money }))
+      .describe("Partners' transfers taken back before the customer was refunded"),
+    unreversed: z
+      .array(
+        z.object({ partner: z.string(), transferId: z.string().nullable(), amount: Money, why: z.string() }),
+      )
+      .describe("Shares a partner was already paid: receivables netted from the partner's next payouts"),
+    failure: z.string().nullable(),
+    createdAt: z.string(),
+    completedAt: z.string().nullable(),
+  })
+  .meta({ id: 'Refund' });
+const RefundRequest = z
+  .object({
+    amount: z
+      .number()
+      .int({ message: 'must be whole minor units' })
+      .positive({ message: 'must be more than 0' })
+      .optional()
+      .describe('Minor units; default what is left of the invoice'),
+    reason: z.string().trim().max(500).optional(),
+  })
+  .meta({ id: 'RefundRequest' });
+
 const STRIPE_WEBHOOK_BODY = { contentTypes: ['application/json'], maxBytes: 1024 * 1024 };
 
 export function paymentRoutes({ payments }: { payments: PaymentsService }) {
@@ -230,6 +263,47 @@ export function paymentRoutes({ payments }: { payments: PaymentsService }) {
       handler: async ({ org, params }) => ({
         url: await payments.subscriptions.payLink(org.org.id, params.subscriptionId),
       }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/admin/payments/invoices/:invoiceId/refunds',
+      summary: 'Operator: refund an invoice (in full or in part)',
+      tag: 'Payments',
+      access: { kind: 'platform', roles: ['admin'] },
+      params: z.object({ invoiceId: z.string() }),
+      body: RefundRequest,
+      status: 201,
+      idempotent: true,
+      response: Refund,
+      handler: async ({ actor, params, body }) =>
+        payments.refunds.refund({
+          actor,
+          invoiceId: params.invoiceId,
+          amount: body.amount,
+          reason: body.reason,
+          via: 'operator',
+        }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/organizations/:orgId/invoices/:invoiceId/refunds',
+      summary: "Developer: refund an invoice of one of the organization's apps",
+      tag: 'Payments',
+      access: { kind: 'org', orgKinds: ['developer'], minRole: 'admin' },
+      params: z.object({ orgId: z.string(), invoiceId: z.string() }),
+      body: RefundRequest,
+      status: 201,
+      idempotent: true,
+      response: Refund,
+      handler: async ({ org, params, body }) =>
+        payments.refunds.refund({
+          actor: org.actor,
+          invoiceId: params.invoiceId,
+          amount: body.amount,
+          reason: body.reason,
+          via: 'developer',
+          developerOrgId: org.org.id,
+        }),
     }),
     defineRoute({
       method: 'post',

@@ -10,6 +10,7 @@ import type { OrganizationsService } from '../organizations/index.ts';
 import { createPayoutAccounts } from './payout-accounts.ts';
 import type { PaymentProvider } from './provider.ts';
 import { createProviderEvents, type EventOutcome } from './provider-events.ts';
+import { createRefunds } from './refunds.ts';
 import { createSandboxProvider, type SandboxProvider } from './sandbox-adapter.ts';
 import { createStripeProvider, type StripeProvider } from './stripe-adapter.ts';
 import { createSubscriptions } from './subscriptions.ts';
@@ -55,7 +56,10 @@ export function createPaymentsService(deps: {
     baseUrl: config.baseUrl,
     now: deps.now,
   });
+  const refunds = createRefunds({ db, log, provider, ledger, events, audit });
   providerEvents.on('account.updated', payoutAccounts.onAccountEvent);
+  providerEvents.on('charge.dispute.created', refunds.onDispute);
+  providerEvents.on('charge.dispute.closed', refunds.onDispute);
   providerEvents.on('checkout.session.completed', subscriptions.onCheckoutCompleted);
   // The sandbox raises its events in-process, through the same path as Stripe's webhooks.
   sandbox?.setEventSink(async (event) => {
@@ -92,6 +96,7 @@ export function createPaymentsService(deps: {
     providerEvents,
     payoutProvider,
     subscriptions,
+    refunds,
 
     /** Which provider runs, as every money answer and page shows it. */
     providerInfo() {

@@ -1,0 +1,317 @@
+import type { Db, Row } from '../../db/index.ts';
+import { conflict, notFound, PlazaError } from '../../errors.ts';
+import { newId } from '../../ids.ts';
+import type { Logger } from '../../logger.ts';
+import type { Actor } from '../../tenancy.ts';
+import type { AuditService } from '../audit/index.ts';
+import type { EventsService } from '../events/index.ts';
+import type { LedgerService, RefundSplit } from '../ledger/index.ts';
+import type { PaymentProvider } from './provider.ts';
+import { ProviderRefusal } from './provider.ts';
+import type { EventHandler } from './provider-events.ts';
+import { PAYMENT_EVENT_TYPES } from './subscriptions.ts';
+
+/**
+ * Refunds and disputes.
+ *
+ * A refund (full or partial) is split at the original charge's rates by the
+ * ledger. Each partner's share that was already transferred is reversed on
+ * the provider first (`rev:{refund}:{transfer}`, pro rata), and only then is
+ * the customer refunded: the step that can be refused goes first. A reversal
+ * the provider refuses (the partner was paid out) stays a receivable from the
+ * partner, which the ledger nets from the next payouts. Every provider call
+ * carries a key, so a refund that stopped half way is finished by running it
+ * again (the refunds job does, for any left pending).
+ */
+export interface RefundView {
+  id: string;
+  invoiceId: string;
+  amount: number;
+  currency: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  reason: string | null;
+  reversals: Array<{ partner: string; transferId: string; reversalId: string; amount: number }>;
+  /** Shares that could not be taken back from a partner: receivables netted from their next payouts. */
+  unreversed: Array<{ partner: string; transferId: string | null; amount: number; why: string }>;
+  failure: string | null;
+  createdAt: string;
+  completedAt: string | null;
+}
+
+/** Thrown inside a planning transaction to roll it back with the split the ledger computed. */
+class Planned extends Error {
+  readonly split: RefundSplit;
+  constructor(split: RefundSplit) {
+    super('planned');
+    this.split = split;
+  }
+}
+
+const view = (r: Row): RefundView => ({
+  id: r.id,
+  invoiceId: r.invoice_id,
+  amount: Number(r.amount),
+  currency: r.currency,
+  status: r.status,
+  reason: r.reason,
+  reversals: r.reversals,
+  unreversed: r.unreversed,
+  failure: r.failure,
+  createdAt: new Date(r.created_at).toISOString(),
+  completedAt: r.completed_at ? new Date(r.completed_at).toISOString() : null,
+});
+
+export function createRefunds(deps: {
+  db: Db;
+  log: Logger;
+  provider: PaymentProvider;
+  ledger: LedgerService;
+  events: EventsService;
+  audit: AuditService;
+}) {
+  const { db, log, provider, ledger, events, audit } = deps;
+
+  /** The ledger's split of this refund, computed in a transaction that is rolled back. */
+  async function plan(r: Row): Promise<RefundSplit> {
+    try {
+      await db.transaction(async (tx) => {
+        const res = await ledger.recordRefund(tx, {
+          refundId: r.id,
+          invoiceId: r.invoice_id,
+          providerRefundId: 'planning',
+          provider: provider.name,
+          amount: BigInt(r.amount),
+          currency: r.currency,
+        });
+        throw new Planned(res.split);
+      });
+    } catch (err) {
+      if (err instanceof Planned) return err.split;
+      throw err;
+    }
+    throw new Error('unreachable');
+  }
+
+  /** Runs (or finishes) a refund; every step is keyed, so running it twice does each once. */
+  async function process(refundId: string): Promise<RefundView> {
+    const r = await db.one('SELECT * FROM payments_refunds WHERE id = $1', [refundId]);
+    if (r.status !== 'pending') return view(r);
+    const inv = await db.one('SELECT * FROM payments_invoices WHERE id = $1', [r.invoice_id]);
+    const split = await plan(r);
+    const reversals: RefundView['reversals'] = [];
+    const unreversed: RefundView['unreversed'] = [];
+    for (const partner of split.partners) {
+      const carried = partner.transfers.reduce((s, t) => s + t.amount, 0n);
+      if (partner.fromTransfer > carried)
+        unreversed.push({
+          partner: partner.party,
+          transferId: null,
+          amount: Number(partner.fromTransfer - carried),
+          why: 'netted from a payout',
+        });
+      for (const t of partner.transfers) {
+        try {
+          const { reversalId } = await provider.reverseTransfer({
+            idempotencyKey: `rev:${r.id}:${t.transferId}`,
+            transferId: t.transferId,
+            amount: t.amount,
+            metadata: { plaza_refund: r.id, plaza_invoice: r.invoice_id },
+          });
+          reversals.push({
+            partner: partner.party,
+            transferId: t.transferId,
+            reversalId,
+            amount: Number(t.amount),
+          });
+        } catch (err) {
+          if (!(err instanceof ProviderRefusal)) throw err;
+          unreversed.push({
+            partner: partner.party,
+            transferId: t.transferId,
+            amount: Number(t.amount),
+            why: err.message,
+          });
+        }
+      }
+    }
+    let providerRefund: { refundId: string };
+    try {
+      providerRefund = await provider.refund({
+        idempotencyKey: `refund:${r.id}`,
+        chargeId: inv.provider_charge_id,
+        amount: BigInt(r.amount),
+        metadata: { plaza_refund: r.id, plaza_invoice: r.invoice_id },
+      });
+    } catch (err) {
+      if (!(err instanceof ProviderRefusal)) throw err;
+      // Nothing reached the customer: the reserved amount is free again. Reversals already
+      // taken stay with the platform and are listed for the operator.
+      await db.transaction(async (tx) => {
+        await tx.query(
+          "UPDATE payments_refunds SET status = 'failed', failure = $2, reversals = $3, completed_at = now() WHERE id = $1 AND status = 'pending'",
+          [r.id, err.message, JSON.stringify(reversals)],
+        );
+        await tx.query('UPDATE payments_invoices SET amount_refunded = amount_refunded - $2 WHERE id = $1', [
+          inv.id,
+          r.amount,
+        ]);
+      });
+      log.error({ refund: r.id, reversals }, 'payments: the provider refused a refund after its reversals');
+      return view(await db.one('SELECT * FROM payments_refunds WHERE id = $1', [r.id]));
+    }
+    await db.transaction(async (tx) => {
+      const locked = await tx.one('SELECT status FROM payments_refunds WHERE id = $1 FOR UPDATE', [r.id]);
+      if (locked.status !== 'pending') return;
+      await ledger.recordRefund(tx, {
+        refundId: r.id,
+        invoiceId: r.invoice_id,
+        providerRefundId: providerRefund.refundId,
+        provider: provider.name,
+        amount: BigInt(r.amount),
+        currency: r.currency,
+      });
+      for (const rev of reversals)
+        await ledger.recordTransferReversal(tx, {
+          refundId: r.id,
+          transferId: rev.transferId,
+          providerReversalId: rev.reversalId,
+          provider: provider.name,
+          partnerOrgId: rev.partner,
+          amount: BigInt(rev.amount),
+          currency: r.currency,
+        });
+      await tx.query(
+        `UPDATE payments_refunds SET status = 'succeeded', provider_refund_id = $2, reversals = $3, unreversed = $4,
+           completed_at = now() WHERE id = $1`,
+        [r.id, providerRefund.refundId, JSON.stringify(reversals), JSON.stringify(unreversed)],
+      );
+      await events.emit(tx, inv.account_id, PAYMENT_EVENT_TYPES.refunded, {
+        refundId: r.id,
+        invoiceId: inv.id,
+        subscriptionId: inv.subscription_id,
+        appId: inv.app_id,
+        kind: inv.kind,
+        amount: Number(r.amount),
+        currency: r.currency,
+      });
+    });
+    return view(await db.one('SELECT * FROM payments_refunds WHERE id = $1', [r.id]));
+  }
+
+  return {
+    /**
+     * Refunds `amount` (default: what is left) of a paid invoice. The operator may refund any;
+     * a developer organization only its own apps' invoices.
+     */
+    async refund(input: {
+      actor: Actor;
+      invoiceId: string;
+      amount?: number;
+      reason?: string | null;
+      via: 'operator' | 'developer';
+      developerOrgId?: string;
+    }): Promise<RefundView> {
+      const created = await db.transaction(async (tx) => {
+        const inv = await tx.maybeOne('SELECT * FROM payments_invoices WHERE id = $1 FOR UPDATE', [
+          input.invoiceId,
+        ]);
+        if (!inv || (input.via === 'developer' && inv.developer_org_id !== input.developerOrgId))
+          throw notFound('invoice');
+        if (inv.status !== 'paid')
+          throw conflict(`invoice ${inv.id} is ${inv.status}; only paid invoices are refunded`);
+        const left = Number(inv.amount) - Number(inv.amount_refunded);
+        const amount = input.amount ?? left;
+        if (left <= 0) throw conflict(`invoice ${inv.id} is refunded in full already`);
+        if (amount > left)
+          throw new PlazaError(
+            'PLAZA_VALIDATION',
+            `body.amount: at most ${left} (minor units) is left to refund`,
+            {
+              fields: [{ field: 'body.amount', reason: `must be at most ${left}` }],
+            },
+          );
+        await tx.query('UPDATE payments_invoices SET amount_refunded = amount_refunded + $2 WHERE id = $1', [
+          inv.id,
+          amount,
+        ]);
+        const row = await tx.one(
+          `INSERT INTO payments_refunds (id, invoice_id, account_id, app_id, amount, currency, reason, status, requested_by, requested_via)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,'pending',$8,$9) RETURNING *`,
+          [
+            newId('rfd'),
+            inv.id,
+            inv.account_id,
+            inv.app_id,
+            amount,
+            inv.currency,
+            input.reason ?? null,
+            input.actor.userId,
+            input.via,
+          ],
+        );
+        await audit.record(tx, {
+          organizationId: input.via === 'developer' ? (input.developerOrgId ?? null) : null,
+          actor: input.actor,
+          action: 'payments.refund_requested',
+          targetType: 'invoice',
+          targetId: inv.id,
+          data: { refundId: row.id, amount, currency: inv.currency, reason: input.reason ?? null },
+        });
+        return row;
+      });
+      return process(created.id);
+    },
+
+    process,
+
+    /** The refunds job: finishes refunds left pending (a crash or the provider away). */
+    async resumePending(olderThanMs = 60_000): Promise<number> {
+      const rows = await db.query(
+        "SELECT id FROM payments_refunds WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT 100",
+        [olderThanMs / 1000],
+      );
+      for (const { id } of rows) {
+        try {
+          await process(id);
+        } catch (err) {
+          log.warn({ err, refund: id }, 'payments: refund still pending');
+        }
+      }
+      return rows.length;
+    },
+
+    async listForInvoice(invoiceId: string): Promise<RefundView[]> {
+      return (
+        await db.query('SELECT * FROM payments_refunds WHERE invoice_id = $1 ORDER BY created_at', [
+          invoiceId,
+        ])
+      ).map(view);
+    },
+
+    /** `charge.dispute.created` / `.closed`: fetch the dispute and keep its state with the invoice. */
+    onDispute: (async (event) => {
+      const d = await provider.retrieveDispute(event.objectId);
+      const inv = await db.maybeOne(
+        'SELECT id, account_id FROM payments_invoices WHERE provider_charge_id = $1',
+        [d.chargeId],
+      );
+      return async (tx) => {
+        await tx.query(
+          `INSERT INTO payments_disputes (id, invoice_id, provider_charge_id, amount, currency, reason, status, closed_at)
+           VALUES ($1,$2,$3,$4,$5,$6,$7, CASE WHEN $7 IN ('won', 'lost') THEN now() END)
+           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, amount = EXCLUDED.amount,
+             closed_at = coalesce(payments_disputes.closed_at, EXCLUDED.closed_at)`,
+          [d.disputeId, inv?.id ?? null, d.chargeId, d.amount, d.currency, d.reason, d.status],
+        );
+      };
+    }) satisfies EventHandler,
+
+    async disputesOf(invoiceId: string) {
+      return db.query('SELECT * FROM payments_disputes WHERE invoice_id = $1 ORDER BY opened_at', [
+        invoiceId,
+      ]);
+    },
+  };
+}
+
+export type Refunds = ReturnType<typeof createRefunds>;

@@ -1,0 +1,233 @@
+import supertest from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeStripe, startFakeStripe } from '../fake-stripe/server.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { account, person, registerApp, signInWithPlatformRole } from '../helpers/world.ts';
+
+/**
+ * Refunds and disputes on the Stripe adapter against the fake Stripe: a
+ * partial refund before the payout takes the developer's share back from
+ * the ledger balance; after the payout run transferred it (transfer_group =
+ * invoice, source_transaction = charge), the share is reversed pro rata
+ * BEFORE the customer is refunded; once the developer was paid out by
+ * Stripe, the reversal fails and the share stays a receivable. The ledger
+ * balances throughout.
+ */
+describe('refunds and disputes (Stripe)', () => {
+  let fake: FakeStripe;
+  let plaza: PlazaServer;
+
+  beforeAll(async () => {
+    fake = await startFakeStripe();
+    plaza = await startPlazaServer({ env: fake.env() });
+    fake.setWebhookUrl(`${plaza.baseUrl}/v1/payments/stripe/webhook`);
+  });
+  afterAll(async () => {
+    await fake?.close();
+    await plaza?.close();
+  });
+
+  async function paidInvoice(amount: number) {
+    const app = await registerApp(plaza, {
+      redirectUris: ['https://app.example.com/cb'],
+      pricing: { type: 'one_time', amount, currency: 'USD' },
+    });
+    // The developer connects and finishes onboarding.
+    const dev = app.developerPerson;
+    const devAgent = supertest.agent(plaza.app.callback());
+    const login = await devAgent
+      .post('/v1/auth/login')
+      .send({ email: dev.email, password: dev.password })
+      .expect(200);
+    const csrf = login.body.csrfToken as string;
+    const devOrg = app.developer.org.id;
+    const { accountId } = (
+      await devAgent
+        .post(`/v1/organizations/${devOrg}/payouts/account`)
+        .set('x-csrf-token', csrf)
+        .send({})
+        .expect(200)
+    ).body;
+    fake.completeOnboarding(accountId);
+    await fake.flush();
+
+    const owner = await person(plaza, 'Olive Owner');
+    const acct = await account(plaza, owner, 'Refund Shop');
+    let url = '';
+    try {
+      await plaza.core.installations.admit({
+        accountId: acct.org.id,
+        appId: app.appId,
+        versionId: app.versionId,
+        grantedScopes: app.scopes,
+        actor: owner.actor,
+        via: 'consent',
+      });
+    } catch (err) {
+      url = (err as { extra: { checkoutUrl: string } }).extra.checkoutUrl;
+    }
+    await fetch(`${url}/pay`, {
+      method: 'POST',
+      body: 'card=4242',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      redirect: 'manual',
+    });
+    await fake.flush();
+    const [sub] = await plaza.core.payments.subscriptions.list(acct.org.id);
+    const invoice = sub!.invoices[0]!;
+    expect(invoice.status).toBe('paid');
+    const charge = fake.objectsOf('charge').find((c) => c.transfer_group === invoice.id)!;
+    return { app, devAgent, csrf, devOrg, accountId, acct, invoice, charge };
+  }
+
+  const balance = (kind: 'partner_pending' | 'partner_payable' | 'receivable_from_partner', party: string) =>
+    plaza.core.ledger.balance({ kind, party }, 'USD');
+
+  async function expectBalanced() {
+    const v = await plaza.core.ledger.verify();
+    expect(v.unbalanced).toEqual([]);
+    expect(v.mismatches).toEqual([]);
+  }
+
+  it('refunds before and after the payout: balance first, then reversals before the refund, then a receivable', async () => {
+    const { devAgent, csrf, devOrg, accountId, acct, invoice, charge } = await paidInvoice(10_000);
+    const operator = await signInWithPlatformRole(plaza, 'admin');
+    const pendingBefore = await balance('partner_pending', devOrg);
+    expect(pendingBefore).toBeGreaterThan(0n);
+
+    // 1. Operator refunds 25% before any payout: the developer's share comes back from the pending balance.
+    const r1 = await operator.agent
+      .post(`/v1/admin/payments/invoices/${invoice.id}/refunds`)
+      .set('x-csrf-token', operator.csrf)
+      .set('idempotency-key', 'refund-1')
+      .send({ amount: 2_500, reason: 'requested_by_customer' })
+      .expect(201);
+    expect(r1.body).toMatchObject({ status: 'succeeded', amount: 2_500, reversals: [], unreversed: [] });
+    // The same key again is the same refund, not a second one.
+    const again = await operator.agent
+      .post(`/v1/admin/payments/invoices/${invoice.id}/refunds`)
+      .set('x-csrf-token', operator.csrf)
+      .set('idempotency-key', 'refund-1')
+      .send({ amount: 2_500, reason: 'requested_by_customer' })
+      .expect(201);
+    expect(again.body.id).toBe(r1.body.id);
+    expect(fake.objectsOf('refund').filter((r) => r.charge === charge.id)).toHaveLength(1);
+    const pendingAfter = await balance('partner_pending', devOrg);
+    expect(pendingAfter).toBe(pendingBefore - (pendingBefore * 2_500n) / 10_000n);
+    await expectBalanced();
+
+    // 2. The payout terms run out and the payout run transfers the developer's share.
+    await plaza.core.db.query(
+      "UPDATE ledger_partner_lines SET available_at = now() - interval '1 day' WHERE invoice_id = $1",
+      [invoice.id],
+    );
+    await plaza.core.ledger.runPayouts('manual');
+    const transfer = fake.objectsOf('transfer').find((t) => t.transfer_group === invoice.id)!;
+    expect(transfer).toMatchObject({
+      destination: accountId,
+      source_transaction: charge.id,
+      amount: Number(pendingAfter),
+    });
+    expect(await balance('partner_payable', devOrg)).toBe(0n);
+
+    // 3. The developer refunds 20% more: the share is reversed pro rata before the customer is refunded.
+    const r2 = await devAgent
+      .post(`/v1/organizations/${devOrg}/invoices/${invoice.id}/refunds`)
+      .set('x-csrf-token', csrf)
+      .set('idempotency-key', 'refund-2')
+      .send({ amount: 2_000 })
+      .expect(201);
+    expect(r2.body.status).toBe('succeeded');
+    expect(r2.body.reversals).toHaveLength(1);
+    const reversal = r2.body.reversals[0];
+    expect(reversal).toMatchObject({ partner: devOrg, transferId: transfer.id });
+    expect(reversal.amount).toBe(Number((pendingBefore * 2_000n) / 10_000n));
+    const order = fake.requests
+      .filter(
+        (q) =>
+          q.idempotencyKey === `rev:${r2.body.id}:${transfer.id}` ||
+          q.idempotencyKey === `refund:${r2.body.id}`,
+      )
+      .map((q) => q.path);
+    expect(order).toEqual([`/v1/transfers/${transfer.id}/reversals`, '/v1/refunds']);
+    expect(await balance('receivable_from_partner', devOrg)).toBe(0n);
+    await expectBalanced();
+
+    // 4. Stripe pays the developer out; refunding the rest cannot reverse: a receivable from the developer.
+    fake.payOutConnected(accountId);
+    const r3 = await operator.agent
+      .post(`/v1/admin/payments/invoices/${invoice.id}/refunds`)
+      .set('x-csrf-token', operator.csrf)
+      .send({})
+      .expect(201);
+    expect(r3.body).toMatchObject({ status: 'succeeded', amount: 5_500, reversals: [] });
+    expect(r3.body.unreversed).toHaveLength(1);
+    expect(r3.body.unreversed[0].why).toMatch(/insufficient|no longer/i);
+    expect(await balance('receivable_from_partner', devOrg)).toBe(BigInt(r3.body.unreversed[0].amount));
+    expect((await fake.client().charges.retrieve(charge.id)).refunded).toBe(true);
+    await expectBalanced();
+
+    // Nothing left to refund; the customer's invoice shows it.
+    await operator.agent
+      .post(`/v1/admin/payments/invoices/${invoice.id}/refunds`)
+      .set('x-csrf-token', operator.csrf)
+      .send({ amount: 1 })
+      .expect(409);
+    const [sub] = await plaza.core.payments.subscriptions.list(acct.org.id);
+    expect(sub!.invoices[0]!.amountRefunded).toBe(10_000);
+    const refunded = await plaza.core.db.query(
+      "SELECT payload FROM events WHERE organization_id = $1 AND type = 'payment.refunded'",
+      [acct.org.id],
+    );
+    expect(refunded.map((e) => e.payload.amount).sort()).toEqual([2_000, 2_500, 5_500]);
+  });
+
+  it('refuses bad refunds with clear 4xx and lets a developer refund only its own apps', async () => {
+    const { invoice } = await paidInvoice(3_000);
+    const other = await paidInvoice(3_000);
+    const operator = await signInWithPlatformRole(plaza, 'admin');
+    const post = (body: unknown) =>
+      operator.agent
+        .post(`/v1/admin/payments/invoices/${invoice.id}/refunds`)
+        .set('x-csrf-token', operator.csrf)
+        .send(body as object);
+    for (const amount of [-5, 0, 12.5, '100']) {
+      const res = await post({ amount }).expect(400);
+      expect(res.body).toMatchObject({ code: 'PLAZA_VALIDATION', fields: [{ field: 'body.amount' }] });
+    }
+    expect((await post({ amount: 3_001 }).expect(400)).body.fields[0].reason).toContain('at most 3000');
+    await operator.agent
+      .post('/v1/admin/payments/invoices/inv_nope/refunds')
+      .set('x-csrf-token', operator.csrf)
+      .send({})
+      .expect(404);
+    // Another developer's invoice is not found for this developer.
+    await other.devAgent
+      .post(`/v1/organizations/${other.devOrg}/invoices/${invoice.id}/refunds`)
+      .set('x-csrf-token', other.csrf)
+      .send({ amount: 100 })
+      .expect(404);
+    expect(fake.objectsOf('refund').filter((r) => r.metadata.plaza_invoice === invoice.id)).toHaveLength(0);
+  });
+
+  it('keeps disputes in step from charge.dispute.created and .closed', async () => {
+    const { invoice, charge } = await paidInvoice(4_000);
+    const dispute = fake.createDispute(charge.id);
+    await fake.flush();
+    await waitFor(
+      'the dispute',
+      async () => (await plaza.core.payments.refunds.disputesOf(invoice.id)).length === 1,
+    );
+    expect((await plaza.core.payments.refunds.disputesOf(invoice.id))[0]).toMatchObject({
+      id: dispute.id,
+      status: 'needs_response',
+      amount: 4000,
+    });
+    fake.closeDispute(dispute.id, 'lost');
+    await fake.flush();
+    const [closed] = await plaza.core.payments.refunds.disputesOf(invoice.id);
+    expect(closed).toMatchObject({ status: 'lost' });
+    expect(closed!.closed_at).not.toBeNull();
+  });
+});
