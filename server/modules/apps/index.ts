@@ -3,7 +3,7 @@ import { APP_EVENT_TYPES } from './catalog.ts';
 import { appRoutes } from './routes.ts';
 import { type AppsService, createAppsService } from './service.ts';
 
-export type { VersionContent, VersionDiff } from './diff.ts';
+export { LISTING_TEXT_FIELDS, type ListingTextField, type VersionContent, type VersionDiff } from './diff.ts';
 export {
   AdminAppSchema,
   AppManifest,

@@ -7,7 +7,7 @@ import type { JobQueue } from '../../jobs/types.ts';
 import type { Logger } from '../../logger.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
 import { type Actor, type OrgContext, SYSTEM_ACTOR } from '../../tenancy.ts';
-import type { AppsService, MarketplacePort } from '../apps/index.ts';
+import { type AppsService, LISTING_TEXT_FIELDS, type MarketplacePort } from '../apps/index.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { EventsService } from '../events/index.ts';
 import type { NotificationsService } from '../notifications/index.ts';
@@ -34,13 +34,7 @@ export const CHECKLIST_KEYS = CHECKLIST.map((c) => c.key) as [ChecklistKey, ...C
 
 /** What a reviewer's note can be tied to: a field of the version, or the version as a whole. */
 export const NOTE_FIELDS = [
-  'name',
-  'tagline',
-  'description',
-  'category',
-  'supportUrl',
-  'privacyUrl',
-  'termsUrl',
+  ...LISTING_TEXT_FIELDS,
   'icon',
   'screenshots',
   'redirectUris',
