@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PlazaError } from '../../errors.ts';
 import { readRawBody } from '../../http/body.ts';
-import { type Access, defineRoute, Pagination, page, Timestamp } from '../../http/route.ts';
+import { type Access, defineRoute, Pagination, page, RoleSchema, Timestamp } from '../../http/route.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
 import { type OrganizationsService, OrganizationWithRole } from '../organizations/index.ts';
 import { IMAGE_TYPES } from './images.ts';
@@ -297,6 +297,29 @@ export function appRoutes({
       body: z.object({ name: z.string().trim().min(1, { message: 'must not be empty' }).max(200) }),
       response: OrganizationWithRole,
       handler: ({ org, body }) => organizations.createTestAccount(org, body),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/organizations/:orgId/test-accounts/:accountId/test-users',
+      // A made-up person, so an app can try users:read before review; they cannot sign in.
+      summary: 'Add a test user to a test account',
+      tag: 'Apps',
+      access: DEVELOPER_ADMIN,
+      status: 201,
+      params: OrgParams.extend({ accountId: z.string().max(64) }),
+      body: z.object({
+        name: z.string().trim().min(1, { message: 'must not be empty' }).max(200),
+        email: z.email({ message: 'must be an email address' }).max(320).optional(),
+        role: z.enum(['member', 'admin']).default('member'),
+      }),
+      response: z.object({
+        userId: z.string(),
+        name: z.string(),
+        email: z.string(),
+        role: RoleSchema,
+        joinedAt: Timestamp,
+      }),
+      handler: ({ org, params, body }) => organizations.addTestUser(org, params.accountId, body),
     }),
     // Platform admins.
     defineRoute({

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/index.ts';
 import { conflict, forbidden, notFound, PlazaError } from '../../errors.ts';
@@ -272,6 +272,52 @@ export function createOrganizationsService(deps: {
       createChildAccount(ctx, input.name, CHILD_KINDS.testAccount),
     listTestAccounts: (ctx: OrgContext, opts: { limit: number; cursor?: string }) =>
       listChildAccounts(ctx, opts, CHILD_KINDS.testAccount),
+
+    /**
+     * A made-up person in one of the developer's test accounts, so that apps
+     * can try `users:read` before review. They cannot sign in (their password
+     * is random and never shown); their email is a reserved `.invalid` one
+     * unless the developer gives one.
+     */
+    async addTestUser(
+      ctx: OrgContext,
+      accountId: string,
+      input: { name: string; email?: string; role: Role },
+    ): Promise<Member> {
+      if (ctx.org.kind !== 'developer') throw forbidden(CHILD_KINDS.testAccount.onlyFor);
+      if (!hasRole(ctx, 'admin')) throw forbidden('adding test users needs the admin or owner role');
+      if (input.role === 'owner') throw conflict('a test user cannot be an owner of the test account');
+      const account = await getOrg(accountId);
+      if (account?.parentId !== ctx.org.id) throw notFound('test account');
+      const email = input.email ?? `test-user.${randomUUID()}@test-users.invalid`;
+      if (await identity.findUserByEmail(email)) throw conflict(`${email} is already a Plaza user`);
+      return db.transaction(async (tx) => {
+        const user = await identity.createUser(tx, {
+          name: input.name,
+          email,
+          password: randomUUID() + randomUUID(),
+        });
+        const row = await tx.one(
+          'INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, $3) RETURNING *',
+          [accountId, user.id, input.role],
+        );
+        await audit.record(tx, {
+          organizationId: ctx.org.id,
+          actor: ctx.actor,
+          action: 'test_account.user_added',
+          targetType: 'organization',
+          targetId: accountId,
+          data: { userId: user.id, role: input.role },
+        });
+        return {
+          userId: user.id,
+          name: user.name,
+          email: user.email,
+          role: row.role,
+          joinedAt: row.created_at.toISOString(),
+        };
+      });
+    },
 
     /** For other modules: an organization by id, with no access check (never hand it to a client as is). */
     byId: (id: string) => getOrg(id),
