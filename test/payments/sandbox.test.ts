@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { developer } from '../helpers/apps.ts';
 import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { account, person, registerApp } from '../helpers/world.ts';
 
 /**
  * The embedded sandbox provider (no STRIPE_SECRET_KEY): the same money flow
@@ -157,5 +158,55 @@ describe('sandbox provider', () => {
     expect(txns.map((t) => t.type)).toEqual(['charge', 'transfer', 'transfer_cancel', 'refund']);
     expect(txns.reduce((s, t) => s + t.net, 0n)).toBe(9_680n - 7_500n + 1_875n - 2_500n);
     expect(sandbox).not.toBeNull();
+  });
+
+  it('runs a paid install end to end: 402 with a sandbox payment page, paid, recorded in the ledger, renewed', async () => {
+    const app = await registerApp(plaza, {
+      redirectUris: ['https://app.example.com/cb'],
+      pricing: { type: 'recurring', interval: 'month', amount: 4_900, currency: 'USD', trialDays: 0 },
+    });
+    const owner = await person(plaza, 'Olive Owner');
+    const acct = await account(plaza, owner, 'Sandbox Shop');
+    const admit = () =>
+      plaza.core.installations.admit({
+        accountId: acct.org.id,
+        appId: app.appId,
+        versionId: app.versionId,
+        grantedScopes: app.scopes,
+        actor: owner.actor,
+        via: 'consent',
+      });
+    const refused = await admit().then(
+      () => null,
+      (err) => err,
+    );
+    expect(refused).toMatchObject({
+      code: 'PLAZA_PAYMENT_REQUIRED',
+      extra: { sandbox: true, amount: 4_900 },
+    });
+    const url = new URL(refused.extra.checkoutUrl);
+    expect(url.pathname).toMatch(/^\/sandbox\/checkout\/cs_sbx_/);
+    const sessionId = url.pathname.split('/').pop();
+    await plaza.http
+      .post(`/v1/payments/sandbox/checkout/${sessionId}/pay`)
+      .send({ card: '4242424242424242' })
+      .expect(200);
+
+    const [sub] = await plaza.core.payments.subscriptions.list(acct.org.id);
+    expect(sub).toMatchObject({ status: 'active', sandbox: true, provider: 'sandbox' });
+    const pending = () =>
+      plaza.core.ledger.balance({ kind: 'partner_pending', party: app.developer.org.id }, 'USD');
+    const first = await pending();
+    expect(first).toBeGreaterThan(0n);
+    await expect(admit()).resolves.toBeUndefined();
+
+    const r = await plaza.core.payments.subscriptions.renewDue(
+      new Date(Date.parse(sub!.currentPeriodEnd!) + 1000),
+    );
+    expect(r).toMatchObject({ paid: 1, failed: 0 });
+    expect(await pending()).toBe(first * 2n);
+    const v = await plaza.core.ledger.verify();
+    expect(v.unbalanced).toEqual([]);
+    expect(v.mismatches).toEqual([]);
   });
 });

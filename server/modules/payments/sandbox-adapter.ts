@@ -347,6 +347,13 @@ export function createSandboxProvider(deps: { db: Db; baseUrl: string }) {
           last4: card.slice(-4),
           declines: card.replace(/\s/g, '') === SANDBOX_DECLINING_CARD,
         });
+        if (s.mode === 'setup') {
+          // Saving a card: a declining one is refused, as Stripe's card check would.
+          if (pm.declines) return { paid: false, redirect: null };
+          await put(q, 'checkout_session', { ...s, status: 'complete', customerId, paymentMethodId: pm.id });
+          q.raise('checkout.session.completed', s.id);
+          return { paid: true, redirect: String(s.successUrl).replace('{CHECKOUT_SESSION_ID}', s.id) };
+        }
         const c = await charge(q, {
           amount: s.amount,
           currency: s.currency,
@@ -361,6 +368,7 @@ export function createSandboxProvider(deps: { db: Db; baseUrl: string }) {
           status: 'complete',
           customerId,
           paymentIntentId: c.paymentIntentId,
+          paymentMethodId: pm.id,
         });
         q.raise('checkout.session.completed', s.id);
         return { paid: true, redirect: String(s.successUrl).replace('{CHECKOUT_SESSION_ID}', s.id) };
