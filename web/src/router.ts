@@ -2,6 +2,7 @@ import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
 import ApiKeysPage from './pages/ApiKeysPage.vue';
 import AuditPage from './pages/AuditPage.vue';
 import BulkInstallPage from './pages/BulkInstallPage.vue';
+import CliLoginPage from './pages/cli/CliLoginPage.vue';
 import ContactsPage from './pages/ContactsPage.vue';
 import AppCredentialsPage from './pages/developer/AppCredentialsPage.vue';
 import AppDiffPage from './pages/developer/AppDiffPage.vue';
@@ -51,6 +52,7 @@ const routes: RouteRecordRaw[] = [
     component: SignupPage,
     meta: { guestOnly: true, title: 'Create account' },
   },
+  { path: '/cli/login', name: 'cli-login', component: CliLoginPage, meta: { title: 'Sign in the CLI' } },
   { path: '/orgs/new', name: 'org-new', component: NewOrgPage, meta: { title: 'New organization' } },
   {
     path: '/orgs/:orgId',
