@@ -4,7 +4,9 @@
  *   npm run bench -- marketplace       marketplace search
  *   npm run bench -- contacts          the app API's contacts list vs a bare route
  *   npm run bench -- oauth             token grants vs bare oidc-provider, uninstall -> refused
- *   npm run bench -- webhooks          webhook deliveries/s vs raw undici, latency, fan-out
+ *   npm run bench -- webhooks          webhook deliveries/s vs raw undici, latency, fan-out,
+ *                                      then webhooks-e2e: contact created via the API -> webhook received
+ *   npm run bench -- ledger            ledger postings/s vs bare INSERT, payout run for 1,000 and 10,000 partners
  *   npm run bench -- cold-start marketplace
  */
 import { spawnSync } from 'node:child_process';
@@ -17,9 +19,12 @@ const BENCHMARKS: Record<string, string> = {
   contacts: 'contacts-api.ts',
   oauth: 'oauth.ts',
   webhooks: 'webhooks.ts',
+  'webhooks-e2e': 'webhooks-e2e.ts',
+  ledger: 'ledger.ts',
 };
 
-const names = process.argv.slice(2);
+// The webhooks benchmark includes its end-to-end measure through the API.
+const names = process.argv.slice(2).flatMap((n) => (n === 'webhooks' ? ['webhooks', 'webhooks-e2e'] : [n]));
 for (const name of names.length ? names : ['cold-start']) {
   const file = BENCHMARKS[name];
   if (!file) {

@@ -96,29 +96,34 @@ describe('1. every transaction balances per currency', () => {
   });
 
   it('the database itself refuses an unbalanced transaction written around the service', async () => {
-    const { transactionId } = await post(charge('org_raw', 1000n, 700n));
+    await post(charge('org_raw', 1000n, 700n));
     const acct = await db.one<{ id: number }>(
       "SELECT id FROM ledger_accounts WHERE kind = 'platform_revenue' AND currency = 'USD'",
     );
+    // ledger_post called directly, without the service's checks.
+    const raw = (amounts: number[], accounts = amounts.map(() => acct.id)) =>
+      db.query(
+        `SELECT * FROM ledger_post('ltx_raw', 'raw', 'x', 'USD', now(), 'raw', 'test', 'raw', NULL,
+           $1::bigint[], $2::text[], $3::bigint[], '{}'::bigint[], '{}'::smallint[], '{}'::bigint[])`,
+        [accounts, amounts.map((_, i) => (i === 0 ? 'debit' : 'credit')), amounts],
+      );
+    await expect(raw([5, 4])).rejects.toThrow(/does not balance/);
+    await expect(raw([5])).rejects.toThrow(/does not balance/);
+    // Rows written straight into the tables, past ledger_post, are refused.
     await expect(
-      db.transaction(async (tx) => {
-        await tx.query(
-          `INSERT INTO ledger_transactions (id, idempotency_key, body_hash, currency, effective_at, description, source_kind, source_id)
-           VALUES ('ltx_raw', 'raw', 'x', 'USD', now(), 'raw', 'test', 'raw')`,
-        );
-        await tx.query(
-          `INSERT INTO ledger_entries (transaction_id, account_id, direction, amount) VALUES ('ltx_raw', $1, 'debit', 5), ('ltx_raw', $1, 'credit', 4)`,
-          [acct.id],
-        );
-      }),
-    ).rejects.toThrow(/does not balance/);
-    // One entry alone is refused too, even for an existing transaction.
+      db.query(
+        `INSERT INTO ledger_transactions (id, idempotency_key, body_hash, currency, effective_at, description, source_kind, source_id)
+         VALUES ('ltx_raw', 'raw', 'x', 'USD', now(), 'raw', 'test', 'raw')`,
+      ),
+    ).rejects.toThrow(/written only by ledger_post/);
+    const [any] = await db.query<{ id: string }>('SELECT id FROM ledger_transactions LIMIT 1');
     await expect(
       db.query(
         `INSERT INTO ledger_entries (transaction_id, account_id, direction, amount) VALUES ($1, $2, 'debit', 5)`,
-        [transactionId, acct.id],
+        [any.id, acct.id],
       ),
-    ).rejects.toThrow(/does not balance/);
+    ).rejects.toThrow(/written only by ledger_post/);
+    expect(await db.maybeOne("SELECT 1 FROM ledger_transactions WHERE id = 'ltx_raw'")).toBeUndefined();
   });
 });
 
@@ -351,17 +356,13 @@ describe('7. one currency per transaction', () => {
       "SELECT id FROM ledger_accounts WHERE kind = 'platform_revenue' AND currency = 'USD'",
     );
     await expect(
-      db.transaction(async (tx) => {
-        await tx.query(
-          `INSERT INTO ledger_transactions (id, idempotency_key, body_hash, currency, effective_at, description, source_kind, source_id)
-           VALUES ('ltx_mix', 'mix', 'x', 'USD', now(), 'mix', 'test', 'mix')`,
-        );
-        await tx.query(
-          `INSERT INTO ledger_entries (transaction_id, account_id, direction, amount) VALUES ('ltx_mix', $1, 'debit', 5), ('ltx_mix', $2, 'credit', 5)`,
-          [eur.id, usd.id],
-        );
-      }),
-    ).rejects.toThrow(/one currency/);
+      db.query(
+        `SELECT * FROM ledger_post('ltx_mix', 'mix', 'x', 'USD', now(), 'mix', 'test', 'mix', NULL,
+           $1::bigint[], '{debit,credit}'::text[], '{5,5}'::bigint[], '{}'::bigint[], '{}'::smallint[], '{}'::bigint[])`,
+        [[eur.id, usd.id]],
+      ),
+    ).rejects.toThrow(/outside its one currency USD/);
+    expect(await db.maybeOne("SELECT 1 FROM ledger_transactions WHERE id = 'ltx_mix'")).toBeUndefined();
   });
 });
 

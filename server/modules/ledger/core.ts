@@ -1,4 +1,4 @@
-import { createHash, randomInt } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Db, Queryable, Tx } from '../../db/index.ts';
 import { conflict, type FieldError, PlazaError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
@@ -25,8 +25,12 @@ export const ACCOUNT_KINDS: Readonly<Record<LedgerAccountKind, KindInfo>> = {
   disputes_held: { normal: 'credit', perParty: true, noOverdraft: true },
 };
 
-/** Balance slots of accounts that may overdraw (busy platform accounts); no-overdraft accounts have one. */
-const SLOTS = 8;
+/**
+ * Slot -1 asks ledger_post for this connection's slot of a busy account
+ * (one that may overdraw: platform-wide accounts); no-overdraft accounts
+ * keep their whole balance in slot 0, where the CHECK guards it.
+ */
+const BUSY_SLOT = -1;
 
 interface Account {
   id: number;
@@ -198,9 +202,7 @@ export function createLedgerCore({ db }: { db: Db }) {
          INSERT INTO ledger_accounts (kind, party, currency, normal, no_overdraft)
          SELECT k, p, $3, n, o FROM unnest($1::text[], $2::text[], $4::text[], $5::boolean[]) AS u(k, p, n, o)
          ON CONFLICT (kind, party, currency) DO NOTHING RETURNING id, no_overdraft)
-       INSERT INTO ledger_balances (account_id, slot, no_overdraft)
-       SELECT ins.id, s, ins.no_overdraft FROM ins,
-         generate_series(0, CASE WHEN ins.no_overdraft THEN 0 ELSE ${SLOTS - 1} END) AS s`,
+       INSERT INTO ledger_balances (account_id, slot, no_overdraft) SELECT ins.id, 0, ins.no_overdraft FROM ins`,
       [
         list.map((w) => w.kind),
         list.map((w) => w.party),
@@ -267,7 +269,7 @@ export function createLedgerCore({ db }: { db: Db }) {
           n.entries.map((e) => e.direction),
           n.entries.map((e) => e.amount.toString()),
           bal.map((d) => String(d.account.id)),
-          bal.map((d) => (d.account.noOverdraft ? 0 : randomInt(SLOTS))),
+          bal.map((d) => (d.account.noOverdraft ? 0 : BUSY_SLOT)),
           bal.map((d) => d.delta.toString()),
         ],
         'ledger_post',

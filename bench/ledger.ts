@@ -1,0 +1,215 @@
+/**
+ * The ledger on PostgreSQL, in one run:
+ *
+ * 1. Postings per second: BENCH_LEDGER_TX balanced transactions (default
+ *    20,000; 4 entries each, a charge split between the provider balance,
+ *    fees, platform revenue and one of 1,000 partners) through
+ *    `ledger.post` (idempotency key, per-statement balance and currency
+ *    check, closed-period check, immutable rows, no-overdraft balances
+ *    updated in the same transaction), against a bare INSERT of the same
+ *    transaction and entry rows into tables without any check, with the same
+ *    round trips (BEGIN, one statement, COMMIT) and BENCH_LEDGER_CONCURRENCY
+ *    in flight (default 16), interleaved in rounds. Goal: >= 0.5x the bare
+ *    INSERT and >= 2,000 balanced transactions/s.
+ * 2. A payout run for 1,000 and for 10,000 partners (BENCH_PAYOUT_PARTNERS),
+ *    each with two charges past their payout terms, on a fresh database each:
+ *    duration and growth ratio (10x partners: ideally 10x time). The provider
+ *    is an in-process double that answers at once, so the figure is Plaza's
+ *    side of the run (releases, payouts, ledger postings, line states).
+ *
+ *   npm run bench -- ledger
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { connectPostgres, type Db } from '../server/db/index.ts';
+import { runMigrations } from '../server/db/migrate.ts';
+import { coreMigrationSources } from '../server/modules/index.ts';
+import type { PayoutProviderPort, PostInput } from '../server/modules/ledger/port.ts';
+import { createLedgerService } from '../server/modules/ledger/service.ts';
+
+const ADMIN_URL = process.env.PLAZA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const TX = Number(process.env.BENCH_LEDGER_TX ?? 20_000);
+const CONCURRENCY = Number(process.env.BENCH_LEDGER_CONCURRENCY ?? 16);
+const PARTNER_SIZES = (process.env.BENCH_PAYOUT_PARTNERS ?? '1000,10000').split(',').map(Number);
+const ROUNDS = 10;
+const DAY = 86_400_000;
+
+async function freshDatabase(): Promise<{ db: Db; drop: () => Promise<void> }> {
+  const name = `plaza_bench_ledger_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const db = connectPostgres(ADMIN_URL.replace(/\/[^/]*$/, `/${name}`), CONCURRENCY + 4);
+  await runMigrations(db, coreMigrationSources());
+  return {
+    db,
+    async drop() {
+      await db.close();
+      const c = new pg.Client({ connectionString: ADMIN_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+async function pool(count: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) await fn(next++);
+    }),
+  );
+  return performance.now() - started;
+}
+
+function charge(i: number, round: number): PostInput {
+  const amount = 1_000n + BigInt(i % 9_000);
+  const fee = amount / 30n;
+  const partner = ((amount - fee) * 3n) / 4n;
+  return {
+    idempotencyKey: `bench:${round}:${i}`,
+    currency: 'USD',
+    description: 'bench charge',
+    sourceRef: { kind: 'charge', id: `inv_${round}_${i}`, providerObjectId: `ch_${round}_${i}` },
+    entries: [
+      { account: { kind: 'provider_cash', party: 'sandbox' }, direction: 'debit', amount: amount - fee },
+      { account: { kind: 'processing_fees' }, direction: 'debit', amount: fee },
+      { account: { kind: 'platform_revenue' }, direction: 'credit', amount: amount - partner },
+      {
+        account: { kind: 'partner_pending', party: `org_${i % 1000}` },
+        direction: 'credit',
+        amount: partner,
+      },
+    ],
+  };
+}
+
+async function postings(): Promise<void> {
+  const { db, drop } = await freshDatabase();
+  try {
+    const ledger = createLedgerService({ db });
+    // The same rows with their primary keys, no checks: no idempotency key, trigger, constraint,
+    // foreign key, other index or balance.
+    await db.exec(`
+      CREATE TABLE bare_transactions (id text PRIMARY KEY, idempotency_key text, body_hash text, currency text,
+        effective_at timestamptz, posted_at timestamptz DEFAULT now(), description text, source_kind text,
+        source_id text, provider_object_id text);
+      CREATE TABLE bare_entries (id bigserial PRIMARY KEY, transaction_id text, account_id bigint, direction text, amount bigint);`);
+    const bare = async (i: number, round: number) => {
+      const p = charge(i, round);
+      const id = `ltx_bare_${round}_${i}`;
+      await db.transaction((tx) =>
+        tx.query(
+          `WITH t AS (INSERT INTO bare_transactions (id, idempotency_key, body_hash, currency, effective_at, description,
+                        source_kind, source_id, provider_object_id)
+                      VALUES ($1, $2, 'x', 'USD', now(), $3, $4, $5, $6))
+           INSERT INTO bare_entries (transaction_id, account_id, direction, amount)
+           SELECT $1, a, d, m FROM unnest($7::bigint[], $8::text[], $9::bigint[]) AS u(a, d, m)`,
+          [
+            id,
+            p.idempotencyKey,
+            p.description,
+            p.sourceRef.kind,
+            p.sourceRef.id,
+            p.sourceRef.providerObjectId,
+            [1, 2, 3, 4 + (i % 1000)],
+            p.entries.map((e) => e.direction),
+            p.entries.map((e) => e.amount.toString()),
+          ],
+          'bench_bare',
+        ),
+      );
+    };
+    const real = async (i: number, round: number) => {
+      await db.transaction((tx) => ledger.post(tx, charge(i, round)));
+    };
+    // Warm-up: accounts created, statements planned, caches filled.
+    await pool(2_000, CONCURRENCY, (i) => real(i, -1));
+    await pool(2_000, CONCURRENCY, (i) => bare(i, -1));
+    const per = Math.ceil(TX / ROUNDS);
+    let bareMs = 0;
+    let realMs = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      bareMs += await pool(per, CONCURRENCY, (i) => bare(i, r));
+      realMs += await pool(per, CONCURRENCY, (i) => real(i, r));
+    }
+    const total = per * ROUNDS;
+    const bareRate = total / (bareMs / 1000);
+    const realRate = total / (realMs / 1000);
+    const check = await ledger.verify();
+    console.log(
+      `postings: ${total} transactions of 4 entries each way, ${CONCURRENCY} in flight, ${ROUNDS} interleaved rounds`,
+    );
+    console.log(`  bare INSERT (no checks)   ${bareRate.toFixed(0).padStart(7)} tx/s`);
+    console.log(`  ledger.post (all checks)  ${realRate.toFixed(0).padStart(7)} tx/s`);
+    console.log(
+      `  ratio ${(realRate / bareRate).toFixed(2)}x (goal >= 0.5x), ${realRate >= 2000 ? 'meets' : 'misses'} 2,000 tx/s; ` +
+        `verify: ${check.mismatches.length} balance differences, ${check.unbalanced.length} unbalanced over ${check.accounts} accounts`,
+    );
+  } finally {
+    await drop();
+  }
+}
+
+async function payoutRun(partners: number): Promise<number> {
+  const { db, drop } = await freshDatabase();
+  try {
+    const ledger = createLedgerService({ db });
+    let transfers = 0;
+    const provider: PayoutProviderPort = {
+      name: 'sandbox',
+      accountStatus: async (party) => ({
+        canReceive: true,
+        providerAccountId: `acct_${party}`,
+        providerBalance: [],
+      }),
+      transfer: async (req) => ({ transferId: `tr_${++transfers}_${req.idempotencyKey.length}` }),
+      async *balanceTransactions() {},
+    };
+    ledger.usePayoutProvider(provider);
+    const settled = new Date(Date.now() - 40 * DAY);
+    await pool(partners * 2, CONCURRENCY, async (i) => {
+      await db.transaction((tx) =>
+        ledger.recordCharge(tx, {
+          invoiceId: `inv_${i}`,
+          providerChargeId: `ch_${i}`,
+          provider: 'sandbox',
+          customerOrgId: 'org_customer',
+          developerOrgId: `org_dev_${i % partners}`,
+          appId: 'app_bench',
+          amount: 10_000n,
+          currency: 'USD',
+          processingFee: 320n,
+          settlesAt: settled,
+        }),
+      );
+    });
+    const started = performance.now();
+    const result = await ledger.runPayouts('bench');
+    const ms = performance.now() - started;
+    const check = await ledger.verify();
+    if (result.paid !== partners || transfers !== partners * 2)
+      throw new Error(
+        `payout run paid ${result.paid} partners with ${transfers} transfers, expected ${partners}`,
+      );
+    console.log(
+      `  ${String(partners).padStart(6)} partners: ${(ms / 1000).toFixed(2)} s, ${result.paid} payouts, ${transfers} transfers, ` +
+        `${(partners / (ms / 1000)).toFixed(0)} partners/s; verify: ${check.mismatches.length} differences`,
+    );
+    return ms;
+  } finally {
+    await drop();
+  }
+}
+
+await postings();
+console.log('payout run (provider double answering at once; two invoices per partner):');
+const times: number[] = [];
+for (const n of PARTNER_SIZES) times.push(await payoutRun(n));
+if (times.length >= 2)
+  console.log(
+    `  growth: ${PARTNER_SIZES.at(-1)! / PARTNER_SIZES[0]}x partners took ${(times.at(-1)! / times[0]).toFixed(2)}x the time`,
+  );
