@@ -1,9 +1,17 @@
 /** The shapes the apps service answers with, and what it needs from the marketplace. */
+
+import type { z } from 'zod';
 import type { Tx } from '../../db/index.ts';
 import type { ListingInput } from '../marketplace/index.ts';
-import type { ImageType } from './images.ts';
-import type { VersionFields } from './schemas.ts';
-import type { VersionState } from './transitions.ts';
+import type {
+  AdminAppSchema,
+  AppSchema,
+  AppStatusSchema,
+  AppVersionSchema,
+  AssetSchema,
+  VersionFields,
+  VersionSummarySchema,
+} from './schemas.ts';
 
 /** What the apps module needs from the marketplace (it owns the public listing). */
 export interface MarketplacePort {
@@ -11,80 +19,18 @@ export interface MarketplacePort {
   withdraw(tx: Tx, appId: string): Promise<void>;
 }
 
-export type AppStatus = 'active' | 'suspended' | 'unpublished';
-export type AssetKind = 'icon' | 'screenshot';
-
-export interface App {
-  id: string;
-  organizationId: string;
-  slug: string;
-  name: string;
-  clientId: string;
-  status: AppStatus;
-  statusReason: string | null;
-  statusChangedAt: string | null;
-  liveVersionId: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface VersionSummary {
-  id: string;
-  number: number;
-  state: VersionState;
-}
-
-export interface AppDetail extends App {
-  liveVersion: VersionSummary | null;
-  openVersion: VersionSummary | null;
-  clientSecrets: Array<{ id: string; prefix: string; createdAt: string; expiresAt: string | null }>;
-}
-
-export interface Asset {
-  id: string;
-  kind: AssetKind;
-  /** Public, stable URL of the bytes. */
-  url: string;
-  contentType: ImageType;
-  bytes: number;
-  width: number | null;
-  height: number | null;
-  createdAt: string;
-}
-
-export type AppVersion = VersionFields & {
-  id: string;
-  appId: string;
-  organizationId: string;
-  number: number;
-  state: VersionState;
-  /** Can the developer change it now (draft or changes requested)? */
-  editable: boolean;
-  descriptionHtml: string;
-  icon: Asset | null;
-  screenshots: Asset[];
-  reviewKind: 'full' | 'fast_track' | null;
-  submittedAt: string | null;
-  decidedAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-};
-
+// The API shapes are written once, as zod schemas (schemas.ts); the service answers with their output types.
+export type AppStatus = z.output<typeof AppStatusSchema>;
+export type AssetKind = Asset['kind'];
+export type VersionSummary = z.output<typeof VersionSummarySchema>;
+/** An app with its versions on the way and its client secrets, as its developers see it. */
+export type AppDetail = z.output<typeof AppSchema>;
+export type App = Omit<AppDetail, 'liveVersion' | 'openVersion' | 'clientSecrets'>;
+/** An uploaded icon or screenshot; `url` is public and stable. */
+export type Asset = z.output<typeof AssetSchema>;
+export type AppVersion = z.output<typeof AppVersionSchema>;
 /** An app as platform admins list it (`apps.adminList`). */
-export interface AdminAppRow {
-  id: string;
-  slug: string;
-  name: string;
-  developer: { organizationId: string; name: string };
-  status: AppStatus;
-  statusReason: string | null;
-  statusChangedAt: string | null;
-  liveVersion: VersionSummary | null;
-  openVersion: VersionSummary | null;
-  createdAt: string;
-}
-
-/** `%`, `_` and `\` in a search match themselves in an ILIKE pattern. */
+export type AdminAppRow = z.output<typeof AdminAppSchema>;
 
 /** What the OAuth provider needs of one version of an app. */
 export interface OAuthClientVersion {

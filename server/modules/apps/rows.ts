@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { VersionContent } from './diff.ts';
 import type { App, VersionSummary } from './model.ts';
 
+/** `%`, `_` and `\` in a search match themselves in an ILIKE pattern. */
 export const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 export const iso = (d: Date | null | undefined) => d?.toISOString() ?? null;
