@@ -68,7 +68,7 @@ const toPayout = (r: any): Payout => ({
 });
 
 /** Partners handled at once in a run: each waits on the provider for its status and transfers. */
-const PARALLEL = 8;
+const PARALLEL = 16;
 /** Partners whose matured lines are released in one ledger transaction. */
 const RELEASE_BATCH = 500;
 
@@ -327,16 +327,22 @@ export function createPayouts({
       );
       // Netting takes from the oldest lines first; each line records what it gave.
       let toNet = netted;
-      for (const l of lines) {
+      const taken = lines.map((l) => {
         const worth = BigInt(l.worth);
         const take = toNet < worth ? toNet : worth;
         toNet -= take;
-        await tx.query(
-          `UPDATE ledger_partner_lines SET state = 'in_payout', payout_id = $2, netted = netted + $3, paid_amount = $4
-           WHERE id = $1`,
-          [l.id, id, take.toString(), (worth - take).toString()],
-        );
-      }
+        return { id: l.id as string, take, paid: worth - take };
+      });
+      await tx.query(
+        `UPDATE ledger_partner_lines l SET state = 'in_payout', payout_id = $1, netted = l.netted + u.take, paid_amount = u.paid
+         FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS u(id, take, paid) WHERE l.id = u.id`,
+        [
+          id,
+          taken.map((t) => t.id),
+          taken.map((t) => t.take.toString()),
+          taken.map((t) => t.paid.toString()),
+        ],
+      );
       const entries: LedgerEntryInput[] = [
         { account: { kind: 'partner_payable', party }, direction: 'debit', amount: gross },
         { account: { kind: 'receivable_from_partner', party }, direction: 'credit', amount: netted },
