@@ -266,6 +266,31 @@ export interface LedgerPort {
       currency: string;
     },
   ): Promise<PostResult>;
+
+  /**
+   * A dispute of an invoice's charge moved (payments calls it from
+   * `charge.dispute.created` / `.closed`, each event once). `opened`: the
+   * provider took `amount` + `fee` from the platform balance; each partner's
+   * share of `amount` (at the charge's rates) moves to `disputes_held`.
+   * `won`: the provider gave `amount` back; the held shares return to the
+   * partners. `lost`: the held shares go to the loss. Idempotent on
+   * `dispute:{disputeId}:{phase}`. Optional until the ledger implements it;
+   * payments calls it when present.
+   */
+  recordDispute?(tx: Tx, input: RecordDisputeInput): Promise<PostResult>;
+}
+
+export interface RecordDisputeInput {
+  /** The provider's dispute id (`dp_…`). */
+  disputeId: string;
+  invoiceId: string;
+  provider: string;
+  phase: 'opened' | 'won' | 'lost';
+  /** Disputed amount, minor units. */
+  amount: bigint;
+  /** What the provider charged for the dispute (kept by it whatever the outcome). */
+  fee: bigint;
+  currency: string;
 }
 
 // What the ledger needs from payments ----------------------------------------
