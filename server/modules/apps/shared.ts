@@ -262,7 +262,7 @@ export function createAppsShared(deps: AppsDeps) {
     if (!app?.live_version_id) return null;
     const v = await q.one('SELECT * FROM app_versions WHERE id = $1', [app.live_version_id]);
     const version = await toVersion(q, v);
-    const developer = await organizations.byId(app.organization_id);
+    const developer = await organizations.byId(app.organization_id, q);
     return {
       appId: app.id,
       slug: app.slug,

@@ -436,9 +436,10 @@ export function createIdentityService(deps: {
       return toUser(row);
     },
 
-    async usersByIds(ids: string[]): Promise<Map<string, User>> {
+    /** Pass the transaction when calling inside one: a second pool connection could wait for ever on a busy pool. */
+    async usersByIds(ids: string[], q: Queryable = db): Promise<Map<string, User>> {
       if (ids.length === 0) return new Map();
-      const rows = await db.query('SELECT * FROM users WHERE id = ANY($1)', [ids]);
+      const rows = await q.query('SELECT * FROM users WHERE id = ANY($1)', [ids]);
       return new Map(rows.map((r) => [r.id, toUser(r)]));
     },
 

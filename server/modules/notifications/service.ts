@@ -79,7 +79,7 @@ export function createNotificationsService(deps: {
     }
     if (n.email && unique.length) {
       const email = n.email;
-      const users = await identity.usersByIds(unique);
+      const users = await identity.usersByIds(unique, tx);
       tx.afterCommit(async () => {
         for (const user of users.values()) {
           await mail

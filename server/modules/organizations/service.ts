@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../../config.ts';
-import type { Db } from '../../db/index.ts';
+import type { Db, Queryable } from '../../db/index.ts';
 import { conflict, forbidden, notFound, PlazaError } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
 import { newId, newSecret } from '../../ids.ts';
@@ -96,8 +96,8 @@ export function createOrganizationsService(deps: {
 }) {
   const { db, config, audit, events, identity, mail } = deps;
 
-  async function getOrg(id: string): Promise<Organization | undefined> {
-    const row = await db.maybeOne('SELECT * FROM organizations WHERE id = $1', [id]);
+  async function getOrg(id: string, q: Queryable = db): Promise<Organization | undefined> {
+    const row = await q.maybeOne('SELECT * FROM organizations WHERE id = $1', [id]);
     return row ? toOrg(row) : undefined;
   }
 
@@ -320,7 +320,8 @@ export function createOrganizationsService(deps: {
     },
 
     /** For other modules: an organization by id, with no access check (never hand it to a client as is). */
-    byId: (id: string) => getOrg(id),
+    /** Inside a transaction pass it: waiting for a second pool connection can hang a busy pool. */
+    byId: (id: string, q?: Queryable) => getOrg(id, q),
 
     /** For other modules (operators' lists): organizations by id, with no access check. */
     async byIds(ids: string[]): Promise<Map<string, Organization>> {

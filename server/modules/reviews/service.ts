@@ -76,6 +76,8 @@ export interface Submission {
 }
 
 export const CHECKS_JOB = 'reviews.checks';
+/** A checks job whose submission was withdrawn and replaced while the checks ran. */
+class StaleSubmission extends Error {}
 const ACTIVE = ['checking', 'queued', 'in_review'];
 const iso = (d: Date | null | undefined) => d?.toISOString() ?? null;
 
@@ -138,6 +140,12 @@ export function createReviewsService(deps: {
 
   /** The `reviews.checks` job: runs the automated checks of a submission and records the outcome. */
   async function runChecksJob(submissionId: string): Promise<void> {
+    await recordChecks(submissionId).catch((err) => {
+      if (!(err instanceof StaleSubmission)) throw err;
+    });
+  }
+
+  async function recordChecks(submissionId: string): Promise<void> {
     const sub = await db.maybeOne('SELECT * FROM review_submissions WHERE id = $1', [submissionId]);
     if (sub?.status !== 'checking') return; // withdrawn meanwhile, or already done
     const { app, version, content } = await apps.versionForReview(db, sub.version_id);
@@ -145,12 +153,19 @@ export function createReviewsService(deps: {
     const results = runChecks(content, { scope: (n) => scopes.get(n), eventType: (t) => types.get(t) });
     const passed = results.every((r) => r.passed);
     await db.transaction(async (tx) => {
+      // The version's row lock first, as every transition takes it: a withdraw cannot slip in between.
+      const moved = await apps
+        .transition(tx, sub.version_id, passed ? 'checks_passed' : 'checks_failed')
+        .catch((err) =>
+          err instanceof PlazaError && err.code === 'PLAZA_CONFLICT' ? null : Promise.reject(err),
+        );
+      if (!moved) return; // withdrawn meanwhile: nothing was written
       const locked = await tx.maybeOne(
         `SELECT * FROM review_submissions WHERE id = $1 AND status = 'checking' FOR UPDATE`,
         [submissionId],
       );
-      if (!locked) return;
-      await apps.transition(tx, sub.version_id, passed ? 'checks_passed' : 'checks_failed');
+      // Withdrawn and submitted again: the version is checking for a newer submission; undo the move.
+      if (!locked) throw new StaleSubmission();
       await tx.query(
         `UPDATE review_submissions SET status = $2, checks = $3, checks_completed_at = now() WHERE id = $1`,
         [submissionId, passed ? 'queued' : 'checks_failed', JSON.stringify(results)],
@@ -209,15 +224,18 @@ export function createReviewsService(deps: {
     action: 'release' | 'approve' | 'request_changes',
     verb: string,
   ) {
+    // The version's row lock comes first (the transition takes it), then the submission is read:
+    // read before the lock, it could be one another request is just replacing. A refusal below
+    // rolls the move back with the transaction.
+    const moved = await apps.transition(tx, versionId, action);
     const sub = await activeSubmission(tx, versionId);
+    if (!sub)
+      throw new PlazaError('PLAZA_INTERNAL', `version ${versionId} is in review without a submission`);
     const mayOverride = action === 'release' && actor.platformRole === 'admin';
-    if (sub?.status === 'in_review' && sub.claimed_by !== actor.userId && !mayOverride)
+    if (sub.claimed_by !== actor.userId && !mayOverride)
       throw conflict(
         `another reviewer (${sub.claimed_by_email ?? sub.claimed_by}) has claimed this version; only they can ${verb} it`,
       );
-    const moved = await apps.transition(tx, versionId, action);
-    if (!sub)
-      throw new PlazaError('PLAZA_INTERNAL', `version ${versionId} is in review without a submission`);
     return { sub, moved };
   }
 
@@ -376,8 +394,10 @@ export function createReviewsService(deps: {
     async withdraw(ctx: OrgContext, appId: string, versionId: string) {
       await apps.resolveVersion(ctx, appId, versionId);
       await db.transaction(async (tx) => {
-        const sub = await activeSubmission(tx, versionId);
+        // Lock (through the transition) before reading the submission: one being submitted right
+        // now is then committed and seen, never left active behind a draft.
         await apps.transition(tx, versionId, 'withdraw');
+        const sub = await activeSubmission(tx, versionId);
         if (sub) await tx.query(`UPDATE review_submissions SET status = 'withdrawn' WHERE id = $1`, [sub.id]);
         await audit.record(tx, {
           organizationId: ctx.org.id,
@@ -453,10 +473,15 @@ export function createReviewsService(deps: {
 
     async claim(actor: Actor, versionId: string) {
       await db.transaction(async (tx) => {
+        await apps.transition(tx, versionId, 'claim').catch(async (err) => {
+          const claimed = await activeSubmission(tx, versionId);
+          if (claimed?.status === 'in_review')
+            throw conflict(
+              `${claimed.claimed_by_email ?? 'another reviewer'} has already claimed this version`,
+            );
+          throw err;
+        });
         const sub = await activeSubmission(tx, versionId);
-        if (sub?.status === 'in_review')
-          throw conflict(`${sub.claimed_by_email ?? 'another reviewer'} has already claimed this version`);
-        await apps.transition(tx, versionId, 'claim');
         if (!sub) throw new PlazaError('PLAZA_INTERNAL', `queued version ${versionId} has no submission`);
         await tx.query(
           `UPDATE review_submissions SET status = 'in_review', claimed_by = $2, claimed_by_email = $3, claimed_at = now()
