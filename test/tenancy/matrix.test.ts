@@ -51,6 +51,10 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   installationId: (a) => a.installationId,
   endpointId: (a) => a.webhookEndpointId,
   messageId: (a) => a.webhookMessageId,
+  // Test users: A's account stands for a test account (B is refused on A's developer org first).
+  accountId: (a) => a.orgs.account.id,
+  // CLI sign-in codes are looked up for the signed-in person only.
+  userCode: () => 'BCDF-GHJK',
   // Payments: the organization check comes first, so an id that does not exist still proves B is refused.
   subscriptionId: () => 'sub_not_there',
   sessionId: () => 'cs_sbx_not_there',

@@ -109,6 +109,17 @@ export function cliRoutes({ cli, baseUrl }: { cli: CliService; baseUrl: string }
       access: DEVELOPER,
       params: AppParams,
       async handler({ org, params, ctx }) {
+        // Without Accept: text/event-stream (a browser, a script), say what this is instead of hanging.
+        if (!ctx.get('accept').includes('text/event-stream')) {
+          const app = await cli.appOf(org, params.appId);
+          ctx.body = {
+            appId: app.id,
+            appName: app.name,
+            detail:
+              'send Accept: text/event-stream to receive the app’s webhook messages as server-sent events',
+          };
+          return;
+        }
         const out = new PassThrough();
         const write = (event: string, data: unknown, id?: string) =>
           out.write(`${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);

@@ -171,6 +171,9 @@ export function createCliService(deps: {
   events.subscribe({ name: 'cli.stream', types: '*', handler: (e) => fanOut([e]), handleBatch: fanOut });
 
   return {
+    /** The developer's own app (404 for any other). */
+    appOf: ownApp,
+
     // ---- device sign-in ----------------------------------------------------
 
     /** Starts a sign-in: the CLI keeps `deviceCode` (secret) and shows `userCode`. */
