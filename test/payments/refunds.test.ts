@@ -229,5 +229,15 @@ describe('refunds and disputes (Stripe)', () => {
     const [closed] = await plaza.core.payments.refunds.disputesOf(invoice.id);
     expect(closed).toMatchObject({ status: 'lost' });
     expect(closed!.closed_at).not.toBeNull();
+
+    // Another dispute whose events arrive twice and closed-first ends in the provider's state.
+    const second = await paidInvoice(1_000);
+    fake.holdWebhooks();
+    const d2 = fake.createDispute(second.charge.id);
+    fake.closeDispute(d2.id, 'won');
+    await fake.release({ order: 'reverse', twice: true });
+    const rows = await plaza.core.payments.refunds.disputesOf(second.invoice.id);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ id: d2.id, status: 'won', fee: 1500 });
   });
 });

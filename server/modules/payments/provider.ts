@@ -81,6 +81,8 @@ export interface ProviderDispute {
   disputeId: string;
   chargeId: string;
   amount: bigint;
+  /** The provider's dispute fee. */
+  fee: bigint;
   currency: string;
   /** `needs_response`, `under_review`, `won`, `lost`, ... */
   status: string;

@@ -288,21 +288,43 @@ export function createRefunds(deps: {
       ).map(view);
     },
 
-    /** `charge.dispute.created` / `.closed`: fetch the dispute and keep its state with the invoice. */
+    /**
+     * `charge.dispute.created` / `.closed`: fetch the dispute (its state now, whatever the event's
+     * age), keep it with the invoice, and post to the ledger each movement not posted yet: opened,
+     * then won or lost. A closed dispute seen first posts both; the late `created` then posts nothing.
+     */
     onDispute: (async (event) => {
       const d = await provider.retrieveDispute(event.objectId);
-      const inv = await db.maybeOne(
-        'SELECT id, account_id FROM payments_invoices WHERE provider_charge_id = $1',
-        [d.chargeId],
-      );
+      const inv = await db.maybeOne('SELECT id FROM payments_invoices WHERE provider_charge_id = $1', [
+        d.chargeId,
+      ]);
+      const closed = d.status === 'won' || d.status === 'lost';
       return async (tx) => {
         await tx.query(
-          `INSERT INTO payments_disputes (id, invoice_id, provider_charge_id, amount, currency, reason, status, closed_at)
-           VALUES ($1,$2,$3,$4,$5,$6,$7, CASE WHEN $7 IN ('won', 'lost') THEN now() END)
-           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, amount = EXCLUDED.amount,
+          `INSERT INTO payments_disputes (id, invoice_id, provider_charge_id, amount, fee, currency, reason, status, closed_at)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8, CASE WHEN $9 THEN now() END)
+           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, amount = EXCLUDED.amount, fee = EXCLUDED.fee,
              closed_at = coalesce(payments_disputes.closed_at, EXCLUDED.closed_at)`,
-          [d.disputeId, inv?.id ?? null, d.chargeId, d.amount, d.currency, d.reason, d.status],
+          [d.disputeId, inv?.id ?? null, d.chargeId, d.amount, d.fee, d.currency, d.reason, d.status, closed],
         );
+        const row = await tx.one('SELECT * FROM payments_disputes WHERE id = $1 FOR UPDATE', [d.disputeId]);
+        if (!inv || !ledger.recordDispute) return;
+        const base = {
+          disputeId: d.disputeId,
+          invoiceId: inv.id,
+          provider: provider.name,
+          amount: d.amount,
+          fee: d.fee,
+          currency: d.currency,
+        };
+        if (!row.ledger_opened) {
+          await ledger.recordDispute(tx, { ...base, phase: 'opened' });
+          await tx.query('UPDATE payments_disputes SET ledger_opened = true WHERE id = $1', [d.disputeId]);
+        }
+        if (closed && !row.ledger_closed) {
+          await ledger.recordDispute(tx, { ...base, phase: d.status as 'won' | 'lost' });
+          await tx.query('UPDATE payments_disputes SET ledger_closed = true WHERE id = $1', [d.disputeId]);
+        }
       };
     }) satisfies EventHandler,
 

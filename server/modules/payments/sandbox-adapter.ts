@@ -504,6 +504,7 @@ export function createSandboxProvider(deps: { db: Db; baseUrl: string }) {
         disputeId: d.id,
         chargeId: d.charge,
         amount: BigInt(d.amount),
+        fee: BigInt(d.fee ?? 0),
         currency: d.currency,
         status: d.status,
         reason: d.reason,

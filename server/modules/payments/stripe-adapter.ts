@@ -301,6 +301,7 @@ export function createStripeProvider(opts: StripeAdapterOptions) {
           disputeId: d.id,
           chargeId: idOf(d.charge as string)!,
           amount: BigInt(d.amount),
+          fee: BigInt((d.balance_transactions ?? []).reduce((sum, t) => sum + (t.fee ?? 0), 0)),
           currency: upper(d.currency),
           status: d.status,
           reason: d.reason,
