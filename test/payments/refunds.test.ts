@@ -91,6 +91,7 @@ describe('refunds and disputes (Stripe)', () => {
   }
 
   it('refunds before and after the payout: balance first, then reversals before the refund, then a receivable', async () => {
+    const started = new Date(Date.now() - 2000);
     const { devAgent, csrf, devOrg, accountId, acct, invoice, charge } = await paidInvoice(10_000);
     const operator = await signInWithPlatformRole(plaza, 'admin');
     const pendingBefore = await balance('partner_pending', devOrg);
@@ -181,6 +182,10 @@ describe('refunds and disputes (Stripe)', () => {
       [acct.org.id],
     );
     expect(refunded.map((e) => e.payload.amount).sort()).toEqual([2_000, 2_500, 5_500]);
+
+    // The ledger's reconciliation against Stripe's balance transactions finds no difference.
+    const rec = await plaza.core.ledger.reconcile({ from: started, to: new Date(Date.now() + 2000) });
+    expect(rec.differences).toEqual([]);
   });
 
   it('refuses bad refunds with clear 4xx and lets a developer refund only its own apps', async () => {
