@@ -1,80 +1,15 @@
 import { z } from 'zod';
-import { defineRoute, Pagination, page, Timestamp } from '../../http/route.ts';
-import { Category, PRICING_TYPES, Pricing } from './schemas.ts';
+import { defineRoute, Pagination, page } from '../../http/route.ts';
+import {
+  Category,
+  ListingDetailSchema,
+  ListingSummarySchema,
+  ModeratedRatingSchema,
+  OwnRatingSchema,
+  PRICING_TYPES,
+  RatingSchema,
+} from './schemas.ts';
 import { type MarketplaceService, SORTS } from './service.ts';
-
-const Rating = z
-  .object({
-    average: z
-      .number()
-      .nullable()
-      .describe('Average stars of the visible reviews (two decimals); null without any'),
-    count: z.number().int(),
-  })
-  .meta({ id: 'RatingSummary' });
-
-const Summary = z
-  .object({
-    appId: z.string(),
-    slug: z.string(),
-    name: z.string(),
-    tagline: z.string(),
-    category: z.string(),
-    pricing: Pricing,
-    iconUrl: z.string().nullable(),
-    developer: z.object({ name: z.string() }),
-    rating: Rating,
-    installCount: z.number().int().describe('Accounts with the app installed now'),
-    publishedAt: Timestamp.describe('When the live version went live'),
-    listedAt: Timestamp.describe('When the app first appeared in the marketplace'),
-  })
-  .meta({ id: 'MarketplaceApp' });
-
-const Detail = Summary.extend({
-  descriptionHtml: z
-    .string()
-    .describe('The Markdown description rendered to safe HTML (no raw HTML, http(s) links)'),
-  scopes: z.array(
-    z.object({
-      name: z.string(),
-      description: z.string().describe('What the scope lets the app do, in plain words'),
-      optional: z.boolean(),
-    }),
-  ),
-  screenshotUrls: z.array(z.string()),
-  supportUrl: z.string().nullable(),
-  privacyUrl: z.string().nullable(),
-  termsUrl: z.string().nullable(),
-  installUrl: z
-    .string()
-    .nullable()
-    .describe(
-      "Where the Install button goes: the app's install link with plaza_url (this Plaza) added; null when the app has none",
-    ),
-  version: z.object({ id: z.string(), number: z.number().int() }),
-}).meta({ id: 'MarketplaceAppPage' });
-
-const RatingSchema = z
-  .object({
-    id: z.string(),
-    rating: z.number().int().min(1).max(5),
-    body: z.string(),
-    account: z.object({ name: z.string() }).describe('The reviewing account'),
-    createdAt: Timestamp,
-    updatedAt: Timestamp,
-    reply: z.object({ body: z.string(), createdAt: Timestamp }).nullable().describe("The developer's reply"),
-  })
-  .meta({ id: 'AppReview' });
-
-const OwnRatingSchema = RatingSchema.extend({
-  hidden: z.boolean().describe('Hidden by an operator: not shown publicly nor counted'),
-}).meta({ id: 'OwnAppReview' });
-
-const ModeratedRatingSchema = RatingSchema.extend({
-  app: z.object({ id: z.string(), slug: z.string(), name: z.string() }),
-  accountId: z.string(),
-  hidden: z.object({ at: Timestamp, reason: z.string() }).nullable(),
-}).meta({ id: 'ModeratedAppReview' });
 
 const Slug = z.string().min(1).max(64);
 const OrgParams = z.object({ orgId: z.string().max(64) });
@@ -103,7 +38,7 @@ export function marketplaceRoutes({ marketplace }: { marketplace: MarketplaceSer
           .optional()
           .describe('Default: relevance with q, else popular (relevance without q is popular)'),
       }),
-      response: page(Summary),
+      response: page(ListingSummarySchema),
       handler: ({ query }) => marketplace.search(query),
     }),
     defineRoute({
@@ -113,7 +48,7 @@ export function marketplaceRoutes({ marketplace }: { marketplace: MarketplaceSer
       tag: 'Marketplace',
       access: { kind: 'public' },
       params: z.object({ slug: Slug }),
-      response: Detail,
+      response: ListingDetailSchema,
       handler: ({ params }) => marketplace.getBySlug(params.slug),
     }),
     defineRoute({

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { Db, Queryable, Tx } from '../../db/index.ts';
 import { conflict, forbidden, notFound } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
@@ -10,7 +11,14 @@ import type { Actor, OrgContext } from '../../tenancy.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { EventsService } from '../events/index.ts';
 import type { InstallationsService } from '../installations/index.ts';
-import type { Pricing } from './schemas.ts';
+import type {
+  ListingDetailSchema,
+  ListingSummarySchema,
+  ModeratedRatingSchema,
+  Pricing,
+  RatingSchema,
+  RatingSummarySchema,
+} from './schemas.ts';
 import { type SearchInput, searchQuery } from './search.ts';
 
 export type { PricingType, SearchInput, Sort } from './search.ts';
@@ -41,64 +49,14 @@ export type ListingInput = {
   publishedAt: string;
 };
 
-export interface RatingSummary {
-  /** Average stars of the visible ratings, two decimals; null without any. */
-  average: number | null;
-  count: number;
-}
-
+export type RatingSummary = z.output<typeof RatingSummarySchema>;
 /** One search result. */
-export interface ListingSummary {
-  appId: string;
-  slug: string;
-  name: string;
-  tagline: string;
-  category: string;
-  pricing: Pricing;
-  iconUrl: string | null;
-  developer: { name: string };
-  rating: RatingSummary;
-  installCount: number;
-  /** When the live version went live. */
-  publishedAt: string;
-  /** When the app first appeared in the marketplace (the "newest" order). */
-  listedAt: string;
-}
-
+export type ListingSummary = z.output<typeof ListingSummarySchema>;
 /** The app page. */
-export interface ListingDetail extends ListingSummary {
-  /** The Markdown description rendered to safe HTML. */
-  descriptionHtml: string;
-  scopes: Array<{ name: string; description: string; optional: boolean }>;
-  developer: { name: string };
-  screenshotUrls: string[];
-  supportUrl: string | null;
-  privacyUrl: string | null;
-  termsUrl: string | null;
-  /**
-   * Where the Install button sends a person: the app's install link with
-   * `plaza_url` (this Plaza's public URL) added; null when the app has none.
-   */
-  installUrl: string | null;
-  version: { id: string; number: number };
-}
-
-export interface Rating {
-  id: string;
-  rating: number;
-  body: string;
-  account: { name: string };
-  createdAt: string;
-  updatedAt: string;
-  reply: { body: string; createdAt: string } | null;
-}
-
+export type ListingDetail = z.output<typeof ListingDetailSchema>;
+export type Rating = z.output<typeof RatingSchema>;
 /** What operators see of a rating. */
-export interface ModeratedRating extends Rating {
-  app: { id: string; slug: string; name: string };
-  accountId: string;
-  hidden: { at: string; reason: string } | null;
-}
+export type ModeratedRating = z.output<typeof ModeratedRatingSchema>;
 
 const SUMMARY_COLUMNS = `l.app_id, l.slug, l.name, l.tagline, l.category, l.pricing, l.icon_url, l.developer_name,
   l.rating_average, l.rating_count, l.install_count, l.published_at, l.listed_at`;
