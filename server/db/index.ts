@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import pg from 'pg';
+import { createNotifier } from './listen.ts';
 import { seedFromTemplate } from './pglite-template.ts';
 
 export type Row = Record<string, any>;
@@ -34,6 +35,8 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** Raw client for LISTEN and the like; undefined on PGlite. */
   readonly pool?: pg.Pool;
+  /** NOTIFY `channel` soon, outside any transaction, coalesced (listen.ts); a no-op on PGlite. */
+  notify?(channel: string): void;
   close(): Promise<void>;
 }
 
@@ -93,6 +96,7 @@ export function connectPostgres(url: string, poolSize = 10): Db {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client that errors (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  const notifier = createNotifier(pool.options as pg.ClientConfig);
   const raw: RawQuery = async (text, params, name) =>
     (await pool.query({ text, values: params as any[], name })).rows;
   return {
@@ -113,7 +117,11 @@ export function connectPostgres(url: string, poolSize = 10): Db {
       }
       return runHooks(done);
     },
-    close: () => pool.end(),
+    notify: notifier.notify,
+    async close() {
+      await notifier.close();
+      await pool.end();
+    },
   };
 }
 

@@ -566,7 +566,14 @@ describe('endpoint health', () => {
     const m = await sendTest(healthApp, endpoint.id);
     const failed = await waitForState(healthApp, m.id, 'failed');
     expect(failed).toMatchObject({ attempts: 1, failureReason: 'endpoint_gone', lastStatus: 410 });
-    const ep = await plaza.http.get(`/v1/app/webhook-endpoints/${endpoint.id}`).set(healthApp.as).expect(200);
+    // Disabled right after the attempt's result is written.
+    const ep = await waitFor('endpoint disabled', async () => {
+      const res = await plaza.http
+        .get(`/v1/app/webhook-endpoints/${endpoint.id}`)
+        .set(healthApp.as)
+        .expect(200);
+      return res.body.enabled === false ? res : undefined;
+    });
     expect(ep.body).toMatchObject({ enabled: false, disabledReason: 'gone' });
     const told = await waitFor('endpoint.disabled', () => watcher.of('endpoint.disabled')[0]);
     expect(verifyWith(watcherSecret, told)).toMatchObject({

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Db, Tx } from '../../db/index.ts';
+import { listen } from '../../db/listen.ts';
 import { PlazaError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import type { JobQueue } from '../../jobs/types.ts';
@@ -44,6 +45,8 @@ export interface Subscriber {
   handleBatch?: (events: PlazaEvent[]) => Promise<void>;
 }
 
+// Every committed event is announced here (PostgreSQL), waking the dispatchers.
+const NOTIFY_CHANNEL = 'plaza_events';
 export const DELIVER_JOB = 'events.deliver';
 const LEASE_SECONDS = 30;
 
@@ -69,6 +72,7 @@ export function createEventsService({
   let running: Promise<void> | undefined;
   let stopped = true;
   let again = false;
+  let listening: Promise<() => Promise<void>> | undefined;
 
   /** The `events.deliver` job: one committed event to one subscriber. */
   async function deliver({ eventId, subscriber }: { eventId: string; subscriber: string }): Promise<void> {
@@ -185,21 +189,33 @@ export function createEventsService({
         type,
         json,
       ]);
-      tx.afterCommit(() => loop());
+      // This process's dispatcher, and on PostgreSQL every worker process's (NOTIFY): none waits for its poll.
+      tx.afterCommit(() => {
+        loop();
+        db.notify?.(NOTIFY_CHANNEL);
+      });
       return id;
     },
 
     dispatchPending,
     deliver,
 
-    /** Starts the dispatcher loop (in processes that run workers). */
+    /** Starts the dispatcher loop (in processes that run workers): on commits anywhere (NOTIFY), else every `pollMs`. */
     start(): void {
       stopped = false;
+      listening = listen(
+        db,
+        NOTIFY_CHANNEL,
+        () => loop(),
+        (err) =>
+          log.warn({ err }, 'events: LISTEN connection lost; dispatching on the poll until it is back'),
+      );
       loop();
     },
     async stop(): Promise<void> {
       stopped = true;
       clearTimeout(timer);
+      await (await listening)?.();
       await running;
     },
   };

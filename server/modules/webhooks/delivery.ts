@@ -1,5 +1,6 @@
 import { request } from 'undici';
 import type { Db, Queryable, Tx } from '../../db/index.ts';
+import { listen } from '../../db/listen.ts';
 import { newId } from '../../ids.ts';
 import type { JobQueue } from '../../jobs/types.ts';
 import type { Logger } from '../../logger.ts';
@@ -21,8 +22,11 @@ import { createDeliveryAgent, DestinationRefused, isLoopbackHost, type Lookup } 
  * records the results in batches. A claim sets `next_attempt_at` to the end
  * of its lease, so a message whose worker died is simply due again when the
  * lease runs out: nothing depends on a queue entry that Redis could lose.
- * The job queue carries only the events' fan-out (through the outbox) and a
- * "wake up" from processes that do not pump (API processes: tests, replays).
+ * Nothing waits for a poll: committed events wake the outbox dispatcher
+ * (NOTIFY plaza_events), whose fan-out wakes this process's pump; processes
+ * that do not pump (API processes: tests, replays) wake the pumps with NOTIFY
+ * plaza_webhooks_wake (through the job queue on PGlite). The poll is the
+ * safety net and the timer for retries.
  *
  * For benchmarks and fault tests (`core.webhooks.engine`): `fanOut(events)`
  * makes events' messages; `wake()` makes the pump look now; `claim(n)`
@@ -34,6 +38,8 @@ import { createDeliveryAgent, DestinationRefused, isLoopbackHost, type Lookup } 
  * receivers count duplicates by `webhook-id`.
  */
 export const WAKE_JOB = 'webhooks.wake';
+/** NOTIFY channel that makes every pumping process look for due messages now. */
+const WAKE_CHANNEL = 'plaza_webhooks_wake';
 export const RETENTION_JOB = 'webhooks.retention';
 export const TEST_EVENT = 'webhook.test';
 export const ENDPOINT_DISABLED_EVENT = 'endpoint.disabled';
@@ -650,12 +656,15 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   /** Messages whose POST is over and whose result is being written: no longer in flight. */
   const recording = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
+  let listening: Promise<() => Promise<void>> | undefined;
   const running = new Set<Promise<void>>();
 
   /** Looks for due messages now: here when this process pumps, else in a worker process (a job). */
   function wake(): void {
     if (!started) {
-      jobs.enqueue(WAKE_JOB, {}).catch((err) => log.warn({ err }, 'could not wake the webhook workers'));
+      // PostgreSQL: every pumping process hears it at once; PGlite (one process): through the job runner.
+      if (db.notify) db.notify(WAKE_CHANNEL);
+      else jobs.enqueue(WAKE_JOB, {}).catch((err) => log.warn({ err }, 'could not wake the webhook workers'));
       return;
     }
     if (stopped) return;
@@ -847,6 +856,9 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       if (started) return;
       started = true;
       stopped = false;
+      listening = listen(db, WAKE_CHANNEL, wake, (err) =>
+        log.warn({ err }, 'webhooks: LISTEN connection lost; pumping on the poll until it is back'),
+      );
       wake();
     },
     /** Stops claiming; attempts in flight get up to `timeoutMs` to finish and be recorded (else their leases run out). */
@@ -854,6 +866,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       stopped = true;
       clearTimeout(timer);
       timer = undefined;
+      await (await listening)?.();
       let timeout: NodeJS.Timeout | undefined;
       await Promise.race([
         Promise.allSettled([...running]),
