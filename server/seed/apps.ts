@@ -1,6 +1,6 @@
 import type { Core } from '../core.ts';
-import { VersionFields } from '../modules/apps/schemas.ts';
-import { CHECKLIST_KEYS } from '../modules/reviews/service.ts';
+import { VersionFields } from '../modules/apps/index.ts';
+import { CHECKLIST_KEYS } from '../modules/reviews/index.ts';
 import type { Actor, OrgContext } from '../tenancy.ts';
 import { drawIcon, drawScreenshot } from './art.ts';
 import { DEMO_APPS, DEMO_INSTALLS, DEMO_TEST_ACCOUNTS, type DemoAccount } from './demo-apps.ts';

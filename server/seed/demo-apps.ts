@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { VersionFields } from '../modules/apps/schemas.ts';
+import type { VersionFields } from '../modules/apps/index.ts';
 import type { ScreenshotSpec } from './art.ts';
 
 /**

@@ -3,6 +3,7 @@ import { reviewRoutes } from './routes.ts';
 import { CHECKS_JOB, createReviewsService, type ReviewsService } from './service.ts';
 
 export type { ReviewsService, Submission, SubmissionStatus } from './service.ts';
+export { CHECKLIST, CHECKLIST_KEYS, type ChecklistKey, NOTE_FIELDS, type NoteField } from './service.ts';
 
 declare module '../module.ts' {
   interface ModuleServices {
