@@ -125,5 +125,19 @@ describe('payouts account page (sandbox)', () => {
     const [sub] = await plaza!.core.payments.subscriptions.list(acct.org.id);
     expect(sub).toMatchObject({ status: 'active', sandbox: true });
     expect(sub!.invoices[0]).toMatchObject({ status: 'paid', amount: 2_500 });
+
+    // The account's owner sees it on the Billing page.
+    const context = await browser!.newContext({ baseURL: plaza!.baseUrl });
+    const ownerPage = await context.newPage();
+    await ownerPage.request.post('/v1/auth/login', {
+      data: { email: owner.email, password: owner.password },
+    });
+    await ownerPage.goto(`/orgs/${acct.org.id}/billing`);
+    await ownerPage.getByRole('heading', { name: /Billing/ }).waitFor();
+    await ownerPage.getByTestId(`status-${app.appId}`).waitFor();
+    expect(await ownerPage.getByTestId(`status-${app.appId}`).textContent()).toBe('Active');
+    const invoices = ownerPage.getByRole('table', { name: /Invoices of/ });
+    expect(await invoices.getByRole('row').nth(1).textContent()).toMatch(/25\.00.*paid/);
+    await context.close();
   });
 });

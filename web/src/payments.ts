@@ -9,6 +9,37 @@ export type Requirement = PayoutAccount['requirements']['currentlyDue'][number];
 
 type Sandbox = '/v1/payments/sandbox';
 
+export interface Invoice {
+  id: string;
+  kind: 'initial' | 'renewal' | 'usage';
+  amount: number;
+  currency: string;
+  status: 'open' | 'paid' | 'failed' | 'void';
+  periodStart: string | null;
+  periodEnd: string | null;
+  paidAt: string | null;
+  amountRefunded: number;
+  failure: string | null;
+}
+
+export interface Subscription {
+  id: string;
+  appId: string;
+  appName: string;
+  status: 'pending_payment' | 'trialing' | 'active' | 'past_due' | 'canceled';
+  pricing: Record<string, unknown>;
+  provider: string;
+  sandbox: boolean;
+  trialEnd: string | null;
+  currentPeriodStart: string | null;
+  currentPeriodEnd: string | null;
+  usageCap: number | null;
+  usage: { quantity: number; amount: number } | null;
+  payUrl: string | null;
+  canceledAt: string | null;
+  invoices: Invoice[];
+}
+
 const base = (orgId: string) => `/v1/organizations/${seg(orgId)}/payouts/account`;
 
 export const payments = {
@@ -21,6 +52,13 @@ export const payments = {
       `${base(orgId)}/onboarding-link`,
     ),
   refresh: (orgId: string) => request<PayoutAccount>('POST', `${base(orgId)}/refresh`),
+  subscriptions: (orgId: string) =>
+    request<{ data: Subscription[] }>('GET', `/v1/organizations/${seg(orgId)}/subscriptions`),
+  payLink: (orgId: string, subscriptionId: string) =>
+    request<{ url: string }>(
+      'POST',
+      `/v1/organizations/${seg(orgId)}/subscriptions/${seg(subscriptionId)}/pay-link`,
+    ),
   sandboxOnboarding: (token: string) =>
     request<ResponseOf<`${Sandbox}/onboarding/{token}`, 'get'>>(
       'GET',
@@ -53,4 +91,12 @@ export const payoutStateLabels: Record<PayoutAccount['state'], string> = {
   restricted: 'Restricted',
   action_required: 'Information due',
   active: 'Active',
+};
+
+export const subscriptionStatusLabels: Record<Subscription['status'], string> = {
+  pending_payment: 'Waiting for payment',
+  trialing: 'Trial',
+  active: 'Active',
+  past_due: 'Payment due',
+  canceled: 'Canceled',
 };

@@ -16,6 +16,7 @@ import AppWebhooksPage from './pages/developer/AppWebhooksPage.vue';
 import DevAppsPage from './pages/developer/DevAppsPage.vue';
 import NewAppPage from './pages/developer/NewAppPage.vue';
 import PayoutsAccountPage from './pages/developer/PayoutsAccountPage.vue';
+import BillingPage from './pages/BillingPage.vue';
 import TestAccountsPage from './pages/developer/TestAccountsPage.vue';
 import ForgotPasswordPage from './pages/ForgotPasswordPage.vue';
 import HomePage from './pages/HomePage.vue';
@@ -90,6 +91,7 @@ const routes: RouteRecordRaw[] = [
         component: TestAccountsPage,
         meta: { title: 'Test accounts' },
       },
+      { path: 'billing', name: 'billing', component: BillingPage, meta: { title: 'Billing' } },
       {
         path: 'payouts-account',
         name: 'payouts-account',

@@ -94,6 +94,7 @@ const Subscription = z
     id: z.string(),
     accountId: z.string(),
     appId: z.string(),
+    appName: z.string(),
     status: z.enum(['pending_payment', 'trialing', 'active', 'past_due', 'canceled']),
     pricing: PricingView,
     provider: z.string(),

@@ -37,6 +37,7 @@ export interface SubscriptionView {
   id: string;
   accountId: string;
   appId: string;
+  appName: string;
   status: 'pending_payment' | 'trialing' | 'active' | 'past_due' | 'canceled';
   pricing: Paid;
   provider: string;
@@ -590,6 +591,7 @@ export function createSubscriptions(deps: {
          WHERE s.id = ANY($1) GROUP BY 1`,
         [subs.map((s) => s.id)],
       );
+      const names = await apps.namesByIds([...new Set(subs.map((s) => s.app_id as string))]);
       return subs.map((s) => {
         const pricing = s.pricing as Paid;
         const mine = invs.filter((i) => i.subscription_id === s.id);
@@ -599,6 +601,7 @@ export function createSubscriptions(deps: {
           id: s.id,
           accountId: s.account_id,
           appId: s.app_id,
+          appName: names.get(s.app_id) ?? s.app_id,
           status: s.status,
           pricing,
           provider: s.provider,
