@@ -1,21 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readRawBody, verifyWebhook, type WebhookEvent } from '../../sdk/src/index.ts';
 import { CHECKLIST_KEYS } from '../../server/modules/reviews/service.ts';
 import { developer } from '../helpers/apps.ts';
-import {
-  authorizationUrl,
-  browserAgent,
-  claimsOf,
-  exchange,
-  installByConsent,
-  relyingParty,
-} from '../helpers/oauth.ts';
+import { browserAgent, installByConsent } from '../helpers/oauth.ts';
 import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { signInWithPlatformRole, uniqueSlug } from '../helpers/world.ts';
@@ -25,7 +18,8 @@ import { signInWithPlatformRole, uniqueSlug } from '../helpers/world.ts';
  * runs it (its own process, Node 24): login (approved through the API the
  * approval page calls) → app init → push → submit → a reviewer approves →
  * install in a test account → `webhooks listen` forwards a contact.created,
- * re-signed, to a local receiver that verifies it with the SDK.
+ * re-signed, to the starter app `app init` wrote, running on localhost, which
+ * verifies it with @plaza/sdk (its /install and /callback did the install).
  */
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const cliMain = path.join(root, 'sdk/cli/src/main.ts');
@@ -105,24 +99,46 @@ async function plazaCli(...args: string[]) {
   return { code, doc: last ? JSON.parse(last) : undefined, stderr: run.stderr() };
 }
 
-/** A local app's webhook receiver: verifies with @plaza/sdk, remembers what verified. */
-async function receiver(secret: () => string) {
-  const verified: Array<{ event: WebhookEvent; id: string; at: number }> = [];
-  const refused: string[] = [];
-  const server: Server = createServer(async (req, res) => {
-    const body = await readRawBody(req);
-    try {
-      const event = await verifyWebhook(body, req.headers, secret());
-      verified.push({ event, id: String(req.headers['webhook-id']), at: Date.now() });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    } catch (err) {
-      refused.push((err as Error).message);
-      res.writeHead(401).end('bad signature');
-    }
-  });
+async function freePort(): Promise<number> {
+  const server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks`;
-  return { url, verified, refused, close: () => new Promise((r) => server.close(r)) };
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** What `npm install` leaves in the app: @plaza/sdk built from this repository into its node_modules. */
+function installSdk(dir: string) {
+  const target = path.join(dir, 'node_modules', '@plaza', 'sdk');
+  mkdirSync(target, { recursive: true });
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  execFileSync(
+    process.execPath,
+    [tsc, '-p', path.join(root, 'sdk', 'tsconfig.build.json'), '--outDir', path.join(target, 'dist')],
+    {
+      stdio: 'pipe',
+    },
+  );
+  cpSync(path.join(root, 'sdk', 'package.json'), path.join(target, 'package.json'));
+}
+
+/** `npm start` of the starter app: node --env-file=.env server.mjs. */
+function startApp(dir: string) {
+  const child = spawn(process.execPath, ['--env-file=.env', 'server.mjs'], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return {
+    child,
+    output: () => out,
+    printed: (text: string) => waitFor(`the app to print ${text}: ${out}`, () => out.includes(text), 20_000),
+  };
 }
 
 describe('plaza CLI against a running Plaza', () => {
@@ -173,12 +189,25 @@ describe('plaza CLI against a running Plaza', () => {
     const t0 = Date.now();
     mark = t0;
     const slug = uniqueSlug('pulse').slice(0, 40).replace(/-+$/, '');
-    const init = await plazaCli('app', 'init', appDir, '--name', 'Contact Pulse', '--slug', slug);
+    const port = await freePort();
+    const init = await plazaCli(
+      'app',
+      'init',
+      appDir,
+      '--name',
+      'Contact Pulse',
+      '--slug',
+      slug,
+      '--port',
+      String(port),
+    );
     expect(init.code).toBe(0);
     expect(init.doc.files).toEqual(
       expect.arrayContaining(['plaza-app.json', 'server.mjs', '.env', 'assets/icon.png']),
     );
     step('plaza app init');
+    installSdk(appDir);
+    step('npm install (@plaza/sdk built from this repository)');
 
     const push = await plazaCli('app', 'push', '--dir', appDir);
     expect(push.stderr).toBe('');
@@ -218,67 +247,77 @@ describe('plaza CLI against a running Plaza', () => {
     expect((await plazaCli('app', 'status', '--dir', appDir)).doc.state).toBe('live');
     step('reviewer approves');
 
-    // Installed in a test account through Plaza's consent pages, as the starter app's /install does.
+    // plaza webhooks listen first: the developer puts the CLI secret it prints in .env, then starts the app.
+    const listen = start([
+      'webhooks',
+      'listen',
+      '--forward-to',
+      `http://localhost:${port}/webhooks`,
+      '--dir',
+      appDir,
+    ]);
+    const ready = await listen.line((d) => d.type === 'ready');
+    expect(ready.secret).toMatch(/^whsec_/);
+    writeFileSync(
+      path.join(appDir, '.env'),
+      readFileSync(path.join(appDir, '.env'), 'utf8').replace(
+        /^PLAZA_WEBHOOK_SECRET=.*$/m,
+        `PLAZA_WEBHOOK_SECRET=${ready.secret}`,
+      ),
+    );
+    const app = startApp(appDir);
+    await app.printed(`on http://localhost:${port}`);
+    step('plaza webhooks listen (ready) and npm start');
+
+    // Installed in a test account through the starter app's /install and Plaza's consent pages.
     const testAccount = await dev.agent
       .post(`/v1/organizations/${dev.orgId}/test-accounts`)
       .set('x-csrf-token', dev.csrf)
       .send({ name: 'Pulse Sandbox' })
       .expect(201);
-    const app = { clientId: env.PLAZA_CLIENT_ID, clientSecret: env.PLAZA_CLIENT_SECRET };
-    const rp = await relyingParty(plaza, app);
-    const redirectUri = 'http://localhost:3001/callback';
-    const begin = await authorizationUrl(rp, redirectUri, 'contacts:read');
+    const browser = supertest.agent(`http://localhost:${port}`);
+    const toPlaza = await browser.get('/install').redirects(0).expect(302);
     const callback = await installByConsent(
       plaza,
       browserAgent(plaza),
-      begin,
+      { url: new URL(toPlaza.headers.location), verifier: '', state: '' },
       { email: dev.user.email, password: 'correct horse battery' },
       testAccount.body.id,
     );
-    const tokens = await exchange(rp, callback, begin);
-    const installationId = claimsOf(tokens.access_token).plaza_installation as string;
-    step('install in a test account');
-
-    // plaza webhooks listen: the CLI secret it prints is what the local receiver verifies with.
-    let secret = '';
-    const local = await receiver(() => secret);
-    const listen = start(['webhooks', 'listen', '--forward-to', local.url, '--dir', appDir]);
-    const ready = await listen.line((d) => d.type === 'ready');
-    secret = ready.secret;
-    expect(secret).toMatch(/^whsec_/);
-    step('plaza webhooks listen (ready)');
+    expect(`${callback.origin}${callback.pathname}`).toBe(`http://localhost:${port}/callback`);
+    const installed = await browser.get(callback.pathname + callback.search).expect(200);
+    expect(installed.text).toBe(`Installed in ${testAccount.body.id} with contacts:read`);
+    const installations = await dev.agent
+      .get(`/v1/organizations/${testAccount.body.id}/installations`)
+      .expect(200);
+    const installationId = installations.body.data[0].id as string;
+    step('install in a test account through the app');
 
     await dev.agent
       .post(`/v1/organizations/${testAccount.body.id}/contacts`)
       .set('x-csrf-token', dev.csrf)
       .send({ name: 'Grace Hopper', email: 'grace@example.com' })
       .expect(201);
-    await waitFor(
-      'a verified contact.created',
-      () => local.verified.some((v) => v.event.type === 'contact.created'),
-      20_000,
-    );
-    const first = local.verified.find((v) => v.event.type === 'contact.created')!;
-    step('contact.created verified on localhost');
-    const timeToValueMs = first.at - t0;
-    expect(first.event).toMatchObject({
-      accountId: testAccount.body.id,
-      installationId,
-      data: { contact: { name: 'Grace Hopper', email: 'grace@example.com' } },
-    });
+    // The starter app verified it (else it answers 401) and logged it.
     const delivery = await listen.line((d) => d.type === 'delivery' && d.eventType === 'contact.created');
-    expect(delivery).toMatchObject({ status: 200, installationId });
-    expect(local.refused).toEqual([]);
+    const timeToValueMs = Date.now() - t0;
+    step('contact.created verified by the app on localhost');
+    expect(delivery).toMatchObject({ status: 200, installationId, answer: '{"received":"contact.created"}' });
+    await app.printed(`webhook contact.created for ${testAccount.body.id}`);
+    expect(app.output()).toContain('Grace Hopper');
+    // The app's API call works with the installation's tokens.
+    const contacts = await browser.get('/contacts').expect(200);
+    expect(contacts.body.data.map((c: { name: string }) => c.name)).toEqual(['Grace Hopper']);
 
-    // plaza webhooks trigger: a made-up event reaches the same receiver.
+    // plaza webhooks trigger: a made-up event reaches the app too.
     const trigger = await plazaCli('webhooks', 'trigger', 'contact.updated', '--dir', appDir);
     expect(trigger.code).toBe(0);
     expect(trigger.doc).toMatchObject({ accountId: testAccount.body.id, installationId });
-    await waitFor(
-      'the triggered event',
-      () => local.verified.some((v) => v.event.id === trigger.doc.eventId),
-      20_000,
-    );
+    expect(
+      await listen.line((d) => d.type === 'delivery' && d.eventId === trigger.doc.eventId),
+    ).toMatchObject({
+      status: 200,
+    });
     const notInstalled = await plazaCli('webhooks', 'trigger', 'no.such_type', '--dir', appDir);
     expect(notInstalled.code).toBe(4);
     expect(notInstalled.stderr).toContain('not an event type');
@@ -287,15 +326,15 @@ describe('plaza CLI against a running Plaza', () => {
     const minted = await plazaCli('tokens', 'mint', '--installation', installationId, '--dir', appDir);
     expect(minted.code).toBe(0);
     const accessToken = minted.doc.accessToken ?? minted.doc.access_token;
-    const contacts = await plaza.http
+    const viaToken = await plaza.http
       .get('/v1/contacts')
       .set('authorization', `Bearer ${accessToken}`)
       .expect(200);
-    expect(contacts.body.data.map((c: { name: string }) => c.name)).toContain('Grace Hopper');
+    expect(viaToken.body.data.map((c: { name: string }) => c.name)).toContain('Grace Hopper');
 
     listen.child.kill('SIGINT');
     expect(await listen.exited).toBe(0);
-    await local.close();
+    app.child.kill('SIGTERM');
 
     // plaza logout revokes the key: it no longer works, and the CLI says to sign in.
     const key = JSON.parse(readFileSync(credentials, 'utf8')).apiKey;
@@ -305,12 +344,15 @@ describe('plaza CLI against a running Plaza', () => {
 
     const report = {
       developerSteps: [
-        'plaza login',
+        'plaza login (approve the code in the browser)',
         'plaza app init',
+        'npm install',
         'plaza app push',
-        'plaza app submit',
-        'install in a test account',
-        'plaza webhooks listen',
+        'plaza app submit --wait 30',
+        '(a reviewer approves)',
+        'plaza webhooks listen --forward-to …, its secret into .env',
+        'npm start',
+        'open /install and approve in a test account',
       ],
       stepsMs: steps,
       timeToValueMs,
