@@ -11,18 +11,6 @@ import { CORE_MODULES, coreMigrationSources } from '../../server/modules/index.t
  */
 const ROOT = path.resolve(import.meta.dirname, '../../server/modules');
 
-/**
- * Temporary, for the webhooks module only (its owner is moving it): it still
- * imports other modules' service.ts files, joins `installations` for fan-out
- * and reads `events` and `installations` for replay. The owners' set-based
- * functions it moves to exist (installations_active_with_scope,
- * installations_current, installations_open_at, events_between); then this goes.
- */
-const WEBHOOKS_ALLOWLIST = {
-  module: 'webhooks',
-  tables: ['installations', 'events'],
-};
-
 interface SourceFile {
   module: string;
   /** Path from server/modules, for messages. */
@@ -119,15 +107,11 @@ function transitiveRequires(): Map<string, Set<string>> {
 
 describe('module boundaries', () => {
   it('a module imports another module only through its index.ts', () => {
-    const offenders = crossModuleImports().filter((o) => !o.startsWith(`${WEBHOOKS_ALLOWLIST.module}/`));
-    expect(offenders).toEqual([]);
+    expect(crossModuleImports()).toEqual([]);
   });
 
   it("a module's SQL names only its own tables (foreign keys only to modules it requires)", () => {
-    const offenders = crossModuleTables().filter(
-      (o) => !(o.module === WEBHOOKS_ALLOWLIST.module && WEBHOOKS_ALLOWLIST.tables.includes(o.table)),
-    );
-    expect(offenders.map((o) => o.where)).toEqual([]);
+    expect(crossModuleTables().map((o) => o.where)).toEqual([]);
   });
 
   it("each module's `tables` are exactly the tables its migrations create (after renames and drops)", () => {

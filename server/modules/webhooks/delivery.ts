@@ -5,9 +5,9 @@ import { newId } from '../../ids.ts';
 import type { JobQueue } from '../../jobs/types.ts';
 import type { Logger } from '../../logger.ts';
 import { type Actor, SYSTEM_ACTOR } from '../../tenancy.ts';
-import type { AuditService } from '../audit/service.ts';
-import type { EventsService, EventType, PlazaEvent } from '../events/service.ts';
-import type { NotificationsService } from '../notifications/service.ts';
+import type { AuditService } from '../audit/index.ts';
+import type { EventsService, EventType, PlazaEvent } from '../events/index.ts';
+import type { NotificationsService } from '../notifications/index.ts';
 import { firstDelayMs, nextDelayMs, parseRetryAfter, type RetryPolicy } from './schedule.ts';
 import type { SecretBox } from './signing.ts';
 import { secretKey, signatureHeaders } from './signing.ts';
@@ -236,8 +236,8 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
 
   /**
    * Who receives events, set-based (a fan-out to thousands of installations
-   * is one statement; installations are read here rather than one by one
-   * through the installations service):
+   * is one statement, through the installations module's SQL functions,
+   * which PostgreSQL inlines into it):
    * - an account event whose type needs a scope: every enabled endpoint of
    *   every app actively installed in the account whose installation was
    *   granted that scope, that takes the type and that installation, and
@@ -262,8 +262,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
         ...(await db.query<Target>(
           `SELECT ev.id AS event_id, e.id AS endpoint_id, e.app_id, i.id AS installation_id
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS ev(id, account_id, type, scope)
-           JOIN installations i ON i.account_id = ev.account_id AND i.status = 'active'
-             AND ev.scope = ANY(i.granted_scopes)
+           CROSS JOIN LATERAL installations_active_with_scope(ev.account_id, ev.scope) i
            JOIN webhook_endpoints e ON e.app_id = i.app_id
            WHERE e.enabled AND (cardinality(e.event_types) = 0 OR ev.type = ANY(e.event_types))
              AND (cardinality(e.installation_ids) = 0 OR i.id = ANY(e.installation_ids))
@@ -293,8 +292,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     const installationId = typeof p.installationId === 'string' ? p.installationId : null;
     return db.query<Target>(
       `WITH inst AS (
-         SELECT coalesce($3::text, (SELECT i.id FROM installations i WHERE i.app_id = $1 AND i.account_id = $4
-           ORDER BY (i.status = 'active') DESC, i.created_at DESC LIMIT 1)) AS id)
+         SELECT coalesce($3::text, (SELECT c.id FROM installations_current($1, $4) c)) AS id)
        SELECT $5::text AS event_id, e.id AS endpoint_id, e.app_id, inst.id AS installation_id
        FROM webhook_endpoints e, inst
        WHERE e.app_id = $1 AND e.enabled AND (cardinality(e.event_types) = 0 OR $2 = ANY(e.event_types))

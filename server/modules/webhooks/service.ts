@@ -8,11 +8,11 @@ import { newId } from '../../ids.ts';
 import type { JobQueue } from '../../jobs/types.ts';
 import type { Logger } from '../../logger.ts';
 import type { Actor, OrgContext } from '../../tenancy.ts';
-import type { AppsService } from '../apps/service.ts';
-import type { AuditService } from '../audit/service.ts';
-import type { EventsService } from '../events/service.ts';
-import type { InstallationsService } from '../installations/service.ts';
-import type { NotificationsService } from '../notifications/service.ts';
+import type { AppsService } from '../apps/index.ts';
+import type { AuditService } from '../audit/index.ts';
+import type { EventsService } from '../events/index.ts';
+import type { InstallationsService } from '../installations/index.ts';
+import type { NotificationsService } from '../notifications/index.ts';
 import { createDeliveryEngine, ENDPOINT_DISABLED_EVENT, messageBody, TEST_EVENT } from './delivery.ts';
 import { createSecretBox, newEndpointSecret } from './signing.ts';
 import { DestinationRefused, isLoopbackHost, type Lookup, resolveDestination, systemLookup } from './ssrf.ts';
@@ -677,17 +677,15 @@ export function createWebhooksService(deps: {
       if (!ep.enabled) throw conflict('the endpoint is disabled: enable it first');
       const types = events.types();
       const candidates = await db.query(
-        // The event outbox is read directly: the range is a set, not one event.
+        // One statement over the range, through the owners' set-based functions
+        // (events_between, installations_open_at: inlined by PostgreSQL).
         `SELECT ev.id, ev.type, ev.organization_id, ev.payload, ev.created_at, inst.id AS installation_id
-         FROM events ev
+         FROM events_between($5, $6, $3) ev
          JOIN unnest($3::text[], $4::text[]) AS t(type, scope) ON t.type = ev.type
          LEFT JOIN LATERAL (
-           SELECT i.id, i.granted_scopes FROM installations i
-           WHERE ev.organization_id IS NOT NULL AND i.app_id = $2 AND i.account_id = ev.organization_id
-             AND i.created_at <= ev.created_at AND (i.uninstalled_at IS NULL OR i.uninstalled_at >= ev.created_at)
-           ORDER BY i.created_at DESC LIMIT 1) inst ON true
-         WHERE ev.created_at >= $5 AND ($6::timestamptz IS NULL OR ev.created_at < $6)
-           AND ev.type <> ALL($7::text[])
+           SELECT o.id, o.granted_scopes FROM installations_open_at($2, ev.organization_id, ev.created_at) o
+           WHERE ev.organization_id IS NOT NULL) inst ON true
+         WHERE ev.type <> ALL($7::text[])
            AND (cardinality($8::text[]) = 0 OR ev.type = ANY($8))
            AND CASE
              WHEN ev.organization_id IS NULL THEN ev.payload->>'appId' = $2
