@@ -23,6 +23,10 @@ export interface paths {
     /** App: get an installation's access and refresh tokens (client credentials) */
     post: operations['appGetAnInstallationSAccessAndRefreshTokensClientCredentials'];
   };
+  '/v1/app/usage': {
+    /** App: report usage (Idempotency-Key of the app, counted against the approved cap) */
+    post: operations['appReportUsageIdempotencyKeyOfTheAppCountedAgainstTheApprovedCap'];
+  };
   '/v1/app/webhook-endpoints': {
     /** App: list webhook endpoints */
     get: operations['appListWebhookEndpoints'];
@@ -233,6 +237,36 @@ export interface operations {
       200: {
         content: {
           'application/json': components['schemas']['InstallationTokens'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * App: report usage (Idempotency-Key of the app, counted against the approved cap)
+   *
+   * For apps, with an installation's access token.
+   */
+  appReportUsageIdempotencyKeyOfTheAppCountedAgainstTheApprovedCap: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['UsageReport'];
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['UsageRecorded'];
         };
       };
       /** An error */
@@ -1110,6 +1144,23 @@ export interface components {
         reason: string;
       }[];
     };
+    UsageRecorded: {
+      /** True when this key was reported before (nothing was counted again) */
+      replayed: boolean;
+      subscriptionId: string;
+      periodStart: string;
+      periodEnd: string;
+      usedQuantity: number;
+      /** Minor units */
+      usedAmount: number;
+      /** Minor units */
+      cap: number;
+      currency: string;
+    };
+    UsageReport: {
+      /** Units used (the pricing unit, e.g. messages) */
+      quantity: number;
+    };
     WebhookAttempt: {
       id: string;
       messageId: string;
@@ -1260,7 +1311,7 @@ export interface components {
 }
 
 /** Every OAuth scope the document names. */
-export type Scope = 'account:read' | 'contacts:read' | 'contacts:write' | 'payouts:read' | 'users:read' | 'users:read_email';
+export type Scope = 'account:read' | 'contacts:read' | 'contacts:write' | 'payments:read' | 'payouts:read' | 'users:read' | 'users:read_email';
 
 /** Every schema by name. */
 export type Schemas = components['schemas'];
@@ -1274,6 +1325,8 @@ export type ContactCreate = components['schemas']['ContactCreate'];
 export type ContactPatch = components['schemas']['ContactPatch'];
 export type InstallationTokens = components['schemas']['InstallationTokens'];
 export type Problem = components['schemas']['Problem'];
+export type UsageRecorded = components['schemas']['UsageRecorded'];
+export type UsageReport = components['schemas']['UsageReport'];
 export type WebhookAttempt = components['schemas']['WebhookAttempt'];
 export type WebhookEndpoint = components['schemas']['WebhookEndpoint'];
 export type WebhookEndpointCreate = components['schemas']['WebhookEndpointCreate'];

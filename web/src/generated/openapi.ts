@@ -19,6 +19,26 @@ export interface paths {
     /** Platform audit log */
     get: operations['platformAuditLog'];
   };
+  '/v1/admin/finance/overview': {
+    /** GMV, platform revenue, fees, refunds, payouts due and paid, disputes, reconciliation status */
+    get: operations['gmvPlatformRevenueFeesRefundsPayoutsDueAndPaidDisputesReconciliationStatus'];
+  };
+  '/v1/admin/finance/payout-runs': {
+    /** Recent payout runs */
+    get: operations['recentPayoutRuns'];
+    /** Run a payout now (the operator button); returns when the run is over */
+    post: operations['runAPayoutNowTheOperatorButtonReturnsWhenTheRunIsOver'];
+  };
+  '/v1/admin/finance/reconciliations': {
+    /** Recent reconciliations of the ledger against the provider, with every difference */
+    get: operations['recentReconciliationsOfTheLedgerAgainstTheProviderWithEveryDifference'];
+    /** Reconcile a period now (default: the last 24 hours) */
+    post: operations['reconcileAPeriodNowDefaultTheLast24Hours'];
+  };
+  '/v1/admin/finance/tax/{year}': {
+    /** Tax figures per payee for a calendar year (JSON, or CSV with format=csv) */
+    get: operations['taxFiguresPerPayeeForACalendarYearJsonOrCsvWithFormatCsv'];
+  };
   '/v1/admin/ledger/check': {
     /** Recompute every balance from the entries and list differences (none when healthy) */
     get: operations['recomputeEveryBalanceFromTheEntriesAndListDifferencesNoneWhenHealthy'];
@@ -42,6 +62,10 @@ export interface paths {
   '/v1/admin/partners/{orgId}/payout-terms': {
     /** Set a partner's payout terms (net-15 or net-30 after the charge settles) */
     put: operations['setAPartnerSPayoutTermsNet15OrNet30AfterTheChargeSettles'];
+  };
+  '/v1/admin/payments/invoices/{invoiceId}/refunds': {
+    /** Operator: refund an invoice (in full or in part) */
+    post: operations['operatorRefundAnInvoiceInFullOrInPart'];
   };
   '/v1/admin/revenue-share/preview': {
     /** How a charge would be split today (nothing is recorded) */
@@ -88,6 +112,22 @@ export interface paths {
   '/v1/auth/verify-email/resend': {
     /** Send a new verification link */
     post: operations['sendANewVerificationLink'];
+  };
+  '/v1/cli/device-codes': {
+    /** CLI: start a device sign-in */
+    post: operations['cliStartADeviceSignIn'];
+  };
+  '/v1/cli/device-codes/poll': {
+    /** CLI: poll a device sign-in (the API key once approved) */
+    post: operations['cliPollADeviceSignInTheApiKeyOnceApproved'];
+  };
+  '/v1/cli/device-codes/{userCode}': {
+    /** CLI: a sign-in code awaiting approval (for the approval page) */
+    get: operations['cliASignInCodeAwaitingApprovalForTheApprovalPage'];
+  };
+  '/v1/cli/device-codes/{userCode}/decision': {
+    /** CLI: approve or deny a sign-in code */
+    post: operations['cliApproveOrDenyASignInCode'];
   };
   '/v1/dev/mailbox': {
     /** Dev mailbox */
@@ -174,6 +214,10 @@ export interface paths {
   '/v1/organizations/{orgId}/apps/{appId}/installations': {
     /** List the accounts that have a developer organization's app installed */
     get: operations['listTheAccountsThatHaveADeveloperOrganizationSAppInstalled'];
+  };
+  '/v1/organizations/{orgId}/apps/{appId}/installations/{installationId}/token': {
+    /** CLI: tokens of one of the app's installations (development) */
+    post: operations['cliTokensOfOneOfTheAppSInstallationsDevelopment'];
   };
   '/v1/organizations/{orgId}/apps/{appId}/republish': {
     /** Republish an app */
@@ -283,6 +327,14 @@ export interface paths {
     /** Send a webhook message again */
     post: operations['sendAWebhookMessageAgain'];
   };
+  '/v1/organizations/{orgId}/apps/{appId}/webhooks/stream': {
+    /** CLI: stream the app's webhook messages (server-sent events) while connected */
+    get: operations['cliStreamTheAppSWebhookMessagesServerSentEventsWhileConnected'];
+  };
+  '/v1/organizations/{orgId}/apps/{appId}/webhooks/trigger': {
+    /** CLI: emit a test event in a test account where the app is installed */
+    post: operations['cliEmitATestEventInATestAccountWhereTheAppIsInstalled'];
+  };
   '/v1/organizations/{orgId}/audit-log': {
     /** Organization audit log */
     get: operations['organizationAuditLog'];
@@ -309,6 +361,26 @@ export interface paths {
     /** Change a contact */
     patch: operations['changeAContact'];
   };
+  '/v1/organizations/{orgId}/earnings': {
+    /** The organization's balances (pending, available, in transit, paid, owed), holds and payout terms */
+    get: operations['theOrganizationSBalancesPendingAvailableInTransitPaidOwedHoldsAndPayoutTerms'];
+  };
+  '/v1/organizations/{orgId}/earnings/payouts': {
+    /** The organization's payouts, newest first */
+    get: operations['theOrganizationSPayoutsNewestFirst'];
+  };
+  '/v1/organizations/{orgId}/earnings/payouts/{payoutId}': {
+    /** One payout with the invoice lines it paid */
+    get: operations['onePayoutWithTheInvoiceLinesItPaid'];
+  };
+  '/v1/organizations/{orgId}/earnings/statement.csv': {
+    /** Statement of invoice lines (CSV): each charge, its split and rule, refunds and the payout that paid it */
+    get: operations['statementOfInvoiceLinesCsvEachChargeItsSplitAndRuleRefundsAndThePayoutThatPaidIt'];
+  };
+  '/v1/organizations/{orgId}/earnings/tax/{year}': {
+    /** The organization's tax figures for a calendar year */
+    get: operations['theOrganizationSTaxFiguresForACalendarYear'];
+  };
   '/v1/organizations/{orgId}/installations': {
     /** List the apps installed in an account */
     get: operations['listTheAppsInstalledInAnAccount'];
@@ -332,6 +404,10 @@ export interface paths {
   '/v1/organizations/{orgId}/invitations/{invitationId}': {
     /** Revoke an invitation */
     delete: operations['revokeAnInvitation'];
+  };
+  '/v1/organizations/{orgId}/invoices/{invoiceId}/refunds': {
+    /** Developer: refund an invoice of one of the organization's apps */
+    post: operations['developerRefundAnInvoiceOfOneOfTheOrganizationSApps'];
   };
   '/v1/organizations/{orgId}/marketplace/apps/{slug}/review': {
     /** The account's review of an app */
@@ -373,11 +449,23 @@ export interface paths {
     /** Create a sub-account */
     post: operations['createASubAccount'];
   };
+  '/v1/organizations/{orgId}/subscriptions': {
+    /** The account's paid apps: subscriptions and their invoices */
+    get: operations['theAccountSPaidAppsSubscriptionsAndTheirInvoices'];
+  };
+  '/v1/organizations/{orgId}/subscriptions/{subscriptionId}/pay-link': {
+    /** A payment link for what is due on a subscription (a failed renewal) */
+    post: operations['aPaymentLinkForWhatIsDueOnASubscriptionAFailedRenewal'];
+  };
   '/v1/organizations/{orgId}/test-accounts': {
     /** List test accounts */
     get: operations['listTestAccounts'];
     /** Create a test account */
     post: operations['createATestAccount'];
+  };
+  '/v1/organizations/{orgId}/test-accounts/{accountId}/test-users': {
+    /** Add a test user to a test account */
+    post: operations['addATestUserToATestAccount'];
   };
   '/v1/payments/provider': {
     /** Which payment provider runs (Stripe or the sandbox) */
@@ -540,6 +628,195 @@ export interface operations {
           };
         };
       };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** GMV, platform revenue, fees, refunds, payouts due and paid, disputes, reconciliation status */
+  gmvPlatformRevenueFeesRefundsPayoutsDueAndPaidDisputesReconciliationStatus: {
+    parameters: {
+      query?: {
+        /**
+         * Default: 1 January of this year (UTC)
+         * Format: date-time
+         */
+        from?: string;
+        /**
+         * Default: now
+         * Format: date-time
+         */
+        to?: string;
+      };
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            currencies: {
+              [key: string]: string | number;
+            }[];
+            lastReconciliation: {
+              id: string;
+              status: string;
+              /** Format: date-time */
+              startedAt: string;
+              differences: number;
+            } | null;
+            lastPayoutRun: {
+              [key: string]: unknown;
+            } | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Recent payout runs */
+  recentPayoutRuns: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: {
+              [key: string]: unknown;
+            }[];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Run a payout now (the operator button); returns when the run is over */
+  runAPayoutNowTheOperatorButtonReturnsWhenTheRunIsOver: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            [key: string]: unknown;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Recent reconciliations of the ledger against the provider, with every difference */
+  recentReconciliationsOfTheLedgerAgainstTheProviderWithEveryDifference: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: {
+              [key: string]: unknown;
+            }[];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Reconcile a period now (default: the last 24 hours) */
+  reconcileAPeriodNowDefaultTheLast24Hours: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /**
+           * Default: 1 January of this year (UTC)
+           * Format: date-time
+           */
+          from?: string;
+          /**
+           * Default: now
+           * Format: date-time
+           */
+          to?: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            [key: string]: unknown;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Tax figures per payee for a calendar year (JSON, or CSV with format=csv) */
+  taxFiguresPerPayeeForACalendarYearJsonOrCsvWithFormatCsv: {
+    parameters: {
+      query?: {
+        /** @default "json" */
+        format?: 'json' | 'csv';
+      };
+      path: {
+        year: number;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
       /** An error */
       default: {
         content: {
@@ -730,6 +1007,38 @@ export interface operations {
             party: string;
             netDays: number;
           };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Operator: refund an invoice (in full or in part) */
+  operatorRefundAnInvoiceInFullOrInPart: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** Makes a retry safe: the first successful answer for this key (yours, per caller) is kept 24 hours and returned again, with `Idempotent-Replayed: true`, for the same request; the same key with another body is 409 PLAZA_IDEMPOTENCY_KEY_REUSED. Errors are not kept: a retry after one runs again. Send a new random key (a UUID) for each new request. */
+        'Idempotency-Key'?: string;
+      };
+      path: {
+        invoiceId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['RefundRequest'];
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['Refund'];
         };
       };
       /** An error */
@@ -1073,6 +1382,160 @@ export interface operations {
     responses: {
       /** Success, no content */
       202: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** CLI: start a device sign-in */
+  cliStartADeviceSignIn: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /**
+           * Shown on the approval page
+           * @default "plaza CLI"
+           */
+          clientName?: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': {
+            /** Secret: the CLI polls with it */
+            deviceCode: string;
+            /** Shown to the person, who approves it in the web app */
+            userCode: string;
+            verificationUri: string;
+            /** The approval page with the code filled in */
+            verificationUriComplete: string;
+            expiresIn: number;
+            /** Seconds between polls */
+            interval: number;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** CLI: poll a device sign-in (the API key once approved) */
+  cliPollADeviceSignInTheApiKeyOnceApproved: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          deviceCode: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            status: 'pending' | 'denied' | 'expired';
+          } | {
+            status: 'approved';
+            /** plz_key_...: a personal API key, shown this once */
+            apiKey: string;
+            keyId: string;
+            organization: {
+              id: string;
+              name: string;
+            };
+            user: {
+              id: string;
+              name: string;
+              email: string;
+            };
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** CLI: a sign-in code awaiting approval (for the approval page) */
+  cliASignInCodeAwaitingApprovalForTheApprovalPage: {
+    parameters: {
+      query?: never;
+      path: {
+        userCode: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            userCode: string;
+            clientName: string;
+            expiresAt: string;
+            organizations: {
+              id: string;
+              name: string;
+              role: string;
+            }[];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** CLI: approve or deny a sign-in code */
+  cliApproveOrDenyASignInCode: {
+    parameters: {
+      query?: never;
+      path: {
+        userCode: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          decision: 'approve' | 'deny';
+          /** The developer organization the CLI acts in */
+          organizationId?: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            status: 'approved' | 'denied';
+          };
+        };
+      };
       /** An error */
       default: {
         content: {
@@ -1753,6 +2216,28 @@ export interface operations {
       };
     };
   };
+  /** CLI: tokens of one of the app's installations (development) */
+  cliTokensOfOneOfTheAppSInstallationsDevelopment: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        appId: string;
+        installationId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** Republish an app */
   republishAnApp: {
     parameters: {
@@ -2097,7 +2582,13 @@ export interface operations {
   /** Submit a version for review */
   submitAVersionForReview: {
     parameters: {
-      query?: never;
+      query?: {
+        /**
+         * Seconds to wait for the automated checks (they run as a job) before answering
+         * @default 0
+         */
+        wait?: number;
+      };
       path: {
         orgId: string;
         appId: string;
@@ -2109,7 +2600,47 @@ export interface operations {
       /** Success */
       200: {
         content: {
-          'application/json': components['schemas']['VersionReviewStatus'];
+          'application/json': {
+            versionId: string;
+            appId: string;
+            number: number;
+            state: 'draft' | 'checking' | 'queued' | 'in_review' | 'changes_requested' | 'live' | 'retired';
+            reviewKind: 'full' | 'fast_track' | null;
+            reviewReasons: string[];
+            submittedAt: string | null;
+            submission: {
+              id: string;
+              status: 'checking' | 'checks_failed' | 'withdrawn' | 'queued' | 'in_review' | 'approved' | 'changes_requested';
+            } | null;
+            /** Results of the automated checks of the latest submission */
+            checks: components['schemas']['ReviewCheckResult'][];
+            checksCompletedAt: string | null;
+            /** 1-based among queued and in-review versions, by submission time */
+            queuePosition: number | null;
+            queueLength: number;
+            target: {
+              /** The published review target */
+              businessDays: number;
+              /** Submission time plus the target in business days, while under review */
+              dueAt: string | null;
+            };
+            /** Median time from submission to decision over the last 30 days (null: no decisions) */
+            medianReviewSeconds: number | null;
+            reviewsDecidedLast30Days: number;
+            decision: {
+              outcome: 'approved' | 'changes_requested';
+              /** Format: date-time */
+              decidedAt: string;
+              notes: {
+                /** The version field the note is about, or "general" */
+                field: 'name' | 'tagline' | 'description' | 'category' | 'supportUrl' | 'privacyUrl' | 'termsUrl' | 'icon' | 'screenshots' | 'redirectUris' | 'installUrl' | 'scopes' | 'webhookEvents' | 'pricing' | 'general';
+                note: string;
+              }[];
+              comment: string | null;
+            } | null;
+            /** Poll it (GET) for the checks, the queue position and the decision */
+            statusUrl: string;
+          };
         };
       };
       /** An error */
@@ -2641,6 +3172,64 @@ export interface operations {
       };
     };
   };
+  /** CLI: stream the app's webhook messages (server-sent events) while connected */
+  cliStreamTheAppSWebhookMessagesServerSentEventsWhileConnected: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        appId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** CLI: emit a test event in a test account where the app is installed */
+  cliEmitATestEventInATestAccountWhereTheAppIsInstalled: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        appId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          eventType: string;
+          installationId?: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': {
+            eventId: string;
+            eventType: string;
+            accountId: string;
+            installationId: string;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** Organization audit log */
   organizationAuditLog: {
     parameters: {
@@ -2893,6 +3482,190 @@ export interface operations {
       };
     };
   };
+  /** The organization's balances (pending, available, in transit, paid, owed), holds and payout terms */
+  theOrganizationSBalancesPendingAvailableInTransitPaidOwedHoldsAndPayoutTerms: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            balances: {
+              currency: string;
+              /** Earned; payout terms still running */
+              pending: number;
+              /** Paid by the next payout run */
+              available: number;
+              inTransit: number;
+              /** Transferred, all time */
+              paid: number;
+              /** Owed by the partner (refunds after payout), netted from the next payouts */
+              owed: number;
+            }[];
+            holds: {
+              currency: string;
+              amount: number;
+              reason: string;
+              /** Format: date-time */
+              heldAt: string;
+            }[];
+            netDays: number;
+            minimumPayout: number;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The organization's payouts, newest first */
+  theOrganizationSPayoutsNewestFirst: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['Payout'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** One payout with the invoice lines it paid */
+  onePayoutWithTheInvoiceLinesItPaid: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        payoutId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            id: string;
+            currency: string;
+            /** What the invoice lines came to */
+            gross: number;
+            /** Taken to settle what the partner owed (refunds after an earlier payout) */
+            netted: number;
+            /** Transferred */
+            amount: number;
+            state: 'processing' | 'paid' | 'failed';
+            failure: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            paidAt: string | null;
+            lines: {
+              invoiceId: string;
+              appId: string;
+              role: string;
+              /** Format: date-time */
+              chargedAt: string;
+              /** Your share of the charge */
+              amount: number;
+              refunded: number;
+              netted: number;
+              paidAmount: number | null;
+              transferId: string | null;
+            }[];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Statement of invoice lines (CSV): each charge, its split and rule, refunds and the payout that paid it */
+  statementOfInvoiceLinesCsvEachChargeItsSplitAndRuleRefundsAndThePayoutThatPaidIt: {
+    parameters: {
+      query?: {
+        /**
+         * Default: 1 January of this year (UTC)
+         * Format: date-time
+         */
+        from?: string;
+        /**
+         * Default: now
+         * Format: date-time
+         */
+        to?: string;
+      };
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The organization's tax figures for a calendar year */
+  theOrganizationSTaxFiguresForACalendarYear: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        year: number;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: {
+              [key: string]: unknown;
+            }[];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** List the apps installed in an account */
   listTheAppsInstalledInAnAccount: {
     parameters: {
@@ -3086,6 +3859,39 @@ export interface operations {
     responses: {
       /** Success, no content */
       204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Developer: refund an invoice of one of the organization's apps */
+  developerRefundAnInvoiceOfOneOfTheOrganizationSApps: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** Makes a retry safe: the first successful answer for this key (yours, per caller) is kept 24 hours and returned again, with `Idempotent-Replayed: true`, for the same request; the same key with another body is 409 PLAZA_IDEMPOTENCY_KEY_REUSED. Errors are not kept: a retry after one runs again. Send a new random key (a UUID) for each new request. */
+        'Idempotency-Key'?: string;
+      };
+      path: {
+        orgId: string;
+        invoiceId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['RefundRequest'];
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['Refund'];
+        };
+      };
       /** An error */
       default: {
         content: {
@@ -3432,6 +4238,59 @@ export interface operations {
       };
     };
   };
+  /** The account's paid apps: subscriptions and their invoices */
+  theAccountSPaidAppsSubscriptionsAndTheirInvoices: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['Subscription'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** A payment link for what is due on a subscription (a failed renewal) */
+  aPaymentLinkForWhatIsDueOnASubscriptionAFailedRenewal: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        subscriptionId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            url: string;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** List test accounts */
   listTestAccounts: {
     parameters: {
@@ -3483,6 +4342,48 @@ export interface operations {
       201: {
         content: {
           'application/json': components['schemas']['Organization'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Add a test user to a test account */
+  addATestUserToATestAccount: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        accountId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          name: string;
+          /** Format: email */
+          email?: string;
+          /** @default "member" */
+          role?: 'member' | 'admin';
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': {
+            userId: string;
+            name: string;
+            email: string;
+            role: 'owner' | 'admin' | 'member';
+            /** Format: date-time */
+            joinedAt: string;
+          };
         };
       };
       /** An error */
@@ -4341,6 +5242,20 @@ export interface components {
       /** Format: date-time */
       expiresAt: string;
     };
+    Invoice: {
+      id: string;
+      kind: 'initial' | 'renewal' | 'usage';
+      /** Minor units */
+      amount: number;
+      currency: string;
+      status: 'open' | 'paid' | 'failed' | 'void';
+      periodStart: string | null;
+      periodEnd: string | null;
+      paidAt: string | null;
+      /** Minor units */
+      amountRefunded: number;
+      failure: string | null;
+    };
     MarketplaceApp: {
       appId: string;
       slug: string;
@@ -4501,6 +5416,21 @@ export interface components {
       /** True on the embedded sandbox: no real money moves */
       sandbox: boolean;
     };
+    Payout: {
+      id: string;
+      currency: string;
+      /** What the invoice lines came to */
+      gross: number;
+      /** Taken to settle what the partner owed (refunds after an earlier payout) */
+      netted: number;
+      /** Transferred */
+      amount: number;
+      state: 'processing' | 'paid' | 'failed';
+      failure: string | null;
+      /** Format: date-time */
+      createdAt: string;
+      paidAt: string | null;
+    };
     PayoutAccount: {
       organizationId: string;
       provider: string;
@@ -4588,9 +5518,42 @@ export interface components {
       }[];
     };
     RatingSummary: {
-      /** Average stars of the visible reviews (two decimals); null without any */
+      /** Average stars of the visible ratings (two decimals); null without any */
       average: number | null;
       count: number;
+    };
+    Refund: {
+      id: string;
+      invoiceId: string;
+      /** Minor units */
+      amount: number;
+      currency: string;
+      status: 'pending' | 'succeeded' | 'failed';
+      reason: string | null;
+      /** Partners' transfers taken back before the customer was refunded */
+      reversals: {
+        partner: string;
+        transferId: string;
+        reversalId: string;
+        /** Minor units */
+        amount: number;
+      }[];
+      /** Shares a partner was already paid: receivables netted from the partner's next payouts */
+      unreversed: {
+        partner: string;
+        transferId: string | null;
+        /** Minor units */
+        amount: number;
+        why: string;
+      }[];
+      failure: string | null;
+      createdAt: string;
+      completedAt: string | null;
+    };
+    RefundRequest: {
+      /** Minor units; default what is left of the invoice */
+      amount?: number;
+      reason?: string;
     };
     RevenueShareRule: {
       id: string;
@@ -4750,6 +5713,31 @@ export interface components {
     SessionResponse: {
       user: components['schemas']['User'];
       csrfToken: string;
+    };
+    Subscription: {
+      id: string;
+      accountId: string;
+      appId: string;
+      status: 'pending_payment' | 'trialing' | 'active' | 'past_due' | 'canceled';
+      /** The price the customer agreed to (the version pricing) */
+      pricing: {
+        [key: string]: unknown;
+      };
+      provider: string;
+      sandbox: boolean;
+      trialEnd: string | null;
+      currentPeriodStart: string | null;
+      currentPeriodEnd: string | null;
+      usageCap: number | null;
+      usage: {
+        quantity: number;
+        /** Minor units */
+        amount: number;
+      } | null;
+      /** Where to pay what is due */
+      payUrl: string | null;
+      canceledAt: string | null;
+      invoices: components['schemas']['Invoice'][];
     };
     User: {
       id: string;
@@ -5045,7 +6033,7 @@ export interface components {
 }
 
 /** Every OAuth scope the document names. */
-export type Scope = 'account:read' | 'contacts:read' | 'contacts:write' | 'payouts:read' | 'users:read' | 'users:read_email';
+export type Scope = 'account:read' | 'contacts:read' | 'contacts:write' | 'payments:read' | 'payouts:read' | 'users:read' | 'users:read_email';
 
 /** Every schema by name. */
 export type Schemas = components['schemas'];
@@ -5069,6 +6057,7 @@ export type DeveloperInstallation = components['schemas']['DeveloperInstallation
 export type Installation = components['schemas']['Installation'];
 export type InstalledApp = components['schemas']['InstalledApp'];
 export type Invitation = components['schemas']['Invitation'];
+export type Invoice = components['schemas']['Invoice'];
 export type MarketplaceApp = components['schemas']['MarketplaceApp'];
 export type MarketplaceAppPage = components['schemas']['MarketplaceAppPage'];
 export type Member = components['schemas']['Member'];
@@ -5077,18 +6066,22 @@ export type Notification = components['schemas']['Notification'];
 export type Organization = components['schemas']['Organization'];
 export type OwnAppReview = components['schemas']['OwnAppReview'];
 export type PaymentProviderInfo = components['schemas']['PaymentProviderInfo'];
+export type Payout = components['schemas']['Payout'];
 export type PayoutAccount = components['schemas']['PayoutAccount'];
 export type PayoutAccountConnect = components['schemas']['PayoutAccountConnect'];
 export type PayoutOnboardingLink = components['schemas']['PayoutOnboardingLink'];
 export type Pricing = components['schemas']['Pricing'];
 export type Problem = components['schemas']['Problem'];
 export type RatingSummary = components['schemas']['RatingSummary'];
+export type Refund = components['schemas']['Refund'];
+export type RefundRequest = components['schemas']['RefundRequest'];
 export type RevenueShareRule = components['schemas']['RevenueShareRule'];
 export type ReviewCheckResult = components['schemas']['ReviewCheckResult'];
 export type ReviewDetail = components['schemas']['ReviewDetail'];
 export type ReviewQueueItem = components['schemas']['ReviewQueueItem'];
 export type ScopeRequest = components['schemas']['ScopeRequest'];
 export type SessionResponse = components['schemas']['SessionResponse'];
+export type Subscription = components['schemas']['Subscription'];
 export type User = components['schemas']['User'];
 export type VersionDiff = components['schemas']['VersionDiff'];
 export type VersionReviewStatus = components['schemas']['VersionReviewStatus'];
