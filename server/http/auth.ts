@@ -1,9 +1,39 @@
 import type { Context, Next } from 'koa';
+import type { Config } from '../config.ts';
 import { PlazaError } from '../errors.ts';
 import type { IdentityService, Session, User } from '../modules/identity/service.ts';
 import type { Actor, Role } from '../tenancy.ts';
 
 export const SESSION_COOKIE = 'plaza_session';
+
+/**
+ * The session cookie, written and read in one place for the API and the
+ * OAuth pages: httpOnly, SameSite=Lax, Secure on an https Plaza, and signed
+ * with the app's keys (PLAZA_SECRET), its signature checked on every read.
+ */
+export const sessionCookie = {
+  read: (ctx: Context): string | undefined => ctx.cookies.get(SESSION_COOKIE, { signed: true }),
+  write(ctx: Context, config: Pick<Config, 'baseUrl' | 'sessionTtlHours'>, token: string): void {
+    ctx.cookies.set(SESSION_COOKIE, token, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: config.baseUrl.startsWith('https:') && ctx.secure,
+      maxAge: config.sessionTtlHours * 3_600_000,
+      overwrite: true,
+      path: '/',
+      signed: true,
+    });
+  },
+  clear(ctx: Context): void {
+    ctx.cookies.set(SESSION_COOKIE, null, {
+      httpOnly: true,
+      sameSite: 'lax',
+      overwrite: true,
+      path: '/',
+      signed: true,
+    });
+  },
+};
 
 /** The authenticated caller of a request. */
 export interface Caller {
@@ -57,7 +87,7 @@ export function authenticate(identity: IdentityService) {
       }
       // Other bearer tokens (OAuth access tokens) are for the routes that check them.
     } else {
-      const token = ctx.cookies.get(SESSION_COOKIE);
+      const token = sessionCookie.read(ctx);
       if (token) {
         const found = await identity.authenticateSession(token);
         if (found)

@@ -88,15 +88,14 @@ describe('app routes and people routes keep their callers apart', () => {
     expect(res.body.code).toBe('PLAZA_UNAUTHENTICATED');
     expect(res.body.detail).toContain('OAuth access tokens are for the app API');
     // A token next to a session cookie does not borrow the session either.
-    const cookie = (ann.agent as any).jar.getCookie('plaza_session', {
-      domain: '127.0.0.1',
-      path: '/',
-      secure: false,
-      script: false,
-    });
+    const at = { domain: '127.0.0.1', path: '/', secure: false, script: false };
+    const jar = (ann.agent as any).jar;
     await plaza.http
       .get('/v1/me')
-      .set('Cookie', `plaza_session=${cookie.value}`)
+      .set(
+        'Cookie',
+        `plaza_session=${jar.getCookie('plaza_session', at).value}; plaza_session.sig=${jar.getCookie('plaza_session.sig', at).value}`,
+      )
       .set('Authorization', `Bearer ${FOREIGN_JWT}`)
       .expect(401);
     // Public routes ignore it.

@@ -97,7 +97,10 @@ describe('the plaza process', () => {
     // The API process queues the invitation email; only the worker process can send it.
     const m = /admin@plaza\.localhost\s+(\S+)/.exec(api.output());
     const login = await signIn(api.url, 'admin@plaza.localhost', m![1]);
-    const cookie = login.headers.get('set-cookie')!.split(';')[0];
+    const cookie = login.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
     const { csrfToken } = await login.json();
     const headers = { cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' };
     const org = await (

@@ -21,7 +21,9 @@ describe('sign up, sign in, sign out', () => {
     expect(cookie).toMatch(/^plaza_session=plz_sess_/);
     expect(cookie).toMatch(/httponly/i);
     expect(cookie).toMatch(/samesite=lax/i);
-    const me = await plaza.http.get('/v1/me').set('Cookie', cookie.split(';')[0]).expect(200);
+    // The cookie goes with its signature (plaza_session.sig).
+    const both = (res.headers['set-cookie'] as unknown as string[]).map((c) => c.split(';')[0]).join('; ');
+    const me = await plaza.http.get('/v1/me').set('Cookie', both).expect(200);
     expect(me.body.user.email).toBe(email);
     expect(me.body.csrfToken).toBe(res.body.csrfToken);
   });
@@ -71,7 +73,9 @@ describe('sign up, sign in, sign out', () => {
       .post('/v1/auth/login')
       .send({ email, password: 'another good password' })
       .expect(200);
-    const cookie = login.headers['set-cookie'][0].split(';')[0];
+    const cookie = (login.headers['set-cookie'] as unknown as string[])
+      .map((c) => c.split(';')[0])
+      .join('; ');
     await plaza.http.get('/v1/me').set('Cookie', cookie).expect(200);
     await plaza.http
       .post('/v1/auth/logout')

@@ -302,13 +302,9 @@ async function cookieOf(who: SignedIn): Promise<string> {
   let c = cookies.get(who);
   if (!c) {
     const jar = (who.agent as any).jar;
-    const cookie = jar.getCookie('plaza_session', {
-      domain: '127.0.0.1',
-      path: '/',
-      secure: false,
-      script: false,
-    });
-    c = `plaza_session=${cookie.value}`;
+    const at = { domain: '127.0.0.1', path: '/', secure: false, script: false };
+    const cookie = jar.getCookie('plaza_session', at);
+    c = `plaza_session=${cookie.value}; plaza_session.sig=${jar.getCookie('plaza_session.sig', at).value}`;
     cookies.set(who, c);
   }
   return c;

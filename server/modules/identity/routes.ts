@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { Config } from '../../config.ts';
-import { type Caller, SESSION_COOKIE } from '../../http/auth.ts';
+import { type Caller, sessionCookie } from '../../http/auth.ts';
 import { defineRoute, Email, Pagination, page, RoleSchema, Timestamp } from '../../http/route.ts';
 import { type OrganizationsService, OrganizationWithRole } from '../organizations/index.ts';
 import type { IdentityService, User } from './service.ts';
@@ -46,15 +46,6 @@ export function identityRoutes(deps: {
 }) {
   const { identity, organizations, config } = deps;
 
-  const setSessionCookie = (ctx: Context, token: string) =>
-    ctx.cookies.set(SESSION_COOKIE, token, {
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: config.baseUrl.startsWith('https:') && ctx.secure,
-      maxAge: config.sessionTtlHours * 3_600_000,
-      overwrite: true,
-      path: '/',
-    });
   const meta = (ctx: Context) => ({
     ip: ctx.ip || null,
     userAgent: ctx.get('user-agent'),
@@ -81,7 +72,7 @@ export function identityRoutes(deps: {
       response: SessionResponse,
       async handler({ body, ctx }) {
         const { user, token, session } = await identity.signup(body, meta(ctx));
-        setSessionCookie(ctx, token);
+        sessionCookie.write(ctx, config, token);
         return { user: publicUser(user), csrfToken: session.csrfToken };
       },
     }),
@@ -95,7 +86,7 @@ export function identityRoutes(deps: {
       response: SessionResponse,
       async handler({ body, ctx }) {
         const { user, token, session } = await identity.login(body, meta(ctx));
-        setSessionCookie(ctx, token);
+        sessionCookie.write(ctx, config, token);
         return { user: publicUser(user), csrfToken: session.csrfToken };
       },
     }),
@@ -160,7 +151,7 @@ export function identityRoutes(deps: {
       apiKeys: false,
       async handler({ ctx, caller, actor }) {
         await identity.logout(caller!.session!.id, actor);
-        ctx.cookies.set(SESSION_COOKIE, null, { path: '/' });
+        sessionCookie.clear(ctx);
       },
     }),
     defineRoute({

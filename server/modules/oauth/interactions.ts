@@ -5,7 +5,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/index.ts';
 import { PlazaError } from '../../errors.ts';
-import { SESSION_COOKIE } from '../../http/auth.ts';
+import { sessionCookie } from '../../http/auth.ts';
 import type { Logger } from '../../logger.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
 import { type Actor, hasRole, ROLE_RANK } from '../../tenancy.ts';
@@ -124,7 +124,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   }
 
   async function personOf(ctx: Context): Promise<{ user: User; session: Session } | null> {
-    const token = ctx.cookies.get(SESSION_COOKIE);
+    const token = sessionCookie.read(ctx);
     return token ? identity.authenticateSession(token) : null;
   }
 
@@ -363,14 +363,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
           { email, password: (form.get('password') ?? '').slice(0, 1000) },
           { ip: ctx.ip || null, userAgent: ctx.get('user-agent'), requestId: ctx.state.requestId ?? null },
         );
-        ctx.cookies.set(SESSION_COOKIE, token, {
-          httpOnly: true,
-          sameSite: 'lax',
-          secure: config.baseUrl.startsWith('https:') && ctx.secure,
-          maxAge: config.sessionTtlHours * 3_600_000,
-          overwrite: true,
-          path: '/',
-        });
+        sessionCookie.write(ctx, config, token);
         seeOther(ctx, interactionPath(details.uid));
       } catch (err) {
         if (err instanceof PlazaError && err.code === 'PLAZA_LOGIN_LOCKED')
@@ -395,7 +388,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         if (!same(who.session.csrfToken, form.get('csrf')))
           throw new PageError(403, 'This form has expired', 'Reload the page and try again.');
         await identity.logout(who.session.id, actorFor(ctx, who.user));
-        ctx.cookies.set(SESSION_COOKIE, null, { path: '/' });
+        sessionCookie.clear(ctx);
       }
       seeOther(ctx, interactionPath(details.uid));
     }),
