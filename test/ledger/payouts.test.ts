@@ -249,6 +249,52 @@ describe('payout runs', () => {
   });
 });
 
+describe('a refused transfer', () => {
+  it('fails the payout: what was sent stays paid, the rest is available again, and the next run pays it', async () => {
+    const dev = await developer(plaza);
+    await onboard(dev);
+    const charges = [await paidCharge(dev, 10_000n), await paidCharge(dev, 20_000n)];
+    const real = plaza.core.payments.payoutProvider;
+    let calls = 0;
+    const refusing: PayoutProviderPort = {
+      name: real.name,
+      accountStatus: (id) => real.accountStatus(id),
+      balanceTransactions: (r) => real.balanceTransactions(r),
+      async transfer(req) {
+        if (++calls === 2) throw new Error('destination account closed');
+        return real.transfer(req);
+      },
+    };
+    const worker = createLedgerService({ db: plaza.core.db, events: plaza.core.events });
+    worker.usePayoutProvider(refusing);
+    const run = await worker.runPayouts('usr_test');
+    expect(run.failed).toBe(1);
+    const [failed] = await plaza.core.ledger.payoutsOf(dev.orgId);
+    expect(failed).toMatchObject({
+      state: 'failed',
+      failure: 'Transfer refused: destination account closed',
+    });
+    const total = charges[0].share + charges[1].share;
+    const b = await balances(dev.orgId);
+    expect(b!.inTransit).toBe(0n);
+    expect(b!.paid + b!.available).toBe(total);
+    expect(b!.paid).toBeGreaterThan(0n);
+    const ev = await plaza.core.db.query(
+      "SELECT payload FROM events WHERE organization_id = $1 AND type = 'payout.failed'",
+      [dev.orgId],
+    );
+    expect(ev[0].payload).toMatchObject({
+      payoutId: failed.id,
+      amount: Number(b!.available),
+      reason: failed.failure,
+    });
+    await plaza.core.ledger.runPayouts('usr_test');
+    expect(await balances(dev.orgId)).toMatchObject({ available: 0n, inTransit: 0n, paid: total });
+    for (const c of charges) expect(await transfersOf(c.invoiceId)).toHaveLength(1);
+    expect((await plaza.core.ledger.verify()).mismatches).toEqual([]);
+  });
+});
+
 describe('reconciliation against the sandbox balance transactions', () => {
   it('matches every charge, refund and transfer of the day, and reports a posting the provider never saw', async () => {
     const from = new Date(Date.now() - 60 * 60_000);

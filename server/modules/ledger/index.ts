@@ -27,7 +27,6 @@ const PayoutPayload = z.object({
 export default defineModule({
   name: 'ledger',
   requires: ['events'],
-  routesUse: ['payments'],
   tables: [
     'ledger_accounts',
     'ledger_balances',
@@ -89,10 +88,6 @@ export default defineModule({
       attempts: 1,
     },
   ],
-  routes: ({ ledger, payments }) => {
-    // Payments needs the ledger to record charges, so the ledger cannot require payments;
-    // it gets the provider once both services exist.
-    ledger.usePayoutProvider(payments.payoutProvider);
-    return ledgerRoutes({ ledger });
-  },
+  // Payments requires the ledger and hands it its provider (usePayoutProvider) when created.
+  routes: ({ ledger }) => ledgerRoutes({ ledger }),
 });

@@ -178,14 +178,17 @@ export function createPayouts({
        WHERE l.payout_id = $1 AND l.state = 'in_payout' ORDER BY l.invoice_id`,
       [payoutId],
     );
+    // Transfers first (the provider dedupes each key), then one database transaction records them
+    // all: a crash in between leaves the lines in the payout, and the next run sends the same keys.
+    const sent: Array<{ lineId: string; invoiceId: string; amount: bigint; transferId: string | null }> = [];
+    let refusal: string | undefined;
     for (const l of lines) {
       const amount = BigInt(l.paid);
-      const key = `xfer:${l.invoice_id}:${p.party}`;
       let transferId: string | null = null;
       if (amount > 0n) {
         try {
           ({ transferId } = await provider!.transfer({
-            idempotencyKey: key,
+            idempotencyKey: `xfer:${l.invoice_id}:${p.party}`,
             partnerOrgId: p.party,
             destinationAccountId: p.destination!,
             amount,
@@ -195,37 +198,49 @@ export function createPayouts({
             metadata: { payout: p.id, invoice: l.invoice_id },
           }));
         } catch (err) {
-          await fail(p, `Transfer refused: ${(err as Error).message}`);
-          return 'failed';
+          refusal = `Transfer refused: ${(err as Error).message}`;
+          break;
         }
       }
-      await db.transaction(async (tx) => {
-        if (amount > 0n)
-          await core.post(tx, {
-            idempotencyKey: key,
-            currency: p.currency,
-            effectiveAt: now(),
-            description: `Transfer of invoice ${l.invoice_id} to ${p.party}`,
-            // Stable across runs: a payout retried after a lost answer posts the same body.
-            sourceRef: { kind: 'transfer', id: `${l.invoice_id}:${p.party}`, providerObjectId: transferId! },
-            entries: [
-              { account: { kind: 'partner_in_transit', party: p.party }, direction: 'debit', amount },
-              { account: { kind: 'provider_cash', party: provider!.name }, direction: 'credit', amount },
-            ],
-          });
-        await tx.query("UPDATE ledger_partner_lines SET state = 'paid', transfer_id = $2 WHERE id = $1", [
-          l.id,
-          transferId,
-        ]);
-      });
+      sent.push({ lineId: l.id, invoiceId: l.invoice_id, amount, transferId });
     }
     await db.transaction(async (tx) => {
+      for (const t of sent) {
+        if (t.amount === 0n) continue;
+        await core.post(tx, {
+          idempotencyKey: `xfer:${t.invoiceId}:${p.party}`,
+          currency: p.currency,
+          effectiveAt: now(),
+          description: `Transfer of invoice ${t.invoiceId} to ${p.party}`,
+          // Stable across runs: a payout retried after a lost answer posts the same body.
+          sourceRef: { kind: 'transfer', id: `${t.invoiceId}:${p.party}`, providerObjectId: t.transferId! },
+          entries: [
+            { account: { kind: 'partner_in_transit', party: p.party }, direction: 'debit', amount: t.amount },
+            {
+              account: { kind: 'provider_cash', party: provider!.name },
+              direction: 'credit',
+              amount: t.amount,
+            },
+          ],
+        });
+      }
+      if (sent.length)
+        await tx.query(
+          `UPDATE ledger_partner_lines l SET state = 'paid', transfer_id = u.t
+           FROM unnest($1::text[], $2::text[]) AS u(id, t) WHERE l.id = u.id`,
+          [sent.map((t) => t.lineId), sent.map((t) => t.transferId)],
+        );
+      if (refusal) return;
       const [row] = await tx.query(
         "UPDATE ledger_payouts SET state = 'paid', paid_at = $2 WHERE id = $1 AND state = 'processing' RETURNING *",
         [p.id, now()],
       );
       if (row) await emit(tx, toPayout(row), 'payout.paid');
     });
+    if (refusal) {
+      await fail(p, refusal);
+      return 'failed';
+    }
     return 'paid';
   }
 
