@@ -332,6 +332,14 @@ describe('plaza CLI against a running Plaza', () => {
       .expect(200);
     expect(viaToken.body.data.map((c: { name: string }) => c.name)).toContain('Grace Hopper');
 
+    // Pushing again after the approval starts version 2 (a draft); while a version is in review, push refuses.
+    const again = await plazaCli('app', 'push', '--dir', appDir);
+    expect(again.doc).toMatchObject({ created: false, appId: push.doc.appId, versionNumber: 2 });
+    expect((await plazaCli('app', 'submit', '--dir', appDir)).code).toBe(0);
+    const inReview = await plazaCli('app', 'push', '--dir', appDir);
+    expect(inReview.code).toBe(4);
+    expect(inReview.stderr).toContain('version 2 is');
+
     listen.child.kill('SIGINT');
     expect(await listen.exited).toBe(0);
     app.child.kill('SIGTERM');
