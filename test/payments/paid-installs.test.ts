@@ -140,6 +140,25 @@ describe('paid installs (Stripe)', () => {
     expect(events.map((e) => e.payload.kind).sort()).toEqual(['initial', 'renewal']);
   });
 
+  it("lets the developer's own test accounts install a paid app without paying", async () => {
+    const app = await registerApp(plaza, {
+      redirectUris: ['https://app.example.com/cb'],
+      pricing: { type: 'one_time', amount: 9_900, currency: 'USD' },
+    });
+    const test = await plaza.core.organizations.createTestAccount(app.developer, { name: 'Dev test shop' });
+    await expect(
+      plaza.core.installations.admit({
+        accountId: test.id,
+        appId: app.appId,
+        versionId: app.versionId,
+        grantedScopes: app.scopes,
+        actor: app.developerPerson.actor,
+        via: 'consent',
+      }),
+    ).resolves.toBeUndefined();
+    expect(await subscriptions(test.id)).toEqual([]);
+  });
+
   it('stops renewing when the app is uninstalled', async () => {
     const { app, owner, acct, admit } = await paidApp({
       type: 'recurring',

@@ -152,10 +152,12 @@ export function createSubscriptions(deps: {
       const { app, content } = await apps.versionForReview(db, input.versionId);
       const pricing = content.pricing as Pricing;
       if (!pricing || pricing.type === 'free') return;
+      const account = await organizations.byId(input.accountId);
+      // The developer's own test accounts install its apps without paying (development).
+      if (account?.parentId === app.organizationId) return;
       let sub = await openSubscription(db, input.accountId, input.appId);
       if (sub && (sub.status === 'active' || sub.status === 'trialing')) return;
       if (!sub) {
-        const account = await organizations.byId(input.accountId);
         const parent = account?.parentId ? await organizations.byId(account.parentId) : undefined;
         const trialDays = pricing.type === 'recurring' ? pricing.trialDays : 0;
         const t = now();
