@@ -171,7 +171,7 @@ export const configOptions = {
     'PLAZA_LOGIN_MAX_FAILURES',
     int(1, 1000),
     '5',
-    'Failed sign-ins per email (or per IP x4) within the window before sign-in is locked.',
+    "Failed sign-ins per email within the window before that email's sign-in is locked; past 4x this from one IP, that IP's failed attempts are answered ever slower (up to 5 s), never locked.",
   ),
   loginWindowMinutes: option(
     'PLAZA_LOGIN_WINDOW_MINUTES',

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { setTimeout } from 'node:timers/promises';
 import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import type { Config } from '../../config.ts';
 import type { Db, Queryable } from '../../db/index.ts';
@@ -53,6 +54,8 @@ export interface ApiKeyPrincipal {
   user: User;
 }
 
+/** The longest a failed sign-in from a noisy address is held before its answer. */
+const MAX_FAILURE_DELAY_MS = 5_000;
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 // argon2id, OWASP's second recommended setting (19 MiB, t=2, p=1).
 const ARGON = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
@@ -155,8 +158,11 @@ export function createIdentityService(deps: {
     return { token, session };
   }
 
-  /** Seconds until sign-in is allowed again for this email or IP, or 0. */
-  async function lockedFor(email: string, ip: string | null): Promise<number> {
+  /**
+   * How locked a sign-in is: seconds until this email may sign in again (0: not locked), and
+   * whether its IP address is noisy (4x the per-email limit of failures in the window).
+   */
+  async function lockState(email: string, ip: string | null): Promise<{ wait: number; noisyIp: number }> {
     const window = `${config.loginWindowMinutes} minutes`;
     const row = await db.one<{
       by_email: number;
@@ -175,9 +181,11 @@ export function createIdentityService(deps: {
     const windowMs = config.loginWindowMinutes * 60_000;
     const wait = (oldest: Date | null) =>
       oldest ? Math.max(1, Math.ceil((oldest.getTime() + windowMs - Date.now()) / 1000)) : 0;
-    if (row.by_email >= config.loginMaxFailures) return wait(row.email_oldest);
-    if (ip && row.by_ip >= config.loginMaxFailures * 4) return wait(row.ip_oldest);
-    return 0;
+    const overIp = ip ? Number(row.by_ip) - config.loginMaxFailures * 4 : -1;
+    return {
+      wait: row.by_email >= config.loginMaxFailures ? wait(row.email_oldest) : 0,
+      noisyIp: overIp >= 0 ? overIp + 1 : 0,
+    };
   }
 
   return {
@@ -339,12 +347,12 @@ export function createIdentityService(deps: {
       });
     },
 
-    /** Checks the password; counts failures and locks the email (and a noisy IP) for a while. */
+    /** Checks the password; counts failures, locks the email for a while and slows a noisy IP's failures. */
     async login(
       input: { email: string; password: string },
       meta: { ip: string | null; userAgent?: string; requestId: string | null },
     ) {
-      const wait = await lockedFor(input.email, meta.ip);
+      const { wait, noisyIp } = await lockState(input.email, meta.ip);
       if (wait > 0)
         throw new PlazaError('PLAZA_LOGIN_LOCKED', `too many failed sign-ins; try again in ${wait} s`, {
           headers: { 'Retry-After': String(wait) },
@@ -373,6 +381,9 @@ export function createIdentityService(deps: {
             targetId: row?.id,
           });
         });
+        // A noisy address is not locked out (a proxy or an office shares one, and a lock there
+        // would refuse everyone's right password); its wrong guesses are answered ever slower.
+        if (noisyIp) await setTimeout(Math.min(250 * noisyIp, MAX_FAILURE_DELAY_MS));
         throw new PlazaError('PLAZA_BAD_CREDENTIALS');
       }
       const user = toUser(row);
