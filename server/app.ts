@@ -66,7 +66,7 @@ export function createApp(core: Core): Koa {
     ctx.type = 'html';
     ctx.set(
       'Content-Security-Policy',
-      "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+      "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
     );
     ctx.body = DOCS_PAGE;
   });
@@ -104,7 +104,10 @@ export function createApp(core: Core): Koa {
   });
 
   app.use(requestLifecycle(core.log));
+  // Browsers that once reached an https Plaza keep to https for a year (not subdomains: agencies' domains are theirs).
+  const hsts = core.config.baseUrl.startsWith('https:') ? 'max-age=31536000' : null;
   app.use(async (ctx, next) => {
+    if (hsts) ctx.set('Strict-Transport-Security', hsts);
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Referrer-Policy', 'same-origin');
     ctx.set('X-Frame-Options', 'DENY');
