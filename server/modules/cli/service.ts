@@ -27,6 +27,7 @@ export const POLL_INTERVAL_SECONDS = 1;
 const STREAM_CHANNEL = 'plaza_cli_stream';
 const LISTENER_TTL_SECONDS = 60;
 const HEARTBEAT_MS = 20_000;
+const LISTENING_CACHE_MS = 5_000;
 // pg_notify payloads are at most 8000 bytes.
 const NOTIFY_MAX_BYTES = 7900;
 // No vowels or look-alikes: codes are read aloud and typed.
@@ -118,12 +119,26 @@ export function createCliService(deps: {
   }
 
   /** Event subscriber: the events apps with an open stream would receive, to those streams. */
-  async function fanOut(list: PlazaEvent[]): Promise<void> {
-    const listening = await db.query<{ app_id: string }>(
+  // Apps with an open stream, re-read at most every few seconds: the dispatcher calls every
+  // subscriber in turn, so when nobody listens this subscriber must cost nothing. Opening a
+  // stream anywhere drops the cached set at once (NOTIFY), so a new stream misses nothing.
+  let listening: { appIds: string[]; until: number } | undefined;
+  async function listeningApps(): Promise<string[]> {
+    if (listening && listening.until > Date.now()) return listening.appIds;
+    const rows = await db.query<{ app_id: string }>(
       'SELECT DISTINCT app_id FROM cli_stream_listeners WHERE expires_at > now()',
     );
-    if (listening.length === 0) return;
-    const appIds = listening.map((r) => r.app_id);
+    listening = { appIds: rows.map((r) => r.app_id), until: Date.now() + LISTENING_CACHE_MS };
+    return listening.appIds;
+  }
+  async function listenersChanged() {
+    listening = undefined;
+    if (db.pool) await db.query('SELECT pg_notify($1, $2)', [STREAM_CHANNEL, '{"listenersChanged":true}']);
+  }
+
+  async function fanOut(list: PlazaEvent[]): Promise<void> {
+    const appIds = await listeningApps();
+    if (appIds.length === 0) return;
     const scopeOf = new Map(events.types().map((t) => [t.type, t.scope]));
     const scoped = list.filter((e) => e.organizationId && scopeOf.get(e.type));
     if (scoped.length) {
@@ -304,6 +319,7 @@ export function createCliService(deps: {
           [id, app.id, LISTENER_TTL_SECONDS],
         );
       await renew();
+      await listenersChanged();
       local.on(app.id, onMessage);
       const timer = setInterval(() => {
         renew().catch((err) => log.warn({ err }, 'cli stream: renewing the listener failed'));
@@ -381,10 +397,19 @@ export function createCliService(deps: {
     start() {
       if (!db.pool) return;
       stopListening = listen(db, STREAM_CHANNEL, (payload) => {
-        if (!payload) return;
+        // Empty after each (re)connect: notifications may have been missed, the cached set too.
+        if (!payload) {
+          listening = undefined;
+          return;
+        }
         try {
-          const { appId, message } = JSON.parse(payload) as { appId: string; message: StreamMessage };
-          deliverLocal(appId, message);
+          const parsed = JSON.parse(payload) as {
+            appId: string;
+            message: StreamMessage;
+            listenersChanged?: true;
+          };
+          if (parsed.listenersChanged) listening = undefined;
+          else deliverLocal(parsed.appId, parsed.message);
         } catch (err) {
           log.warn({ err }, 'cli stream: bad notification');
         }
