@@ -6,7 +6,7 @@ import { createInstallationsService, type InstallationsService as InstallationSt
 import { createInstalledAppsView } from './views.ts';
 
 export type { InstallationGate, InstallationGateInput } from './gate.ts';
-export { InstallationSchema, InstalledAppSchema } from './routes.ts';
+export { InstallationSchema, InstalledAppSchema } from './schemas.ts';
 export type {
   CreateInstallationInput,
   Installation,

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { Db, Queryable, Tx } from '../../db/index.ts';
 import { conflict, forbidden, notFound } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
@@ -5,6 +6,7 @@ import { newId } from '../../ids.ts';
 import type { Actor, OrgContext } from '../../tenancy.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { EventsService } from '../events/index.ts';
+import type { InstallationSchema } from './schemas.ts';
 
 /**
  * Installations: which app is installed in which account, with which granted
@@ -12,19 +14,10 @@ import type { EventsService } from '../events/index.ts';
  * and removes rows through `create` / `uninstall`, the marketplace asks
  * `isActive` (who may review) and `countActive` (popularity).
  */
-export interface Installation {
-  id: string;
-  accountId: string;
-  appId: string;
-  versionId: string;
-  grantedScopes: string[];
-  installedBy: string | null;
-  status: 'active' | 'uninstalled';
-  createdAt: string;
-  uninstalledAt: string | null;
+export type Installation = z.output<typeof InstallationSchema> & {
   /** The OAuth grant behind it (null for installations made without OAuth: seeds, tests). */
   grantId: string | null;
-}
+};
 
 export interface CreateInstallationInput {
   /** The account organization the app goes into. */

@@ -1,6 +1,8 @@
+import type { z } from 'zod';
 import { installLinkFor } from '../../lib/urls.ts';
 import type { ScopeCatalog } from '../../scopes.ts';
 import type { AppsService } from '../apps/index.ts';
+import type { InstalledAppSchema, ScopeInWordsSchema } from './schemas.ts';
 import type { Installation } from './service.ts';
 
 /**
@@ -11,28 +13,8 @@ import type { Installation } from './service.ts';
  * app's own install link, which leads to Plaza's consent page, where the
  * installation is upgraded in place).
  */
-export interface ScopeInWords {
-  name: string;
-  /** The catalog's consent text (what the scope lets the app do). */
-  description: string;
-  sensitivity: 'basic' | 'personal' | 'financial';
-}
-
-export interface InstalledApp extends Omit<Installation, 'grantId'> {
-  app: { id: string; slug: string; name: string; iconUrl: string | null; status: string };
-  version: { id: string; number: number | null };
-  installedByName: string | null;
-  scopes: ScopeInWords[];
-  /** The live version asks for scopes the installation lacks; null when there is nothing to approve. */
-  upgrade: {
-    versionId: string;
-    versionNumber: number;
-    /** Scopes the live version asks for that the account has not granted. */
-    scopes: Array<ScopeInWords & { optional: boolean }>;
-    /** Where Approve goes: the app's install link with plaza_url; null when the app has none. */
-    approveUrl: string | null;
-  } | null;
-}
+export type ScopeInWords = z.output<typeof ScopeInWordsSchema>;
+export type InstalledApp = z.output<typeof InstalledAppSchema>;
 
 type Scope = { name: string; optional: boolean };
 
