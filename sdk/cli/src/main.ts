@@ -5,9 +5,11 @@
  */
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   imageType,
@@ -746,12 +748,8 @@ function titleCase(s: string) {
   );
 }
 
-// Run when executed (not when imported by tests).
-if (
-  process.argv[1] &&
-  path.resolve(process.argv[1]).replace(/\.ts$/, '.js') ===
-    path.resolve(new URL(import.meta.url).pathname).replace(/\.ts$/, '.js')
-) {
+// Run when executed (through npx's bin symlink too), not when imported by tests.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
