@@ -1,9 +1,10 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
 import ApiKeysPage from './pages/ApiKeysPage.vue';
 import AuditPage from './pages/AuditPage.vue';
+import BillingPage from './pages/BillingPage.vue';
 import BulkInstallPage from './pages/BulkInstallPage.vue';
-import CliLoginPage from './pages/cli/CliLoginPage.vue';
 import ContactsPage from './pages/ContactsPage.vue';
+import CliLoginPage from './pages/cli/CliLoginPage.vue';
 import AppCredentialsPage from './pages/developer/AppCredentialsPage.vue';
 import AppDiffPage from './pages/developer/AppDiffPage.vue';
 import AppLayout from './pages/developer/AppLayout.vue';
@@ -14,9 +15,9 @@ import AppVersionPage from './pages/developer/AppVersionPage.vue';
 import AppWebhookEndpointPage from './pages/developer/AppWebhookEndpointPage.vue';
 import AppWebhooksPage from './pages/developer/AppWebhooksPage.vue';
 import DevAppsPage from './pages/developer/DevAppsPage.vue';
+import EarningsPage from './pages/developer/EarningsPage.vue';
 import NewAppPage from './pages/developer/NewAppPage.vue';
 import PayoutsAccountPage from './pages/developer/PayoutsAccountPage.vue';
-import BillingPage from './pages/BillingPage.vue';
 import TestAccountsPage from './pages/developer/TestAccountsPage.vue';
 import ForgotPasswordPage from './pages/ForgotPasswordPage.vue';
 import HomePage from './pages/HomePage.vue';
@@ -32,6 +33,7 @@ import NotFoundPage from './pages/NotFoundPage.vue';
 import NotificationsPage from './pages/NotificationsPage.vue';
 import OrgLayout from './pages/OrgLayout.vue';
 import AppsPage from './pages/operations/AppsPage.vue';
+import FinancePage from './pages/operations/FinancePage.vue';
 import ModerationPage from './pages/operations/ModerationPage.vue';
 import OperationsLayout from './pages/operations/OperationsLayout.vue';
 import ResetPasswordPage from './pages/ResetPasswordPage.vue';
@@ -98,6 +100,7 @@ const routes: RouteRecordRaw[] = [
         component: PayoutsAccountPage,
         meta: { title: 'Payouts account' },
       },
+      { path: 'earnings', name: 'earnings', component: EarningsPage, meta: { title: 'Earnings' } },
       {
         path: 'apps/:appId',
         component: AppLayout,
@@ -187,6 +190,7 @@ const routes: RouteRecordRaw[] = [
         meta: { title: 'Review moderation' },
       },
       { path: 'apps', name: 'ops-apps', component: AppsPage, meta: { title: 'App operations' } },
+      { path: 'finance', name: 'ops-finance', component: FinancePage, meta: { title: 'Finance' } },
     ],
   },
   {
