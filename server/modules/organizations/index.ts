@@ -3,7 +3,7 @@ import { defineModule } from '../module.ts';
 import { organizationRoutes } from './routes.ts';
 import { createOrganizationsService, type OrganizationsService } from './service.ts';
 
-export { OrganizationWithRole } from './schemas.ts';
+export { InvitationSchema, MemberSchema, OrganizationWithRole } from './schemas.ts';
 export type { Invitation, Member, Organization, OrganizationsService } from './service.ts';
 
 declare module '../module.ts' {

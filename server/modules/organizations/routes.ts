@@ -8,24 +8,8 @@ import {
   RoleSchema,
   Timestamp,
 } from '../../http/route.ts';
-import { OrganizationWithRole } from './schemas.ts';
+import { InvitationSchema, MemberSchema, OrganizationWithRole } from './schemas.ts';
 import type { OrganizationsService } from './service.ts';
-
-const Member = z
-  .object({ userId: z.string(), name: z.string(), email: z.string(), role: RoleSchema, joinedAt: Timestamp })
-  .meta({ id: 'Member' });
-
-const Invitation = z
-  .object({
-    id: z.string(),
-    organizationId: z.string(),
-    email: z.string(),
-    role: RoleSchema,
-    invitedBy: z.string(),
-    createdAt: Timestamp,
-    expiresAt: Timestamp,
-  })
-  .meta({ id: 'Invitation' });
 
 const OrgName = z.string().trim().min(1, { message: 'must not be empty' }).max(200);
 const OrgParams = z.object({ orgId: z.string().max(64) });
@@ -98,7 +82,7 @@ export function organizationRoutes({ organizations }: { organizations: Organizat
       access: { kind: 'org' },
       params: OrgParams,
       query: Pagination,
-      response: page(Member),
+      response: page(MemberSchema),
       handler: ({ org, query }) => organizations.listMembers(org, query),
     }),
     defineRoute({
@@ -109,7 +93,7 @@ export function organizationRoutes({ organizations }: { organizations: Organizat
       access: { kind: 'org', minRole: 'admin' },
       params: OrgParams.extend({ userId: z.string().max(64) }),
       body: z.object({ role: RoleSchema }),
-      response: Member,
+      response: MemberSchema,
       handler: ({ org, params, body }) => organizations.changeRole(org, params.userId, body.role),
     }),
     defineRoute({
@@ -129,7 +113,7 @@ export function organizationRoutes({ organizations }: { organizations: Organizat
       access: { kind: 'org', minRole: 'admin' },
       params: OrgParams,
       query: Pagination,
-      response: page(Invitation),
+      response: page(InvitationSchema),
       handler: ({ org, query }) => organizations.listInvitations(org, query),
     }),
     defineRoute({
@@ -141,7 +125,7 @@ export function organizationRoutes({ organizations }: { organizations: Organizat
       status: 201,
       params: OrgParams,
       body: z.object({ email: Email, role: RoleSchema.default('member') }),
-      response: Invitation,
+      response: InvitationSchema,
       idempotent: true,
       handler: ({ org, body }) => organizations.invite(org, body),
     }),

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { z } from 'zod';
 import type { Config } from '../../config.ts';
 import type { Db, Queryable } from '../../db/index.ts';
 import { conflict, forbidden, notFound, PlazaError } from '../../errors.ts';
@@ -18,32 +19,11 @@ import type { AuditService } from '../audit/index.ts';
 import type { EventsService } from '../events/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { MailService } from '../mail/index.ts';
+import type { InvitationSchema, MemberSchema, OrganizationWithRole } from './schemas.ts';
 
-export interface Organization {
-  id: string;
-  kind: OrgKind;
-  name: string;
-  parentId: string | null;
-  createdAt: string;
-}
-
-export interface Member {
-  userId: string;
-  name: string;
-  email: string;
-  role: Role;
-  joinedAt: string;
-}
-
-export interface Invitation {
-  id: string;
-  organizationId: string;
-  email: string;
-  role: Role;
-  invitedBy: string;
-  createdAt: string;
-  expiresAt: string;
-}
+export type Organization = Omit<z.output<typeof OrganizationWithRole>, 'role'>;
+export type Member = z.output<typeof MemberSchema>;
+export type Invitation = z.output<typeof InvitationSchema>;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const toOrg = (r: any): Organization => ({
