@@ -26,6 +26,7 @@
  *   npm run bench -- webhooks
  *   BENCH_REDIS_URL=redis://127.0.0.1:6379 to run the job queue on BullMQ instead of PostgreSQL.
  *   BENCH_MESSAGES=1500 BENCH_CONCURRENCY=50 BENCH_RATE=250,500,1000 BENCH_SECONDS=2 BENCH_FANOUT=1000,10000
+ *   BENCH_FANOUT=10000,100000 for the growth to 100,000 installations (minutes).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -321,18 +322,18 @@ console.log(
 console.log(
   `| 1. raw sign + undici POST, same receiver, concurrency ${CONCURRENCY} | ${fmt(rawRate)} deliveries/s |`,
 );
-console.log(`| 1. ratio engine / raw (goal ≥ 0.5×) | ${fmt(engineRate / rawRate, 2)}× |`);
+console.log(`| 1. ratio engine / raw (goal ≥ 0.7×) | ${fmt(engineRate / rawRate, 2)}× |`);
 for (const l of lat)
   console.log(
-    `| 2. committed → delivered at ${fmt(l.rate)}/s target (${fmt(l.total)} events, reached ${fmt(l.reached)}/s) | p50 ${fmt(pct(l.latencies, 50))} ms, p99 ${fmt(pct(l.latencies, 99))} ms, max ${fmt(Math.max(...l.latencies))} ms (goal at 1,000/s: p99 ≤ 50 ms) |`,
+    `| 2. committed → delivered at ${fmt(l.rate)}/s target (${fmt(l.total)} events, reached ${fmt(l.reached)}/s) | p50 ${fmt(pct(l.latencies, 50))} ms, p99 ${fmt(pct(l.latencies, 99))} ms, max ${fmt(Math.max(...l.latencies))} ms (goal at 1,000/s: p50 ≤ 15 ms, p99 ≤ 50 ms) |`,
   );
 for (const f of fan)
   console.log(
     `| 3. fan-out to ${fmt(f.n)} installations: commit → all first attempts | ${fmt(f.firstAttemptsMs)} ms (last POST received ${fmt(f.receivedMs)} ms; ${fmt((f.n / f.receivedMs) * 1000)} deliveries/s; seed ${fmt(f.seedMs)} ms) |`,
   );
-if (fan.length === 2)
+for (let i = 1; i < fan.length; i++)
   console.log(
-    `| 3. growth ${fmt(fan[1].n)} / ${fmt(fan[0].n)} (${fmt(fan[1].n / fan[0].n)}× the installations) | ${fmt(fan[1].firstAttemptsMs / fan[0].firstAttemptsMs, 2)}× |`,
+    `| 3. growth ${fmt(fan[i].n)} / ${fmt(fan[i - 1].n)} (${fmt(fan[i].n / fan[i - 1].n)}× the installations) | ${fmt(fan[i].firstAttemptsMs / fan[i - 1].firstAttemptsMs, 2)}× |`,
   );
 console.log(
   `| checks | ${fmt(stats.messages)} messages, ${fmt(stats.attempts)} attempts, ${stats.failed} not delivered; ${duplicates} duplicate POSTs in 1; ${fmt(received)} POSTs received in all |`,
