@@ -44,30 +44,25 @@ export default defineModule({
     'payments_refunds',
     'payments_disputes',
   ],
-  scopes: [
-    {
-      name: 'payments:read',
-      consentText: 'See what your account pays for this app (payments, renewals, refunds)',
-      sensitivity: 'financial',
-    },
-  ],
+  // No scope: an account's payment events go to the app they are about (its `appId`) only,
+  // never to other apps installed in the account.
   eventTypes: [
     {
       type: PAYMENT_EVENT_TYPES.succeeded,
       description: 'The account paid for an app (first payment, renewal or usage).',
-      scope: 'payments:read',
+      scope: null,
       payload: PaymentPayload,
     },
     {
       type: PAYMENT_EVENT_TYPES.failed,
       description: 'A renewal or usage charge failed; the subscription is past due until it is paid.',
-      scope: 'payments:read',
+      scope: null,
       payload: PaymentPayload,
     },
     {
       type: PAYMENT_EVENT_TYPES.refunded,
       description: 'A payment for an app was refunded (in full or in part).',
-      scope: 'payments:read',
+      scope: null,
       payload: PaymentPayload.extend({ refundId: z.string() }),
     },
   ],
