@@ -84,6 +84,9 @@ describe('CLI device sign-in', () => {
       .send({ decision: 'approve', organizationId: dev.orgId })
       .expect(403);
     await poll('plz_dev_not_a_code').expect(404);
+    // The hourly cleanup keeps codes that have not expired.
+    await plaza.core.cli.cleanup();
+    expect((await poll(third.deviceCode).expect(200)).body).toEqual({ status: 'pending' });
   });
 });
 

@@ -16,6 +16,7 @@ export default defineModule({
   requires: ['apps', 'events', 'identity', 'organizations', 'oauth', 'installations'],
   tables: ['cli_device_codes', 'cli_stream_listeners'],
   createService: (deps) => createCliService(deps),
+  jobs: (cli) => [{ name: 'cli.cleanup', everyMs: 60 * 60_000, handler: () => cli.cleanup() }],
   routes: ({ cli, config }) => cliRoutes({ cli, baseUrl: config.baseUrl }),
   start: (cli) => cli.start(),
   stop: (cli) => cli.stop(),

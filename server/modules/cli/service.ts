@@ -393,6 +393,12 @@ export function createCliService(deps: {
       );
     },
 
+    /** Forgets sign-in codes a day after they expired, and listeners of streams that went away. */
+    async cleanup(): Promise<void> {
+      await db.query("DELETE FROM cli_device_codes WHERE expires_at < now() - interval '1 day'");
+      await db.query('DELETE FROM cli_stream_listeners WHERE expires_at < now()');
+    },
+
     /** In every API process: stream messages published anywhere reach this process's streams. */
     start() {
       if (!db.pool) return;
