@@ -9,36 +9,9 @@ export type Requirement = PayoutAccount['requirements']['currentlyDue'][number];
 
 type Sandbox = '/v1/payments/sandbox';
 
-export interface Invoice {
-  id: string;
-  kind: 'initial' | 'renewal' | 'usage';
-  amount: number;
-  currency: string;
-  status: 'open' | 'paid' | 'failed' | 'void';
-  periodStart: string | null;
-  periodEnd: string | null;
-  paidAt: string | null;
-  amountRefunded: number;
-  failure: string | null;
-}
-
-export interface Subscription {
-  id: string;
-  appId: string;
-  appName: string;
-  status: 'pending_payment' | 'trialing' | 'active' | 'past_due' | 'canceled';
-  pricing: Record<string, unknown>;
-  provider: string;
-  sandbox: boolean;
-  trialEnd: string | null;
-  currentPeriodStart: string | null;
-  currentPeriodEnd: string | null;
-  usageCap: number | null;
-  usage: { quantity: number; amount: number } | null;
-  payUrl: string | null;
-  canceledAt: string | null;
-  invoices: Invoice[];
-}
+type Subscriptions = '/v1/organizations/{orgId}/subscriptions';
+export type Subscription = ResponseOf<Subscriptions, 'get'>['data'][number];
+export type Invoice = Subscription['invoices'][number];
 
 const base = (orgId: string) => `/v1/organizations/${seg(orgId)}/payouts/account`;
 
@@ -53,9 +26,9 @@ export const payments = {
     ),
   refresh: (orgId: string) => request<PayoutAccount>('POST', `${base(orgId)}/refresh`),
   subscriptions: (orgId: string) =>
-    request<{ data: Subscription[] }>('GET', `/v1/organizations/${seg(orgId)}/subscriptions`),
+    request<ResponseOf<Subscriptions, 'get'>>('GET', `/v1/organizations/${seg(orgId)}/subscriptions`),
   payLink: (orgId: string, subscriptionId: string) =>
-    request<{ url: string }>(
+    request<ResponseOf<`${Subscriptions}/{subscriptionId}/pay-link`, 'post'>>(
       'POST',
       `/v1/organizations/${seg(orgId)}/subscriptions/${seg(subscriptionId)}/pay-link`,
     ),

@@ -5718,6 +5718,7 @@ export interface components {
       id: string;
       accountId: string;
       appId: string;
+      appName: string;
       status: 'pending_payment' | 'trialing' | 'active' | 'past_due' | 'canceled';
       /** The price the customer agreed to (the version pricing) */
       pricing: {

@@ -1,4 +1,5 @@
 import { reactive } from 'vue';
+import { useCursorList } from '../../composables/useCursorList.ts';
 import { type DeveloperInstallation, webhooksApi } from '../../webhooks.ts';
 
 /**
@@ -27,34 +28,15 @@ export interface AppInstallations {
 }
 
 export function useAppInstallations(orgId: () => string, appId: () => string): AppInstallations {
-  // Answers to an older request (a reload while a page was on its way) are dropped.
-  let latest = 0;
-
-  async function fetchPage(more: boolean) {
-    const ticket = ++latest;
-    state.loading = true;
-    state.error = null;
-    try {
-      const p = await webhooksApi.installations(orgId(), appId(), more ? state.nextCursor : null);
-      if (ticket !== latest) return;
-      state.list = more ? [...state.list, ...p.data] : p.data;
-      state.nextCursor = p.nextCursor;
-      state.loaded = true;
-    } catch (err) {
-      if (ticket === latest) state.error = err;
-    } finally {
-      if (ticket === latest) state.loading = false;
-    }
-  }
-
+  const pages = useCursorList((cursor) => webhooksApi.installations(orgId(), appId(), cursor));
   const state: AppInstallations = reactive({
-    list: [],
-    nextCursor: null,
-    loading: false,
-    loaded: false,
-    error: null,
-    load: () => fetchPage(false),
-    loadMore: () => fetchPage(true),
+    list: pages.items,
+    nextCursor: pages.nextCursor,
+    loading: pages.busy,
+    loaded: pages.loadedOnce,
+    error: pages.error,
+    load: pages.reload,
+    loadMore: pages.loadMore,
     find: (id: string) => state.list.find((i) => i.id === id),
     gone: (id: string) => state.loaded && !state.nextCursor && !state.find(id),
   });
