@@ -46,7 +46,11 @@ const EMPTY = z.object({});
 /** Mounts declared routes on a router: access, CSRF, input validation, then the handler. */
 export function mountRoutes(router: Router, routes: AnyRoute[], deps: MountDeps): void {
   for (const route of routes) {
-    if (route.idempotent && (route.method === 'get' || route.access.kind === 'public' || !deps.idempotency))
+    // Raw-body routes are refused too: the router never reads their body, so it could not tell two apart.
+    if (
+      route.idempotent &&
+      (route.method === 'get' || route.access.kind === 'public' || route.rawBody || !deps.idempotency)
+    )
       throw new Error(
         `route ${route.method.toUpperCase()} ${route.path} cannot be idempotent: keys belong to a signed-in caller's writes, kept by the idempotency module`,
       );

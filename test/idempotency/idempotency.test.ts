@@ -1,9 +1,14 @@
+import Router from '@koa/router';
 import supertest from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
 import { type Core, createCore } from '../../server/core.ts';
 import { connectPostgres, type Db } from '../../server/db/index.ts';
+import { createAppAuthenticator } from '../../server/http/app-auth.ts';
+import { createRateLimiter } from '../../server/http/rate-limit.ts';
+import { type Access, defineRoute, type Method } from '../../server/http/route.ts';
+import { mountRoutes } from '../../server/http/router.ts';
 import type { OrgContext } from '../../server/tenancy.ts';
 import { createTestDatabase, postgresAnswers, type TestDatabase } from '../helpers/db.ts';
 import { testConfig } from '../helpers/plaza.ts';
@@ -156,6 +161,24 @@ describe('Idempotency-Key', () => {
     expect(replay.headers['idempotent-replayed']).toBe('true');
   });
 
+  it('keeps no 5xx either: after a server-side failure the same key and body run again', async () => {
+    const shop = (await core.organizations.createSubAccount(agency, { name: 'Flaky Shop' })).id;
+    // A real failure inside PostgreSQL for this one sub-account's installation.
+    await core.db.exec(`
+      CREATE FUNCTION idem_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'disk on fire' USING ERRCODE = 'XX000'; END $$;
+      CREATE TRIGGER idem_refuse BEFORE INSERT ON installations
+        FOR EACH ROW WHEN (NEW.account_id = '${shop}') EXECUTE FUNCTION idem_refuse();`);
+    const { agent, csrf } = await signedIn(http, admin);
+    const body = { appId: app.appId, subAccountIds: [shop] };
+    const failed = await bulk(agent, csrf, 'key-after-500', body).expect(500);
+    expect(failed.body.code).toBe('PLAZA_INTERNAL');
+    await core.db.exec('DROP TRIGGER idem_refuse ON installations; DROP FUNCTION idem_refuse();');
+    const retry = await bulk(agent, csrf, 'key-after-500', body).expect(200);
+    expect(retry.headers['idempotent-replayed']).toBeUndefined();
+    expect(retry.body.results[0]).toMatchObject({ subAccountId: shop, status: 'installed' });
+  });
+
   it('runs 50 concurrent duplicates once; the others wait and get the same answer', async () => {
     const one = await signedIn(http, admin);
     // Half of them through a second Plaza process on the same database (when there is a server).
@@ -220,6 +243,47 @@ describe('Idempotency-Key', () => {
       code: 'PLAZA_VALIDATION',
       fields: [{ field: 'header.idempotency-key' }],
     });
+  });
+
+  it('refuses, when mounting, an idempotent route it could not key: GET, public, raw body', () => {
+    const mount = (
+      method: Method,
+      access: Access,
+      rawBody?: { contentTypes: string[]; maxBytes: number },
+    ) => {
+      const limiter = createRateLimiter(undefined, 'idem');
+      const route = defineRoute({
+        method,
+        path: '/v1/things',
+        summary: 'Things',
+        tag: 'Test',
+        access,
+        rawBody,
+        idempotent: true,
+        handler: async () => undefined,
+      });
+      return () =>
+        mountRoutes(new Router(), [route], {
+          identity: core.identity,
+          organizations: core.organizations,
+          bodyLimitBytes: 1024,
+          scopes: core.scopes,
+          apps: createAppAuthenticator({
+            verifyAccessToken: async () => undefined as never,
+            organizationById: async () => undefined,
+            limiter,
+            limits: { perInstallation: 1, perApp: 1, anonymous: 1 },
+          }),
+          anonymousLimit: { limiter, perMinute: 1 },
+          idempotency: core.idempotency,
+        });
+    };
+    expect(mount('post', { kind: 'user' })).not.toThrow();
+    expect(mount('get', { kind: 'user' })).toThrow('cannot be idempotent');
+    expect(mount('post', { kind: 'public' })).toThrow('cannot be idempotent');
+    expect(mount('post', { kind: 'user' }, { contentTypes: ['application/json'], maxBytes: 10 })).toThrow(
+      'cannot be idempotent',
+    );
   });
 
   it('lists the Idempotency-Key header on idempotent operations in the OpenAPI document', async () => {
