@@ -5,6 +5,7 @@ import { SYSTEM_ACTOR } from '../../server/tenancy.ts';
 import { png } from '../helpers/images.ts';
 import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
 import { createOrg, type SignedIn, signUp } from '../helpers/world.ts';
+import { paidPayout } from '../ledger/helpers.ts';
 
 /**
  * The cross-tenant matrix: every route that exists, called by a caller from
@@ -34,6 +35,7 @@ interface World {
   /** Webhooks (issue 5): an endpoint of the registry app, and its test message. */
   webhookEndpointId: string;
   webhookMessageId: string;
+  payoutId: string;
 }
 
 const PARAM_FIXTURES: Record<string, (a: World) => string> = {
@@ -58,6 +60,10 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   // Payments: the organization check comes first, so an id that does not exist still proves B is refused.
   subscriptionId: () => 'sub_not_there',
   sessionId: () => 'cs_sbx_not_there',
+  // Ledger: a paid payout of A's agency (earnings routes serve developer and agency orgs).
+  payoutId: (a) => a.payoutId,
+  year: () => String(new Date().getUTCFullYear()),
+  ruleId: () => 'rsr_not_there',
 };
 
 let plaza: TestPlaza;
@@ -169,6 +175,7 @@ async function world(label: string): Promise<World> {
   return {
     webhookEndpointId: endpoint.body.endpoint.id,
     webhookMessageId: testMessage.body.id,
+    payoutId: await paidPayout(plaza, owner, agency.id, developer.id),
     installationId: installation.id,
     contactId: contact.body.id,
     appId: registryAppId,
