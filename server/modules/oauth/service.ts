@@ -7,6 +7,7 @@ import type { Config } from '../../config.ts';
 import type { Db } from '../../db/index.ts';
 import { conflict, forbidden, notFound } from '../../errors.ts';
 import type { RateLimiter } from '../../http/rate-limit.ts';
+import { withCompensation } from '../../lib/compensation.ts';
 import type { ExtensionRegistry } from '../../lib/extension-points.ts';
 import { redirectUriProblem } from '../../lib/urls.ts';
 import type { Logger } from '../../logger.ts';
@@ -247,6 +248,11 @@ export async function createOAuthService(deps: OAuthDeps) {
   });
 
   /** Saves the grant for an approved consent and creates or updates the installation. */
+  /** Deletes a grant no installation took (never used for tokens). */
+  async function discardGrant(grantId: string): Promise<void> {
+    await db.query('DELETE FROM oauth_payloads WHERE grant_id = $1', [grantId]);
+  }
+
   async function approve(input: ApproveInput): Promise<string | null> {
     const final = [...new Set([...(input.existing?.grantedScopes ?? []), ...input.granted])].sort();
     if (final.length === 0) return null;
@@ -268,44 +274,49 @@ export async function createOAuthService(deps: OAuthDeps) {
     const rejected = input.rejected.filter((s) => !final.includes(s));
     if (rejected.length) grant.rejectResourceScope(resource, rejected.join(' '));
     if (input.oidcRequested.length) grant.rejectOIDCScope(input.oidcRequested.join(' '));
-    const grantId = await grant.save();
-    try {
-      await db.transaction(async (tx) => {
-        if (input.existing) {
-          const changed =
-            input.existing.versionId !== input.versionId ||
-            final.join(' ') !== [...input.existing.grantedScopes].sort().join(' ');
-          if (changed)
-            await installations.changeScopes(
-              {
-                installationId: input.existing.id,
-                versionId: input.versionId,
-                grantedScopes: final,
-                actor: input.actor,
-              },
-              tx,
-            );
-          if (input.existing.grantId !== grantId)
-            await installations.attachGrant(input.existing.id, grantId, tx);
-        } else {
-          await installations.create(
-            {
-              accountId: input.accountId,
-              appId: input.appId,
-              versionId: input.versionId,
-              grantedScopes: final,
-              actor: input.actor,
-              grantId,
-            },
-            tx,
-          );
-        }
+    // The provider saves the grant outside the installation's transaction: a compensated step.
+    return withCompensation(log, 'consent', async (step) => {
+      const grantId = await step('grant', {
+        do: () => grant.save(),
+        // A reused grant was there before this consent and stays; a new one goes with the failure.
+        undo: reuse ? undefined : (id) => discardGrant(id),
       });
-    } catch (err) {
-      if (!reuse) await db.query('DELETE FROM oauth_payloads WHERE grant_id = $1', [grantId]);
-      throw err;
-    }
-    return grantId;
+      await step('installation', {
+        do: () =>
+          db.transaction(async (tx) => {
+            if (input.existing) {
+              const changed =
+                input.existing.versionId !== input.versionId ||
+                final.join(' ') !== [...input.existing.grantedScopes].sort().join(' ');
+              if (changed)
+                await installations.changeScopes(
+                  {
+                    installationId: input.existing.id,
+                    versionId: input.versionId,
+                    grantedScopes: final,
+                    actor: input.actor,
+                  },
+                  tx,
+                );
+              if (input.existing.grantId !== grantId)
+                await installations.attachGrant(input.existing.id, grantId, tx);
+            } else {
+              await installations.create(
+                {
+                  accountId: input.accountId,
+                  appId: input.appId,
+                  versionId: input.versionId,
+                  grantedScopes: final,
+                  actor: input.actor,
+                  grantId,
+                },
+                tx,
+              );
+            }
+          }),
+      });
+      return grantId;
+    });
   }
 
   const interactions = interactionRoutes({
@@ -489,9 +500,7 @@ export async function createOAuthService(deps: OAuthDeps) {
         if (input.rejected.length) grant.rejectResourceScope(resource, input.rejected.join(' '));
         return grant.save();
       },
-      async discard(grantId: string) {
-        await db.query('DELETE FROM oauth_payloads WHERE grant_id = $1', [grantId]);
-      },
+      discard: discardGrant,
     },
 
     /** The app's own active installations (client credentials). */
