@@ -11,6 +11,8 @@ import {
 import { CHECKLIST_KEYS, NOTE_FIELDS, type ReviewsService } from './service.ts';
 
 const DEVELOPER: Access = { kind: 'org', orgKinds: ['developer'] };
+/** Sending a version to review (it goes live once approved) and taking it back is for admins and owners. */
+const DEVELOPER_ADMIN: Access = { ...DEVELOPER, minRole: 'admin' };
 const REVIEWER: Access = { kind: 'platform', roles: ['reviewer'] };
 const ReviewParams = z.object({ versionId: z.string().max(64) });
 
@@ -137,7 +139,7 @@ export function reviewRoutes({ reviews }: { reviews: ReviewsService }) {
       path: '/v1/organizations/:orgId/apps/:appId/versions/:versionId/submit',
       summary: 'Submit a version for review',
       tag: 'Reviews',
-      access: DEVELOPER,
+      access: DEVELOPER_ADMIN,
       params: VersionParams,
       query: z.object({
         wait: z.coerce
@@ -168,7 +170,7 @@ export function reviewRoutes({ reviews }: { reviews: ReviewsService }) {
       path: '/v1/organizations/:orgId/apps/:appId/versions/:versionId/withdraw',
       summary: 'Withdraw a version from review',
       tag: 'Reviews',
-      access: DEVELOPER,
+      access: DEVELOPER_ADMIN,
       params: VersionParams,
       response: VersionStatusSchema,
       handler: ({ org, params }) => reviews.withdraw(org, params.appId, params.versionId),

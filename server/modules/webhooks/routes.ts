@@ -195,6 +195,8 @@ interface Op {
   body?: z.ZodType;
   status?: number;
   response?: z.ZodType;
+  /** The developer-organization role the route needs (README: roles in a developer organization). */
+  minRole?: 'admin';
   handler: (ref: AppRef, input: { params: any; query: any; body: any }) => Promise<unknown>;
 }
 
@@ -215,6 +217,7 @@ export function webhookRoutes({ webhooks }: { webhooks: WebhooksService }): AnyR
       method: 'post',
       path: '/webhook-endpoints',
       summary: 'Create a webhook endpoint',
+      minRole: 'admin',
       body: EndpointCreate,
       status: 201,
       response: z.object({
@@ -235,6 +238,7 @@ export function webhookRoutes({ webhooks }: { webhooks: WebhooksService }): AnyR
       method: 'patch',
       path: '/webhook-endpoints/:endpointId',
       summary: 'Change, disable or enable a webhook endpoint',
+      minRole: 'admin',
       params: EndpointParams,
       body: EndpointPatch,
       response: EndpointSchema,
@@ -244,6 +248,7 @@ export function webhookRoutes({ webhooks }: { webhooks: WebhooksService }): AnyR
       method: 'delete',
       path: '/webhook-endpoints/:endpointId',
       summary: 'Delete a webhook endpoint with its messages',
+      minRole: 'admin',
       params: EndpointParams,
       handler: (ref, { params }) => webhooks.deleteEndpoint(ref, params.endpointId),
     },
@@ -251,6 +256,7 @@ export function webhookRoutes({ webhooks }: { webhooks: WebhooksService }): AnyR
       method: 'get',
       path: '/webhook-endpoints/:endpointId/secret',
       summary: "Get a webhook endpoint's signing secret",
+      minRole: 'admin',
       params: EndpointParams,
       response: SecretSchema,
       handler: (ref, { params }) => webhooks.getSecret(ref, params.endpointId),
@@ -259,6 +265,7 @@ export function webhookRoutes({ webhooks }: { webhooks: WebhooksService }): AnyR
       method: 'post',
       path: '/webhook-endpoints/:endpointId/secret/rotate',
       summary: "Rotate a webhook endpoint's signing secret",
+      minRole: 'admin',
       params: EndpointParams,
       body: z
         .object({
@@ -379,7 +386,7 @@ export function webhookRoutes({ webhooks }: { webhooks: WebhooksService }): AnyR
       path: `/v1/organizations/:orgId/apps/:appId${op.path}`,
       summary: op.summary,
       tag: 'Webhooks',
-      access: DEVELOPER,
+      access: op.minRole ? { ...DEVELOPER, minRole: op.minRole } : DEVELOPER,
       params: z.object({ orgId: Id, appId: Id, ...op.params }),
       query: op.query,
       body: op.body,
