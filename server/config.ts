@@ -383,9 +383,17 @@ export const configOptions = {
   ),
   stripeWebhookSecret: option(
     'STRIPE_WEBHOOK_SECRET',
-    z.string().startsWith('whsec_', { message: 'must be a Stripe webhook signing secret (whsec_…)' }).optional(),
+    list
+      .pipe(
+        z
+          .array(
+            z.string().startsWith('whsec_', { message: 'must be Stripe webhook signing secrets (whsec_…)' }),
+          )
+          .min(1, { message: 'must list at least one whsec_ secret' }),
+      )
+      .optional(),
     undefined,
-    'Signing secret of the Stripe webhook endpoint PLAZA_PUBLIC_URL/v1/payments/stripe/webhook (listening to account, checkout, charge, dispute and transfer events, Connect events included). Required with STRIPE_SECRET_KEY.',
+    'Signing secrets (whsec_…, comma-separated) of the Stripe webhook endpoints at PLAZA_PUBLIC_URL/v1/payments/stripe/webhook: the platform endpoint (checkout, charge, dispute, transfer events) and the Connect endpoint (account.updated), and an old one while rotating. Required with STRIPE_SECRET_KEY.',
   ),
   stripeApiUrl: option(
     'STRIPE_API_URL',

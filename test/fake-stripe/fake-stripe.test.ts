@@ -19,12 +19,12 @@ describe('fake Stripe', () => {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       try {
-        const event = stripe.webhooks.constructEvent(
-          Buffer.concat(chunks),
-          req.headers['stripe-signature'] as string,
-          fake.webhookSecret,
-          300,
-        );
+        const body = Buffer.concat(chunks);
+        const header = req.headers['stripe-signature'] as string;
+        // Connect events are signed for the Connect endpoint, the others for the platform endpoint.
+        const peek = JSON.parse(body.toString('utf8'));
+        const secret = peek.account ? fake.connectWebhookSecret : fake.webhookSecret;
+        const event = stripe.webhooks.constructEvent(body, header, secret, 300);
         received.push({ event });
         res.writeHead(200).end();
       } catch (err) {

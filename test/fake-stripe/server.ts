@@ -62,6 +62,8 @@ const DISPUTE_FEE = 1500;
 export async function startFakeStripe(opts: FakeStripeOptions = {}) {
   const apiKey = opts.apiKey ?? `sk_test_fake_${randomBytes(8).toString('hex')}`;
   const webhookSecret = opts.webhookSecret ?? `whsec_${randomBytes(24).toString('base64url')}`;
+  // Stripe signs Connect events (about a connected account) for the Connect endpoint, with its own secret.
+  const connectWebhookSecret = `whsec_${randomBytes(24).toString('base64url')}`;
   let webhookUrl = opts.webhookUrl;
   const signer = new Stripe(apiKey);
 
@@ -137,7 +139,8 @@ export async function startFakeStripe(opts: FakeStripeOptions = {}) {
     if (!webhookUrl) return;
     const target = webhookUrl;
     const payload = JSON.stringify(event, null, 2);
-    const header = signer.webhooks.generateTestHeaderString({ payload, secret: webhookSecret });
+    const secret = event.account ? connectWebhookSecret : webhookSecret;
+    const header = signer.webhooks.generateTestHeaderString({ payload, secret });
     const p = fetch(target, {
       method: 'POST',
       headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': header },
@@ -1119,13 +1122,18 @@ export async function startFakeStripe(opts: FakeStripeOptions = {}) {
   return {
     apiKey,
     webhookSecret,
+    connectWebhookSecret,
     url: base(),
     host: '127.0.0.1',
     port,
     protocol: 'http' as const,
     /** Environment for a Plaza core that should talk to this fake. */
     env(): Record<string, string> {
-      return { STRIPE_SECRET_KEY: apiKey, STRIPE_WEBHOOK_SECRET: webhookSecret, STRIPE_API_URL: base() };
+      return {
+        STRIPE_SECRET_KEY: apiKey,
+        STRIPE_WEBHOOK_SECRET: `${webhookSecret},${connectWebhookSecret}`,
+        STRIPE_API_URL: base(),
+      };
     },
     /** A Stripe SDK client pointed at the fake (for tests that inspect it as Stripe would answer). */
     client() {

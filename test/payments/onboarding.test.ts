@@ -164,6 +164,18 @@ describe('payout account onboarding (Stripe)', () => {
     expect(
       await plaza.core.db.query("SELECT 1 FROM payments_provider_events WHERE event_id = 'evt_forged'"),
     ).toHaveLength(1);
+    // The Connect endpoint's secret (Stripe signs each endpoint with its own) verifies too.
+    const connectPayload = payload.replace('evt_forged', 'evt_connect');
+    const connect = stripe.webhooks.generateTestHeaderString({
+      payload: connectPayload,
+      secret: fake.connectWebhookSecret,
+    });
+    await plaza.http
+      .post('/v1/payments/stripe/webhook')
+      .set('content-type', 'application/json')
+      .set('stripe-signature', connect)
+      .send(connectPayload)
+      .expect(200);
   });
 
   it('lets only admins of developer or agency organizations connect, and members read', async () => {

@@ -34,7 +34,7 @@ export function createPaymentsService(deps: {
   const stripe: StripeProvider | null = config.stripeSecretKey
     ? createStripeProvider({
         secretKey: config.stripeSecretKey,
-        webhookSecret: config.stripeWebhookSecret!,
+        webhookSecrets: config.stripeWebhookSecret!,
         apiUrl: config.stripeApiUrl,
       })
     : null;

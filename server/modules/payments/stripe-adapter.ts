@@ -15,7 +15,8 @@ export const WEBHOOK_TOLERANCE_SECONDS = 300;
 
 export interface StripeAdapterOptions {
   secretKey: string;
-  webhookSecret: string;
+  /** The platform endpoint's and the Connect endpoint's secrets (Stripe signs each endpoint with its own). */
+  webhookSecrets: string[];
   /** Another API address (a fake Stripe in tests); default Stripe's own. */
   apiUrl?: string;
 }
@@ -331,7 +332,17 @@ export function createStripeProvider(opts: StripeAdapterOptions) {
 
     /** Verifies Stripe's signature on the raw body (300 s tolerance); throws on a bad or stale one. */
     parseWebhook(raw, signature) {
-      const e = stripe.webhooks.constructEvent(raw, signature, opts.webhookSecret, WEBHOOK_TOLERANCE_SECONDS);
+      let e: Stripe.Event | undefined;
+      let last: unknown;
+      for (const secret of opts.webhookSecrets) {
+        try {
+          e = stripe.webhooks.constructEvent(raw, signature, secret, WEBHOOK_TOLERANCE_SECONDS);
+          break;
+        } catch (err) {
+          last = err;
+        }
+      }
+      if (!e) throw last;
       const obj = e.data.object as { id?: string };
       return {
         id: e.id,
