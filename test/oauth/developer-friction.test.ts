@@ -45,7 +45,10 @@ describe('a developer with a standard OAuth client', () => {
       expect(back.origin + back.pathname).toBe(app.redirectUri);
       // openid-client reads the error off the callback, as the app would.
       const err = await client
-        .authorizationCodeGrant(config, back, { pkceCodeVerifier: start.verifier, expectedState: start.state })
+        .authorizationCodeGrant(config, back, {
+          pkceCodeVerifier: start.verifier,
+          expectedState: start.state,
+        })
         .then(
           () => undefined,
           (e) => e,

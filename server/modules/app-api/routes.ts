@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import type { Config } from '../../config.ts';
 import { forbidden } from '../../errors.ts';
 import { defineRoute, Pagination, page, RoleSchema, Timestamp } from '../../http/route.ts';
-import type { Config } from '../../config.ts';
 import { SYSTEM_ACTOR } from '../../tenancy.ts';
 import type { AppsService } from '../apps/index.ts';
 import type { InstallationsService } from '../installations/index.ts';
