@@ -138,6 +138,12 @@ describe('module boundaries', () => {
       });
   });
 
+  it('every folder of server/modules is a module (an index.ts with defineModule)', () => {
+    const folders = readdirSync(ROOT, { withFileTypes: true }).filter((e) => e.isDirectory());
+    // The loader skips a folder without index.ts: its migrations would never run.
+    expect(folders.map((e) => e.name).sort()).toEqual(CORE_MODULES.map((m) => m.name).sort());
+  });
+
   it('finds what it is meant to find (the checks can fail)', () => {
     const planted: SourceFile[] = [
       {
