@@ -1,4 +1,3 @@
-import { request } from 'undici';
 import type { Db, Queryable, Tx } from '../../db/index.ts';
 import { listen } from '../../db/listen.ts';
 import { newId } from '../../ids.ts';
@@ -6,12 +5,18 @@ import type { JobQueue } from '../../jobs/types.ts';
 import type { Logger } from '../../logger.ts';
 import { type Actor, SYSTEM_ACTOR } from '../../tenancy.ts';
 import type { AuditService } from '../audit/index.ts';
-import type { EventsService, EventType, PlazaEvent } from '../events/index.ts';
+import type { EventsService, PlazaEvent } from '../events/index.ts';
 import type { NotificationsService } from '../notifications/index.ts';
-import { firstDelayMs, nextDelayMs, parseRetryAfter, type RetryPolicy } from './schedule.ts';
+import { createMessageWriter, messageBody } from './messages.ts';
+import { createRetention } from './retention.ts';
+import { nextDelayMs, type RetryPolicy } from './schedule.ts';
+import { type AttemptResult, createSender } from './sender.ts';
 import type { SecretBox } from './signing.ts';
-import { secretKey, signatureHeaders } from './signing.ts';
-import { createDeliveryAgent, DestinationRefused, isLoopbackHost, type Lookup } from './ssrf.ts';
+import { secretKey } from './signing.ts';
+import { createDeliveryAgent, type Lookup } from './ssrf.ts';
+
+export { type MessageEvent, messageBody, type Target } from './messages.ts';
+export { type AttemptResult, RESPONSE_BODY_BYTES } from './sender.ts';
 
 /**
  * The delivery engine. The database holds every message with its state and
@@ -43,8 +48,6 @@ const WAKE_CHANNEL = 'plaza_webhooks_wake';
 export const RETENTION_JOB = 'webhooks.retention';
 export const TEST_EVENT = 'webhook.test';
 export const ENDPOINT_DISABLED_EVENT = 'endpoint.disabled';
-/** The first 4 KB of a receiver's answer go to the attempt log. */
-export const RESPONSE_BODY_BYTES = 4096;
 /** Results written by one statement, at most. */
 const RECORD_BATCH = 500;
 
@@ -77,15 +80,6 @@ export interface DeliveryDeps {
   options: DeliveryOptions;
 }
 
-export interface AttemptResult {
-  startedAt: Date;
-  durationMs: number;
-  status: number | null;
-  responseBody: string | null;
-  error: string | null;
-  retryAfterSeconds: number | null;
-}
-
 export type DisableReason = 'manual' | 'gone' | 'failing';
 
 /** A message leased by `claim`, with what its attempt needs. */
@@ -109,23 +103,6 @@ export interface ClaimedMessage {
   payload_occurred_at: Date | null;
 }
 
-/** An event as its messages carry it: `data` is the payload's JSON. */
-export interface MessageEvent {
-  id: string;
-  type: string;
-  accountId: string | null;
-  data: string;
-  occurredAt: string | Date;
-}
-
-/** One message to make: an event for an endpoint (and the installation it concerns). */
-export interface Target {
-  event_id: string;
-  endpoint_id: string;
-  app_id: string;
-  installation_id: string | null;
-}
-
 interface Outcome {
   message: ClaimedMessage;
   result: AttemptResult;
@@ -133,34 +110,6 @@ interface Outcome {
   delay: number | null;
   success: boolean;
   gone: boolean;
-}
-
-/** The body of a message: an envelope around the event's data, the same bytes on every attempt. */
-export function messageBody(p: {
-  eventId: string;
-  type: string;
-  occurredAt: Date;
-  accountId: string | null;
-  installationId: string | null;
-  data: string;
-}): string {
-  return `{"id":${JSON.stringify(p.eventId)},"type":${JSON.stringify(p.type)},"timestamp":${JSON.stringify(
-    p.occurredAt.toISOString(),
-  )},"accountId":${JSON.stringify(p.accountId)},"installationId":${JSON.stringify(p.installationId)},"data":${p.data}}`;
-}
-
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= max) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
 }
 
 export type DeliveryEngine = ReturnType<typeof createDeliveryEngine>;
@@ -173,133 +122,11 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     { allowPrivate: options.allowPrivate, lookup: options.lookup },
     { connectTimeoutMs: options.timeoutMs },
   );
+  const post = createSender({ agent, timeoutMs: options.timeoutMs, allowPrivate: options.allowPrivate });
+  const runRetention = createRetention({ db, log, options });
+  const { insertMessages, targetsOf } = createMessageWriter({ db, events, policy: options.policy });
   // Opened secrets by their row id (rows never change; a rotation adds a row).
   const keys = new Map<string, Buffer>();
-  let typeMap = new Map<string, EventType>();
-
-  function typeOf(type: string): EventType | undefined {
-    let def = typeMap.get(type);
-    if (!def) {
-      typeMap = new Map(events.types().map((t) => [t.type, t]));
-      def = typeMap.get(type);
-    }
-    return def;
-  }
-
-  /**
-   * Writes messages for `targets` and the payloads of their events, in one
-   * statement (a claim sees both or neither); idempotent on (event, endpoint)
-   * and on the payload. Returns the new messages. Tests and replays go at
-   * once; events follow the schedule's first entry. The caller wakes the pump
-   * (`wake()`) once its transaction has committed.
-   */
-  async function insertMessages(
-    q: Queryable,
-    list: MessageEvent[],
-    targets: Target[],
-    trigger: 'scheduled' | 'replay' | 'test' = 'scheduled',
-  ): Promise<Array<{ id: string }>> {
-    if (targets.length === 0) return [];
-    const byId = new Map(list.map((e) => [e.id, e]));
-    const receiving = [...new Set(targets.map((t) => t.event_id))].map((id) => byId.get(id) as MessageEvent);
-    return q.query<{ id: string }>(
-      `WITH payloads AS (
-         INSERT INTO webhook_payloads (id, type, account_id, data, occurred_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-         ON CONFLICT (id) DO NOTHING)
-       INSERT INTO webhook_messages (id, endpoint_id, app_id, installation_id, event_id, event_type, account_id,
-         next_attempt_at, trigger)
-       SELECT u.id, u.endpoint_id, u.app_id, u.installation_id, u.event_id, ev.type, ev.account_id,
-         now() + $10 * interval '1 millisecond', $12
-       FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $11::text[])
-         AS u(id, endpoint_id, app_id, installation_id, event_id)
-       JOIN unnest($1::text[], $2::text[], $3::text[]) AS ev(id, type, account_id) ON ev.id = u.event_id
-       ON CONFLICT (event_id, endpoint_id) DO NOTHING
-       RETURNING id`,
-      [
-        receiving.map((e) => e.id),
-        receiving.map((e) => e.type),
-        receiving.map((e) => e.accountId),
-        receiving.map((e) => e.data),
-        receiving.map((e) => e.occurredAt),
-        targets.map(() => newId('msg')),
-        targets.map((t) => t.endpoint_id),
-        targets.map((t) => t.app_id),
-        targets.map((t) => t.installation_id),
-        trigger === 'scheduled' ? firstDelayMs(options.policy) : 0,
-        targets.map((t) => t.event_id),
-        trigger,
-      ],
-      'webhooks_insert_messages',
-    );
-  }
-
-  /**
-   * Who receives events, set-based (a fan-out to thousands of installations
-   * is one statement, through the installations module's SQL functions,
-   * which PostgreSQL inlines into it):
-   * - an account event whose type needs a scope: every enabled endpoint of
-   *   every app actively installed in the account whose installation was
-   *   granted that scope, that takes the type and that installation, and
-   *   where the account did not mute the type for that installation
-   *   (all such events of a batch in one query);
-   * - an account event without a scope (app.installed, privacy requests):
-   *   only the app the payload names (`appId`);
-   * - an event of no account (endpoint.disabled): the endpoints of the app
-   *   the payload names.
-   */
-  async function targetsOf(list: PlazaEvent[]): Promise<Target[]> {
-    const scoped: Array<{ event: PlazaEvent; scope: string }> = [];
-    const out: Target[] = [];
-    for (const event of list) {
-      const def = typeOf(event.type);
-      if (!def) continue;
-      if (event.organizationId !== null && def.scope !== null) scoped.push({ event, scope: def.scope });
-      else out.push(...(await unscopedTargetsOf(event)));
-    }
-    if (scoped.length)
-      out.push(
-        ...(await db.query<Target>(
-          `SELECT ev.id AS event_id, e.id AS endpoint_id, e.app_id, i.id AS installation_id
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS ev(id, account_id, type, scope)
-           CROSS JOIN LATERAL installations_active_with_scope(ev.account_id, ev.scope) i
-           JOIN webhook_endpoints e ON e.app_id = i.app_id
-           WHERE e.enabled AND (cardinality(e.event_types) = 0 OR ev.type = ANY(e.event_types))
-             AND (cardinality(e.installation_ids) = 0 OR i.id = ANY(e.installation_ids))
-             AND NOT EXISTS (SELECT 1 FROM webhook_mutes m WHERE m.installation_id = i.id AND m.event_type = ev.type)`,
-          [
-            scoped.map((s) => s.event.id),
-            scoped.map((s) => s.event.organizationId),
-            scoped.map((s) => s.event.type),
-            scoped.map((s) => s.scope),
-          ],
-        )),
-      );
-    return out;
-  }
-
-  async function unscopedTargetsOf(event: PlazaEvent): Promise<Target[]> {
-    const p = event.payload as Record<string, unknown>;
-    const appId = typeof p.appId === 'string' ? p.appId : null;
-    if (!appId) return [];
-    if (event.organizationId === null)
-      return db.query<Target>(
-        `SELECT $3::text AS event_id, e.id AS endpoint_id, e.app_id, NULL::text AS installation_id
-         FROM webhook_endpoints e
-         WHERE e.app_id = $1 AND e.enabled AND (cardinality(e.event_types) = 0 OR $2 = ANY(e.event_types))`,
-        [appId, event.type, event.id],
-      );
-    const installationId = typeof p.installationId === 'string' ? p.installationId : null;
-    return db.query<Target>(
-      `WITH inst AS (
-         SELECT coalesce($3::text, (SELECT c.id FROM installations_current($1, $4) c)) AS id)
-       SELECT $5::text AS event_id, e.id AS endpoint_id, e.app_id, inst.id AS installation_id
-       FROM webhook_endpoints e, inst
-       WHERE e.app_id = $1 AND e.enabled AND (cardinality(e.event_types) = 0 OR $2 = ANY(e.event_types))
-         AND (cardinality(e.installation_ids) = 0 OR inst.id = ANY(e.installation_ids))`,
-      [appId, event.type, installationId, event.organizationId, event.id],
-    );
-  }
 
   /**
    * The event subscriber (also the dispatcher's batch fast path): the
@@ -385,67 +212,6 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       );
     }
     return out;
-  }
-
-  function describeError(err: unknown): string {
-    if (err instanceof DestinationRefused) return `refused: ${err.message}`;
-    const e = err as {
-      name?: string;
-      code?: string;
-      message?: string;
-      cause?: { code?: string; message?: string };
-    };
-    if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT')
-      return `timed out after ${options.timeoutMs} ms`;
-    if (e?.cause instanceof DestinationRefused) return `refused: ${e.cause.message}`;
-    const code = e?.cause?.code ?? e?.code;
-    const message = e?.cause?.message ?? e?.message ?? String(err);
-    return code && !message.includes(code) ? `${code}: ${message}` : message;
-  }
-
-  /** One signed POST. Never throws: a network failure is a result with `error`. */
-  async function post(url: string, msgId: string, body: string, secrets: Buffer[]): Promise<AttemptResult> {
-    const startedAt = new Date();
-    const t0 = performance.now();
-    const done = (r: Omit<AttemptResult, 'startedAt' | 'durationMs'>): AttemptResult => ({
-      startedAt,
-      durationMs: Math.round(performance.now() - t0),
-      ...r,
-    });
-    const target = new URL(url);
-    if (target.protocol !== 'https:' && !(options.allowPrivate && isLoopbackHost(target.hostname)))
-      return done({
-        status: null,
-        responseBody: null,
-        retryAfterSeconds: null,
-        error:
-          'refused: webhooks go to https URLs (plain http only to loopback, when WEBHOOKS_ALLOW_PRIVATE is set)',
-      });
-    const timestamp = Math.floor(Date.now() / 1000);
-    try {
-      const res = await request(target, {
-        method: 'POST',
-        dispatcher: agent,
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'Plaza-Webhooks/1.0',
-          ...signatureHeaders(secrets, msgId, timestamp, body),
-        },
-        body,
-        signal: AbortSignal.timeout(options.timeoutMs),
-        headersTimeout: options.timeoutMs,
-        bodyTimeout: options.timeoutMs,
-      });
-      const text = await readCapped(res.body as any, RESPONSE_BODY_BYTES).catch(() => '');
-      return done({
-        status: res.statusCode,
-        responseBody: text,
-        retryAfterSeconds: parseRetryAfter(res.headers['retry-after']),
-        error: null,
-      });
-    } catch (err) {
-      return done({ status: null, responseBody: null, retryAfterSeconds: null, error: describeError(err) });
-    }
   }
 
   // --- results: written in batches (one statement for every attempt that finished meanwhile) ---
@@ -797,37 +563,6 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       return true;
     };
     return tx ? run(tx) : db.transaction(run);
-  }
-
-  async function deleteInBatches(sql: string, params: unknown[]): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const rows = await db.query(sql, params);
-      total += rows.length;
-      if (rows.length < 5000) return total;
-    }
-  }
-
-  /** Deletes payloads past their retention, then messages and attempts past theirs. */
-  async function runRetention(): Promise<{ payloads: number; messages: number; attempts: number }> {
-    const payloads = await deleteInBatches(
-      `DELETE FROM webhook_payloads WHERE id IN (SELECT id FROM webhook_payloads
-         WHERE created_at < now() - $1 * interval '1 day' LIMIT 5000) RETURNING id`,
-      [options.payloadRetentionDays],
-    );
-    const messages = await deleteInBatches(
-      `DELETE FROM webhook_messages WHERE id IN (SELECT id FROM webhook_messages
-         WHERE created_at < now() - $1 * interval '1 day' AND state <> 'pending' LIMIT 5000) RETURNING id`,
-      [options.logRetentionDays],
-    );
-    const attempts = await deleteInBatches(
-      `DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts
-         WHERE started_at < now() - $1 * interval '1 day' LIMIT 5000) RETURNING id`,
-      [options.logRetentionDays],
-    );
-    if (payloads || messages || attempts)
-      log.info({ payloads, messages, attempts }, 'webhook retention deleted old rows');
-    return { payloads, messages, attempts };
   }
 
   jobs.define({ name: WAKE_JOB, attempts: 1, handler: async () => wake() });

@@ -1,0 +1,167 @@
+import type { Db, Queryable } from '../../db/index.ts';
+import { newId } from '../../ids.ts';
+import type { EventsService, EventType, PlazaEvent } from '../events/index.ts';
+import { firstDelayMs, type RetryPolicy } from './schedule.ts';
+
+/** An event as its messages carry it: `data` is the payload's JSON. */
+export interface MessageEvent {
+  id: string;
+  type: string;
+  accountId: string | null;
+  data: string;
+  occurredAt: string | Date;
+}
+
+/** One message to make: an event for an endpoint (and the installation it concerns). */
+export interface Target {
+  event_id: string;
+  endpoint_id: string;
+  app_id: string;
+  installation_id: string | null;
+}
+
+/** The body of a message: an envelope around the event's data, the same bytes on every attempt. */
+export function messageBody(p: {
+  eventId: string;
+  type: string;
+  occurredAt: Date;
+  accountId: string | null;
+  installationId: string | null;
+  data: string;
+}): string {
+  return `{"id":${JSON.stringify(p.eventId)},"type":${JSON.stringify(p.type)},"timestamp":${JSON.stringify(
+    p.occurredAt.toISOString(),
+  )},"accountId":${JSON.stringify(p.accountId)},"installationId":${JSON.stringify(p.installationId)},"data":${p.data}}`;
+}
+
+/** Messages: who receives an event (targets) and writing them with their payloads. */
+export function createMessageWriter(deps: { db: Db; events: EventsService; policy: RetryPolicy }) {
+  const { db, events, policy } = deps;
+  let typeMap = new Map<string, EventType>();
+
+  function typeOf(type: string): EventType | undefined {
+    let def = typeMap.get(type);
+    if (!def) {
+      typeMap = new Map(events.types().map((t) => [t.type, t]));
+      def = typeMap.get(type);
+    }
+    return def;
+  }
+
+  /**
+   * Writes messages for `targets` and the payloads of their events, in one
+   * statement (a claim sees both or neither); idempotent on (event, endpoint)
+   * and on the payload. Returns the new messages. Tests and replays go at
+   * once; events follow the schedule's first entry. The caller wakes the pump
+   * (`wake()`) once its transaction has committed.
+   */
+  async function insertMessages(
+    q: Queryable,
+    list: MessageEvent[],
+    targets: Target[],
+    trigger: 'scheduled' | 'replay' | 'test' = 'scheduled',
+  ): Promise<Array<{ id: string }>> {
+    if (targets.length === 0) return [];
+    const byId = new Map(list.map((e) => [e.id, e]));
+    const receiving = [...new Set(targets.map((t) => t.event_id))].map((id) => byId.get(id) as MessageEvent);
+    return q.query<{ id: string }>(
+      `WITH payloads AS (
+         INSERT INTO webhook_payloads (id, type, account_id, data, occurred_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+         ON CONFLICT (id) DO NOTHING)
+       INSERT INTO webhook_messages (id, endpoint_id, app_id, installation_id, event_id, event_type, account_id,
+         next_attempt_at, trigger)
+       SELECT u.id, u.endpoint_id, u.app_id, u.installation_id, u.event_id, ev.type, ev.account_id,
+         now() + $10 * interval '1 millisecond', $12
+       FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $11::text[])
+         AS u(id, endpoint_id, app_id, installation_id, event_id)
+       JOIN unnest($1::text[], $2::text[], $3::text[]) AS ev(id, type, account_id) ON ev.id = u.event_id
+       ON CONFLICT (event_id, endpoint_id) DO NOTHING
+       RETURNING id`,
+      [
+        receiving.map((e) => e.id),
+        receiving.map((e) => e.type),
+        receiving.map((e) => e.accountId),
+        receiving.map((e) => e.data),
+        receiving.map((e) => e.occurredAt),
+        targets.map(() => newId('msg')),
+        targets.map((t) => t.endpoint_id),
+        targets.map((t) => t.app_id),
+        targets.map((t) => t.installation_id),
+        trigger === 'scheduled' ? firstDelayMs(policy) : 0,
+        targets.map((t) => t.event_id),
+        trigger,
+      ],
+      'webhooks_insert_messages',
+    );
+  }
+
+  /**
+   * Who receives events, set-based (a fan-out to thousands of installations
+   * is one statement, through the installations module's SQL functions,
+   * which PostgreSQL inlines into it):
+   * - an account event whose type needs a scope: every enabled endpoint of
+   *   every app actively installed in the account whose installation was
+   *   granted that scope, that takes the type and that installation, and
+   *   where the account did not mute the type for that installation
+   *   (all such events of a batch in one query);
+   * - an account event without a scope (app.installed, privacy requests):
+   *   only the app the payload names (`appId`);
+   * - an event of no account (endpoint.disabled): the endpoints of the app
+   *   the payload names.
+   */
+  async function targetsOf(list: PlazaEvent[]): Promise<Target[]> {
+    const scoped: Array<{ event: PlazaEvent; scope: string }> = [];
+    const out: Target[] = [];
+    for (const event of list) {
+      const def = typeOf(event.type);
+      if (!def) continue;
+      if (event.organizationId !== null && def.scope !== null) scoped.push({ event, scope: def.scope });
+      else out.push(...(await unscopedTargetsOf(event)));
+    }
+    if (scoped.length)
+      out.push(
+        ...(await db.query<Target>(
+          `SELECT ev.id AS event_id, e.id AS endpoint_id, e.app_id, i.id AS installation_id
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS ev(id, account_id, type, scope)
+           CROSS JOIN LATERAL installations_active_with_scope(ev.account_id, ev.scope) i
+           JOIN webhook_endpoints e ON e.app_id = i.app_id
+           WHERE e.enabled AND (cardinality(e.event_types) = 0 OR ev.type = ANY(e.event_types))
+             AND (cardinality(e.installation_ids) = 0 OR i.id = ANY(e.installation_ids))
+             AND NOT EXISTS (SELECT 1 FROM webhook_mutes m WHERE m.installation_id = i.id AND m.event_type = ev.type)`,
+          [
+            scoped.map((s) => s.event.id),
+            scoped.map((s) => s.event.organizationId),
+            scoped.map((s) => s.event.type),
+            scoped.map((s) => s.scope),
+          ],
+        )),
+      );
+    return out;
+  }
+
+  async function unscopedTargetsOf(event: PlazaEvent): Promise<Target[]> {
+    const p = event.payload as Record<string, unknown>;
+    const appId = typeof p.appId === 'string' ? p.appId : null;
+    if (!appId) return [];
+    if (event.organizationId === null)
+      return db.query<Target>(
+        `SELECT $3::text AS event_id, e.id AS endpoint_id, e.app_id, NULL::text AS installation_id
+         FROM webhook_endpoints e
+         WHERE e.app_id = $1 AND e.enabled AND (cardinality(e.event_types) = 0 OR $2 = ANY(e.event_types))`,
+        [appId, event.type, event.id],
+      );
+    const installationId = typeof p.installationId === 'string' ? p.installationId : null;
+    return db.query<Target>(
+      `WITH inst AS (
+         SELECT coalesce($3::text, (SELECT c.id FROM installations_current($1, $4) c)) AS id)
+       SELECT $5::text AS event_id, e.id AS endpoint_id, e.app_id, inst.id AS installation_id
+       FROM webhook_endpoints e, inst
+       WHERE e.app_id = $1 AND e.enabled AND (cardinality(e.event_types) = 0 OR $2 = ANY(e.event_types))
+         AND (cardinality(e.installation_ids) = 0 OR inst.id = ANY(e.installation_ids))`,
+      [appId, event.type, installationId, event.organizationId, event.id],
+    );
+  }
+
+  return { insertMessages, targetsOf };
+}

@@ -1,0 +1,102 @@
+import { type Agent, request } from 'undici';
+import { parseRetryAfter } from './schedule.ts';
+import { signatureHeaders } from './signing.ts';
+import { DestinationRefused, isLoopbackHost } from './ssrf.ts';
+
+/** The first 4 KB of a receiver's answer go to the attempt log. */
+export const RESPONSE_BODY_BYTES = 4096;
+
+export interface AttemptResult {
+  startedAt: Date;
+  durationMs: number;
+  status: number | null;
+  responseBody: string | null;
+  error: string | null;
+  retryAfterSeconds: number | null;
+}
+
+async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= max) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
+}
+
+/**
+ * Signed POSTs of webhook messages through the SSRF-checked agent: https
+ * only (plain http to loopback when private destinations are allowed), no
+ * redirects, one timeout for connect, headers and body.
+ */
+export function createSender(options: { agent: Agent; timeoutMs: number; allowPrivate: boolean }) {
+  const { agent } = options;
+
+  function describeError(err: unknown): string {
+    if (err instanceof DestinationRefused) return `refused: ${err.message}`;
+    const e = err as {
+      name?: string;
+      code?: string;
+      message?: string;
+      cause?: { code?: string; message?: string };
+    };
+    if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT')
+      return `timed out after ${options.timeoutMs} ms`;
+    if (e?.cause instanceof DestinationRefused) return `refused: ${e.cause.message}`;
+    const code = e?.cause?.code ?? e?.code;
+    const message = e?.cause?.message ?? e?.message ?? String(err);
+    return code && !message.includes(code) ? `${code}: ${message}` : message;
+  }
+
+  /** One signed POST. Never throws: a network failure is a result with `error`. */
+  async function post(url: string, msgId: string, body: string, secrets: Buffer[]): Promise<AttemptResult> {
+    const startedAt = new Date();
+    const t0 = performance.now();
+    const done = (r: Omit<AttemptResult, 'startedAt' | 'durationMs'>): AttemptResult => ({
+      startedAt,
+      durationMs: Math.round(performance.now() - t0),
+      ...r,
+    });
+    const target = new URL(url);
+    if (target.protocol !== 'https:' && !(options.allowPrivate && isLoopbackHost(target.hostname)))
+      return done({
+        status: null,
+        responseBody: null,
+        retryAfterSeconds: null,
+        error:
+          'refused: webhooks go to https URLs (plain http only to loopback, when WEBHOOKS_ALLOW_PRIVATE is set)',
+      });
+    const timestamp = Math.floor(Date.now() / 1000);
+    try {
+      const res = await request(target, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Plaza-Webhooks/1.0',
+          ...signatureHeaders(secrets, msgId, timestamp, body),
+        },
+        body,
+        signal: AbortSignal.timeout(options.timeoutMs),
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+      });
+      const text = await readCapped(res.body as any, RESPONSE_BODY_BYTES).catch(() => '');
+      return done({
+        status: res.statusCode,
+        responseBody: text,
+        retryAfterSeconds: parseRetryAfter(res.headers['retry-after']),
+        error: null,
+      });
+    } catch (err) {
+      return done({ status: null, responseBody: null, retryAfterSeconds: null, error: describeError(err) });
+    }
+  }
+
+  return post;
+}
