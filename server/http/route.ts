@@ -41,7 +41,7 @@ type AnyObject = z.ZodObject<any>;
  * (the router serializes it; tests also parse it against the schema). A
  * route without `response` answers 204 or writes `ctx.body` itself.
  */
-export type ResponseOf<S> = S extends z.ZodType ? z.input<S> : undefined | void;
+export type ResponseOf<S> = S extends z.ZodType ? z.input<S> : void;
 
 export interface RouteSpec<
   P extends AnyObject,
