@@ -127,11 +127,14 @@ describe('webhook endpoints', () => {
   it('changing and deleting an endpoint at once: it is either gone or whole', async () => {
     const created = await send('post', base).send({ url: 'http://127.0.0.1:9/hook' }).expect(201);
     const one = `${base}/${created.body.endpoint.id}`;
-    let flip = false;
+    let calls = 0;
     await raceHttp({
       label: 'patch vs delete',
       n: 4,
-      a: () => send('patch', one).send({ enabled: (flip = !flip), description: `change ${flip}` }),
+      a: () => {
+        calls++;
+        return send('patch', one).send({ enabled: calls % 2 === 0, description: `change ${calls}` });
+      },
       b: () => send('delete', one),
       allowed: [200, 204, 404],
       invariant: async () => {
