@@ -216,8 +216,22 @@ describe('refunds and disputes (Stripe)', () => {
     expect(fake.objectsOf('refund').filter((r) => r.metadata.plaza_invoice === invoice.id)).toHaveLength(0);
   });
 
-  it('keeps disputes in step from charge.dispute.created and .closed', async () => {
-    const { invoice, charge } = await paidInvoice(4_000);
+  const held = (party: string) => plaza.core.ledger.balance({ kind: 'disputes_held', party }, 'USD');
+  const losses = () => plaza.core.ledger.balance({ kind: 'dispute_losses' }, 'USD');
+  const transfersOf = (invoiceId: string) =>
+    fake.objectsOf('transfer').filter((t) => t.transfer_group === invoiceId);
+  const termsRunOut = (invoiceId: string) =>
+    plaza.core.db.query(
+      "UPDATE ledger_partner_lines SET available_at = now() - interval '1 day' WHERE invoice_id = $1",
+      [invoiceId],
+    );
+
+  it('keeps disputes in step from charge.dispute.created and .closed, holding the share from payouts', async () => {
+    const started = new Date(Date.now() - 2000);
+    const { invoice, charge, devOrg } = await paidInvoice(4_000);
+    const share = await balance('partner_pending', devOrg);
+    expect(share).toBeGreaterThan(0n);
+    const lossesBefore = await losses();
     const dispute = fake.createDispute(charge.id);
     await fake.flush();
     await waitFor(
@@ -229,14 +243,37 @@ describe('refunds and disputes (Stripe)', () => {
       status: 'needs_response',
       amount: 4000,
     });
+    // Opened: the developer's whole share is held, out of its balance; the amount and the fee are out of cash.
+    expect(await held(devOrg)).toBe(share);
+    expect(await balance('partner_pending', devOrg)).toBe(0n);
+    expect((await losses()) - lossesBefore).toBe(4_000n + 1_500n);
+    await expectBalanced();
+
+    // A payout run after the payout terms ran out pays none of the held share.
+    await termsRunOut(invoice.id);
+    await plaza.core.ledger.runPayouts('manual');
+    expect(transfersOf(invoice.id)).toEqual([]);
+    expect(await balance('partner_payable', devOrg)).toBe(0n);
+    expect(await held(devOrg)).toBe(share);
+
     fake.closeDispute(dispute.id, 'lost');
     await fake.flush();
     const [closed] = await plaza.core.payments.refunds.disputesOf(invoice.id);
     expect(closed).toMatchObject({ status: 'lost' });
     expect(closed!.closed_at).not.toBeNull();
+    // Lost: the developer's share goes as in a refund; the platform keeps its share of the loss and the fee.
+    expect(await held(devOrg)).toBe(0n);
+    expect(await balance('partner_payable', devOrg)).toBe(0n);
+    expect(await balance('receivable_from_partner', devOrg)).toBe(0n);
+    expect((await losses()) - lossesBefore).toBe(4_000n + 1_500n - share);
+    await plaza.core.ledger.runPayouts('manual');
+    expect(transfersOf(invoice.id)).toEqual([]);
+    await expectBalanced();
 
     // Another dispute whose events arrive twice and closed-first ends in the provider's state.
-    const second = await paidInvoice(1_000);
+    const second = await paidInvoice(10_000);
+    const secondShare = await balance('partner_pending', second.devOrg);
+    const lossesBeforeSecond = await losses();
     fake.holdWebhooks();
     const d2 = fake.createDispute(second.charge.id);
     fake.closeDispute(d2.id, 'won');
@@ -244,5 +281,23 @@ describe('refunds and disputes (Stripe)', () => {
     const rows = await plaza.core.payments.refunds.disputesOf(second.invoice.id);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ id: d2.id, status: 'won', fee: 1500 });
+    // Won: the share is the developer's again and only the fee is lost; each phase posted once.
+    expect(await held(second.devOrg)).toBe(0n);
+    expect(await balance('partner_pending', second.devOrg)).toBe(secondShare);
+    expect((await losses()) - lossesBeforeSecond).toBe(1_500n);
+    const posted = await plaza.core.db.query(
+      'SELECT idempotency_key FROM ledger_transactions WHERE idempotency_key LIKE $1 ORDER BY 1',
+      [`dispute:${d2.id}:%`],
+    );
+    expect(posted.map((r) => r.idempotency_key)).toEqual([`dispute:${d2.id}:opened`, `dispute:${d2.id}:won`]);
+    await expectBalanced();
+    // Released by the win, the share is paid out in full.
+    await termsRunOut(second.invoice.id);
+    await plaza.core.ledger.runPayouts('manual');
+    expect(transfersOf(second.invoice.id).map((t) => t.amount)).toEqual([Number(secondShare)]);
+
+    // The ledger matches Stripe's balance transactions, disputes and their fees included.
+    const rec = await plaza.core.ledger.reconcile({ from: started, to: new Date(Date.now() + 2000) });
+    expect(rec.differences).toEqual([]);
   });
 });

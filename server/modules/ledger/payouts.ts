@@ -129,7 +129,7 @@ export function createPayouts({
     for (;;) {
       const done = await db.transaction(async (tx) => {
         const lines = await tx.query(
-          `SELECT id, party, currency, (amount - refunded)::text AS worth FROM ledger_partner_lines
+          `SELECT id, party, currency, (amount - refunded - held)::text AS worth FROM ledger_partner_lines
            WHERE state = 'pending' AND available_at <= $1
            ORDER BY party, currency LIMIT $2 FOR UPDATE SKIP LOCKED`,
           [now(), RELEASE_BATCH * 4],
@@ -305,8 +305,9 @@ export function createPayouts({
   ): Promise<'paid' | 'held' | 'below_minimum' | 'failed' | 'nothing'> {
     const opened = await db.transaction(async (tx) => {
       const lines = await tx.query(
+        // A line an open dispute holds waits for the outcome, whole: its held share is in disputes_held.
         `SELECT id, (amount - refunded - netted)::text AS worth FROM ledger_partner_lines
-         WHERE party = $1 AND currency = $2 AND state = 'available' ORDER BY available_at, id FOR UPDATE`,
+         WHERE party = $1 AND currency = $2 AND state = 'available' AND held = 0 ORDER BY available_at, id FOR UPDATE`,
         [party, currency],
       );
       const gross = lines.reduce((s, l) => s + BigInt(l.worth), 0n);

@@ -39,7 +39,9 @@ import type { Tx } from '../../db/index.ts';
  *   transfer is made, back to payable when it fails. The partner's "paid"
  *   total is what left this account towards the provider.
  * - `disputes_held`: the partner's share of a disputed charge, held until
- *   the dispute closes (won: back to payable; lost: to the provider).
+ *   the dispute closes (won: back to pending/payable; lost: it offsets the
+ *   platform's `dispute_losses`, where the disputed amount and the fee sit
+ *   from the opening).
  * - `receivable_from_partner`: a reversal that could not be taken (the
  *   partner was already paid); netted from the partner's next payouts.
  */
@@ -274,10 +276,12 @@ export interface LedgerPort {
    * share of `amount` (at the charge's rates) moves to `disputes_held`.
    * `won`: the provider gave `amount` back; the held shares return to the
    * partners. `lost`: the held shares go to the loss. Idempotent on
-   * `dispute:{disputeId}:{phase}`. Optional until the ledger implements it;
-   * payments calls it when present.
+   * `dispute:{disputeId}:{phase}`. The fee stays the platform's loss
+   * whatever the outcome; a lost dispute takes each partner's share as a
+   * refund would (a receivable for what was already paid out). A `won` or
+   * `lost` seen before `opened` posts the opening first.
    */
-  recordDispute?(tx: Tx, input: RecordDisputeInput): Promise<PostResult>;
+  recordDispute(tx: Tx, input: RecordDisputeInput): Promise<PostResult>;
 }
 
 export interface RecordDisputeInput {

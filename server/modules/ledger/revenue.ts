@@ -9,6 +9,7 @@ import type {
   PostResult,
   RecordChargeInput,
   RecordChargeResult,
+  RecordDisputeInput,
   RecordRefundInput,
   RecordRefundResult,
   RefundSplit,
@@ -372,6 +373,50 @@ export function createRevenue({ db, core, now }: { db: Db; core: LedgerCore; now
     return { ...posted, split };
   }
 
+  /**
+   * Each party's part of `amount` taken back from a charge at its original rates (never
+   * today's schedule; the fee counts as the platform's, which pays fees), `before` having
+   * been taken already: cumulative allocation, so successive refunds and disputes never
+   * drift. For each partner, what its unpaid balance still holds of the invoice's line
+   * comes from there (`fromBalance`, from `account`); the rest was paid out (`fromTransfer`).
+   * Locks the partners' lines.
+   */
+  async function sharesAtChargeRates(tx: Tx, charge: any, before: bigint, amount: bigint) {
+    const original = splitFromJson(charge);
+    const weights = original.parts.map((x) =>
+      x.role === 'platform' ? x.amount + original.processingFee : x.amount,
+    );
+    const after = allocate(before + amount, weights);
+    const prior = allocate(before, weights);
+    let platform = 0n;
+    const partners = [];
+    for (const [i, part] of original.parts.entries()) {
+      const share = after[i] - prior[i];
+      if (part.role === 'platform') {
+        platform = share;
+        continue;
+      }
+      const line = await tx.one(
+        'SELECT * FROM ledger_partner_lines WHERE invoice_id = $1 AND party = $2 FOR UPDATE',
+        [charge.invoice_id, part.party],
+      );
+      const worth = BigInt(line.amount) - BigInt(line.refunded) - BigInt(line.netted) - BigInt(line.held);
+      const inBalance = line.state === 'pending' || line.state === 'available';
+      const fromBalance = inBalance ? (share < worth ? share : worth) : 0n;
+      partners.push({
+        part,
+        share,
+        line,
+        fromBalance,
+        fromTransfer: share - fromBalance,
+        account: (line.state === 'pending' ? 'partner_pending' : 'partner_payable') as
+          | 'partner_pending'
+          | 'partner_payable',
+      });
+    }
+    return { platform, partners };
+  }
+
   async function recordRefund(tx: Tx, input: RecordRefundInput): Promise<RecordRefundResult> {
     const fields: FieldError[] = [];
     const p = amountProblem(input.amount);
@@ -395,20 +440,13 @@ export function createRevenue({ db, core, now }: { db: Db; core: LedgerCore; now
     if (input.currency !== charge.currency)
       fail([{ field: 'currency', reason: `must be the charge's currency (${charge.currency})` }]);
     const gross = BigInt(charge.amount);
-    const before = BigInt(charge.refunded);
+    // Disputed money is gone from the charge as refunded money is: both count before this refund.
+    const before = BigInt(charge.refunded) + BigInt(charge.disputed);
     if (before + input.amount > gross)
       fail([{ field: 'amount', reason: `exceeds what is left to refund (${gross - before})` }]);
     if (feeReturned > BigInt(charge.processing_fee))
       fail([{ field: 'feeReturned', reason: 'exceeds the processing fee of the charge' }]);
-    // The original charge's rates: each party's part of the gross (the fee counts as the
-    // platform's, which pays fees). Cumulative allocation so partial refunds never drift.
-    const original = splitFromJson(charge);
-    const weights = original.parts.map((x) =>
-      x.role === 'platform' ? x.amount + original.processingFee : x.amount,
-    );
-    const after = allocate(before + input.amount, weights);
-    const prior = allocate(before, weights);
-    const shares = original.parts.map((x, i) => ({ part: x, share: after[i] - prior[i] }));
+    const shares = await sharesAtChargeRates(tx, charge, before, input.amount);
     const entries: LedgerEntryInput[] = [
       {
         account: { kind: 'provider_cash', party: input.provider },
@@ -416,29 +454,19 @@ export function createRevenue({ db, core, now }: { db: Db; core: LedgerCore; now
         amount: input.amount - feeReturned,
       },
       { account: { kind: 'processing_fees' }, direction: 'credit', amount: feeReturned },
+      { account: { kind: 'platform_revenue' }, direction: 'debit', amount: shares.platform },
     ];
-    const split: RefundSplit = { amount: input.amount, currency: input.currency, platform: 0n, partners: [] };
-    for (const { part, share } of shares) {
-      if (part.role === 'platform') {
-        split.platform = share;
-        entries.push({ account: { kind: 'platform_revenue' }, direction: 'debit', amount: share });
-        continue;
-      }
-      const line = await tx.one(
-        'SELECT * FROM ledger_partner_lines WHERE invoice_id = $1 AND party = $2 FOR UPDATE',
-        [input.invoiceId, part.party],
-      );
+    const split: RefundSplit = {
+      amount: input.amount,
+      currency: input.currency,
+      platform: shares.platform,
+      partners: [],
+    };
+    for (const { part, share, line, fromBalance, fromTransfer, account } of shares.partners) {
       // What is still in the partner's balance for this line comes back from there;
       // what was paid out (or netted) becomes a receivable until a reversal settles it.
-      const worth = BigInt(line.amount) - BigInt(line.refunded) - BigInt(line.netted);
-      const inBalance = line.state === 'pending' || line.state === 'available';
-      const fromBalance = inBalance ? (share < worth ? share : worth) : 0n;
-      const fromTransfer = share - fromBalance;
       entries.push({
-        account: {
-          kind: line.state === 'pending' ? 'partner_pending' : 'partner_payable',
-          party: part.party!,
-        },
+        account: { kind: account, party: part.party! },
         direction: 'debit',
         amount: fromBalance,
       });
@@ -492,6 +520,177 @@ export function createRevenue({ db, core, now }: { db: Db; core: LedgerCore; now
     return { ...posted, split };
   }
 
+  /**
+   * A dispute of an invoice's charge. `opened`: the provider took the amount and its fee from
+   * the platform's balance; until the outcome both sit in `dispute_losses`, and each partner's
+   * share of the amount (at the charge's rates) still in its balance moves to `disputes_held`
+   * (its line's `held`), so no payout carries it. `won`: the amount comes back and the held
+   * shares return to the partners; the fee stays a loss. `lost`: the partners bear their
+   * shares as in a refund (the held part, and a receivable for what was already paid out);
+   * the platform keeps the rest of the loss and the fee. A close that arrives before the
+   * opening posts the opening first, so any order ends balanced; each phase posts once.
+   */
+  async function recordDispute(tx: Tx, input: RecordDisputeInput): Promise<PostResult> {
+    const fields: FieldError[] = [];
+    for (const f of ['disputeId', 'invoiceId', 'provider'] as const)
+      if (typeof input[f] !== 'string' || !input[f]) fields.push({ field: f, reason: 'is required' });
+    if (!['opened', 'won', 'lost'].includes(input.phase))
+      fields.push({ field: 'phase', reason: 'must be opened, won or lost' });
+    const p = amountProblem(input.amount);
+    if (p) fields.push({ field: 'amount', reason: p });
+    if (typeof input.fee !== 'bigint' || input.fee < 0n || input.fee > MAX_AMOUNT)
+      fields.push({ field: 'fee', reason: 'must be an integer of minor units, 0 or more' });
+    if (fields.length) fail(fields);
+    const charge = await tx.maybeOne('SELECT * FROM ledger_charges WHERE invoice_id = $1 FOR UPDATE', [
+      input.invoiceId,
+    ]);
+    if (!charge) throw notFound(`charge of invoice ${input.invoiceId}`);
+    if (input.currency !== charge.currency)
+      fail([{ field: 'currency', reason: `must be the charge's currency (${charge.currency})` }]);
+    let d = await tx.maybeOne('SELECT * FROM ledger_disputes WHERE dispute_id = $1 FOR UPDATE', [
+      input.disputeId,
+    ]);
+    if (d && (d.invoice_id !== input.invoiceId || BigInt(d.amount) !== input.amount))
+      throw conflict(`dispute ${input.disputeId} was already recorded with another invoice or amount`);
+    const opening = !d;
+    if (!d) d = await openDispute(tx, charge, input);
+    if (input.phase === 'opened') return { transactionId: d.opened_transaction_id, replayed: !opening };
+    if (d.status !== 'open') {
+      if (d.status !== input.phase) throw conflict(`dispute ${input.disputeId} was already ${d.status}`);
+      return { transactionId: d.closed_transaction_id, replayed: true };
+    }
+    return closeDispute(tx, d, input.phase);
+  }
+
+  async function openDispute(tx: Tx, charge: any, input: RecordDisputeInput) {
+    const before = BigInt(charge.refunded) + BigInt(charge.disputed);
+    const left = BigInt(charge.amount) - before;
+    if (input.amount > left)
+      fail([{ field: 'amount', reason: `exceeds what is left of the charge (${left})` }]);
+    const shares = await sharesAtChargeRates(tx, charge, before, input.amount);
+    const entries: LedgerEntryInput[] = [
+      {
+        account: { kind: 'provider_cash', party: input.provider },
+        direction: 'credit',
+        amount: input.amount + input.fee,
+      },
+      { account: { kind: 'dispute_losses' }, direction: 'debit', amount: input.amount + input.fee },
+    ];
+    for (const { part, fromBalance, account, line } of shares.partners) {
+      entries.push({
+        account: { kind: account, party: part.party! },
+        direction: 'debit',
+        amount: fromBalance,
+      });
+      entries.push({
+        account: { kind: 'disputes_held', party: part.party! },
+        direction: 'credit',
+        amount: fromBalance,
+      });
+      await tx.query('UPDATE ledger_partner_lines SET held = held + $2 WHERE id = $1', [
+        line.id,
+        fromBalance.toString(),
+      ]);
+    }
+    const posted = await core.post(tx, {
+      idempotencyKey: `dispute:${input.disputeId}:opened`,
+      currency: input.currency,
+      description: `Dispute ${input.disputeId} of invoice ${input.invoiceId} opened`,
+      sourceRef: { kind: 'dispute', id: input.disputeId, providerObjectId: input.disputeId },
+      entries: entries.filter((e) => e.amount > 0n),
+    });
+    await tx.query('UPDATE ledger_charges SET disputed = disputed + $2 WHERE invoice_id = $1', [
+      input.invoiceId,
+      input.amount.toString(),
+    ]);
+    const split = shares.partners.map((x) => ({
+      party: x.part.party,
+      role: x.part.role,
+      amount: x.share.toString(),
+      held: x.fromBalance.toString(),
+    }));
+    return tx.one(
+      `INSERT INTO ledger_disputes (dispute_id, invoice_id, provider, currency, amount, fee, status, split, opened_transaction_id)
+       VALUES ($1,$2,$3,$4,$5,$6,'open',$7,$8) RETURNING *`,
+      [
+        input.disputeId,
+        input.invoiceId,
+        input.provider,
+        input.currency,
+        input.amount.toString(),
+        input.fee.toString(),
+        JSON.stringify(split),
+        posted.transactionId,
+      ],
+    );
+  }
+
+  async function closeDispute(tx: Tx, d: any, outcome: 'won' | 'lost'): Promise<PostResult> {
+    const amount = BigInt(d.amount);
+    const entries: LedgerEntryInput[] =
+      outcome === 'won'
+        ? [
+            { account: { kind: 'provider_cash', party: d.provider }, direction: 'debit', amount },
+            { account: { kind: 'dispute_losses' }, direction: 'credit', amount },
+          ]
+        : [];
+    for (const x of d.split as Array<{ party: string; amount: string; held: string }>) {
+      const share = BigInt(x.amount);
+      const held = BigInt(x.held);
+      const line = await tx.one(
+        'SELECT * FROM ledger_partner_lines WHERE invoice_id = $1 AND party = $2 FOR UPDATE',
+        [d.invoice_id, x.party],
+      );
+      entries.push({ account: { kind: 'disputes_held', party: x.party }, direction: 'debit', amount: held });
+      if (outcome === 'won') {
+        // A line with a hold is never paid out, so it is still pending or available.
+        entries.push({
+          account: { kind: line.state === 'pending' ? 'partner_pending' : 'partner_payable', party: x.party },
+          direction: 'credit',
+          amount: held,
+        });
+      } else {
+        // Lost: the partner's share goes as in a refund; what had been paid out is owed back.
+        entries.push({
+          account: { kind: 'receivable_from_partner', party: x.party },
+          direction: 'debit',
+          amount: share - held,
+        });
+        entries.push({ account: { kind: 'dispute_losses' }, direction: 'credit', amount: share });
+      }
+      await tx.query(
+        'UPDATE ledger_partner_lines SET held = held - $2, refunded = refunded + $3 WHERE id = $1',
+        [line.id, held.toString(), outcome === 'lost' ? share.toString() : '0'],
+      );
+    }
+    const kept = entries.filter((e) => e.amount > 0n);
+    // A lost dispute with nothing for partners to bear moves nothing: it stays the platform's loss.
+    const posted =
+      kept.length > 0
+        ? await core.post(tx, {
+            idempotencyKey: `dispute:${d.dispute_id}:${outcome}`,
+            currency: d.currency,
+            description: `Dispute ${d.dispute_id} of invoice ${d.invoice_id} ${outcome}`,
+            sourceRef: {
+              kind: 'dispute',
+              id: d.dispute_id,
+              ...(outcome === 'won' ? { providerObjectId: d.dispute_id } : {}),
+            },
+            entries: kept,
+          })
+        : { transactionId: d.opened_transaction_id, replayed: false };
+    if (outcome === 'won')
+      await tx.query('UPDATE ledger_charges SET disputed = disputed - $2 WHERE invoice_id = $1', [
+        d.invoice_id,
+        amount.toString(),
+      ]);
+    await tx.query(
+      'UPDATE ledger_disputes SET status = $2, closed_transaction_id = $3 WHERE dispute_id = $1',
+      [d.dispute_id, outcome, posted.transactionId],
+    );
+    return posted;
+  }
+
   async function recordTransferReversal(
     tx: Tx,
     input: Parameters<import('./port.ts').LedgerPort['recordTransferReversal']>[1],
@@ -526,6 +725,7 @@ export function createRevenue({ db, core, now }: { db: Db; core: LedgerCore; now
     splitCharge,
     recordCharge,
     recordRefund,
+    recordDispute,
     recordTransferReversal,
 
     /** The schedule, newest first. */

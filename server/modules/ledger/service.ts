@@ -47,6 +47,7 @@ export function createLedgerService({
     splitCharge: revenue.splitCharge,
     recordCharge: revenue.recordCharge,
     recordRefund: revenue.recordRefund,
+    recordDispute: revenue.recordDispute,
     recordTransferReversal: revenue.recordTransferReversal,
   };
 

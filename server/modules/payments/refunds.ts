@@ -308,7 +308,7 @@ export function createRefunds(deps: {
           [d.disputeId, inv?.id ?? null, d.chargeId, d.amount, d.fee, d.currency, d.reason, d.status, closed],
         );
         const row = await tx.one('SELECT * FROM payments_disputes WHERE id = $1 FOR UPDATE', [d.disputeId]);
-        if (!inv || !ledger.recordDispute) return;
+        if (!inv) return;
         const base = {
           disputeId: d.disputeId,
           invoiceId: inv.id,
