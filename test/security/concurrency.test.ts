@@ -1,9 +1,17 @@
+import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PlazaError } from '../../server/errors.ts';
 import { completeApp, type Developer, developer } from '../helpers/apps.ts';
 import { race, raceHttp } from '../helpers/concurrency.ts';
 import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
-import { account, person, registerApp, type TestApp } from '../helpers/world.ts';
+import {
+  account,
+  person,
+  registerApp,
+  type SignedIn,
+  signInWithPlatformRole,
+  type TestApp,
+} from '../helpers/world.ts';
 
 /**
  * Two operations fired N times at once on the same thing: no 5xx (or raw
@@ -17,6 +25,12 @@ beforeAll(async () => {
   );
 });
 afterAll(() => plaza.close());
+
+async function signIn(email: string, password: string): Promise<SignedIn> {
+  const agent = supertest.agent(plaza.app.callback());
+  const res = await agent.post('/v1/auth/login').send({ email, password }).expect(200);
+  return { agent, user: res.body.user, csrf: res.body.csrfToken };
+}
 
 /** A service call's outcome: its value, or a client error (a PlazaError below 500); anything else fails. */
 const settle = <T>(p: Promise<T>) =>
@@ -167,5 +181,38 @@ describe('webhook endpoints', () => {
     await send('post', `${one}/test`)
       .send({})
       .expect((res: { status: number }) => expect(res.status).toBeLessThan(300));
+  });
+});
+
+describe('an app going on and off the marketplace', () => {
+  it('unpublish, republish, suspend and reinstate racing keep its status and its listing in step', async () => {
+    const app = await registerApp(plaza, { redirectUris: ['https://app.example.com/cb'] });
+    const devAdmin = await signIn(app.developerPerson.email, app.developerPerson.password);
+    const operator = await signInWithPlatformRole(plaza, 'admin');
+    const dev = (action: string) => () =>
+      devAdmin.agent
+        .post(`/v1/organizations/${app.developer.org.id}/apps/${app.appId}/${action}`)
+        .set('x-csrf-token', devAdmin.csrf)
+        .send(action === 'unpublish' ? { reason: 'Taking a break' } : {});
+    const ops = (action: string) => () =>
+      operator.agent
+        .post(`/v1/admin/apps/${app.appId}/${action}`)
+        .set('x-csrf-token', operator.csrf)
+        .send(action === 'suspend' ? { reason: 'Policy check' } : {});
+    const inStep = async () => {
+      const row = await plaza.core.db.one<{ status: string; listed: boolean }>(
+        `SELECT a.status, EXISTS (SELECT 1 FROM marketplace_listings l WHERE l.app_id = a.id AND l.withdrawn_at IS NULL) AS listed
+         FROM apps a WHERE a.id = $1`,
+        [app.appId],
+      );
+      expect(row.listed, `status ${row.status}`).toBe(row.status === 'active');
+    };
+    for (const [x, y] of [
+      [dev('unpublish'), dev('republish')],
+      [ops('suspend'), ops('reinstate')],
+      [dev('unpublish'), ops('suspend')],
+      [dev('republish'), ops('reinstate')],
+    ])
+      await raceHttp({ label: 'app status', n: 3, a: x, b: y, invariant: inStep });
   });
 });
