@@ -137,7 +137,10 @@ export async function installByConsent(
         scope: opts.optional ?? optional,
         decision: opts.decision ?? 'approve',
       });
-      if (res.status !== 303) throw new Error(`consent answered ${res.status}: ${res.text.slice(0, 300)}`);
+      if (res.status !== 303)
+        throw Object.assign(new Error(`consent answered ${res.status}: ${res.text.slice(0, 300)}`), {
+          page: res.text,
+        });
       step = await follow(agent, plaza, res.headers.location);
     } else throw new Error(`unexpected page: ${html.slice(0, 500)}`);
   }

@@ -55,6 +55,34 @@ describe('install on the consent page', () => {
     }
   });
 
+  it('a paid app refused for payment offers a "Pay and install" button to its checkout page', async () => {
+    const paid = await registerApp(plaza, {
+      name: 'Paid App',
+      redirectUris: [CALLBACK],
+      pricing: { type: 'one_time', amount: 1_200, currency: 'USD' },
+    });
+    const start = await authorizationUrl(await relyingParty(plaza, paid), CALLBACK, 'contacts:read');
+    const err = (await installByConsent(plaza, browserAgent(plaza), start, who, shop.org.id).catch(
+      (e) => e,
+    )) as Error & { page?: string };
+    expect(err.message).toMatch(/consent answered 402/);
+    const page = err.page!;
+    const [, href] = /<a class="button primary" href="([^"]+)"[^>]*>Pay and install<\/a>/.exec(page) ?? [];
+    expect(href).toBeTruthy();
+    // The link is the checkout the payments module opened for this account's subscription.
+    const session = await plaza.core.db.one(
+      `SELECT i.checkout_url FROM payments_invoices i
+       JOIN payments_subscriptions s ON s.id = i.subscription_id WHERE s.account_id = $1 AND s.app_id = $2`,
+      [shop.org.id, paid.appId],
+    );
+    expect(href!.replaceAll('&amp;', '&')).toBe(session.checkout_url);
+    // The address is a button, not text to copy out of the message.
+    const message = /<div class="alert" role="alert"><p>([^<]*)<\/p>/.exec(page)![1]!;
+    expect(message).toContain('pay 12.00 USD at the link below');
+    expect(message).not.toContain('http');
+    expect(await grants()).toBe(0);
+  });
+
   it('takes back the saved grant when the installation fails, and installs on the next try', async () => {
     await plaza.core.db.exec(`
       CREATE FUNCTION consent_refuse() RETURNS trigger LANGUAGE plpgsql AS $$

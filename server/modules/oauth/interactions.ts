@@ -69,12 +69,26 @@ const OIDC_SCOPES = new Set(['openid', 'offline_access']);
 class PageError extends Error {
   readonly status: number;
   readonly heading: string;
-  constructor(status: number, heading: string, message: string) {
+  /** What the person can do about it, shown as a button ("Pay and install"). */
+  readonly action?: { href: string; label: string };
+  constructor(status: number, heading: string, message: string, action?: { href: string; label: string }) {
     super(message);
     this.status = status;
     this.heading = heading;
+    this.action = action;
   }
 }
+
+/** A web address a page may link to: http(s) only, so a gate's `extra` cannot smuggle a script URL. */
+const linkable = (url: unknown): string | undefined => {
+  if (typeof url !== 'string') return undefined;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 const expired = () =>
   new PageError(
@@ -295,6 +309,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
             title: e.heading,
             heading: e.heading,
             message: e.message,
+            action: e.action,
             theme: await deps.theme(ctx, null),
             homeUrl: config.baseUrl,
           },
@@ -483,8 +498,17 @@ export function interactionRoutes(deps: InteractionDeps): Router {
           })
           .catch((err) => {
             // An installation gate said no (a paid app not paid for yet): the person reads why.
-            if (err instanceof PlazaError && err.status < 500)
-              throw new PageError(err.status, 'This app cannot be installed here', err.message);
+            if (err instanceof PlazaError && err.status < 500) {
+              // A paid app's gate hands the checkout page: a button, not an address in the text.
+              const checkoutUrl = err.extra?.checkoutUrl;
+              const pay = linkable(checkoutUrl);
+              throw new PageError(
+                err.status,
+                'This app cannot be installed here',
+                pay ? err.message.replace(String(checkoutUrl), 'the link below') : err.message,
+                pay ? { href: pay, label: 'Pay and install' } : undefined,
+              );
+            }
             throw err;
           });
         result = grantId
