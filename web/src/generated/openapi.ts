@@ -6034,7 +6034,7 @@ export interface components {
 }
 
 /** Every OAuth scope the document names. */
-export type Scope = 'account:read' | 'contacts:read' | 'contacts:write' | 'payments:read' | 'payouts:read' | 'users:read' | 'users:read_email';
+export type Scope = 'account:read' | 'contacts:read' | 'contacts:write' | 'payouts:read' | 'users:read' | 'users:read_email';
 
 /** Every schema by name. */
 export type Schemas = components['schemas'];
