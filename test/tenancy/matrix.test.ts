@@ -60,6 +60,7 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   // Payments: the organization check comes first, so an id that does not exist still proves B is refused.
   subscriptionId: () => 'sub_not_there',
   sessionId: () => 'cs_sbx_not_there',
+  invoiceId: () => 'inv_not_there',
   // Ledger: a paid payout of A's agency (earnings routes serve developer and agency orgs).
   payoutId: (a) => a.payoutId,
   year: () => String(new Date().getUTCFullYear()),

@@ -43,6 +43,7 @@ export default defineModule({
     'ledger_payouts',
     'ledger_payout_holds',
     'ledger_reconciliations',
+    'ledger_disputes',
   ],
   scopes: [{ name: 'payouts:read', consentText: 'See your payouts and earnings', sensitivity: 'financial' }],
   eventTypes: [
