@@ -1,8 +1,9 @@
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeStripe, startFakeStripe } from '../fake-stripe/server.ts';
+import type { FakeStripe } from '../fake-stripe/server.ts';
 import { developer } from '../helpers/apps.ts';
-import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { type PlazaOnFakeStripe, startPlazaOnFakeStripe } from '../helpers/payments.ts';
+import type { PlazaServer } from '../helpers/plaza.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { createOrg, signUp } from '../helpers/world.ts';
 
@@ -14,18 +15,15 @@ import { createOrg, signUp } from '../helpers/world.ts';
  * webhooks, including redelivered and out-of-order ones.
  */
 describe('payout account onboarding (Stripe)', () => {
+  let started: PlazaOnFakeStripe;
   let fake: FakeStripe;
   let plaza: PlazaServer;
 
   beforeAll(async () => {
-    fake = await startFakeStripe();
-    plaza = await startPlazaServer({ env: fake.env() });
-    fake.setWebhookUrl(`${plaza.baseUrl}/v1/payments/stripe/webhook`);
+    started = await startPlazaOnFakeStripe();
+    ({ fake, plaza } = started);
   });
-  afterAll(async () => {
-    await fake?.close();
-    await plaza?.close();
-  });
+  afterAll(() => started?.close());
 
   const status = async (dev: Awaited<ReturnType<typeof developer>>) =>
     (await dev.agent.get(`/v1/organizations/${dev.orgId}/payouts/account`).expect(200)).body;

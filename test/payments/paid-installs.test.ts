@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pricing } from '../../server/modules/marketplace/index.ts';
-import { type FakeStripe, startFakeStripe } from '../fake-stripe/server.ts';
-import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import type { FakeStripe } from '../fake-stripe/server.ts';
+import { type PlazaOnFakeStripe, startPlazaOnFakeStripe } from '../helpers/payments.ts';
+import type { PlazaServer } from '../helpers/plaza.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { account, installApp, person, registerApp, withInstalledApp } from '../helpers/world.ts';
 
@@ -14,18 +15,15 @@ import { account, installApp, person, registerApp, withInstalledApp } from '../h
  * order have one effect.
  */
 describe('paid installs (Stripe)', () => {
+  let started: PlazaOnFakeStripe;
   let fake: FakeStripe;
   let plaza: PlazaServer;
 
   beforeAll(async () => {
-    fake = await startFakeStripe();
-    plaza = await startPlazaServer({ env: fake.env() });
-    fake.setWebhookUrl(`${plaza.baseUrl}/v1/payments/stripe/webhook`);
+    started = await startPlazaOnFakeStripe();
+    ({ fake, plaza } = started);
   });
-  afterAll(async () => {
-    await fake?.close();
-    await plaza?.close();
-  });
+  afterAll(() => started?.close());
 
   async function paidApp(pricing: Pricing) {
     const app = await registerApp(plaza, { redirectUris: ['https://app.example.com/cb'], pricing });

@@ -1,7 +1,8 @@
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeStripe, startFakeStripe } from '../fake-stripe/server.ts';
-import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import type { FakeStripe } from '../fake-stripe/server.ts';
+import { type PlazaOnFakeStripe, startPlazaOnFakeStripe } from '../helpers/payments.ts';
+import type { PlazaServer } from '../helpers/plaza.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { account, person, registerApp, signInWithPlatformRole } from '../helpers/world.ts';
 
@@ -15,18 +16,15 @@ import { account, person, registerApp, signInWithPlatformRole } from '../helpers
  * balances throughout.
  */
 describe('refunds and disputes (Stripe)', () => {
+  let started: PlazaOnFakeStripe;
   let fake: FakeStripe;
   let plaza: PlazaServer;
 
   beforeAll(async () => {
-    fake = await startFakeStripe();
-    plaza = await startPlazaServer({ env: fake.env() });
-    fake.setWebhookUrl(`${plaza.baseUrl}/v1/payments/stripe/webhook`);
+    started = await startPlazaOnFakeStripe();
+    ({ fake, plaza } = started);
   });
-  afterAll(async () => {
-    await fake?.close();
-    await plaza?.close();
-  });
+  afterAll(() => started?.close());
 
   async function paidInvoice(amount: number) {
     const app = await registerApp(plaza, {
