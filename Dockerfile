@@ -16,6 +16,9 @@ COPY server ./server
 COPY plugins ./plugins
 COPY templates ./templates
 COPY --from=build /app/web/dist ./web/dist
+# The initialised PGlite cluster that a new embedded data folder is copied from, made while
+# node_modules is still writable (the node user cannot write it at run time).
+RUN node -e "import('./server/db/pglite-template.ts').then((m) => m.ensureTemplate())"
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 3000
