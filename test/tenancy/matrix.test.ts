@@ -23,16 +23,16 @@ interface World {
   /** Marketplace: a listed app of the developer org, installed and reviewed by the account. */
   marketplaceSlug: string;
   reviewId: string;
-  /** Apps (issue 3): an app of the developer org, its draft version with an icon, a notification. */
+  /** Apps: an app of the developer org, its draft version with an icon, a notification. */
   appId: string;
   versionId: string;
   assetId: string;
   notificationId: string;
-  /** Contacts (issue 4): a contact of the account. */
+  /** Contacts: a contact of the account. */
   contactId: string;
-  /** OAuth (issue 4): the account's installation of the marketplace app. */
+  /** OAuth: the account's installation of the marketplace app. */
   installationId: string;
-  /** Webhooks (issue 5): an endpoint of the registry app, and its test message. */
+  /** Webhooks: an endpoint of the registry app, and its test message. */
   webhookEndpointId: string;
   webhookMessageId: string;
   payoutId: string;

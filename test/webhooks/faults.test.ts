@@ -19,7 +19,7 @@ import {
 import { account, installApp, type Person, person } from '../helpers/world.ts';
 
 /**
- * Webhook delivery under faults (issue 5, "Proof"): 10,000 messages
+ * Webhook delivery under faults: 10,000 messages
  * (FAULTS_MESSAGES for quick runs) to receivers that fail 20% of the time at
  * random (500, 503, dropped connections) and sometimes hang past the
  * timeout; the worker process is killed with SIGKILL twice while it
