@@ -17,7 +17,9 @@ export default defineModule({
   // The profile page lists the person's organizations.
   routesUse: ['organizations'],
   tables: ['users', 'sessions', 'login_failures', 'api_keys', 'password_resets'],
-  createService: ({ db, config, audit, jobs, mail, secret }) =>
-    createIdentityService({ db, config, audit, jobs, mail, secret }),
+  createService: ({ db, config, audit, mail, secret }) =>
+    createIdentityService({ db, config, audit, mail, secret }),
+  // Hourly, so expired sessions and stale sign-in failures do not pile up.
+  jobs: (identity) => [{ name: 'identity.cleanup', everyMs: 60 * 60_000, handler: () => identity.cleanup() }],
   routes: ({ identity, organizations, config }) => identityRoutes({ identity, organizations, config }),
 });

@@ -6,7 +6,6 @@ import type { Db, Queryable } from '../../db/index.ts';
 import { conflict, invalid, notFound, PlazaError } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
 import { newId, newSecret } from '../../ids.ts';
-import type { JobQueue } from '../../jobs/types.ts';
 import {
   type Actor,
   hasRole,
@@ -86,27 +85,22 @@ export function createIdentityService(deps: {
   db: Db;
   config: Config;
   audit: AuditService;
-  jobs: JobQueue;
   mail: MailService;
   /** Signs email verification links. */
   secret: string;
 }) {
-  const { db, config, audit, jobs, mail, secret } = deps;
+  const { db, config, audit, mail, secret } = deps;
   // Verifying against this when the email is unknown keeps sign-in time the same either way.
   const dummyHash = argonHash('plaza-dummy-password', ARGON);
 
-  // Hourly: expired sessions go, and failed sign-ins once they no longer count towards a lock.
-  jobs.define({
-    name: 'identity.cleanup',
-    async handler() {
-      await db.query('DELETE FROM sessions WHERE expires_at < now()');
-      await db.query("DELETE FROM password_resets WHERE expires_at < now() - interval '1 day'");
-      await db.query('DELETE FROM login_failures WHERE at < now() - $1::interval', [
-        `${config.loginWindowMinutes * 2} minutes`,
-      ]);
-    },
-  });
-  jobs.repeat('identity.cleanup', 60 * 60_000);
+  /** The `identity.cleanup` job: expired sessions and resets, failed sign-ins that no longer count towards a lock. */
+  async function cleanup(): Promise<void> {
+    await db.query('DELETE FROM sessions WHERE expires_at < now()');
+    await db.query("DELETE FROM password_resets WHERE expires_at < now() - interval '1 day'");
+    await db.query('DELETE FROM login_failures WHERE at < now() - $1::interval', [
+      `${config.loginWindowMinutes * 2} minutes`,
+    ]);
+  }
 
   // A verification link is signed rather than stored: it names the user and its expiry, and the
   // MAC covers the address, so a link stops working if the address it was sent to changes.
@@ -189,6 +183,8 @@ export function createIdentityService(deps: {
   }
 
   return {
+    cleanup,
+
     async signup(
       input: { name: string; email: string; password: string },
       meta: { ip: string | null; userAgent?: string; requestId: string | null },

@@ -1,6 +1,6 @@
 import { defineModule } from '../module.ts';
 import { mailRoutes } from './routes.ts';
-import { createMailService, type MailService } from './service.ts';
+import { createMailService, type Email, type MailService, SEND_JOB } from './service.ts';
 
 export type { Email, MailboxEntry, MailService } from './service.ts';
 
@@ -15,5 +15,14 @@ export default defineModule({
   name: 'mail',
   tables: ['dev_mailbox'],
   createService: ({ config, db, jobs, log }) => createMailService({ config, db, jobs, log }),
+  // Retried with backoff, so a hiccup of the SMTP server delays an email rather than losing it.
+  jobs: (mail) => [
+    {
+      name: SEND_JOB,
+      attempts: 6,
+      backoff: { baseMs: 2000, maxMs: 15 * 60_000 },
+      handler: (email: Email) => mail.deliver(email),
+    },
+  ],
   routes: ({ mail, config }) => mailRoutes({ mail, devMailbox: config.devMailbox ?? false }),
 });

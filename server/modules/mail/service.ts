@@ -24,7 +24,7 @@ export interface MailboxEntry {
   createdAt: string;
 }
 
-const SEND_JOB = 'mail.send';
+export const SEND_JOB = 'mail.send';
 const templatesDir = path.join(path.dirname(new URL(import.meta.url).pathname), '../../../templates/emails');
 
 /**
@@ -62,6 +62,7 @@ export function createMailService({
     return { to: String(data.to), subject: subject.replace(/^Subject:\s*/, ''), text, html };
   }
 
+  /** The `mail.send` job: one rendered email out through SMTP (or the log), copied to the dev mailbox. */
   async function deliver(email: Email): Promise<void> {
     if (transport) {
       await transport.sendMail({ from: config.mailFrom, ...email });
@@ -79,14 +80,9 @@ export function createMailService({
     }
   }
 
-  jobs.define<Email>({
-    name: SEND_JOB,
-    attempts: 6,
-    backoff: { baseMs: 2000, maxMs: 15 * 60_000 },
-    handler: (email) => deliver(email),
-  });
-
   return {
+    deliver,
+
     /** Queues an email rendered from `templates/emails/<template>.hbs`. */
     async send(template: string, data: Record<string, unknown> & { to: string }): Promise<void> {
       await jobs.enqueue(SEND_JOB, render(template, data));
