@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { PlazaError } from '../errors.ts';
-import type { Organization } from '../modules/organizations/service.ts';
+import type { Organization } from '../modules/organizations/index.ts';
 import { type AppContext, makeAppContext } from '../tenancy.ts';
 import { actorOf, type Caller } from './auth.ts';
 import { applyRateLimit, type RateLimiter } from './rate-limit.ts';

@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import type { Config } from '../config.ts';
 import { PlazaError } from '../errors.ts';
-import type { IdentityService, Session, User } from '../modules/identity/service.ts';
+import type { IdentityService, Session, User } from '../modules/identity/index.ts';
 import type { Actor, Role } from '../tenancy.ts';
 
 export const SESSION_COOKIE = 'plaza_session';

@@ -8,8 +8,8 @@ import {
   parseIdempotencyKey,
   REPLAYED_HEADER,
 } from '../modules/idempotency/index.ts';
-import type { IdentityService } from '../modules/identity/service.ts';
-import type { OrganizationsService } from '../modules/organizations/service.ts';
+import type { IdentityService } from '../modules/identity/index.ts';
+import type { OrganizationsService } from '../modules/organizations/index.ts';
 import type { ScopeCatalog } from '../scopes.ts';
 import { ROLE_RANK } from '../tenancy.ts';
 import { type AppAuthenticator, appBearerOf } from './app-auth.ts';

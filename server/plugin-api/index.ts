@@ -39,7 +39,7 @@ export {
   type ExtensionPoints,
 } from '../lib/extension-points.ts';
 export type { Logger } from '../logger.ts';
-export type { PlazaEvent } from '../modules/events/service.ts';
+export type { PlazaEvent } from '../modules/events/index.ts';
 export type { InstallationGate, InstallationGateInput } from '../modules/installations/index.ts';
 export type { MarketplacePricing, PriceQuote } from '../modules/marketplace/index.ts';
 export type { Theme, ThemeRequest, ThemeResolver } from '../modules/oauth/index.ts';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { EventsService } from '../modules/events/service.ts';
+import type { EventsService } from '../modules/events/index.ts';
 import type { PluginManifest } from '../plugin-api/manifest.ts';
 import type { ScopeCatalog } from '../scopes.ts';
 import { type PluginProblem, problem } from './errors.ts';

@@ -6,7 +6,7 @@ import type { JobQueue } from '../jobs/types.ts';
 import type { ExtensionRegistry } from '../lib/extension-points.ts';
 import type { Logger } from '../logger.ts';
 import type { AuditService } from '../modules/audit/index.ts';
-import type { EventsService } from '../modules/events/service.ts';
+import type { EventsService } from '../modules/events/index.ts';
 import type { MailService } from '../modules/mail/index.ts';
 import type { PluginContext } from '../plugin-api/context.ts';
 import type { PluginManifest } from '../plugin-api/manifest.ts';
