@@ -73,6 +73,8 @@ export async function startFakeStripe(opts: FakeStripeOptions = {}) {
   const requests: Array<{ method: string; path: string; idempotencyKey?: string; account?: string }> = [];
   const deliveries: Delivery[] = [];
   const held: Obj[] = [];
+  /** POST paths whose answers come late, after the object exists (a slow network, for crash tests). */
+  const lateAnswers = new Map<string, number>();
   const inFlight = new Set<Promise<void>>();
   let holding = false;
   /** Balances in minor units by currency: the platform's and each connected account's. */
@@ -1010,6 +1012,8 @@ export async function startFakeStripe(opts: FakeStripeOptions = {}) {
     }
     // Stripe replays the first answer, errors included, except 5xx.
     if (scopeKey && status < 500) idempotency.set(scopeKey, { fingerprint, status, body: out });
+    const late = method === 'POST' ? lateAnswers.get(url.pathname) : undefined;
+    if (late) await new Promise((resolve) => setTimeout(resolve, late));
     reply(res, status, out);
   }
 
@@ -1168,6 +1172,11 @@ export async function startFakeStripe(opts: FakeStripeOptions = {}) {
     /** The connected account's bank payout of its available balance (after which reversals fail). */
     payOutConnected: (accountId: string, currency = 'usd') =>
       publicView(clone(createPayout(accountId, { currency }))),
+    /** Answers to POST `path` (e.g. `/v1/transfers`) leave `ms` after the object was made; 0 stops. */
+    answerLate(path: string, ms: number) {
+      if (ms > 0) lateAnswers.set(path, ms);
+      else lateAnswers.delete(path);
+    },
     /** Keep new events instead of sending them, until `release`. */
     holdWebhooks() {
       holding = true;

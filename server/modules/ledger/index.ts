@@ -86,7 +86,9 @@ export default defineModule({
     {
       name: 'ledger.run_payouts',
       handler: (data: { by: string }) => ledger.runPayouts(data?.by ?? 'schedule').then(() => {}),
-      attempts: 1,
+      // A run is safe to repeat (same transfer keys, half-sent payouts finished first), so a run whose
+      // worker died is taken again by another worker once the lease runs out.
+      attempts: 3,
     },
   ],
   // Payments requires the ledger and hands it its provider (usePayoutProvider) when created.
