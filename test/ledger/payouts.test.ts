@@ -428,3 +428,36 @@ describe('partner and operator finance API', () => {
     await dev.agent.post('/v1/admin/finance/payout-runs').set('x-csrf-token', dev.csrf).expect(403);
   });
 });
+
+describe('scheduled payout runs', () => {
+  it('run once on a payout day; a scheduled run that never finished (its worker died) does not count', async () => {
+    // Tomorrow is the payout day, so the runs other tests made today are not this day's (last in
+    // the file: its run, dated tomorrow, pays every partner's available lines).
+    const day = new Date(Date.now() + DAY);
+    const worker = createLedgerService({
+      db: plaza.core.db,
+      events: plaza.core.events,
+      now: () => day,
+      payoutDays: [day.getUTCDate()],
+    });
+    worker.usePayoutProvider(plaza.core.payments.payoutProvider);
+    const dev = await developer(plaza);
+    await onboard(dev);
+    const first = await paidCharge(dev, 10_000n);
+    await plaza.core.db.query(
+      "INSERT INTO ledger_payout_runs (id, triggered_by, started_at) VALUES ($1, 'schedule', $2)",
+      [`prun_killed_${Date.now()}`, day],
+    );
+    await worker.scheduledPayoutRun();
+    expect(await balances(dev.orgId)).toMatchObject({ available: 0n, paid: first.share });
+    // That run finished: later looks on the same day pay nothing more.
+    const second = await paidCharge(dev, 10_000n);
+    await worker.scheduledPayoutRun();
+    expect(await balances(dev.orgId)).toMatchObject({
+      pending: second.share,
+      available: 0n,
+      paid: first.share,
+    });
+    expect(await plaza.core.ledger.payoutsOf(dev.orgId)).toHaveLength(1);
+  });
+});

@@ -79,7 +79,9 @@ export function createLedgerService({
       if (!payoutDays.includes(t.getUTCDate()) || !payouts.payoutProvider()) return;
       const dayStart = new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate()));
       const done = await db.maybeOne(
-        "SELECT id FROM ledger_payout_runs WHERE triggered_by = 'schedule' AND started_at >= $1 AND error IS NULL LIMIT 1",
+        // A run that never finished (its worker died) does not count: the next hourly look runs again.
+        `SELECT id FROM ledger_payout_runs
+         WHERE triggered_by = 'schedule' AND started_at >= $1 AND finished_at IS NOT NULL AND error IS NULL LIMIT 1`,
         [dayStart],
       );
       if (!done) await payouts.runPayouts('schedule');
