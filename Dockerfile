@@ -16,9 +16,10 @@ COPY server ./server
 COPY plugins ./plugins
 COPY templates ./templates
 COPY --from=build /app/web/dist ./web/dist
-# The initialised PGlite cluster that a new embedded data folder is copied from, made while
-# node_modules is still writable (the node user cannot write it at run time).
-RUN node -e "import('./server/db/pglite-template.ts').then((m) => m.ensureTemplate())"
+# The initialised PGlite cluster, with the core migrations applied, that a new embedded data
+# folder is copied from, made while node_modules is still writable (the node user cannot write
+# it at run time).
+RUN node -e "Promise.all([import('./server/db/pglite-template.ts'), import('./server/modules/index.ts')]).then(([t, m]) => t.ensureTemplate(m.coreMigrationSources()))"
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 3000

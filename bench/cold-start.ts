@@ -2,9 +2,10 @@
  * Cold start: from spawning `npm start` to the first 200 from /readyz, on
  * embedded PGlite (fresh data folder: migrations and demo seed included; then
  * a restart on the folder that start left) and on PostgreSQL + Redis, median
- * of 3 each. A new PGlite folder is copied from a template cluster made once
- * per machine (server/db/pglite-template.ts): the bench makes sure it exists
- * first, as any start after the very first on a machine finds it. The baseline, measured in the same
+ * of 3 each. A new PGlite folder is copied from a template cluster with the
+ * core migrations applied, made once per machine and migration set
+ * (server/db/pglite-template.ts): the bench makes sure it exists first, as any
+ * start after the very first on a machine finds it. The baseline, measured in the same
  * run, is a bare Node HTTP server answering its first request: the floor any
  * Node service pays.
  */
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { ensureTemplate } from '../server/db/pglite-template.ts';
+import { coreMigrationSources } from '../server/modules/index.ts';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -59,7 +61,7 @@ async function measure(label: string, once: () => Promise<number>) {
   return { label, median: median(times), times };
 }
 
-await ensureTemplate();
+await ensureTemplate(coreMigrationSources());
 
 const baseline = await measure('bare node http server', () => {
   const port = nextPort++;

@@ -49,12 +49,13 @@ export interface CoreOptions extends ModuleOptions {
 export async function createCore(config: Config, opts: CoreOptions = {}): Promise<Core> {
   const log = opts.log ?? createLogger(config.logLevel);
   const secret = config.secret ?? loadOrCreateSecret(config.dataDir);
+  const coreMigrations = coreMigrationSources();
   const db =
     opts.db ??
     (config.databaseUrl
       ? connectPostgres(config.databaseUrl, config.databasePoolSize)
-      : await openPglite(path.resolve(config.dataDir, 'pgdata')));
-  const applied = await runMigrations(db, coreMigrationSources());
+      : await openPglite(path.resolve(config.dataDir, 'pgdata'), { migrations: coreMigrations }));
+  const applied = await runMigrations(db, coreMigrations);
   if (applied.length) log.info({ migrations: applied }, 'applied core migrations');
 
   const jobs = opts.jobs ?? createJobQueue({ config, db, log });

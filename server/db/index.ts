@@ -4,6 +4,7 @@ import path from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import pg from 'pg';
 import { createNotifier } from './listen.ts';
+import type { MigrationSource } from './migrate.ts';
 import { seedFromTemplate } from './pglite-template.ts';
 
 export type Row = Record<string, any>;
@@ -125,13 +126,23 @@ export function connectPostgres(url: string, poolSize = 10): Db {
   };
 }
 
-/** Embedded PostgreSQL (PGlite). `dataDir` undefined keeps it in memory. */
-export async function openPglite(dataDir?: string): Promise<Db> {
+/**
+ * Embedded PostgreSQL (PGlite). `dataDir` undefined keeps it in memory. A new
+ * data folder is a copy of a template cluster that already has `migrations`
+ * applied (pglite-template.ts); runMigrations then finds nothing to do.
+ */
+export async function openPglite(
+  dataDir?: string,
+  opts: { migrations?: MigrationSource[] } = {},
+): Promise<Db> {
+  let copied = false;
   if (dataDir) {
     mkdirSync(path.dirname(dataDir), { recursive: true });
-    await seedFromTemplate(dataDir);
+    copied = (await seedFromTemplate(dataDir, opts.migrations)) === 'copied';
   }
   const lite = await PGlite.create(dataDir, { parsers: { [pgliteTypes.INT8]: (v: string) => Number(v) } });
+  // The template's migrations were applied when it was built; this installation got them now.
+  if (copied && opts.migrations) await lite.exec('UPDATE plaza_migrations SET applied_at = now()');
   const raw: RawQuery = async (text, params) => (await lite.query<Row>(text, params)).rows;
   // PGlite is one connection: transactions must not interleave with other queries,
   // so every statement outside a transaction waits behind the running one. A statement

@@ -1,14 +1,28 @@
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { type MigrationSource, readMigrations, runMigrations } from './migrate.ts';
 
 /**
  * A new PGlite data folder starts as a copy of an initialised, empty cluster
  * instead of running initdb (most of a first start). The template is made
  * once per machine and PGlite version, under node_modules/.cache, by the first
- * start that needs it; it holds nothing of any installation (no tables, no
- * secrets), only what initdb makes.
+ * start that needs it; it holds nothing of any installation (no secrets, no
+ * rows but what migrations insert), only what initdb makes and, when the
+ * caller passes its migrations, the schema they create: a second template per
+ * migration set, keyed by a hash of every migration's owner, name and
+ * checksum, so that a new or changed migration makes a new one.
  */
 
 /** PGlite's package folder and version: a template is only valid for the PGlite that made it. */
@@ -22,45 +36,107 @@ function pgliteInstall(): { dir: string; version: string } {
   return { dir, version: JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).version };
 }
 
-export function templateDir(): string {
+/**
+ * The migration set's key: `<owners>-<content>`, the first part a hash of the
+ * owners (which modules), the second of every migration's owner, name and
+ * checksum, so that adding or editing a migration changes it.
+ */
+export function migrationSetKey(sources: MigrationSource[]): string {
+  const short = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12);
+  const content = sources
+    .flatMap(readMigrations)
+    .map((m) => `${m.owner}/${m.name} ${m.checksum}\n`)
+    .join('');
+  return `${short(sources.map((s) => s.owner).join(','))}-${short(content)}`;
+}
+
+export function templateDir(migrationSet?: string): string {
   const { dir, version } = pgliteInstall();
-  // .../node_modules/@electric-sql/pglite -> .../node_modules/.cache/plaza/pglite-<version>
-  return path.join(dir, '..', '..', '.cache', 'plaza', `pglite-${version}`);
+  // .../node_modules/@electric-sql/pglite -> .../node_modules/.cache/plaza/pglite-<version>[-m<set key>]
+  const name = `pglite-${version}${migrationSet ? `-m${migrationSet}` : ''}`;
+  return path.join(dir, '..', '..', '.cache', 'plaza', name);
 }
 
 const isCluster = (dir: string) => existsSync(path.join(dir, 'PG_VERSION'));
 
-/** Makes the template when missing; returns its folder. Processes racing here each build one; one rename wins. */
-export async function ensureTemplate(): Promise<string> {
-  const dir = templateDir();
-  if (isCluster(dir)) return dir;
+/** Builds a cluster in a temporary sibling of `dir` and renames it there; racing processes each build one, one rename wins. */
+async function buildAt(dir: string, build: (into: string) => Promise<void>): Promise<void> {
   const building = `${dir}.${process.pid}.tmp`;
   rmSync(building, { recursive: true, force: true });
   mkdirSync(path.dirname(dir), { recursive: true });
-  const lite = await PGlite.create(building);
-  await lite.close();
+  await build(building);
   try {
     renameSync(building, dir);
   } catch (err) {
     rmSync(building, { recursive: true, force: true });
     if (!isCluster(dir)) throw err;
   }
-  return dir;
 }
 
 /**
- * Fills `dataDir` from the template when it holds no cluster yet. Copied to a
- * sibling folder and renamed, so an interrupted copy never looks like a
- * cluster. Returns false (the caller lets PGlite run initdb in place) when no
- * template can be made, e.g. a read-only node_modules.
+ * Makes the template when missing; returns its folder. With `migrations`, the
+ * template also has them applied (and recorded in plaza_migrations), built
+ * from the initdb template; templates of older versions of the same set are removed.
  */
-export async function seedFromTemplate(dataDir: string): Promise<boolean> {
+export async function ensureTemplate(migrations?: MigrationSource[]): Promise<string> {
+  const base = templateDir();
+  if (!isCluster(base))
+    await buildAt(base, async (into) => {
+      const lite = await PGlite.create(into);
+      await lite.close();
+    });
+  if (!migrations) return base;
+  const dir = templateDir(migrationSetKey(migrations));
+  if (isCluster(dir)) return dir;
+  await buildAt(dir, async (into) => {
+    cpSync(base, into, { recursive: true });
+    // Loaded here only: index.ts imports this file for seedFromTemplate.
+    const { openPglite } = await import('./index.ts');
+    const db = await openPglite(into);
+    try {
+      await runMigrations(db, migrations);
+    } finally {
+      await db.close();
+    }
+  });
+  pruneOlderTemplates(dir);
+  return dir;
+}
+
+/** Removes templates of older versions of `keep`'s migration set made over an hour ago (one could still be copied from now). */
+function pruneOlderTemplates(keep: string) {
+  const parent = path.dirname(keep);
+  // pglite-<version>-m<owners>-<content>: same owners, other content.
+  const prefix = path.basename(keep).replace(/[^-]+$/, '');
+  for (const name of readdirSync(parent)) {
+    const full = path.join(parent, name);
+    if (!name.startsWith(prefix) || full === keep || name.endsWith('.tmp')) continue;
+    try {
+      if (Date.now() - statSync(full).mtimeMs > 3_600_000) rmSync(full, { recursive: true, force: true });
+    } catch {
+      // Another process removed it first.
+    }
+  }
+}
+
+/**
+ * Fills `dataDir` from the template (with `migrations` applied, when given)
+ * when it holds no cluster yet. Copied to a sibling folder and renamed, so an
+ * interrupted copy never looks like a cluster. Returns false (the caller lets
+ * PGlite run initdb in place, and the migrations run as usual) when no
+ * template can be made, e.g. a read-only node_modules; 'copied' when the
+ * folder is new.
+ */
+export async function seedFromTemplate(
+  dataDir: string,
+  migrations?: MigrationSource[],
+): Promise<boolean | 'copied'> {
   if (isCluster(dataDir)) return true;
   // Something else is in the folder: leave it to PGlite rather than replace it.
   if (existsSync(dataDir) && readdirSync(dataDir).length > 0) return false;
   let template: string;
   try {
-    template = await ensureTemplate();
+    template = await ensureTemplate(migrations);
   } catch (err) {
     process.emitWarning(`no PGlite template (${(err as Error).message}); initialising the data folder`);
     return false;
@@ -70,5 +146,5 @@ export async function seedFromTemplate(dataDir: string): Promise<boolean> {
   cpSync(template, copying, { recursive: true });
   rmSync(dataDir, { recursive: true, force: true });
   renameSync(copying, dataDir);
-  return true;
+  return 'copied';
 }
