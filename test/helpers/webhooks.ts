@@ -52,10 +52,18 @@ export async function receiver() {
     received.push(entry);
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
+    // A request stops being in flight when its connection closes: answered, or given up by Plaza
+    // after its timeout (a held answer would otherwise count a closed request for ever).
+    let open = true;
+    const leave = () => {
+      if (open) inFlight--;
+      open = false;
+    };
+    res.on('close', leave);
     try {
       await responder(entry, res);
     } finally {
-      inFlight--;
+      leave();
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -453,8 +453,9 @@ describe('delivery', () => {
     // The cap (10 by default) fills up and stays there while the receiver holds the requests.
     await waitFor('ten in flight', () => r.received.length >= 10);
     await new Promise((resolve) => setTimeout(resolve, 300));
+    // Counted by open connections: on a slow machine a held request can pass the 1.5 s attempt
+    // timeout and be retried, and that retry may start only once Plaza gave the first one up.
     expect(r.maxInFlight).toBe(10);
-    expect(r.received).toHaveLength(10);
     r.respond((_req, res) => {
       res.end('ok');
     });
