@@ -145,14 +145,22 @@ export interface AppOptions {
   installUrl?: string | null;
   /** The version's price (default free). */
   pricing?: Pricing;
+  /** Another app of this app's developer organization (default: a new developer organization). */
+  sameDeveloperAs?: TestApp;
 }
 
 /** An app in a new developer organization, made the way developers and reviewers do it through the services. */
 export async function registerApp(plaza: WithCore, opts: AppOptions): Promise<TestApp> {
   const { apps, organizations } = plaza.core;
-  const dev = await person(plaza, 'Dev Eloper');
-  const org = await organizations.create(dev.actor, { name: `Dev Org ${++counter}`, kind: 'developer' });
-  const developer = await organizations.resolveContext(dev.actor, org.id);
+  const dev = opts.sameDeveloperAs?.developerPerson ?? (await person(plaza, 'Dev Eloper'));
+  const developer =
+    opts.sameDeveloperAs?.developer ??
+    (await organizations.resolveContext(
+      dev.actor,
+      (
+        await organizations.create(dev.actor, { name: `Dev Org ${++counter}`, kind: 'developer' })
+      ).id,
+    ));
   const fields = VersionFields.parse({
     name: opts.name ?? 'Contact Sync',
     tagline: 'Contacts to lists',
