@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { connectPostgres, type Db, openPglite } from './db/index.ts';
 import { runMigrations } from './db/migrate.ts';
@@ -58,10 +57,10 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
   const applied = await runMigrations(db, coreMigrations);
   if (applied.length) log.info({ migrations: applied }, 'applied core migrations');
 
-  const jobs = opts.jobs ?? createJobQueue({ config, db, log });
-  // Shared state across API processes (rate limits) lives in Redis when there is one.
+  const jobs = opts.jobs ?? (await createJobQueue({ config, db, log }));
+  // Shared state across API processes (rate limits) lives in Redis when there is one (loaded only then).
   const redis = config.redisUrl
-    ? new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 })
+    ? new (await import('ioredis')).Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 })
     : undefined;
   redis?.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const platform: Platform = {

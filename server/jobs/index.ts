@@ -3,7 +3,6 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import type { MigrationSource } from '../db/migrate.ts';
 import type { Logger } from '../logger.ts';
-import { createBullmqQueue } from './bullmq.ts';
 import { createPostgresQueue } from './postgres.ts';
 import type { JobQueue } from './types.ts';
 
@@ -15,19 +14,24 @@ export const JOBS_MIGRATIONS: MigrationSource = {
 
 export type { FailedJob, JobDefinition, JobInfo, JobOptions, JobQueue } from './types.ts';
 
-/** BullMQ when REDIS_URL is set, else the runner on the main database (PostgreSQL or PGlite). */
-export function createJobQueue(deps: {
+/**
+ * BullMQ when REDIS_URL is set, else the runner on the main database (PostgreSQL or PGlite).
+ * BullMQ (and ioredis) load only then: an embedded start does not pay for them.
+ */
+export async function createJobQueue(deps: {
   config: Pick<Config, 'redisUrl' | 'redisPrefix' | 'jobsPollMs' | 'jobsLeaseMs'>;
   db: Db;
   log: Logger;
-}): JobQueue {
+}): Promise<JobQueue> {
   const { config, db, log } = deps;
-  if (config.redisUrl)
+  if (config.redisUrl) {
+    const { createBullmqQueue } = await import('./bullmq.ts');
     return createBullmqQueue({
       redisUrl: config.redisUrl,
       prefix: config.redisPrefix,
       log,
       leaseMs: config.jobsLeaseMs,
     });
+  }
   return createPostgresQueue({ db, log, pollMs: config.jobsPollMs, leaseMs: config.jobsLeaseMs });
 }

@@ -114,8 +114,8 @@ describe('createJobQueue', () => {
       jobsPollMs: 100,
       jobsLeaseMs: 1000,
     };
-    const onPostgres = createJobQueue({ config, db: lite, log });
-    const onRedis = createJobQueue({ config: { ...config, redisUrl: REDIS_URL }, db: lite, log });
+    const onPostgres = await createJobQueue({ config, db: lite, log });
+    const onRedis = await createJobQueue({ config: { ...config, redisUrl: REDIS_URL }, db: lite, log });
     expect([onPostgres.kind, onRedis.kind]).toEqual(['postgres', 'bullmq']);
     await Promise.all([onPostgres.ping(), onRedis.ping()]);
     await Promise.all([onPostgres.stop(), onRedis.stop()]);
