@@ -1,4 +1,5 @@
-import Stripe from 'stripe';
+import { createRequire } from 'node:module';
+import type Stripe from 'stripe';
 import { PlazaError } from '../../errors.ts';
 import type { ProviderBalanceTransaction, TransferRequest } from '../ledger/index.ts';
 import {
@@ -28,9 +29,13 @@ const num = (v: bigint) => Number(v);
 const idOf = (v: string | { id: string } | null | undefined) =>
   v == null ? null : typeof v === 'string' ? v : v.id;
 
+// The SDK (~220 files) loads when a Stripe provider is made: a start without Stripe configured skips it.
+const loadStripe = () => createRequire(import.meta.url)('stripe') as typeof Stripe;
+
 export function createStripeProvider(opts: StripeAdapterOptions) {
   const api = opts.apiUrl ? new URL(opts.apiUrl) : null;
-  const stripe = new Stripe(opts.secretKey, {
+  const StripeSdk = loadStripe();
+  const stripe = new StripeSdk(opts.secretKey, {
     maxNetworkRetries: 2,
     timeout: 20_000,
     appInfo: { name: 'Plaza' },
@@ -48,14 +53,14 @@ export function createStripeProvider(opts: StripeAdapterOptions) {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof Stripe.errors.StripeCardError)
+      if (err instanceof StripeSdk.errors.StripeCardError)
         throw new ProviderRefusal(err.code ?? 'card_declined', err.message);
-      if (err instanceof Stripe.errors.StripeInvalidRequestError && err.code === 'balance_insufficient')
+      if (err instanceof StripeSdk.errors.StripeInvalidRequestError && err.code === 'balance_insufficient')
         throw new ProviderRefusal('balance_insufficient', err.message);
       if (
-        err instanceof Stripe.errors.StripeConnectionError ||
-        err instanceof Stripe.errors.StripeAPIError ||
-        err instanceof Stripe.errors.StripeRateLimitError
+        err instanceof StripeSdk.errors.StripeConnectionError ||
+        err instanceof StripeSdk.errors.StripeAPIError ||
+        err instanceof StripeSdk.errors.StripeRateLimitError
       )
         throw new PlazaError('PLAZA_UNAVAILABLE', `Stripe did not answer ${what}; try again`, { cause: err });
       throw err;
