@@ -35,17 +35,20 @@ export function readMigrations(source: MigrationSource): Migration[] {
  * that was applied and then edited stops the boot: history is not rewritten.
  */
 export async function runMigrations(db: Db, sources: MigrationSource[]): Promise<string[]> {
-  await db.exec(`CREATE TABLE IF NOT EXISTS plaza_migrations (
-    owner text NOT NULL, name text NOT NULL, checksum text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (owner, name))`);
-  // Most starts find everything applied: one read, and a transaction only for what is new.
-  const known = new Map(
-    (
-      await db.query<{ owner: string; name: string; checksum: string }>(
-        'SELECT owner, name, checksum FROM plaza_migrations',
-      )
-    ).map((r) => [`${r.owner}/${r.name}`, r.checksum]),
-  );
+  // Most starts find everything applied: one read (the table is created only when it is
+  // missing, DDL costing more than the read), and a transaction only for what is new.
+  const read = () =>
+    db.query<{ owner: string; name: string; checksum: string }>(
+      'SELECT owner, name, checksum FROM plaza_migrations',
+    );
+  const rows = await read().catch(async (err) => {
+    if ((err as { code?: string }).code !== '42P01') throw err; // undefined_table
+    await db.exec(`CREATE TABLE IF NOT EXISTS plaza_migrations (
+      owner text NOT NULL, name text NOT NULL, checksum text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (owner, name))`);
+    return read();
+  });
+  const known = new Map(rows.map((r) => [`${r.owner}/${r.name}`, r.checksum]));
   const applied: string[] = [];
   for (const source of sources) {
     for (const m of readMigrations(source)) {
