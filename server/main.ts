@@ -4,6 +4,15 @@ import { enableCompileCache } from 'node:module';
 // Node keeps the compiled modules in its cache folder (the OS temp dir) between
 // starts; a restart then skips most parsing. Enabled before the modules load.
 enableCompileCache();
+// `npm start` passes this: web/dist is rebuilt when a file under web/ is newer, checked here
+// rather than in a Node process of its own before this one.
+if (process.argv.includes('--build-web-if-stale')) {
+  const { buildWeb } = await import('../scripts/build-web.ts');
+  await buildWeb({ ifStale: true }).catch((err: unknown) => {
+    console.error(`web: build failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}
 const { createApp } = await import('./app.ts');
 const { ConfigError, loadConfig } = await import('./config.ts');
 const { createCore } = await import('./core.ts');
