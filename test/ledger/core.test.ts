@@ -5,8 +5,7 @@ import { PlazaError } from '../../server/errors.ts';
 import { createLedgerCore, type LedgerCore } from '../../server/modules/ledger/core.ts';
 import { CURRENCY_EXPONENTS, formatMinor } from '../../server/modules/ledger/currency.ts';
 import type { LedgerAccountRef, PostInput } from '../../server/modules/ledger/port.ts';
-import type { TestDatabase } from '../helpers/db.ts';
-import { createLedgerDatabase } from './helpers.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 let t: TestDatabase;
 let db: Db;
@@ -15,7 +14,7 @@ let seq = 0;
 const key = (p = 'k') => `${p}:${++seq}:${Math.random().toString(36).slice(2)}`;
 
 beforeAll(async () => {
-  t = await createLedgerDatabase();
+  t = await createTestDatabase();
   db = t.db;
   ledger = createLedgerCore({ db });
 });

@@ -3,8 +3,7 @@ import type { Db } from '../../server/db/index.ts';
 import { PlazaError } from '../../server/errors.ts';
 import type { RecordDisputeInput } from '../../server/modules/ledger/port.ts';
 import { createLedgerService, type LedgerService } from '../../server/modules/ledger/service.ts';
-import type { TestDatabase } from '../helpers/db.ts';
-import { createLedgerDatabase } from './helpers.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 /**
  * Disputes through the ledger's port: the partner's share at the charge's
@@ -20,7 +19,7 @@ let ledger: LedgerService;
 let n = 0;
 
 beforeAll(async () => {
-  t = await createLedgerDatabase();
+  t = await createTestDatabase();
   db = t.db;
   ledger = createLedgerService({ db });
 });

@@ -1,12 +1,7 @@
 import { newId } from '../../server/ids.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { onboardSandboxPayoutAccount, paySandboxCheckout } from '../helpers/payments.ts';
 import type { TestPlaza } from '../helpers/plaza.ts';
 import type { SignedIn } from '../helpers/world.ts';
-
-/** A fresh database with every module's migrations (the ledger's among them). */
-export async function createLedgerDatabase(): Promise<TestDatabase> {
-  return createTestDatabase();
-}
 
 /**
  * A paid payout of `partnerOrgId` on the sandbox provider: its payout account
@@ -20,34 +15,10 @@ export async function paidPayout(
   partnerOrgId: string,
   developerOrgId: string,
 ): Promise<string> {
-  const api = (path: string) =>
-    who.agent.post(`/v1/organizations/${partnerOrgId}/payouts/account${path}`).set('x-csrf-token', who.csrf);
-  await api('').send({}).expect(200);
-  const link = (await api('/onboarding-link').expect(200)).body;
-  const token = new URL(link.url).pathname.split('/').pop();
-  await plaza.http.get(`/v1/payments/sandbox/onboarding/${token}`).expect(200);
-  await plaza.http.post(`/v1/payments/sandbox/onboarding/${token}`).send({ submit: true }).expect(200);
+  await onboardSandboxPayoutAccount(plaza, who, partnerOrgId);
   const { provider } = plaza.core.payments;
   const invoiceId = newId('inv');
-  const session = await provider.createCheckout({
-    idempotencyKey: `checkout:${invoiceId}`,
-    mode: 'payment',
-    amount: 100_000n,
-    currency: 'USD',
-    description: 'Pro plan',
-    transferGroup: invoiceId,
-    saveCard: false,
-    successUrl: 'http://plaza.test/ok',
-    cancelUrl: 'http://plaza.test/cancel',
-    metadata: { invoice: invoiceId },
-  });
-  await plaza.http
-    .post(`/v1/payments/sandbox/checkout/${session.sessionId}/pay`)
-    .send({ card: '4242424242424242' })
-    .expect(200);
-  const charge = await provider.retrieveCharge(
-    (await provider.retrieveCheckout(session.sessionId)).paymentIntentId!,
-  );
+  const charge = await paySandboxCheckout(plaza, invoiceId, 100_000n);
   const agency = partnerOrgId !== developerOrgId;
   if (agency)
     await plaza.core.ledger.addRule(

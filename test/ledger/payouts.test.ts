@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PayoutProviderPort } from '../../server/modules/ledger/port.ts';
 import { createLedgerService } from '../../server/modules/ledger/service.ts';
 import { type Developer, developer } from '../helpers/apps.ts';
+import { onboardSandboxPayoutAccount, paySandboxCheckout } from '../helpers/payments.ts';
 import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
 import { signInWithPlatformRole } from '../helpers/world.ts';
 
@@ -20,38 +21,13 @@ afterAll(async () => {
   await plaza?.close();
 });
 
-async function onboard(dev: Developer) {
-  const api = (path: string) =>
-    dev.agent.post(`/v1/organizations/${dev.orgId}/payouts/account${path}`).set('x-csrf-token', dev.csrf);
-  await api('').send({}).expect(200);
-  const link = (await api('/onboarding-link').expect(200)).body;
-  const token = new URL(link.url).pathname.split('/').pop();
-  await plaza.http.get(`/v1/payments/sandbox/onboarding/${token}`).expect(200);
-  await plaza.http.post(`/v1/payments/sandbox/onboarding/${token}`).send({ submit: true }).expect(200);
-}
+const onboard = (dev: Developer) => onboardSandboxPayoutAccount(plaza, dev, dev.orgId);
 
 /** A customer pays `amount` on the sandbox; the ledger records the charge as settled `settledDaysAgo`. */
 async function paidCharge(dev: Developer, amount: bigint, settledDaysAgo = 20) {
   const { provider } = plaza.core.payments;
   const invoiceId = `inv_p${++n}_${Date.now()}`;
-  const session = await provider.createCheckout({
-    idempotencyKey: `checkout:${invoiceId}`,
-    mode: 'payment',
-    amount,
-    currency: 'USD',
-    description: 'Pro plan',
-    transferGroup: invoiceId,
-    saveCard: false,
-    successUrl: 'http://plaza.test/ok',
-    cancelUrl: 'http://plaza.test/cancel',
-    metadata: { invoice: invoiceId },
-  });
-  await plaza.http
-    .post(`/v1/payments/sandbox/checkout/${session.sessionId}/pay`)
-    .send({ card: '4242424242424242' })
-    .expect(200);
-  const done = await provider.retrieveCheckout(session.sessionId);
-  const charge = await provider.retrieveCharge(done.paymentIntentId!);
+  const charge = await paySandboxCheckout(plaza, invoiceId, amount);
   const recorded = await plaza.core.db.transaction((tx) =>
     plaza.core.ledger.recordCharge(tx, {
       invoiceId,

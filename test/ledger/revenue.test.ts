@@ -6,8 +6,7 @@ import type { RecordChargeInput } from '../../server/modules/ledger/port.ts';
 import { computeSplit } from '../../server/modules/ledger/revenue.ts';
 import { createLedgerService, type LedgerService } from '../../server/modules/ledger/service.ts';
 import { allocate } from '../../server/modules/ledger/split.ts';
-import type { TestDatabase } from '../helpers/db.ts';
-import { createLedgerDatabase } from './helpers.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 let t: TestDatabase;
 let db: Db;
@@ -16,7 +15,7 @@ let clock = new Date('2026-03-01T12:00:00Z');
 let n = 0;
 
 beforeAll(async () => {
-  t = await createLedgerDatabase();
+  t = await createTestDatabase();
   db = t.db;
   ledger = createLedgerService({ db, now: () => clock });
 });

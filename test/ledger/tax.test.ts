@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../server/db/index.ts';
 import { createLedgerService, type LedgerService } from '../../server/modules/ledger/service.ts';
-import type { TestDatabase } from '../helpers/db.ts';
-import { createLedgerDatabase } from './helpers.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 let t: TestDatabase;
 let db: Db;
@@ -11,7 +10,7 @@ let n = 0;
 const clock = new Date('2026-06-15T12:00:00Z');
 
 beforeAll(async () => {
-  t = await createLedgerDatabase();
+  t = await createTestDatabase();
   db = t.db;
   ledger = createLedgerService({ db, now: () => clock });
 });
