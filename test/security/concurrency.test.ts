@@ -56,10 +56,9 @@ describe('installations', () => {
     return rows[0].n as number;
   }
 
-  it('installing the same app N times at once makes one installation', async () => {
-    const owner = await person(plaza);
-    const acct = await account(plaza, owner);
-    const install = () =>
+  /** Installs the app with contacts:read into `acct` as `owner`, settled to ok or the error's status. */
+  const installer =
+    (owner: Awaited<ReturnType<typeof person>>, acct: Awaited<ReturnType<typeof account>>) => () =>
       settle(
         plaza.core.installations.create({
           accountId: acct.org.id,
@@ -69,6 +68,11 @@ describe('installations', () => {
           actor: owner.actor,
         }),
       );
+
+  it('installing the same app N times at once makes one installation', async () => {
+    const owner = await person(plaza);
+    const acct = await account(plaza, owner);
+    const install = installer(owner, acct);
     const { a, b } = await race(5, install, install);
     const done = [...a, ...b];
     expect(done.filter((r) => r.ok)).toHaveLength(1);
@@ -79,16 +83,7 @@ describe('installations', () => {
   it('install and uninstall racing leave at most one active installation, and every success has its event', async () => {
     const owner = await person(plaza);
     const acct = await account(plaza, owner);
-    const install = () =>
-      settle(
-        plaza.core.installations.create({
-          accountId: acct.org.id,
-          appId: app.appId,
-          versionId: app.versionId,
-          grantedScopes: ['contacts:read'],
-          actor: owner.actor,
-        }),
-      );
+    const install = installer(owner, acct);
     const uninstall = () =>
       settle(
         plaza.core.installations.uninstall({ accountId: acct.org.id, appId: app.appId, actor: owner.actor }),
