@@ -129,10 +129,11 @@ export function createApp(core: Core): Koa {
   app.use(core.oauth.middleware());
   app.use(authenticate(core.identity));
   app.use(
-    rateLimitCallers(core.rateLimiter, {
-      caller: core.config.rateLimitPerMinute,
-      anonymous: core.config.rateLimitAnonymousPerMinute,
-    }),
+    rateLimitCallers(
+      core.rateLimiter,
+      { caller: core.config.rateLimitPerMinute, anonymous: core.config.rateLimitAnonymousPerMinute },
+      new Set(core.routes.filter((r) => r.unlimited).map((r) => r.path)),
+    ),
   );
   app.use(router.routes());
   app.use(router.allowedMethods());

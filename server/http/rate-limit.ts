@@ -75,11 +75,15 @@ export function applyRateLimit(ctx: Context, result: RateLimitResult): void {
  * limit it per installation and per app once the token is verified, other
  * routes count it as anonymous (`ctx.state.rateLimitDeferred`).
  */
-export function rateLimitCallers(limiter: RateLimiter, perMinute: { caller: number; anonymous: number }) {
+export function rateLimitCallers(
+  limiter: RateLimiter,
+  perMinute: { caller: number; anonymous: number },
+  /** Paths of routes declared `unlimited` (signed deliveries, checked before any work). */
+  unlimitedPaths: ReadonlySet<string> = new Set(),
+) {
   return async (ctx: Context, next: Next) => {
     if (!ctx.path.startsWith('/v1/')) return next();
-    // Stripe delivers bursts from a few addresses; each delivery is signature-checked before any work.
-    if (ctx.path === '/v1/payments/stripe/webhook') return next();
+    if (unlimitedPaths.has(ctx.path)) return next();
     const caller = ctx.state.caller as Caller | undefined;
     if (!caller && /^Bearer\s+(?!plz_key_)\S/i.test(ctx.get('authorization'))) {
       ctx.state.rateLimitDeferred = true;

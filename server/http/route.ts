@@ -75,6 +75,12 @@ export interface RouteSpec<
    * create what users pay for or what is delivered (installs, messages).
    */
   idempotent?: boolean;
+  /**
+   * Leave this route out of the per-caller limit: for signed deliveries from a
+   * provider (Stripe's webhooks come in bursts from a few addresses), where the
+   * handler checks the signature before any work. Fixed paths only.
+   */
+  unlimited?: boolean;
   handler: (input: HandlerInput<P, Q, B>) => Promise<ResponseOf<S>>;
 }
 

@@ -54,6 +54,11 @@ export function mountRoutes(router: Router, routes: AnyRoute[], deps: MountDeps)
       throw new Error(
         `route ${route.method.toUpperCase()} ${route.path} cannot be idempotent: keys belong to a signed-in caller's writes, kept by the idempotency module`,
       );
+    // The limiter runs before routing and matches `unlimited` paths exactly.
+    if (route.unlimited && route.path.includes(':'))
+      throw new Error(
+        `route ${route.method.toUpperCase()} ${route.path} can be unlimited only on a fixed path`,
+      );
     const declared = route.access.kind === 'app' ? route.access.scope : null;
     if (declared && !deps.scopes.get(declared))
       throw new Error(

@@ -54,6 +54,23 @@ describe('rate limits per caller', () => {
     for (let i = 0; i < 5; i++) await p.http.get('/healthz').expect(200);
   });
 
+  it('leaves routes declared unlimited (Stripe webhooks, signature-checked first) out of the budget', async () => {
+    const p = await plaza({});
+    // Past the anonymous budget of 2, every unsigned delivery is still read and refused for its signature.
+    for (let i = 0; i < 4; i++) {
+      const res = await p.http
+        .post('/v1/payments/stripe/webhook')
+        .set('content-type', 'application/json')
+        .send('{}');
+      expect(res.status).not.toBe(429);
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.headers['ratelimit-limit']).toBeUndefined();
+    }
+    await p.http.get('/v1/marketplace-nothing').expect(404);
+    await p.http.get('/v1/marketplace-nothing').expect(404);
+    await p.http.get('/v1/marketplace-nothing').expect(429);
+  });
+
   it('shares one budget across API processes through Redis', async () => {
     // Two cores on one database and one Redis: two API processes of one installation.
     const database = await createTestDatabase();

@@ -231,6 +231,7 @@ export function paymentRoutes({ payments }: { payments: PaymentsService }) {
       tag: 'Payments',
       access: { kind: 'public' },
       rawBody: STRIPE_WEBHOOK_BODY,
+      unlimited: true,
       response: z.object({
         received: z.literal(true),
         eventId: z.string(),
