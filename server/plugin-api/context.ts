@@ -5,7 +5,8 @@ import type { JobDefinition, JobOptions } from '../jobs/types.ts';
 import type { ExtensionPointId, ExtensionPoints } from '../lib/extension-points.ts';
 import type { Logger } from '../logger.ts';
 import type { PlazaEvent } from '../modules/events/index.ts';
-import type { Actor } from '../tenancy.ts';
+import type { LedgerAccountRef, PostInput, PostResult } from '../modules/ledger/index.ts';
+import type { Actor, OrgKind, Role } from '../tenancy.ts';
 
 /**
  * What a plugin's `setup` receives: only the services a plugin may use, each
@@ -14,7 +15,7 @@ import type { Actor } from '../tenancy.ts';
  * `jobs.define`) is open only while `setup` runs, because routes are mounted
  * and workers started once, right after.
  */
-export interface PluginContext<C = Record<string, never>> {
+export interface PluginContext<C = Record<string, never>, S = Record<string, never>> {
   readonly name: string;
   readonly version: string;
   /** The `config` schema's output, parsed from `PLAZA_PLUGIN_<NAME>_<KEY>` variables at boot. */
@@ -30,6 +31,14 @@ export interface PluginContext<C = Record<string, never>> {
   readonly mail: PluginMail;
   /** The organization's audit log, in the caller's transaction. */
   readonly audit: PluginAudit;
+  /** Per-organization settings declared by the manifest's `settings.schema` (defaults applied). */
+  readonly settings: PluginSettings<S>;
+  /** Organizations, read only: name, kind, parent, children, members. */
+  readonly orgs: PluginOrgs;
+  /** The double-entry ledger (balanced transactions; idempotency keys prefixed `<plugin>:`). */
+  readonly ledger: PluginLedger;
+  /** Charging the platform's own customers (plans, credits), not app purchases. */
+  readonly payments: PluginPayments;
   /**
    * Adds to an extension point a core module owns (`installation.gate`,
    * `oauth.theme`, `marketplace.pricing`; see plugins/README.md). Only while
@@ -55,7 +64,9 @@ export interface PluginContext<C = Record<string, never>> {
 export interface PluginMail {
   /**
    * Queues an email rendered from Plaza's email templates
-   * (`templates/emails/<template>.hbs`: a subject line, a blank line, the text).
+   * (`templates/emails/<template>.hbs`: a subject line, a blank line, the text),
+   * or from the plugin's own, `plugins/<name>/emails/<template>.hbs`, named
+   * `'<name>/<template>'` (same format).
    */
   send(template: string, data: Record<string, unknown> & { to: string }): Promise<void>;
 }
@@ -117,4 +128,89 @@ export interface PluginJobs {
    * scheduler). Only during setup, after `define`.
    */
   repeat(name: string, everyMs: number): void;
+}
+
+export interface PluginSettings<S> {
+  /** The organization's settings: what it saved, defaults for the rest. Reads in `q` when given. */
+  get(organizationId: string, q?: Queryable): Promise<S>;
+  /**
+   * Validates `values` (merged over the current ones) against the schema and
+   * saves them in `q`, audited as `<plugin>.settings_updated`. A bad value
+   * throws a 400 PlazaError naming the field. Returns the saved settings.
+   */
+  set(q: Queryable, organizationId: string, values: Partial<S>, actor: Actor): Promise<S>;
+}
+
+export interface PluginOrg {
+  id: string;
+  name: string;
+  kind: OrgKind;
+  /** The agency of a sub-account, else null. */
+  parentId: string | null;
+  createdAt: Date;
+}
+
+export interface PluginOrgs {
+  /** The organization; throws 404 PLAZA_NOT_FOUND when there is none. */
+  get(organizationId: string): Promise<PluginOrg>;
+  /** An agency's sub-accounts (empty for other kinds). */
+  children(agencyId: string): Promise<PluginOrg[]>;
+  /** The people in the organization, with their role (for emails). */
+  members(organizationId: string): Promise<Array<{ userId: string; email: string; role: Role }>>;
+}
+
+export interface PluginLedger {
+  /**
+   * Posts one balanced transaction in `tx` (the ledger port's rules: entries
+   * sum to zero per side, positive bigint minor units, one currency). The
+   * idempotency key is stored as `<plugin>:<key>`, so plugins never collide
+   * with core or each other.
+   */
+  post(tx: Tx, input: PostInput): Promise<PostResult>;
+  /** An account's balance in minor units, in its normal direction (0 when never used). */
+  balance(account: LedgerAccountRef, currency: string): Promise<bigint>;
+}
+
+export interface PlatformCheckoutInput {
+  /** The customer organization that pays. */
+  organizationId: string;
+  /** Minor units, > 0. */
+  amount: bigint;
+  currency: string;
+  /** Shown on the payment page and the receipt. */
+  description: string;
+  /** The plugin's own id of what is paid (an invoice, a top-up); comes back in the events. */
+  reference: string;
+  successUrl: string;
+  cancelUrl: string;
+}
+
+export interface PlatformChargeInput {
+  organizationId: string;
+  amount: bigint;
+  currency: string;
+  description: string;
+  /** Same key, same charge: a retry never charges twice. Also the `reference` of the events. */
+  idempotencyKey: string;
+}
+
+export interface PlatformChargeResult {
+  status: 'succeeded' | 'failed';
+  chargeId?: string;
+  failureReason?: string;
+}
+
+/**
+ * Payments of the platform's own customers. Results also arrive as core
+ * events, at least once: `platform_charge.succeeded` / `platform_charge.failed`
+ * with payload `{ reference, chargeId, amount, currency }` (amount a number of
+ * minor units), `reference` being the checkout's `reference` or the saved-method
+ * charge's `idempotencyKey` (without the plugin prefix).
+ */
+export interface PluginPayments {
+  readonly provider: 'sandbox' | 'stripe';
+  /** A hosted payment page for one amount; the customer's card is saved for later charges. */
+  checkout(input: PlatformCheckoutInput): Promise<{ sessionId: string; url: string }>;
+  /** Charges the organization's saved payment method off-session. */
+  chargeSavedMethod(input: PlatformChargeInput): Promise<PlatformChargeResult>;
 }

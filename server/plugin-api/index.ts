@@ -41,16 +41,53 @@ export {
 export type { Logger } from '../logger.ts';
 export type { PlazaEvent } from '../modules/events/index.ts';
 export type { InstallationGate, InstallationGateInput } from '../modules/installations/index.ts';
+export type {
+  Direction,
+  LedgerAccountKind,
+  LedgerAccountRef,
+  LedgerEntryInput,
+  PostInput,
+  PostResult,
+  SourceRef,
+} from '../modules/ledger/index.ts';
 export type { MarketplacePricing, PriceQuote } from '../modules/marketplace/index.ts';
 export type { Theme, ThemeRequest, ThemeResolver } from '../modules/oauth/index.ts';
-export { type Actor, hasRole, type OrgContext, type OrgKind, type Role, SYSTEM_ACTOR } from '../tenancy.ts';
+export type {
+  LimitedResource,
+  OrganizationLimitInput,
+  OrganizationLimits,
+} from '../modules/organizations/index.ts';
+export {
+  type Actor,
+  hasRole,
+  type OrgContext,
+  type OrgKind,
+  type PlatformRole,
+  type Role,
+  SYSTEM_ACTOR,
+} from '../tenancy.ts';
 export type {
   PluginAudit,
   PluginContext,
   PluginEvents,
   PluginJobDefinition,
   PluginJobs,
+  PluginLedger,
   PluginMail,
+  PluginOrg,
+  PluginOrgs,
+  PluginPayments,
   PluginRoutes,
+  PluginSettings,
+  PlatformChargeInput,
+  PlatformChargeResult,
+  PlatformCheckoutInput,
 } from './context.ts';
-export { definePlugin, type PluginEventType, type PluginManifest, type PluginScope } from './manifest.ts';
+export {
+  definePlugin,
+  type PluginEventType,
+  type PluginManifest,
+  type PluginPage,
+  type PluginScope,
+  type PluginSettingsDeclaration,
+} from './manifest.ts';

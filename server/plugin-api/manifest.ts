@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { OrgKind, PlatformRole, Role } from '../tenancy.ts';
 import type { PluginContext } from './context.ts';
 
 /**
@@ -6,7 +7,10 @@ import type { PluginContext } from './context.ts';
  * of the plugin runs, so a broken plugin stops the boot with its name and the
  * reason instead of failing later at run time.
  */
-export interface PluginManifest<S extends z.ZodObject = z.ZodObject<Record<string, never>>> {
+export interface PluginManifest<
+  S extends z.ZodObject = z.ZodObject<Record<string, never>>,
+  T extends z.ZodObject = z.ZodObject<Record<string, never>>,
+> {
   /** Lowercase letters, digits and single hyphens (`billing`, `data-products`); equals the folder name. */
   name: string;
   /** Semantic version of the plugin (`1.2.0`). */
@@ -32,8 +36,44 @@ export interface PluginManifest<S extends z.ZodObject = z.ZodObject<Record<strin
   errors?: Record<string, { status: number; title: string }>;
   /** Folder of `NNN_name.sql` migrations, relative to the plugin (default `migrations` when it exists). */
   migrations?: string;
+  /** Per-organization settings, changed by the organization's admins in the web app (`ctx.settings`). */
+  settings?: PluginSettingsDeclaration<T>;
+  /** Pages the web app shows for this plugin (Vue files in `plugins/<name>/web/`). */
+  web?: { pages: PluginPage[] };
   /** Called once at boot, after migrations, in requirement order. Throwing stops the boot. */
-  setup(ctx: PluginContext<z.output<S>>): void | Promise<void>;
+  setup(ctx: PluginContext<z.output<S>, z.output<T>>): void | Promise<void>;
+}
+
+export interface PluginSettingsDeclaration<T extends z.ZodObject = z.ZodObject> {
+  /**
+   * Per-organization settings. Every field has a default, so an organization
+   * that never saved reads defaults. Fields the form renders: string, number,
+   * integer, boolean, enum (`.describe()` gives the label's help text).
+   */
+  schema: T;
+  /** Least org role that may read and change them (default 'admin'). */
+  minRole?: Role;
+  /** Org kinds that have them (default: all). */
+  orgKinds?: OrgKind[];
+}
+
+export interface PluginPage {
+  /**
+   * URL segment(s) under the area: org pages at `/orgs/:orgId/x/<plugin>/<path>`,
+   * operator pages at `/operator/x/<plugin>/<path>`.
+   */
+  path: string;
+  /** Vue single-file component, relative to `plugins/<name>/web/` (e.g. 'PlanPage.vue'). */
+  component: string;
+  /** Navigation label. */
+  title: string;
+  area: 'org' | 'operator';
+  /** org area: least org role that sees it in the nav and may open it (default 'member'). */
+  minRole?: Role;
+  /** org area: which org kinds (default all). */
+  orgKinds?: OrgKind[];
+  /** operator area: platform roles that see it and may open it (default ['admin']). */
+  platformRoles?: PlatformRole[];
 }
 
 export interface PluginScope {
@@ -63,8 +103,9 @@ export interface PluginEventType {
  * export default definePlugin({ name: 'notes', version: '1.0.0', setup(ctx) { ... } });
  * ```
  */
-export function definePlugin<S extends z.ZodObject = z.ZodObject<Record<string, never>>>(
-  manifest: PluginManifest<S>,
-): PluginManifest<S> {
+export function definePlugin<
+  S extends z.ZodObject = z.ZodObject<Record<string, never>>,
+  T extends z.ZodObject = z.ZodObject<Record<string, never>>,
+>(manifest: PluginManifest<S, T>): PluginManifest<S, T> {
   return manifest;
 }

@@ -15,7 +15,7 @@ import { prefixRoute } from './routes.ts';
 const JOB_NAME = /^[a-z][a-zA-Z0-9_-]*$/;
 
 export interface PluginRuntime {
-  ctx: PluginContext<Record<string, unknown>>;
+  ctx: PluginContext<Record<string, unknown>, Record<string, unknown>>;
   /** Routes the plugin added, already prefixed. */
   routes: AnyRoute[];
   /** onStop callbacks, in the order given. */
@@ -58,7 +58,7 @@ export function createPluginContext(
   };
   const seen = new Set<string>();
 
-  const ctx: PluginContext<Record<string, unknown>> = {
+  const ctx: PluginContext<Record<string, unknown>, Record<string, unknown>> = {
     name,
     version: manifest.version,
     config: Object.freeze({ ...config }),
@@ -141,6 +141,25 @@ export function createPluginContext(
           );
         return deps.audit.record(q, entry);
       },
+    },
+    // The contract's types land first so plugin authors compile against them; the implementation follows.
+    settings: {
+      get: () => Promise.reject(new Error('ctx.settings is not implemented yet')),
+      set: () => Promise.reject(new Error('ctx.settings is not implemented yet')),
+    },
+    orgs: {
+      get: () => Promise.reject(new Error('ctx.orgs is not implemented yet')),
+      children: () => Promise.reject(new Error('ctx.orgs is not implemented yet')),
+      members: () => Promise.reject(new Error('ctx.orgs is not implemented yet')),
+    },
+    ledger: {
+      post: () => Promise.reject(new Error('ctx.ledger is not implemented yet')),
+      balance: () => Promise.reject(new Error('ctx.ledger is not implemented yet')),
+    },
+    payments: {
+      provider: 'sandbox',
+      checkout: () => Promise.reject(new Error('ctx.payments is not implemented yet')),
+      chargeSavedMethod: () => Promise.reject(new Error('ctx.payments is not implemented yet')),
     },
     extend(point, extension) {
       deps.extensions.add(point, extension, `plugin:${name}`);

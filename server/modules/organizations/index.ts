@@ -3,6 +3,12 @@ import { defineModule } from '../module.ts';
 import { organizationRoutes } from './routes.ts';
 import { createOrganizationsService, type OrganizationsService } from './service.ts';
 
+export type {
+  LimitedResource,
+  OrganizationLimitInput,
+  OrganizationLimits,
+  OrganizationLimitsAdmission,
+} from './limits.ts';
 export { InvitationSchema, MemberSchema, OrganizationWithRole } from './schemas.ts';
 export type { Invitation, Member, Organization, OrganizationsService } from './service.ts';
 
