@@ -47,7 +47,13 @@ export default defineModule({
       type: 'app.uninstalled',
       description: 'An app was uninstalled from an account.',
       scope: null,
-      payload: z.object({ installationId: z.string(), accountId: z.string(), appId: z.string() }),
+      payload: z.object({
+        installationId: z.string(),
+        accountId: z.string(),
+        appId: z.string(),
+        // Why it closed (uninstalled_by_account, uninstalled_by_app, revoked, ...): developers' dashboards chart it.
+        reason: z.string().optional(),
+      }),
     },
   ],
   createService: ({ db, audit, events, extensions }) =>

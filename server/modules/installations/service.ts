@@ -80,6 +80,7 @@ export function createInstallationsService(deps: { db: Db; audit: AuditService; 
       installationId: inst.id,
       accountId: inst.accountId,
       appId: inst.appId,
+      ...(reason ? { reason } : {}),
     });
     return inst;
   }
