@@ -9,6 +9,8 @@ export const ErrorCodes = {
   PLAZA_BAD_CREDENTIALS: { status: 401, title: 'Email or password is wrong' },
   PLAZA_PAYMENT_REQUIRED: { status: 402, title: 'Payment required' },
   PLAZA_PAYMENT_DECLINED: { status: 402, title: 'The payment was declined' },
+  // Thrown by plugins (billing) through `organization.limits` and their own gated routes: `extra` names the feature and plan.
+  PLAZA_ENTITLEMENT: { status: 402, title: 'The organization’s plan does not include this' },
   PLAZA_CSRF: { status: 403, title: 'CSRF token missing or wrong' },
   PLAZA_FORBIDDEN: { status: 403, title: 'Not allowed' },
   PLAZA_EMAIL_UNVERIFIED: { status: 403, title: 'Email address not verified' },
