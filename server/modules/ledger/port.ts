@@ -129,6 +129,14 @@ export interface SplitChargeInput {
   category?: string | null;
   /** The agency that sold it (sub-account installs), if any. */
   agencyOrgId?: string | null;
+  /**
+   * Resale: the part of `amount` that is the agency's markup over the
+   * developer's price (0n or absent otherwise; needs `agencyOrgId`). It goes
+   * to the agency, less its pro-rata part of the processing fee; the schedule
+   * splits only the rest (the developer's price), and only that counts towards
+   * the developer's lifetime revenue.
+   */
+  markup?: bigint;
   /** The charge's date; the schedule in force on that date applies. */
   at?: Date;
 }
@@ -152,6 +160,8 @@ export interface SplitPart {
   /** Organization id for partners; absent for the platform. */
   party?: string;
   amount: bigint;
+  /** The agency's part: how much of `amount` is its resale markup (the rest is its schedule share). */
+  markup?: bigint;
 }
 
 /**

@@ -17,6 +17,7 @@ import type {
   SplitChargeInput,
   SplitPart,
 } from './port.ts';
+import { createResaleReports } from './resale.ts';
 import { allocate } from './split.ts';
 
 export interface Tier {
@@ -93,14 +94,18 @@ export function computeSplit(
     processingFee: bigint;
     developerOrgId: string;
     agencyOrgId?: string | null;
+    markup?: bigint;
   },
   lifetimeBefore: bigint,
 ): Split {
   const { amount, processingFee: fee } = input;
+  const markup = input.agencyOrgId ? (input.markup ?? 0n) : 0n;
+  // The schedule's tiers run over the developer's price; a resale markup is the agency's alone.
+  const base = amount - markup;
   const slices: AppliedRule['slices'] = [];
   let lo = 0n;
   const start = lifetimeBefore;
-  const end = lifetimeBefore + amount;
+  const end = lifetimeBefore + base;
   for (const t of rule.tiers) {
     const hi = t.upTo ?? end;
     const from = start > lo ? start : lo;
@@ -119,12 +124,22 @@ export function computeSplit(
     wAgency += s.amount * bps * agencyBps;
     wDeveloper += s.amount * (10000n - bps) * 10000n;
   }
-  const [platform, developer, agency] = allocate(amount - fee, [wPlatform, wDeveloper, wAgency]);
+  // Each unit of the base weighs 10000 * 10000 across the three weights above; the markup weighs
+  // the same per unit, so the fee is borne pro rata by the markup and the rest.
+  const weights = [wPlatform, wDeveloper, wAgency];
+  if (markup > 0n) weights.push(markup * 100_000_000n);
+  const [platform, developer, agencyShare, agencyMarkup = 0n] = allocate(amount - fee, weights);
   const parts: SplitPart[] = [
     { role: 'platform', amount: platform },
     { role: 'developer', party: input.developerOrgId, amount: developer },
   ];
-  if (input.agencyOrgId) parts.push({ role: 'agency', party: input.agencyOrgId, amount: agency });
+  if (input.agencyOrgId)
+    parts.push({
+      role: 'agency',
+      party: input.agencyOrgId,
+      amount: agencyShare + agencyMarkup,
+      ...(markup > 0n ? { markup: agencyMarkup } : {}),
+    });
   return {
     amount,
     currency: input.currency,
@@ -145,7 +160,11 @@ const jsonSplit = (s: Split) => ({
   ...s,
   amount: s.amount.toString(),
   processingFee: s.processingFee.toString(),
-  parts: s.parts.map((p) => ({ ...p, amount: p.amount.toString() })),
+  parts: s.parts.map((p) => ({
+    ...p,
+    amount: p.amount.toString(),
+    ...(p.markup !== undefined ? { markup: p.markup.toString() } : {}),
+  })),
   rule: { ...s.rule, slices: s.rule.slices.map((x) => ({ ...x, amount: x.amount.toString() })) },
 });
 
@@ -154,7 +173,11 @@ export function splitFromJson(r: any): Split {
     amount: BigInt(r.amount),
     currency: r.currency,
     processingFee: BigInt(r.processing_fee),
-    parts: (r.parts as any[]).map((p) => ({ ...p, amount: BigInt(p.amount) })),
+    parts: (r.parts as any[]).map((p) => ({
+      ...p,
+      amount: BigInt(p.amount),
+      ...(p.markup !== undefined ? { markup: BigInt(p.markup) } : {}),
+    })),
     rule: { ...r.rule, slices: (r.rule.slices as any[]).map((x) => ({ ...x, amount: BigInt(x.amount) })) },
   };
 }
@@ -240,6 +263,13 @@ export function createRevenue({ db, core, now }: { db: Db; core: LedgerCore; now
       fields.push({ field: 'currency', reason: 'must be a supported ISO 4217 code in upper case' });
     if (!input.developerOrgId) fields.push({ field: 'developerOrgId', reason: 'is required' });
     if (!input.appId) fields.push({ field: 'appId', reason: 'is required' });
+    if (input.markup !== undefined && input.markup !== 0n) {
+      if (typeof input.markup !== 'bigint' || input.markup < 0n)
+        fields.push({ field: 'markup', reason: 'must be an integer of minor units, 0 or more' });
+      else if (!input.agencyOrgId) fields.push({ field: 'markup', reason: 'needs the agency that resold it' });
+      else if (!p && input.markup >= input.amount)
+        fields.push({ field: 'markup', reason: "must be less than the amount (the developer's price is in it)" });
+    }
     if (fields.length) fail(fields);
   }
 
@@ -368,7 +398,7 @@ export function createRevenue({ db, core, now }: { db: Db; core: LedgerCore; now
     }
     await tx.query(
       'UPDATE ledger_partner_totals SET lifetime_gross = lifetime_gross + $3 WHERE party = $1 AND currency = $2',
-      [input.developerOrgId, input.currency, input.amount.toString()],
+      [input.developerOrgId, input.currency, (input.amount - (input.markup ?? 0n)).toString()],
     );
     return { ...posted, split };
   }
@@ -722,6 +752,7 @@ export function createRevenue({ db, core, now }: { db: Db; core: LedgerCore; now
   }
 
   return {
+    ...createResaleReports({ db }),
     splitCharge,
     recordCharge,
     recordRefund,

@@ -1,4 +1,5 @@
 import type { ExtensionRegistry } from '../../lib/extension-points.ts';
+import type { Pricing } from './schemas.ts';
 
 /** A price for one account, in minor units (`1900` EUR = €19.00). */
 export interface PriceQuote {
@@ -9,6 +10,13 @@ export interface PriceQuote {
   interval: 'month' | 'year' | null;
   /** How the marketplace shows it: "€19 / month", "Free for 14 days, then €19 / month". */
   label: string;
+  /** The whole price in the listing's shape, when the quote replaces the declared one (usage units and cap too). */
+  pricing?: Pricing;
+  /**
+   * The agency (organization id) whose resale price this is: the account pays it, and the
+   * difference over the developer's price is the agency's markup in the ledger.
+   */
+  resoldBy?: string;
 }
 
 /**
@@ -19,7 +27,12 @@ export interface PriceQuote {
  * none: then the listing's declared pricing stands).
  */
 export interface MarketplacePricing {
-  quote(input: { appId: string; accountId: string | null }): Promise<PriceQuote | undefined>;
+  quote(input: {
+    appId: string;
+    accountId: string | null;
+    /** The developer's declared price when the caller has it (the version being installed). */
+    pricing?: Pricing;
+  }): Promise<PriceQuote | undefined>;
 }
 
 declare module '../../lib/extension-points.ts' {
@@ -35,9 +48,13 @@ export function createPriceQuotes(extensions: ExtensionRegistry) {
   });
   return {
     /** The first quote a `marketplace.pricing` extension gives, in setup order; undefined when none does. */
-    async quote(appId: string, accountId: string | null = null): Promise<PriceQuote | undefined> {
+    async quote(
+      appId: string,
+      accountId: string | null = null,
+      declared?: Pricing,
+    ): Promise<PriceQuote | undefined> {
       for (const p of pricing.list()) {
-        const quote = await p.value.quote({ appId, accountId });
+        const quote = await p.value.quote({ appId, accountId, pricing: declared });
         if (quote) return quote;
       }
       return undefined;

@@ -33,7 +33,7 @@ const PaymentPayload = z.object({
  */
 export default defineModule({
   name: 'payments',
-  requires: ['audit', 'events', 'ledger', 'apps', 'organizations', 'installations'],
+  requires: ['audit', 'events', 'ledger', 'apps', 'organizations', 'installations', 'marketplace'],
   tables: [
     'payments_payout_accounts',
     'payments_provider_events',
@@ -66,8 +66,18 @@ export default defineModule({
       payload: PaymentPayload.extend({ refundId: z.string() }),
     },
   ],
-  createService: ({ db, config, log, audit, ledger, events, apps, organizations, extensions }) => {
-    const payments = createPaymentsService({ db, config, log, audit, ledger, events, apps, organizations });
+  createService: ({ db, config, log, audit, ledger, events, apps, organizations, marketplace, extensions }) => {
+    const payments = createPaymentsService({
+      db,
+      config,
+      log,
+      audit,
+      ledger,
+      events,
+      apps,
+      organizations,
+      marketplace,
+    });
     extensions.add('installation.gate', payments.subscriptions.gate, 'payments');
     return payments;
   },

@@ -6,6 +6,7 @@ import type { AppsService } from '../apps/index.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { EventsService } from '../events/index.ts';
 import type { LedgerService, PayoutProviderPort } from '../ledger/index.ts';
+import type { MarketplaceService } from '../marketplace/index.ts';
 import type { OrganizationsService } from '../organizations/index.ts';
 import { createPayoutAccounts } from './payout-accounts.ts';
 import type { PaymentProvider } from './provider.ts';
@@ -28,9 +29,10 @@ export function createPaymentsService(deps: {
   events: EventsService;
   apps: AppsService;
   organizations: OrganizationsService;
+  marketplace?: Pick<MarketplaceService, 'quote'>;
   now?: () => Date;
 }) {
-  const { db, config, log, audit, ledger, events, apps, organizations } = deps;
+  const { db, config, log, audit, ledger, events, apps, organizations, marketplace } = deps;
   const stripe: StripeProvider | null = config.stripeSecretKey
     ? createStripeProvider({
         secretKey: config.stripeSecretKey,
@@ -53,6 +55,7 @@ export function createPaymentsService(deps: {
     events,
     apps,
     organizations,
+    marketplace,
     baseUrl: config.baseUrl,
     now: deps.now,
   });

@@ -7,7 +7,7 @@ import type { AppsService } from '../apps/index.ts';
 import type { EventsService } from '../events/index.ts';
 import type { InstallationGate } from '../installations/index.ts';
 import type { LedgerService } from '../ledger/index.ts';
-import type { Pricing } from '../marketplace/index.ts';
+import type { MarketplaceService, Pricing } from '../marketplace/index.ts';
 import type { OrganizationsService } from '../organizations/index.ts';
 import type { PaymentProvider, ProviderCharge } from './provider.ts';
 import { ProviderRefusal } from './provider.ts';
@@ -83,6 +83,23 @@ export function addInterval(from: Date, interval: 'month' | 'year'): Date {
 
 const intervalOf = (p: Paid) => (p.type === 'recurring' ? p.interval : 'month');
 
+/**
+ * The agency's markup in an invoice of `amount` on a resold subscription: the amount less
+ * what the developer's own price asks for the same thing (usage: the same quantity, under
+ * the developer's cap). 0 without resale.
+ */
+function markupOf(sub: Row, amount: bigint, quantity = 0n): bigint {
+  const dev = (sub.resale as { developerPricing: Paid } | null)?.developerPricing;
+  if (!dev) return 0n;
+  let base: bigint;
+  if (dev.type === 'usage') {
+    const raw = quantity * BigInt(dev.unitAmount);
+    base = raw > BigInt(dev.cappedAmount) ? BigInt(dev.cappedAmount) : raw;
+  } else base = BigInt(dev.amount);
+  const markup = amount - base;
+  return markup > 0n && markup < amount ? markup : 0n;
+}
+
 export function createSubscriptions(deps: {
   db: Db;
   log: Logger;
@@ -91,10 +108,12 @@ export function createSubscriptions(deps: {
   events: EventsService;
   apps: AppsService;
   organizations: OrganizationsService;
+  /** Price quotes (`marketplace.pricing`): an agency's resale price for its sub-accounts. */
+  marketplace?: Pick<MarketplaceService, 'quote'>;
   baseUrl: string;
   now?: () => Date;
 }) {
-  const { db, log, provider, ledger, events, apps, organizations, baseUrl } = deps;
+  const { db, log, provider, ledger, events, apps, organizations, baseUrl, marketplace } = deps;
   const now = deps.now ?? (() => new Date());
 
   const openSubscription = (q: Queryable, accountId: string, appId: string) =>
@@ -150,15 +169,25 @@ export function createSubscriptions(deps: {
   const gate: InstallationGate = {
     async check(input) {
       const { app, content } = await apps.versionForReview(db, input.versionId);
-      const pricing = content.pricing as Pricing;
-      if (!pricing || pricing.type === 'free') return;
+      const declared = content.pricing as Pricing;
+      if (!declared || declared.type === 'free') return;
       const account = await organizations.byId(input.accountId);
       // The developer's own test accounts install its apps without paying (development).
       if (account?.parentId === app.organizationId) return;
       let sub = await openSubscription(db, input.accountId, input.appId);
       if (sub && (sub.status === 'active' || sub.status === 'trialing')) return;
+      const parent = account?.parentId ? await organizations.byId(account.parentId) : undefined;
+      // A sub-account pays its agency's resale price when the agency set one (never below the developer's).
+      const quote =
+        parent?.kind === 'agency'
+          ? await marketplace?.quote(input.appId, input.accountId, declared)
+          : undefined;
+      const resold =
+        quote?.pricing && quote.resoldBy === parent?.id && quote.pricing.type === declared.type
+          ? (quote.pricing as Paid)
+          : undefined;
+      const pricing: Paid = (sub?.pricing as Paid | undefined) ?? resold ?? declared;
       if (!sub) {
-        const parent = account?.parentId ? await organizations.byId(account.parentId) : undefined;
         const trialDays = pricing.type === 'recurring' ? pricing.trialDays : 0;
         const t = now();
         const trialEnd = trialDays > 0 ? new Date(t.getTime() + trialDays * 86_400_000) : null;
@@ -166,8 +195,8 @@ export function createSubscriptions(deps: {
           const created = await tx.maybeOne(
             `INSERT INTO payments_subscriptions (id, account_id, app_id, version_id, developer_org_id, agency_org_id,
                category, pricing, currency, status, provider, trial_end, current_period_start, current_period_end,
-               usage_cap, created_by)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
+               usage_cap, created_by, resale)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
              ON CONFLICT (account_id, app_id) WHERE status <> 'canceled' DO NOTHING RETURNING *`,
             [
               newId('sub'),
@@ -186,21 +215,23 @@ export function createSubscriptions(deps: {
               trialEnd,
               pricing.type === 'usage' ? pricing.cappedAmount : null,
               input.actor.userId,
+              resold ? JSON.stringify({ agencyOrgId: parent!.id, developerPricing: declared }) : null,
             ],
           );
           const row = created ?? (await openSubscription(tx, input.accountId, input.appId));
           if (created && pricing.type !== 'usage' && !trialEnd)
             await tx.query(
               `INSERT INTO payments_invoices (id, subscription_id, account_id, app_id, developer_org_id, kind, amount,
-                 currency, status) VALUES ($1,$2,$3,$4,$5,'initial',$6,$7,'open')`,
+                 currency, status, markup) VALUES ($1,$2,$3,$4,$5,'initial',$6,$7,'open',$8)`,
               [
                 newId('inv'),
                 row!.id,
                 input.accountId,
                 input.appId,
                 app.organizationId,
-                pricing.amount,
-                pricing.currency,
+                row!.pricing.amount,
+                row!.pricing.currency,
+                markupOf(row!, BigInt(row!.pricing.amount)).toString(),
               ],
             );
           return row!;
@@ -304,6 +335,7 @@ export function createSubscriptions(deps: {
       appId: sub.app_id,
       category: sub.category,
       agencyOrgId: sub.agency_org_id,
+      markup: BigInt(inv.markup),
       at: paidAt,
       settlesAt: charge.availableOn,
       description: `${inv.kind} ${inv.id}`,
@@ -320,10 +352,10 @@ export function createSubscriptions(deps: {
   }
 
   async function markFailed(tx: Tx, inv: Row, reason: string) {
-    await tx.query("UPDATE payments_invoices SET failure = $2 WHERE id = $1 AND status = 'open'", [
-      inv.id,
-      reason,
-    ]);
+    await tx.query(
+      "UPDATE payments_invoices SET failure = $2, failed_at = coalesce(failed_at, $3) WHERE id = $1 AND status = 'open'",
+      [inv.id, reason, now()],
+    );
     await tx.query(
       "UPDATE payments_subscriptions SET status = 'past_due', updated_at = now() WHERE id = $1 AND status IN ('active', 'trialing')",
       [inv.subscription_id],
@@ -435,8 +467,8 @@ export function createSubscriptions(deps: {
           if (pricing.type === 'recurring') {
             await tx.query(
               `INSERT INTO payments_invoices (id, subscription_id, account_id, app_id, developer_org_id, kind, amount,
-                 currency, status, period_start, period_end)
-               VALUES ($1,$2,$3,$4,$5,'renewal',$6,$7,'open',$8,$9) ON CONFLICT DO NOTHING`,
+                 currency, status, period_start, period_end, markup)
+               VALUES ($1,$2,$3,$4,$5,'renewal',$6,$7,'open',$8,$9,$10) ON CONFLICT DO NOTHING`,
               [
                 newId('inv'),
                 sub.id,
@@ -447,6 +479,7 @@ export function createSubscriptions(deps: {
                 pricing.currency,
                 start,
                 end,
+                markupOf(sub, BigInt(pricing.amount)).toString(),
               ],
             );
             return;
@@ -461,8 +494,8 @@ export function createSubscriptions(deps: {
           if (capped > 0n)
             await tx.query(
               `INSERT INTO payments_invoices (id, subscription_id, account_id, app_id, developer_org_id, kind, amount,
-                 currency, status, period_start, period_end)
-               VALUES ($1,$2,$3,$4,$5,'usage',$6,$7,'open',$8,$9) ON CONFLICT DO NOTHING`,
+                 currency, status, period_start, period_end, markup)
+               VALUES ($1,$2,$3,$4,$5,'usage',$6,$7,'open',$8,$9,$10) ON CONFLICT DO NOTHING`,
               [
                 newId('inv'),
                 sub.id,
@@ -473,6 +506,7 @@ export function createSubscriptions(deps: {
                 pricing.currency,
                 sub.current_period_start,
                 start,
+                markupOf(sub, capped, BigInt(used.q)).toString(),
               ],
             );
           await tx.query(
@@ -629,6 +663,34 @@ export function createSubscriptions(deps: {
           })),
         };
       });
+    },
+
+    /**
+     * The account's unpaid invoices whose charge failed, oldest failure first, with when it
+     * first failed: what an agency looks at before pausing a sub-account, and what the paused
+     * account's people pay to resume.
+     */
+    async overdue(accountId: string) {
+      const rows = await db.query(
+        `SELECT i.id, i.subscription_id, i.app_id, i.amount, i.currency, i.failed_at, s.agency_org_id,
+           s.resale IS NOT NULL AS resold
+         FROM payments_invoices i JOIN payments_subscriptions s ON s.id = i.subscription_id
+         WHERE i.account_id = $1 AND i.status = 'open' AND i.failed_at IS NOT NULL AND s.status <> 'canceled'
+         ORDER BY i.failed_at, i.id`,
+        [accountId],
+      );
+      const names = await apps.namesByIds([...new Set(rows.map((r) => r.app_id as string))]);
+      return rows.map((r) => ({
+        invoiceId: r.id as string,
+        subscriptionId: r.subscription_id as string,
+        appId: r.app_id as string,
+        appName: names.get(r.app_id) ?? (r.app_id as string),
+        amount: Number(r.amount),
+        currency: r.currency as string,
+        failedAt: new Date(r.failed_at),
+        agencyOrgId: r.agency_org_id as string | null,
+        resold: Boolean(r.resold),
+      }));
     },
 
     /** The payment link of a past-due subscription's open invoice (renewal paid by hand). */
