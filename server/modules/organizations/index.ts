@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { defineModule } from '../module.ts';
+import { createOrganizationLimits, type OrganizationLimitsAdmission } from './limits.ts';
 import { organizationRoutes } from './routes.ts';
-import { createOrganizationsService, type OrganizationsService } from './service.ts';
+import { createOrganizationsService, type OrganizationsService as OrganizationStore } from './service.ts';
 
 export type {
   LimitedResource,
@@ -10,7 +11,10 @@ export type {
   OrganizationLimitsAdmission,
 } from './limits.ts';
 export { InvitationSchema, MemberSchema, OrganizationWithRole } from './schemas.ts';
-export type { Invitation, Member, Organization, OrganizationsService } from './service.ts';
+export type { Invitation, Member, Organization } from './service.ts';
+
+/** The organizations module's service: its store and the `organization.limits` check other modules call. */
+export type OrganizationsService = OrganizationStore & OrganizationLimitsAdmission;
 
 declare module '../module.ts' {
   interface ModuleServices {
@@ -49,7 +53,9 @@ export default defineModule({
       }),
     },
   ],
-  createService: ({ db, config, audit, events, identity, mail }) =>
-    createOrganizationsService({ db, config, audit, events, identity, mail }),
+  createService: ({ db, config, audit, events, identity, mail, extensions }) => {
+    const limits = createOrganizationLimits(extensions);
+    return Object.assign(createOrganizationsService({ db, config, audit, events, identity, mail, limits }), limits);
+  },
   routes: ({ organizations }) => organizationRoutes({ organizations }),
 });

@@ -19,6 +19,7 @@ import type { AuditService } from '../audit/index.ts';
 import type { EventsService } from '../events/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { MailService } from '../mail/index.ts';
+import type { OrganizationLimitsAdmission } from './limits.ts';
 import type { InvitationSchema, MemberSchema, OrganizationWithRole } from './schemas.ts';
 
 export type Organization = Omit<z.output<typeof OrganizationWithRole>, 'role'>;
@@ -73,8 +74,17 @@ export function createOrganizationsService(deps: {
   events: EventsService;
   identity: IdentityService;
   mail: MailService;
+  /** `organization.limits`, defined by the module (index.ts) and shared with contacts and installations. */
+  limits: OrganizationLimitsAdmission;
 }) {
-  const { db, config, audit, events, identity, mail } = deps;
+  const { db, config, audit, events, identity, mail, limits } = deps;
+
+  const countSeats = async (q: Queryable, orgId: string) =>
+    (
+      await q.one<{ n: number }>('SELECT count(*)::int AS n FROM memberships WHERE organization_id = $1', [
+        orgId,
+      ])
+    ).n;
 
   async function getOrg(id: string, q: Queryable = db): Promise<Organization | undefined> {
     const row = await q.maybeOne('SELECT * FROM organizations WHERE id = $1', [id]);
@@ -310,6 +320,22 @@ export function createOrganizationsService(deps: {
       return new Map(rows.map((r) => [r.id as string, toOrg(r)]));
     },
 
+    /** For the plugin API (`ctx.orgs.children`): an organization's sub-accounts, with no access check. */
+    async childrenOf(parentId: string): Promise<Organization[]> {
+      const rows = await db.query('SELECT * FROM organizations WHERE parent_id = $1 ORDER BY id', [parentId]);
+      return rows.map(toOrg);
+    },
+
+    /** For the plugin API (`ctx.orgs.members`): who is in an organization, with email and role. */
+    async membersOf(orgId: string): Promise<Array<{ userId: string; email: string; role: Role }>> {
+      const rows = await db.query<{ user_id: string; role: Role }>(
+        'SELECT user_id, role FROM memberships WHERE organization_id = $1 ORDER BY user_id',
+        [orgId],
+      );
+      const users = await identity.usersByIds(rows.map((r) => r.user_id));
+      return rows.map((r) => ({ userId: r.user_id, email: users.get(r.user_id)?.email ?? '', role: r.role }));
+    },
+
     /** For other modules (notifications): the user ids of an organization's members. */
     async memberIds(orgId: string, q: { query: Db['query'] } = db): Promise<string[]> {
       const rows = await q.query<{ user_id: string }>(
@@ -540,6 +566,15 @@ export function createOrganizationsService(deps: {
           throw new PlazaError(
             'PLAZA_EMAIL_UNVERIFIED',
             `verify your email address first: open the link we sent to ${user.email} (or ask for a new one), then accept`,
+          );
+        const member = await tx.maybeOne(
+          'SELECT 1 FROM memberships WHERE organization_id = $1 AND user_id = $2',
+          [row.organization_id, actor.userId],
+        );
+        // A new member takes a seat: the plan (organization.limits) may refuse it.
+        if (!member)
+          await limits.checkLimit(tx, { organizationId: row.organization_id, resource: 'seats' }, (q) =>
+            countSeats(q, row.organization_id),
           );
         await tx.query(
           `INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, $3)
