@@ -209,6 +209,12 @@ export const configOptions = {
     '30000',
     'How long a worker holds a job before another may take it (renewed while it runs).',
   ),
+  payoutLeaseMs: option(
+    'PLAZA_PAYOUT_LEASE_MS',
+    int(1000, 3_600_000),
+    '180000',
+    'How long a payout run holds a payout it is sending before another run may take it over (renewed while it sends; half of it must outlast the slowest transfer answer).',
+  ),
   shutdownTimeoutMs: option(
     'PLAZA_SHUTDOWN_TIMEOUT_MS',
     int(0, 600_000),
