@@ -26,7 +26,7 @@ declare module '../module.ts' {
 /** Which apps are installed in which accounts, with the scopes granted. */
 export default defineModule({
   name: 'installations',
-  requires: ['audit', 'events'],
+  requires: ['audit', 'events', 'organizations'],
   // The installed-apps page describes apps and people; uninstalling also revokes the OAuth grant.
   routesUse: ['apps', 'identity', 'oauth'],
   tables: ['installations'],
@@ -56,8 +56,17 @@ export default defineModule({
       }),
     },
   ],
-  createService: ({ db, audit, events, extensions }) =>
-    Object.assign(createInstallationsService({ db, audit, events }), createInstallationAdmission(extensions)),
+  createService: ({ db, audit, events, extensions, organizations }) =>
+    Object.assign(
+      createInstallationsService({
+        db,
+        audit,
+        events,
+        checkLimit: (q, accountId, count) =>
+          organizations.checkLimit(q, { organizationId: accountId, resource: 'installations' }, count),
+      }),
+      createInstallationAdmission(extensions),
+    ),
   routes: ({ installations, oauth, apps, identity, scopes, config }) =>
     installationRoutes({
       installations,

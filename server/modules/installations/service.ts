@@ -59,8 +59,14 @@ const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code ===
 
 export type InstallationsService = ReturnType<typeof createInstallationsService>;
 
-export function createInstallationsService(deps: { db: Db; audit: AuditService; events: EventsService }) {
-  const { db, audit, events } = deps;
+export function createInstallationsService(deps: {
+  db: Db;
+  audit: AuditService;
+  events: EventsService;
+  /** The plan's say (organization.limits): called in the creating transaction with the account's count. */
+  checkLimit?: (q: Queryable, accountId: string, count: (q: Queryable) => Promise<number>) => Promise<void>;
+}) {
+  const { db, audit, events, checkLimit } = deps;
 
   /** Runs `fn` in the caller's transaction when given one, else in a new one. */
   const inTx = <T>(tx: Tx | undefined, fn: (tx: Tx) => Promise<T>) => (tx ? fn(tx) : db.transaction(fn));
@@ -98,6 +104,13 @@ export function createInstallationsService(deps: { db: Db; audit: AuditService; 
           [input.accountId, input.appId],
         );
         if (existing) throw conflict('this app is already installed in this account');
+        await checkLimit?.(t, input.accountId, async (q) => {
+          const r = await q.one<{ n: number }>(
+            "SELECT count(*)::int AS n FROM installations WHERE account_id = $1 AND status = 'active'",
+            [input.accountId],
+          );
+          return r.n;
+        });
         let row: any;
         try {
           row = await t.one(
