@@ -65,6 +65,8 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   payoutId: (a) => a.payoutId,
   year: () => String(new Date().getUTCFullYear()),
   ruleId: () => 'rsr_not_there',
+  // Contacts: a custom field key (the organization check comes first).
+  fieldKey: () => 'not_there',
 };
 
 let plaza: TestPlaza;

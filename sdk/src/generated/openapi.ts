@@ -85,6 +85,10 @@ export interface paths {
     /** App: send a webhook message again */
     post: operations['appSendAWebhookMessageAgain'];
   };
+  '/v1/contact-fields': {
+    /** App: list the account's contact custom fields */
+    get: operations['appListTheAccountSContactCustomFields'];
+  };
   '/v1/contacts': {
     /** App: list or search contacts */
     get: operations['appListOrSearchContacts'];
@@ -802,6 +806,32 @@ export interface operations {
     };
   };
   /**
+   * App: list the account's contact custom fields
+   *
+   * For apps, with an installation's access token carrying the scope `contacts:read`.
+   */
+  appListTheAccountSContactCustomFields: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['ContactFieldList'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
    * App: list or search contacts
    *
    * For apps, with an installation's access token carrying the scope `contacts:read`.
@@ -1082,6 +1112,8 @@ export interface components {
       updatedAt: string;
       createdBy: components['schemas']['ContactChangedBy'];
       updatedBy: components['schemas']['ContactChangedBy'];
+      /** Example data a template added (vertical templates); removed with its sample data */
+      sample: boolean;
     };
     /** Who made the change: a person, an app (installation), or Plaza itself */
     ContactChangedBy: {
@@ -1105,6 +1137,20 @@ export interface components {
       customFields?: {
         [key: string]: string | number | boolean;
       };
+    };
+    ContactField: {
+      key: string;
+      label: string;
+      /** text: a string; number; boolean; date: YYYY-MM-DD; select: one of `options` */
+      type: 'text' | 'number' | 'boolean' | 'date' | 'select';
+      options: string[];
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      updatedAt: string;
+    };
+    ContactFieldList: {
+      data: components['schemas']['ContactField'][];
     };
     ContactPatch: {
       name?: string;
@@ -1136,7 +1182,7 @@ export interface components {
       title: string;
       status: number;
       detail?: string;
-      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE';
+      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_ENTITLEMENT' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE';
       instance?: string;
       requestId?: string;
       fields?: {
@@ -1322,6 +1368,8 @@ export type AppUser = components['schemas']['AppUser'];
 export type Contact = components['schemas']['Contact'];
 export type ContactChangedBy = components['schemas']['ContactChangedBy'];
 export type ContactCreate = components['schemas']['ContactCreate'];
+export type ContactField = components['schemas']['ContactField'];
+export type ContactFieldList = components['schemas']['ContactFieldList'];
 export type ContactPatch = components['schemas']['ContactPatch'];
 export type InstallationTokens = components['schemas']['InstallationTokens'];
 export type Problem = components['schemas']['Problem'];

@@ -1,7 +1,8 @@
 import { defineModule } from '../module.ts';
-import { appContactRoutes, contactRoutes } from './routes.ts';
+import { appContactRoutes, contactFieldRoutes, contactRoutes } from './routes.ts';
 import { CONTACT_EVENT_TYPES, type ContactsService, createContactsService } from './service.ts';
 
+export { fieldValueProblem } from './fields.ts';
 export * from './schemas.ts';
 export type { ContactsService } from './service.ts';
 
@@ -15,7 +16,7 @@ declare module '../module.ts' {
 export default defineModule({
   name: 'contacts',
   requires: ['audit', 'events', 'apps', 'identity'],
-  tables: ['contacts'],
+  tables: ['contacts', 'contact_fields', 'contact_tags'],
   scopes: [
     { name: 'contacts:read', sensitivity: 'personal', consentText: 'See your contacts and their details' },
     {
@@ -35,5 +36,9 @@ export default defineModule({
       userNames: async (ids) =>
         new Map([...(await identity.usersByIds(ids))].map(([id, user]) => [id, user.name])),
     }),
-  routes: ({ contacts }) => [...contactRoutes({ contacts }), ...appContactRoutes({ contacts })],
+  routes: ({ contacts }) => [
+    ...contactRoutes({ contacts }),
+    ...contactFieldRoutes({ contacts }),
+    ...appContactRoutes({ contacts }),
+  ],
 });

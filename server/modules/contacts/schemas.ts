@@ -144,6 +144,9 @@ export const ContactSchema = z
     updatedAt: Timestamp,
     createdBy: ChangedBy,
     updatedBy: ChangedBy,
+    sample: z
+      .boolean()
+      .describe('Example data a template added (vertical templates); removed with its sample data'),
   })
   .meta({ id: 'Contact' });
 
@@ -182,3 +185,76 @@ export const ContactListQuery = Pagination.extend({
 export type ContactListInput = z.output<typeof ContactListQuery>;
 
 export const ContactParams = z.object({ contactId: z.string().max(64) });
+
+// Custom field definitions ------------------------------------------------------
+
+export const CONTACT_FIELD_TYPES = ['text', 'number', 'boolean', 'date', 'select'] as const;
+export const ContactFieldType = z
+  .enum(CONTACT_FIELD_TYPES)
+  .describe('text: a string; number; boolean; date: YYYY-MM-DD; select: one of `options`');
+
+const FieldLabel = z
+  .string()
+  .trim()
+  .min(1, { message: 'must not be empty' })
+  .max(80, { message: 'at most 80 characters' });
+const FieldOptions = z
+  .array(
+    z
+      .string()
+      .trim()
+      .min(1, { message: 'must not be empty' })
+      .max(100, { message: 'at most 100 characters' }),
+  )
+  .max(50, { message: 'at most 50 options' })
+  .refine((o) => new Set(o).size === o.length, { message: 'options must be distinct' });
+
+/** A select field needs options; other types take none. */
+function checkOptions(def: { type?: string; options?: string[] }, ctx: z.core.$RefinementCtx) {
+  if (def.type === 'select' && !def.options?.length)
+    ctx.addIssue({ code: 'custom', path: ['options'], message: 'a select field needs at least one option' });
+  if (def.type && def.type !== 'select' && def.options?.length)
+    ctx.addIssue({ code: 'custom', path: ['options'], message: `a ${def.type} field takes no options` });
+}
+
+export const ContactFieldCreate = z
+  .object({
+    key: z.string().regex(CUSTOM_FIELD_KEY, {
+      message: 'keys are 1-64 letters, digits or _, starting with a letter',
+    }),
+    label: FieldLabel,
+    type: ContactFieldType,
+    options: FieldOptions.optional(),
+  })
+  .strict()
+  .superRefine(checkOptions)
+  .meta({ id: 'ContactFieldCreate' });
+
+export const ContactFieldPatch = z
+  .object({ label: FieldLabel.optional(), options: FieldOptions.optional() })
+  .strict()
+  .describe('The type of a field cannot change (contacts already hold values of it)')
+  .meta({ id: 'ContactFieldPatch' });
+
+export const ContactFieldSchema = z
+  .object({
+    key: z.string(),
+    label: z.string(),
+    type: ContactFieldType,
+    options: z.array(z.string()),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  })
+  .meta({ id: 'ContactField' });
+
+export const ContactTagSchema = z
+  .object({
+    name: z.string(),
+    contacts: z.number().int().describe('How many contacts carry it'),
+  })
+  .meta({ id: 'ContactTag' });
+
+export type ContactFieldInput = z.output<typeof ContactFieldCreate>;
+export type ContactFieldPatchInput = z.output<typeof ContactFieldPatch>;
+export type ContactField = z.output<typeof ContactFieldSchema>;
+export const ContactFieldParams = z.object({ fieldKey: z.string().max(64) });

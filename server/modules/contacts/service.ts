@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import type { Db, Tx } from '../../db/index.ts';
+import type { Db, Queryable, Tx } from '../../db/index.ts';
 import { conflict, forbidden, notFound, PlazaError } from '../../errors.ts';
 import { decodeCursor, encodeCursor, type Page } from '../../http/pagination.ts';
 import { newId } from '../../ids.ts';
-import { type AccountContext, isAppContext } from '../../tenancy.ts';
+import { type AccountContext, isAppContext, type OrgContext } from '../../tenancy.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { EventsService } from '../events/index.ts';
+import { createContactFields } from './fields.ts';
 import {
   type ChangedBy,
   type ContactCreateInput,
@@ -27,7 +28,7 @@ import {
 export type Contact = z.output<typeof ContactSchema>;
 type ChangedByValue = z.output<typeof ChangedBy>;
 
-const Snapshot = ContactSchema.omit({ createdBy: true, updatedBy: true });
+const Snapshot = ContactSchema.omit({ createdBy: true, updatedBy: true, sample: true });
 const Source = z.union([
   z.object({ type: z.literal('user'), userId: z.string() }),
   z.object({ type: z.literal('app'), appId: z.string(), installationId: z.string() }),
@@ -77,6 +78,7 @@ export function createContactsService(deps: {
   userNames: (userIds: string[]) => Promise<Map<string, string>>;
 }) {
   const { db, audit, events, maxPerAccount } = deps;
+  const fields = createContactFields({ db, audit });
 
   function assertAccount(ctx: AccountContext) {
     if (ctx.org.kind !== 'account') throw forbidden('only accounts have contacts');
@@ -145,7 +147,12 @@ export function createContactsService(deps: {
         : s.type === 'user'
           ? { type: 'user', userId: s.userId, name: users.get(s.userId) ?? null }
           : { type: 'system' };
-    return rows.map((r) => ({ ...snapshot(r), createdBy: who(r.created_by), updatedBy: who(r.updated_by) }));
+    return rows.map((r) => ({
+      ...snapshot(r),
+      createdBy: who(r.created_by),
+      updatedBy: who(r.updated_by),
+      sample: r.sample !== null && r.sample !== undefined,
+    }));
   }
 
   function checkCustomFields(fields: Record<string, unknown>) {
@@ -294,6 +301,7 @@ export function createContactsService(deps: {
       let row: Row;
       try {
         row = await db.transaction(async (tx) => {
+          await fields.check(ctx.org.id, values.customFields, tx);
           // Soft limit: concurrent creates may pass it by a few.
           const { n } = await tx.one<{ n: number }>(
             'SELECT count(*)::int AS n FROM contacts WHERE organization_id = $1',
@@ -353,6 +361,12 @@ export function createContactsService(deps: {
             if (v === null) delete next.customFields[k];
             else next.customFields[k] = v;
           }
+          // Only the values this change writes: a field defined later does not block unrelated edits.
+          await fields.check(
+            ctx.org.id,
+            Object.fromEntries(Object.entries(patch.customFields ?? {}).filter(([, v]) => v !== null)),
+            tx,
+          );
           checkIdentifiable(next);
           checkCustomFields(next.customFields);
           const changed = (
@@ -428,6 +442,104 @@ export function createContactsService(deps: {
     },
 
     normalizePhone,
+
+    /** Custom-field definitions and ready-made tags (fields.ts). */
+    fields,
+
+    /**
+     * Adds an example contact marked `sample` (e.g. `verticals:dental-clinic`)
+     * in the caller's transaction, so a template's sample data comes and goes
+     * with the rest of it. A contact with the same email already there is left
+     * alone (returns null): sample data never overwrites real data.
+     */
+    async createSample(
+      tx: Tx,
+      ctx: OrgContext,
+      input: ContactCreateInput,
+      sample: string,
+    ): Promise<{ id: string } | null> {
+      assertAccount(ctx);
+      const source = sourceOf(ctx);
+      const values = {
+        name: input.name ?? '',
+        email: input.email ?? null,
+        phone: input.phone ?? null,
+        tags: input.tags ?? [],
+        customFields: input.customFields ?? {},
+      };
+      checkIdentifiable(values);
+      checkCustomFields(values.customFields);
+      await fields.check(ctx.org.id, values.customFields, tx);
+      if (values.email) {
+        const taken = await tx.maybeOne(
+          'SELECT 1 FROM contacts WHERE organization_id = $1 AND lower(email) = lower($2)',
+          [ctx.org.id, values.email],
+        );
+        if (taken) return null;
+      }
+      const { n } = await tx.one<{ n: number }>(
+        'SELECT count(*)::int AS n FROM contacts WHERE organization_id = $1',
+        [ctx.org.id],
+      );
+      if (n >= maxPerAccount)
+        throw conflict(`this account has reached its limit of ${maxPerAccount} contacts`);
+      const created = await tx.one(
+        `INSERT INTO contacts (id, organization_id, name, email, phone, tags, custom_fields, created_by, updated_by, sample)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING *`,
+        [
+          newId('ct'),
+          ctx.org.id,
+          values.name,
+          values.email,
+          values.phone,
+          values.tags,
+          JSON.stringify(values.customFields),
+          JSON.stringify(source),
+          sample,
+        ],
+      );
+      await events.emit(tx, ctx.org.id, 'contact.created', {
+        accountId: ctx.org.id,
+        contact: snapshot(created),
+        source,
+      });
+      return { id: created.id };
+    },
+
+    /** Deletes the account's sample contacts of `sample` (each with contact.deleted); returns how many. */
+    async deleteSamples(tx: Tx, ctx: OrgContext, sample: string): Promise<number> {
+      assertAccount(ctx);
+      const source = sourceOf(ctx);
+      const rows = await tx.query<{ id: string }>(
+        'DELETE FROM contacts WHERE organization_id = $1 AND sample = $2 RETURNING id',
+        [ctx.org.id, sample],
+      );
+      for (const r of rows)
+        await events.emit(tx, ctx.org.id, 'contact.deleted', {
+          accountId: ctx.org.id,
+          contactId: r.id,
+          source,
+        });
+      if (rows.length)
+        await audit.record(tx, {
+          organizationId: ctx.org.id,
+          actor: ctx.actor,
+          action: 'contact.samples_deleted',
+          targetType: 'contact',
+          data: { sample, count: rows.length },
+        });
+      return rows.length;
+    },
+
+    /** How many sample contacts of `sample` the account has. */
+    async countSamples(ctx: OrgContext, sample: string, q: Queryable = db): Promise<number> {
+      assertAccount(ctx);
+      const { n } = await q.one<{ n: number }>(
+        'SELECT count(*)::int AS n FROM contacts WHERE organization_id = $1 AND sample = $2',
+        [ctx.org.id, sample],
+      );
+      return n;
+    },
   };
 }
 

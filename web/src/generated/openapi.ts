@@ -347,6 +347,24 @@ export interface paths {
     /** Preview installing an app into an agency's sub-accounts (scopes in plain words, who has it) */
     get: operations['previewInstallingAnAppIntoAnAgencySSubAccountsScopesInPlainWordsWhoHasIt'];
   };
+  '/v1/organizations/{orgId}/contact-fields': {
+    /** List the account's contact custom fields */
+    get: operations['listTheAccountSContactCustomFields'];
+    /** Define a contact custom field */
+    post: operations['defineAContactCustomField'];
+  };
+  '/v1/organizations/{orgId}/contact-fields/{fieldKey}': {
+    /** Delete a contact custom field (values on contacts stay) */
+    delete: operations['deleteAContactCustomFieldValuesOnContactsStay'];
+    /** Change a contact custom field's label or options */
+    patch: operations['changeAContactCustomFieldSLabelOrOptions'];
+  };
+  '/v1/organizations/{orgId}/contact-tags': {
+    /** List the account's contact tags (ready-made and in use) */
+    get: operations['listTheAccountSContactTagsReadyMadeAndInUse'];
+    /** Keep a contact tag ready */
+    post: operations['keepAContactTagReady'];
+  };
   '/v1/organizations/{orgId}/contacts': {
     /** List or search contacts */
     get: operations['listOrSearchContacts'];
@@ -3335,6 +3353,165 @@ export interface operations {
       };
     };
   };
+  /** List the account's contact custom fields */
+  listTheAccountSContactCustomFields: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['ContactFieldList'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Define a contact custom field */
+  defineAContactCustomField: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ContactFieldCreate'];
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['ContactField'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Delete a contact custom field (values on contacts stay) */
+  deleteAContactCustomFieldValuesOnContactsStay: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        fieldKey: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Change a contact custom field's label or options */
+  changeAContactCustomFieldSLabelOrOptions: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        fieldKey: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ContactFieldPatch'];
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['ContactField'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** List the account's contact tags (ready-made and in use) */
+  listTheAccountSContactTagsReadyMadeAndInUse: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['ContactTagList'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Keep a contact tag ready */
+  keepAContactTagReady: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          name: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': {
+            name: string;
+            added: boolean;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** List or search contacts */
   listOrSearchContacts: {
     parameters: {
@@ -5119,6 +5296,8 @@ export interface components {
       updatedAt: string;
       createdBy: components['schemas']['ContactChangedBy'];
       updatedBy: components['schemas']['ContactChangedBy'];
+      /** Example data a template added (vertical templates); removed with its sample data */
+      sample: boolean;
     };
     /** Who made the change: a person, an app (installation), or Plaza itself */
     ContactChangedBy: {
@@ -5143,6 +5322,32 @@ export interface components {
         [key: string]: string | number | boolean;
       };
     };
+    ContactField: {
+      key: string;
+      label: string;
+      /** text: a string; number; boolean; date: YYYY-MM-DD; select: one of `options` */
+      type: 'text' | 'number' | 'boolean' | 'date' | 'select';
+      options: string[];
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      updatedAt: string;
+    };
+    ContactFieldCreate: {
+      key: string;
+      label: string;
+      /** text: a string; number; boolean; date: YYYY-MM-DD; select: one of `options` */
+      type: 'text' | 'number' | 'boolean' | 'date' | 'select';
+      options?: string[];
+    };
+    ContactFieldList: {
+      data: components['schemas']['ContactField'][];
+    };
+    /** The type of a field cannot change (contacts already hold values of it) */
+    ContactFieldPatch: {
+      label?: string;
+      options?: string[];
+    };
     ContactPatch: {
       name?: string;
       email?: string | null;
@@ -5153,6 +5358,14 @@ export interface components {
       customFields?: {
         [key: string]: string | number | boolean | null;
       };
+    };
+    ContactTag: {
+      name: string;
+      /** How many contacts carry it */
+      contacts: number;
+    };
+    ContactTagList: {
+      data: components['schemas']['ContactTag'][];
     };
     DeveloperInstallation: {
       id: string;
@@ -5509,7 +5722,7 @@ export interface components {
       title: string;
       status: number;
       detail?: string;
-      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE';
+      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_ENTITLEMENT' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE';
       instance?: string;
       requestId?: string;
       fields?: {
@@ -6053,7 +6266,13 @@ export type BulkInstallResult = components['schemas']['BulkInstallResult'];
 export type Contact = components['schemas']['Contact'];
 export type ContactChangedBy = components['schemas']['ContactChangedBy'];
 export type ContactCreate = components['schemas']['ContactCreate'];
+export type ContactField = components['schemas']['ContactField'];
+export type ContactFieldCreate = components['schemas']['ContactFieldCreate'];
+export type ContactFieldList = components['schemas']['ContactFieldList'];
+export type ContactFieldPatch = components['schemas']['ContactFieldPatch'];
 export type ContactPatch = components['schemas']['ContactPatch'];
+export type ContactTag = components['schemas']['ContactTag'];
+export type ContactTagList = components['schemas']['ContactTagList'];
 export type DeveloperInstallation = components['schemas']['DeveloperInstallation'];
 export type Installation = components['schemas']['Installation'];
 export type InstalledApp = components['schemas']['InstalledApp'];
