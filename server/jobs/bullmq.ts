@@ -202,6 +202,28 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       await connection.quit().catch(() => connection.disconnect());
     },
 
+    async counts() {
+      // Only queues this process knows, like `failed`.
+      const names = [...new Set([...defs.keys(), ...queues.keys()])].sort();
+      return Promise.all(
+        names.map(async (name) => {
+          const c = await queueFor(name).getJobCounts(
+            'waiting',
+            'delayed',
+            'prioritized',
+            'active',
+            'failed',
+          );
+          return {
+            name,
+            waiting: (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0),
+            active: c.active ?? 0,
+            failed: c.failed ?? 0,
+          };
+        }),
+      );
+    },
+
     async failed(name, limit = 50) {
       // Only queues this process knows (defined or enqueued to): BullMQ has no list of queues.
       const names = name ? [name] : [...new Set([...defs.keys(), ...queues.keys()])];

@@ -398,6 +398,16 @@ export function createPostgresQueue(opts: PostgresQueueOptions): JobQueue {
       }
     },
 
+    async counts() {
+      const rows = await db.query<{ name: string; waiting: number; active: number; failed: number }>(
+        `SELECT name, count(*) FILTER (WHERE state = 'waiting')::int AS waiting,
+                count(*) FILTER (WHERE state = 'active')::int AS active,
+                count(*) FILTER (WHERE state = 'failed')::int AS failed
+         FROM jobs GROUP BY name ORDER BY name`,
+      );
+      return rows;
+    },
+
     async failed(name, limit = 50) {
       const rows = await db.query<{
         id: string;

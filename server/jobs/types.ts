@@ -41,6 +41,14 @@ export interface FailedJob {
   failedAt: Date;
 }
 
+export interface JobCounts {
+  name: string;
+  /** Due or delayed, not yet taken. */
+  waiting: number;
+  active: number;
+  failed: number;
+}
+
 export interface JobQueue {
   readonly kind: 'bullmq' | 'postgres';
   /** Declare a job type. Must be called before `start`; enqueueing works in any process. */
@@ -62,6 +70,8 @@ export interface JobQueue {
   failed(name?: string, limit?: number): Promise<FailedJob[]>;
   /** Puts a failed job back to run again with fresh tries. */
   retryFailed(id: string): Promise<void>;
+  /** Jobs per name and state right now (queue depth and failed jobs on the operator's dashboard). */
+  counts(): Promise<JobCounts[]>;
   /** Answers when the backing store answers (readiness). */
   ping(): Promise<void>;
 }

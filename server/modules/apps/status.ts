@@ -10,6 +10,28 @@ import { OPEN_STATES } from './transitions.ts';
 export function statusMethods(s: AppsShared) {
   const { db, organizations, appOf, detail, setStatus } = s;
   return {
+    // Dashboards -------------------------------------------------------------------
+
+    /** The apps of a developer organization, id and name (a developer has tens, not thousands). */
+    async namesOfOrganization(organizationId: string): Promise<Array<{ id: string; name: string }>> {
+      return db.query('SELECT id, name FROM apps WHERE organization_id = $1 ORDER BY created_at, id', [
+        organizationId,
+      ]);
+    },
+
+    /** Organizations that have at least one app (the weekly developer summary goes to them). */
+    async developerOrganizationIds(): Promise<string[]> {
+      const rows = await db.query('SELECT DISTINCT organization_id FROM apps ORDER BY organization_id');
+      return rows.map((r) => r.organization_id as string);
+    },
+
+    /** How many apps have a version in each review state now (operator dashboard). */
+    async reviewStateCounts(): Promise<Array<{ state: string; apps: number }>> {
+      return db.query(
+        'SELECT state, count(DISTINCT app_id)::int AS apps FROM app_versions GROUP BY state ORDER BY state',
+      );
+    },
+
     // Status: unpublish / suspend -----------------------------------------------
 
     async unpublish(ctx: OrgContext, appId: string, reason: string | null) {

@@ -87,6 +87,13 @@ export function createMailService({
     async send(template: string, data: Record<string, unknown> & { to: string }): Promise<void> {
       await jobs.enqueue(SEND_JOB, render(template, data));
     },
+    /**
+     * Queues an email whose text comes from a template and whose HTML part the
+     * caller made (charts drawn on the server as SVG, the weekly summary).
+     */
+    async sendWithHtml(template: string, data: Record<string, unknown> & { to: string }, html: string) {
+      await jobs.enqueue(SEND_JOB, { ...render(template, data), html });
+    },
     /** The newest emails of the dev mailbox, optionally only those to one address. */
     async mailbox(limit = 50, to?: string): Promise<MailboxEntry[]> {
       const rows = await db.query(

@@ -30,7 +30,12 @@ declare module '../module.ts' {
 export default defineModule({
   name: 'marketplace',
   requires: ['audit', 'events', 'installations'],
-  tables: ['marketplace_listings', 'marketplace_ratings'],
+  tables: [
+    'marketplace_listings',
+    'marketplace_ratings',
+    'marketplace_rating_days',
+    'marketplace_search_misses',
+  ],
   createService: ({ db, config, audit, events, scopes, installations, log, extensions }) =>
     Object.assign(
       createMarketplaceService({ db, baseUrl: config.baseUrl, audit, events, scopes, installations, log }),

@@ -266,6 +266,14 @@ export function createMarketplaceService(deps: {
     async search(input: SearchInput): Promise<Page<ListingSummary>> {
       const { sql, params, cursorOf } = searchQuery(input, SUMMARY_COLUMNS);
       const rows = await db.query(sql, params);
+      // What people look for and do not find (operator dashboard): first pages with words only.
+      const words = input.q?.trim().toLowerCase().replace(/\s+/g, ' ').slice(0, 100);
+      if (rows.length === 0 && words && !input.cursor)
+        await db.query(
+          `INSERT INTO marketplace_search_misses AS m (day, query, count) VALUES ((now() AT TIME ZONE 'UTC')::date, $1, 1)
+           ON CONFLICT (day, query) DO UPDATE SET count = m.count + 1`,
+          [words],
+        );
       const more = rows.length > input.limit;
       const pageRows = more ? rows.slice(0, input.limit) : rows;
       return {
@@ -294,6 +302,32 @@ export function createMarketplaceService(deps: {
         installUrl: r.install_url ? installLinkFor(r.install_url, deps.baseUrl) : null,
         version: { id: r.version_id, number: r.version_number },
       };
+    },
+
+    // Dashboards --------------------------------------------------------
+
+    /** Ratings given (or edited) per app and day in [from, to] (YYYY-MM-DD), with their stars. */
+    async ratingDays(appIds: string[], from: string, to: string) {
+      const rows = await db.query(
+        `SELECT app_id, to_char(day, 'YYYY-MM-DD') AS day, ratings, stars FROM marketplace_rating_days
+         WHERE app_id = ANY($1) AND day BETWEEN $2 AND $3 ORDER BY day`,
+        [appIds, from, to],
+      );
+      return rows.map((r) => ({
+        appId: r.app_id as string,
+        day: r.day as string,
+        ratings: r.ratings as number,
+        stars: r.stars as number,
+      }));
+    },
+
+    /** The searches that found nothing most often in [from, to], with how often. */
+    async searchMisses(from: string, to: string, limit = 20) {
+      return db.query<{ query: string; count: number }>(
+        `SELECT query, sum(count)::int AS count FROM marketplace_search_misses
+         WHERE day BETWEEN $1 AND $2 GROUP BY query ORDER BY count DESC, query LIMIT $3`,
+        [from, to, limit],
+      );
     },
 
     // Ratings --------------------------------------------------------
@@ -356,6 +390,13 @@ export function createMarketplaceService(deps: {
           ],
         );
         await refreshRating(tx, listing.app_id);
+        // Ratings over time (developer dashboard): an edit counts as a rating given that day.
+        await tx.query(
+          `INSERT INTO marketplace_rating_days AS d (app_id, day, ratings, stars)
+           VALUES ($1, (now() AT TIME ZONE 'UTC')::date, 1, $2)
+           ON CONFLICT (app_id, day) DO UPDATE SET ratings = d.ratings + 1, stars = d.stars + EXCLUDED.stars`,
+          [listing.app_id, input.rating],
+        );
         await audit.record(tx, {
           organizationId: ctx.org.id,
           actor: ctx.actor,

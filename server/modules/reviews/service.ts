@@ -353,6 +353,30 @@ export function createReviewsService(deps: {
     status,
     reviewDetail,
 
+    /**
+     * Decisions per UTC day in [from, to] (YYYY-MM-DD) with each one's review
+     * time (submission to decision) and whether it missed the published target
+     * (PLAZA_REVIEW_TARGET_BUSINESS_DAYS). Reads decided submissions only
+     * (hundreds a month, by the decided_at index); the dashboard takes
+     * medians and percentiles from it.
+     */
+    async decisions(from: string, to: string) {
+      const rows = await db.query(
+        `SELECT to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, submitted_at, decided_at
+         FROM review_submissions
+         WHERE decided_at >= $1::date AND decided_at < $2::date + 1 ORDER BY decided_at`,
+        [from, to],
+      );
+      return {
+        targetBusinessDays: config.reviewTargetBusinessDays,
+        data: rows.map((r) => ({
+          day: r.day as string,
+          hours: (r.decided_at.getTime() - r.submitted_at.getTime()) / 3_600_000,
+          breached: r.decided_at > addBusinessDays(r.submitted_at, config.reviewTargetBusinessDays),
+        })),
+      };
+    },
+
     // Developers -------------------------------------------------------------------
 
     /** Sends a draft (or a version with requested changes) to the automated checks. */

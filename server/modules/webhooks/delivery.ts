@@ -7,6 +7,7 @@ import { type Actor, SYSTEM_ACTOR } from '../../tenancy.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { EventsService, PlazaEvent } from '../events/index.ts';
 import type { NotificationsService } from '../notifications/index.ts';
+import { ATTEMPT_LATENCY_BOUNDS, ATTEMPT_LATENCY_SQL } from './attempt-days.ts';
 import { createMessageWriter, messageBody } from './messages.ts';
 import { createRetention } from './retention.ts';
 import { nextDelayMs, type RetryPolicy } from './schedule.ts';
@@ -317,6 +318,15 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
          SELECT att_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status, success, body, error,
            trigger
          FROM r WHERE EXISTS (SELECT 1 FROM webhook_messages m WHERE m.id = r.message_id)),
+       days AS (
+         INSERT INTO webhook_attempt_days AS d (endpoint_id, app_id, day, bucket, attempts, succeeded)
+         SELECT endpoint_id, app_id, (started_at AT TIME ZONE 'UTC')::date,
+           coalesce(width_bucket(duration_ms, '${ATTEMPT_LATENCY_SQL}'::int[]), ${ATTEMPT_LATENCY_BOUNDS.length}),
+           count(*), count(*) FILTER (WHERE success)
+         FROM r WHERE EXISTS (SELECT 1 FROM webhook_messages m WHERE m.id = r.message_id)
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 3, 4
+         ON CONFLICT (endpoint_id, day, bucket) DO UPDATE
+           SET attempts = d.attempts + EXCLUDED.attempts, succeeded = d.succeeded + EXCLUDED.succeeded),
        msg AS (
          UPDATE webhook_messages m SET attempts = m.attempts + 1, round_attempts = m.round_attempts + 1,
            lease_until = NULL, last_attempt_at = r.started_at, last_status = r.status, last_error = r.error,

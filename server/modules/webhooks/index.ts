@@ -3,6 +3,7 @@ import { webhookRoutes } from './routes.ts';
 import { createWebhooksService, type WebhooksService } from './service.ts';
 import type { Lookup } from './ssrf.ts';
 
+export type { AttemptDay, EndpointLatency } from './attempt-days.ts';
 export type { WebhookEndpoint, WebhookMessage, WebhooksService } from './service.ts';
 
 declare module '../module.ts' {
@@ -26,6 +27,7 @@ export default defineModule({
     'webhook_messages',
     'webhook_attempts',
     'webhook_mutes',
+    'webhook_attempt_days',
   ],
   createService: (deps) => createWebhooksService({ ...deps, lookup: deps.options.webhooks?.lookup }),
   routes: ({ webhooks }) => webhookRoutes({ webhooks }),

@@ -11,6 +11,7 @@ import type { AuditService } from '../audit/index.ts';
 import type { EventsService } from '../events/index.ts';
 import type { InstallationsService } from '../installations/index.ts';
 import type { NotificationsService } from '../notifications/index.ts';
+import { createAttemptDays } from './attempt-days.ts';
 import { createDeliveryEngine, ENDPOINT_DISABLED_EVENT, TEST_EVENT } from './delivery.ts';
 import { createEndpoints } from './endpoints.ts';
 import { createMessageLog } from './message-log.ts';
@@ -186,6 +187,8 @@ export function createWebhooksService(deps: {
     ...createMessageLog(parts),
     ...createReplay(parts),
     ...createMutes(parts),
+    /** Daily attempt counters and latency percentiles (dashboards). */
+    ...createAttemptDays(db),
 
     /** Starts the delivery pump (worker processes). */
     start: () => engine.start(),
