@@ -22,6 +22,7 @@ export const ErrorCodes = {
   PLAZA_USAGE_CAP_REACHED: { status: 409, title: 'The usage cap the customer approved is reached' },
   PLAZA_IDEMPOTENCY_KEY_REUSED: { status: 409, title: 'Idempotency-Key already used for another request' },
   PLAZA_GONE: { status: 410, title: 'No longer available' },
+  PLAZA_ACCOUNT_PAUSED: { status: 423, title: 'This account is paused by its agency' },
   PLAZA_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   PLAZA_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   PLAZA_RATE_LIMITED: { status: 429, title: 'Too many requests' },

@@ -14,6 +14,7 @@ import {
   type OrgKind,
   ROLE_RANK,
   type Role,
+  SYSTEM_ACTOR,
 } from '../../tenancy.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { EventsService } from '../events/index.ts';
@@ -160,11 +161,30 @@ export function createOrganizationsService(deps: {
       actor: Actor,
       orgId: string,
       apiKey?: { organizationId: string; role: Role },
+      opts: { allowPaused?: boolean } = {},
     ): Promise<OrgContext> {
-      const org = await getOrg(orgId);
+      const row = await db.maybeOne('SELECT * FROM organizations WHERE id = $1', [orgId]);
+      const org = row ? toOrg(row) : undefined;
       if (!org || !actor.userId) throw notFound('organization');
+      // A sub-account its agency paused is closed to its own people and keys (not to the agency's admins).
+      const paused = () => {
+        if (!row.paused_at || opts.allowPaused) return;
+        throw new PlazaError(
+          'PLAZA_ACCOUNT_PAUSED',
+          `${org.name} is paused by its agency${row.pause_reason ? `: ${row.pause_reason}` : ''}. Pay what is due to resume it.`,
+          {
+            extra: {
+              organizationId: org.id,
+              pausedAt: row.paused_at.toISOString(),
+              reason: row.pause_reason,
+              resumeUrl: `/paused/${org.id}`,
+            },
+          },
+        );
+      };
       if (apiKey) {
         if (apiKey.organizationId !== org.id) throw notFound('organization');
+        paused();
         return makeOrgContext(actor, org, apiKey.role);
       }
       const rows = await db.query<{ organization_id: string; role: Role }>(
@@ -172,6 +192,10 @@ export function createOrganizationsService(deps: {
         [actor.userId, [org.id, org.parentId].filter(Boolean)],
       );
       const direct = rows.find((r) => r.organization_id === org.id);
+      const agencyAdmin = rows.find(
+        (r) => r.organization_id === org.parentId && ROLE_RANK[r.role] >= ROLE_RANK.admin,
+      );
+      if (direct && !agencyAdmin) paused();
       if (direct) return makeOrgContext(actor, org, direct.role);
       const viaAgency = rows.find((r) => r.organization_id === org.parentId);
       if (viaAgency && ROLE_RANK[viaAgency.role] >= ROLE_RANK.admin)
@@ -428,6 +452,72 @@ export function createOrganizationsService(deps: {
           data: { role: row.role },
         });
       });
+    },
+
+    /**
+     * An agency's owner or admin pauses (a reason) or resumes (null) one of its
+     * sub-accounts. While paused, the sub-account's own members and API keys get
+     * 423 PLAZA_ACCOUNT_PAUSED on its routes; the agency's admins keep access.
+     */
+    async setPaused(ctx: OrgContext, subAccountId: string, reason: string | null) {
+      if (ctx.org.kind !== 'agency') throw forbidden('only agencies pause sub-accounts');
+      if (!hasRole(ctx, 'admin')) throw forbidden('pausing a sub-account needs the admin or owner role');
+      return db.transaction(async (tx) => {
+        const row = await tx.maybeOne(
+          'SELECT * FROM organizations WHERE id = $1 AND parent_id = $2 FOR UPDATE',
+          [subAccountId, ctx.org.id],
+        );
+        if (!row) throw notFound('sub-account');
+        const updated = await tx.one(
+          reason === null
+            ? 'UPDATE organizations SET paused_at = NULL, pause_reason = NULL WHERE id = $1 RETURNING *'
+            : 'UPDATE organizations SET paused_at = coalesce(paused_at, now()), pause_reason = $2 WHERE id = $1 RETURNING *',
+          reason === null ? [subAccountId] : [subAccountId, reason],
+        );
+        if (Boolean(row.paused_at) !== Boolean(updated.paused_at))
+          await audit.record(tx, {
+            organizationId: ctx.org.id,
+            actor: ctx.actor,
+            action: reason === null ? 'sub_account.resumed' : 'sub_account.paused',
+            targetType: 'organization',
+            targetId: subAccountId,
+            data: reason === null ? {} : { reason },
+          });
+        return {
+          pausedAt: updated.paused_at?.toISOString() ?? null,
+          reason: updated.pause_reason as string | null,
+        };
+      });
+    },
+
+    /** Resumes a paused sub-account without a person (it paid what was due). */
+    async resumePaused(subAccountId: string): Promise<boolean> {
+      const rows = await db.query(
+        'UPDATE organizations SET paused_at = NULL, pause_reason = NULL WHERE id = $1 AND paused_at IS NOT NULL RETURNING parent_id',
+        [subAccountId],
+      );
+      if (rows.length)
+        await audit.record(db, {
+          organizationId: rows[0].parent_id,
+          actor: SYSTEM_ACTOR,
+          action: 'sub_account.resumed',
+          targetType: 'organization',
+          targetId: subAccountId,
+          data: { because: 'paid' },
+        });
+      return rows.length > 0;
+    },
+
+    /** Which of these organizations are paused, and since when. */
+    async pausedStates(ids: string[]): Promise<Map<string, { pausedAt: string; reason: string | null }>> {
+      if (!ids.length) return new Map();
+      const rows = await db.query(
+        'SELECT id, paused_at, pause_reason FROM organizations WHERE id = ANY($1) AND paused_at IS NOT NULL',
+        [ids],
+      );
+      return new Map(
+        rows.map((r) => [r.id as string, { pausedAt: r.paused_at.toISOString(), reason: r.pause_reason }]),
+      );
     },
 
     // Invitations ----------------------------------------------------------------
