@@ -68,7 +68,10 @@ const manifestSchema = z.strictObject({
         message: 'must be a zod object schema (z.object({...}))',
       }),
       minRole: z.enum(['owner', 'admin', 'member']).optional(),
-      orgKinds: z.array(z.enum(['developer', 'agency', 'account'])).min(1).optional(),
+      orgKinds: z
+        .array(z.enum(['developer', 'agency', 'account']))
+        .min(1)
+        .optional(),
     })
     .optional(),
   web: z
@@ -78,12 +81,20 @@ const manifestSchema = z.strictObject({
           path: z.string().regex(/^[a-z0-9-]+(\/[a-z0-9-]+)*$/, {
             message: 'must be lowercase URL segments (plan, plans/history)',
           }),
-          component: z.string().regex(/^[A-Za-z0-9_-]+\.vue$/, { message: 'must be a .vue file name in web/' }),
+          component: z
+            .string()
+            .regex(/^[A-Za-z0-9_-]+\.vue$/, { message: 'must be a .vue file name in web/' }),
           title: z.string().min(1).max(60),
           area: z.enum(['org', 'operator']),
           minRole: z.enum(['owner', 'admin', 'member']).optional(),
-          orgKinds: z.array(z.enum(['developer', 'agency', 'account'])).min(1).optional(),
-          platformRoles: z.array(z.enum(['admin', 'reviewer'])).min(1).optional(),
+          orgKinds: z
+            .array(z.enum(['developer', 'agency', 'account']))
+            .min(1)
+            .optional(),
+          platformRoles: z
+            .array(z.enum(['admin', 'reviewer']))
+            .min(1)
+            .optional(),
         }),
       ),
     })

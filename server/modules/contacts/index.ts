@@ -15,7 +15,7 @@ declare module '../module.ts' {
 /** An account's contacts, for people in the web app and for installed apps through the app API. */
 export default defineModule({
   name: 'contacts',
-  requires: ['audit', 'events', 'apps', 'identity'],
+  requires: ['audit', 'events', 'apps', 'identity', 'organizations'],
   tables: ['contacts', 'contact_fields', 'contact_tags'],
   scopes: [
     { name: 'contacts:read', sensitivity: 'personal', consentText: 'See your contacts and their details' },
@@ -26,12 +26,14 @@ export default defineModule({
     },
   ],
   eventTypes: CONTACT_EVENT_TYPES,
-  createService: ({ db, audit, events, config, apps, identity }) =>
+  createService: ({ db, audit, events, config, apps, identity, organizations }) =>
     createContactsService({
       db,
       audit,
       events,
       maxPerAccount: config.contactsMaxPerAccount,
+      checkLimit: (q, accountId, count) =>
+        organizations.checkLimit(q, { organizationId: accountId, resource: 'contacts' }, count),
       appNames: (ids) => apps.namesByIds(ids),
       userNames: async (ids) =>
         new Map([...(await identity.usersByIds(ids))].map(([id, user]) => [id, user.name])),

@@ -76,9 +76,31 @@ export function createContactsService(deps: {
   appNames: (appIds: string[]) => Promise<Map<string, string>>;
   /** Display names of people by id. */
   userNames: (userIds: string[]) => Promise<Map<string, string>>;
+  /** The plan's say (organization.limits): called in the creating transaction with the account's count. */
+  checkLimit?: (q: Queryable, accountId: string, count: (q: Queryable) => Promise<number>) => Promise<void>;
 }) {
-  const { db, audit, events, maxPerAccount } = deps;
+  const { db, audit, events, maxPerAccount, checkLimit } = deps;
   const fields = createContactFields({ db, audit });
+
+  /**
+   * Before a contact is created, in its transaction: the plan's limit
+   * (organization.limits, counted under its lock, so it is exact), then the
+   * installation's soft limit (without a plan, concurrent creates may pass it by a few).
+   */
+  async function roomForOne(tx: Tx, orgId: string): Promise<void> {
+    let n = -1;
+    const count = async (q: Queryable) => {
+      n = (
+        await q.one<{ n: number }>('SELECT count(*)::int AS n FROM contacts WHERE organization_id = $1', [
+          orgId,
+        ])
+      ).n;
+      return n;
+    };
+    await checkLimit?.(tx, orgId, count);
+    if (n < 0) await count(tx);
+    if (n >= maxPerAccount) throw conflict(`this account has reached its limit of ${maxPerAccount} contacts`);
+  }
 
   function assertAccount(ctx: AccountContext) {
     if (ctx.org.kind !== 'account') throw forbidden('only accounts have contacts');
@@ -302,13 +324,7 @@ export function createContactsService(deps: {
       try {
         row = await db.transaction(async (tx) => {
           await fields.check(ctx.org.id, values.customFields, tx);
-          // Soft limit: concurrent creates may pass it by a few.
-          const { n } = await tx.one<{ n: number }>(
-            'SELECT count(*)::int AS n FROM contacts WHERE organization_id = $1',
-            [ctx.org.id],
-          );
-          if (n >= maxPerAccount)
-            throw conflict(`this account has reached its limit of ${maxPerAccount} contacts`);
+          await roomForOne(tx, ctx.org.id);
           const created = await tx.one(
             `INSERT INTO contacts (id, organization_id, name, email, phone, tags, custom_fields, created_by, updated_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING *`,
@@ -477,12 +493,7 @@ export function createContactsService(deps: {
         );
         if (taken) return null;
       }
-      const { n } = await tx.one<{ n: number }>(
-        'SELECT count(*)::int AS n FROM contacts WHERE organization_id = $1',
-        [ctx.org.id],
-      );
-      if (n >= maxPerAccount)
-        throw conflict(`this account has reached its limit of ${maxPerAccount} contacts`);
+      await roomForOne(tx, ctx.org.id);
       const created = await tx.one(
         `INSERT INTO contacts (id, organization_id, name, email, phone, tags, custom_fields, created_by, updated_by, sample)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING *`,

@@ -55,7 +55,10 @@ export default defineModule({
   ],
   createService: ({ db, config, audit, events, identity, mail, extensions }) => {
     const limits = createOrganizationLimits(extensions);
-    return Object.assign(createOrganizationsService({ db, config, audit, events, identity, mail, limits }), limits);
+    return Object.assign(
+      createOrganizationsService({ db, config, audit, events, identity, mail, limits }),
+      limits,
+    );
   },
   routes: ({ organizations }) => organizationRoutes({ organizations }),
 });
