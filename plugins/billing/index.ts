@@ -1,0 +1,163 @@
+import { definePlugin, z } from '../../server/plugin-api/index.ts';
+import { type BillingContext, type Ctx, subscriptionOf, usageView } from './context.ts';
+import { createCredits } from './credits.ts';
+import { createMetering } from './metering.ts';
+import { createPlans } from './plans.ts';
+import { creditRoutes } from './routes-credits.ts';
+import { METERABLE_CORE_EVENTS, meteringRoutes } from './routes-metering.ts';
+
+const Money = z.object({ amount: z.number().int(), currency: z.string() });
+
+/**
+ * Billing: the platform's plans for accounts and agencies, usage metering,
+ * prepaid credits, invoices, limits and dunning. It reaches the core only
+ * through the plugin API: the ledger and payments ports, the
+ * `organization.limits` extension point, events, jobs and mail.
+ */
+export default definePlugin({
+  name: 'billing',
+  version: '0.1.0',
+  description: 'Plans, usage metering, prepaid credits, invoices, limits and dunning',
+  config: z.object({
+    /** How late a usage event may arrive and still count in its period. */
+    latenessHours: z.coerce.number().int().min(0).max(2160).default(72),
+    reservationTtlSeconds: z.coerce.number().int().min(1).max(86_400).default(300),
+    /** How often renewals, invoice finalization, dunning and expired reservations are looked at. */
+    cycleIntervalMs: z.coerce.number().int().min(1000).default(60_000),
+    graceDays: z.coerce.number().int().min(0).max(60).default(7),
+    dunningRetryDays: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'comma-separated whole days')
+      .default('1,3,5'),
+    trialReminderDays: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'comma-separated whole days')
+      .default('7,3,1'),
+    issuer: z.string().min(1).max(40).default('platform'),
+    invoicePrefix: z.string().regex(/^[A-Z0-9-]{0,12}$/).default('INV'),
+    /** Price of one credit in minor units of creditCurrency, for top-ups. */
+    creditUnitAmount: z.coerce.number().int().min(1).default(1),
+    creditCurrency: z.string().regex(/^[A-Z]{3}$/).default('USD'),
+    /** Default of the per-organization low-balance threshold. */
+    lowBalanceThreshold: z.coerce.number().int().min(0).default(100),
+    /** The web app's address, for links in emails. */
+    appUrl: z.string().default('http://localhost:3000'),
+  }),
+  settings: {
+    schema: z.object({
+      lowBalanceThreshold: z
+        .number()
+        .int()
+        .min(0)
+        .default(100)
+        .describe('Send the low-balance alert when credits fall below this'),
+      billingEmail: z.string().max(320).default('').describe('Where invoices and reminders go (default: admins)'),
+    }),
+    minRole: 'admin',
+    orgKinds: ['account', 'agency'],
+  },
+  scopes: [
+    { name: 'billing:usage', consentText: 'Report your usage to your plan', sensitivity: 'financial' },
+    { name: 'billing:credits', consentText: 'Spend your prepaid credits', sensitivity: 'financial' },
+    { name: 'billing:read', consentText: 'See your plan and invoices', sensitivity: 'financial' },
+  ],
+  eventTypes: [
+    {
+      type: 'billing.invoice_finalized',
+      description: 'An invoice was finalized: numbered, immutable, due.',
+      scope: 'billing:read',
+      payload: z.object({ invoiceId: z.string(), number: z.string(), total: Money }),
+    },
+    {
+      type: 'billing.invoice_paid',
+      description: 'An invoice was paid.',
+      scope: 'billing:read',
+      payload: z.object({ invoiceId: z.string(), number: z.string(), total: Money }),
+    },
+    {
+      type: 'billing.subscription_changed',
+      description: 'The plan or the state of a subscription changed.',
+      scope: 'billing:read',
+      payload: z.object({ subscriptionId: z.string(), plan: z.string(), status: z.string() }),
+    },
+    {
+      type: 'billing.credits_low',
+      description: "The account's credits fell below its low-balance threshold.",
+      scope: 'billing:credits',
+      payload: z.object({ balance: z.number().int(), threshold: z.number().int() }),
+    },
+  ],
+  errors: {
+    PLAZA_BILLING_INSUFFICIENT_CREDITS: { status: 409, title: 'Not enough credits' },
+    PLAZA_BILLING_IDEMPOTENCY_KEY_REUSED: { status: 409, title: 'idempotencyKey already used for another debit' },
+    PLAZA_BILLING_RESERVATION_CLOSED: { status: 409, title: 'The reservation is no longer held' },
+    PLAZA_BILLING_EVENT_CONFLICT: {
+      status: 409,
+      title: 'transactionId already recorded with other values',
+    },
+    PLAZA_BILLING_DUPLICATE: { status: 409, title: 'Already exists' },
+    PLAZA_BILLING_PLAN_UNAVAILABLE: { status: 409, title: 'The plan cannot be chosen now' },
+  },
+  web: {
+    pages: [
+      { path: 'plan', component: 'PlanPage.vue', title: 'Plan & billing', area: 'org', orgKinds: ['account', 'agency'] },
+      { path: 'plans', component: 'PlansPage.vue', title: 'Plans', area: 'operator' },
+      { path: 'subscribers', component: 'SubscribersPage.vue', title: 'Subscribers', area: 'operator' },
+    ],
+  },
+  setup(ctx) {
+    const c = ctx as unknown as Ctx;
+    const metering = createMetering(ctx.db, { latenessMs: ctx.config.latenessHours * 3_600_000 });
+    const plans = createPlans(ctx.db);
+    const credits = createCredits(ctx.db, {
+      async threshold(accountId, tx) {
+        return (await ctx.settings.get(accountId, tx)).lowBalanceThreshold;
+      },
+      async lowBalance(tx, low) {
+        await ctx.events.emit(tx, low.accountId, 'billing.credits_low', {
+          balance: low.balance,
+          threshold: low.threshold,
+        });
+      },
+    });
+    const b: BillingContext = {
+      ctx: c,
+      metering,
+      credits,
+      plans,
+      subscriptionOf: (orgId, q) => subscriptionOf(c, orgId, q),
+      usageOf: (accountId, at) => usageView({ ctx: c, metering, plans }, accountId, at),
+    };
+
+    // Core events feed meters whose coreEvent names them: one unit per event, keyed on the
+    // event id so a redelivery counts once.
+    ctx.events.subscribe([...METERABLE_CORE_EVENTS], async (event) => {
+      if (!event.organizationId) return;
+      const fed = [...(await metering.meters()).values()].filter((m) => m.coreEvent === event.type);
+      if (!fed.length) return;
+      await metering.ingest(
+        event.organizationId,
+        fed.map((m) => ({
+          transactionId: `core:${event.id}:${m.key}`,
+          meter: m.key,
+          value: 1,
+          uniqueKey: event.id,
+          timestamp: new Date(event.createdAt),
+        })),
+        { lateness: false },
+      );
+    });
+
+    ctx.jobs.define({
+      name: 'release-reservations',
+      handler: async () => {
+        const n = await credits.releaseExpired();
+        if (n) ctx.log.info({ released: n }, 'expired credit reservations released');
+      },
+    });
+    ctx.jobs.repeat('release-reservations', Math.max(1000, Math.min(ctx.config.cycleIntervalMs, 30_000)));
+
+    meteringRoutes(b);
+    creditRoutes(b);
+  },
+});
