@@ -99,7 +99,8 @@ CREATE INDEX billing_credit_debits_held ON billing_credit_debits (expires_at) WH
 CREATE TABLE billing_credit_allocations (
   debit_id text NOT NULL REFERENCES billing_credit_debits (id),
   grant_id text NOT NULL REFERENCES billing_credit_grants (id),
-  amount bigint NOT NULL CHECK (amount > 0),
+  -- 0 for a moment while a debit gives back what it took (the row is then deleted).
+  amount bigint NOT NULL CHECK (amount >= 0),
   PRIMARY KEY (debit_id, grant_id)
 );
 
