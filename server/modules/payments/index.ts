@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { defineModule } from '../module.ts';
+import { PLATFORM_CHARGE_EVENT_TYPES } from './platform-charges.ts';
 import { paymentRoutes } from './routes.ts';
 import { createPaymentsService, type PaymentsService } from './service.ts';
 import { PAYMENT_EVENT_TYPES } from './subscriptions.ts';
 
 export type { PayoutAccountView } from './payout-accounts.ts';
+export type { PlatformChargeRequest, PlatformCharges } from './platform-charges.ts';
 export type { PaymentProvider, ProviderName } from './provider.ts';
 export type { RefundView } from './refunds.ts';
 export type { PaymentsService } from './service.ts';
@@ -43,6 +45,8 @@ export default defineModule({
     'payments_usage',
     'payments_refunds',
     'payments_disputes',
+    'payments_platform_charges',
+    'payments_platform_methods',
   ],
   // No scope: an account's payment events go to the app they are about (its `appId`) only,
   // never to other apps installed in the account.
@@ -65,8 +69,20 @@ export default defineModule({
       scope: null,
       payload: PaymentPayload.extend({ refundId: z.string() }),
     },
+    ...PLATFORM_CHARGE_EVENT_TYPES,
   ],
-  createService: ({ db, config, log, audit, ledger, events, apps, organizations, marketplace, extensions }) => {
+  createService: ({
+    db,
+    config,
+    log,
+    audit,
+    ledger,
+    events,
+    apps,
+    organizations,
+    marketplace,
+    extensions,
+  }) => {
     const payments = createPaymentsService({
       db,
       config,

@@ -9,6 +9,7 @@ import type { LedgerService, PayoutProviderPort } from '../ledger/index.ts';
 import type { MarketplaceService } from '../marketplace/index.ts';
 import type { OrganizationsService } from '../organizations/index.ts';
 import { createPayoutAccounts } from './payout-accounts.ts';
+import { createPlatformCharges } from './platform-charges.ts';
 import type { PaymentProvider } from './provider.ts';
 import { createProviderEvents, type EventOutcome } from './provider-events.ts';
 import { createRefunds } from './refunds.ts';
@@ -60,6 +61,8 @@ export function createPaymentsService(deps: {
     now: deps.now,
   });
   const refunds = createRefunds({ db, log, provider, ledger, events, audit });
+  const platformCharges = createPlatformCharges({ db, log, provider, ledger, events });
+  providerEvents.on('checkout.session.completed', platformCharges.onCheckoutCompleted);
   providerEvents.on('account.updated', payoutAccounts.onAccountEvent);
   providerEvents.on('charge.dispute.created', refunds.onDispute);
   providerEvents.on('charge.dispute.closed', refunds.onDispute);
@@ -100,6 +103,8 @@ export function createPaymentsService(deps: {
     payoutProvider,
     subscriptions,
     refunds,
+    /** The platform's own charges (plugins' plans and credits). */
+    platformCharges,
 
     /** Which provider runs, as every money answer and page shows it. */
     providerInfo() {
