@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { CORE_MODULES, coreMigrationSources } from './modules/index.ts';
 import type { ModuleOptions, ModuleServices, Platform } from './modules/module.ts';
 import { registerCatalogEntries } from './plugin-host/catalogs.ts';
+import { createCoreDataFacades } from './plugin-host/core-data.ts';
 import { type LoadedPlugins, loadPlugins } from './plugin-host/index.ts';
 import { createScopeCatalog } from './scopes.ts';
 import { createLocalStorage } from './storage/index.ts';
@@ -120,6 +121,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       scopes,
       extensions,
       reservedPrefixes,
+      coreData: (name) => createCoreDataFacades(name, services as unknown as ModuleServices),
     });
   } catch (err) {
     // A database handed in (tests) belongs to the caller, as in close().

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { PlazaEvent } from '../modules/events/index.ts';
 import type { LedgerAccountRef, PostInput, PostResult } from '../modules/ledger/index.ts';
 import type { Actor, OrgKind, Role } from '../tenancy.ts';
+import type { PluginContacts, PluginInstallations } from './core-data.ts';
 
 /**
  * What a plugin's `setup` receives: only the services a plugin may use, each
@@ -39,6 +40,10 @@ export interface PluginContext<C = Record<string, never>, S = Record<string, nev
   readonly ledger: PluginLedger;
   /** Charging the platform's own customers (plans, credits), not app purchases. */
   readonly payments: PluginPayments;
+  /** An account's contact custom fields, tags and sample contacts, in the plugin's transaction (core-data.ts). */
+  readonly contacts: PluginContacts;
+  /** Apps installed in an account, marketplace listings, agency bulk installs (core-data.ts). */
+  readonly installations: PluginInstallations;
   /**
    * Adds to an extension point a core module owns (`installation.gate`,
    * `oauth.theme`, `marketplace.pricing`; see plugins/README.md). Only while

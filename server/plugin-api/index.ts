@@ -67,6 +67,9 @@ export {
   SYSTEM_ACTOR,
 } from '../tenancy.ts';
 export type {
+  PlatformChargeInput,
+  PlatformChargeResult,
+  PlatformCheckoutInput,
   PluginAudit,
   PluginContext,
   PluginEvents,
@@ -79,10 +82,13 @@ export type {
   PluginPayments,
   PluginRoutes,
   PluginSettings,
-  PlatformChargeInput,
-  PlatformChargeResult,
-  PlatformCheckoutInput,
 } from './context.ts';
+export type {
+  PluginContacts,
+  PluginInstallations,
+  PluginInstalledApp,
+  PluginListing,
+} from './core-data.ts';
 export {
   definePlugin,
   type PluginEventType,

@@ -10,6 +10,7 @@ import type { EventsService } from '../modules/events/index.ts';
 import type { MailService } from '../modules/mail/index.ts';
 import type { PluginContext } from '../plugin-api/context.ts';
 import type { PluginManifest } from '../plugin-api/manifest.ts';
+import { type CoreDataFacades, missingCoreData } from './core-data.ts';
 import { prefixRoute } from './routes.ts';
 
 const JOB_NAME = /^[a-z][a-zA-Z0-9_-]*$/;
@@ -40,6 +41,8 @@ export function createPluginContext(
     extensions: ExtensionRegistry;
     mail: MailService;
     audit: AuditService;
+    /** `ctx.contacts` and `ctx.installations` of a plugin (core-data.ts); absent in unit tests of the host. */
+    coreData?: (plugin: string) => CoreDataFacades;
   },
 ): PluginRuntime {
   const name = manifest.name;
@@ -156,6 +159,7 @@ export function createPluginContext(
       post: () => Promise.reject(new Error('ctx.ledger is not implemented yet')),
       balance: () => Promise.reject(new Error('ctx.ledger is not implemented yet')),
     },
+    ...(deps.coreData?.(name) ?? missingCoreData()),
     payments: {
       provider: 'sandbox',
       checkout: () => Promise.reject(new Error('ctx.payments is not implemented yet')),

@@ -16,6 +16,7 @@ import type { ScopeCatalog } from '../scopes.ts';
 import { registerCatalogEntries } from './catalogs.ts';
 import { configPrefix, configVariables, type Env, parsePluginConfig } from './config.ts';
 import { createPluginContext, type PluginRuntime } from './context.ts';
+import type { CoreDataFacades } from './core-data.ts';
 import { PluginLoadError, type PluginProblem, problem, throwIfAny } from './errors.ts';
 import { validateManifest } from './manifest.ts';
 import { applyMigrations, checkMigrations, migrationSource } from './migrations.ts';
@@ -35,6 +36,8 @@ export interface PluginHostDeps {
   extensions: ExtensionRegistry;
   mail: MailService;
   audit: AuditService;
+  /** `ctx.contacts` and `ctx.installations` for a plugin (plugin-host/core-data.ts). */
+  coreData?: (plugin: string) => CoreDataFacades;
   /** First path segments under /v1 that core routes use; a plugin may not take one. */
   reservedPrefixes: string[];
 }
