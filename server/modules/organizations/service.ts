@@ -163,9 +163,10 @@ export function createOrganizationsService(deps: {
       apiKey?: { organizationId: string; role: Role },
       opts: { allowPaused?: boolean } = {},
     ): Promise<OrgContext> {
-      const row = await db.maybeOne('SELECT * FROM organizations WHERE id = $1', [orgId]);
-      const org = row ? toOrg(row) : undefined;
-      if (!org || !actor.userId) throw notFound('organization');
+      const found = await db.maybeOne('SELECT * FROM organizations WHERE id = $1', [orgId]);
+      if (!found || !actor.userId) throw notFound('organization');
+      const row = found;
+      const org = toOrg(row);
       // A sub-account its agency paused is closed to its own people and keys (not to the agency's admins).
       const paused = () => {
         if (!row.paused_at || opts.allowPaused) return;
@@ -581,6 +582,8 @@ export function createOrganizationsService(deps: {
         tx.afterCommit(() =>
           mail.send('invitation', {
             to: input.email,
+            // The email carries the brand of the organization (a sub-account's agency).
+            organizationId: ctx.org.id,
             inviter: ctx.actor.email ?? 'Someone',
             organization: ctx.org.name,
             role: input.role,
