@@ -1,5 +1,5 @@
 import { definePlugin, z } from '../../server/plugin-api/index.ts';
-import { loadProducts, type Product, SHIPPED_PRODUCTS, scopeOf, SOURCES, type SourceId } from './products.ts';
+import { loadProducts, type Product, SHIPPED_PRODUCTS, SOURCES, type SourceId, scopeOf } from './products.ts';
 import { dataProductRoutes } from './routes.ts';
 import { createService } from './service.ts';
 
@@ -16,7 +16,11 @@ export default definePlugin({
     /** Folder of product definitions (*.json); default: the plugin's products/. */
     productsDir: z.string().optional(),
     /** How often the refresh job recomputes every product. */
-    refreshEveryMs: z.coerce.number().int().min(60_000).default(24 * 60 * 60 * 1000),
+    refreshEveryMs: z.coerce
+      .number()
+      .int()
+      .min(60_000)
+      .default(24 * 60 * 60 * 1000),
     /**
      * Tests only: derive each release's noise from this seed, so releases can
      * be compared figure by figure. A known seed makes the noise removable.
@@ -71,7 +75,8 @@ export default definePlugin({
       name: 'refresh',
       attempts: 3,
       async handler(data) {
-        for (const p of products.values()) if (!data?.product || data.product === p.id) await service.refresh(p);
+        for (const p of products.values())
+          if (!data?.product || data.product === p.id) await service.refresh(p);
       },
     });
     ctx.jobs.repeat('refresh', ctx.config.refreshEveryMs);

@@ -80,7 +80,8 @@ export const ProductDefinition = z
   })
   .strict()
   .superRefine((p, ctx) => {
-    if (p.clamp.max <= p.clamp.min) ctx.addIssue({ code: 'custom', path: ['clamp', 'max'], message: 'must be above min' });
+    if (p.clamp.max <= p.clamp.min)
+      ctx.addIssue({ code: 'custom', path: ['clamp', 'max'], message: 'must be above min' });
     if (p.epsilon.perRelease > p.epsilon.perPeriod)
       ctx.addIssue({ code: 'custom', path: ['epsilon', 'perRelease'], message: 'must not exceed perPeriod' });
     if (new Set(p.dimensions).size !== p.dimensions.length)
@@ -95,7 +96,9 @@ export const SHIPPED_PRODUCTS = path.join(path.dirname(new URL(import.meta.url).
 /** Reads and validates every `*.json` of a folder; one bad file throws, naming the file and field. */
 export function loadProducts(dir: string): Product[] {
   const products: Product[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     const parsed = ProductDefinition.safeParse(JSON.parse(readFileSync(path.join(dir, file), 'utf8')));
     if (!parsed.success)
       throw new Error(

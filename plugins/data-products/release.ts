@@ -101,8 +101,10 @@ export function releaseCells(product: Product, cells: ExactCell[], rng: RandomSo
     const out: ReleasedCell = {};
     if (product.dimensions.includes('vertical')) out.vertical = cell.vertical;
     if (product.dimensions.includes('region')) out.region = cell.region;
-    const accounts = groups.accounts ? Math.max(0, cell.contributors + noiseFor(1, perGroup, rng)) : 0;
-    const total = groups.total ? Math.max(0, cell.total + noiseFor(bound, perGroup, rng)) : 0;
+    // Counts and sums are released as drawn (unbiased, so they may fall below 0 in a small
+    // cell); the histogram is clamped at 0 before the quartiles are read from it.
+    const accounts = groups.accounts ? cell.contributors + noiseFor(1, perGroup, rng) : 0;
+    const total = groups.total ? cell.total + noiseFor(bound, perGroup, rng) : 0;
     const histogram = groups.histogram
       ? cell.histogram.map((n) => Math.max(0, n + noiseFor(1, perGroup, rng)))
       : [];

@@ -9,9 +9,9 @@ import {
   Timestamp,
   z,
 } from '../../server/plugin-api/index.ts';
-import { MEASURES, type Product, REGIONS, scopeOf, SOURCES, VERTICALS } from './products.ts';
-import { isPeriodStart, periodStart, type Release } from './service.ts';
+import { MEASURES, type Product, REGIONS, SOURCES, scopeOf, VERTICALS } from './products.ts';
 import type { DataProductsService } from './service.ts';
+import { isPeriodStart, periodStart, type Release } from './service.ts';
 
 const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'a date like 2026-11-30' });
 
@@ -101,7 +101,9 @@ export function dataProductRoutes(
     if (!isPeriodStart(p, asked))
       throw invalid(
         'query.period',
-        p.period === 'week' ? 'must be a Monday (weeks start on Monday, UTC)' : 'must be the first day of a month',
+        p.period === 'week'
+          ? 'must be a Monday (weeks start on Monday, UTC)'
+          : 'must be the first day of a month',
       );
     return asked;
   };
@@ -167,7 +169,10 @@ export function dataProductRoutes(
       handler: async ({ params, query, app, actor }) => {
         const p = product(params.product);
         if (!app.app.scopes.includes(scopeOf(p.id)))
-          throw new PlazaError('PLAZA_SCOPE_MISSING', `this needs the scope ${scopeOf(p.id)}, granted at install`);
+          throw new PlazaError(
+            'PLAZA_SCOPE_MISSING',
+            `this needs the scope ${scopeOf(p.id)}, granted at install`,
+          );
         for (const d of ['vertical', 'region'] as const)
           if (query[d] && !p.dimensions.includes(d))
             throw invalid(`query.${d}`, `${p.id} has no ${d} dimension (it has ${p.dimensions.join(', ')})`);
@@ -188,7 +193,9 @@ export function dataProductRoutes(
         );
         const out = answer(p, r);
         out.cells = out.cells.filter(
-          (c) => (!query.vertical || c.vertical === query.vertical) && (!query.region || c.region === query.region),
+          (c) =>
+            (!query.vertical || c.vertical === query.vertical) &&
+            (!query.region || c.region === query.region),
         );
         return out;
       },
@@ -279,7 +286,9 @@ export function dataProductRoutes(
         const period = periodOf(p, query.period);
         const r = await service.release(p, period, org.org.id, actor);
         const out = answer(p, r);
-        out.cells = out.cells.filter((c) => !p.dimensions.includes('vertical') || c.vertical === profile.vertical);
+        out.cells = out.cells.filter(
+          (c) => !p.dimensions.includes('vertical') || c.vertical === profile.vertical,
+        );
         const unit = p.period === 'week' ? '1 week' : '1 month';
         const own = await ctx.db.one<{ n: number }>(
           `SELECT count(*)::int AS n FROM data_products_inputs
@@ -348,7 +357,10 @@ export function dataProductRoutes(
                FROM data_products_releases WHERE product = $1 ORDER BY released_at DESC`,
             [p.id],
           ),
-          ctx.db.one<{ n: number }>('SELECT count(*)::int AS n FROM data_products_opt_ins WHERE product = $1', [p.id]),
+          ctx.db.one<{ n: number }>(
+            'SELECT count(*)::int AS n FROM data_products_opt_ins WHERE product = $1',
+            [p.id],
+          ),
         ]);
         return {
           product: definition(p),
@@ -385,7 +397,12 @@ export function dataProductRoutes(
           product: z.string(),
           refreshedAt: Timestamp,
           periods: z.array(
-            z.object({ period: Day, cells: z.number().int(), suppressed: z.number().int(), changed: z.boolean() }),
+            z.object({
+              period: Day,
+              cells: z.number().int(),
+              suppressed: z.number().int(),
+              changed: z.boolean(),
+            }),
           ),
         })
         .meta({ id: 'DataProductRefresh' }),
@@ -401,7 +418,12 @@ export function dataProductRoutes(
       response: z
         .object({
           data: z.array(
-            z.object({ appId: z.string(), queries: z.number().int(), amount: z.number().int(), currency: z.string() }),
+            z.object({
+              appId: z.string(),
+              queries: z.number().int(),
+              amount: z.number().int(),
+              currency: z.string(),
+            }),
           ),
         })
         .meta({ id: 'DataProductUsage' }),
@@ -413,7 +435,12 @@ export function dataProductRoutes(
           [p.id],
         );
         return {
-          data: rows.map((r) => ({ appId: r.app_id, queries: r.queries, amount: Number(r.amount), currency: r.currency })),
+          data: rows.map((r) => ({
+            appId: r.app_id,
+            queries: r.queries,
+            amount: Number(r.amount),
+            currency: r.currency,
+          })),
         };
       },
     }),

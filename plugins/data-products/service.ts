@@ -30,7 +30,11 @@ export function periodStart(product: Pick<Product, 'period'>, at: Date, back = 0
     product.period === 'month'
       ? new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() - back, 1))
       : new Date(
-          Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate() - ((at.getUTCDay() + 6) % 7) - 7 * back),
+          Date.UTC(
+            at.getUTCFullYear(),
+            at.getUTCMonth(),
+            at.getUTCDate() - ((at.getUTCDay() + 6) % 7) - 7 * back,
+          ),
         );
   return d.toISOString().slice(0, 10);
 }
@@ -54,7 +58,8 @@ export interface Release {
 
 export function createService(ctx: Ctx, products: Map<string, Product>) {
   const db: Db = ctx.db;
-  const productsOf = (source: SourceId) => [...products.values()].filter((p) => p.source === source).map((p) => p.id);
+  const productsOf = (source: SourceId) =>
+    [...products.values()].filter((p) => p.source === source).map((p) => p.id);
 
   /**
    * The noise source of one release. A seed (tests only) makes each product
@@ -69,7 +74,10 @@ export function createService(ctx: Ctx, products: Map<string, Product>) {
    * to a product of that source when it happened (a delivery that arrives
    * after a later opt-in must not bring earlier activity in).
    */
-  async function capture(source: SourceId, event: { id: string; organizationId: string | null; createdAt: string }) {
+  async function capture(
+    source: SourceId,
+    event: { id: string; organizationId: string | null; createdAt: string },
+  ) {
     if (!event.organizationId) return;
     await db.query(
       `INSERT INTO data_products_inputs (event_id, organization_id, source, occurred_at)
@@ -144,7 +152,12 @@ export function createService(ctx: Ctx, products: Map<string, Product>) {
                  suppressed = EXCLUDED.suppressed, refreshed_at = EXCLUDED.refreshed_at`,
           [product.id, start, JSON.stringify(cells), hash, suppressed, now],
         );
-        summary.push({ period: start, cells: cells.length, suppressed, changed: before?.cells_hash !== hash });
+        summary.push({
+          period: start,
+          cells: cells.length,
+          suppressed,
+          changed: before?.cells_hash !== hash,
+        });
       }
     });
     return { product: product.id, refreshedAt: now.toISOString(), periods: summary };
@@ -157,7 +170,12 @@ export function createService(ctx: Ctx, products: Map<string, Product>) {
    * release and the budget is never overdrawn; later readers get the same
    * figures for free (post-processing). Past the budget: 409.
    */
-  async function release(product: Product, period: string, requestedBy: string, actor: Actor): Promise<Release> {
+  async function release(
+    product: Product,
+    period: string,
+    requestedBy: string,
+    actor: Actor,
+  ): Promise<Release> {
     const state = await db.maybeOne<{ cells_hash: string }>(
       'SELECT cells_hash FROM data_products_periods WHERE product = $1 AND period_start = $2',
       [product.id, period],

@@ -168,7 +168,10 @@ describe('releases', () => {
     // ε 1 per figure (scale 100): totals far from 0, so no figure is clamped at 0 and the spread is pure noise.
     const q = product({ epsilon: { perRelease: 3, perPeriod: 3 } });
     const base = [70, 75, 80, 85, 90, 90, 95, 95, 100, 100];
-    const cellOf = (values: number[]): ExactCell => ({ ...cell(values), histogram: new Array(q.bins).fill(values.length / q.bins) });
+    const cellOf = (values: number[]): ExactCell => ({
+      ...cell(values),
+      histogram: new Array(q.bins).fill(values.length / q.bins),
+    });
     const withOne = cellOf([...base, 33]);
     const without = cellOf(base);
     const rng = seededSource('differencing');
