@@ -25,7 +25,7 @@ const redactPaths = REDACT.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]).concat([
 export type Logger = pino.Logger;
 
 /** Carries the request id (and anything else per request) to every log line of that request. */
-export const requestContext = new AsyncLocalStorage<{ requestId: string }>();
+export const requestContext = new AsyncLocalStorage<{ requestId: string; host?: string }>();
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(

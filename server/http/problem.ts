@@ -17,7 +17,7 @@ export function requestLifecycle(log: Logger) {
     ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
     const started = performance.now();
-    await requestContext.run({ requestId }, async () => {
+    await requestContext.run({ requestId, host: ctx.host }, async () => {
       try {
         await next();
       } catch (err) {

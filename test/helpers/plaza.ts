@@ -15,6 +15,7 @@ import supertest from 'supertest';
 import { createApp } from '../../server/app.ts';
 import { loadConfig } from '../../server/config.ts';
 import { type Core, createCore } from '../../server/core.ts';
+import type { ModuleOptions } from '../../server/modules/module.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
 /** Configuration for a test core: its own data folder, quiet logs, no demo seed, fast polling. */
@@ -43,10 +44,10 @@ export interface TestPlaza {
 /** A Plaza core and app in this process on a database of its own, with workers running. */
 export async function startPlaza(
   env: Record<string, string> = {},
-  opts: { workers?: boolean } = {},
+  opts: { workers?: boolean; modules?: ModuleOptions } = {},
 ): Promise<TestPlaza> {
   const database = await createTestDatabase();
-  const core = await createCore(testConfig(env), { db: database.db });
+  const core = await createCore(testConfig(env), { ...opts.modules, db: database.db });
   if (opts.workers !== false) await core.startWorkers();
   const app = createApp(core);
   return {
@@ -77,6 +78,8 @@ export interface PlazaServerOptions {
   revocationPollMs?: number;
   /** PLAZA_PUBLIC_URL when it is not this server's own address (processes behind one load balancer). */
   publicUrl?: string;
+  /** Module tuning (a stub DNS resolver for branding, ...). */
+  modules?: ModuleOptions;
 }
 
 export async function startPlazaServer(opts: PlazaServerOptions = {}): Promise<PlazaServer> {
@@ -88,6 +91,7 @@ export async function startPlazaServer(opts: PlazaServerOptions = {}): Promise<P
   const database = opts.database ?? (await createTestDatabase());
   const config = testConfig({ PLAZA_PUBLIC_URL: opts.publicUrl ?? baseUrl, ...opts.env });
   const core = await createCore(config, {
+    ...opts.modules,
     db: database.db,
     oauth: { revocationPollMs: opts.revocationPollMs },
   });

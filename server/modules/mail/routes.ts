@@ -22,6 +22,8 @@ export function mailRoutes({ mail, devMailbox }: { mail: MailService; devMailbox
             subject: z.string(),
             text: z.string(),
             html: z.string().nullable(),
+            from: z.string().nullable(),
+            replyTo: z.string().nullable(),
             createdAt: Timestamp,
           }),
         ),

@@ -6,13 +6,45 @@ import type { Config } from '../../config.ts';
 import type { Db } from '../../db/index.ts';
 import { newId } from '../../ids.ts';
 import type { JobQueue } from '../../jobs/types.ts';
-import type { Logger } from '../../logger.ts';
+import type { ExtensionRegistry } from '../../lib/extension-points.ts';
+import { type Logger, requestContext } from '../../logger.ts';
 
 export interface Email {
   to: string;
   subject: string;
   text: string;
   html?: string;
+  /** The sender when it is not MAIL_FROM (a white-labelled email: the agency's name, the platform's address). */
+  from?: string;
+  replyTo?: string;
+}
+
+/**
+ * The brand an email goes out under (the branding module resolves it): by the
+ * organization the email is about (`organizationId` in the template data),
+ * else by the host of the request that caused it. Undefined: the platform's.
+ */
+export interface MailBrand {
+  brandName: string;
+  /** Where the email's links point (an agency's active domain). */
+  baseUrl: string;
+  senderName: string | null;
+  replyTo: string | null;
+  footerText: string | null;
+  /** Hex colour of the header rule. */
+  primaryColor: string;
+  /** Absolute URL of the logo. */
+  logoUrl: string | null;
+}
+export type MailBrandResolver = (req: {
+  organizationId: string | null;
+  host: string | null;
+}) => MailBrand | undefined | Promise<MailBrand | undefined>;
+
+declare module '../../lib/extension-points.ts' {
+  interface ExtensionPoints {
+    'mail.brand': MailBrandResolver;
+  }
 }
 
 export interface MailboxEntry {
@@ -21,6 +53,8 @@ export interface MailboxEntry {
   subject: string;
   text: string;
   html: string | null;
+  from: string | null;
+  replyTo: string | null;
   createdAt: string;
 }
 
@@ -39,33 +73,74 @@ export function createMailService({
   db,
   jobs,
   log,
+  extensions,
 }: {
   config: Config;
   db: Db;
   jobs: JobQueue;
   log: Logger;
+  extensions: ExtensionRegistry;
 }) {
   const transport = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : undefined;
   const compiled = new Map<string, HandlebarsTemplateDelegate>();
+  const brands = extensions.define('mail.brand', {
+    owner: 'mail',
+    single: true,
+    description: 'The brand of an email (white-label): name, sender, reply-to, footer, where links point',
+  });
+  const platformAddress = /<([^>]+)>/.exec(config.mailFrom)?.[1] ?? config.mailFrom;
 
-  function render(name: string, data: Record<string, unknown>): Email & { to: string } {
+  async function brandOf(data: Record<string, unknown>): Promise<MailBrand | undefined> {
+    const resolve = brands.list()[0]?.value;
+    if (!resolve) return undefined;
+    const organizationId = typeof data.organizationId === 'string' ? data.organizationId : null;
+    try {
+      return await resolve({ organizationId, host: requestContext.getStore()?.host ?? null });
+    } catch (err) {
+      log.warn({ err }, 'mail brand resolver failed; sending with the platform brand');
+      return undefined;
+    }
+  }
+
+  function render(name: string, data: Record<string, unknown>, brand?: MailBrand): Email & { to: string } {
     let tpl = compiled.get(name);
     if (!tpl) {
       tpl = Handlebars.compile(readFileSync(path.join(templatesDir, `${name}.hbs`), 'utf8'));
       compiled.set(name, tpl);
     }
     // A template is a subject line, a blank line, then the text body; the HTML part is derived.
-    const out = tpl({ ...data, baseUrl: config.baseUrl });
+    const out = tpl({
+      ...data,
+      baseUrl: brand?.baseUrl ?? config.baseUrl,
+      brandName: brand?.brandName ?? 'Plaza',
+    });
     const [subject, ...rest] = out.split('\n');
-    const text = rest.join('\n').trim();
-    const html = `<pre style="font: 14px/1.5 system-ui, sans-serif; white-space: pre-wrap">${Handlebars.escapeExpression(text)}</pre>`;
-    return { to: String(data.to), subject: subject.replace(/^Subject:\s*/, ''), text, html };
+    let text = rest.join('\n').trim();
+    if (brand?.footerText) text += `\n\n--\n${brand.footerText}`;
+    const esc = Handlebars.escapeExpression;
+    const body = `<pre style="font: 14px/1.5 system-ui, sans-serif; white-space: pre-wrap">${esc(text)}</pre>`;
+    // A branded email opens with the brand (logo or name over its colour); every value is escaped.
+    const html = brand
+      ? `<div style="border-top: 4px solid ${esc(brand.primaryColor)}; padding: 12px 0; font: 600 16px system-ui, sans-serif">${
+          brand.logoUrl ? `<img src="${esc(brand.logoUrl)}" alt="${esc(brand.brandName)}" style="max-height: 40px">` : esc(brand.brandName)
+        }</div>${body}`
+      : body;
+    const email: Email & { to: string } = {
+      to: String(data.to),
+      subject: subject.replace(/^Subject:\s*/, ''),
+      text,
+      html,
+    };
+    // Until the agency verifies a sending domain: the platform's address under the agency's name.
+    if (brand) email.from = `"${(brand.senderName ?? brand.brandName).replace(/["\\\r\n]/g, '')}" <${platformAddress}>`;
+    if (brand?.replyTo) email.replyTo = brand.replyTo;
+    return email;
   }
 
   /** The `mail.send` job: one rendered email out through SMTP (or the log), copied to the dev mailbox. */
   async function deliver(email: Email): Promise<void> {
     if (transport) {
-      await transport.sendMail({ from: config.mailFrom, ...email });
+      await transport.sendMail({ ...email, from: email.from ?? config.mailFrom });
     } else {
       log.info(
         { mail: { to: email.to, subject: email.subject, text: email.text } },
@@ -74,8 +149,17 @@ export function createMailService({
     }
     if (config.devMailbox) {
       await db.query(
-        'INSERT INTO dev_mailbox (id, to_address, subject, text_body, html_body) VALUES ($1, $2, $3, $4, $5)',
-        [newId('mail'), email.to, email.subject, email.text, email.html ?? null],
+        `INSERT INTO dev_mailbox (id, to_address, subject, text_body, html_body, from_address, reply_to)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [
+          newId('mail'),
+          email.to,
+          email.subject,
+          email.text,
+          email.html ?? null,
+          email.from ?? config.mailFrom,
+          email.replyTo ?? null,
+        ],
       );
     }
   }
@@ -85,7 +169,7 @@ export function createMailService({
 
     /** Queues an email rendered from `templates/emails/<template>.hbs`. */
     async send(template: string, data: Record<string, unknown> & { to: string }): Promise<void> {
-      await jobs.enqueue(SEND_JOB, render(template, data));
+      await jobs.enqueue(SEND_JOB, render(template, data, await brandOf(data)));
     },
     /**
      * Queues an email whose text comes from a template and whose HTML part the
@@ -106,6 +190,8 @@ export function createMailService({
         subject: r.subject,
         text: r.text_body,
         html: r.html_body,
+        from: r.from_address,
+        replyTo: r.reply_to,
         createdAt: r.created_at.toISOString(),
       }));
     },

@@ -47,7 +47,8 @@ export interface ApproveInput {
 }
 
 export interface InteractionDeps {
-  provider: Provider;
+  /** The provider of the request's host (the platform's, or a verified agency domain's). */
+  providerOf: (ctx: Context) => Provider;
   config: Config;
   secret: string;
   db: Db;
@@ -119,7 +120,7 @@ const same = (a: string, b: string | null | undefined) => {
 };
 
 export function interactionRoutes(deps: InteractionDeps): Router {
-  const { provider, identity, organizations, apps, installations, scopes, views, config } = deps;
+  const { providerOf, identity, organizations, apps, installations, scopes, views, config } = deps;
   const router = new Router({ prefix: '/oauth/interaction' });
 
   const loginCsrf = (uid: string) =>
@@ -129,7 +130,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   async function interactionOf(ctx: Context) {
     let details: Awaited<ReturnType<Provider['interactionDetails']>>;
     try {
-      details = await provider.interactionDetails(ctx.req, ctx.res);
+      details = await providerOf(ctx).interactionDetails(ctx.req, ctx.res);
     } catch {
       throw expired();
     }
@@ -419,7 +420,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       const expected = who ? who.session.csrfToken : loginCsrf(details.uid);
       if (!same(expected, form.get('csrf')))
         throw new PageError(403, 'This form has expired', 'Reload the page and try again.');
-      const returnTo = await provider.interactionResult(
+      const returnTo = await providerOf(ctx).interactionResult(
         ctx.req,
         ctx.res,
         { error: 'access_denied', error_description: 'the installation was cancelled' },
@@ -515,7 +516,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
           ? { login: { accountId: c.org.org.id, remember: false }, consent: { grantId } }
           : { error: 'access_denied', error_description: 'no scope was granted' };
       }
-      const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, {
+      const returnTo = await providerOf(ctx).interactionResult(ctx.req, ctx.res, result, {
         mergeWithLastSubmission: false,
       });
       seeOther(ctx, returnTo);

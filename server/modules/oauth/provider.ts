@@ -58,6 +58,8 @@ export interface ProviderSettings {
   keys: SigningKeys;
   log: Logger;
   hooks: ProviderHooks;
+  /** The issuer when it is not the platform's: a verified agency domain (`https://app.agency.com/oauth`). */
+  issuer?: string;
 }
 
 const OIDC_SCOPES = new Set(['openid', 'offline_access']);
@@ -89,7 +91,7 @@ export const apiResourceServerInfo = (config: Config, scopes: string[]) => ({
 /** Where the provider sends people to sign in, choose the account and consent. */
 export const interactionPath = (uid: string) => `/oauth/interaction/${uid}`;
 
-export function createProvider({ config, secret, keys, log, hooks }: ProviderSettings): Provider {
+export function createProvider({ config, secret, keys, log, hooks, issuer }: ProviderSettings): Provider {
   const resource = apiResourceOf(config);
   const { Check, Prompt } = interactionPolicy;
 
@@ -246,7 +248,7 @@ export function createProvider({ config, secret, keys, log, hooks }: ProviderSet
     renderError: (ctx, out, error) => hooks.renderError(ctx as unknown as Context, out as any, error),
   };
 
-  const provider = new Provider(issuerOf(config), configuration);
+  const provider = new Provider(issuer ?? issuerOf(config), configuration);
   provider.use(async (ctx, next) => {
     await next();
     const route = (ctx as KoaContextWithOIDC).oidc?.route;

@@ -22,15 +22,17 @@ import { clientSecretMiddleware, internalClientSecret } from './client-auth.ts';
 import { createInstallationTokenMinter, type InstallationTokenResponse } from './installation-tokens.ts';
 import { type ApproveInput, interactionRoutes } from './interactions.ts';
 import { loadSigningKeys } from './keys.ts';
-import { apiResourceOf, createProvider, issuerOf } from './provider.ts';
+import { apiResourceOf, createProvider, issuerOf, type ProviderHooks } from './provider.ts';
 import { createRevocationSet } from './revocations.ts';
 import { tokenRateLimit } from './token-rate-limit.ts';
-import { createViews, DEFAULT_THEME, safeTheme, type Theme, type ThemeResolver } from './views.ts';
+import { createViews, DEFAULT_THEME, safeTheme, type Theme, type ThemeResolver, type WhiteLabel } from './views.ts';
 
 declare module '../../lib/extension-points.ts' {
   interface ExtensionPoints {
     /** Partial themes per request; values are checked (hex colours, https logos) before use. */
     'oauth.theme': ThemeResolver;
+    /** The white-label layer (the branding module): base themes and the agency hosts Plaza issues tokens on. */
+    'oauth.whiteLabel': WhiteLabel;
   }
 }
 
@@ -119,6 +121,29 @@ export async function createOAuthService(deps: OAuthDeps) {
     single: true,
     description: 'Themes the sign-in, consent and error pages per host or account (white-label)',
   });
+  const whiteLabels = deps.extensions.define('oauth.whiteLabel', {
+    owner: 'oauth',
+    single: true,
+    description: 'Agency brands under the oauth.theme layer, and the verified agency hosts that are OAuth issuers',
+  });
+  const whiteLabel = () => whiteLabels.list()[0]?.value;
+  const platformProtocol = new URL(config.baseUrl).protocol;
+  /** An issuer of a verified agency domain: `<scheme>://<host>/oauth`, https or the platform's scheme. */
+  function isAgencyIssuer(iss: string): boolean {
+    const wl = whiteLabel();
+    if (!wl) return false;
+    try {
+      const u = new URL(iss);
+      return (
+        u.pathname === '/oauth' &&
+        !u.search &&
+        (u.protocol === 'https:' || u.protocol === platformProtocol) &&
+        wl.isIssuerHost(u.hostname)
+      );
+    } catch {
+      return false;
+    }
+  }
   const revocations = createRevocationSet({
     db,
     log,
@@ -128,11 +153,14 @@ export async function createOAuthService(deps: OAuthDeps) {
     redisChannel: `${config.redisPrefix}:oauth:revocations`,
   });
 
+  // The agency's brand first (host, then account), then what a plugin's resolver changes.
   async function theme(ctx: Context, accountId: string | null): Promise<Theme> {
-    const resolver = themes.list()[0]?.value;
-    if (!resolver) return DEFAULT_THEME;
+    const layers = [whiteLabel()?.theme, themes.list()[0]?.value].filter((r) => r !== undefined);
+    if (!layers.length) return DEFAULT_THEME;
     try {
-      return safeTheme(await resolver({ host: ctx.host, accountId }));
+      let merged: Partial<Theme> = {};
+      for (const resolve of layers) merged = { ...merged, ...(await resolve({ host: ctx.host, accountId })) };
+      return safeTheme(merged);
     } catch (err) {
       log.warn({ err }, 'oauth theme resolver failed; using the default theme');
       return DEFAULT_THEME;
@@ -200,12 +228,7 @@ export async function createOAuthService(deps: OAuthDeps) {
       revocations.record(tx, { kind: 'token', subject: jti, reason: 'refresh_retry', expiresAt }),
   });
 
-  const provider = createProvider({
-    config,
-    secret,
-    keys,
-    log,
-    hooks: {
+  const hooks: ProviderHooks = {
       adapter: storage.adapter,
       async findAccount(accountId) {
         const org = await organizations.byId(accountId);
@@ -244,8 +267,28 @@ export async function createOAuthService(deps: OAuthDeps) {
           ctx.status && ctx.status >= 400 ? ctx.status : 400,
         );
       },
-    },
-  });
+  };
+  const provider = createProvider({ config, secret, keys, log, hooks });
+
+  // One provider per issuer: on a verified agency domain Plaza is that host's
+  // authorization server (discovery, cookies and pages on that host), sharing
+  // the keys, the storage and the hooks with the platform's. Made when first asked.
+  type Mounted = { provider: typeof provider; app: (ctx: any, next: Next) => Promise<unknown> };
+  const providerApp = mount('/oauth', provider) as Mounted['app'];
+  const agencyProviders = new Map<string, Mounted>();
+  function providerOf(ctx: Context): Mounted {
+    const wl = whiteLabel();
+    if (!wl || !wl.isIssuerHost(ctx.hostname)) return { provider, app: providerApp };
+    const iss = `${ctx.protocol}://${ctx.host}/oauth`;
+    let hit = agencyProviders.get(iss);
+    if (!hit) {
+      const p = createProvider({ config, secret, keys, log, hooks, issuer: iss });
+      hit = { provider: p, app: mount('/oauth', p) as Mounted['app'] };
+      if (agencyProviders.size >= 1000) agencyProviders.delete(agencyProviders.keys().next().value as string);
+      agencyProviders.set(iss, hit);
+    }
+    return hit;
+  }
 
   /** Saves the grant for an approved consent and creates or updates the installation. */
   /** Deletes a grant no installation took (never used for tokens). */
@@ -320,7 +363,7 @@ export async function createOAuthService(deps: OAuthDeps) {
   }
 
   const interactions = interactionRoutes({
-    provider,
+    providerOf: (ctx) => providerOf(ctx).provider,
     config,
     secret,
     db,
@@ -362,13 +405,12 @@ export async function createOAuthService(deps: OAuthDeps) {
     perAddress: () => config.rateLimitAnonymousPerMinute,
   });
 
-  const providerApp = mount('/oauth', provider);
   const stack = [
     interactions.routes(),
     interactions.allowedMethods(),
     secretCheck,
     rateLimit,
-    providerApp,
+    (ctx: Context, next: Next) => providerOf(ctx).app(ctx, next),
   ] as Array<(ctx: Context, next: Next) => Promise<unknown>>;
   const oauthStack = (ctx: Context, next: Next) => {
     const dispatch = (i: number): Promise<unknown> =>
@@ -437,7 +479,6 @@ export async function createOAuthService(deps: OAuthDeps) {
       let payload: Record<string, unknown>;
       try {
         ({ payload } = await jwtVerify(token, jwks, {
-          issuer,
           audience: resource,
           algorithms: ['ES256'],
           typ: 'at+jwt',
@@ -447,6 +488,9 @@ export async function createOAuthService(deps: OAuthDeps) {
       } catch {
         return null;
       }
+      // The platform's issuer, or a verified agency domain's while it is active (re-read every second).
+      if (payload.iss !== issuer && !(typeof payload.iss === 'string' && isAgencyIssuer(payload.iss)))
+        return null;
       const str = (v: unknown) => (typeof v === 'string' && v ? v : null);
       const accountId = str(payload.plaza_account);
       const installationId = str(payload.plaza_installation);

@@ -18,6 +18,26 @@ export interface Theme {
   brandTextColor: string;
   /** Optional logo (an https or same-origin URL), shown instead of the name. */
   logoUrl: string | null;
+  /** Page background and body text (hex); the defaults when absent. */
+  backgroundColor?: string;
+  textColor?: string;
+  /** A font stack of names only (letters, digits, spaces, commas, quotes, dashes). */
+  fontFamily?: string;
+  /** A favicon (https or same-origin URL). */
+  faviconUrl?: string | null;
+  /** Where "home" links go (an https or same-origin URL): the brand's own site on a white-label host. */
+  homeUrl?: string | null;
+}
+
+/**
+ * White-label (the branding module): the base theme of a request, under what
+ * an `oauth.theme` plugin adds, and the hosts Plaza is the OAuth issuer on
+ * besides its own (verified agency domains: discovery there names that host).
+ */
+export interface WhiteLabel {
+  theme: ThemeResolver;
+  /** Whether `hostname` (no port) is a verified agency domain now; called per request, keep it cheap. */
+  isIssuerHost(hostname: string): boolean;
 }
 
 export interface ThemeRequest {
@@ -40,6 +60,9 @@ export const DEFAULT_THEME: Theme = {
 
 const HEX = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;
 const LOGO = /^(https:\/\/|\/)[^\s"'()<>\\]+$/;
+const FONT = /^[A-Za-z0-9 ,"-]{1,200}$/;
+const hex = (v: string | undefined) => (v && HEX.test(v) ? v : undefined);
+const url = (v: string | null | undefined) => (v && LOGO.test(v) && !v.startsWith('//') ? v : null);
 
 /** A theme with every value checked: colours go into CSS, so only hex colours pass. */
 export function safeTheme(over: Partial<Theme> | undefined): Theme {
@@ -50,7 +73,12 @@ export function safeTheme(over: Partial<Theme> | undefined): Theme {
       over?.brandTextColor && HEX.test(over.brandTextColor)
         ? over.brandTextColor
         : DEFAULT_THEME.brandTextColor,
-    logoUrl: over?.logoUrl && LOGO.test(over.logoUrl) ? over.logoUrl : null,
+    logoUrl: url(over?.logoUrl),
+    backgroundColor: hex(over?.backgroundColor),
+    textColor: hex(over?.textColor),
+    fontFamily: over?.fontFamily && FONT.test(over.fontFamily) ? over.fontFamily : undefined,
+    faviconUrl: url(over?.faviconUrl),
+    homeUrl: url(over?.homeUrl),
   };
 }
 
@@ -80,6 +108,17 @@ export function createViews(templatesDir = root) {
         tpl = load(page);
         pages.set(page, tpl);
       }
+      // Messages written with the platform's name read the brand's on a white-label page.
+      const brand = data.theme.brandName;
+      const rename = (v: unknown) =>
+        typeof v === 'string' && brand !== DEFAULT_THEME.brandName ? v.replace(/\bPlaza\b/g, brand) : v;
+      data = {
+        ...data,
+        heading: rename(data.heading),
+        message: rename(data.message),
+        emptyReason: rename(data.emptyReason),
+        homeUrl: data.theme.homeUrl ?? data.homeUrl,
+      };
       const content = tpl(data);
       ctx.status = status;
       ctx.type = 'html';

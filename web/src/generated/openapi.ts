@@ -19,6 +19,14 @@ export interface paths {
     /** Platform audit log */
     get: operations['platformAuditLog'];
   };
+  '/v1/admin/dashboards/operator': {
+    /** The operator dashboard: reviews, searches with no result, installs, webhooks, job queues, GMV */
+    get: operations['theOperatorDashboardReviewsSearchesWithNoResultInstallsWebhooksJobQueuesGmv'];
+  };
+  '/v1/admin/dashboards/operator/export': {
+    /** One chart of the operator dashboard as CSV */
+    get: operations['oneChartOfTheOperatorDashboardAsCsv'];
+  };
   '/v1/admin/finance/overview': {
     /** GMV, platform revenue, fees, refunds, payouts due and paid, disputes, reconciliation status */
     get: operations['gmvPlatformRevenueFeesRefundsPayoutsDueAndPaidDisputesReconciliationStatus'];
@@ -113,6 +121,14 @@ export interface paths {
     /** Send a new verification link */
     post: operations['sendANewVerificationLink'];
   };
+  '/v1/branding/assets/{brandAssetId}': {
+    /** Get a brand logo or favicon */
+    get: operations['getABrandLogoOrFavicon'];
+  };
+  '/v1/branding/current': {
+    /** The brand of this host (an agency’s active domain, or the platform) */
+    get: operations['theBrandOfThisHostAnAgencySActiveDomainOrThePlatform'];
+  };
   '/v1/cli/device-codes': {
     /** CLI: start a device sign-in */
     post: operations['cliStartADeviceSignIn'];
@@ -186,6 +202,10 @@ export interface paths {
     get: operations['getAnOrganization'];
     /** Rename an organization */
     patch: operations['renameAnOrganization'];
+  };
+  '/v1/organizations/{orgId}/agency-dashboard': {
+    /** Sub-accounts with their apps, what each pays and what the agency earned (search and filters) */
+    get: operations['subAccountsWithTheirAppsWhatEachPaysAndWhatTheAgencyEarnedSearchAndFilters'];
   };
   '/v1/organizations/{orgId}/api-keys': {
     /** List API keys */
@@ -339,6 +359,28 @@ export interface paths {
     /** Organization audit log */
     get: operations['organizationAuditLog'];
   };
+  '/v1/organizations/{orgId}/branding/effective': {
+    /** The brand an organization shows (a sub-account shows its agency’s) */
+    get: operations['theBrandAnOrganizationShowsASubAccountShowsItsAgencyS'];
+  };
+  '/v1/organizations/{orgId}/branding/favicon': {
+    /** Upload a favicon (square) */
+    post: operations['uploadAFaviconSquare'];
+  };
+  '/v1/organizations/{orgId}/branding/logo': {
+    /** Upload a brand logo */
+    post: operations['uploadABrandLogo'];
+  };
+  '/v1/organizations/{orgId}/branding/theme': {
+    /** The agency's theme: the draft and the published version */
+    get: operations['theAgencySThemeTheDraftAndThePublishedVersion'];
+    /** Save the theme draft (colours checked against WCAG AA) */
+    put: operations['saveTheThemeDraftColoursCheckedAgainstWcagAa'];
+  };
+  '/v1/organizations/{orgId}/branding/theme/publish': {
+    /** Publish the draft as the next theme version */
+    post: operations['publishTheDraftAsTheNextThemeVersion'];
+  };
   '/v1/organizations/{orgId}/bulk-installs': {
     /** Install an app into several sub-accounts of an agency at once */
     post: operations['installAnAppIntoSeveralSubAccountsOfAnAgencyAtOnce'];
@@ -378,6 +420,38 @@ export interface paths {
     delete: operations['deleteAContact'];
     /** Change a contact */
     patch: operations['changeAContact'];
+  };
+  '/v1/organizations/{orgId}/dashboards/agency': {
+    /** The agency dashboard: sub-accounts over time and installs per sub-account */
+    get: operations['theAgencyDashboardSubAccountsOverTimeAndInstallsPerSubAccount'];
+  };
+  '/v1/organizations/{orgId}/dashboards/agency/export': {
+    /** One chart of the agency dashboard as CSV */
+    get: operations['oneChartOfTheAgencyDashboardAsCsv'];
+  };
+  '/v1/organizations/{orgId}/dashboards/developer': {
+    /** The developer dashboard: installs, churn, ratings, webhooks, API use and money of the organization's apps */
+    get: operations['theDeveloperDashboardInstallsChurnRatingsWebhooksApiUseAndMoneyOfTheOrganizationSApps'];
+  };
+  '/v1/organizations/{orgId}/dashboards/developer/export': {
+    /** One chart of the developer dashboard as CSV (the numbers the chart shows) */
+    get: operations['oneChartOfTheDeveloperDashboardAsCsvTheNumbersTheChartShows'];
+  };
+  '/v1/organizations/{orgId}/domains': {
+    /** List the agency's custom domains */
+    get: operations['listTheAgencySCustomDomains'];
+    /** Add a custom domain (answers the DNS records to create) */
+    post: operations['addACustomDomainAnswersTheDnsRecordsToCreate'];
+  };
+  '/v1/organizations/{orgId}/domains/{domainId}': {
+    /** A custom domain with its last check and the next one */
+    get: operations['aCustomDomainWithItsLastCheckAndTheNextOne'];
+    /** Remove a custom domain (it stops being served at once) */
+    delete: operations['removeACustomDomainItStopsBeingServedAtOnce'];
+  };
+  '/v1/organizations/{orgId}/domains/{domainId}/verify': {
+    /** Check the DNS records now */
+    post: operations['checkTheDnsRecordsNow'];
   };
   '/v1/organizations/{orgId}/earnings': {
     /** The organization's balances (pending, available, in transit, paid, owed), holds and payout terms */
@@ -447,6 +521,10 @@ export interface paths {
     /** Change a member role */
     patch: operations['changeAMemberRole'];
   };
+  '/v1/organizations/{orgId}/offers': {
+    /** The marketplace as this account sees it: the apps it may install, at the price it pays */
+    get: operations['theMarketplaceAsThisAccountSeesItTheAppsItMayInstallAtThePriceItPays'];
+  };
   '/v1/organizations/{orgId}/payouts/account': {
     /** The partner's payout account and why payouts are held */
     get: operations['thePartnerSPayoutAccountAndWhyPayoutsAreHeld'];
@@ -461,11 +539,49 @@ export interface paths {
     /** Read the payout account from the provider now */
     post: operations['readThePayoutAccountFromTheProviderNow'];
   };
+  '/v1/organizations/{orgId}/resale/catalog': {
+    /** Choose which apps the agency's sub-accounts see and may install (all, allow-list, block-list) */
+    put: operations['chooseWhichAppsTheAgencySSubAccountsSeeAndMayInstallAllAllowListBlockList'];
+  };
+  '/v1/organizations/{orgId}/resale/pause-grace': {
+    /** Days after a failed payment before a sub-account may be paused */
+    put: operations['daysAfterAFailedPaymentBeforeASubAccountMayBePaused'];
+  };
+  '/v1/organizations/{orgId}/resale/price-changes': {
+    /** The journal of resale price changes, newest first */
+    get: operations['theJournalOfResalePriceChangesNewestFirst'];
+  };
+  '/v1/organizations/{orgId}/resale/price-changes/{changeId}/rollback': {
+    /** Put an app’s price back to what it was before a change (journaled as a change of its own) */
+    post: operations['putAnAppSPriceBackToWhatItWasBeforeAChangeJournaledAsAChangeOfItsOwn'];
+  };
+  '/v1/organizations/{orgId}/resale/prices': {
+    /** The agency's resale prices (its cost and its sub-accounts' price) */
+    get: operations['theAgencySResalePricesItsCostAndItsSubAccountsPrice'];
+  };
+  '/v1/organizations/{orgId}/resale/prices/{appId}': {
+    /** Set the agency's price of a paid app: a markup over the developer's price (journaled) */
+    put: operations['setTheAgencySPriceOfAPaidAppAMarkupOverTheDeveloperSPriceJournaled'];
+    /** Stop reselling an app (sub-accounts then pay the developer's price; journaled) */
+    delete: operations['stopResellingAnAppSubAccountsThenPayTheDeveloperSPriceJournaled'];
+  };
+  '/v1/organizations/{orgId}/resale/settings': {
+    /** Which apps the agency's sub-accounts see, and the grace period before pausing one */
+    get: operations['whichAppsTheAgencySSubAccountsSeeAndTheGracePeriodBeforePausingOne'];
+  };
   '/v1/organizations/{orgId}/sub-accounts': {
     /** List sub-accounts */
     get: operations['listSubAccounts'];
     /** Create a sub-account */
     post: operations['createASubAccount'];
+  };
+  '/v1/organizations/{orgId}/sub-accounts/{subAccountId}/pause': {
+    /** Pause a sub-account whose payment failed past the grace period (its people get 423 until it pays) */
+    post: operations['pauseASubAccountWhosePaymentFailedPastTheGracePeriodItsPeopleGet423UntilItPays'];
+  };
+  '/v1/organizations/{orgId}/sub-accounts/{subAccountId}/resume': {
+    /** Resume a paused sub-account by hand */
+    post: operations['resumeAPausedSubAccountByHand'];
   };
   '/v1/organizations/{orgId}/subscriptions': {
     /** The account's paid apps: subscriptions and their invoices */
@@ -474,6 +590,32 @@ export interface paths {
   '/v1/organizations/{orgId}/subscriptions/{subscriptionId}/pay-link': {
     /** A payment link for what is due on a subscription (a failed renewal) */
     post: operations['aPaymentLinkForWhatIsDueOnASubscriptionAFailedRenewal'];
+  };
+  '/v1/organizations/{orgId}/templates': {
+    /** An agency's sub-account templates */
+    get: operations['anAgencySSubAccountTemplates'];
+    /** Create a sub-account template (theme, apps with scopes, contact fields, members to invite) */
+    post: operations['createASubAccountTemplateThemeAppsWithScopesContactFieldsMembersToInvite'];
+  };
+  '/v1/organizations/{orgId}/templates/{templateId}': {
+    /** A sub-account template */
+    get: operations['aSubAccountTemplate'];
+    /** Change a template (a change of its content is a new revision; apply it again to bring sub-accounts in line) */
+    put: operations['changeATemplateAChangeOfItsContentIsANewRevisionApplyItAgainToBringSubAccountsInLine'];
+    /** Delete a template (sub-accounts made from it keep what they have) */
+    delete: operations['deleteATemplateSubAccountsMadeFromItKeepWhatTheyHave'];
+  };
+  '/v1/organizations/{orgId}/templates/{templateId}/applications': {
+    /** Where a template was applied, and which sub-accounts are behind its revision */
+    get: operations['whereATemplateWasAppliedAndWhichSubAccountsAreBehindItsRevision'];
+  };
+  '/v1/organizations/{orgId}/templates/{templateId}/apply': {
+    /** Apply a template to a sub-account again (idempotent: reports what it changed, nothing when in line) */
+    post: operations['applyATemplateToASubAccountAgainIdempotentReportsWhatItChangedNothingWhenInLine'];
+  };
+  '/v1/organizations/{orgId}/templates/{templateId}/provision': {
+    /** Create a sub-account from a template in one step */
+    post: operations['createASubAccountFromATemplateInOneStep'];
   };
   '/v1/organizations/{orgId}/test-accounts': {
     /** List test accounts */
@@ -484,6 +626,10 @@ export interface paths {
   '/v1/organizations/{orgId}/test-accounts/{accountId}/test-users': {
     /** Add a test user to a test account */
     post: operations['addATestUserToATestAccount'];
+  };
+  '/v1/paused-accounts/{orgId}': {
+    /** Why an account is paused by its agency and how to pay what is due (its members and the agency admins) */
+    get: operations['whyAnAccountIsPausedByItsAgencyAndHowToPayWhatIsDueItsMembersAndTheAgencyAdmins'];
   };
   '/v1/payments/provider': {
     /** Which payment provider runs (Stripe or the sandbox) */
@@ -534,6 +680,10 @@ export interface paths {
   '/v1/scopes': {
     /** List the scopes apps can request */
     get: operations['listTheScopesAppsCanRequest'];
+  };
+  '/v1/tls/allowed': {
+    /** May the proxy get a certificate for this domain? 200 yes, 403 no */
+    get: operations['mayTheProxyGetACertificateForThisDomain200Yes403No'];
   };
 }
 
@@ -646,6 +796,68 @@ export interface operations {
           };
         };
       };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The operator dashboard: reviews, searches with no result, installs, webhooks, job queues, GMV */
+  theOperatorDashboardReviewsSearchesWithNoResultInstallsWebhooksJobQueuesGmv: {
+    parameters: {
+      query?: {
+        /**
+         * 7, 30 or 90 days ending today (UTC), or custom (from and to)
+         * @default "30d"
+         */
+        range?: '7d' | '30d' | '90d' | 'custom';
+        /** range=custom: first day, YYYY-MM-DD */
+        from?: string;
+        /** range=custom: last day, YYYY-MM-DD (at most today) */
+        to?: string;
+      };
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['AnalyticsDashboard'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** One chart of the operator dashboard as CSV */
+  oneChartOfTheOperatorDashboardAsCsv: {
+    parameters: {
+      query: {
+        /**
+         * 7, 30 or 90 days ending today (UTC), or custom (from and to)
+         * @default "30d"
+         */
+        range?: '7d' | '30d' | '90d' | 'custom';
+        /** range=custom: first day, YYYY-MM-DD */
+        from?: string;
+        /** range=custom: last day, YYYY-MM-DD (at most today) */
+        to?: string;
+        /** The id of the chart to export (charts[].id) */
+        chart: string;
+      };
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
       /** An error */
       default: {
         content: {
@@ -1408,6 +1620,48 @@ export interface operations {
       };
     };
   };
+  /** Get a brand logo or favicon */
+  getABrandLogoOrFavicon: {
+    parameters: {
+      query?: never;
+      path: {
+        brandAssetId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The brand of this host (an agency’s active domain, or the platform) */
+  theBrandOfThisHostAnAgencySActiveDomainOrThePlatform: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['EffectiveTheme'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** CLI: start a device sign-in */
   cliStartADeviceSignIn: {
     parameters: {
@@ -1580,6 +1834,8 @@ export interface operations {
               subject: string;
               text: string;
               html: string | null;
+              from: string | null;
+              replyTo: string | null;
               /** Format: date-time */
               createdAt: string;
             }[];
@@ -1977,6 +2233,39 @@ export interface operations {
       200: {
         content: {
           'application/json': components['schemas']['Organization'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Sub-accounts with their apps, what each pays and what the agency earned (search and filters) */
+  subAccountsWithTheirAppsWhatEachPaysAndWhatTheAgencyEarnedSearchAndFilters: {
+    parameters: {
+      query?: {
+        /** @default 20 */
+        limit?: number;
+        cursor?: string;
+        /** Part of the name, or the id */
+        q?: string;
+        status?: 'paying' | 'past_due' | 'paused' | 'no_apps';
+        /** Only sub-accounts with this app installed */
+        appId?: string;
+      };
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['AgencyDashboard'];
         };
       };
       /** An error */
@@ -3279,6 +3568,198 @@ export interface operations {
       };
     };
   };
+  /** The brand an organization shows (a sub-account shows its agency’s) */
+  theBrandAnOrganizationShowsASubAccountShowsItsAgencyS: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['EffectiveTheme'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Upload a favicon (square) */
+  uploadAFaviconSquare: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'image/png': string;
+        'image/jpeg': string;
+        'image/webp': string;
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['BrandAsset'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Upload a brand logo */
+  uploadABrandLogo: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'image/png': string;
+        'image/jpeg': string;
+        'image/webp': string;
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['BrandAsset'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The agency's theme: the draft and the published version */
+  theAgencySThemeTheDraftAndThePublishedVersion: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['ThemeState'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Save the theme draft (colours checked against WCAG AA) */
+  saveTheThemeDraftColoursCheckedAgainstWcagAa: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ThemeInput'];
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['Theme'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Publish the draft as the next theme version */
+  publishTheDraftAsTheNextThemeVersion: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            brandName: string;
+            /**
+             * An uploaded logo, or null
+             * @default null
+             */
+            logoAssetId: string | null;
+            /**
+             * An uploaded favicon, or null
+             * @default null
+             */
+            faviconAssetId: string | null;
+            colours: components['schemas']['ThemeColours'];
+            /** @default "system" */
+            font: 'system' | 'humanist' | 'serif' | 'rounded' | 'mono';
+            /**
+             * The sender name of emails (the address stays the platform’s until a sending domain is verified)
+             * @default null
+             */
+            emailSenderName: string | null;
+            /** @default null */
+            replyTo: string | null;
+            /** @default null */
+            supportUrl: string | null;
+            /** @default null */
+            supportEmail: string | null;
+            /** @default null */
+            footerText: string | null;
+            logoUrl: string | null;
+            faviconUrl: string | null;
+            version: number;
+            publishedAt: string;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** Install an app into several sub-accounts of an agency at once */
   installAnAppIntoSeveralSubAccountsOfAnAgencyAtOnce: {
     parameters: {
@@ -3649,6 +4130,273 @@ export interface operations {
       200: {
         content: {
           'application/json': components['schemas']['Contact'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The agency dashboard: sub-accounts over time and installs per sub-account */
+  theAgencyDashboardSubAccountsOverTimeAndInstallsPerSubAccount: {
+    parameters: {
+      query?: {
+        /**
+         * 7, 30 or 90 days ending today (UTC), or custom (from and to)
+         * @default "30d"
+         */
+        range?: '7d' | '30d' | '90d' | 'custom';
+        /** range=custom: first day, YYYY-MM-DD */
+        from?: string;
+        /** range=custom: last day, YYYY-MM-DD (at most today) */
+        to?: string;
+      };
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['AnalyticsDashboard'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** One chart of the agency dashboard as CSV */
+  oneChartOfTheAgencyDashboardAsCsv: {
+    parameters: {
+      query: {
+        /**
+         * 7, 30 or 90 days ending today (UTC), or custom (from and to)
+         * @default "30d"
+         */
+        range?: '7d' | '30d' | '90d' | 'custom';
+        /** range=custom: first day, YYYY-MM-DD */
+        from?: string;
+        /** range=custom: last day, YYYY-MM-DD (at most today) */
+        to?: string;
+        /** The id of the chart to export (charts[].id) */
+        chart: string;
+      };
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The developer dashboard: installs, churn, ratings, webhooks, API use and money of the organization's apps */
+  theDeveloperDashboardInstallsChurnRatingsWebhooksApiUseAndMoneyOfTheOrganizationSApps: {
+    parameters: {
+      query?: {
+        /**
+         * 7, 30 or 90 days ending today (UTC), or custom (from and to)
+         * @default "30d"
+         */
+        range?: '7d' | '30d' | '90d' | 'custom';
+        /** range=custom: first day, YYYY-MM-DD */
+        from?: string;
+        /** range=custom: last day, YYYY-MM-DD (at most today) */
+        to?: string;
+        /** One app of the organization; default: all its apps */
+        appId?: string;
+      };
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['AnalyticsDashboard'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** One chart of the developer dashboard as CSV (the numbers the chart shows) */
+  oneChartOfTheDeveloperDashboardAsCsvTheNumbersTheChartShows: {
+    parameters: {
+      query: {
+        /**
+         * 7, 30 or 90 days ending today (UTC), or custom (from and to)
+         * @default "30d"
+         */
+        range?: '7d' | '30d' | '90d' | 'custom';
+        /** range=custom: first day, YYYY-MM-DD */
+        from?: string;
+        /** range=custom: last day, YYYY-MM-DD (at most today) */
+        to?: string;
+        /** One app of the organization; default: all its apps */
+        appId?: string;
+        /** The id of the chart to export (charts[].id) */
+        chart: string;
+      };
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** List the agency's custom domains */
+  listTheAgencySCustomDomains: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['CustomDomain'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Add a custom domain (answers the DNS records to create) */
+  addACustomDomainAnswersTheDnsRecordsToCreate: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          hostname: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['CustomDomain'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** A custom domain with its last check and the next one */
+  aCustomDomainWithItsLastCheckAndTheNextOne: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        domainId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['CustomDomain'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Remove a custom domain (it stops being served at once) */
+  removeACustomDomainItStopsBeingServedAtOnce: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        domainId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['CustomDomain'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Check the DNS records now */
+  checkTheDnsRecordsNow: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        domainId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['CustomDomain'];
         };
       };
       /** An error */
@@ -4250,6 +4998,41 @@ export interface operations {
       };
     };
   };
+  /** The marketplace as this account sees it: the apps it may install, at the price it pays */
+  theMarketplaceAsThisAccountSeesItTheAppsItMayInstallAtThePriceItPays: {
+    parameters: {
+      query?: {
+        /** @default 20 */
+        limit?: number;
+        cursor?: string;
+        q?: string;
+        category?: 'analytics' | 'communication' | 'crm' | 'marketing' | 'payments' | 'productivity' | 'reporting' | 'scheduling' | 'support' | 'other';
+        pricing?: 'free' | 'one_time' | 'recurring' | 'usage';
+        sort?: 'relevance' | 'popular' | 'newest' | 'rating';
+      };
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['AccountOffer'][];
+            nextCursor: string | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** The partner's payout account and why payouts are held */
   thePartnerSPayoutAccountAndWhyPayoutsAreHeld: {
     parameters: {
@@ -4350,6 +5133,227 @@ export interface operations {
       };
     };
   };
+  /** Choose which apps the agency's sub-accounts see and may install (all, allow-list, block-list) */
+  chooseWhichAppsTheAgencySSubAccountsSeeAndMayInstallAllAllowListBlockList: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['AgencyCatalog'];
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['ResaleSettings'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Days after a failed payment before a sub-account may be paused */
+  daysAfterAFailedPaymentBeforeASubAccountMayBePaused: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          days: number;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['ResaleSettings'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The journal of resale price changes, newest first */
+  theJournalOfResalePriceChangesNewestFirst: {
+    parameters: {
+      query?: {
+        /** @default 20 */
+        limit?: number;
+        cursor?: string;
+        appId?: string;
+      };
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['ResalePriceChange'][];
+            nextCursor: string | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Put an app’s price back to what it was before a change (journaled as a change of its own) */
+  putAnAppSPriceBackToWhatItWasBeforeAChangeJournaledAsAChangeOfItsOwn: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        changeId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            /** The journal entry of the rollback */
+            change: string;
+            appId: string;
+            /** The price now (null: the app is no longer resold) */
+            price: components['schemas']['ResalePrice'] | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The agency's resale prices (its cost and its sub-accounts' price) */
+  theAgencySResalePricesItsCostAndItsSubAccountsPrice: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['ResalePrice'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Set the agency's price of a paid app: a markup over the developer's price (journaled) */
+  setTheAgencySPriceOfAPaidAppAMarkupOverTheDeveloperSPriceJournaled: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        appId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ResaleMarkup'];
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['ResalePrice'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Stop reselling an app (sub-accounts then pay the developer's price; journaled) */
+  stopResellingAnAppSubAccountsThenPayTheDeveloperSPriceJournaled: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        appId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Which apps the agency's sub-accounts see, and the grace period before pausing one */
+  whichAppsTheAgencySSubAccountsSeeAndTheGracePeriodBeforePausingOne: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['ResaleSettings'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** List sub-accounts */
   listSubAccounts: {
     parameters: {
@@ -4415,6 +5419,62 @@ export interface operations {
       };
     };
   };
+  /** Pause a sub-account whose payment failed past the grace period (its people get 423 until it pays) */
+  pauseASubAccountWhosePaymentFailedPastTheGracePeriodItsPeopleGet423UntilItPays: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        subAccountId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          reason?: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['SubAccountPauseState'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Resume a paused sub-account by hand */
+  resumeAPausedSubAccountByHand: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        subAccountId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['SubAccountPauseState'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** The account's paid apps: subscriptions and their invoices */
   theAccountSPaidAppsSubscriptionsAndTheirInvoices: {
     parameters: {
@@ -4458,6 +5518,244 @@ export interface operations {
           'application/json': {
             url: string;
           };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** An agency's sub-account templates */
+  anAgencySSubAccountTemplates: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['SubAccountTemplate'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Create a sub-account template (theme, apps with scopes, contact fields, members to invite) */
+  createASubAccountTemplateThemeAppsWithScopesContactFieldsMembersToInvite: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['TemplateInput'];
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['SubAccountTemplate'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** A sub-account template */
+  aSubAccountTemplate: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        templateId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['SubAccountTemplate'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Change a template (a change of its content is a new revision; apply it again to bring sub-accounts in line) */
+  changeATemplateAChangeOfItsContentIsANewRevisionApplyItAgainToBringSubAccountsInLine: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        templateId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['TemplateInput'];
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['SubAccountTemplate'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Delete a template (sub-accounts made from it keep what they have) */
+  deleteATemplateSubAccountsMadeFromItKeepWhatTheyHave: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        templateId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Where a template was applied, and which sub-accounts are behind its revision */
+  whereATemplateWasAppliedAndWhichSubAccountsAreBehindItsRevision: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        templateId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: {
+              subAccountId: string;
+              subAccountName: string;
+              revision: number;
+              /** The template changed since it was applied here */
+              outdated: boolean;
+              /** Format: date-time */
+              appliedAt: string;
+              changes: {
+                item: 'theme' | 'app' | 'contactField' | 'member';
+                /** The app id, field key or email (theme: "theme") */
+                key: string;
+                /** skipped: left as it is (the detail says why); failed: could not be done now (e.g. a paid app not paid for) */
+                action: 'created' | 'updated' | 'unchanged' | 'skipped' | 'failed';
+                detail: string | null;
+              }[];
+            }[];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Apply a template to a sub-account again (idempotent: reports what it changed, nothing when in line) */
+  applyATemplateToASubAccountAgainIdempotentReportsWhatItChangedNothingWhenInLine: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        templateId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          subAccountId: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['TemplateApplyReport'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Create a sub-account from a template in one step */
+  createASubAccountFromATemplateInOneStep: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** Makes a retry safe: the first successful answer for this key (yours, per caller) is kept 24 hours and returned again, with `Idempotent-Replayed: true`, for the same request; the same key with another body is 409 PLAZA_IDEMPOTENCY_KEY_REUSED. Errors are not kept: a retry after one runs again. Send a new random key (a UUID) for each new request. */
+        'Idempotency-Key'?: string;
+      };
+      path: {
+        orgId: string;
+        templateId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          name: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['TemplateApplyReport'];
         };
       };
       /** An error */
@@ -4561,6 +5859,30 @@ export interface operations {
             /** Format: date-time */
             joinedAt: string;
           };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Why an account is paused by its agency and how to pay what is due (its members and the agency admins) */
+  whyAnAccountIsPausedByItsAgencyAndHowToPayWhatIsDueItsMembersAndTheAgencyAdmins: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['PausedAccount'];
         };
       };
       /** An error */
@@ -4964,10 +6286,50 @@ export interface operations {
       };
     };
   };
+  /** May the proxy get a certificate for this domain? 200 yes, 403 no */
+  mayTheProxyGetACertificateForThisDomain200Yes403No: {
+    parameters: {
+      query: {
+        domain: string;
+      };
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            domain: string;
+            allowed: true;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
 }
 
 export interface components {
   schemas: {
+    AccountOffer: {
+      appId: string;
+      slug: string;
+      name: string;
+      tagline: string;
+      category: string;
+      iconUrl: string | null;
+      developerName: string;
+      /** What this account pays (its agency’s price where the agency resells the app) */
+      pricing: components['schemas']['Pricing'];
+      /** Sold by the account’s agency */
+      resold: boolean;
+    };
     AdminApp: {
       id: string;
       slug: string;
@@ -4993,6 +6355,110 @@ export interface components {
       } | null;
       /** Format: date-time */
       createdAt: string;
+    };
+    AgencyCatalog: {
+      /** all apps; only appIds; all but appIds */
+      mode: 'all' | 'allow' | 'block';
+      appIds: string[];
+    };
+    AgencyDashboard: {
+      data: {
+        id: string;
+        name: string;
+        /** Format: date-time */
+        createdAt: string;
+        paused: {
+          /** Format: date-time */
+          since: string;
+          reason: string | null;
+        } | null;
+        pastDue: boolean;
+        apps: {
+          appId: string;
+          name: string;
+          /** Format: date-time */
+          installedAt: string;
+        }[];
+        /** Its subscriptions, at the price it pays */
+        pays: {
+          appId: string;
+          appName: string;
+          status: 'pending_payment' | 'trialing' | 'active' | 'past_due' | 'canceled';
+          /** Per interval (usage: this period so far) */
+          amount: number;
+          currency: string;
+          interval: 'month' | 'year' | null;
+        }[];
+        /** The agency's earnings from this sub-account, per currency */
+        earnings: {
+          currency: string;
+          charges: number;
+          /** What it paid, less refunds */
+          paid: number;
+          /** The agency's part of those charges (in the ledger) */
+          agencyShare: number;
+          /** Of agencyShare, the resale markup */
+          markup: number;
+        }[];
+      }[];
+      nextCursor: string | null;
+      totals: {
+        subAccounts: number;
+        paused: number;
+        pastDue: number;
+        earnings: {
+          currency: string;
+          /** Minor units */
+          paid: number;
+          /** Minor units */
+          agencyShare: number;
+          /** Minor units */
+          markup: number;
+        }[];
+      };
+    };
+    AnalyticsChart: {
+      id: string;
+      title: string;
+      description: string;
+      kind: 'line' | 'bar' | 'stacked' | 'pie' | 'heatmap';
+      /** money: minor units of the currency that names the series */
+      unit: 'count' | 'percent' | 'ms' | 'hours' | 'money' | 'stars';
+      x: string[];
+      series: {
+        name: string;
+        data: (number | null)[];
+      }[];
+      /** Nothing to draw in this range: show `hint` instead */
+      empty: boolean;
+      /** What to do to get data into this chart */
+      hint: string;
+    };
+    AnalyticsDashboard: {
+      kind: 'developer' | 'operator' | 'agency';
+      /** First day (UTC), YYYY-MM-DD */
+      from: string;
+      /** Last day (UTC), YYYY-MM-DD */
+      to: string;
+      /** Developer: the apps to choose from */
+      apps: {
+        id: string;
+        name: string;
+      }[];
+      appId: string | null;
+      stats: components['schemas']['AnalyticsStat'][];
+      charts: components['schemas']['AnalyticsChart'][];
+      /** What this dashboard does not show yet, and why */
+      notes: string[];
+    };
+    AnalyticsStat: {
+      id: string;
+      label: string;
+      /** null: not enough data */
+      value: number | null;
+      unit: 'count' | 'percent' | 'ms' | 'hours' | 'money';
+      currency: string | null;
+      note: string | null;
     };
     ApiKey: {
       id: string;
@@ -5221,6 +6687,15 @@ export interface components {
       /** Format: date-time */
       createdAt: string;
     };
+    BrandAsset: {
+      id: string;
+      kind: 'logo' | 'favicon';
+      contentType: string;
+      bytes: number;
+      width: number;
+      height: number;
+      url: string;
+    };
     BulkInstallPreview: {
       app: {
         id: string;
@@ -5367,6 +6842,31 @@ export interface components {
     ContactTagList: {
       data: components['schemas']['ContactTag'][];
     };
+    CustomDomain: {
+      id: string;
+      hostname: string;
+      state: 'pending_dns' | 'verifying' | 'active' | 'misconfigured' | 'removed';
+      /** The DNS records to create */
+      records: {
+        type: 'TXT' | 'CNAME';
+        name: string;
+        value: string;
+      }[];
+      lastCheckedAt: string | null;
+      /** What the last check found, in words */
+      lastResult: {
+        ok: boolean;
+        txt: string;
+        cname: string;
+      } | null;
+      nextCheckAt: string | null;
+      failures: number;
+      verifiedAt: string | null;
+      removedAt: string | null;
+      removedReason: string | null;
+      /** Format: date-time */
+      createdAt: string;
+    };
     DeveloperInstallation: {
       id: string;
       accountId: string;
@@ -5379,6 +6879,36 @@ export interface components {
       uninstalledAt: string | null;
       /** The name of the account it is installed in */
       accountName: string | null;
+    };
+    EffectiveTheme: {
+      /** False: the platform’s own brand */
+      branded: boolean;
+      /** The agency whose theme this is */
+      organizationId: string | null;
+      version: number | null;
+      brandName: string;
+      logoUrl: string | null;
+      faviconUrl: string | null;
+      colours: {
+        /** Buttons and links; text on it is white or black, whichever reads better */
+        primary: unknown;
+        /** Highlights: the header rule, focus rings */
+        accent: unknown;
+        /** Page background */
+        background: unknown;
+        /** Body text on the background */
+        text: unknown;
+        onPrimary: string;
+      };
+      font: 'system' | 'humanist' | 'serif' | 'rounded' | 'mono';
+      fontStack: string;
+      supportUrl: string | null;
+      supportEmail: string | null;
+      footerText: string | null;
+      emailSenderName: string | null;
+      replyTo: string | null;
+      /** Where this brand is served: the agency’s active domain, or the platform */
+      baseUrl: string;
     };
     Installation: {
       id: string;
@@ -5623,6 +7153,27 @@ export interface components {
       /** Hidden by an operator: not shown publicly nor counted */
       hidden: boolean;
     };
+    PausedAccount: {
+      organization: {
+        id: string;
+        name: string;
+      };
+      agencyName: string | null;
+      paused: boolean;
+      pausedAt: string | null;
+      reason: string | null;
+      due: {
+        invoiceId: string;
+        appName: string;
+        /** Minor units */
+        amount: number;
+        currency: string;
+        /** Format: date-time */
+        failedAt: string;
+        /** Paying it resumes the account (once every overdue invoice is paid) */
+        payUrl: string;
+      }[];
+    };
     PaymentProviderInfo: {
       provider: 'stripe' | 'sandbox';
       mode: 'live' | 'test' | 'sandbox';
@@ -5722,7 +7273,7 @@ export interface components {
       title: string;
       status: number;
       detail?: string;
-      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_ENTITLEMENT' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE';
+      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_ENTITLEMENT' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_ACCOUNT_PAUSED' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE';
       instance?: string;
       requestId?: string;
       fields?: {
@@ -5767,6 +7318,41 @@ export interface components {
       /** Minor units; default what is left of the invoice */
       amount?: number;
       reason?: string;
+    };
+    ResaleMarkup: {
+      type: 'percent' | 'fixed';
+      /** percent: basis points (1500 = 15%); fixed: minor units added to the developer’s price */
+      value: number;
+    };
+    ResalePrice: {
+      appId: string;
+      appName: string;
+      markup: components['schemas']['ResaleMarkup'];
+      /** What the developer asks: the agency’s cost (never shown to sub-accounts) */
+      developerPricing: components['schemas']['Pricing'];
+      /** What the agency’s sub-accounts pay */
+      resalePricing: components['schemas']['Pricing'];
+      /** Format: date-time */
+      updatedAt: string;
+    };
+    ResalePriceChange: {
+      id: string;
+      appId: string;
+      appName: string;
+      before: components['schemas']['ResaleMarkup'] | null;
+      after: components['schemas']['ResaleMarkup'] | null;
+      /** The change this one rolled back */
+      rollbackOf: string | null;
+      actorUserId: string | null;
+      /** Format: date-time */
+      createdAt: string;
+    };
+    ResaleSettings: {
+      /** all apps; only appIds; all but appIds */
+      mode: 'all' | 'allow' | 'block';
+      appIds: string[];
+      /** Days after a failed payment before the agency may pause the sub-account */
+      pauseGraceDays: number;
     };
     RevenueShareRule: {
       id: string;
@@ -5927,6 +7513,21 @@ export interface components {
       user: components['schemas']['User'];
       csrfToken: string;
     };
+    SubAccountPauseState: {
+      pausedAt: string | null;
+      reason: string | null;
+    };
+    SubAccountTemplate: {
+      id: string;
+      name: string;
+      /** Grows with every change of the template */
+      revision: number;
+      spec: components['schemas']['TemplateSpec'];
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      updatedAt: string;
+    };
     Subscription: {
       id: string;
       accountId: string;
@@ -5952,6 +7553,194 @@ export interface components {
       payUrl: string | null;
       canceledAt: string | null;
       invoices: components['schemas']['Invoice'][];
+    };
+    TemplateApplyReport: {
+      templateId: string;
+      revision: number;
+      subAccount: {
+        id: string;
+        name: string;
+      };
+      /** The sub-account was made by this request */
+      created: boolean;
+      /** How many items this apply created or updated (0: nothing changed) */
+      changed: number;
+      changes: {
+        item: 'theme' | 'app' | 'contactField' | 'member';
+        /** The app id, field key or email (theme: "theme") */
+        key: string;
+        /** skipped: left as it is (the detail says why); failed: could not be done now (e.g. a paid app not paid for) */
+        action: 'created' | 'updated' | 'unchanged' | 'skipped' | 'failed';
+        detail: string | null;
+      }[];
+    };
+    TemplateInput: {
+      name: string;
+      /**
+       * The default theme of the sub-account (values only)
+       * @default null
+       */
+      theme?: components['schemas']['TemplateTheme'] | null;
+      /** @default [] */
+      apps?: {
+        appId: string;
+        /**
+         * Optional scopes to grant; required ones always are
+         * @default []
+         */
+        scopes?: string[];
+      }[];
+      /** @default [] */
+      contactFields?: components['schemas']['ContactFieldCreate'][];
+      /** @default [] */
+      members?: {
+        /** Format: email */
+        email: string;
+        role: 'admin' | 'member';
+      }[];
+    };
+    TemplateSpec: {
+      /**
+       * The default theme of the sub-account (values only)
+       * @default null
+       */
+      theme: components['schemas']['TemplateTheme'] | null;
+      /** @default [] */
+      apps: {
+        appId: string;
+        /**
+         * Optional scopes to grant; required ones always are
+         * @default []
+         */
+        scopes: string[];
+      }[];
+      /** @default [] */
+      contactFields: components['schemas']['ContactFieldCreate'][];
+      /** @default [] */
+      members: {
+        /** Format: email */
+        email: string;
+        role: 'admin' | 'member';
+      }[];
+    };
+    TemplateTheme: {
+      brandName?: string;
+      colours?: {
+        primary?: string;
+        accent?: string;
+        background?: string;
+        text?: string;
+      };
+      font?: 'system' | 'inter' | 'roboto' | 'source-sans' | 'merriweather';
+    };
+    Theme: {
+      brandName: string;
+      /**
+       * An uploaded logo, or null
+       * @default null
+       */
+      logoAssetId: string | null;
+      /**
+       * An uploaded favicon, or null
+       * @default null
+       */
+      faviconAssetId: string | null;
+      colours: components['schemas']['ThemeColours'];
+      /** @default "system" */
+      font: 'system' | 'humanist' | 'serif' | 'rounded' | 'mono';
+      /**
+       * The sender name of emails (the address stays the platform’s until a sending domain is verified)
+       * @default null
+       */
+      emailSenderName: string | null;
+      /** @default null */
+      replyTo: string | null;
+      /** @default null */
+      supportUrl: string | null;
+      /** @default null */
+      supportEmail: string | null;
+      /** @default null */
+      footerText: string | null;
+      logoUrl: string | null;
+      faviconUrl: string | null;
+    };
+    ThemeColours: {
+      /** Buttons and links; text on it is white or black, whichever reads better */
+      primary: unknown;
+      /** Highlights: the header rule, focus rings */
+      accent: unknown;
+      /** Page background */
+      background: unknown;
+      /** Body text on the background */
+      text: unknown;
+    };
+    ThemeInput: {
+      brandName: string;
+      /**
+       * An uploaded logo, or null
+       * @default null
+       */
+      logoAssetId?: string | null;
+      /**
+       * An uploaded favicon, or null
+       * @default null
+       */
+      faviconAssetId?: string | null;
+      colours: components['schemas']['ThemeColours'];
+      /** @default "system" */
+      font?: 'system' | 'humanist' | 'serif' | 'rounded' | 'mono';
+      /**
+       * The sender name of emails (the address stays the platform’s until a sending domain is verified)
+       * @default null
+       */
+      emailSenderName?: string | null;
+      /** @default null */
+      replyTo?: string | null;
+      /** @default null */
+      supportUrl?: string | null;
+      /** @default null */
+      supportEmail?: string | null;
+      /** @default null */
+      footerText?: string | null;
+    };
+    ThemeState: {
+      /** What is being edited (null: nothing saved yet) */
+      draft: components['schemas']['Theme'] | null;
+      /** The live theme (null: none published, the platform brand shows) */
+      published: {
+        brandName: string;
+        /**
+         * An uploaded logo, or null
+         * @default null
+         */
+        logoAssetId: string | null;
+        /**
+         * An uploaded favicon, or null
+         * @default null
+         */
+        faviconAssetId: string | null;
+        colours: components['schemas']['ThemeColours'];
+        /** @default "system" */
+        font: 'system' | 'humanist' | 'serif' | 'rounded' | 'mono';
+        /**
+         * The sender name of emails (the address stays the platform’s until a sending domain is verified)
+         * @default null
+         */
+        emailSenderName: string | null;
+        /** @default null */
+        replyTo: string | null;
+        /** @default null */
+        supportUrl: string | null;
+        /** @default null */
+        supportEmail: string | null;
+        /** @default null */
+        footerText: string | null;
+        logoUrl: string | null;
+        faviconUrl: string | null;
+        version: number;
+        /** Format: date-time */
+        publishedAt: string;
+      } | null;
     };
     User: {
       id: string;
@@ -6251,7 +8040,13 @@ export type Scope = 'account:read' | 'contacts:read' | 'contacts:write' | 'payou
 
 /** Every schema by name. */
 export type Schemas = components['schemas'];
+export type AccountOffer = components['schemas']['AccountOffer'];
 export type AdminApp = components['schemas']['AdminApp'];
+export type AgencyCatalog = components['schemas']['AgencyCatalog'];
+export type AgencyDashboard = components['schemas']['AgencyDashboard'];
+export type AnalyticsChart = components['schemas']['AnalyticsChart'];
+export type AnalyticsDashboard = components['schemas']['AnalyticsDashboard'];
+export type AnalyticsStat = components['schemas']['AnalyticsStat'];
 export type ApiKey = components['schemas']['ApiKey'];
 export type App = components['schemas']['App'];
 export type AppAsset = components['schemas']['AppAsset'];
@@ -6261,6 +8056,7 @@ export type AppReview = components['schemas']['AppReview'];
 export type AppVersion = components['schemas']['AppVersion'];
 export type AppVersionPatch = components['schemas']['AppVersionPatch'];
 export type AuditEntry = components['schemas']['AuditEntry'];
+export type BrandAsset = components['schemas']['BrandAsset'];
 export type BulkInstallPreview = components['schemas']['BulkInstallPreview'];
 export type BulkInstallResult = components['schemas']['BulkInstallResult'];
 export type Contact = components['schemas']['Contact'];
@@ -6273,7 +8069,9 @@ export type ContactFieldPatch = components['schemas']['ContactFieldPatch'];
 export type ContactPatch = components['schemas']['ContactPatch'];
 export type ContactTag = components['schemas']['ContactTag'];
 export type ContactTagList = components['schemas']['ContactTagList'];
+export type CustomDomain = components['schemas']['CustomDomain'];
 export type DeveloperInstallation = components['schemas']['DeveloperInstallation'];
+export type EffectiveTheme = components['schemas']['EffectiveTheme'];
 export type Installation = components['schemas']['Installation'];
 export type InstalledApp = components['schemas']['InstalledApp'];
 export type Invitation = components['schemas']['Invitation'];
@@ -6285,6 +8083,7 @@ export type ModeratedAppReview = components['schemas']['ModeratedAppReview'];
 export type Notification = components['schemas']['Notification'];
 export type Organization = components['schemas']['Organization'];
 export type OwnAppReview = components['schemas']['OwnAppReview'];
+export type PausedAccount = components['schemas']['PausedAccount'];
 export type PaymentProviderInfo = components['schemas']['PaymentProviderInfo'];
 export type Payout = components['schemas']['Payout'];
 export type PayoutAccount = components['schemas']['PayoutAccount'];
@@ -6295,13 +8094,27 @@ export type Problem = components['schemas']['Problem'];
 export type RatingSummary = components['schemas']['RatingSummary'];
 export type Refund = components['schemas']['Refund'];
 export type RefundRequest = components['schemas']['RefundRequest'];
+export type ResaleMarkup = components['schemas']['ResaleMarkup'];
+export type ResalePrice = components['schemas']['ResalePrice'];
+export type ResalePriceChange = components['schemas']['ResalePriceChange'];
+export type ResaleSettings = components['schemas']['ResaleSettings'];
 export type RevenueShareRule = components['schemas']['RevenueShareRule'];
 export type ReviewCheckResult = components['schemas']['ReviewCheckResult'];
 export type ReviewDetail = components['schemas']['ReviewDetail'];
 export type ReviewQueueItem = components['schemas']['ReviewQueueItem'];
 export type ScopeRequest = components['schemas']['ScopeRequest'];
 export type SessionResponse = components['schemas']['SessionResponse'];
+export type SubAccountPauseState = components['schemas']['SubAccountPauseState'];
+export type SubAccountTemplate = components['schemas']['SubAccountTemplate'];
 export type Subscription = components['schemas']['Subscription'];
+export type TemplateApplyReport = components['schemas']['TemplateApplyReport'];
+export type TemplateInput = components['schemas']['TemplateInput'];
+export type TemplateSpec = components['schemas']['TemplateSpec'];
+export type TemplateTheme = components['schemas']['TemplateTheme'];
+export type Theme = components['schemas']['Theme'];
+export type ThemeColours = components['schemas']['ThemeColours'];
+export type ThemeInput = components['schemas']['ThemeInput'];
+export type ThemeState = components['schemas']['ThemeState'];
 export type User = components['schemas']['User'];
 export type VersionDiff = components['schemas']['VersionDiff'];
 export type VersionReviewStatus = components['schemas']['VersionReviewStatus'];
