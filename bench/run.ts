@@ -7,6 +7,7 @@
  *   npm run bench -- webhooks          webhook deliveries/s vs raw undici, latency, fan-out,
  *                                      then webhooks-e2e: contact created via the API -> webhook received
  *   npm run bench -- ledger            ledger postings/s vs bare INSERT, payout run for 1,000 and 10,000 partners
+ *   npm run bench -- metering          billing usage events/s (batch, idempotent) vs bare INSERT, usage read p99
  *   npm run bench -- cold-start marketplace
  */
 import { spawnSync } from 'node:child_process';
@@ -21,6 +22,7 @@ const BENCHMARKS: Record<string, string> = {
   webhooks: 'webhooks.ts',
   'webhooks-e2e': 'webhooks-e2e.ts',
   ledger: 'ledger.ts',
+  metering: 'metering.ts',
 };
 
 // The webhooks benchmark includes its end-to-end measure through the API.
