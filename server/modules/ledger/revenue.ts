@@ -266,9 +266,13 @@ export function createRevenue({ db, core, now }: { db: Db; core: LedgerCore; now
     if (input.markup !== undefined && input.markup !== 0n) {
       if (typeof input.markup !== 'bigint' || input.markup < 0n)
         fields.push({ field: 'markup', reason: 'must be an integer of minor units, 0 or more' });
-      else if (!input.agencyOrgId) fields.push({ field: 'markup', reason: 'needs the agency that resold it' });
+      else if (!input.agencyOrgId)
+        fields.push({ field: 'markup', reason: 'needs the agency that resold it' });
       else if (!p && input.markup >= input.amount)
-        fields.push({ field: 'markup', reason: "must be less than the amount (the developer's price is in it)" });
+        fields.push({
+          field: 'markup',
+          reason: "must be less than the amount (the developer's price is in it)",
+        });
     }
     if (fields.length) fail(fields);
   }
