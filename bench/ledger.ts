@@ -34,6 +34,36 @@ const PARTNER_SIZES = (process.env.BENCH_PAYOUT_PARTNERS ?? '1000,10000').split(
 const ROUNDS = 10;
 const DAY = 86_400_000;
 
+// Every statement any pool client sends (BEGIN and COMMIT included): the payout run's statements per partner.
+// BENCH_LEDGER_PROFILE=1 also times them by text and prints the payout run's costliest.
+let statements = 0;
+const PROFILE = process.env.BENCH_LEDGER_PROFILE === '1';
+const profile = new Map<string, { calls: number; ms: number }>();
+const clientQuery = pg.Client.prototype.query;
+pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+  statements++;
+  if (!PROFILE) return (clientQuery as (...a: unknown[]) => unknown).apply(this, args);
+  const q = args[0] as string | { text: string };
+  const text = (typeof q === 'string' ? q : q.text).replace(/\s+/g, ' ').slice(0, 110);
+  const t0 = performance.now();
+  const done = () => {
+    const p = profile.get(text) ?? { calls: 0, ms: 0 };
+    p.calls++;
+    p.ms += performance.now() - t0;
+    profile.set(text, p);
+  };
+  // pg-pool passes a callback; a client in a transaction gets a promise.
+  const cb = args.at(-1);
+  if (typeof cb === 'function')
+    args[args.length - 1] = (...r: unknown[]) => {
+      done();
+      return cb(...r);
+    };
+  const out = (clientQuery as (...a: unknown[]) => unknown).apply(this, args);
+  if (out instanceof Promise) out.then(done, done);
+  return out;
+} as typeof clientQuery;
+
 async function freshDatabase(): Promise<{ db: Db; drop: () => Promise<void> }> {
   const name = `plaza_bench_ledger_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
@@ -187,9 +217,12 @@ async function payoutRun(partners: number): Promise<number> {
         }),
       );
     });
+    profile.clear();
     const started = performance.now();
+    const before = statements;
     const result = await ledger.runPayouts('bench');
     const ms = performance.now() - started;
+    const sent = statements - before;
     const check = await ledger.verify();
     if (result.paid !== partners || transfers !== partners * 2)
       throw new Error(
@@ -197,8 +230,12 @@ async function payoutRun(partners: number): Promise<number> {
       );
     console.log(
       `  ${String(partners).padStart(6)} partners: ${(ms / 1000).toFixed(2)} s, ${result.paid} payouts, ${transfers} transfers, ` +
-        `${(partners / (ms / 1000)).toFixed(0)} partners/s; verify: ${check.mismatches.length} differences`,
+        `${(partners / (ms / 1000)).toFixed(0)} partners/s, ${(sent / partners).toFixed(1)} statements per partner; ` +
+        `verify: ${check.mismatches.length} differences`,
     );
+    if (PROFILE)
+      for (const [text, p] of [...profile].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12))
+        console.log(`    ${(p.ms / 1000).toFixed(2).padStart(7)} s ${String(p.calls).padStart(6)}x  ${text}`);
     return ms;
   } finally {
     await drop();

@@ -75,6 +75,10 @@ export async function startFakeStripe(opts: FakeStripeOptions = {}) {
   const held: Obj[] = [];
   /** POST paths whose answers come late, after the object exists (a slow network, for crash tests). */
   const lateAnswers = new Map<string, number>();
+  /** POST paths Stripe takes `ms` to process: the key is in use until then (a slow Stripe, for race tests). */
+  const slowAnswers = new Map<string, number>();
+  /** Idempotency keys of requests being processed: Stripe answers 409 to another request with one. */
+  const keysInUse = new Set<string>();
   const inFlight = new Set<Promise<void>>();
   let holding = false;
   /** Balances in minor units by currency: the platform's and each connected account's. */
@@ -987,6 +991,21 @@ export async function startFakeStripe(opts: FakeStripeOptions = {}) {
           });
         return reply(res, seen.status, seen.body, { 'idempotent-replayed': 'true' });
       }
+      if (keysInUse.has(scopeKey))
+        return reply(res, 409, {
+          error: {
+            type: 'idempotency_error',
+            code: 'idempotency_key_in_use',
+            message:
+              'There is currently another in-progress request using this Idempotency Key (that probably means you submitted twice, and the other request is still going through). Please try again later.',
+          },
+        });
+    }
+    const slow = method === 'POST' ? slowAnswers.get(url.pathname) : undefined;
+    if (scopeKey && slow) {
+      keysInUse.add(scopeKey);
+      await new Promise((resolve) => setTimeout(resolve, slow));
+      keysInUse.delete(scopeKey);
     }
 
     const route = routes.find(([m, re]) => m === method && re.test(url.pathname));
@@ -1176,6 +1195,14 @@ export async function startFakeStripe(opts: FakeStripeOptions = {}) {
     answerLate(path: string, ms: number) {
       if (ms > 0) lateAnswers.set(path, ms);
       else lateAnswers.delete(path);
+    },
+    /**
+     * POST `path` takes `ms` before Stripe makes the object; meanwhile its idempotency key is in
+     * use and another request with it gets 409 `idempotency_key_in_use`, as on Stripe. 0 stops.
+     */
+    answerSlow(path: string, ms: number) {
+      if (ms > 0) slowAnswers.set(path, ms);
+      else slowAnswers.delete(path);
     },
     /** Keep new events instead of sending them, until `release`. */
     holdWebhooks() {

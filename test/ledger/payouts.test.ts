@@ -207,14 +207,26 @@ describe('payout runs', () => {
         return t;
       },
     };
-    const worker1 = createLedgerService({ db: plaza.core.db });
+    const worker1 = createLedgerService({ db: plaza.core.db, payoutLeaseMs: 1500 });
     worker1.usePayoutProvider(dying);
     void worker1.runPayouts('schedule');
     for (let i = 0; i < 200 && sent < 2; i++) await new Promise((r) => setTimeout(r, 25));
     expect(sent).toBe(2);
     expect((await plaza.core.ledger.payoutsOf(dev.orgId))[0].state).toBe('processing');
-    // Worker 2 runs the next payout run.
-    await plaza.core.ledger.runPayouts('schedule');
+    // Worker 1 still holds the payout's lease (it might only be slow): the next run waits for the
+    // lease to run out, unrenewed, before it takes the payout over and sends the rest.
+    const [held] = await plaza.core.db.query(
+      "SELECT lease_owner, lease_until FROM ledger_payouts WHERE party = $1 AND state = 'processing'",
+      [dev.orgId],
+    );
+    const next = await plaza.core.ledger.runPayouts('schedule');
+    expect(next).toMatchObject({ resumed: 1, inProgressElsewhere: 0 });
+    expect(next.runId).not.toBe(held.lease_owner);
+    const [third] = await plaza.core.db.query(
+      `SELECT created_at FROM payments_sandbox_objects WHERE kind = 'transfer' AND data->>'transferGroup' = $1`,
+      [charges[2].invoiceId],
+    );
+    expect(third.created_at.getTime()).toBeGreaterThanOrEqual(held.lease_until.getTime());
     const [payout] = await plaza.core.ledger.payoutsOf(dev.orgId);
     expect(payout.state).toBe('paid');
     const total = charges.reduce((s, c) => s + c.share, 0n);

@@ -3,15 +3,24 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeStripe, startFakeStripe } from '../fake-stripe/server.ts';
 import { killLeftoverPlazas, type PlazaServer, spawnPlaza, startPlazaServer } from '../helpers/plaza.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { account, type Person, person, registerApp, type TestApp } from '../helpers/world.ts';
+import {
+  account,
+  type Person,
+  person,
+  registerApp,
+  signInWithPlatformRole,
+  type TestApp,
+} from '../helpers/world.ts';
 
 /**
- * Fault test: the worker process running a payout run is SIGKILLed while the
+ * Fault tests. 1: the worker process running a payout run is SIGKILLed while the
  * Stripe adapter waits on transfer answers (the fake Stripe has made the
  * transfer but answers late), then a fresh worker process finishes the run.
  * No transfer is made twice (per idempotency key, per invoice and payee), none
  * is lost (every partner paid exactly its lines), and the ledger balances and
- * reconciles with the fake's balance transactions.
+ * reconciles with the fake's balance transactions. 2: the operator's button
+ * (this process) and the payout job (a worker process) run at once while
+ * Stripe is slow: each transfer key is sent once, no payout is marked failed.
  *
  * This process only serves the API (no workers): the payout run happens in
  * `server/main.ts` processes with PLAZA_ROLE=worker on the same PostgreSQL.
@@ -43,10 +52,19 @@ async function startWorker() {
       PLAZA_SEED_DEMO: 'false',
       PLAZA_JOBS_POLL_MS: '50',
       PLAZA_JOBS_LEASE_MS: String(LEASE_MS),
+      // Half of it (renewed then) outlasts a transfer answered 800 ms late.
+      PLAZA_PAYOUT_LEASE_MS: String(LEASE_MS),
     },
     { waitForListen: false },
   );
-  await waitFor('the worker to run its jobs', () => proc.output().includes('Plaza workers running'), 60_000);
+  await waitFor(
+    'the worker to run its jobs',
+    () => {
+      if (proc.child.exitCode !== null) throw new Error(`the worker exited:\n${proc.output()}`);
+      return proc.output().includes('Plaza workers running');
+    },
+    60_000,
+  );
   return proc;
 }
 
@@ -202,4 +220,107 @@ describe('a payout run whose worker is SIGKILLed mid-run', () => {
     second.child.kill('SIGTERM');
     await second.exited;
   }, 90_000);
+});
+
+describe('the operator button and the payout job running at once, in two processes', () => {
+  it('send each transfer once: the run that holds a payout sends it, the other waits for it to settle', async () => {
+    const apps: TestApp[] = [];
+    const destination = new Map<string, string>();
+    for (let i = 0; i < 2; i++) {
+      const app = await registerApp(plaza, {
+        redirectUris: ['https://app.example.com/cb'],
+        pricing: { type: 'one_time', amount: 20_000 + i * 1_000, currency: 'USD' },
+      });
+      destination.set(app.developer.org.id, await connect(app));
+      apps.push(app);
+    }
+    for (let c = 0; c < 2; c++) {
+      const owner = await person(plaza, `Buyer ${c}`);
+      const shop = await account(plaza, owner, `Store ${c}`);
+      for (const app of apps) await buys(app, shop, owner);
+    }
+    const partners = apps.map((a) => a.developer.org.id);
+    await plaza.core.db.query(
+      "UPDATE ledger_partner_lines SET available_at = now() - interval '1 day' WHERE party = ANY($1::text[])",
+      [partners],
+    );
+    const lines = await plaza.core.db.query<{ invoice_id: string; party: string; amount: string }>(
+      `SELECT invoice_id, party, (amount - refunded)::text AS amount FROM ledger_partner_lines
+       WHERE party = ANY($1::text[]) ORDER BY party, invoice_id`,
+      [partners],
+    );
+    expect(lines).toHaveLength(4);
+    const from = new Date(Date.now() - 60_000);
+    const worker = await startWorker();
+
+    // Stripe takes 2.5 s over each transfer: its key is in use meanwhile (a second request with it gets 409).
+    fake.answerSlow('/v1/transfers', 2500);
+    const posts = () =>
+      fake.requests.filter(
+        (r) =>
+          r.method === 'POST' &&
+          r.path === '/v1/transfers' &&
+          lines.some((l) => r.idempotencyKey?.includes(l.invoice_id)),
+      );
+    const admin = await signInWithPlatformRole(plaza, 'admin');
+    const button = admin.agent
+      .post('/v1/admin/finance/payout-runs')
+      .set('x-csrf-token', admin.csrf)
+      .then((r) => r);
+    await waitFor('the button run sending its first transfers', () => posts().length >= 2, 30_000);
+    // Meanwhile the payout job runs in the worker process, on the same database and Stripe.
+    await plaza.core.jobs.enqueue('ledger.run_payouts', { by: 'race-job' });
+    const clicked = await button;
+    expect(clicked.status).toBe(200);
+    await waitFor(
+      'the job run finished',
+      async () =>
+        (
+          await plaza.core.db.query(
+            "SELECT 1 FROM ledger_payout_runs WHERE triggered_by = 'race-job' AND finished_at IS NOT NULL",
+          )
+        ).length === 1,
+      60_000,
+    );
+    fake.answerSlow('/v1/transfers', 0);
+
+    // Each key reached Stripe once (no concurrent duplicate, so no 409), each transfer made once.
+    const keys = lines.map((l) => `xfer:${l.invoice_id}:${l.party}`);
+    expect(
+      posts()
+        .map((r) => r.idempotencyKey)
+        .sort(),
+    ).toEqual([...keys].sort());
+    const made = fake
+      .objectsOf('transfer')
+      .filter((t) => lines.some((l) => l.invoice_id === t.transfer_group));
+    expect(made).toHaveLength(4);
+    for (const l of lines)
+      expect(
+        made.filter((t) => t.transfer_group === l.invoice_id && t.destination === destination.get(l.party)),
+      ).toHaveLength(1);
+    // No payout marked failed: one paid payout per partner, made by the button's run.
+    const payouts = await plaza.core.db.query(
+      'SELECT party, state, run_id, amount::text AS amount FROM ledger_payouts WHERE party = ANY($1::text[])',
+      [partners],
+    );
+    expect(payouts).toHaveLength(2);
+    for (const p of payouts) {
+      expect(p).toMatchObject({ state: 'paid', run_id: clicked.body.runId });
+      const due = lines.filter((l) => l.party === p.party).reduce((s, l) => s + BigInt(l.amount), 0n);
+      expect(BigInt(p.amount)).toBe(due);
+    }
+    const failed = await plaza.core.db.query(
+      "SELECT 1 FROM events WHERE type = 'payout.failed' AND organization_id = ANY($1::text[])",
+      [partners],
+    );
+    expect(failed).toEqual([]);
+    const v = await plaza.core.ledger.verify();
+    expect(v).toMatchObject({ mismatches: [], unbalanced: [] });
+    const r = await plaza.core.ledger.reconcile({ from, to: new Date(Date.now() + 60_000) });
+    expect(r.differences).toEqual([]);
+
+    worker.child.kill('SIGTERM');
+    await worker.exited;
+  }, 120_000);
 });

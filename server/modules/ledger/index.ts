@@ -72,7 +72,8 @@ export default defineModule({
       payload: PayoutPayload,
     },
   ],
-  createService: ({ db, events, log }) => createLedgerService({ db, events, log }),
+  createService: ({ db, config, events, log }) =>
+    createLedgerService({ db, events, log, payoutLeaseMs: config.payoutLeaseMs }),
   jobs: (ledger) => [
     // Hourly look: the run itself happens once on each payout day.
     {

@@ -1,4 +1,4 @@
-import type { Db, Tx } from '../../db/index.ts';
+import type { Db, Row, Tx } from '../../db/index.ts';
 import { conflict } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import type { Logger } from '../../logger.ts';
@@ -23,6 +23,8 @@ export interface PayoutRunResult {
   belowMinimum: number;
   failed: number;
   resumed: number;
+  /** Half-sent payouts left alone because another run (another process) holds their lease. */
+  inProgressElsewhere: number;
 }
 
 export interface PayoutLine {
@@ -67,6 +69,12 @@ const toPayout = (r: any): Payout => ({
   paidAt: r.paid_at,
 });
 
+/** A payout's lease: held by one run (owner) until it runs out (database clock). */
+type Claim = { owner: string; leaseMs: number; renewedAt: number };
+
+/** The provider could not be reached or answered "try again": not a refusal, the payout stays processing. */
+const transient = (err: unknown) => (err as { code?: string })?.code === 'PLAZA_UNAVAILABLE';
+
 /** Partners handled at once in a run: each waits on the provider for its status and transfers. */
 const PARALLEL = 16;
 /** Partners whose matured lines are released in one ledger transaction. */
@@ -98,6 +106,7 @@ export function createPayouts({
   events,
   log,
   minimumPayout = 2500n,
+  leaseMs = 180_000,
 }: {
   db: Db;
   core: LedgerCore;
@@ -105,6 +114,13 @@ export function createPayouts({
   events?: EventSink;
   log?: Logger;
   minimumPayout?: bigint;
+  /**
+   * How long a run holds a payout it is sending. Half of it must outlast the
+   * provider's slowest answer to one transfer (Stripe adapter: 3 tries of 20 s):
+   * the lease is renewed before a transfer whenever half of it is spent, so a
+   * transfer never runs past its run's lease and two runs never send one key at once.
+   */
+  leaseMs?: number;
 }) {
   let provider: PayoutProviderPort | undefined;
   let running: Promise<PayoutRunResult> | undefined;
@@ -168,24 +184,76 @@ export function createPayouts({
     }
   }
 
-  /** Sends the transfers of a payout still processing; settles it when every line is through. */
-  async function finish(payoutId: string): Promise<'paid' | 'failed' | 'processing'> {
-    const p = toPayout(await db.one('SELECT * FROM ledger_payouts WHERE id = $1', [payoutId]));
-    if (p.state !== 'processing') return p.state;
-    const lines = await db.query(
-      `SELECT l.id, l.invoice_id, l.paid_amount::text AS paid, c.provider_charge_id
+  /**
+   * Claims a payout still processing for `owner`: its own lease, or one nobody holds, or one that
+   * ran out (its run died). Undefined when another run holds it, or it is no longer processing.
+   */
+  async function claim(payoutId: string, owner: string): Promise<Payout | undefined> {
+    const [row] = await db.query(
+      `UPDATE ledger_payouts SET lease_owner = $2, lease_until = clock_timestamp() + make_interval(secs => $3)
+       WHERE id = $1 AND state = 'processing'
+         AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < clock_timestamp())
+       RETURNING *`,
+      [payoutId, owner, leaseMs / 1000],
+    );
+    return row ? toPayout(row) : undefined;
+  }
+
+  /** Keeps the lease for the next transfer: renewed once half of it is spent; false when it was lost. */
+  async function keep(p: Payout, c: Claim): Promise<boolean> {
+    if (performance.now() - c.renewedAt < c.leaseMs / 2) return true;
+    const sentAt = performance.now();
+    const [row] = await db.query(
+      `UPDATE ledger_payouts SET lease_until = clock_timestamp() + make_interval(secs => $3)
+       WHERE id = $1 AND state = 'processing' AND lease_owner = $2 RETURNING id`,
+      [p.id, c.owner, c.leaseMs / 1000],
+    );
+    if (row) c.renewedAt = sentAt;
+    return !!row;
+  }
+
+  /**
+   * Sends the transfers of a payout still processing under `owner`'s lease; settles it when every
+   * line is through. 'busy' when another run holds the payout (or took it over): that run finishes it.
+   */
+  async function finish(
+    payoutId: string,
+    owner: string,
+    opened?: { payout: Payout; claimedAt: number; lines: Row[] },
+  ): Promise<'paid' | 'failed' | 'processing' | 'busy'> {
+    const claimedAt = opened?.claimedAt ?? performance.now();
+    const p = opened?.payout ?? (await claim(payoutId, owner));
+    if (!p) {
+      const r = await db.maybeOne<{ state: Payout['state'] }>(
+        'SELECT state FROM ledger_payouts WHERE id = $1',
+        [payoutId],
+      );
+      return !r || r.state === 'processing' ? 'busy' : r.state;
+    }
+    const c: Claim = { owner, leaseMs, renewedAt: claimedAt };
+    const lines =
+      opened?.lines ??
+      (await db.query(
+        `SELECT l.id, l.invoice_id, l.paid_amount::text AS paid, c.provider_charge_id
        FROM ledger_partner_lines l JOIN ledger_charges c ON c.invoice_id = l.invoice_id
        WHERE l.payout_id = $1 AND l.state = 'in_payout' ORDER BY l.invoice_id`,
-      [payoutId],
-    );
+        [payoutId],
+        'ledger_payout_lines',
+      ));
     // Transfers first (the provider dedupes each key), then one database transaction records them
     // all: a crash in between leaves the lines in the payout, and the next run sends the same keys.
     const sent: Array<{ lineId: string; invoiceId: string; amount: bigint; transferId: string | null }> = [];
     let refusal: string | undefined;
+    let stopped: 'busy' | 'processing' | undefined;
     for (const l of lines) {
       const amount = BigInt(l.paid);
       let transferId: string | null = null;
       if (amount > 0n) {
+        // Never send a transfer without the lease: another run may have taken the payout over.
+        if (!(await keep(p, c))) {
+          stopped = 'busy';
+          break;
+        }
         try {
           ({ transferId } = await provider!.transfer({
             idempotencyKey: `xfer:${l.invoice_id}:${p.party}`,
@@ -198,13 +266,25 @@ export function createPayouts({
             metadata: { payout: p.id, invoice: l.invoice_id },
           }));
         } catch (err) {
+          if (transient(err)) {
+            // Not an answer: the payout stays processing and the next run sends the same keys.
+            log?.warn({ err, payout: p.id }, 'payout: the provider did not answer a transfer');
+            stopped = 'processing';
+            break;
+          }
           refusal = `Transfer refused: ${(err as Error).message}`;
           break;
         }
       }
       sent.push({ lineId: l.id, invoiceId: l.invoice_id, amount, transferId });
     }
-    await db.transaction(async (tx) => {
+    const recorded = await db.transaction(async (tx) => {
+      // Only the lease holder records: a run that lost the payout leaves it to the one that took it.
+      const [held] = await tx.query(
+        "SELECT id FROM ledger_payouts WHERE id = $1 AND state = 'processing' AND lease_owner = $2 FOR UPDATE",
+        [p.id, owner],
+      );
+      if (!held) return false;
       for (const t of sent) {
         if (t.amount === 0n) continue;
         await core.post(tx, {
@@ -224,29 +304,60 @@ export function createPayouts({
           ],
         });
       }
-      if (sent.length)
-        await tx.query(
-          `UPDATE ledger_partner_lines l SET state = 'paid', transfer_id = u.t
-           FROM unnest($1::text[], $2::text[]) AS u(id, t) WHERE l.id = u.id`,
-          [sent.map((t) => t.lineId), sent.map((t) => t.transferId)],
-        );
-      if (refusal) return;
+      const settle = !refusal && !stopped;
+      // The lines sent, and the payout: paid when every line is through, else its lease let go
+      // (a transient stop: the next run takes it at once).
       const [row] = await tx.query(
-        "UPDATE ledger_payouts SET state = 'paid', paid_at = $2 WHERE id = $1 AND state = 'processing' RETURNING *",
-        [p.id, now()],
+        `WITH l AS (
+           UPDATE ledger_partner_lines l SET state = 'paid', transfer_id = u.t
+           FROM unnest($3::text[], $4::text[]) AS u(id, t) WHERE l.id = u.id)
+         UPDATE ledger_payouts SET state = CASE WHEN $5 THEN 'paid' ELSE state END,
+           paid_at = CASE WHEN $5 THEN $2::timestamptz ELSE paid_at END,
+           lease_until = CASE WHEN $5 THEN lease_until ELSE clock_timestamp() END
+         WHERE id = $1 RETURNING *`,
+        [p.id, now(), sent.map((t) => t.lineId), sent.map((t) => t.transferId), settle],
+        'ledger_payout_settle',
       );
-      if (row) await emit(tx, toPayout(row), 'payout.paid');
+      if (settle) await emit(tx, toPayout(row), 'payout.paid');
+      return true;
     });
-    if (refusal) {
-      await fail(p, refusal);
-      return 'failed';
-    }
+    if (!recorded) return 'busy';
+    if (stopped) return stopped;
+    if (refusal) return (await fail(p, owner, refusal)) ? 'failed' : 'busy';
     return 'paid';
   }
 
-  /** A refused transfer: what was not sent goes back to the partner's available balance. */
-  async function fail(p: Payout, reason: string): Promise<void> {
-    await db.transaction(async (tx) => {
+  /**
+   * A payout another run held when this one started: wait until it is settled, or its lease runs
+   * out without being renewed (that run died) and this run takes it over and finishes it. 'busy'
+   * when its lease was renewed meanwhile: its run is alive and finishes it.
+   */
+  async function settledOrTakenOver(payoutId: string, owner: string): Promise<string> {
+    let until: number | undefined;
+    for (;;) {
+      const r = await db.maybeOne<{ state: string; until: Date; left: string }>(
+        `SELECT state, lease_until AS until,
+                coalesce(extract(epoch FROM lease_until - clock_timestamp()) * 1000, -1)::bigint::text AS left
+         FROM ledger_payouts WHERE id = $1`,
+        [payoutId],
+      );
+      if (r?.state !== 'processing') return r?.state ?? 'gone';
+      if (until !== undefined && +r.until > until) return 'busy';
+      until = +r.until;
+      const left = Number(r.left ?? 0);
+      if (left < 0) return finish(payoutId, owner);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left + 20, 500)));
+    }
+  }
+
+  /** A refused transfer: what was not sent goes back to the partner's available balance (lease holder only). */
+  async function fail(p: Payout, owner: string, reason: string): Promise<boolean> {
+    return db.transaction(async (tx) => {
+      const [held] = await tx.query(
+        "SELECT id FROM ledger_payouts WHERE id = $1 AND state = 'processing' AND lease_owner = $2 FOR UPDATE",
+        [p.id, owner],
+      );
+      if (!held) return false;
       const lines = await tx.query(
         `SELECT id, paid_amount::text AS paid FROM ledger_partner_lines
          WHERE payout_id = $1 AND state = 'in_payout' FOR UPDATE`,
@@ -275,6 +386,7 @@ export function createPayouts({
         reason,
       ]);
       await emit(tx, { ...p, amount: back }, 'payout.failed', reason);
+      return true;
     });
   }
 
@@ -296,23 +408,29 @@ export function createPayouts({
     });
   }
 
-  /** Creates the payout of one partner in one currency, or says why not. */
+  /** Creates the payout of one partner in one currency (leased to this run), or says why not. */
   async function open(
     runId: string,
     party: string,
     currency: string,
     status: PayoutAccountStatus,
-  ): Promise<'paid' | 'held' | 'below_minimum' | 'failed' | 'nothing'> {
+  ): Promise<'paid' | 'held' | 'below_minimum' | 'failed' | 'nothing' | 'busy' | 'processing'> {
     const opened = await db.transaction(async (tx) => {
       const lines = await tx.query(
         // A line an open dispute holds waits for the outcome, whole: its held share is in disputes_held.
-        `SELECT id, (amount - refunded - netted)::text AS worth FROM ledger_partner_lines
-         WHERE party = $1 AND currency = $2 AND state = 'available' AND held = 0 ORDER BY available_at, id FOR UPDATE`,
+        // What the partner owes (netted from this payout) comes in the same statement.
+        `SELECT l.id, l.invoice_id, (l.amount - l.refunded - l.netted)::text AS worth, c.provider_charge_id,
+                (SELECT coalesce(sum(b.balance), 0) FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id
+                 WHERE a.kind = 'receivable_from_partner' AND a.party = $1 AND a.currency = $2)::text AS owed
+         FROM ledger_partner_lines l JOIN ledger_charges c ON c.invoice_id = l.invoice_id
+         WHERE l.party = $1 AND l.currency = $2 AND l.state = 'available' AND l.held = 0
+         ORDER BY l.available_at, l.id FOR UPDATE OF l`,
         [party, currency],
+        'ledger_payout_open_lines',
       );
       const gross = lines.reduce((s, l) => s + BigInt(l.worth), 0n);
       if (!lines.length) return { outcome: 'nothing' as const };
-      const owed = await core.balance({ kind: 'receivable_from_partner', party }, currency, tx);
+      const owed = BigInt(lines[0].owed);
       const netted = owed < gross ? owed : gross;
       const amount = gross - netted;
       if (amount < minimumPayout) return { outcome: 'below_minimum' as const };
@@ -326,9 +444,25 @@ export function createPayouts({
             : `The payout account's ${currency} balance is negative on the provider.`,
         };
       const id = newId('po');
-      await tx.query(
-        `INSERT INTO ledger_payouts (id, run_id, party, currency, gross, netted, amount, state, destination, created_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,'processing',$8,$9)`,
+      // Netting takes from the oldest lines first; each line records what it gave.
+      let toNet = netted;
+      const taken = lines.map((l) => {
+        const worth = BigInt(l.worth);
+        const take = toNet < worth ? toNet : worth;
+        toNet -= take;
+        return { id: l.id as string, take, paid: worth - take };
+      });
+      const claimedAt = performance.now();
+      // The payout (leased to this run from its first instant), its lines, and the partner's hold lifted.
+      const [row] = await tx.query(
+        `WITH l AS (
+           UPDATE ledger_partner_lines l SET state = 'in_payout', payout_id = $1, netted = l.netted + u.take, paid_amount = u.paid
+           FROM unnest($10::text[], $11::bigint[], $12::bigint[]) AS u(id, take, paid) WHERE l.id = u.id),
+         h AS (DELETE FROM ledger_payout_holds WHERE party = $3 AND currency = $4)
+         INSERT INTO ledger_payouts (id, run_id, party, currency, gross, netted, amount, state, destination, created_at,
+           lease_owner, lease_until)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,'processing',$8,$9,$2, clock_timestamp() + make_interval(secs => $13))
+         RETURNING *`,
         [
           id,
           runId,
@@ -339,25 +473,12 @@ export function createPayouts({
           amount.toString(),
           status.providerAccountId,
           now(),
-        ],
-      );
-      // Netting takes from the oldest lines first; each line records what it gave.
-      let toNet = netted;
-      const taken = lines.map((l) => {
-        const worth = BigInt(l.worth);
-        const take = toNet < worth ? toNet : worth;
-        toNet -= take;
-        return { id: l.id as string, take, paid: worth - take };
-      });
-      await tx.query(
-        `UPDATE ledger_partner_lines l SET state = 'in_payout', payout_id = $1, netted = l.netted + u.take, paid_amount = u.paid
-         FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS u(id, take, paid) WHERE l.id = u.id`,
-        [
-          id,
           taken.map((t) => t.id),
           taken.map((t) => t.take.toString()),
           taken.map((t) => t.paid.toString()),
+          leaseMs / 1000,
         ],
+        'ledger_payout_open',
       );
       const entries: LedgerEntryInput[] = [
         { account: { kind: 'partner_payable', party }, direction: 'debit', amount: gross },
@@ -372,16 +493,20 @@ export function createPayouts({
         sourceRef: { kind: 'payout', id },
         entries: entries.filter((e) => e.amount > 0n),
       });
-      await tx.query('DELETE FROM ledger_payout_holds WHERE party = $1 AND currency = $2', [party, currency]);
       await emit(tx, { id, party, amount, currency }, 'payout.created');
-      return { outcome: 'opened' as const, id };
+      return {
+        outcome: 'opened' as const,
+        payout: toPayout(row),
+        claimedAt,
+        lines: lines.map((l, i) => ({ ...l, paid: taken[i].paid.toString() })),
+      };
     });
     if (opened.outcome === 'held') {
       await hold(runId, party, currency, opened.amount, opened.reason);
       return 'held';
     }
     if (opened.outcome !== 'opened') return opened.outcome;
-    return (await finish(opened.id)) === 'paid' ? 'paid' : 'failed';
+    return finish(opened.payout.id, runId, opened);
   }
 
   async function run(triggeredBy: string): Promise<PayoutRunResult> {
@@ -400,15 +525,19 @@ export function createPayouts({
       belowMinimum: 0,
       failed: 0,
       resumed: 0,
+      inProgressElsewhere: 0,
     };
     try {
-      // A crash may have left payouts half sent: finish them with the same transfer keys.
+      // A crash may have left payouts half sent: finish them with the same transfer keys. One another
+      // run is sending (its lease is live: the operator's button in the API process while the
+      // scheduled job runs in a worker) is left to it: two runs never send one key at once.
       const stuck = await db.query<{ id: string }>(
         "SELECT id FROM ledger_payouts WHERE state = 'processing' ORDER BY id",
       );
+      const busy: string[] = [];
       for (const s of stuck) {
-        await finish(s.id);
-        result.resumed++;
+        if ((await finish(s.id, runId)) === 'busy') busy.push(s.id);
+        else result.resumed++;
       }
       result.released = await release();
       const candidates = await db.query<{ party: string; currency: string }>(
@@ -427,12 +556,17 @@ export function createPayouts({
           else if (outcome === 'held') result.held++;
           else if (outcome === 'below_minimum') result.belowMinimum++;
           else if (outcome === 'failed') result.failed++;
+          else if (outcome === 'busy') result.inProgressElsewhere++;
         } catch (err) {
           // One partner's trouble never stops the run; the next run tries again.
           result.failed++;
           log?.error({ err, party, currency }, 'payout failed');
         }
       });
+      for (const id of busy) {
+        if ((await settledOrTakenOver(id, runId)) === 'busy') result.inProgressElsewhere++;
+        else result.resumed++;
+      }
       await db.query(
         `UPDATE ledger_payout_runs SET finished_at = $2, partners_paid = $3, partners_held = $4, partners_below_minimum = $5
          WHERE id = $1`,
@@ -457,7 +591,10 @@ export function createPayouts({
     },
     payoutProvider: () => provider,
 
-    /** Runs a payout now (one at a time per process; the job runner keeps it to one across processes). */
+    /**
+     * Runs a payout now: one run at a time per process; across processes (the operator's button in
+     * the API, the scheduled job in a worker) each payout being sent is leased to one run.
+     */
     runPayouts(triggeredBy = 'schedule'): Promise<PayoutRunResult> {
       running ??= run(triggeredBy).finally(() => {
         running = undefined;

@@ -17,6 +17,8 @@ export interface LedgerDeps {
   minimumPayout?: bigint;
   /** Days of the month the scheduled payout run pays (default the 1st and the 16th, UTC). */
   payoutDays?: number[];
+  /** How long a run holds a payout it is sending (PLAZA_PAYOUT_LEASE_MS; see createPayouts). */
+  payoutLeaseMs?: number;
 }
 
 export type LedgerService = ReturnType<typeof createLedgerService>;
@@ -36,10 +38,11 @@ export function createLedgerService({
   now = () => new Date(),
   minimumPayout,
   payoutDays = [1, 16],
+  payoutLeaseMs,
 }: LedgerDeps) {
   const core = createLedgerCore({ db });
   const revenue = createRevenue({ db, core, now });
-  const payouts = createPayouts({ db, core, now, events, log, minimumPayout });
+  const payouts = createPayouts({ db, core, now, events, log, minimumPayout, leaseMs: payoutLeaseMs });
   const reconciler = createReconciler({ db });
   const statements = createStatements({ db, core });
   const port: LedgerPort = {

@@ -57,6 +57,11 @@ export function createStripeProvider(opts: StripeAdapterOptions) {
         throw new ProviderRefusal(err.code ?? 'card_declined', err.message);
       if (err instanceof StripeSdk.errors.StripeInvalidRequestError && err.code === 'balance_insufficient')
         throw new ProviderRefusal('balance_insufficient', err.message);
+      // Another request with the same idempotency key is still going through (409): not an answer yet.
+      if ((err as { code?: string }).code === 'idempotency_key_in_use')
+        throw new PlazaError('PLAZA_UNAVAILABLE', `Stripe is still processing ${what}; try again`, {
+          cause: err,
+        });
       if (
         err instanceof StripeSdk.errors.StripeConnectionError ||
         err instanceof StripeSdk.errors.StripeAPIError ||
