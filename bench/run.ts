@@ -8,6 +8,7 @@
  *                                      then webhooks-e2e: contact created via the API -> webhook received
  *   npm run bench -- ledger            ledger postings/s vs bare INSERT, payout run for 1,000 and 10,000 partners
  *   npm run bench -- metering          billing usage events/s (batch, idempotent) vs bare INSERT, usage read p99
+ *   npm run bench -- data-products     data product refresh (1,000 accounts x 1,000 events) vs bare GROUP BY, query p99 vs GET /v1/account
  *   npm run bench -- cold-start marketplace
  */
 import { spawnSync } from 'node:child_process';
@@ -23,6 +24,7 @@ const BENCHMARKS: Record<string, string> = {
   'webhooks-e2e': 'webhooks-e2e.ts',
   ledger: 'ledger.ts',
   metering: 'metering.ts',
+  'data-products': 'data-products.ts',
 };
 
 // The webhooks benchmark includes its end-to-end measure through the API.

@@ -190,6 +190,7 @@ export function dataProductRoutes(
             p.price.amount,
             p.price.currency,
           ],
+          'data_products_meter',
         );
         const out = answer(p, r);
         out.cells = out.cells.filter(

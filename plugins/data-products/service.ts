@@ -1,4 +1,4 @@
-import type { Actor, Db, PluginContext, Queryable } from '../../server/plugin-api/index.ts';
+import type { Actor, Db, PluginContext } from '../../server/plugin-api/index.ts';
 import { newId } from '../../server/plugin-api/index.ts';
 import { cryptoSource, type RandomSource, seededSource } from './noise.ts';
 import { type Product, SOURCES, type SourceId } from './products.ts';
@@ -176,17 +176,13 @@ export function createService(ctx: Ctx, products: Map<string, Product>) {
     requestedBy: string,
     actor: Actor,
   ): Promise<Release> {
-    const state = await db.maybeOne<{ cells_hash: string }>(
-      'SELECT cells_hash FROM data_products_periods WHERE product = $1 AND period_start = $2',
-      [product.id, period],
-    );
+    const state = await current(product, period);
     if (!state)
       throw ctx.error(
         'PLAZA_DATA_PRODUCTS_NOT_REFRESHED',
         `no refresh of ${product.id} covers the period starting ${period} yet`,
       );
-    const existing = await readRelease(db, product, period, state.cells_hash);
-    if (existing) return existing;
+    if (state.id) return releaseOf(product, period, state);
     const cost = releaseCost(product).total;
     await db.transaction(async (tx) => {
       await tx.query(
@@ -240,25 +236,27 @@ export function createService(ctx: Ctx, products: Map<string, Product>) {
         data: { product: product.id, period, epsilon: cost / 1000, cells: cells.length, requestedBy },
       });
     });
-    const made = await db.one<{ cells_hash: string }>(
-      'SELECT cells_hash FROM data_products_periods WHERE product = $1 AND period_start = $2',
-      [product.id, period],
-    );
-    const out = await readRelease(db, product, period, made.cells_hash);
-    if (!out) throw new Error('release vanished');
-    return out;
+    const made = await current(product, period);
+    if (!made?.id) throw new Error('the release just made is gone');
+    return releaseOf(product, period, made);
   }
 
-  async function readRelease(q: Queryable, product: Product, period: string, hash: string) {
-    const row = await q.maybeOne<Record<string, any>>(
-      `SELECT r.id, r.cells, r.released_at, p.refreshed_at, b.spent_milli, b.budget_milli
-         FROM data_products_releases r
-         JOIN data_products_periods p ON p.product = r.product AND p.period_start = r.period_start
-         JOIN data_products_budgets b ON b.product = r.product AND b.period_start = r.period_start
-        WHERE r.product = $1 AND r.period_start = $2 AND r.cells_hash = $3`,
-      [product.id, period, hash],
-    );
-    if (!row) return undefined;
+  /** The period's state with the release of its current cells, if any: one read, the hot path of every query. */
+  const current = (product: Product, period: string) =>
+    db
+      .query<Record<string, any>>(
+        `SELECT p.cells_hash, p.refreshed_at, r.id, r.cells, r.released_at, b.spent_milli, b.budget_milli
+           FROM data_products_periods p
+           LEFT JOIN data_products_releases r
+             ON r.product = p.product AND r.period_start = p.period_start AND r.cells_hash = p.cells_hash
+           LEFT JOIN data_products_budgets b ON b.product = p.product AND b.period_start = p.period_start
+          WHERE p.product = $1 AND p.period_start = $2`,
+        [product.id, period],
+        'data_products_current',
+      )
+      .then((rows) => rows[0]);
+
+  function releaseOf(product: Product, period: string, row: Record<string, any>): Release {
     return {
       id: row.id,
       product: product.id,
@@ -269,7 +267,7 @@ export function createService(ctx: Ctx, products: Map<string, Product>) {
       refreshedAt: new Date(row.refreshed_at).toISOString(),
       releasedAt: new Date(row.released_at).toISOString(),
       cells: row.cells,
-    } satisfies Release;
+    };
   }
 
   /** Opts an account in or out. Out deletes its recorded inputs of sources it no longer contributes to. */
