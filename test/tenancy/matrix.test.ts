@@ -36,6 +36,8 @@ interface World {
   webhookEndpointId: string;
   webhookMessageId: string;
   payoutId: string;
+  /** Agency: a sub-account template of the agency. */
+  templateId: string;
 }
 
 const PARAM_FIXTURES: Record<string, (a: World) => string> = {
@@ -65,8 +67,14 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   payoutId: (a) => a.payoutId,
   year: () => String(new Date().getUTCFullYear()),
   ruleId: () => 'rsr_not_there',
+  // Plugin settings: the organization check comes first (no plugin is enabled here).
+  plugin: () => 'plugin-not-there',
   // Contacts: a custom field key (the organization check comes first).
   fieldKey: () => 'not_there',
+  // Agency: A's template; a price change and a sub-account of A (the organization check comes first).
+  templateId: (a) => a.templateId,
+  changeId: () => 'apc_not_there',
+  subAccountId: (a) => a.orgs.subAccount.id,
 };
 
 let plaza: TestPlaza;
@@ -175,7 +183,13 @@ async function world(label: string): Promise<World> {
     )
     .set('x-csrf-token', owner.csrf)
     .expect(201);
+  const template = await owner.agent
+    .post(`/v1/organizations/${agency.id}/templates`)
+    .set('x-csrf-token', owner.csrf)
+    .send({ name: `${label} Template` })
+    .expect(201);
   return {
+    templateId: template.body.id,
     webhookEndpointId: endpoint.body.endpoint.id,
     webhookMessageId: testMessage.body.id,
     payoutId: await paidPayout(plaza, owner, agency.id, developer.id),
@@ -228,6 +242,7 @@ function secretsOf(w: World): string[] {
     w.contactId,
     w.webhookEndpointId,
     w.webhookMessageId,
+    w.templateId,
   ];
 }
 
