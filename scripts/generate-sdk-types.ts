@@ -1,7 +1,7 @@
 /**
  * Writes sdk/src/generated/openapi.ts: the SDK's types, generated from the
- * OpenAPI document of a Plaza core booted here (embedded PGlite in memory, no
- * plugins, default configuration), never written by hand.
+ * OpenAPI document of a Plaza core booted here (embedded PGlite in memory, every
+ * plugin of plugins/ enabled, default configuration), never written by hand.
  *
  *   npm run sdk:types            writes the file
  *   npm run sdk:types -- --check exits 1 when the file is out of step
@@ -11,7 +11,7 @@
  * reach; test/sdk/generated-types.test.ts fails when the committed file is
  * stale.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,19 @@ export const SDK_TYPES_FILE = path.join(root, 'sdk', 'src', 'generated', 'openap
 /** Access kinds of the routes an app calls with its own tokens. */
 export const APP_ACCESS = new Set(['app', 'app_client']);
 
-/** Plaza's OpenAPI document, as a default core serves it at /openapi.json. */
+/**
+ * Every shipped plugin (a folder of plugins/ with an index.ts), so their routes
+ * are typed too; a plugin that does not load stops the generation with its reason.
+ */
+export function shippedPlugins(): string[] {
+  const dir = path.join(root, 'plugins');
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(path.join(dir, e.name, 'index.ts')))
+    .map((e) => e.name)
+    .sort();
+}
+
+/** Plaza's OpenAPI document, as a default core with every shipped plugin serves it at /openapi.json. */
 export async function buildPlazaOpenApi(): Promise<OpenApiDocument> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'plaza-sdk-types-'));
   const db = await openPglite();
@@ -38,6 +50,8 @@ export async function buildPlazaOpenApi(): Promise<OpenApiDocument> {
       PLAZA_SECRET: 'sdk-types-sdk-types-sdk-types-sdk-types',
       LOG_LEVEL: 'silent',
       PLAZA_SEED_DEMO: 'false',
+      PLAZA_PLUGINS: shippedPlugins().join(','),
+      PLAZA_PLUGINS_DIR: path.join(root, 'plugins'),
     });
     const core = await createCore(config, { db });
     try {

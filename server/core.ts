@@ -14,6 +14,7 @@ import { CORE_MODULES, coreMigrationSources } from './modules/index.ts';
 import type { ModuleOptions, ModuleServices, Platform } from './modules/module.ts';
 import { registerCatalogEntries } from './plugin-host/catalogs.ts';
 import { createCoreDataFacades } from './plugin-host/core-data.ts';
+import { createPlatformFacades } from './plugin-host/facades.ts';
 import { type LoadedPlugins, loadPlugins } from './plugin-host/index.ts';
 import { createScopeCatalog } from './scopes.ts';
 import { createLocalStorage } from './storage/index.ts';
@@ -122,6 +123,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       extensions,
       reservedPrefixes,
       coreData: (name) => createCoreDataFacades(name, services as unknown as ModuleServices),
+      platform: (name) => createPlatformFacades(name, services as unknown as ModuleServices),
     });
   } catch (err) {
     // A database handed in (tests) belongs to the caller, as in close().

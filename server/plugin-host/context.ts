@@ -11,7 +11,9 @@ import type { MailService } from '../modules/mail/index.ts';
 import type { PluginContext } from '../plugin-api/context.ts';
 import type { PluginManifest } from '../plugin-api/manifest.ts';
 import { type CoreDataFacades, missingCoreData } from './core-data.ts';
+import { missingPlatformFacades, type PlatformFacades } from './facades.ts';
 import { prefixRoute } from './routes.ts';
+import type { SettingsStore } from './settings.ts';
 
 const JOB_NAME = /^[a-z][a-zA-Z0-9_-]*$/;
 
@@ -43,6 +45,10 @@ export function createPluginContext(
     audit: AuditService;
     /** `ctx.contacts` and `ctx.installations` of a plugin (core-data.ts); absent in unit tests of the host. */
     coreData?: (plugin: string) => CoreDataFacades;
+    /** `ctx.orgs`, `ctx.ledger` and `ctx.payments` (facades.ts); absent in unit tests of the host. */
+    platform?: (plugin: string) => PlatformFacades;
+    /** The plugin's settings store, when its manifest declares settings. */
+    settings?: SettingsStore;
   },
 ): PluginRuntime {
   const name = manifest.name;
@@ -55,6 +61,8 @@ export function createPluginContext(
   const ownCodes = new Set(Object.keys(manifest.errors ?? {}));
   let subscriptions = 0;
   let sealed = false;
+
+  const noSettings = () => new Error(`plugin "${name}" declares no settings (manifest.settings)`);
 
   const duringSetup = (what: string) => {
     if (sealed) throw new Error(`plugin "${name}": ${what} is only allowed while setup runs`);
@@ -134,7 +142,17 @@ export function createPluginContext(
       },
     },
     mail: {
-      send: (template, data) => deps.mail.send(template, data),
+      send(template, data) {
+        // `<plugin>/<template>` names a template of the plugin's own emails/ folder; only its own.
+        const owner = template.includes('/') ? template.split('/')[0] : null;
+        if (owner !== null && owner !== name)
+          return Promise.reject(
+            new Error(
+              `plugin "${name}" sends core templates or its own ("${name}/<template>"), not "${template}"`,
+            ),
+          );
+        return deps.mail.send(template, data);
+      },
     },
     audit: {
       record(q, entry) {
@@ -145,26 +163,13 @@ export function createPluginContext(
         return deps.audit.record(q, entry);
       },
     },
-    // The contract's types land first so plugin authors compile against them; the implementation follows.
     settings: {
-      get: () => Promise.reject(new Error('ctx.settings is not implemented yet')),
-      set: () => Promise.reject(new Error('ctx.settings is not implemented yet')),
+      get: (orgId, q) => (deps.settings ? deps.settings.get(orgId, q) : Promise.reject(noSettings())),
+      set: (q, orgId, values, actor) =>
+        deps.settings ? deps.settings.set(q, orgId, values, actor) : Promise.reject(noSettings()),
     },
-    orgs: {
-      get: () => Promise.reject(new Error('ctx.orgs is not implemented yet')),
-      children: () => Promise.reject(new Error('ctx.orgs is not implemented yet')),
-      members: () => Promise.reject(new Error('ctx.orgs is not implemented yet')),
-    },
-    ledger: {
-      post: () => Promise.reject(new Error('ctx.ledger is not implemented yet')),
-      balance: () => Promise.reject(new Error('ctx.ledger is not implemented yet')),
-    },
+    ...(deps.platform?.(name) ?? missingPlatformFacades()),
     ...(deps.coreData?.(name) ?? missingCoreData()),
-    payments: {
-      provider: 'sandbox',
-      checkout: () => Promise.reject(new Error('ctx.payments is not implemented yet')),
-      chargeSavedMethod: () => Promise.reject(new Error('ctx.payments is not implemented yet')),
-    },
     extend(point, extension) {
       deps.extensions.add(point, extension, `plugin:${name}`);
     },

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
-import type { MigrationSource } from '../db/migrate.ts';
+import { type MigrationSource, runMigrations } from '../db/migrate.ts';
 import { registerErrorCodes } from '../errors.ts';
 import type { AnyRoute } from '../http/route.ts';
 import type { JobQueue } from '../jobs/types.ts';
@@ -18,10 +18,13 @@ import { configPrefix, configVariables, type Env, parsePluginConfig } from './co
 import { createPluginContext, type PluginRuntime } from './context.ts';
 import type { CoreDataFacades } from './core-data.ts';
 import { PluginLoadError, type PluginProblem, problem, throwIfAny } from './errors.ts';
+import type { PlatformFacades } from './facades.ts';
+import { hostRoutes } from './host-routes.ts';
 import { validateManifest } from './manifest.ts';
 import { applyMigrations, checkMigrations, migrationSource } from './migrations.ts';
 import { missingRequirements, orderByRequirements } from './order.ts';
 import { importPlugins } from './resolve.ts';
+import { createSettingsStore, SETTINGS_MIGRATIONS, type SettingsStore } from './settings.ts';
 
 export { PluginLoadError, type PluginProblem, type PluginProblemCode } from './errors.ts';
 
@@ -38,6 +41,8 @@ export interface PluginHostDeps {
   audit: AuditService;
   /** `ctx.contacts` and `ctx.installations` for a plugin (plugin-host/core-data.ts). */
   coreData?: (plugin: string) => CoreDataFacades;
+  /** `ctx.orgs`, `ctx.ledger` and `ctx.payments` for a plugin (plugin-host/facades.ts). */
+  platform?: (plugin: string) => PlatformFacades;
   /** First path segments under /v1 that core routes use; a plugin may not take one. */
   reservedPrefixes: string[];
 }
@@ -45,7 +50,10 @@ export interface PluginHostDeps {
 export interface LoadedPlugins {
   /** Loaded plugins in setup order (requirements first). */
   list: Array<{ name: string; version: string }>;
-  /** Routes of every plugin, already under their prefixes (mounted and documented like core routes). */
+  /**
+   * The host's routes (GET /v1/plugins, per-organization settings), then every
+   * plugin's, already under their prefixes (mounted and documented like core routes).
+   */
   routes: AnyRoute[];
   /** Runs the plugins' onStop callbacks, in reverse setup order. */
   stop(): Promise<void>;
@@ -71,7 +79,7 @@ interface Candidate {
  */
 export async function loadPlugins(deps: PluginHostDeps): Promise<LoadedPlugins> {
   const names = [...new Set(deps.config.plugins)];
-  if (names.length === 0) return { list: [], routes: [], stop: async () => {} };
+  if (names.length === 0) return { list: [], routes: hostRoutes([], deps.db), stop: async () => {} };
   const log = deps.log.child({ module: 'plugins' });
 
   const candidates = await validated(names, deps);
@@ -102,6 +110,9 @@ export async function loadPlugins(deps: PluginHostDeps): Promise<LoadedPlugins> 
     }),
   );
 
+  // The host's own table (plugin settings) before any plugin's; applied only once a plugin is enabled.
+  const hostApplied = await runMigrations(deps.db, [SETTINGS_MIGRATIONS]);
+  if (hostApplied.length) log.info({ migrations: hostApplied }, 'applied plugin host migrations');
   for (const p of ordered) {
     const source = sources.get(p.name);
     if (!source) continue;
@@ -110,10 +121,20 @@ export async function loadPlugins(deps: PluginHostDeps): Promise<LoadedPlugins> 
     if (applied.length) log.info({ plugin: p.name, migrations: applied }, 'applied plugin migrations');
   }
 
-  const runtimes = await setUp(ordered, configs, deps, log);
+  const hosted = ordered.map((p) => ({
+    ...p,
+    settings: p.manifest.settings
+      ? createSettingsStore(p.name, p.manifest.settings, { db: deps.db, audit: deps.audit })
+      : undefined,
+  }));
+  const runtimes = await setUp(hosted, configs, deps, log);
   const list = ordered.map((p) => ({ name: p.name, version: p.manifest.version }));
   log.info({ plugins: list }, 'plugins loaded');
-  return { list, routes: runtimes.flatMap((r) => r.routes), stop: stopper(runtimes, log) };
+  return {
+    list,
+    routes: [...hostRoutes(hosted, deps.db), ...runtimes.flatMap((r) => r.routes)],
+    stop: stopper(runtimes, log),
+  };
 }
 
 /** Imports each plugin and checks its manifest, its folder name and that its name is free. */
@@ -192,14 +213,17 @@ function parseConfigs(plugins: Candidate[], env: Env, log: Logger): Map<string, 
 
 /** Calls each setup in order; a throwing setup stops the boot after earlier plugins are stopped. */
 async function setUp(
-  plugins: Candidate[],
+  plugins: Array<Candidate & { settings?: SettingsStore }>,
   configs: Map<string, Record<string, unknown>>,
   deps: PluginHostDeps,
   log: Logger,
 ): Promise<PluginRuntime[]> {
   const runtimes: PluginRuntime[] = [];
   for (const p of plugins) {
-    const runtime = createPluginContext(p.manifest, configs.get(p.name) ?? {}, deps);
+    const runtime = createPluginContext(p.manifest, configs.get(p.name) ?? {}, {
+      ...deps,
+      settings: p.settings,
+    });
     runtimes.push(runtime);
     try {
       await p.manifest.setup(runtime.ctx as never);

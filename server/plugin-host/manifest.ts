@@ -117,6 +117,16 @@ export function validateManifest(
     const foreign = Object.keys(parsed.data.errors ?? {}).filter((c) => !c.startsWith(prefix));
     if (foreign.length)
       return { ok: false, reasons: foreign.map((c) => `manifest.errors.${c} must start with ${prefix}`) };
+    // An organization that never saved reads the defaults, so every field needs one.
+    const schema = (value as PluginManifest).settings?.schema;
+    const noDefault = Object.entries(schema?.shape ?? {})
+      .filter(([, field]) => !(field as z.ZodType).safeParse(undefined).success)
+      .map(([key]) => key);
+    if (noDefault.length)
+      return {
+        ok: false,
+        reasons: [`manifest.settings.schema fields need a default (.default(...)): ${noDefault.join(', ')}`],
+      };
     return { ok: true, manifest: value as PluginManifest<z.ZodObject> };
   }
   return { ok: false, reasons: parsed.error.issues.map((issue) => describeIssue(value, issue)) };

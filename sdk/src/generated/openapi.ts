@@ -85,6 +85,38 @@ export interface paths {
     /** App: send a webhook message again */
     post: operations['appSendAWebhookMessageAgain'];
   };
+  '/v1/billing/credits': {
+    /** The installing account's credits */
+    get: operations['theInstallingAccountSCredits'];
+  };
+  '/v1/billing/credits/deduct': {
+    /** Deduct credits at once: all of the amount, or 409 with the balance; idempotent per idempotencyKey */
+    post: operations['deductCreditsAtOnceAllOfTheAmountOr409WithTheBalanceIdempotentPerIdempotencykey'];
+  };
+  '/v1/billing/credits/reservations': {
+    /** Reserve credits; commit or void them before ttlSeconds, or they are given back by themselves */
+    post: operations['reserveCreditsCommitOrVoidThemBeforeTtlsecondsOrTheyAreGivenBackByThemselves'];
+  };
+  '/v1/billing/credits/reservations/{reservationId}/commit': {
+    /** Spend a reservation, all of it or `amount` (the rest is given back) */
+    post: operations['spendAReservationAllOfItOrAmountTheRestIsGivenBack'];
+  };
+  '/v1/billing/credits/reservations/{reservationId}/void': {
+    /** Give a reservation back (the call it paid for failed) */
+    post: operations['giveAReservationBackTheCallItPaidForFailed'];
+  };
+  '/v1/billing/events': {
+    /** Report one usage event (idempotent per transactionId) */
+    post: operations['reportOneUsageEventIdempotentPerTransactionid'];
+  };
+  '/v1/billing/events/batch': {
+    /** Report up to 1,000 usage events; each is accepted, a duplicate, or refused with its reason */
+    post: operations['reportUpTo1000UsageEventsEachIsAcceptedADuplicateOrRefusedWithItsReason'];
+  };
+  '/v1/billing/usage': {
+    /** The installing account's usage in the current period */
+    get: operations['theInstallingAccountSUsageInTheCurrentPeriod'];
+  };
   '/v1/contact-fields': {
     /** App: list the account's contact custom fields */
     get: operations['appListTheAccountSContactCustomFields'];
@@ -102,6 +134,10 @@ export interface paths {
     delete: operations['appDeleteAContact'];
     /** App: change a contact */
     patch: operations['appChangeAContact'];
+  };
+  '/v1/data-products/{product}/query': {
+    /** Query a data product */
+    get: operations['queryADataProduct'];
   };
   '/v1/users': {
     /** App: list the people of the account */
@@ -806,6 +842,288 @@ export interface operations {
     };
   };
   /**
+   * The installing account's credits
+   *
+   * For apps, with an installation's access token carrying the scope `billing:credits`.
+   */
+  theInstallingAccountSCredits: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['BillingCredits'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * Deduct credits at once: all of the amount, or 409 with the balance; idempotent per idempotencyKey
+   *
+   * For apps, with an installation's access token carrying the scope `billing:credits`.
+   */
+  deductCreditsAtOnceAllOfTheAmountOr409WithTheBalanceIdempotentPerIdempotencykey: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          amount: number;
+          idempotencyKey: string;
+          description?: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['BillingCreditDebit'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * Reserve credits; commit or void them before ttlSeconds, or they are given back by themselves
+   *
+   * For apps, with an installation's access token carrying the scope `billing:credits`.
+   */
+  reserveCreditsCommitOrVoidThemBeforeTtlsecondsOrTheyAreGivenBackByThemselves: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          amount: number;
+          idempotencyKey: string;
+          description?: string;
+          ttlSeconds?: number;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['BillingCreditDebit'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * Spend a reservation, all of it or `amount` (the rest is given back)
+   *
+   * For apps, with an installation's access token carrying the scope `billing:credits`.
+   */
+  spendAReservationAllOfItOrAmountTheRestIsGivenBack: {
+    parameters: {
+      query?: never;
+      path: {
+        reservationId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          amount?: number;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['BillingCreditDebit'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * Give a reservation back (the call it paid for failed)
+   *
+   * For apps, with an installation's access token carrying the scope `billing:credits`.
+   */
+  giveAReservationBackTheCallItPaidForFailed: {
+    parameters: {
+      query?: never;
+      path: {
+        reservationId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['BillingCreditDebit'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * Report one usage event (idempotent per transactionId)
+   *
+   * For apps, with an installation's access token carrying the scope `billing:usage`.
+   */
+  reportOneUsageEventIdempotentPerTransactionid: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Idempotency key of the event, per account */
+          transactionId: string;
+          /** The meter key */
+          meter: string;
+          /** Whole units (default 1); COUNT meters ignore it */
+          value?: number;
+          /** What UNIQUE COUNT meters count distinct values of */
+          uniqueKey?: string;
+          /**
+           * When the usage happened (default now)
+           * Format: date-time
+           */
+          timestamp?: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            transactionId: string;
+            status: 'accepted' | 'duplicate';
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * Report up to 1,000 usage events; each is accepted, a duplicate, or refused with its reason
+   *
+   * For apps, with an installation's access token carrying the scope `billing:usage`.
+   */
+  reportUpTo1000UsageEventsEachIsAcceptedADuplicateOrRefusedWithItsReason: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          events: {
+            /** Idempotency key of the event, per account */
+            transactionId: string;
+            /** The meter key */
+            meter: string;
+            /** Whole units (default 1); COUNT meters ignore it */
+            value?: number;
+            /** What UNIQUE COUNT meters count distinct values of */
+            uniqueKey?: string;
+            /**
+             * When the usage happened (default now)
+             * Format: date-time
+             */
+            timestamp?: string;
+          }[];
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['BillingBatchResult'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
+   * The installing account's usage in the current period
+   *
+   * For apps, with an installation's access token carrying the scope `billing:usage`.
+   */
+  theInstallingAccountSUsageInTheCurrentPeriod: {
+    parameters: {
+      query?: {
+        /**
+         * A moment inside the period to read (default now)
+         * Format: date-time
+         */
+        at?: string;
+      };
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['BillingUsage'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
    * App: list the account's contact custom fields
    *
    * For apps, with an installation's access token carrying the scope `contacts:read`.
@@ -992,6 +1310,38 @@ export interface operations {
     };
   };
   /**
+   * Query a data product
+   *
+   * For apps, with an installation's access token.
+   */
+  queryADataProduct: {
+    parameters: {
+      query?: {
+        period?: string;
+        vertical?: 'dental-clinic' | 'hair-salon' | 'restaurant' | 'gym' | 'retail' | 'golf-course' | 'other';
+        region?: 'north-america' | 'latin-america' | 'europe' | 'middle-east-africa' | 'asia-pacific';
+      };
+      path: {
+        product: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['DataProductAnswer'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /**
    * App: list the people of the account
    *
    * For apps, with an installation's access token carrying the scope `users:read`.
@@ -1095,6 +1445,64 @@ export interface components {
       /** Format: date-time */
       joinedAt: string;
     };
+    BillingBatchResult: {
+      accepted: number;
+      duplicates: number;
+      refused: {
+        transactionId: string;
+        status: 'accepted' | 'duplicate' | 'conflict' | 'rejected';
+        field?: string;
+        reason?: string;
+        index: number;
+      }[];
+    };
+    BillingCreditDebit: {
+      id: string;
+      status: 'reserved' | 'committed' | 'voided' | 'expired';
+      amount: number;
+      committed: number | null;
+      idempotencyKey: string;
+      expiresAt: string | null;
+      /** Spendable credits after this call */
+      balance: number;
+      /** True when this answers an earlier call with the same idempotencyKey */
+      replayed: boolean;
+    };
+    BillingCredits: {
+      balance: number;
+      reserved: number;
+      grants: {
+        id: string;
+        source: 'grant' | 'top_up';
+        amount: number;
+        remaining: number;
+        expiresAt: string | null;
+        expired: boolean;
+        description: string;
+        /** Format: date-time */
+        createdAt: string;
+      }[];
+    };
+    BillingMeterUsage: {
+      meter: string;
+      name: string;
+      aggregation: 'count' | 'sum' | 'max' | 'unique_count' | 'latest';
+      unit: string;
+      value: number;
+      events: number;
+      included: number | null;
+      /** Overage so far, minor units of the plan currency */
+      overage: number | null;
+    };
+    BillingUsage: {
+      accountId: string;
+      /** Format: date-time */
+      periodStart: string;
+      /** Format: date-time */
+      periodEnd: string;
+      currency: string | null;
+      meters: components['schemas']['BillingMeterUsage'][];
+    };
     Contact: {
       id: string;
       accountId: string;
@@ -1163,6 +1571,31 @@ export interface components {
         [key: string]: string | number | boolean | null;
       };
     };
+    DataProductAnswer: {
+      product: string;
+      period: string;
+      k: number;
+      epsilon: {
+        spent: number;
+        budget: number;
+        release: number;
+      };
+      /** Format: date-time */
+      refreshedAt: string;
+      /** Format: date-time */
+      releasedAt: string;
+      cells: components['schemas']['DataProductCell'][];
+    };
+    DataProductCell: {
+      vertical?: 'dental-clinic' | 'hair-salon' | 'restaurant' | 'gym' | 'retail' | 'golf-course' | 'other';
+      region?: 'north-america' | 'latin-america' | 'europe' | 'middle-east-africa' | 'asia-pacific';
+      accounts?: number;
+      total?: number;
+      mean?: number | null;
+      p25?: number | null;
+      median?: number | null;
+      p75?: number | null;
+    };
     InstallationTokens: {
       /** A JWT for the Plaza API, bound to the installation's account */
       access_token: string;
@@ -1182,7 +1615,7 @@ export interface components {
       title: string;
       status: number;
       detail?: string;
-      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_ENTITLEMENT' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_ACCOUNT_PAUSED' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE';
+      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_ENTITLEMENT' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_ACCOUNT_PAUSED' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE' | 'PLAZA_BILLING_INSUFFICIENT_CREDITS' | 'PLAZA_BILLING_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_BILLING_RESERVATION_CLOSED' | 'PLAZA_BILLING_EVENT_CONFLICT' | 'PLAZA_BILLING_DUPLICATE' | 'PLAZA_BILLING_PLAN_UNAVAILABLE' | 'PLAZA_DATA_PRODUCTS_BUDGET_EXHAUSTED' | 'PLAZA_DATA_PRODUCTS_NOT_REFRESHED' | 'PLAZA_DATA_PRODUCTS_NOT_CONTRIBUTING' | 'PLAZA_VERTICALS_NOT_ACCOUNT' | 'PLAZA_VERTICALS_FORBIDDEN';
       instance?: string;
       requestId?: string;
       fields?: {
@@ -1357,7 +1790,7 @@ export interface components {
 }
 
 /** Every OAuth scope the document names. */
-export type Scope = 'account:read' | 'contacts:read' | 'contacts:write' | 'payouts:read' | 'users:read' | 'users:read_email';
+export type Scope = 'account:read' | 'billing:credits' | 'billing:read' | 'billing:usage' | 'contacts:read' | 'contacts:write' | 'data_monthly_app_installs:read' | 'data_weekly_new_contacts:read' | 'payouts:read' | 'users:read' | 'users:read_email' | 'verticals:read';
 
 /** Every schema by name. */
 export type Schemas = components['schemas'];
@@ -1365,12 +1798,19 @@ export type AppAccount = components['schemas']['AppAccount'];
 export type AppInstallation = components['schemas']['AppInstallation'];
 export type AppSelf = components['schemas']['AppSelf'];
 export type AppUser = components['schemas']['AppUser'];
+export type BillingBatchResult = components['schemas']['BillingBatchResult'];
+export type BillingCreditDebit = components['schemas']['BillingCreditDebit'];
+export type BillingCredits = components['schemas']['BillingCredits'];
+export type BillingMeterUsage = components['schemas']['BillingMeterUsage'];
+export type BillingUsage = components['schemas']['BillingUsage'];
 export type Contact = components['schemas']['Contact'];
 export type ContactChangedBy = components['schemas']['ContactChangedBy'];
 export type ContactCreate = components['schemas']['ContactCreate'];
 export type ContactField = components['schemas']['ContactField'];
 export type ContactFieldList = components['schemas']['ContactFieldList'];
 export type ContactPatch = components['schemas']['ContactPatch'];
+export type DataProductAnswer = components['schemas']['DataProductAnswer'];
+export type DataProductCell = components['schemas']['DataProductCell'];
 export type InstallationTokens = components['schemas']['InstallationTokens'];
 export type Problem = components['schemas']['Problem'];
 export type UsageRecorded = components['schemas']['UsageRecorded'];

@@ -121,6 +121,90 @@ export interface paths {
     /** Send a new verification link */
     post: operations['sendANewVerificationLink'];
   };
+  '/v1/billing/accounts/{accountId}/credits/grants': {
+    /** Grant credits to an account (operator): promotions, goodwill; once per reference */
+    post: operations['grantCreditsToAnAccountOperatorPromotionsGoodwillOncePerReference'];
+  };
+  '/v1/billing/accounts/{accountId}/events/batch': {
+    /** Report usage events for an account (operator) */
+    post: operations['reportUsageEventsForAnAccountOperator'];
+  };
+  '/v1/billing/accounts/{accountId}/trial': {
+    /** Extend an organization's trial by 1 to 90 days (operator) */
+    post: operations['extendAnOrganizationSTrialBy1To90DaysOperator'];
+  };
+  '/v1/billing/accounts/{accountId}/usage': {
+    /** An account's usage in a period (operator) */
+    get: operations['anAccountSUsageInAPeriodOperator'];
+  };
+  '/v1/billing/meters': {
+    /** The meters usage is counted on */
+    get: operations['theMetersUsageIsCountedOn'];
+    /** Create a meter (operator); coreEvent makes a core event count one unit per occurrence */
+    post: operations['createAMeterOperatorCoreeventMakesACoreEventCountOneUnitPerOccurrence'];
+  };
+  '/v1/billing/organizations/{orgId}/credits': {
+    /** The organization's credit balance and grants */
+    get: operations['theOrganizationSCreditBalanceAndGrants'];
+  };
+  '/v1/billing/organizations/{orgId}/credits/top-ups': {
+    /** Buy credits: a payment page; the credits are added when the payment succeeds */
+    post: operations['buyCreditsAPaymentPageTheCreditsAreAddedWhenThePaymentSucceeds'];
+  };
+  '/v1/billing/organizations/{orgId}/invoices': {
+    /** The organization's invoices, newest first */
+    get: operations['theOrganizationSInvoicesNewestFirst'];
+  };
+  '/v1/billing/organizations/{orgId}/invoices/{invoiceId}': {
+    /** One invoice with its lines */
+    get: operations['oneInvoiceWithItsLines'];
+  };
+  '/v1/billing/organizations/{orgId}/invoices/{invoiceId}/html': {
+    /** One invoice as an HTML document (print it to PDF) */
+    get: operations['oneInvoiceAsAnHtmlDocumentPrintItToPdf'];
+  };
+  '/v1/billing/organizations/{orgId}/invoices/{invoiceId}/pay': {
+    /** Pay an open invoice on the payment page (and save the card for the next ones) */
+    post: operations['payAnOpenInvoiceOnThePaymentPageAndSaveTheCardForTheNextOnes'];
+  };
+  '/v1/billing/organizations/{orgId}/subscription': {
+    /** The organization's subscription (null: none, the free plan's limits apply) */
+    get: operations['theOrganizationSSubscriptionNullNoneTheFreePlanSLimitsApply'];
+    /** Subscribe, or change plan now with proration (an upgrade is charged at once) */
+    put: operations['subscribeOrChangePlanNowWithProrationAnUpgradeIsChargedAtOnce'];
+  };
+  '/v1/billing/organizations/{orgId}/subscription/cancel': {
+    /** Cancel at the end of the period (the free plan follows, data is kept) */
+    post: operations['cancelAtTheEndOfThePeriodTheFreePlanFollowsDataIsKept'];
+  };
+  '/v1/billing/organizations/{orgId}/subscription/preview': {
+    /** What choosing a plan would do now: the proration lines and what is due */
+    post: operations['whatChoosingAPlanWouldDoNowTheProrationLinesAndWhatIsDue'];
+  };
+  '/v1/billing/organizations/{orgId}/subscription/resume': {
+    /** Keep the subscription after all (undo a cancellation before the period ends) */
+    post: operations['keepTheSubscriptionAfterAllUndoACancellationBeforeThePeriodEnds'];
+  };
+  '/v1/billing/organizations/{orgId}/usage': {
+    /** The organization's usage per meter in the current period, with what the plan includes */
+    get: operations['theOrganizationSUsagePerMeterInTheCurrentPeriodWithWhatThePlanIncludes'];
+  };
+  '/v1/billing/plans': {
+    /** The plans one can subscribe to (latest version of each), cheapest first */
+    get: operations['thePlansOneCanSubscribeToLatestVersionOfEachCheapestFirst'];
+    /** Create a plan (operator) */
+    post: operations['createAPlanOperator'];
+  };
+  '/v1/billing/plans/{planId}/versions': {
+    /** A plan's versions, newest first (operator) */
+    get: operations['aPlanSVersionsNewestFirstOperator'];
+    /** A new version of a plan (operator); existing subscribers keep theirs until they move */
+    post: operations['aNewVersionOfAPlanOperatorExistingSubscribersKeepTheirsUntilTheyMove'];
+  };
+  '/v1/billing/subscribers': {
+    /** Subscribers with plan and state, and MRR per currency (operator) */
+    get: operations['subscribersWithPlanAndStateAndMrrPerCurrencyOperator'];
+  };
   '/v1/branding/assets/{brandAssetId}': {
     /** Get a brand logo or favicon */
     get: operations['getABrandLogoOrFavicon'];
@@ -144,6 +228,38 @@ export interface paths {
   '/v1/cli/device-codes/{userCode}/decision': {
     /** CLI: approve or deny a sign-in code */
     post: operations['cliApproveOrDenyASignInCode'];
+  };
+  '/v1/data-products/organizations/{orgId}/benchmarks/{product}': {
+    /** See benchmarks of the account's own vertical */
+    get: operations['seeBenchmarksOfTheAccountSOwnVertical'];
+  };
+  '/v1/data-products/organizations/{orgId}/sharing': {
+    /** See data sharing choices */
+    get: operations['seeDataSharingChoices'];
+  };
+  '/v1/data-products/organizations/{orgId}/sharing/profile': {
+    /** Set the cohort an account is counted in */
+    put: operations['setTheCohortAnAccountIsCountedIn'];
+  };
+  '/v1/data-products/organizations/{orgId}/sharing/{product}': {
+    /** Opt in or out of a data product */
+    put: operations['optInOrOutOfADataProduct'];
+  };
+  '/v1/data-products/products': {
+    /** List data products */
+    get: operations['listDataProducts'];
+  };
+  '/v1/data-products/products/{product}/budget': {
+    /** See the privacy budget ledger of a data product */
+    get: operations['seeThePrivacyBudgetLedgerOfADataProduct'];
+  };
+  '/v1/data-products/products/{product}/refresh': {
+    /** Refresh a data product now */
+    post: operations['refreshADataProductNow'];
+  };
+  '/v1/data-products/products/{product}/usage': {
+    /** See what apps owe for a data product */
+    get: operations['seeWhatAppsOweForADataProduct'];
   };
   '/v1/dev/mailbox': {
     /** Dev mailbox */
@@ -539,6 +655,12 @@ export interface paths {
     /** Read the payout account from the provider now */
     post: operations['readThePayoutAccountFromTheProviderNow'];
   };
+  '/v1/organizations/{orgId}/plugins/{plugin}/settings': {
+    /** Get a plugin’s settings for an organization */
+    get: operations['getAPluginSSettingsForAnOrganization'];
+    /** Change a plugin’s settings for an organization */
+    put: operations['changeAPluginSSettingsForAnOrganization'];
+  };
   '/v1/organizations/{orgId}/resale/catalog': {
     /** Choose which apps the agency's sub-accounts see and may install (all, allow-list, block-list) */
     put: operations['chooseWhichAppsTheAgencySSubAccountsSeeAndMayInstallAllAllowListBlockList'];
@@ -653,6 +775,10 @@ export interface paths {
     /** Stripe webhooks (signed; each event processed once) */
     post: operations['stripeWebhooksSignedEachEventProcessedOnce'];
   };
+  '/v1/plugins': {
+    /** List the enabled plugins */
+    get: operations['listTheEnabledPlugins'];
+  };
   '/v1/review/queue': {
     /** List the review queue */
     get: operations['listTheReviewQueue'];
@@ -684,6 +810,74 @@ export interface paths {
   '/v1/tls/allowed': {
     /** May the proxy get a certificate for this domain? 200 yes, 403 no */
     get: operations['mayTheProxyGetACertificateForThisDomain200Yes403No'];
+  };
+  '/v1/verticals/organizations/{orgId}/applied': {
+    /** List the vertical templates applied to an account */
+    get: operations['listTheVerticalTemplatesAppliedToAnAccount'];
+  };
+  '/v1/verticals/organizations/{orgId}/applied/{vertical}/sample-data': {
+    /** Remove a vertical template's sample data from an account */
+    delete: operations['removeAVerticalTemplateSSampleDataFromAnAccount'];
+  };
+  '/v1/verticals/organizations/{orgId}/apply': {
+    /** Apply or upgrade a vertical template (one transaction; applying again changes nothing) */
+    post: operations['applyOrUpgradeAVerticalTemplateOneTransactionApplyingAgainChangesNothing'];
+  };
+  '/v1/verticals/organizations/{orgId}/capture': {
+    /** Capture an account as a vertical template (shared with the agency’s sub-accounts) */
+    post: operations['captureAnAccountAsAVerticalTemplateSharedWithTheAgencySSubAccounts'];
+  };
+  '/v1/verticals/organizations/{orgId}/catalog': {
+    /** List the vertical templates this organization can apply */
+    get: operations['listTheVerticalTemplatesThisOrganizationCanApply'];
+  };
+  '/v1/verticals/organizations/{orgId}/catalog/{vertical}': {
+    /** Get a vertical template (all it contains) */
+    get: operations['getAVerticalTemplateAllItContains'];
+  };
+  '/v1/verticals/organizations/{orgId}/checklist': {
+    /** An account's getting-started checklist */
+    get: operations['anAccountSGettingStartedChecklist'];
+  };
+  '/v1/verticals/organizations/{orgId}/checklist/{itemKey}': {
+    /** Tick or untick a checklist item */
+    put: operations['tickOrUntickAChecklistItem'];
+  };
+  '/v1/verticals/organizations/{orgId}/configuration': {
+    /** An account's configuration as a vertical pack (what a capture would save) */
+    get: operations['anAccountSConfigurationAsAVerticalPackWhatACaptureWouldSave'];
+  };
+  '/v1/verticals/organizations/{orgId}/email-templates': {
+    /** List an account's email templates */
+    get: operations['listAnAccountSEmailTemplates'];
+  };
+  '/v1/verticals/organizations/{orgId}/email-templates/{templateKey}/preview': {
+    /** Render an email template with sample values */
+    post: operations['renderAnEmailTemplateWithSampleValues'];
+  };
+  '/v1/verticals/organizations/{orgId}/pipelines': {
+    /** List an account's pipelines and their stages */
+    get: operations['listAnAccountSPipelinesAndTheirStages'];
+  };
+  '/v1/verticals/organizations/{orgId}/pipelines/{pipelineKey}': {
+    /** Rename a pipeline or one of its stages */
+    patch: operations['renameAPipelineOrOneOfItsStages'];
+  };
+  '/v1/verticals/organizations/{orgId}/plan': {
+    /** Plan applying a vertical template: what it adds, what exists, what conflicts */
+    post: operations['planApplyingAVerticalTemplateWhatItAddsWhatExistsWhatConflicts'];
+  };
+  '/v1/verticals/organizations/{orgId}/templates': {
+    /** List the vertical templates an organization made (uploaded or captured) */
+    get: operations['listTheVerticalTemplatesAnOrganizationMadeUploadedOrCaptured'];
+    /** Upload a vertical template for an agency’s sub-accounts */
+    post: operations['uploadAVerticalTemplateForAnAgencySSubAccounts'];
+  };
+  '/v1/verticals/packs': {
+    /** List the operator's uploaded vertical templates */
+    get: operations['listTheOperatorSUploadedVerticalTemplates'];
+    /** Upload a vertical template for every account (operator) */
+    post: operations['uploadAVerticalTemplateForEveryAccountOperator'];
   };
 }
 
@@ -839,7 +1033,7 @@ export interface operations {
   /** One chart of the operator dashboard as CSV */
   oneChartOfTheOperatorDashboardAsCsv: {
     parameters: {
-      query: {
+      query?: {
         /**
          * 7, 30 or 90 days ending today (UTC), or custom (from and to)
          * @default "30d"
@@ -849,8 +1043,8 @@ export interface operations {
         from?: string;
         /** range=custom: last day, YYYY-MM-DD (at most today) */
         to?: string;
-        /** The id of the chart to export (charts[].id) */
-        chart: string;
+        /** The id of the chart to export (charts[].id); without it, every chart in one long table */
+        chart?: string;
       };
       path?: never;
     };
@@ -1620,6 +1814,799 @@ export interface operations {
       };
     };
   };
+  /** Grant credits to an account (operator): promotions, goodwill; once per reference */
+  grantCreditsToAnAccountOperatorPromotionsGoodwillOncePerReference: {
+    parameters: {
+      query?: never;
+      path: {
+        accountId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          amount: number;
+          /** Idempotency: one grant per reference and account */
+          reference: string;
+          description: string;
+          /** Format: date-time */
+          expiresAt?: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': {
+            id: string;
+            created: boolean;
+            balance: number;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Report usage events for an account (operator) */
+  reportUsageEventsForAnAccountOperator: {
+    parameters: {
+      query?: never;
+      path: {
+        accountId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          events: {
+            /** Idempotency key of the event, per account */
+            transactionId: string;
+            /** The meter key */
+            meter: string;
+            /** Whole units (default 1); COUNT meters ignore it */
+            value?: number;
+            /** What UNIQUE COUNT meters count distinct values of */
+            uniqueKey?: string;
+            /**
+             * When the usage happened (default now)
+             * Format: date-time
+             */
+            timestamp?: string;
+          }[];
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['BillingBatchResult'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Extend an organization's trial by 1 to 90 days (operator) */
+  extendAnOrganizationSTrialBy1To90DaysOperator: {
+    parameters: {
+      query?: never;
+      path: {
+        accountId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          days: number;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            subscription: components['schemas']['BillingSubscription'] | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** An account's usage in a period (operator) */
+  anAccountSUsageInAPeriodOperator: {
+    parameters: {
+      query?: {
+        /**
+         * A moment inside the period to read (default now)
+         * Format: date-time
+         */
+        at?: string;
+      };
+      path: {
+        accountId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['BillingUsage'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The meters usage is counted on */
+  theMetersUsageIsCountedOn: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['BillingMeter'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Create a meter (operator); coreEvent makes a core event count one unit per occurrence */
+  createAMeterOperatorCoreeventMakesACoreEventCountOneUnitPerOccurrence: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          key: string;
+          name: string;
+          aggregation: 'count' | 'sum' | 'max' | 'unique_count' | 'latest';
+          /** @default "unit" */
+          unit?: string;
+          /** @default null */
+          coreEvent?: 'contact.created' | 'contact.updated' | 'contact.deleted' | 'app.installed' | 'app.uninstalled' | null;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['BillingMeter'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The organization's credit balance and grants */
+  theOrganizationSCreditBalanceAndGrants: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['BillingCredits'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Buy credits: a payment page; the credits are added when the payment succeeds */
+  buyCreditsAPaymentPageTheCreditsAreAddedWhenThePaymentSucceeds: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          credits: number;
+          /**
+           * Where the payment page sends the person back
+           * Format: uri
+           */
+          returnUrl?: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': {
+            topUpId: string;
+            amount: number;
+            currency: string;
+            url: string;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The organization's invoices, newest first */
+  theOrganizationSInvoicesNewestFirst: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['BillingInvoice'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** One invoice with its lines */
+  oneInvoiceWithItsLines: {
+    parameters: {
+      query?: never;
+      path: {
+        invoiceId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['BillingInvoice'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** One invoice as an HTML document (print it to PDF) */
+  oneInvoiceAsAnHtmlDocumentPrintItToPdf: {
+    parameters: {
+      query?: never;
+      path: {
+        invoiceId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Pay an open invoice on the payment page (and save the card for the next ones) */
+  payAnOpenInvoiceOnThePaymentPageAndSaveTheCardForTheNextOnes: {
+    parameters: {
+      query?: never;
+      path: {
+        invoiceId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Format: uri */
+          returnUrl?: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            url: string;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The organization's subscription (null: none, the free plan's limits apply) */
+  theOrganizationSSubscriptionNullNoneTheFreePlanSLimitsApply: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            subscription: components['schemas']['BillingSubscription'] | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Subscribe, or change plan now with proration (an upgrade is charged at once) */
+  subscribeOrChangePlanNowWithProrationAnUpgradeIsChargedAtOnce: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Plan key or id */
+          plan: string;
+          /** @default "month" */
+          interval?: 'month' | 'year';
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            subscription: components['schemas']['BillingSubscription'];
+            invoiceId: string | null;
+            payment: 'paid' | 'failed' | 'pending' | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Cancel at the end of the period (the free plan follows, data is kept) */
+  cancelAtTheEndOfThePeriodTheFreePlanFollowsDataIsKept: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            subscription: components['schemas']['BillingSubscription'] | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** What choosing a plan would do now: the proration lines and what is due */
+  whatChoosingAPlanWouldDoNowTheProrationLinesAndWhatIsDue: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Plan key or id */
+          plan: string;
+          /** @default "month" */
+          interval?: 'month' | 'year';
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['BillingChangePreview'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Keep the subscription after all (undo a cancellation before the period ends) */
+  keepTheSubscriptionAfterAllUndoACancellationBeforeThePeriodEnds: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            subscription: components['schemas']['BillingSubscription'] | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The organization's usage per meter in the current period, with what the plan includes */
+  theOrganizationSUsagePerMeterInTheCurrentPeriodWithWhatThePlanIncludes: {
+    parameters: {
+      query?: {
+        /**
+         * A moment inside the period to read (default now)
+         * Format: date-time
+         */
+        at?: string;
+      };
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['BillingUsage'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** The plans one can subscribe to (latest version of each), cheapest first */
+  thePlansOneCanSubscribeToLatestVersionOfEachCheapestFirst: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['BillingPlan'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Create a plan (operator) */
+  createAPlanOperator: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          currency: string;
+          priceMonth: number;
+          priceYear: number;
+          /** @default 0 */
+          trialDays?: number;
+          /** @default {"contacts":null,"seats":null,"installations":null} */
+          features?: {
+            /**
+             * Most contacts; null: no limit
+             * @default null
+             */
+            contacts?: number | null;
+            /**
+             * Most members; null: no limit
+             * @default null
+             */
+            seats?: number | null;
+            /**
+             * Most installed apps; null: no limit
+             * @default null
+             */
+            installations?: number | null;
+          };
+          /** @default [] */
+          meters?: {
+            meter: string;
+            /** @default 0 */
+            included?: number;
+            /** @default null */
+            price?: {
+              model: 'flat';
+              unitAmount: number;
+            } | {
+              model: 'package';
+              packageSize: number;
+              packageAmount: number;
+            } | {
+              model: 'graduated';
+              tiers: {
+                upTo: number | null;
+                unitAmount: number;
+                /** @default 0 */
+                flatAmount?: number;
+              }[];
+            } | {
+              model: 'volume';
+              tiers: {
+                upTo: number | null;
+                unitAmount: number;
+                /** @default 0 */
+                flatAmount?: number;
+              }[];
+            } | null;
+          }[];
+          key: string;
+          name: string;
+          /** @default false */
+          isFree?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['BillingPlan'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** A plan's versions, newest first (operator) */
+  aPlanSVersionsNewestFirstOperator: {
+    parameters: {
+      query?: never;
+      path: {
+        planId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['BillingPlan'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** A new version of a plan (operator); existing subscribers keep theirs until they move */
+  aNewVersionOfAPlanOperatorExistingSubscribersKeepTheirsUntilTheyMove: {
+    parameters: {
+      query?: never;
+      path: {
+        planId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          currency: string;
+          priceMonth: number;
+          priceYear: number;
+          /** @default 0 */
+          trialDays?: number;
+          /** @default {"contacts":null,"seats":null,"installations":null} */
+          features?: {
+            /**
+             * Most contacts; null: no limit
+             * @default null
+             */
+            contacts?: number | null;
+            /**
+             * Most members; null: no limit
+             * @default null
+             */
+            seats?: number | null;
+            /**
+             * Most installed apps; null: no limit
+             * @default null
+             */
+            installations?: number | null;
+          };
+          /** @default [] */
+          meters?: {
+            meter: string;
+            /** @default 0 */
+            included?: number;
+            /** @default null */
+            price?: {
+              model: 'flat';
+              unitAmount: number;
+            } | {
+              model: 'package';
+              packageSize: number;
+              packageAmount: number;
+            } | {
+              model: 'graduated';
+              tiers: {
+                upTo: number | null;
+                unitAmount: number;
+                /** @default 0 */
+                flatAmount?: number;
+              }[];
+            } | {
+              model: 'volume';
+              tiers: {
+                upTo: number | null;
+                unitAmount: number;
+                /** @default 0 */
+                flatAmount?: number;
+              }[];
+            } | null;
+          }[];
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['BillingPlan'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Subscribers with plan and state, and MRR per currency (operator) */
+  subscribersWithPlanAndStateAndMrrPerCurrencyOperator: {
+    parameters: {
+      query?: {
+        status?: 'trialing' | 'active' | 'past_due' | 'degraded' | 'canceled';
+      };
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            mrr: {
+              currency: string;
+              amount: number;
+            }[];
+            counts: {
+              [key: string]: number;
+            };
+            data: {
+              organizationId: string;
+              plan: string;
+              version: number;
+              interval: 'month' | 'year';
+              status: string;
+              /** Format: date-time */
+              periodEnd: string;
+              trialEnd: string | null;
+              graceUntil: string | null;
+              monthly: number;
+              currency: string;
+            }[];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** Get a brand logo or favicon */
   getABrandLogoOrFavicon: {
     parameters: {
@@ -1806,6 +2793,213 @@ export interface operations {
           'application/json': {
             status: 'approved' | 'denied';
           };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** See benchmarks of the account's own vertical */
+  seeBenchmarksOfTheAccountSOwnVertical: {
+    parameters: {
+      query?: {
+        period?: string;
+      };
+      path: {
+        orgId: string;
+        product: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['DataProductBenchmarks'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** See data sharing choices */
+  seeDataSharingChoices: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['DataProductsSharing'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Set the cohort an account is counted in */
+  setTheCohortAnAccountIsCountedIn: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          vertical: 'dental-clinic' | 'hair-salon' | 'restaurant' | 'gym' | 'retail' | 'golf-course' | 'other';
+          region: 'north-america' | 'latin-america' | 'europe' | 'middle-east-africa' | 'asia-pacific';
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['DataProductsSharing'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Opt in or out of a data product */
+  optInOrOutOfADataProduct: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        product: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          optedIn: boolean;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['DataProductsSharing'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** List data products */
+  listDataProducts: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['DataProductList'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** See the privacy budget ledger of a data product */
+  seeThePrivacyBudgetLedgerOfADataProduct: {
+    parameters: {
+      query?: never;
+      path: {
+        product: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['DataProductBudget'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Refresh a data product now */
+  refreshADataProductNow: {
+    parameters: {
+      query?: never;
+      path: {
+        product: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['DataProductRefresh'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** See what apps owe for a data product */
+  seeWhatAppsOweForADataProduct: {
+    parameters: {
+      query?: never;
+      path: {
+        product: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['DataProductUsage'];
         };
       };
       /** An error */
@@ -4177,7 +5371,7 @@ export interface operations {
   /** One chart of the agency dashboard as CSV */
   oneChartOfTheAgencyDashboardAsCsv: {
     parameters: {
-      query: {
+      query?: {
         /**
          * 7, 30 or 90 days ending today (UTC), or custom (from and to)
          * @default "30d"
@@ -4187,8 +5381,8 @@ export interface operations {
         from?: string;
         /** range=custom: last day, YYYY-MM-DD (at most today) */
         to?: string;
-        /** The id of the chart to export (charts[].id) */
-        chart: string;
+        /** The id of the chart to export (charts[].id); without it, every chart in one long table */
+        chart?: string;
       };
       path: {
         orgId: string;
@@ -4245,7 +5439,7 @@ export interface operations {
   /** One chart of the developer dashboard as CSV (the numbers the chart shows) */
   oneChartOfTheDeveloperDashboardAsCsvTheNumbersTheChartShows: {
     parameters: {
-      query: {
+      query?: {
         /**
          * 7, 30 or 90 days ending today (UTC), or custom (from and to)
          * @default "30d"
@@ -4257,8 +5451,8 @@ export interface operations {
         to?: string;
         /** One app of the organization; default: all its apps */
         appId?: string;
-        /** The id of the chart to export (charts[].id) */
-        chart: string;
+        /** The id of the chart to export (charts[].id); without it, every chart in one long table */
+        chart?: string;
       };
       path: {
         orgId: string;
@@ -5123,6 +6317,65 @@ export interface operations {
       200: {
         content: {
           'application/json': components['schemas']['PayoutAccount'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Get a plugin’s settings for an organization */
+  getAPluginSSettingsForAnOrganization: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        plugin: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['PluginSettings'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Change a plugin’s settings for an organization */
+  changeAPluginSSettingsForAnOrganization: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        plugin: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Fields to change; the others keep their value */
+          values: {
+            [key: string]: unknown;
+          };
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['PluginSettings'];
         };
       };
       /** An error */
@@ -6073,6 +7326,30 @@ export interface operations {
       };
     };
   };
+  /** List the enabled plugins */
+  listTheEnabledPlugins: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['EnabledPlugin'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** List the review queue */
   listTheReviewQueue: {
     parameters: {
@@ -6302,6 +7579,564 @@ export interface operations {
           'application/json': {
             domain: string;
             allowed: true;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** List the vertical templates applied to an account */
+  listTheVerticalTemplatesAppliedToAnAccount: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['VerticalApplied'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Remove a vertical template's sample data from an account */
+  removeAVerticalTemplateSSampleDataFromAnAccount: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        vertical: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            removed: number;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Apply or upgrade a vertical template (one transaction; applying again changes nothing) */
+  applyOrUpgradeAVerticalTemplateOneTransactionApplyingAgainChangesNothing: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** Makes a retry safe: the first successful answer for this key (yours, per caller) is kept 24 hours and returned again, with `Idempotent-Replayed: true`, for the same request; the same key with another body is 409 PLAZA_IDEMPOTENCY_KEY_REUSED. Errors are not kept: a retry after one runs again. Send a new random key (a UUID) for each new request. */
+        'Idempotency-Key'?: string;
+      };
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** The vertical slug (dental-clinic) */
+          vertical: string;
+          /** A version of it (default: the newest this account may use) */
+          version?: string;
+          /** Overwrite local changes (conflicts), add back what the account deleted, remove changed items */
+          force?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['VerticalApplyResult'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Capture an account as a vertical template (shared with the agency’s sub-accounts) */
+  captureAnAccountAsAVerticalTemplateSharedWithTheAgencySSubAccounts: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          slug: string;
+          name: string;
+          /** @default "1.0.0" */
+          version?: string;
+          description?: string;
+          /** @default true */
+          shared?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': {
+            id: string;
+            slug: string;
+            version: string;
+            shared: boolean;
+            ownerId: string;
+            pack: components['schemas']['VerticalPack'];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** List the vertical templates this organization can apply */
+  listTheVerticalTemplatesThisOrganizationCanApply: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['VerticalSummary'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Get a vertical template (all it contains) */
+  getAVerticalTemplateAllItContains: {
+    parameters: {
+      query?: {
+        version?: string;
+      };
+      path: {
+        orgId: string;
+        vertical: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['VerticalPack'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** An account's getting-started checklist */
+  anAccountSGettingStartedChecklist: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['VerticalChecklistItem'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Tick or untick a checklist item */
+  tickOrUntickAChecklistItem: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        itemKey: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          done: boolean;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            key: string;
+            done: boolean;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** An account's configuration as a vertical pack (what a capture would save) */
+  anAccountSConfigurationAsAVerticalPackWhatACaptureWouldSave: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['VerticalPack'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** List an account's email templates */
+  listAnAccountSEmailTemplates: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['VerticalEmailTemplate'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Render an email template with sample values */
+  renderAnEmailTemplateWithSampleValues: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        templateKey: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @default {} */
+          data?: {
+            [key: string]: unknown;
+          };
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            subject: string;
+            text: string;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** List an account's pipelines and their stages */
+  listAnAccountSPipelinesAndTheirStages: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['VerticalPipeline'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Rename a pipeline or one of its stages */
+  renameAPipelineOrOneOfItsStages: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        pipelineKey: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          name?: string;
+          /** Stage key -> new name */
+          stages?: {
+            [key: string]: string;
+          };
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            ok: boolean;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Plan applying a vertical template: what it adds, what exists, what conflicts */
+  planApplyingAVerticalTemplateWhatItAddsWhatExistsWhatConflicts: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** The vertical slug (dental-clinic) */
+          vertical: string;
+          /** A version of it (default: the newest this account may use) */
+          version?: string;
+          /** Overwrite local changes (conflicts), add back what the account deleted, remove changed items */
+          force?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['VerticalPlan'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** List the vertical templates an organization made (uploaded or captured) */
+  listTheVerticalTemplatesAnOrganizationMadeUploadedOrCaptured: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['VerticalSavedPack'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Upload a vertical template for an agency’s sub-accounts */
+  uploadAVerticalTemplateForAnAgencySSubAccounts: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** A vertical pack (JSON), checked against the pack schema; problems name body.pack.<path> */
+          pack: unknown;
+          /**
+           * Offered to the agency's sub-accounts
+           * @default true
+           */
+          shared?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': {
+            id: string;
+            slug: string;
+            version: string;
+            shared: boolean;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** List the operator's uploaded vertical templates */
+  listTheOperatorSUploadedVerticalTemplates: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            data: components['schemas']['VerticalSavedPack'][];
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Upload a vertical template for every account (operator) */
+  uploadAVerticalTemplateForEveryAccountOperator: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** A vertical pack (JSON), checked against the pack schema; problems name body.pack.<path> */
+          pack: unknown;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': {
+            id: string;
+            slug: string;
+            version: string;
+            shared: boolean;
           };
         };
       };
@@ -6687,6 +8522,146 @@ export interface components {
       /** Format: date-time */
       createdAt: string;
     };
+    BillingBatchResult: {
+      accepted: number;
+      duplicates: number;
+      refused: {
+        transactionId: string;
+        status: 'accepted' | 'duplicate' | 'conflict' | 'rejected';
+        field?: string;
+        reason?: string;
+        index: number;
+      }[];
+    };
+    BillingChangePreview: {
+      plan: string;
+      interval: 'month' | 'year';
+      kind: 'trial' | 'new' | 'change' | 'same';
+      /** Format: date-time */
+      periodStart: string;
+      /** Format: date-time */
+      periodEnd: string;
+      currency: string;
+      lines: {
+        kind: 'subscription' | 'overage' | 'credits' | 'proration' | 'credit_applied' | 'tax';
+        description: string;
+        amount: number;
+      }[];
+      dueNow: number;
+      creditCarried: number;
+    };
+    BillingCredits: {
+      balance: number;
+      reserved: number;
+      grants: {
+        id: string;
+        source: 'grant' | 'top_up';
+        amount: number;
+        remaining: number;
+        expiresAt: string | null;
+        expired: boolean;
+        description: string;
+        /** Format: date-time */
+        createdAt: string;
+      }[];
+    };
+    BillingInvoice: {
+      id: string;
+      organizationId: string;
+      number: string | null;
+      kind: 'period' | 'change';
+      status: 'draft' | 'open' | 'paid' | 'void';
+      currency: string;
+      /** Format: date-time */
+      periodStart: string;
+      /** Format: date-time */
+      periodEnd: string;
+      usageStart: string | null;
+      usageEnd: string | null;
+      total: number | null;
+      paymentAttempts: number;
+      lastFailure: string | null;
+      /** Format: date-time */
+      createdAt: string;
+      finalizedAt: string | null;
+      paidAt: string | null;
+      lines: {
+        kind: 'subscription' | 'overage' | 'credits' | 'proration' | 'credit_applied' | 'tax';
+        description: string;
+        meter: string | null;
+        quantity: number | null;
+        amount: number;
+      }[];
+    };
+    BillingMeter: {
+      id: string;
+      key: string;
+      name: string;
+      aggregation: 'count' | 'sum' | 'max' | 'unique_count' | 'latest';
+      unit: string;
+      coreEvent: string | null;
+    };
+    BillingMeterUsage: {
+      meter: string;
+      name: string;
+      aggregation: 'count' | 'sum' | 'max' | 'unique_count' | 'latest';
+      unit: string;
+      value: number;
+      events: number;
+      included: number | null;
+      /** Overage so far, minor units of the plan currency */
+      overage: number | null;
+    };
+    BillingPlan: {
+      id: string;
+      versionId: string;
+      key: string;
+      name: string;
+      isFree: boolean;
+      version: number;
+      currency: string;
+      priceMonth: number;
+      priceYear: number;
+      trialDays: number;
+      features: {
+        contacts: number | null;
+        seats: number | null;
+        installations: number | null;
+      };
+      meters: {
+        meter: string;
+        included: number;
+        price: {
+          [key: string]: unknown;
+        } | null;
+      }[];
+      /** Format: date-time */
+      createdAt: string;
+    };
+    BillingSubscription: {
+      id: string;
+      plan: components['schemas']['BillingPlan'];
+      interval: 'month' | 'year';
+      status: 'trialing' | 'active' | 'past_due' | 'degraded' | 'canceled';
+      /** Format: date-time */
+      periodStart: string;
+      /** Format: date-time */
+      periodEnd: string;
+      trialEnd: string | null;
+      cancelAtPeriodEnd: boolean;
+      graceUntil: string | null;
+      /** Minor units the next invoices will take off */
+      creditBalance: number;
+    };
+    BillingUsage: {
+      accountId: string;
+      /** Format: date-time */
+      periodStart: string;
+      /** Format: date-time */
+      periodEnd: string;
+      currency: string | null;
+      meters: components['schemas']['BillingMeterUsage'][];
+    };
     BrandAsset: {
       id: string;
       kind: 'logo' | 'favicon';
@@ -6867,6 +8842,119 @@ export interface components {
       /** Format: date-time */
       createdAt: string;
     };
+    DataProductAnswer: {
+      product: string;
+      period: string;
+      k: number;
+      epsilon: {
+        spent: number;
+        budget: number;
+        release: number;
+      };
+      /** Format: date-time */
+      refreshedAt: string;
+      /** Format: date-time */
+      releasedAt: string;
+      cells: components['schemas']['DataProductCell'][];
+    };
+    DataProductBenchmarks: {
+      answer: components['schemas']['DataProductAnswer'];
+      vertical: 'dental-clinic' | 'hair-salon' | 'restaurant' | 'gym' | 'retail' | 'golf-course' | 'other';
+      yours: number;
+    };
+    DataProductBudget: {
+      product: components['schemas']['DataProductDefinition'];
+      contributors: number;
+      periods: {
+        period: string;
+        /** Format: date-time */
+        refreshedAt: string;
+        cells: number;
+        suppressed: number;
+        epsilonSpent: number;
+        epsilonBudget: number;
+        releases: {
+          id: string;
+          epsilon: number;
+          cells: number;
+          /** Format: date-time */
+          releasedAt: string;
+          requestedBy: string;
+        }[];
+      }[];
+    };
+    DataProductCell: {
+      vertical?: 'dental-clinic' | 'hair-salon' | 'restaurant' | 'gym' | 'retail' | 'golf-course' | 'other';
+      region?: 'north-america' | 'latin-america' | 'europe' | 'middle-east-africa' | 'asia-pacific';
+      accounts?: number;
+      total?: number;
+      mean?: number | null;
+      p25?: number | null;
+      median?: number | null;
+      p75?: number | null;
+    };
+    DataProductDefinition: {
+      id: string;
+      name: string;
+      description: string;
+      source: string;
+      period: 'week' | 'month';
+      periods: number;
+      dimensions: ('vertical' | 'region')[];
+      measures: ('accounts' | 'total' | 'mean' | 'p25' | 'median' | 'p75')[];
+      k: number;
+      dominance: number;
+      clamp: {
+        min: number;
+        max: number;
+      };
+      epsilon: {
+        perRelease: number;
+        perPeriod: number;
+      };
+      price: {
+        amount: number;
+        currency: string;
+      };
+      scope: string;
+    };
+    DataProductList: {
+      data: components['schemas']['DataProductDefinition'][];
+    };
+    DataProductRefresh: {
+      product: string;
+      /** Format: date-time */
+      refreshedAt: string;
+      periods: {
+        period: string;
+        cells: number;
+        suppressed: number;
+        changed: boolean;
+      }[];
+    };
+    DataProductUsage: {
+      data: {
+        appId: string;
+        queries: number;
+        amount: number;
+        currency: string;
+      }[];
+    };
+    DataProductsSharing: {
+      profile: {
+        vertical: 'dental-clinic' | 'hair-salon' | 'restaurant' | 'gym' | 'retail' | 'golf-course' | 'other';
+        region: 'north-america' | 'latin-america' | 'europe' | 'middle-east-africa' | 'asia-pacific';
+      } | null;
+      products: {
+        id: string;
+        name: string;
+        description: string;
+        shares: string;
+        k: number;
+        optedIn: boolean;
+        optedInAt: string | null;
+      }[];
+    };
     DeveloperInstallation: {
       id: string;
       accountId: string;
@@ -6909,6 +8997,18 @@ export interface components {
       replyTo: string | null;
       /** Where this brand is served: the agency’s active domain, or the platform */
       baseUrl: string;
+    };
+    EnabledPlugin: {
+      name: string;
+      version: string;
+      description: string | null;
+      pages: components['schemas']['PluginPage'][];
+      hasSettings: boolean;
+      /** Who may read and change the per-organization settings */
+      settings: {
+        minRole: 'owner' | 'admin' | 'member';
+        orgKinds: ('developer' | 'agency' | 'account')[] | null;
+      } | null;
     };
     Installation: {
       id: string;
@@ -7243,6 +9343,27 @@ export interface components {
       url: string;
       expiresAt: string;
     };
+    PluginPage: {
+      path: string;
+      component: string;
+      title: string;
+      area: 'org' | 'operator';
+      minRole: 'owner' | 'admin' | 'member';
+      /** null: every kind */
+      orgKinds: ('developer' | 'agency' | 'account')[] | null;
+      platformRoles: ('admin' | 'reviewer')[];
+    };
+    PluginSettings: {
+      plugin: string;
+      /** The settings, defaults applied */
+      values: {
+        [key: string]: unknown;
+      };
+      /** JSON Schema of the values (the form) */
+      schema: {
+        [key: string]: unknown;
+      };
+    };
     Pricing: {
       type: 'free';
     } | {
@@ -7273,7 +9394,7 @@ export interface components {
       title: string;
       status: number;
       detail?: string;
-      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_ENTITLEMENT' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_ACCOUNT_PAUSED' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE';
+      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_ENTITLEMENT' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_ACCOUNT_PAUSED' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE' | 'PLAZA_BILLING_INSUFFICIENT_CREDITS' | 'PLAZA_BILLING_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_BILLING_RESERVATION_CLOSED' | 'PLAZA_BILLING_EVENT_CONFLICT' | 'PLAZA_BILLING_DUPLICATE' | 'PLAZA_BILLING_PLAN_UNAVAILABLE' | 'PLAZA_DATA_PRODUCTS_BUDGET_EXHAUSTED' | 'PLAZA_DATA_PRODUCTS_NOT_REFRESHED' | 'PLAZA_DATA_PRODUCTS_NOT_CONTRIBUTING' | 'PLAZA_VERTICALS_NOT_ACCOUNT' | 'PLAZA_VERTICALS_FORBIDDEN';
       instance?: string;
       requestId?: string;
       fields?: {
@@ -7863,6 +9984,211 @@ export interface components {
         comment: string | null;
       } | null;
     };
+    VerticalApplied: {
+      vertical: string;
+      name: string;
+      version: string;
+      latestVersion: string;
+      upgradeAvailable: boolean;
+      appliedAt: string;
+      firstAppliedAt: string;
+      sampleContacts: number;
+      samplesRemoved: boolean;
+    };
+    VerticalApplyResult: {
+      vertical: {
+        slug: string;
+        name: string;
+        version: string;
+        /** builtin: shipped with Plaza; operator: uploaded by the operator; agency/account: your own or your agency’s */
+        source: 'builtin' | 'operator' | 'agency' | 'account' | 'developer';
+      };
+      /** The version applied before (null: first apply) */
+      fromVersion: string | null;
+      upgrade: boolean;
+      items: {
+        kind: 'field' | 'tag' | 'pipeline' | 'stage' | 'emailTemplate' | 'checklist' | 'sampleContact' | 'app' | 'theme';
+        key: string;
+        label: string;
+        /** add: will be added; exists: already there; conflict: differs (kept unless forced); update/remove: forced or removed by the new version; skip: cannot be done here; recommend: an app to install yourself */
+        action: 'add' | 'exists' | 'conflict' | 'update' | 'remove' | 'skip' | 'recommend';
+        reason: string | null;
+      }[];
+      summary: {
+        add: number;
+        exists: number;
+        conflict: number;
+        update: number;
+        remove: number;
+        skip: number;
+        recommend: number;
+      };
+      /** False when the account already had everything (applying again changes nothing) */
+      changed: boolean;
+      /** Apps installed through the agency bulk install after the rest committed */
+      apps: {
+        slug: string;
+        status: string;
+        detail: string | null;
+      }[];
+    };
+    VerticalChecklistItem: {
+      key: string;
+      title: string;
+      description: string;
+      done: boolean;
+      doneAt: string | null;
+    };
+    VerticalEmailTemplate: {
+      key: string;
+      name: string;
+      subject: string;
+      body: string;
+    };
+    VerticalPack: {
+      slug: string;
+      version: string;
+      name: string;
+      description: string;
+      icon?: string;
+      color?: string;
+      fields: {
+        key: string;
+        label: string;
+        type: 'text' | 'number' | 'boolean' | 'date' | 'select';
+        options?: string[];
+        removed?: boolean;
+      }[];
+      tags: {
+        name: string;
+        removed?: boolean;
+      }[];
+      pipelines: {
+        key: string;
+        name: string;
+        stages: {
+          key: string;
+          name: string;
+          removed?: boolean;
+        }[];
+        removed?: boolean;
+      }[];
+      apps: {
+        slug: string;
+        why: string;
+        scopes?: string[];
+      }[];
+      theme?: {
+        [key: string]: string;
+      };
+      sampleContacts: {
+        key: string;
+        name: string;
+        email?: string;
+        phone?: string;
+        tags?: string[];
+        customFields?: {
+          [key: string]: string | number | boolean;
+        };
+      }[];
+      emailTemplates: {
+        key: string;
+        name: string;
+        subject: string;
+        body: string;
+        removed?: boolean;
+      }[];
+      checklist: {
+        key: string;
+        title: string;
+        description?: string;
+        removed?: boolean;
+      }[];
+    };
+    VerticalPipeline: {
+      key: string;
+      name: string;
+      stages: {
+        key: string;
+        name: string;
+      }[];
+    };
+    VerticalPlan: {
+      vertical: {
+        slug: string;
+        name: string;
+        version: string;
+        /** builtin: shipped with Plaza; operator: uploaded by the operator; agency/account: your own or your agency’s */
+        source: 'builtin' | 'operator' | 'agency' | 'account' | 'developer';
+      };
+      /** The version applied before (null: first apply) */
+      fromVersion: string | null;
+      upgrade: boolean;
+      items: {
+        kind: 'field' | 'tag' | 'pipeline' | 'stage' | 'emailTemplate' | 'checklist' | 'sampleContact' | 'app' | 'theme';
+        key: string;
+        label: string;
+        /** add: will be added; exists: already there; conflict: differs (kept unless forced); update/remove: forced or removed by the new version; skip: cannot be done here; recommend: an app to install yourself */
+        action: 'add' | 'exists' | 'conflict' | 'update' | 'remove' | 'skip' | 'recommend';
+        reason: string | null;
+      }[];
+      summary: {
+        add: number;
+        exists: number;
+        conflict: number;
+        update: number;
+        remove: number;
+        skip: number;
+        recommend: number;
+      };
+    };
+    VerticalSavedPack: {
+      id: string;
+      slug: string;
+      version: string;
+      name: string;
+      source: 'upload' | 'capture';
+      shared: boolean;
+      createdAt: string;
+    };
+    VerticalSummary: {
+      slug: string;
+      name: string;
+      description: string;
+      icon: string | null;
+      color: string | null;
+      /** The newest version this organization may apply */
+      version: string;
+      versions: string[];
+      /** builtin: shipped with Plaza; operator: uploaded by the operator; agency/account: your own or your agency’s */
+      source: 'builtin' | 'operator' | 'agency' | 'account' | 'developer';
+      /** The version applied to this account, if any */
+      appliedVersion: string | null;
+      counts: {
+        fields: number;
+        tags: number;
+        pipelines: number;
+        apps: number;
+        sampleContacts: number;
+        emailTemplates: number;
+        checklist: number;
+      };
+      preview: {
+        fields: {
+          label: string;
+          type: string;
+        }[];
+        pipelines: {
+          name: string;
+          stages: string[];
+        }[];
+        apps: {
+          slug: string;
+          why: string;
+        }[];
+        checklist: string[];
+      };
+    };
     WebhookAttempt: {
       id: string;
       messageId: string;
@@ -8036,7 +10362,7 @@ export interface components {
 }
 
 /** Every OAuth scope the document names. */
-export type Scope = 'account:read' | 'contacts:read' | 'contacts:write' | 'payouts:read' | 'users:read' | 'users:read_email';
+export type Scope = 'account:read' | 'billing:credits' | 'billing:read' | 'billing:usage' | 'contacts:read' | 'contacts:write' | 'data_monthly_app_installs:read' | 'data_weekly_new_contacts:read' | 'payouts:read' | 'users:read' | 'users:read_email' | 'verticals:read';
 
 /** Every schema by name. */
 export type Schemas = components['schemas'];
@@ -8056,6 +10382,15 @@ export type AppReview = components['schemas']['AppReview'];
 export type AppVersion = components['schemas']['AppVersion'];
 export type AppVersionPatch = components['schemas']['AppVersionPatch'];
 export type AuditEntry = components['schemas']['AuditEntry'];
+export type BillingBatchResult = components['schemas']['BillingBatchResult'];
+export type BillingChangePreview = components['schemas']['BillingChangePreview'];
+export type BillingCredits = components['schemas']['BillingCredits'];
+export type BillingInvoice = components['schemas']['BillingInvoice'];
+export type BillingMeter = components['schemas']['BillingMeter'];
+export type BillingMeterUsage = components['schemas']['BillingMeterUsage'];
+export type BillingPlan = components['schemas']['BillingPlan'];
+export type BillingSubscription = components['schemas']['BillingSubscription'];
+export type BillingUsage = components['schemas']['BillingUsage'];
 export type BrandAsset = components['schemas']['BrandAsset'];
 export type BulkInstallPreview = components['schemas']['BulkInstallPreview'];
 export type BulkInstallResult = components['schemas']['BulkInstallResult'];
@@ -8070,8 +10405,18 @@ export type ContactPatch = components['schemas']['ContactPatch'];
 export type ContactTag = components['schemas']['ContactTag'];
 export type ContactTagList = components['schemas']['ContactTagList'];
 export type CustomDomain = components['schemas']['CustomDomain'];
+export type DataProductAnswer = components['schemas']['DataProductAnswer'];
+export type DataProductBenchmarks = components['schemas']['DataProductBenchmarks'];
+export type DataProductBudget = components['schemas']['DataProductBudget'];
+export type DataProductCell = components['schemas']['DataProductCell'];
+export type DataProductDefinition = components['schemas']['DataProductDefinition'];
+export type DataProductList = components['schemas']['DataProductList'];
+export type DataProductRefresh = components['schemas']['DataProductRefresh'];
+export type DataProductUsage = components['schemas']['DataProductUsage'];
+export type DataProductsSharing = components['schemas']['DataProductsSharing'];
 export type DeveloperInstallation = components['schemas']['DeveloperInstallation'];
 export type EffectiveTheme = components['schemas']['EffectiveTheme'];
+export type EnabledPlugin = components['schemas']['EnabledPlugin'];
 export type Installation = components['schemas']['Installation'];
 export type InstalledApp = components['schemas']['InstalledApp'];
 export type Invitation = components['schemas']['Invitation'];
@@ -8089,6 +10434,8 @@ export type Payout = components['schemas']['Payout'];
 export type PayoutAccount = components['schemas']['PayoutAccount'];
 export type PayoutAccountConnect = components['schemas']['PayoutAccountConnect'];
 export type PayoutOnboardingLink = components['schemas']['PayoutOnboardingLink'];
+export type PluginPage = components['schemas']['PluginPage'];
+export type PluginSettings = components['schemas']['PluginSettings'];
 export type Pricing = components['schemas']['Pricing'];
 export type Problem = components['schemas']['Problem'];
 export type RatingSummary = components['schemas']['RatingSummary'];
@@ -8118,6 +10465,15 @@ export type ThemeState = components['schemas']['ThemeState'];
 export type User = components['schemas']['User'];
 export type VersionDiff = components['schemas']['VersionDiff'];
 export type VersionReviewStatus = components['schemas']['VersionReviewStatus'];
+export type VerticalApplied = components['schemas']['VerticalApplied'];
+export type VerticalApplyResult = components['schemas']['VerticalApplyResult'];
+export type VerticalChecklistItem = components['schemas']['VerticalChecklistItem'];
+export type VerticalEmailTemplate = components['schemas']['VerticalEmailTemplate'];
+export type VerticalPack = components['schemas']['VerticalPack'];
+export type VerticalPipeline = components['schemas']['VerticalPipeline'];
+export type VerticalPlan = components['schemas']['VerticalPlan'];
+export type VerticalSavedPack = components['schemas']['VerticalSavedPack'];
+export type VerticalSummary = components['schemas']['VerticalSummary'];
 export type WebhookAttempt = components['schemas']['WebhookAttempt'];
 export type WebhookEndpoint = components['schemas']['WebhookEndpoint'];
 export type WebhookEndpointCreate = components['schemas']['WebhookEndpointCreate'];
