@@ -1,11 +1,12 @@
 import type { PluginContext, Queryable } from '../../server/plugin-api/index.ts';
 import type { Credits } from './credits.ts';
 import type { Metering } from './metering.ts';
-import { periodOf, type PlanVersion, type Plans, type Subscription, toSubscription } from './plans.ts';
+import { type Plans, type PlanVersion, periodOf, type Subscription, toSubscription } from './plans.ts';
 import { overageAmount } from './pricing.ts';
 
 export interface BillingConfig {
   latenessHours: number;
+  invoiceDelayHours?: number;
   reservationTtlSeconds: number;
   cycleIntervalMs: number;
   graceDays: number;
@@ -54,7 +55,9 @@ export interface UsageView {
 }
 
 export async function subscriptionOf(ctx: Ctx, organizationId: string, q: Queryable = ctx.db) {
-  const row = await q.maybeOne('SELECT * FROM billing_subscriptions WHERE organization_id = $1', [organizationId]);
+  const row = await q.maybeOne('SELECT * FROM billing_subscriptions WHERE organization_id = $1', [
+    organizationId,
+  ]);
   return row ? toSubscription(row) : undefined;
 }
 

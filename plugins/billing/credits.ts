@@ -50,7 +50,9 @@ export function createCredits(
   },
 ) {
   async function lockWallet(tx: Tx, accountId: string): Promise<{ low_balance_notified: boolean }> {
-    await tx.query('INSERT INTO billing_wallets (account_id) VALUES ($1) ON CONFLICT DO NOTHING', [accountId]);
+    await tx.query('INSERT INTO billing_wallets (account_id) VALUES ($1) ON CONFLICT DO NOTHING', [
+      accountId,
+    ]);
     return tx.one('SELECT low_balance_notified FROM billing_wallets WHERE account_id = $1 FOR UPDATE', [
       accountId,
     ]);
@@ -77,10 +79,14 @@ export function createCredits(
   async function watchThreshold(tx: Tx, accountId: string, notified: boolean, balance: number) {
     const threshold = await hooks.threshold(accountId, tx);
     if (balance < threshold && !notified) {
-      await tx.query('UPDATE billing_wallets SET low_balance_notified = true WHERE account_id = $1', [accountId]);
+      await tx.query('UPDATE billing_wallets SET low_balance_notified = true WHERE account_id = $1', [
+        accountId,
+      ]);
       await hooks.lowBalance(tx, { accountId, balance, threshold });
     } else if (balance >= threshold && notified)
-      await tx.query('UPDATE billing_wallets SET low_balance_notified = false WHERE account_id = $1', [accountId]);
+      await tx.query('UPDATE billing_wallets SET low_balance_notified = false WHERE account_id = $1', [
+        accountId,
+      ]);
   }
 
   const toDebit = (r: any, balance: number, replayed: boolean): Debit => ({
@@ -215,7 +221,8 @@ export function createCredits(
       const target = action === 'commit' ? 'committed' : action === 'void' ? 'voided' : 'expired';
       if (row.status !== 'reserved') {
         const sameAgain =
-          row.status === target && (action !== 'commit' || amount === undefined || Number(row.committed) === amount);
+          row.status === target &&
+          (action !== 'commit' || amount === undefined || Number(row.committed) === amount);
         if (sameAgain) return toDebit(row, await balanceIn(tx, accountId), true);
         throw new CreditError({ kind: 'closed', status: row.status });
       }
@@ -230,7 +237,8 @@ export function createCredits(
         return 'lapsed';
       }
       const keep = action === 'commit' ? (amount ?? Number(row.amount)) : 0;
-      if (keep > Number(row.amount)) throw new CreditError({ kind: 'closed', status: 'amount_above_reserved' });
+      if (keep > Number(row.amount))
+        throw new CreditError({ kind: 'closed', status: 'amount_above_reserved' });
       await giveBack(tx, row.id, Number(row.amount) - keep);
       const updated = await tx.one(
         'UPDATE billing_credit_debits SET status = $2, committed = $3, settled_at = now() WHERE id = $1 RETURNING *',
@@ -267,7 +275,13 @@ export function createCredits(
   /** Adds credits once per `reference` (an operator grant's key, a paid top-up's id). */
   async function grant(
     accountId: string,
-    input: { amount: number; source: 'grant' | 'top_up'; reference: string; description: string; expiresAt?: Date | null },
+    input: {
+      amount: number;
+      source: 'grant' | 'top_up';
+      reference: string;
+      description: string;
+      expiresAt?: Date | null;
+    },
   ): Promise<{ id: string; created: boolean; balance: number }> {
     return db.transaction(async (tx) => {
       const wallet = await lockWallet(tx, accountId);

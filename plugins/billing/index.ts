@@ -1,10 +1,13 @@
 import { definePlugin, z } from '../../server/plugin-api/index.ts';
 import { type BillingContext, type Ctx, subscriptionOf, usageView } from './context.ts';
 import { createCredits } from './credits.ts';
+import { createInvoices } from './invoices.ts';
 import { createMetering } from './metering.ts';
 import { createPlans } from './plans.ts';
 import { creditRoutes } from './routes-credits.ts';
 import { METERABLE_CORE_EVENTS, meteringRoutes } from './routes-metering.ts';
+import { planRoutes } from './routes-plans.ts';
+import { createSubscriptions } from './subscriptions.ts';
 
 const Money = z.object({ amount: z.number().int(), currency: z.string() });
 
@@ -21,6 +24,11 @@ export default definePlugin({
   config: z.object({
     /** How late a usage event may arrive and still count in its period. */
     latenessHours: z.coerce.number().int().min(0).max(2160).default(72),
+    /**
+     * How long after a usage period ends its invoice is finalized (default: the lateness).
+     * Events of a period already invoiced are refused, so a shorter delay trades late events for speed.
+     */
+    invoiceDelayHours: z.coerce.number().int().min(0).max(2160).optional(),
     reservationTtlSeconds: z.coerce.number().int().min(1).max(86_400).default(300),
     /** How often renewals, invoice finalization, dunning and expired reservations are looked at. */
     cycleIntervalMs: z.coerce.number().int().min(1000).default(60_000),
@@ -34,10 +42,16 @@ export default definePlugin({
       .regex(/^\d+(,\d+)*$/, 'comma-separated whole days')
       .default('7,3,1'),
     issuer: z.string().min(1).max(40).default('platform'),
-    invoicePrefix: z.string().regex(/^[A-Z0-9-]{0,12}$/).default('INV'),
+    invoicePrefix: z
+      .string()
+      .regex(/^[A-Z0-9-]{0,12}$/)
+      .default('INV'),
     /** Price of one credit in minor units of creditCurrency, for top-ups. */
     creditUnitAmount: z.coerce.number().int().min(1).default(1),
-    creditCurrency: z.string().regex(/^[A-Z]{3}$/).default('USD'),
+    creditCurrency: z
+      .string()
+      .regex(/^[A-Z]{3}$/)
+      .default('USD'),
     /** Default of the per-organization low-balance threshold. */
     lowBalanceThreshold: z.coerce.number().int().min(0).default(100),
     /** The web app's address, for links in emails. */
@@ -51,7 +65,11 @@ export default definePlugin({
         .min(0)
         .default(100)
         .describe('Send the low-balance alert when credits fall below this'),
-      billingEmail: z.string().max(320).default('').describe('Where invoices and reminders go (default: admins)'),
+      billingEmail: z
+        .string()
+        .max(320)
+        .default('')
+        .describe('Where invoices and reminders go (default: admins)'),
     }),
     minRole: 'admin',
     orgKinds: ['account', 'agency'],
@@ -89,7 +107,10 @@ export default definePlugin({
   ],
   errors: {
     PLAZA_BILLING_INSUFFICIENT_CREDITS: { status: 409, title: 'Not enough credits' },
-    PLAZA_BILLING_IDEMPOTENCY_KEY_REUSED: { status: 409, title: 'idempotencyKey already used for another debit' },
+    PLAZA_BILLING_IDEMPOTENCY_KEY_REUSED: {
+      status: 409,
+      title: 'idempotencyKey already used for another debit',
+    },
     PLAZA_BILLING_RESERVATION_CLOSED: { status: 409, title: 'The reservation is no longer held' },
     PLAZA_BILLING_EVENT_CONFLICT: {
       status: 409,
@@ -100,14 +121,29 @@ export default definePlugin({
   },
   web: {
     pages: [
-      { path: 'plan', component: 'PlanPage.vue', title: 'Plan & billing', area: 'org', orgKinds: ['account', 'agency'] },
+      {
+        path: 'plan',
+        component: 'PlanPage.vue',
+        title: 'Plan & billing',
+        area: 'org',
+        orgKinds: ['account', 'agency'],
+      },
       { path: 'plans', component: 'PlansPage.vue', title: 'Plans', area: 'operator' },
       { path: 'subscribers', component: 'SubscribersPage.vue', title: 'Subscribers', area: 'operator' },
     ],
   },
   setup(ctx) {
     const c = ctx as unknown as Ctx;
-    const metering = createMetering(ctx.db, { latenessMs: ctx.config.latenessHours * 3_600_000 });
+    const metering = createMetering(ctx.db, {
+      latenessMs: ctx.config.latenessHours * 3_600_000,
+      async closedBefore(accountId) {
+        const r = await ctx.db.maybeOne<{ end: Date | null }>(
+          "SELECT max(usage_end) AS end FROM billing_invoices WHERE organization_id = $1 AND status <> 'draft'",
+          [accountId],
+        );
+        return r?.end ? new Date(r.end) : null;
+      },
+    });
     const plans = createPlans(ctx.db);
     const credits = createCredits(ctx.db, {
       async threshold(accountId, tx) {
@@ -161,7 +197,49 @@ export default definePlugin({
     });
     ctx.jobs.repeat('release-reservations', Math.max(1000, Math.min(ctx.config.cycleIntervalMs, 30_000)));
 
+    const invoices = createInvoices(b);
+    const subs = createSubscriptions(b, invoices);
+
+    // Plan limits and degradation: core asks before it creates a contact, a member or an installation.
+    ctx.extend('organization.limits', { check: (input) => subs.checkLimit(input) });
+
+    ctx.jobs.define({ name: 'cycle', handler: () => subs.cycle() });
+    ctx.jobs.repeat('cycle', ctx.config.cycleIntervalMs);
+
+    // Payments answer at least once, also for checkouts paid on the payment page.
+    ctx.events.subscribe(['platform_charge.succeeded', 'platform_charge.failed'], async (event) => {
+      const p = event.payload as {
+        owner: string;
+        reference: string;
+        chargeId: string | null;
+        reason?: string;
+      };
+      if (p.owner !== 'plugin:billing') return;
+      const [kind, id] = p.reference.split(':');
+      const ok = event.type === 'platform_charge.succeeded';
+      if (kind === 'invoice')
+        await (ok ? subs.paid(id, p.chargeId ?? undefined) : subs.failed(id, p.reason ?? 'declined'));
+      else if (kind === 'topup' && ok) await topUpPaid(id);
+    });
+
+    async function topUpPaid(topUpId: string) {
+      const t = await ctx.db.maybeOne('SELECT * FROM billing_top_ups WHERE id = $1', [topUpId]);
+      if (!t) return;
+      // The grant is once per reference, so a redelivered event adds nothing.
+      await credits.grant(t.account_id, {
+        amount: Number(t.credits),
+        source: 'top_up',
+        reference: `topup:${t.id}`,
+        description: `Top-up of ${t.credits} credits`,
+      });
+      await ctx.db.query(
+        "UPDATE billing_top_ups SET status = 'paid', paid_at = now() WHERE id = $1 AND status = 'pending'",
+        [t.id],
+      );
+    }
+
     meteringRoutes(b);
     creditRoutes(b);
+    planRoutes(b, subs, invoices);
   },
 });

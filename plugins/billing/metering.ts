@@ -47,7 +47,15 @@ const METER_CACHE_MS = 10_000;
  * events whatever the order and duplication, and reading a period costs one
  * row per meter and day.
  */
-export function createMetering(db: Db, opts: { latenessMs: number; now?: () => Date }) {
+export function createMetering(
+  db: Db,
+  opts: {
+    latenessMs: number;
+    now?: () => Date;
+    /** The end of the account's last invoiced usage period: events before it can no longer be billed. */
+    closedBefore?: (accountId: string) => Promise<Date | null>;
+  },
+) {
   const now = opts.now ?? (() => new Date());
   let cache: { at: number; byKey: Map<string, Meter> } | undefined;
 
@@ -93,6 +101,7 @@ export function createMetering(db: Db, opts: { latenessMs: number; now?: () => D
     byKey: Map<string, Meter>,
     at: Date,
     lateness: boolean,
+    closed: Date | null,
   ): { field: string; reason: string } | Meter {
     const meter = byKey.get(e.meter);
     if (!meter) return { field: 'meter', reason: `no meter "${e.meter}"` };
@@ -105,6 +114,11 @@ export function createMetering(db: Db, opts: { latenessMs: number; now?: () => D
       return {
         field: 'timestamp',
         reason: `is older than the accepted lateness (${Math.round(opts.latenessMs / 3_600_000)} h)`,
+      };
+    if (closed && ts < closed)
+      return {
+        field: 'timestamp',
+        reason: `falls in a period already invoiced (before ${closed.toISOString()})`,
       };
     return meter;
   }
@@ -121,11 +135,12 @@ export function createMetering(db: Db, opts: { latenessMs: number; now?: () => D
     const at = now();
     let byKey = await meters();
     if (events.some((e) => !byKey.has(e.meter))) byKey = await meters(true);
+    const closed = (await opts.closedBefore?.(accountId)) ?? null;
     const outcomes: EventOutcome[] = new Array(events.length);
     // First occurrence of a transaction id in the call wins; the rest are compared to it.
     const first = new Map<string, { index: number; row: Row }>();
     for (const [i, e] of events.entries()) {
-      const meter = check(e, byKey, at, lateness);
+      const meter = check(e, byKey, at, lateness, closed);
       if (!('id' in meter)) {
         outcomes[i] = { transactionId: e.transactionId, status: 'rejected', ...meter };
         continue;

@@ -42,8 +42,7 @@ export function periodContaining(anchor: Date, interval: Interval, at: Date): { 
 }
 
 /** The calendar month of `at`: the period of an account without a subscription. */
-export const calendarMonth = (at: Date) =>
-  periodContaining(new Date(Date.UTC(2000, 0, 1)), 'month', at);
+export const calendarMonth = (at: Date) => periodContaining(new Date(Date.UTC(2000, 0, 1)), 'month', at);
 
 export const daysBetween = (a: Date, b: Date) => Math.round((b.getTime() - a.getTime()) / DAY);
 

@@ -1,5 +1,5 @@
 import { type Db, newId, notFound, type Queryable, z } from '../../server/plugin-api/index.ts';
-import { type Interval, periodContaining, startOfDayUTC, addMonthsUTC, stepOf } from './periods.ts';
+import { addMonthsUTC, type Interval, periodContaining, startOfDayUTC, stepOf } from './periods.ts';
 import { OveragePrice } from './pricing.ts';
 
 const Limit = z.number().int().min(0).max(1e9).nullable().default(null);
@@ -180,4 +180,5 @@ export function firstPeriod(from: Date, interval: Interval) {
   return { start, end: addMonthsUTC(start, stepOf(interval)) };
 }
 
-export const priceOf = (v: PlanVersion, interval: Interval) => (interval === 'year' ? v.priceYear : v.priceMonth);
+export const priceOf = (v: PlanVersion, interval: Interval) =>
+  interval === 'year' ? v.priceYear : v.priceMonth;

@@ -30,9 +30,17 @@ export const OveragePrice = z
     p.tiers.forEach((t, i) => {
       const last = i === p.tiers.length - 1;
       if (last && t.upTo !== null)
-        ctx.addIssue({ code: 'custom', path: ['tiers', i, 'upTo'], message: 'the last tier has no end: null' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tiers', i, 'upTo'],
+          message: 'the last tier has no end: null',
+        });
       if (!last && t.upTo === null)
-        ctx.addIssue({ code: 'custom', path: ['tiers', i, 'upTo'], message: 'only the last tier may be open' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tiers', i, 'upTo'],
+          message: 'only the last tier may be open',
+        });
       const prev = p.tiers[i - 1]?.upTo;
       if (i > 0 && t.upTo !== null && prev != null && t.upTo <= prev)
         ctx.addIssue({ code: 'custom', path: ['tiers', i, 'upTo'], message: 'tiers must grow' });

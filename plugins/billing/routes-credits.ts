@@ -77,7 +77,8 @@ export function creditRoutes(b: BillingContext) {
     defineRoute({
       method: 'post',
       path: '/credits/deduct',
-      summary: 'Deduct credits at once: all of the amount, or 409 with the balance; idempotent per idempotencyKey',
+      summary:
+        'Deduct credits at once: all of the amount, or 409 with the balance; idempotent per idempotencyKey',
       tag: 'Billing',
       access: { kind: 'app', scope: 'billing:credits' },
       body: z.object({ amount: Credits, idempotencyKey: Key, description: z.string().max(200).optional() }),
@@ -158,7 +159,12 @@ export function creditRoutes(b: BillingContext) {
         returnUrl: z.url().optional().describe('Where the payment page sends the person back'),
       }),
       status: 201,
-      response: z.object({ topUpId: z.string(), amount: z.number().int(), currency: z.string(), url: z.string() }),
+      response: z.object({
+        topUpId: z.string(),
+        amount: z.number().int(),
+        currency: z.string(),
+        url: z.string(),
+      }),
       handler: async ({ org, body, actor }) => {
         const id = newId('ctu');
         const amount = body.credits * ctx.config.creditUnitAmount;

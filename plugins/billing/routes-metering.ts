@@ -1,12 +1,23 @@
 import { defineRoute, invalid, z } from '../../server/plugin-api/index.ts';
-import type { EventOutcome, Metering, UsageEventInput } from './metering.ts';
 import type { BillingContext } from './context.ts';
+import type { EventOutcome, Metering, UsageEventInput } from './metering.ts';
 
 const EventBody = z.object({
   transactionId: z.string().trim().min(1).max(200).describe('Idempotency key of the event, per account'),
   meter: z.string().min(1).max(64).describe('The meter key'),
-  value: z.number().int().min(0).max(1e12).optional().describe('Whole units (default 1); COUNT meters ignore it'),
-  uniqueKey: z.string().min(1).max(200).optional().describe('What UNIQUE COUNT meters count distinct values of'),
+  value: z
+    .number()
+    .int()
+    .min(0)
+    .max(1e12)
+    .optional()
+    .describe('Whole units (default 1); COUNT meters ignore it'),
+  uniqueKey: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe('What UNIQUE COUNT meters count distinct values of'),
   timestamp: z.iso.datetime({ offset: true }).optional().describe('When the usage happened (default now)'),
 });
 type EventBody = z.output<typeof EventBody>;
@@ -65,7 +76,10 @@ const Meter = z
 
 const AccountParams = z.object({ accountId: z.string() });
 const AtQuery = z.object({
-  at: z.iso.datetime({ offset: true }).optional().describe('A moment inside the period to read (default now)'),
+  at: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe('A moment inside the period to read (default now)'),
 });
 
 const toInput = (e: EventBody): UsageEventInput => ({
@@ -166,8 +180,7 @@ export function meteringRoutes(b: BillingContext) {
       params: AccountParams,
       query: AtQuery,
       response: Usage,
-      handler: ({ params, query }) =>
-        b.usageOf(params.accountId, query.at ? new Date(query.at) : new Date()),
+      handler: ({ params, query }) => b.usageOf(params.accountId, query.at ? new Date(query.at) : new Date()),
     }),
     defineRoute({
       method: 'get',

@@ -31,7 +31,10 @@ const balance = async () => (await plaza.http.get('/v1/billing/credits').set(app
 const deduct = (amount: number, idempotencyKey: string) =>
   plaza.http.post('/v1/billing/credits/deduct').set(app.as).send({ amount, idempotencyKey });
 const reserve = (amount: number, idempotencyKey: string, ttlSeconds?: number) =>
-  plaza.http.post('/v1/billing/credits/reservations').set(app.as).send({ amount, idempotencyKey, ttlSeconds });
+  plaza.http
+    .post('/v1/billing/credits/reservations')
+    .set(app.as)
+    .send({ amount, idempotencyKey, ttlSeconds });
 
 describe('credits', () => {
   it('100 concurrent deductions on one balance: each all or nothing, never below zero, the rest refused with the balance', async () => {
@@ -52,7 +55,11 @@ describe('credits', () => {
     expect(refused).toHaveLength(34);
     for (const r of refused) {
       expect(r.status).toBe(409);
-      expect(r.body).toMatchObject({ code: 'PLAZA_BILLING_INSUFFICIENT_CREDITS', balance: 10, requested: 15 });
+      expect(r.body).toMatchObject({
+        code: 'PLAZA_BILLING_INSUFFICIENT_CREDITS',
+        balance: 10,
+        requested: 15,
+      });
     }
     // Every successful answer saw a distinct balance after it: the deductions ran one after another.
     expect(new Set(ok.map((r) => r.body.balance)).size).toBe(66);
@@ -69,7 +76,12 @@ describe('credits', () => {
     await grant(app.accountId, 100).expect(201);
     const start = (await balance()).balance;
     const first = await deduct(30, 'once').expect(200);
-    expect(first.body).toMatchObject({ status: 'committed', amount: 30, balance: start - 30, replayed: false });
+    expect(first.body).toMatchObject({
+      status: 'committed',
+      amount: 30,
+      balance: start - 30,
+      replayed: false,
+    });
     const replay = await deduct(30, 'once').expect(200);
     expect(replay.body).toMatchObject({ id: first.body.id, replayed: true, balance: start - 30 });
     const other = await deduct(31, 'once');
@@ -94,15 +106,29 @@ describe('credits', () => {
     expect(held.body).toMatchObject({ status: 'reserved', amount: 200, balance: start - 200 });
     expect((await balance()).reserved).toBe(200);
     const commit = () =>
-      plaza.http.post(`/v1/billing/credits/reservations/${held.body.id}/commit`).set(app.as).send({ amount: 120 });
-    expect((await commit().expect(200)).body).toMatchObject({ status: 'committed', committed: 120, balance: start - 120 });
+      plaza.http
+        .post(`/v1/billing/credits/reservations/${held.body.id}/commit`)
+        .set(app.as)
+        .send({ amount: 120 });
+    expect((await commit().expect(200)).body).toMatchObject({
+      status: 'committed',
+      committed: 120,
+      balance: start - 120,
+    });
     expect((await commit().expect(200)).body).toMatchObject({ replayed: true, committed: 120 });
-    const voidIt = await plaza.http.post(`/v1/billing/credits/reservations/${held.body.id}/void`).set(app.as).send({});
+    const voidIt = await plaza.http
+      .post(`/v1/billing/credits/reservations/${held.body.id}/void`)
+      .set(app.as)
+      .send({});
     expect(voidIt.status).toBe(409);
     expect(voidIt.body).toMatchObject({ code: 'PLAZA_BILLING_RESERVATION_CLOSED', status: 'committed' });
 
     const second = await reserve(50, 'job-2').expect(201);
-    await plaza.http.post(`/v1/billing/credits/reservations/${second.body.id}/void`).set(app.as).send({}).expect(200);
+    await plaza.http
+      .post(`/v1/billing/credits/reservations/${second.body.id}/void`)
+      .set(app.as)
+      .send({})
+      .expect(200);
     expect((await balance()).balance).toBe(start - 120);
   });
 
@@ -150,11 +176,16 @@ describe('credits', () => {
     const low = await billingApp(plaza);
     await grant(low.accountId, 150).expect(201);
     const spend = (n: number, k: string) =>
-      plaza.http.post('/v1/billing/credits/deduct').set(low.as).send({ amount: n, idempotencyKey: k }).expect(200);
+      plaza.http
+        .post('/v1/billing/credits/deduct')
+        .set(low.as)
+        .send({ amount: n, idempotencyKey: k })
+        .expect(200);
     const lows = async () =>
-      plaza.core.db.query("SELECT payload FROM events WHERE type = 'billing.credits_low' AND organization_id = $1", [
-        low.accountId,
-      ]);
+      plaza.core.db.query(
+        "SELECT payload FROM events WHERE type = 'billing.credits_low' AND organization_id = $1",
+        [low.accountId],
+      );
     await spend(40, 'a'); // 110: above 100
     expect(await lows()).toHaveLength(0);
     await spend(20, 'b'); // 90

@@ -57,7 +57,11 @@ describe('meters', () => {
       'body.aggregation',
       'body.key',
     ]);
-    const again = await post(operator, '/v1/billing/meters', { key: 'tokens', name: 'x', aggregation: 'sum' });
+    const again = await post(operator, '/v1/billing/meters', {
+      key: 'tokens',
+      name: 'x',
+      aggregation: 'sum',
+    });
     expect(again.status).toBe(409);
     expect(again.body.code).toBe('PLAZA_BILLING_DUPLICATE');
   });
@@ -136,7 +140,12 @@ describe('ingestion', () => {
     expect(res.body.duplicates).toBe(1);
     expect(res.body.refused).toEqual([
       expect.objectContaining({ index: 1, transactionId: 't1', status: 'conflict' }),
-      expect.objectContaining({ index: 2, status: 'rejected', field: 'events.2.meter', reason: 'no meter "nope"' }),
+      expect.objectContaining({
+        index: 2,
+        status: 'rejected',
+        field: 'events.2.meter',
+        reason: 'no meter "nope"',
+      }),
       expect.objectContaining({ index: 3, status: 'rejected', field: 'events.3.uniqueKey' }),
     ]);
     expect((await usageOf(accountId)).tokens).toBe(12);
@@ -211,6 +220,9 @@ describe('access', () => {
     const { core } = plaza;
     const ctx = await core.organizations.resolveContext(app.owner.actor, app.accountId);
     await core.contacts.create(ctx, { name: 'Carla Contact', email: 'carla@example.test' });
-    await waitFor('the contact to be metered', async () => (await usageOf(app.accountId)).contacts_added === 1);
+    await waitFor(
+      'the contact to be metered',
+      async () => (await usageOf(app.accountId)).contacts_added === 1,
+    );
   });
 });

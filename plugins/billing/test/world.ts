@@ -1,5 +1,10 @@
 import { type PlazaServer, startPlazaServer } from '../../../test/helpers/plaza.ts';
-import { type InstalledApp, type SignedIn, signInWithPlatformRole, withInstalledApp } from '../../../test/helpers/world.ts';
+import {
+  type InstalledApp,
+  type SignedIn,
+  signInWithPlatformRole,
+  withInstalledApp,
+} from '../../../test/helpers/world.ts';
 
 /** A Plaza on a real port (apps need URLs) with the billing plugin, and an operator signed in. */
 export async function startBilling(
@@ -20,7 +25,10 @@ export async function startBilling(
 }
 
 /** An app installed in a new account with billing scopes, through the consent pages. */
-export function billingApp(plaza: PlazaServer, scopes = ['billing:usage', 'billing:credits']): Promise<InstalledApp> {
+export function billingApp(
+  plaza: PlazaServer,
+  scopes = ['billing:usage', 'billing:credits'],
+): Promise<InstalledApp> {
   return withInstalledApp(plaza, { scopes: scopes.map((name) => ({ name })) });
 }
 
