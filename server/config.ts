@@ -143,6 +143,12 @@ export const configOptions = {
   plugins: option('PLAZA_PLUGINS', list, '', 'Comma-separated plugins to load, by folder name.'),
   pluginsDir: option('PLAZA_PLUGINS_DIR', z.string().min(1), 'plugins', 'Folder plugins are loaded from.'),
   seedDemo: option('PLAZA_SEED_DEMO', bool, 'true', 'Seed demo organizations and logins on first start.'),
+  seedHistoryDays: option(
+    'PLAZA_SEED_HISTORY_DAYS',
+    int(0, 366),
+    '0',
+    'With the demo seed: days of plausible past events (installs, payments, payouts) for the dashboards; 0 = none.',
+  ),
   smtpUrl: option(
     'SMTP_URL',
     url(['smtp:', 'smtps:']).optional(),

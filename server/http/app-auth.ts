@@ -39,6 +39,8 @@ export interface AppAuthDeps {
   /** Organization by id, without an access check (the token already names the account). */
   organizationById: (id: string) => Promise<Organization | undefined>;
   limiter: RateLimiter;
+  /** Told of every call with a valid app token, and whether the rate limit refused it (dashboards count them). */
+  onCall?: (appId: string, limited: boolean) => void;
   limits: {
     /** Requests per minute of one installation (one account's use of an app). */
     perInstallation: number;
@@ -100,10 +102,11 @@ export function createAppAuthenticator(deps: AppAuthDeps) {
     return org;
   }
 
-  async function limit(ctx: Context, keys: Array<[string, number]>) {
+  async function limit(ctx: Context, keys: Array<[string, number]>, appId?: string) {
     const results = await Promise.all(keys.map(([key, max]) => deps.limiter.hit(key, max, 60_000)));
     // Report the tightest budget; refuse when any is spent.
     const refused = results.find((r) => !r.allowed);
+    if (appId) deps.onCall?.(appId, Boolean(refused));
     applyRateLimit(ctx, refused ?? results.reduce((a, b) => (b.remaining < a.remaining ? b : a)));
   }
 
@@ -146,7 +149,7 @@ export function createAppAuthenticator(deps: AppAuthDeps) {
             'PLAZA_FORBIDDEN',
             "this route is for the app itself: use a client-credentials token, not an installation's token",
           );
-        await limit(ctx, [[`app:${verified.appId}`, deps.limits.perApp]]);
+        await limit(ctx, [[`app:${verified.appId}`, deps.limits.perApp]], verified.appId);
         return { client: { appId: verified.appId, clientId: verified.clientId, scopes: verified.scopes } };
       }
 
@@ -155,10 +158,14 @@ export function createAppAuthenticator(deps: AppAuthDeps) {
           'PLAZA_FORBIDDEN',
           "a client-credentials token acts for the app itself; account data needs an installation's access token (authorization code)",
         );
-      await limit(ctx, [
-        [`inst:${verified.installationId}`, deps.limits.perInstallation],
-        [`app:${verified.appId}`, deps.limits.perApp],
-      ]);
+      await limit(
+        ctx,
+        [
+          [`inst:${verified.installationId}`, deps.limits.perInstallation],
+          [`app:${verified.appId}`, deps.limits.perApp],
+        ],
+        verified.appId,
+      );
       if (access.scope && !verified.scopes.includes(access.scope))
         throw scopeMissing(access.scope, verified.scopes);
       const org = await account(verified.accountId);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Core } from '../core.ts';
 import { type Actor, SYSTEM_ACTOR } from '../tenancy.ts';
 import { seedDemoApps } from './apps.ts';
+import { DEMO_APPS } from './demo-apps.ts';
 
 /**
  * Demo data for a first start: an operator, a developer organization with
@@ -75,6 +76,51 @@ export async function seedDemo(
       dental: await organizations.resolveContext(actor(2), dental.id),
     },
   });
+  if (core.config.seedHistoryDays > 0)
+    await seedDashboardHistory(core, acme.id, agencyCtx, core.config.seedHistoryDays);
   log.info({ ...apps, ms: Math.round(performance.now() - started) }, 'demo data seeded');
   return logins.map(({ who, email, password }) => ({ who, email, password }));
+}
+
+/**
+ * PLAZA_SEED_HISTORY_DAYS: days of past events for the dashboards (installs,
+ * uninstalls, payments, payouts, the agency's sub-accounts and their
+ * installs), so that the charts have something to show on a fresh start.
+ */
+export async function seedDashboardHistory(
+  core: Core,
+  developerOrgId: string,
+  agency: Awaited<ReturnType<Core['organizations']['resolveContext']>>,
+  days: number,
+) {
+  const subAccounts: Array<{ id: string; name: string }> = [];
+  for (const name of [
+    'Bright Dental North',
+    'Harbor Yoga',
+    'Lakeside Vets',
+    'Pine Street Cafe',
+    'Summit Realty',
+  ]) {
+    const org = await core.organizations.createSubAccount(agency, { name });
+    subAccounts.push({ id: org.id, name });
+  }
+  const price = (name: string) => {
+    const pricing = DEMO_APPS.find((d) => d.version.name === name)?.version.pricing as
+      | { type: string; interval?: string; amount?: number; currency?: string }
+      | undefined;
+    return pricing?.type === 'recurring' && pricing.interval === 'month'
+      ? { monthlyPrice: pricing.amount, currency: pricing.currency }
+      : {};
+  };
+  const apps = (await core.apps.namesOfOrganization(developerOrgId)).map((a) => ({
+    id: a.id,
+    ...price(a.name),
+  }));
+  const out = await core.analytics.seedHistory({
+    days,
+    developerOrgId,
+    apps,
+    agency: { id: agency.org.id, subAccounts },
+  });
+  core.log.info(out, 'dashboard history seeded');
 }

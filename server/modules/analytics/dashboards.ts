@@ -1,0 +1,730 @@
+import type { Db } from '../../db/index.ts';
+import { notFound } from '../../errors.ts';
+import type { JobQueue } from '../../jobs/types.ts';
+import type { AppsService } from '../apps/index.ts';
+import type { LedgerService } from '../ledger/index.ts';
+import type { MarketplaceService } from '../marketplace/index.ts';
+import type { ReviewsService } from '../reviews/index.ts';
+import type { WebhooksService } from '../webhooks/index.ts';
+import {
+  addDays,
+  type Chart,
+  chart,
+  type Dashboard,
+  type DayRange,
+  perDay,
+  quantile,
+  round,
+  type Stat,
+} from './charts.ts';
+import { weekOf } from './ingest.ts';
+
+export interface DashboardDeps {
+  db: Db;
+  jobs: JobQueue;
+  apps: AppsService;
+  marketplace: MarketplaceService;
+  webhooks: WebhooksService;
+  reviews: ReviewsService;
+  ledger: LedgerService;
+}
+
+const stat = (s: Partial<Stat> & Pick<Stat, 'id' | 'label' | 'value' | 'unit'>): Stat => ({
+  currency: null,
+  note: null,
+  ...s,
+});
+const pct = (part: number, whole: number) => (whole > 0 ? round((100 * part) / whole) : null);
+const num = (v: unknown) => Number(v ?? 0);
+/** First day of the month of a day, and month arithmetic on YYYY-MM-01. */
+const monthStart = (day: string) => `${day.slice(0, 7)}-01`;
+const addMonths = (month: string, n: number) => {
+  const d = new Date(`${month}T00:00:00Z`);
+  d.setUTCMonth(d.getUTCMonth() + n);
+  return d.toISOString().slice(0, 10);
+};
+
+/** MRR movement of one month from each subscription's MRR this month and before. */
+export function mrrMovement(
+  months: string[],
+  rows: Array<{ subscription_id: string; month: string; amount: number }>,
+) {
+  const bySub = new Map<string, Map<string, number>>();
+  for (const r of rows) {
+    const m = bySub.get(r.subscription_id) ?? new Map<string, number>();
+    bySub.set(r.subscription_id, m);
+    m.set(r.month, (m.get(r.month) ?? 0) + r.amount);
+  }
+  return months.map((month) => {
+    const prev = addMonths(month, -1);
+    const out = {
+      month,
+      mrr: 0,
+      new: 0,
+      expansion: 0,
+      contraction: 0,
+      churn: 0,
+      reactivation: 0,
+      startMrr: 0,
+    };
+    for (const m of bySub.values()) {
+      const now = m.get(month) ?? 0;
+      const before = m.get(prev) ?? 0;
+      out.mrr += now;
+      out.startMrr += before;
+      if (now > 0 && before === 0) {
+        const earlier = [...m.entries()].some(([k, v]) => k < prev && v > 0);
+        if (earlier) out.reactivation += now;
+        else out.new += now;
+      } else if (now > before && before > 0) out.expansion += now - before;
+      else if (now < before && now > 0) out.contraction += before - now;
+      else if (now === 0 && before > 0) out.churn += before;
+    }
+    return out;
+  });
+}
+
+export function createDashboards(deps: DashboardDeps) {
+  const { db, jobs, apps, marketplace, webhooks, reviews, ledger } = deps;
+
+  /** Installs, uninstalls and the active installations before the range, for some apps (null: all). */
+  async function installDays(appIds: string[] | null, r: DayRange) {
+    const [rows, base] = await Promise.all([
+      db.query(
+        `SELECT to_char(day, 'YYYY-MM-DD') AS day, sum(installs)::int AS installs, sum(uninstalls)::int AS uninstalls
+         FROM analytics_app_days WHERE ($1::text[] IS NULL OR app_id = ANY($1)) AND day BETWEEN $2 AND $3
+         GROUP BY day`,
+        [appIds, r.from, r.to],
+      ),
+      appIds
+        ? db.one(
+            `SELECT coalesce(sum(installs - uninstalls), 0)::int AS n FROM analytics_app_days
+             WHERE app_id = ANY($1) AND day < $2`,
+            [appIds, r.from],
+          )
+        : Promise.resolve({ n: 0 }),
+    ]);
+    return {
+      installs: perDay(r.days, rows, (x) => x.installs),
+      uninstalls: perDay(r.days, rows, (x) => x.uninstalls),
+      before: num(base.n),
+    };
+  }
+
+  async function developer(
+    orgId: string,
+    appId: string | undefined,
+    r: DayRange,
+  ): Promise<Omit<Dashboard, 'from' | 'to'>> {
+    const list = await apps.namesOfOrganization(orgId);
+    if (appId && !list.some((a) => a.id === appId)) throw notFound('app');
+    const ids = appId ? [appId] : list.map((a) => a.id);
+    const noApp = ids.length === 0;
+    const [inst, reasons, ratings, attempts, latency, api, revenue, subMonths, cohortRows, payouts] =
+      await Promise.all([
+        installDays(ids, r),
+        db.query(
+          `SELECT reason, sum(count)::int AS n FROM analytics_uninstall_reasons
+           WHERE app_id = ANY($1) AND day BETWEEN $2 AND $3 GROUP BY reason ORDER BY n DESC, reason`,
+          [ids, r.from, r.to],
+        ),
+        marketplace.ratingDays(ids, r.from, r.to),
+        webhooks.attemptDays(ids, r.from, r.to),
+        webhooks.endpointLatency(ids, r.from, r.to),
+        db.query(
+          `SELECT to_char(day, 'YYYY-MM-DD') AS day, sum(calls)::bigint AS calls, sum(limited)::bigint AS limited
+           FROM analytics_api_days WHERE app_id = ANY($1) AND day BETWEEN $2 AND $3 GROUP BY day`,
+          [ids, r.from, r.to],
+        ),
+        db.query(
+          `SELECT to_char(day, 'YYYY-MM-DD') AS day, currency, sum(gross - refunded)::bigint AS net,
+             sum(payments)::int AS payments
+           FROM analytics_revenue_days WHERE app_id = ANY($1) AND day BETWEEN $2 AND $3 GROUP BY day, currency`,
+          [ids, r.from, r.to],
+        ),
+        // Every month up to the range's end: "new" and "reactivation" need to know whether there was MRR before.
+        db.query(
+          `SELECT subscription_id, to_char(month, 'YYYY-MM-DD') AS month, currency, amount::bigint AS amount
+           FROM analytics_subscription_months WHERE app_id = ANY($1) AND month <= $2`,
+          [ids, r.to],
+        ),
+        db.query(
+          `SELECT to_char(cohort, 'YYYY-MM-DD') AS cohort, week, sum(count)::int AS n FROM analytics_cohort_weeks
+           WHERE app_id = ANY($1) AND cohort BETWEEN $2 AND $3 GROUP BY cohort, week`,
+          [ids, weekOf(r.from), r.to],
+        ),
+        db.query(
+          `SELECT to_char(day, 'YYYY-MM-DD') AS day, state, currency, sum(count)::int AS n,
+             sum(amount)::bigint AS amount
+           FROM analytics_payout_days WHERE partner_org_id = $1 AND day BETWEEN $2 AND $3
+           GROUP BY day, state, currency`,
+          [orgId, r.from, r.to],
+        ),
+      ]);
+    const charts: Chart[] = [];
+    const createHint = noApp ? 'Create an app and publish it to the marketplace: ' : '';
+
+    charts.push(
+      chart({
+        id: 'installs',
+        title: 'Installs and uninstalls',
+        description: 'Installations opened and closed per day (UTC).',
+        kind: 'bar',
+        unit: 'count',
+        x: r.days,
+        series: [
+          { name: 'Installs', data: inst.installs },
+          { name: 'Uninstalls', data: inst.uninstalls },
+        ],
+        hint: `${createHint}installs appear here once accounts install your app from the marketplace or its install link.`,
+      }),
+    );
+    const active: number[] = [];
+    let running = inst.before;
+    r.days.forEach((_, i) => {
+      running += inst.installs[i] - inst.uninstalls[i];
+      active.push(running);
+    });
+    charts.push(
+      chart({
+        id: 'active_installations',
+        title: 'Active installations',
+        description: 'Installations open at the end of each day.',
+        kind: 'line',
+        unit: 'count',
+        x: r.days,
+        series: [{ name: 'Active installations', data: active }],
+        hint: `${createHint}share your app's install link with a test account to see the first one.`,
+      }),
+    );
+    // Churn of a day: uninstalls over the installations open at its start.
+    const churn = r.days.map((_, i) => {
+      const open = i === 0 ? inst.before : active[i - 1];
+      return open > 0 ? round((100 * inst.uninstalls[i]) / open, 2) : inst.uninstalls[i] > 0 ? null : 0;
+    });
+    charts.push(
+      chart({
+        id: 'churn',
+        title: 'Daily churn',
+        description: "Uninstalls of a day as a share of the installations open at the day's start.",
+        kind: 'line',
+        unit: 'percent',
+        x: r.days,
+        series: [{ name: 'Churn %', data: churn }],
+        hint: 'No uninstalls in this range: nothing has churned.',
+      }),
+    );
+    charts.push(
+      chart({
+        id: 'uninstall_reasons',
+        title: 'Uninstall reasons',
+        description: 'Why installations closed in the range.',
+        kind: 'pie',
+        unit: 'count',
+        x: reasons.map((x) => x.reason),
+        series: [{ name: 'Uninstalls', data: reasons.map((x) => x.n) }],
+        hint: 'No uninstalls in this range.',
+      }),
+    );
+    const ratingCount = perDay(r.days, ratings, (x) => x.ratings);
+    const ratingStars = perDay(r.days, ratings, (x) => x.stars);
+    charts.push(
+      chart({
+        id: 'ratings',
+        title: 'Ratings',
+        description: 'Ratings given (or edited) per day and their average stars.',
+        kind: 'bar',
+        unit: 'count',
+        x: r.days,
+        series: [
+          { name: 'Ratings', data: ratingCount },
+          {
+            name: 'Average stars',
+            data: ratingCount.map((n, i) => (n > 0 ? round(ratingStars[i] / n, 2) : null)),
+          },
+        ],
+        hint: 'Accounts that installed your app can rate it on its marketplace page; ask your first customers.',
+      }),
+    );
+    const endpoints = [...new Set(attempts.map((a) => a.endpointId))];
+    const urlOf = new Map(latency.map((l) => [l.endpointId, l.url ?? l.endpointId]));
+    charts.push(
+      chart({
+        id: 'webhook_success',
+        title: 'Webhook success rate',
+        description: 'Share of delivery attempts answered with 2xx, per endpoint and day.',
+        kind: 'line',
+        unit: 'percent',
+        x: r.days,
+        series: endpoints.map((id) => {
+          const mine = attempts.filter((a) => a.endpointId === id);
+          return {
+            name: urlOf.get(id) ?? id,
+            data: r.days.map((d) => {
+              const a = mine.find((x) => x.day === d);
+              return a ? pct(a.succeeded, a.attempts) : null;
+            }),
+          };
+        }),
+        hint: 'Add a webhook endpoint to your app (Webhooks page) and subscribe it to events to see deliveries.',
+      }),
+    );
+    charts.push(
+      chart({
+        id: 'webhook_latency',
+        title: 'Webhook latency per endpoint',
+        description:
+          'Median (p50) and 95th percentile of delivery attempts in the range, in ms (upper bound of the latency bucket).',
+        kind: 'bar',
+        unit: 'ms',
+        x: latency.map((l) => l.url ?? l.endpointId),
+        series: [
+          { name: 'p50', data: latency.map((l) => l.p50Ms) },
+          { name: 'p95', data: latency.map((l) => l.p95Ms) },
+        ],
+        hint: 'No webhook deliveries in this range: add an endpoint, or send a test message from the Webhooks page.',
+      }),
+    );
+    charts.push(
+      chart({
+        id: 'api_calls',
+        title: 'API calls',
+        description: "Calls to Plaza's app API with your app's tokens per day, and those refused with 429.",
+        kind: 'bar',
+        unit: 'count',
+        x: r.days,
+        series: [
+          { name: 'Calls', data: perDay(r.days, api, (x) => num(x.calls)) },
+          { name: '429 (rate limited)', data: perDay(r.days, api, (x) => num(x.limited)) },
+        ],
+        hint: 'Call the API with an installation access token (see the SDK) to see traffic here.',
+      }),
+    );
+    const currencies = [...new Set(revenue.map((x) => x.currency as string))].sort();
+    charts.push(
+      chart({
+        id: 'revenue',
+        title: 'Revenue',
+        description: 'What accounts paid for your apps per day, less refunds (minor units of each currency).',
+        kind: 'bar',
+        unit: 'money',
+        x: r.days,
+        series: currencies.map((c) => ({
+          name: c,
+          data: perDay(
+            r.days,
+            revenue.filter((x) => x.currency === c),
+            (x) => num(x.net),
+          ),
+        })),
+        hint: 'Set a price on your app (a version with pricing) and connect a payout account to earn here.',
+      }),
+    );
+    // MRR in the currency that carries the most of it.
+    const mrrByCurrency = new Map<string, number>();
+    for (const m of subMonths)
+      mrrByCurrency.set(m.currency, (mrrByCurrency.get(m.currency) ?? 0) + num(m.amount));
+    const mrrCurrency = [...mrrByCurrency.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
+    const rangeMonths: string[] = [];
+    for (let m = monthStart(r.from); m <= r.to; m = addMonths(m, 1)) rangeMonths.push(m);
+    const movement = mrrMovement(
+      rangeMonths,
+      subMonths
+        .filter((m) => m.currency === mrrCurrency)
+        .map((m) => ({ subscription_id: m.subscription_id, month: m.month, amount: num(m.amount) })),
+    );
+    charts.push(
+      chart({
+        id: 'mrr',
+        title: `MRR movement${mrrCurrency ? ` (${mrrCurrency})` : ''}`,
+        description:
+          'Monthly recurring revenue by month and what moved it: new, expansion, contraction, churn (negative), reactivation. A month still running counts subscriptions not yet renewed as churn.',
+        kind: 'stacked',
+        unit: 'money',
+        x: rangeMonths.map((m) => m.slice(0, 7)),
+        series: [
+          { name: 'MRR', data: movement.map((m) => m.mrr) },
+          { name: 'New', data: movement.map((m) => m.new) },
+          { name: 'Expansion', data: movement.map((m) => m.expansion) },
+          { name: 'Contraction', data: movement.map((m) => -m.contraction) },
+          { name: 'Churn', data: movement.map((m) => -m.churn) },
+          { name: 'Reactivation', data: movement.map((m) => m.reactivation) },
+        ],
+        hint: 'Give your app a monthly price: recurring payments make up MRR.',
+      }),
+    );
+    // Cohorts: weeks since the cohort's Monday; retention = still installed at the start of that week.
+    const cohorts = [...new Set(cohortRows.map((c) => c.cohort as string))].sort();
+    const maxWeeks = Math.min(12, Math.ceil(r.days.length / 7));
+    const weeks = Array.from({ length: maxWeeks + 1 }, (_, w) => w);
+    const today = r.to;
+    charts.push(
+      chart({
+        id: 'cohorts',
+        title: 'Install cohort retention',
+        description:
+          'Accounts that installed in a week (by its Monday) and the share still installed 0, 1, 2... weeks later.',
+        kind: 'heatmap',
+        unit: 'percent',
+        x: cohorts,
+        series: weeks.map((w) => ({
+          name: `Week ${w}`,
+          data: cohorts.map((c) => {
+            if (addDays(c, 7 * w) > today) return null;
+            const mine = cohortRows.filter((x) => x.cohort === c);
+            const size = mine.find((x) => x.week === -1)?.n ?? 0;
+            const gone = mine.filter((x) => x.week >= 0 && x.week < w).reduce((a, x) => a + x.n, 0);
+            return size > 0 ? round((100 * (size - gone)) / size) : null;
+          }),
+        })),
+        hint: 'Cohorts appear a week after the first installs.',
+      }),
+    );
+    const payoutStates = ['held', 'in_transit', 'paid', 'failed'];
+    charts.push(
+      chart({
+        id: 'payouts',
+        title: 'Payouts',
+        description:
+          'Payout amounts by state per day (minor units): in transit when a run sends them, paid, failed, held (could not be paid).',
+        kind: 'stacked',
+        unit: 'money',
+        x: r.days,
+        series: payoutStates.map((s) => ({
+          name: s,
+          data: perDay(
+            r.days,
+            payouts.filter((x) => x.state === s),
+            (x) => num(x.amount),
+          ),
+        })),
+        hint: 'Connect a payout account (Earnings page); payouts run on the payout day once you have earnings.',
+      }),
+    );
+
+    const last = movement[movement.length - 1];
+    const retainedFromStart = (() => {
+      // NRR over the range: MRR now of the subscriptions that had MRR in the month before the range.
+      const before = addMonths(monthStart(r.from), -1);
+      const end = monthStart(r.to);
+      const subs = new Map<string, { start: number; end: number }>();
+      for (const m of subMonths) {
+        if (m.currency !== mrrCurrency) continue;
+        const s = subs.get(m.subscription_id) ?? { start: 0, end: 0 };
+        if (m.month === before) s.start += num(m.amount);
+        if (m.month === end) s.end += num(m.amount);
+        subs.set(m.subscription_id, s);
+      }
+      let start = 0;
+      let kept = 0;
+      for (const s of subs.values())
+        if (s.start > 0) {
+          start += s.start;
+          kept += s.end;
+        }
+      return pct(kept, start);
+    })();
+    const stats: Stat[] = [
+      stat({
+        id: 'installs',
+        label: 'Installs',
+        value: inst.installs.reduce((a, b) => a + b, 0),
+        unit: 'count',
+      }),
+      stat({
+        id: 'active_installations',
+        label: 'Active installations',
+        value: active[active.length - 1] ?? 0,
+        unit: 'count',
+      }),
+      stat({
+        id: 'mrr',
+        label: 'MRR',
+        value: last ? last.mrr : null,
+        unit: 'money',
+        currency: mrrCurrency,
+      }),
+      stat({
+        id: 'nrr',
+        label: 'Net revenue retention',
+        value: retainedFromStart,
+        unit: 'percent',
+        note: "This month's MRR of the subscriptions paying in the month before the range, over what they paid then.",
+      }),
+    ];
+    const notes = [
+      'Trial conversion is not charted yet: the payments module emits no event when a trial starts or ends.',
+    ];
+    return { kind: 'developer', apps: list, appId: appId ?? null, stats, charts, notes };
+  }
+
+  async function operator(r: DayRange): Promise<Omit<Dashboard, 'from' | 'to'>> {
+    const [states, decisions, misses, inst, attempts, backlog, jobCounts, gmv, overview] = await Promise.all([
+      apps.reviewStateCounts(),
+      reviews.decisions(r.from, r.to),
+      marketplace.searchMisses(r.from, r.to, 20),
+      installDays(null, r),
+      webhooks.attemptDays(null, r.from, r.to),
+      webhooks.backlog(),
+      jobs.counts(),
+      db.query(
+        `SELECT to_char(day, 'YYYY-MM-DD') AS day, currency, sum(gross)::bigint AS gross
+         FROM analytics_revenue_days WHERE day BETWEEN $1 AND $2 GROUP BY day, currency`,
+        [r.from, r.to],
+      ),
+      ledger.overview({
+        from: new Date(`${r.from}T00:00:00Z`),
+        to: new Date(`${addDays(r.to, 1)}T00:00:00Z`),
+      }),
+    ]);
+    const charts: Chart[] = [];
+    charts.push(
+      chart({
+        id: 'review_states',
+        title: 'Apps by review state',
+        description: 'Apps with a version in each state now.',
+        kind: 'pie',
+        unit: 'count',
+        x: states.map((s) => s.state),
+        series: [{ name: 'Apps', data: states.map((s) => s.apps) }],
+        hint: 'No apps yet: developers create apps from their organization.',
+      }),
+    );
+    const byDay = r.days.map((d) => decisions.data.filter((x) => x.day === d));
+    charts.push(
+      chart({
+        id: 'review_time',
+        title: 'Review time',
+        description: `Hours from submission to decision, median and p90 of the decisions of each day, and the decisions past the ${decisions.targetBusinessDays}-business-day target.`,
+        kind: 'line',
+        unit: 'hours',
+        x: r.days,
+        series: [
+          {
+            name: 'Median hours',
+            data: byDay.map((l) =>
+              roundOrNull(
+                quantile(
+                  l.map((x) => x.hours),
+                  0.5,
+                ),
+              ),
+            ),
+          },
+          {
+            name: 'p90 hours',
+            data: byDay.map((l) =>
+              roundOrNull(
+                quantile(
+                  l.map((x) => x.hours),
+                  0.9,
+                ),
+              ),
+            ),
+          },
+          { name: 'SLA breaches', data: byDay.map((l) => l.filter((x) => x.breached).length) },
+        ],
+        hint: 'No review decisions in this range: approve or request changes from the review queue.',
+      }),
+    );
+    charts.push(
+      chart({
+        id: 'search_misses',
+        title: 'Searches with no result',
+        description: 'What people searched the marketplace for and did not find (top 20).',
+        kind: 'bar',
+        unit: 'count',
+        x: misses.map((m) => m.query),
+        series: [{ name: 'Searches', data: misses.map((m) => m.count) }],
+        hint: 'Every search found something in this range.',
+      }),
+    );
+    charts.push(
+      chart({
+        id: 'installs',
+        title: 'Installs per day',
+        description: 'Installations opened and closed across the platform per day.',
+        kind: 'bar',
+        unit: 'count',
+        x: r.days,
+        series: [
+          { name: 'Installs', data: inst.installs },
+          { name: 'Uninstalls', data: inst.uninstalls },
+        ],
+        hint: 'No installs in this range yet.',
+      }),
+    );
+    const att = perDay(r.days, attempts, (a) => a.attempts);
+    const ok = perDay(r.days, attempts, (a) => a.succeeded);
+    charts.push(
+      chart({
+        id: 'webhook_failures',
+        title: 'Webhook failure rate',
+        description:
+          'Share of delivery attempts across the platform that failed, per day, and the attempts made.',
+        kind: 'line',
+        unit: 'percent',
+        x: r.days,
+        series: [
+          { name: 'Failure %', data: att.map((n, i) => (n > 0 ? pct(n - ok[i], n) : null)) },
+          { name: 'Attempts', data: att },
+        ],
+        hint: 'No webhook deliveries in this range.',
+      }),
+    );
+    charts.push(
+      chart({
+        id: 'jobs',
+        title: 'Job queues',
+        description: 'Jobs waiting, running and failed (all tries used) per job type, now.',
+        kind: 'stacked',
+        unit: 'count',
+        x: jobCounts.map((j) => j.name),
+        series: [
+          { name: 'Waiting', data: jobCounts.map((j) => j.waiting) },
+          { name: 'Active', data: jobCounts.map((j) => j.active) },
+          { name: 'Failed', data: jobCounts.map((j) => j.failed) },
+        ],
+        hint: 'All queues are empty.',
+      }),
+    );
+    const currencies = [...new Set(gmv.map((x) => x.currency as string))].sort();
+    charts.push(
+      chart({
+        id: 'gmv',
+        title: 'GMV',
+        description: 'What customers paid for apps per day (gross, minor units of each currency).',
+        kind: 'bar',
+        unit: 'money',
+        x: r.days,
+        series: currencies.map((c) => ({
+          name: c,
+          data: perDay(
+            r.days,
+            gmv.filter((x) => x.currency === c),
+            (x) => num(x.gross),
+          ),
+        })),
+        hint: 'No payments yet: paid apps charge accounts when they install.',
+      }),
+    );
+    const all = decisions.data.map((x) => x.hours);
+    const main = [...overview].sort((a, b) => Number(b.gmv - a.gmv))[0];
+    const stats: Stat[] = [
+      stat({
+        id: 'review_median',
+        label: 'Median review time',
+        value: roundOrNull(quantile(all, 0.5)),
+        unit: 'hours',
+      }),
+      stat({
+        id: 'review_p90',
+        label: 'p90 review time',
+        value: roundOrNull(quantile(all, 0.9)),
+        unit: 'hours',
+      }),
+      stat({
+        id: 'sla_breaches',
+        label: 'SLA breaches',
+        value: decisions.data.filter((x) => x.breached).length,
+        unit: 'count',
+        note: `Decisions later than ${decisions.targetBusinessDays} business days after submission.`,
+      }),
+      stat({ id: 'webhook_backlog', label: 'Webhook backlog', value: backlog.pending, unit: 'count' }),
+      stat({ id: 'webhook_dead', label: 'Dead-lettered messages', value: backlog.failed, unit: 'count' }),
+      stat({
+        id: 'failed_jobs',
+        label: 'Failed jobs',
+        value: jobCounts.reduce((a, j) => a + j.failed, 0),
+        unit: 'count',
+      }),
+      stat({
+        id: 'take_rate',
+        label: 'Take rate',
+        value: main ? pct(Number(main.platformRevenue), Number(main.gmv)) : null,
+        unit: 'percent',
+        currency: main?.currency ?? null,
+        note: 'Platform revenue over GMV in the range, from the ledger.',
+      }),
+    ];
+    return { kind: 'operator', apps: [], appId: null, stats, charts, notes: [] };
+  }
+
+  async function agency(
+    orgId: string,
+    r: DayRange,
+    resale: Chart | null,
+  ): Promise<Omit<Dashboard, 'from' | 'to'>> {
+    const [created, base, perAccount] = await Promise.all([
+      db.query(
+        `SELECT to_char(created_on, 'YYYY-MM-DD') AS day, count(*)::int AS n FROM analytics_sub_accounts
+         WHERE agency_id = $1 AND created_on BETWEEN $2 AND $3 GROUP BY created_on`,
+        [orgId, r.from, r.to],
+      ),
+      db.one(
+        'SELECT count(*)::int AS n FROM analytics_sub_accounts WHERE agency_id = $1 AND created_on < $2',
+        [orgId, r.from],
+      ),
+      db.query(
+        `SELECT s.account_id, s.name,
+           count(i.installation_id) FILTER (WHERE i.installed_on <= $3 AND (i.uninstalled_on IS NULL OR i.uninstalled_on > $3))::int AS active,
+           count(i.installation_id) FILTER (WHERE i.installed_on BETWEEN $2 AND $3)::int AS installed
+         FROM analytics_sub_accounts s LEFT JOIN analytics_installations i ON i.account_id = s.account_id
+         WHERE s.agency_id = $1 GROUP BY s.account_id, s.name ORDER BY active DESC, s.name LIMIT 30`,
+        [orgId, r.from, r.to],
+      ),
+    ]);
+    const newPerDay = perDay(r.days, created, (x) => x.n);
+    let total = num(base.n);
+    const charts: Chart[] = [
+      chart({
+        id: 'sub_accounts',
+        title: 'Sub-accounts',
+        description: 'Sub-accounts at the end of each day, and those created that day.',
+        kind: 'line',
+        unit: 'count',
+        x: r.days,
+        series: [
+          {
+            name: 'Sub-accounts',
+            data: newPerDay.map((n) => {
+              total += n;
+              return total;
+            }),
+          },
+          { name: 'Created', data: newPerDay },
+        ],
+        hint: 'Create a sub-account for your first customer (Sub-accounts page).',
+      }),
+      chart({
+        id: 'installs_per_sub_account',
+        title: 'Installs per sub-account',
+        description:
+          'Apps installed at the end of the range in each sub-account (top 30), and installs in the range.',
+        kind: 'bar',
+        unit: 'count',
+        x: perAccount.map((a) => a.name),
+        series: [
+          { name: 'Active installations', data: perAccount.map((a) => a.active) },
+          { name: 'Installed in range', data: perAccount.map((a) => a.installed) },
+        ],
+        hint: 'Install apps into your sub-accounts (Install in bulk) to see them here.',
+      }),
+    ];
+    const notes: string[] = [];
+    if (resale) charts.push(resale);
+    else notes.push('Resale earnings are not charted yet: the ledger does not expose them to dashboards.');
+    return {
+      kind: 'agency',
+      apps: [],
+      appId: null,
+      stats: [stat({ id: 'sub_accounts', label: 'Sub-accounts', value: total, unit: 'count' })],
+      charts,
+      notes,
+    };
+  }
+
+  return { developer, operator, agency };
+}
+
+const roundOrNull = (v: number | null) => (v === null ? null : round(v));

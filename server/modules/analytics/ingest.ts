@@ -1,0 +1,219 @@
+import type { Db, Tx } from '../../db/index.ts';
+import type { PlazaEvent } from '../events/index.ts';
+
+/** Event types the rollups are made of. */
+export const ROLLUP_EVENT_TYPES = [
+  'app.installed',
+  'app.uninstalled',
+  'organization.created',
+  'payment.succeeded',
+  'payment.failed',
+  'payment.refunded',
+  'payout.created',
+  'payout.paid',
+  'payout.failed',
+  'payout.held',
+];
+
+/** What a payout event says about the payout's state (the payouts chart's series). */
+const PAYOUT_STATE: Record<string, string> = {
+  'payout.created': 'in_transit',
+  'payout.paid': 'paid',
+  'payout.failed': 'failed',
+  'payout.held': 'held',
+};
+
+const dayOf = (iso: string) => iso.slice(0, 10);
+const monthOf = (iso: string) => `${iso.slice(0, 7)}-01`;
+/** Monday of the ISO week of a YYYY-MM-DD day (install cohorts are weekly). */
+export function weekOf(day: string): string {
+  const d = new Date(`${day}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() - ((d.getUTCDay() + 6) % 7));
+  return d.toISOString().slice(0, 10);
+}
+const daysBetween = (a: string, b: string) =>
+  Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
+
+/** Sums numbers into a map keyed by the joined key parts. */
+class Sums<N extends number> {
+  readonly rows = new Map<string, { key: string[]; values: number[] }>();
+  private readonly width: N;
+  constructor(width: N) {
+    this.width = width;
+  }
+  add(key: string[], ...values: number[]) {
+    const k = key.join('\u0000');
+    let row = this.rows.get(k);
+    if (!row) {
+      row = { key, values: new Array(this.width).fill(0) };
+      this.rows.set(k, row);
+    }
+    values.forEach((v, i) => {
+      row.values[i] += v;
+    });
+  }
+  /** Column arrays: key parts first, then values; sorted by key so concurrent upserts lock rows in one order. */
+  columns(): unknown[][] {
+    const list = [...this.rows.values()].sort((a, b) =>
+      a.key.join('\u0000') < b.key.join('\u0000') ? -1 : 1,
+    );
+    const width = list[0]?.key.length ?? 0;
+    return [
+      ...Array.from({ length: width }, (_, i) => list.map((r) => r.key[i])),
+      ...Array.from({ length: this.width }, (_, i) => list.map((r) => r.values[i])),
+    ];
+  }
+  get size() {
+    return this.rows.size;
+  }
+}
+
+const p = (e: PlazaEvent) => e.payload as Record<string, any>;
+
+/**
+ * Applies committed events to the rollups, each exactly once: in one
+ * transaction the event ids are recorded in `analytics_seen` and only the ones
+ * not seen before are counted, so a redelivered batch (at-least-once) changes
+ * nothing. Events of one batch are summed in memory and written with one
+ * statement per table.
+ */
+export async function ingestEvents(db: Db, events: PlazaEvent[]): Promise<number> {
+  const wanted = events.filter((e) => ROLLUP_EVENT_TYPES.includes(e.type));
+  if (wanted.length === 0) return 0;
+  return db.transaction(async (tx) => {
+    const fresh = await tx.query<{ event_id: string }>(
+      `INSERT INTO analytics_seen (event_id) SELECT unnest($1::text[]) ORDER BY 1
+       ON CONFLICT DO NOTHING RETURNING event_id`,
+      [wanted.map((e) => e.id)],
+    );
+    const ids = new Set(fresh.map((r) => r.event_id));
+    const list = wanted.filter((e) => ids.has(e.id)).sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
+    if (list.length) await apply(tx, list);
+    return list.length;
+  });
+}
+
+async function apply(tx: Tx, list: PlazaEvent[]) {
+  const appDays = new Sums(2); // installs, uninstalls
+  const reasons = new Sums(1);
+  const revenue = new Sums(4); // gross, refunded, payments, failures
+  const months = new Sums(1);
+  const payouts = new Sums(2); // count, amount
+  const cohorts = new Sums(1);
+  const installed: Array<[string, string, string, string]> = [];
+  const uninstalled = new Map<string, string>();
+  const subAccounts = new Map<string, [string, string, string, string]>();
+
+  for (const e of list) {
+    const day = dayOf(e.createdAt);
+    const d = p(e);
+    switch (e.type) {
+      case 'app.installed':
+        appDays.add([d.appId, day], 1, 0);
+        installed.push([d.installationId, d.appId, d.accountId, day]);
+        break;
+      case 'app.uninstalled':
+        appDays.add([d.appId, day], 0, 1);
+        reasons.add([d.appId, day, d.reason ?? 'unknown'], 1);
+        uninstalled.set(d.installationId, day);
+        break;
+      case 'organization.created':
+        if (d.kind === 'account' && d.parentId)
+          subAccounts.set(d.organizationId, [d.organizationId, d.parentId, d.name, day]);
+        break;
+      case 'payment.succeeded':
+        revenue.add([d.appId, day, d.currency], d.amount, 0, 1, 0);
+        if (d.kind === 'initial' || d.kind === 'renewal')
+          months.add([d.subscriptionId, d.appId, monthOf(e.createdAt), d.currency], d.amount);
+        break;
+      case 'payment.failed':
+        revenue.add([d.appId, day, d.currency], 0, 0, 0, 1);
+        break;
+      case 'payment.refunded':
+        revenue.add([d.appId, day, d.currency], 0, d.amount, 0, 0);
+        break;
+      default:
+        if (PAYOUT_STATE[e.type])
+          payouts.add([d.partnerOrgId, day, PAYOUT_STATE[e.type], d.currency], 1, d.amount);
+    }
+  }
+
+  if (installed.length) {
+    const rows = await tx.query<{ app_id: string; installed_on: string }>(
+      `INSERT INTO analytics_installations (installation_id, app_id, account_id, installed_on)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[]) ORDER BY 1
+       ON CONFLICT (installation_id) DO NOTHING
+       RETURNING app_id, to_char(installed_on, 'YYYY-MM-DD') AS installed_on`,
+      [0, 1, 2, 3].map((i) => installed.map((r) => r[i])),
+    );
+    for (const r of rows) cohorts.add([r.app_id, weekOf(r.installed_on), '-1'], 1);
+  }
+  if (uninstalled.size) {
+    // Cohort retention: the week after its cohort's start in which an installation closed.
+    const rows = await tx.query<{ app_id: string; installed_on: string; uninstalled_on: string }>(
+      `UPDATE analytics_installations i SET uninstalled_on = u.day
+       FROM unnest($1::text[], $2::date[]) AS u(id, day)
+       WHERE i.installation_id = u.id AND i.uninstalled_on IS NULL
+       RETURNING i.app_id, to_char(i.installed_on, 'YYYY-MM-DD') AS installed_on,
+         to_char(i.uninstalled_on, 'YYYY-MM-DD') AS uninstalled_on`,
+      [[...uninstalled.keys()], [...uninstalled.values()]],
+    );
+    for (const r of rows) {
+      const cohort = weekOf(r.installed_on);
+      cohorts.add([r.app_id, cohort, String(Math.floor(daysBetween(cohort, r.uninstalled_on) / 7))], 1);
+    }
+  }
+  if (subAccounts.size)
+    await tx.query(
+      `INSERT INTO analytics_sub_accounts AS s (account_id, agency_id, name, created_on)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[]) ORDER BY 1
+       ON CONFLICT (account_id) DO UPDATE SET created_on = least(s.created_on, EXCLUDED.created_on)`,
+      [0, 1, 2, 3].map((i) => [...subAccounts.values()].map((r) => r[i])),
+    );
+  if (appDays.size)
+    await tx.query(
+      `INSERT INTO analytics_app_days AS t (app_id, day, installs, uninstalls)
+       SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::int[])
+       ON CONFLICT (app_id, day) DO UPDATE
+         SET installs = t.installs + EXCLUDED.installs, uninstalls = t.uninstalls + EXCLUDED.uninstalls`,
+      appDays.columns(),
+    );
+  if (reasons.size)
+    await tx.query(
+      `INSERT INTO analytics_uninstall_reasons AS t (app_id, day, reason, count)
+       SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::int[])
+       ON CONFLICT (app_id, day, reason) DO UPDATE SET count = t.count + EXCLUDED.count`,
+      reasons.columns(),
+    );
+  if (cohorts.size)
+    await tx.query(
+      `INSERT INTO analytics_cohort_weeks AS t (app_id, cohort, week, count)
+       SELECT * FROM unnest($1::text[], $2::date[], $3::smallint[], $4::int[])
+       ON CONFLICT (app_id, cohort, week) DO UPDATE SET count = t.count + EXCLUDED.count`,
+      cohorts.columns(),
+    );
+  if (revenue.size)
+    await tx.query(
+      `INSERT INTO analytics_revenue_days AS t (app_id, day, currency, gross, refunded, payments, failures)
+       SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::bigint[], $5::bigint[], $6::int[], $7::int[])
+       ON CONFLICT (app_id, day, currency) DO UPDATE SET gross = t.gross + EXCLUDED.gross,
+         refunded = t.refunded + EXCLUDED.refunded, payments = t.payments + EXCLUDED.payments,
+         failures = t.failures + EXCLUDED.failures`,
+      revenue.columns(),
+    );
+  if (months.size)
+    await tx.query(
+      `INSERT INTO analytics_subscription_months AS t (subscription_id, app_id, month, currency, amount)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::bigint[])
+       ON CONFLICT (subscription_id, month) DO UPDATE SET amount = t.amount + EXCLUDED.amount`,
+      months.columns(),
+    );
+  if (payouts.size)
+    await tx.query(
+      `INSERT INTO analytics_payout_days AS t (partner_org_id, day, state, currency, count, amount)
+       SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::int[], $6::bigint[])
+       ON CONFLICT (partner_org_id, day, state, currency) DO UPDATE
+         SET count = t.count + EXCLUDED.count, amount = t.amount + EXCLUDED.amount`,
+      payouts.columns(),
+    );
+}
