@@ -450,7 +450,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         app: {
           name: version.name,
           developerName: c.app.developerName,
-          iconUrl: version.icon?.url ?? null,
+          // Same-origin: on an agency's domain the page must not name the platform's host.
+          iconUrl: version.icon?.url?.replace(config.baseUrl, '') ?? null,
           privacyUrl: version.privacyUrl,
           termsUrl: version.termsUrl,
           versionNumber: version.number,

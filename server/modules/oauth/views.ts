@@ -62,7 +62,8 @@ const HEX = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;
 const LOGO = /^(https:\/\/|\/)[^\s"'()<>\\]+$/;
 const FONT = /^[A-Za-z0-9 ,"-]{1,200}$/;
 const hex = (v: string | undefined) => (v && HEX.test(v) ? v : undefined);
-const url = (v: string | null | undefined) => (v && LOGO.test(v) && !v.startsWith('//') ? v : null);
+const url = (v: string | null | undefined) =>
+  v && (v === '/' || LOGO.test(v)) && !v.startsWith('//') ? v : null;
 
 /** A theme with every value checked: colours go into CSS, so only hex colours pass. */
 export function safeTheme(over: Partial<Theme> | undefined): Theme {
