@@ -38,6 +38,8 @@ interface World {
   payoutId: string;
   /** Agency: a sub-account template of the agency. */
   templateId: string;
+  /** Branding: a custom domain of the agency. */
+  domainId: string;
 }
 
 const PARAM_FIXTURES: Record<string, (a: World) => string> = {
@@ -73,6 +75,9 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   fieldKey: () => 'not_there',
   // Agency: A's template; a price change and a sub-account of A (the organization check comes first).
   templateId: (a) => a.templateId,
+  domainId: (a) => a.domainId,
+  // Brand assets are public (pages and emails show them): no tenant to cross.
+  brandAssetId: () => 'bast_not_there',
   changeId: () => 'apc_not_there',
   subAccountId: (a) => a.orgs.subAccount.id,
 };
@@ -188,7 +193,13 @@ async function world(label: string): Promise<World> {
     .set('x-csrf-token', owner.csrf)
     .send({ name: `${label} Template` })
     .expect(201);
+  const domain = await owner.agent
+    .post(`/v1/organizations/${agency.id}/domains`)
+    .set('x-csrf-token', owner.csrf)
+    .send({ hostname: `app.${label.toLowerCase()}-agency.test` })
+    .expect(201);
   return {
+    domainId: domain.body.id,
     templateId: template.body.id,
     webhookEndpointId: endpoint.body.endpoint.id,
     webhookMessageId: testMessage.body.id,
@@ -243,6 +254,7 @@ function secretsOf(w: World): string[] {
     w.webhookEndpointId,
     w.webhookMessageId,
     w.templateId,
+    w.domainId,
   ];
 }
 
