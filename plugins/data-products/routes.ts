@@ -117,6 +117,8 @@ export function dataProductRoutes(
   const Sharing = z
     .object({
       profile: z.object({ vertical: z.enum(VERTICALS), region: z.enum(REGIONS) }).nullable(),
+      /** What the profile may say (the settings page's choices). */
+      choices: z.object({ verticals: z.array(z.enum(VERTICALS)), regions: z.array(z.enum(REGIONS)) }),
       products: z.array(
         z.object({
           id: z.string(),
@@ -140,6 +142,7 @@ export function dataProductRoutes(
     const optIns = new Map(rows.map((r) => [r.product, r.opted_in_at]));
     return {
       profile: (profile ?? null) as z.input<typeof Sharing>['profile'],
+      choices: { verticals: [...VERTICALS], regions: [...REGIONS] },
       products: [...products.values()].map((p) => ({
         id: p.id,
         name: p.name,

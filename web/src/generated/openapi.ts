@@ -8945,6 +8945,10 @@ export interface components {
         vertical: 'dental-clinic' | 'hair-salon' | 'restaurant' | 'gym' | 'retail' | 'golf-course' | 'other';
         region: 'north-america' | 'latin-america' | 'europe' | 'middle-east-africa' | 'asia-pacific';
       } | null;
+      choices: {
+        verticals: ('dental-clinic' | 'hair-salon' | 'restaurant' | 'gym' | 'retail' | 'golf-course' | 'other')[];
+        regions: ('north-america' | 'latin-america' | 'europe' | 'middle-east-africa' | 'asia-pacific')[];
+      };
       products: {
         id: string;
         name: string;
