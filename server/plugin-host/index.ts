@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
@@ -121,6 +123,11 @@ export async function loadPlugins(deps: PluginHostDeps): Promise<LoadedPlugins> 
     if (applied.length) log.info({ plugin: p.name, migrations: applied }, 'applied plugin migrations');
   }
 
+  // A plugin's emails/ holds its templates, sent as `<plugin>/<template>`.
+  for (const p of ordered) {
+    const emails = path.join(p.dir, 'emails');
+    if (existsSync(emails)) deps.mail.addTemplateFolder(p.name, emails);
+  }
   const hosted = ordered.map((p) => ({
     ...p,
     settings: p.manifest.settings

@@ -102,10 +102,21 @@ export function createMailService({
     }
   }
 
+  // Folders of templates named `<prefix>/<name>` (a plugin's emails/), besides Plaza's own.
+  const templateFolders = new Map<string, string>();
+  const templateFile = (name: string) => {
+    const slash = name.indexOf('/');
+    const folder = slash > 0 ? templateFolders.get(name.slice(0, slash)) : undefined;
+    if (slash >= 0 && !folder) throw new Error(`no email template folder for "${name}"`);
+    return folder
+      ? path.join(folder, `${name.slice(slash + 1)}.hbs`)
+      : path.join(templatesDir, `${name}.hbs`);
+  };
+
   function render(name: string, data: Record<string, unknown>, brand?: MailBrand): Email & { to: string } {
     let tpl = compiled.get(name);
     if (!tpl) {
-      tpl = Handlebars.compile(readFileSync(path.join(templatesDir, `${name}.hbs`), 'utf8'));
+      tpl = Handlebars.compile(readFileSync(templateFile(name), 'utf8'));
       compiled.set(name, tpl);
     }
     // A template is a subject line, a blank line, then the text body; the HTML part is derived.
@@ -122,7 +133,9 @@ export function createMailService({
     // A branded email opens with the brand (logo or name over its colour); every value is escaped.
     const html = brand
       ? `<div style="border-top: 4px solid ${esc(brand.primaryColor)}; padding: 12px 0; font: 600 16px system-ui, sans-serif">${
-          brand.logoUrl ? `<img src="${esc(brand.logoUrl)}" alt="${esc(brand.brandName)}" style="max-height: 40px">` : esc(brand.brandName)
+          brand.logoUrl
+            ? `<img src="${esc(brand.logoUrl)}" alt="${esc(brand.brandName)}" style="max-height: 40px">`
+            : esc(brand.brandName)
         }</div>${body}`
       : body;
     const email: Email & { to: string } = {
@@ -132,7 +145,8 @@ export function createMailService({
       html,
     };
     // Until the agency verifies a sending domain: the platform's address under the agency's name.
-    if (brand) email.from = `"${(brand.senderName ?? brand.brandName).replace(/["\\\r\n]/g, '')}" <${platformAddress}>`;
+    if (brand)
+      email.from = `"${(brand.senderName ?? brand.brandName).replace(/["\\\r\n]/g, '')}" <${platformAddress}>`;
     if (brand?.replyTo) email.replyTo = brand.replyTo;
     return email;
   }
@@ -177,6 +191,10 @@ export function createMailService({
      */
     async sendWithHtml(template: string, data: Record<string, unknown> & { to: string }, html: string) {
       await jobs.enqueue(SEND_JOB, { ...render(template, data), html });
+    },
+    /** Templates `<prefix>/<name>` are read from `<dir>/<name>.hbs` (the plugin host adds each plugin's emails/). */
+    addTemplateFolder(prefix: string, dir: string): void {
+      templateFolders.set(prefix, dir);
     },
     /** The newest emails of the dev mailbox, optionally only those to one address. */
     async mailbox(limit = 50, to?: string): Promise<MailboxEntry[]> {
