@@ -147,11 +147,7 @@ export default definePlugin({
     const plans = createPlans(ctx.db);
     const credits = createCredits(ctx.db, {
       async threshold(accountId, tx) {
-        // TEMPORARY until ctx.settings lands (plugin-api engineer): the installation-wide default.
-        return ctx.settings.get(accountId, tx).then(
-          (s) => s.lowBalanceThreshold,
-          () => ctx.config.lowBalanceThreshold,
-        );
+        return (await ctx.settings.get(accountId, tx)).lowBalanceThreshold;
       },
       async lowBalance(tx, low) {
         await ctx.events.emit(tx, low.accountId, 'billing.credits_low', {

@@ -401,7 +401,9 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
         await ctx.mail.send(template, {
           to: email,
           organization: org.name,
-          link: `${ctx.config.appUrl}/orgs/${orgId}/x/billing/plan`,
+          organizationId: orgId,
+          // The mailer gives templates the base URL (an agency's own domain when branded).
+          path: `/orgs/${orgId}/x/billing/plan`,
           ...data,
         });
     } catch (err) {
@@ -414,9 +416,20 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
   async function cycle(now = new Date()) {
     await renewals(now);
     for (const id of await invoices.due())
-      if (await ctx.db.transaction((tx) => invoices.finalize(tx, id))) await collect(id);
+      await isolated('finalize', id, async () => {
+        if (await ctx.db.transaction((tx) => invoices.finalize(tx, id))) await collect(id);
+      });
     await dunning(now);
     await trialReminders(now);
+  }
+
+  /** One subscriber's trouble must not hold up the others: logged, and looked at again next pass. */
+  async function isolated(step: string, id: string, fn: () => Promise<unknown>) {
+    try {
+      await fn();
+    } catch (err) {
+      ctx.log.error({ err, step, id }, 'billing cycle step failed; retried next pass');
+    }
   }
 
   async function renewals(now: Date) {
@@ -424,69 +437,71 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
       `SELECT id FROM billing_subscriptions WHERE period_end <= $1 AND status <> 'canceled' ORDER BY period_end LIMIT 100`,
       [now.toISOString()],
     );
-    for (const { id } of due) {
-      const charge = await ctx.db.transaction(async (tx) => {
-        const row = await tx.maybeOne(
-          "SELECT * FROM billing_subscriptions WHERE id = $1 AND period_end <= $2 AND status <> 'canceled' FOR UPDATE SKIP LOCKED",
-          [id, now.toISOString()],
-        );
-        if (!row) return undefined;
-        const sub = toSubscription(row);
-        const version = await plans.version(sub.planVersionId, tx);
-        const free = await plans.free(tx);
-        const start = sub.periodEnd;
-        if (sub.cancelAtPeriodEnd) {
-          // The last period's usage is still billed; then the free plan (or nothing).
-          await usageOnlyInvoice(tx, sub, version);
-          if (free) await move(tx, sub, free, 'month', 'active', start);
-          else {
-            await tx.query(
-              "UPDATE billing_subscriptions SET status = 'canceled', updated_at = now() WHERE id = $1",
-              [sub.id],
-            );
-            await changed(tx, { ...sub, status: 'canceled' });
-          }
-          return undefined;
-        }
-        const end = addMonthsUTC(start, stepOf(sub.interval));
-        const wasTrial = sub.status === 'trialing';
-        await tx.query(
-          `UPDATE billing_subscriptions SET period_start = $2, period_end = $3, trial_end = NULL,
-             status = CASE WHEN status = 'trialing' THEN 'active' ELSE status END, updated_at = now() WHERE id = $1`,
-          [sub.id, start.toISOString(), end.toISOString()],
-        );
-        const price = priceOf(version, sub.interval);
-        const invoiceId = await invoices.draft(tx, {
-          organizationId: sub.organizationId,
-          subscriptionId: sub.id,
-          kind: 'period',
-          currency: version.currency,
-          periodStart: start,
-          periodEnd: end,
-          // A trial's usage is not billed.
-          usage: wasTrial ? null : { start: sub.periodStart, end: sub.periodEnd, planVersionId: version.id },
-          lines: price ? [fee(version, sub.interval, start, end)] : [],
-        });
-        if (wasTrial) {
-          await invoices.finalize(tx, invoiceId);
-          await changed(tx, { ...sub, status: 'active' });
-          return { invoiceId, trial: sub, free };
+    for (const { id } of due) await isolated('renewal', id, () => renew(id, now));
+  }
+
+  async function renew(id: string, now: Date) {
+    const charge = await ctx.db.transaction(async (tx) => {
+      const row = await tx.maybeOne(
+        "SELECT * FROM billing_subscriptions WHERE id = $1 AND period_end <= $2 AND status <> 'canceled' FOR UPDATE SKIP LOCKED",
+        [id, now.toISOString()],
+      );
+      if (!row) return undefined;
+      const sub = toSubscription(row);
+      const version = await plans.version(sub.planVersionId, tx);
+      const free = await plans.free(tx);
+      const start = sub.periodEnd;
+      if (sub.cancelAtPeriodEnd) {
+        // The last period's usage is still billed; then the free plan (or nothing).
+        await usageOnlyInvoice(tx, sub, version);
+        if (free) await move(tx, sub, free, 'month', 'active', start);
+        else {
+          await tx.query(
+            "UPDATE billing_subscriptions SET status = 'canceled', updated_at = now() WHERE id = $1",
+            [sub.id],
+          );
+          await changed(tx, { ...sub, status: 'canceled' });
         }
         return undefined;
+      }
+      const end = addMonthsUTC(start, stepOf(sub.interval));
+      const wasTrial = sub.status === 'trialing';
+      await tx.query(
+        `UPDATE billing_subscriptions SET period_start = $2, period_end = $3, trial_end = NULL,
+           status = CASE WHEN status = 'trialing' THEN 'active' ELSE status END, updated_at = now() WHERE id = $1`,
+        [sub.id, start.toISOString(), end.toISOString()],
+      );
+      const price = priceOf(version, sub.interval);
+      const invoiceId = await invoices.draft(tx, {
+        organizationId: sub.organizationId,
+        subscriptionId: sub.id,
+        kind: 'period',
+        currency: version.currency,
+        periodStart: start,
+        periodEnd: end,
+        // A trial's usage is not billed.
+        usage: wasTrial ? null : { start: sub.periodStart, end: sub.periodEnd, planVersionId: version.id },
+        lines: price ? [fee(version, sub.interval, start, end)] : [],
       });
-      // A trial ends into the paid plan if its first invoice is paid, else into the free plan.
-      if (charge) {
-        const outcome = await collect(charge.invoiceId, { dunning: !charge.free });
-        if (outcome === 'failed' && charge.free) {
-          await ctx.db.transaction(async (tx) => {
-            const sub = await lock(tx, charge.trial.organizationId);
-            if (!sub) return;
-            await tx.query("UPDATE billing_invoices SET status = 'void' WHERE id = $1 AND status = 'open'", [
-              charge.invoiceId,
-            ]);
-            await move(tx, sub, charge.free!, 'month', 'active', sub.periodStart);
-          });
-        }
+      if (wasTrial) {
+        await invoices.finalize(tx, invoiceId);
+        await changed(tx, { ...sub, status: 'active' });
+        return { invoiceId, trial: sub, free };
+      }
+      return undefined;
+    });
+    // A trial ends into the paid plan if its first invoice is paid, else into the free plan.
+    if (charge) {
+      const outcome = await collect(charge.invoiceId, { dunning: !charge.free });
+      if (outcome === 'failed' && charge.free) {
+        await ctx.db.transaction(async (tx) => {
+          const sub = await lock(tx, charge.trial.organizationId);
+          if (!sub) return;
+          await tx.query("UPDATE billing_invoices SET status = 'void' WHERE id = $1 AND status = 'open'", [
+            charge.invoiceId,
+          ]);
+          await move(tx, sub, charge.free!, 'month', 'active', sub.periodStart);
+        });
       }
     }
   }

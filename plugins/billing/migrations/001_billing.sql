@@ -209,7 +209,8 @@ CREATE TABLE billing_invoices (
   UNIQUE (issuer, number),
   CHECK ((status = 'draft') = (number IS NULL))
 );
-CREATE UNIQUE INDEX billing_invoices_one_per_period ON billing_invoices (subscription_id, period_start) WHERE kind = 'period';
+-- A usage period is billed once.
+CREATE UNIQUE INDEX billing_invoices_one_per_usage ON billing_invoices (subscription_id, usage_start) WHERE usage_start IS NOT NULL;
 CREATE INDEX billing_invoices_org ON billing_invoices (organization_id, created_at DESC);
 
 CREATE TABLE billing_invoice_lines (
