@@ -91,6 +91,7 @@ export function createApp(core: Core): Koa {
       verifyAccessToken: (token) => core.oauth.verifyAccessToken(token),
       organizationById: (id) => core.organizations.byId(id),
       limiter: core.rateLimiter,
+      onCall: (appId, limited) => core.analytics.countApiCall(appId, limited),
       limits: {
         perInstallation: core.config.appRateLimitPerMinute,
         perApp: core.config.appRateLimitPerAppPerMinute,
@@ -114,7 +115,13 @@ export function createApp(core: Core): Koa {
     await next();
   });
   app.use(refuseIllFormedInput());
-  app.use(serveWebApp(path.join(root, 'web', 'dist'), API_PATHS, new URL(core.config.baseUrl).origin));
+  app.use(
+    serveWebApp(path.join(root, 'web', 'dist'), API_PATHS, new URL(core.config.baseUrl).origin, async (ctx) => {
+      // On an agency's domain the page names the agency before the app has loaded.
+      const theme = await core.branding.themeForHost(ctx.host);
+      return theme.branded ? { name: theme.brandName, faviconUrl: theme.faviconUrl } : undefined;
+    }),
+  );
   app.use(async (ctx, next) => {
     await next();
     // Nothing answered: an API path (or any non-GET) is a problem+json 404; other GETs fall to the web app.
