@@ -1,6 +1,10 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
 import ApiKeysPage from './pages/ApiKeysPage.vue';
 import AuditPage from './pages/AuditPage.vue';
+import AgencyDashboardPage from './pages/agency/AgencyDashboardPage.vue';
+import PausedAccountPage from './pages/agency/PausedAccountPage.vue';
+import ResalePage from './pages/agency/ResalePage.vue';
+import TemplatesPage from './pages/agency/TemplatesPage.vue';
 import BillingPage from './pages/BillingPage.vue';
 import BulkInstallPage from './pages/BulkInstallPage.vue';
 import ContactsPage from './pages/ContactsPage.vue';
@@ -70,6 +74,19 @@ const routes: RouteRecordRaw[] = [
         component: SubAccountsPage,
         meta: { title: 'Sub-accounts' },
       },
+      {
+        path: 'agency',
+        name: 'agency-dashboard',
+        component: AgencyDashboardPage,
+        meta: { title: 'Agency dashboard' },
+      },
+      {
+        path: 'templates',
+        name: 'agency-templates',
+        component: TemplatesPage,
+        meta: { title: 'New sub-account from a template' },
+      },
+      { path: 'resale', name: 'agency-resale', component: ResalePage, meta: { title: 'App resale' } },
       { path: 'api-keys', name: 'api-keys', component: ApiKeysPage, meta: { title: 'API keys' } },
       { path: 'audit', name: 'audit', component: AuditPage, meta: { title: 'Audit log' } },
       { path: 'contacts', name: 'contacts', component: ContactsPage, meta: { title: 'Contacts' } },
@@ -205,6 +222,14 @@ const routes: RouteRecordRaw[] = [
     component: InvitationPage,
     props: true,
     meta: { public: true, title: 'Invitation' },
+  },
+  // A sub-account its agency paused (its routes answer 423): why, and what to pay to resume it.
+  {
+    path: '/paused/:orgId',
+    name: 'paused',
+    component: PausedAccountPage,
+    props: true,
+    meta: { title: 'Account paused' },
   },
   {
     path: '/dev/mailbox',
