@@ -18,11 +18,18 @@ const DAY = 86_400_000;
 
 beforeAll(async () => {
   ({ plaza, operator } = await startBilling());
-  const plan = (body: object) => post(operator, '/v1/billing/plans', { currency: 'USD', priceYear: 0, ...body });
-  await plan({ key: 'free', name: 'Free', isFree: true, priceMonth: 0, features: { contacts: 1 } }).expect(201);
-  await plan({ key: 'pro', name: 'Pro', priceMonth: 2500, priceYear: 25000, features: { contacts: 100 } }).expect(
+  const plan = (body: object) =>
+    post(operator, '/v1/billing/plans', { currency: 'USD', priceYear: 0, ...body });
+  await plan({ key: 'free', name: 'Free', isFree: true, priceMonth: 0, features: { contacts: 1 } }).expect(
     201,
   );
+  await plan({
+    key: 'pro',
+    name: 'Pro',
+    priceMonth: 2500,
+    priceYear: 25000,
+    features: { contacts: 100 },
+  }).expect(201);
   owner = await signUp(plaza, { name: 'Dana Dunning' });
 }, 60_000);
 afterAll(() => plaza?.close());
@@ -77,7 +84,10 @@ describe('grace, dunning, degradation and recovery', () => {
       [5, 4],
     ]) {
       await pastDueFor(acct.id, day);
-      await waitFor(`the retry of day ${day}`, async () => (await openInvoices(acct.id))[0]?.paymentAttempts === attempts);
+      await waitFor(
+        `the retry of day ${day}`,
+        async () => (await openInvoices(acct.id))[0]?.paymentAttempts === attempts,
+      );
     }
     expect((await subscription(acct.id)).status).toBe('past_due');
 
@@ -85,10 +95,31 @@ describe('grace, dunning, degradation and recovery', () => {
     await waitFor('degradation', async () => (await subscription(acct.id)).status === 'degraded');
     const refused = await addContact(acct.id);
     expect(refused.status).toBe(402);
-    expect(refused.body).toMatchObject({ code: 'PLAZA_ENTITLEMENT', reason: 'degraded', plan: 'free', unlockedBy: 'pro' });
+    expect(refused.body).toMatchObject({
+      code: 'PLAZA_ENTITLEMENT',
+      reason: 'degraded',
+      plan: 'free',
+      unlockedBy: 'pro',
+    });
     // Nothing was deleted.
     const contacts = await owner.agent.get(`/v1/organizations/${acct.id}/contacts`).expect(200);
     expect(contacts.body.data).toHaveLength(2);
+
+    // The owner was told each time, with a link to the plan page.
+    const mails = await waitFor('the dunning emails', async () => {
+      const box = (await plaza.core.mail.mailbox(50, owner.user.email)).filter((m) =>
+        m.subject.includes('Forgetful Shop'),
+      );
+      return box.length >= 5 && box;
+    });
+    expect(mails.map((m) => m.subject).sort()).toEqual([
+      'Forgetful Shop is limited until the open invoice is paid',
+      'Payment for Forgetful Shop failed',
+      'Payment for Forgetful Shop failed again (attempt 1)',
+      'Payment for Forgetful Shop failed again (attempt 2)',
+      'Payment for Forgetful Shop failed again (attempt 3)',
+    ]);
+    expect(mails[0].text).toContain(`/orgs/${acct.id}/x/billing/plan`);
 
     const { url } = (await post(owner, api(acct.id, `/invoices/${invoice.id}/pay`), {}).expect(200)).body;
     await payOnPage(url);
