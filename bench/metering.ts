@@ -43,7 +43,9 @@ async function freshDatabase(): Promise<{ db: Db; drop: () => Promise<void> }> {
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const db = connectPostgres(ADMIN_URL.replace(/\/[^/]*$/, `/${name}`), CONCURRENCY + 4);
-  await runMigrations(db, [{ owner: 'plugin:billing', dir: path.join(here, '../plugins/billing/migrations') }]);
+  await runMigrations(db, [
+    { owner: 'plugin:billing', dir: path.join(here, '../plugins/billing/migrations') },
+  ]);
   return {
     db,
     async drop() {
@@ -84,7 +86,8 @@ function batchOf(r: number, b: number): { accountId: string; events: UsageEventI
   };
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
 
 async function ingestion(): Promise<void> {
   const { db, drop } = await freshDatabase();
@@ -143,9 +146,7 @@ async function ingestion(): Promise<void> {
       const out = await metering.ingest(sent[b].accountId, sent[b].events);
       duplicates += out.filter((o) => o.status === 'duplicate').length;
     });
-    const counted = await db.one<{ n: number }>(
-      `SELECT sum(events)::bigint AS n FROM billing_usage_daily`,
-    );
+    const counted = await db.one<{ n: number }>(`SELECT sum(events)::bigint AS n FROM billing_usage_daily`);
     const warmEvents = warm.length * BATCH;
     console.log(
       `ingestion: ${total} events in batches of ${BATCH}, ${CONCURRENCY} batches in flight, ${ROUNDS} interleaved rounds, 100 accounts`,
@@ -228,7 +229,9 @@ async function reads(): Promise<void> {
     console.log(
       `  sum of raw events (baseline)   p50 ${pct(raw, 50).toFixed(2)} ms  p99 ${pct(raw, 99).toFixed(2)} ms`,
     );
-    console.log(`  p99 ratio: aggregates take ${(pct(agg, 99) / pct(raw, 99)).toFixed(3)}x the raw scan's time`);
+    console.log(
+      `  p99 ratio: aggregates take ${(pct(agg, 99) / pct(raw, 99)).toFixed(3)}x the raw scan's time`,
+    );
   } finally {
     await drop();
   }

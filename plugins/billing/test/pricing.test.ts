@@ -22,7 +22,9 @@ describe('proration', () => {
           // Splitting the period at any day: the two parts of one price add up to the price.
           const first = proration(0, newPrice, total - remaining, total).charge;
           const rest = proration(0, newPrice, remaining, total).charge;
-          expect(BigInt(newPrice) - (first + rest) >= 0n && BigInt(newPrice) - (first + rest) <= 1n).toBe(true);
+          expect(BigInt(newPrice) - (first + rest) >= 0n && BigInt(newPrice) - (first + rest) <= 1n).toBe(
+            true,
+          );
         },
       ),
     );
