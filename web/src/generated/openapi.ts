@@ -229,9 +229,21 @@ export interface paths {
     /** CLI: approve or deny a sign-in code */
     post: operations['cliApproveOrDenyASignInCode'];
   };
+  '/v1/data-products/charges': {
+    /** List data product charges */
+    get: operations['listDataProductCharges'];
+  };
+  '/v1/data-products/charges/run': {
+    /** Charge accounts for data product usage now */
+    post: operations['chargeAccountsForDataProductUsageNow'];
+  };
   '/v1/data-products/organizations/{orgId}/benchmarks/{product}': {
     /** See benchmarks of the account's own vertical */
     get: operations['seeBenchmarksOfTheAccountSOwnVertical'];
+  };
+  '/v1/data-products/organizations/{orgId}/charges': {
+    /** See what apps' data product queries cost the account */
+    get: operations['seeWhatAppsDataProductQueriesCostTheAccount'];
   };
   '/v1/data-products/organizations/{orgId}/sharing': {
     /** See data sharing choices */
@@ -2803,6 +2815,57 @@ export interface operations {
       };
     };
   };
+  /** List data product charges */
+  listDataProductCharges: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['DataProductsCharges'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Charge accounts for data product usage now */
+  chargeAccountsForDataProductUsageNow: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Format: date-time */
+          until?: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['DataProductsChargeRun'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** See benchmarks of the account's own vertical */
   seeBenchmarksOfTheAccountSOwnVertical: {
     parameters: {
@@ -2820,6 +2883,30 @@ export interface operations {
       200: {
         content: {
           'application/json': components['schemas']['DataProductBenchmarks'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** See what apps' data product queries cost the account */
+  seeWhatAppsDataProductQueriesCostTheAccount: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['DataProductsAccountCharges'];
         };
       };
       /** An error */
@@ -8940,6 +9027,33 @@ export interface components {
         currency: string;
       }[];
     };
+    DataProductsAccountCharges: {
+      data: components['schemas']['DataProductsCharge'][];
+      unbilled: {
+        currency: string;
+        amount: number;
+        queries: number;
+      }[];
+    };
+    DataProductsCharge: {
+      id: string;
+      organizationId: string;
+      currency: string;
+      /** Minor units */
+      amount: number;
+      queries: number;
+      status: 'open' | 'succeeded' | 'failed';
+      failure: string | null;
+      /** Format: date-time */
+      createdAt: string;
+      settledAt: string | null;
+    };
+    DataProductsChargeRun: {
+      data: components['schemas']['DataProductsCharge'][];
+    };
+    DataProductsCharges: {
+      data: components['schemas']['DataProductsCharge'][];
+    };
     DataProductsSharing: {
       profile: {
         vertical: 'dental-clinic' | 'hair-salon' | 'restaurant' | 'gym' | 'retail' | 'golf-course' | 'other';
@@ -8983,13 +9097,13 @@ export interface components {
       faviconUrl: string | null;
       colours: {
         /** Buttons and links; text on it is white or black, whichever reads better */
-        primary: unknown;
+        primary: string;
         /** Highlights: the header rule, focus rings */
-        accent: unknown;
+        accent: string;
         /** Page background */
-        background: unknown;
+        background: string;
         /** Body text on the background */
-        text: unknown;
+        text: string;
         onPrimary: string;
       };
       font: 'system' | 'humanist' | 'serif' | 'rounded' | 'mono';
@@ -9791,13 +9905,13 @@ export interface components {
     };
     ThemeColours: {
       /** Buttons and links; text on it is white or black, whichever reads better */
-      primary: unknown;
+      primary: string;
       /** Highlights: the header rule, focus rings */
-      accent: unknown;
+      accent: string;
       /** Page background */
-      background: unknown;
+      background: string;
       /** Body text on the background */
-      text: unknown;
+      text: string;
     };
     ThemeInput: {
       brandName: string;
@@ -10417,6 +10531,10 @@ export type DataProductDefinition = components['schemas']['DataProductDefinition
 export type DataProductList = components['schemas']['DataProductList'];
 export type DataProductRefresh = components['schemas']['DataProductRefresh'];
 export type DataProductUsage = components['schemas']['DataProductUsage'];
+export type DataProductsAccountCharges = components['schemas']['DataProductsAccountCharges'];
+export type DataProductsCharge = components['schemas']['DataProductsCharge'];
+export type DataProductsChargeRun = components['schemas']['DataProductsChargeRun'];
+export type DataProductsCharges = components['schemas']['DataProductsCharges'];
 export type DataProductsSharing = components['schemas']['DataProductsSharing'];
 export type DeveloperInstallation = components['schemas']['DeveloperInstallation'];
 export type EffectiveTheme = components['schemas']['EffectiveTheme'];
