@@ -17,12 +17,16 @@ export interface BillingConfig {
   creditUnitAmount: number;
   creditCurrency: string;
   lowBalanceThreshold: number;
+  blockAfterRefusals: number;
+  blockMinutes: number;
+  spendAlertPerHour: number;
   appUrl: string;
 }
 
 export interface BillingSettings {
   lowBalanceThreshold: number;
   billingEmail: string;
+  autoTopUpCredits: number;
 }
 
 export type Ctx = PluginContext<BillingConfig, BillingSettings>;

@@ -16,7 +16,8 @@ export type CreditRefusal =
   | { kind: 'insufficient'; balance: number; requested: number }
   | { kind: 'key_reused'; debitId: string }
   | { kind: 'not_found' }
-  | { kind: 'closed'; status: string };
+  | { kind: 'closed'; status: string }
+  | { kind: 'blocked'; until: string; refusals: number };
 
 export class CreditError extends Error {
   readonly refusal: CreditRefusal;
@@ -47,15 +48,60 @@ export function createCredits(
     /** Called inside the transaction when a balance falls below the account's threshold. */
     lowBalance(tx: Tx, low: LowBalance): Promise<void>;
     threshold(accountId: string, tx: Tx): Promise<number>;
+    /** Called inside the transaction when the last hour's spend reaches `limits.spendAlertPerHour`. */
+    spendAlert(tx: Tx, alert: { accountId: string; spentLastHour: number; threshold: number }): Promise<void>;
+  },
+  limits: { blockAfterRefusals: number; blockMinutes: number; spendAlertPerHour: number } = {
+    blockAfterRefusals: 0,
+    blockMinutes: 0,
+    spendAlertPerHour: 0,
   },
 ) {
-  async function lockWallet(tx: Tx, accountId: string): Promise<{ low_balance_notified: boolean }> {
+  async function lockWallet(
+    tx: Tx,
+    accountId: string,
+  ): Promise<{ low_balance_notified: boolean; refusals_in_row: number; blocked_until: Date | null }> {
     await tx.query('INSERT INTO billing_wallets (account_id) VALUES ($1) ON CONFLICT DO NOTHING', [
       accountId,
     ]);
-    return tx.one('SELECT low_balance_notified FROM billing_wallets WHERE account_id = $1 FOR UPDATE', [
-      accountId,
-    ]);
+    return tx.one(
+      'SELECT low_balance_notified, refusals_in_row, blocked_until FROM billing_wallets WHERE account_id = $1 FOR UPDATE',
+      [accountId],
+    );
+  }
+
+  /**
+   * A refused deduction counts towards the block (in its own statement: the refused
+   * transaction rolled back); `blockAfterRefusals` in a row block spending for `blockMinutes`.
+   */
+  async function countRefusal(accountId: string) {
+    if (!limits.blockAfterRefusals) return;
+    await db.query(
+      `UPDATE billing_wallets SET refusals_in_row = refusals_in_row + 1,
+         blocked_until = CASE WHEN refusals_in_row + 1 >= $2 THEN now() + make_interval(mins => $3) ELSE blocked_until END
+       WHERE account_id = $1`,
+      [accountId, limits.blockAfterRefusals, limits.blockMinutes],
+    );
+  }
+
+  /** Once per account and clock hour: the spend alert when the last hour's spend reaches the threshold. */
+  async function watchSpend(tx: Tx, accountId: string) {
+    if (!limits.spendAlertPerHour) return;
+    const r = await tx.one<{ n: number }>(
+      `SELECT coalesce(sum(committed), 0)::bigint AS n FROM billing_credit_debits
+        WHERE account_id = $1 AND status = 'committed' AND settled_at > now() - interval '1 hour'`,
+      [accountId],
+    );
+    const spent = Number(r.n);
+    if (spent < limits.spendAlertPerHour) return;
+    const fresh = await tx.maybeOne(
+      `INSERT INTO billing_notices (organization_id, key)
+       VALUES ($1, 'spend:' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24'))
+       ON CONFLICT DO NOTHING RETURNING key`,
+      [accountId],
+    );
+    if (fresh)
+      await hooks.spendAlert(tx, { accountId, spentLastHour: spent, threshold: limits.spendAlertPerHour });
   }
 
   const spendable = (tx: Tx | Db, accountId: string) =>
@@ -107,56 +153,73 @@ export function createCredits(
     ttlMs?: number,
   ): Promise<Debit> {
     const mode = ttlMs === undefined ? 'committed' : 'reserved';
-    return db.transaction(async (tx) => {
-      const wallet = await lockWallet(tx, accountId);
-      const prior = await tx.maybeOne(
-        'SELECT * FROM billing_credit_debits WHERE account_id = $1 AND idempotency_key = $2',
-        [accountId, input.idempotencyKey],
-      );
-      if (prior) {
-        // The same call again answers what the first answered; another call under its key is refused.
-        const same =
-          Number(prior.amount) === input.amount && (mode === 'committed') === (prior.expires_at === null);
-        if (!same) throw new CreditError({ kind: 'key_reused', debitId: prior.id });
-        return toDebit(prior, await balanceIn(tx, accountId), true);
-      }
-      const grants = await spendable(tx, accountId);
-      const balance = grants.reduce((s, g) => s + Number(g.remaining), 0);
-      if (balance < input.amount)
-        throw new CreditError({ kind: 'insufficient', balance, requested: input.amount });
-      const take: Array<[string, number]> = [];
-      let left = input.amount;
-      for (const g of grants) {
-        if (left === 0) break;
-        const n = Math.min(left, Number(g.remaining));
-        take.push([g.id, n]);
-        left -= n;
-      }
-      const id = newId(mode === 'committed' ? 'cdd' : 'crs');
-      const row = await tx.one(
-        `INSERT INTO billing_credit_debits
+    return db
+      .transaction(async (tx) => {
+        const wallet = await lockWallet(tx, accountId);
+        const prior = await tx.maybeOne(
+          'SELECT * FROM billing_credit_debits WHERE account_id = $1 AND idempotency_key = $2',
+          [accountId, input.idempotencyKey],
+        );
+        if (prior) {
+          // The same call again answers what the first answered; another call under its key is refused.
+          const same =
+            Number(prior.amount) === input.amount && (mode === 'committed') === (prior.expires_at === null);
+          if (!same) throw new CreditError({ kind: 'key_reused', debitId: prior.id });
+          return toDebit(prior, await balanceIn(tx, accountId), true);
+        }
+        if (wallet.blocked_until && new Date(wallet.blocked_until) > new Date())
+          throw new CreditError({
+            kind: 'blocked',
+            until: new Date(wallet.blocked_until).toISOString(),
+            refusals: wallet.refusals_in_row,
+          });
+        const grants = await spendable(tx, accountId);
+        const balance = grants.reduce((s, g) => s + Number(g.remaining), 0);
+        if (balance < input.amount)
+          throw new CreditError({ kind: 'insufficient', balance, requested: input.amount });
+        if (wallet.refusals_in_row)
+          await tx.query(
+            'UPDATE billing_wallets SET refusals_in_row = 0, blocked_until = NULL WHERE account_id = $1',
+            [accountId],
+          );
+        const take: Array<[string, number]> = [];
+        let left = input.amount;
+        for (const g of grants) {
+          if (left === 0) break;
+          const n = Math.min(left, Number(g.remaining));
+          take.push([g.id, n]);
+          left -= n;
+        }
+        const id = newId(mode === 'committed' ? 'cdd' : 'crs');
+        const row = await tx.one(
+          `INSERT INTO billing_credit_debits
            (id, account_id, idempotency_key, amount, committed, status, description, app_id, expires_at, settled_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
                  CASE WHEN $9::bigint IS NULL THEN NULL ELSE now() + make_interval(secs => $9::bigint / 1000.0) END,
                  CASE WHEN $6 = 'committed' THEN now() END)
          RETURNING *`,
-        [
-          id,
-          accountId,
-          input.idempotencyKey,
-          input.amount,
-          mode === 'committed' ? input.amount : null,
-          mode,
-          input.description ?? null,
-          input.appId ?? null,
-          ttlMs ?? null,
-        ],
-      );
-      await moveCredits(tx, id, take, -1);
-      const after = balance - input.amount;
-      await watchThreshold(tx, accountId, wallet.low_balance_notified, after);
-      return toDebit(row, after, false);
-    });
+          [
+            id,
+            accountId,
+            input.idempotencyKey,
+            input.amount,
+            mode === 'committed' ? input.amount : null,
+            mode,
+            input.description ?? null,
+            input.appId ?? null,
+            ttlMs ?? null,
+          ],
+        );
+        await moveCredits(tx, id, take, -1);
+        const after = balance - input.amount;
+        await watchThreshold(tx, accountId, wallet.low_balance_notified, after);
+        if (mode === 'committed') await watchSpend(tx, accountId);
+        return toDebit(row, after, false);
+      })
+      .catch(async (err) => {
+        if (err instanceof CreditError && err.refusal.kind === 'insufficient') await countRefusal(accountId);
+        throw err;
+      });
   }
 
   /** Adds (`sign` 1) or takes (-1) credits on grants, and records or shrinks the debit's allocations. */
@@ -246,6 +309,7 @@ export function createCredits(
       );
       const balance = await balanceIn(tx, accountId);
       await watchThreshold(tx, accountId, wallet.low_balance_notified, balance);
+      if (target === 'committed' && keep > 0) await watchSpend(tx, accountId);
       return toDebit(updated, balance, false);
     });
     if (outcome === 'lapsed') throw new CreditError({ kind: 'closed', status: 'expired' });

@@ -52,6 +52,11 @@ export default definePlugin({
       .string()
       .regex(/^[A-Z]{3}$/)
       .default('USD'),
+    /** Abuse limits: refused deductions in a row that pause spending, for how long; 0 turns it off. */
+    blockAfterRefusals: z.coerce.number().int().min(0).default(5),
+    blockMinutes: z.coerce.number().int().min(1).max(1440).default(15),
+    /** Credits spent in an hour that raise billing.credits_spend_alert (once per hour); 0 turns it off. */
+    spendAlertPerHour: z.coerce.number().int().min(0).default(500),
     /** Default of the per-organization low-balance threshold. */
     lowBalanceThreshold: z.coerce.number().int().min(0).default(100),
     /** The web app's address, for links in emails. */
@@ -70,6 +75,13 @@ export default definePlugin({
         .max(320)
         .default('')
         .describe('Where invoices and reminders go (default: admins)'),
+      autoTopUpCredits: z
+        .number()
+        .int()
+        .min(0)
+        .max(1_000_000)
+        .default(0)
+        .describe('Buy this many credits with the saved card when the balance falls below the threshold (0: off)'),
     }),
     minRole: 'admin',
     orgKinds: ['account', 'agency'],
@@ -99,6 +111,12 @@ export default definePlugin({
       payload: z.object({ subscriptionId: z.string(), plan: z.string(), status: z.string() }),
     },
     {
+      type: 'billing.credits_spend_alert',
+      description: "The account's credits spent in the last hour reached the alert threshold.",
+      scope: 'billing:credits',
+      payload: z.object({ spentLastHour: z.number().int(), threshold: z.number().int() }),
+    },
+    {
       type: 'billing.credits_low',
       description: "The account's credits fell below its low-balance threshold.",
       scope: 'billing:credits',
@@ -112,6 +130,10 @@ export default definePlugin({
       title: 'idempotencyKey already used for another debit',
     },
     PLAZA_BILLING_RESERVATION_CLOSED: { status: 409, title: 'The reservation is no longer held' },
+    PLAZA_BILLING_SPENDING_BLOCKED: {
+      status: 429,
+      title: 'Spending credits is paused after repeated refusals',
+    },
     PLAZA_BILLING_EVENT_CONFLICT: {
       status: 409,
       title: 'transactionId already recorded with other values',
@@ -145,17 +167,27 @@ export default definePlugin({
       },
     });
     const plans = createPlans(ctx.db);
-    const credits = createCredits(ctx.db, {
-      async threshold(accountId, tx) {
-        return (await ctx.settings.get(accountId, tx)).lowBalanceThreshold;
+    const credits = createCredits(
+      ctx.db,
+      {
+        async threshold(accountId, tx) {
+          return (await ctx.settings.get(accountId, tx)).lowBalanceThreshold;
+        },
+        async lowBalance(tx, low) {
+          await ctx.events.emit(tx, low.accountId, 'billing.credits_low', {
+            balance: low.balance,
+            threshold: low.threshold,
+          });
+        },
+        async spendAlert(tx, alert) {
+          await ctx.events.emit(tx, alert.accountId, 'billing.credits_spend_alert', {
+            spentLastHour: alert.spentLastHour,
+            threshold: alert.threshold,
+          });
+        },
       },
-      async lowBalance(tx, low) {
-        await ctx.events.emit(tx, low.accountId, 'billing.credits_low', {
-          balance: low.balance,
-          threshold: low.threshold,
-        });
-      },
-    });
+      ctx.config,
+    );
     const b: BillingContext = {
       ctx: c,
       metering,
@@ -216,6 +248,35 @@ export default definePlugin({
       if (kind === 'invoice')
         await (ok ? subs.paid(id, p.chargeId ?? undefined) : subs.failed(id, p.reason ?? 'declined'));
       else if (kind === 'topup' && ok) await topUpPaid(id);
+    });
+
+    // Auto top-up: when the balance falls below the threshold, buy the organization's chosen
+    // amount with its saved card; one try per low-balance event (the top-up id is derived from it).
+    ctx.events.subscribe(['billing.credits_low'], async (event) => {
+      const accountId = event.organizationId;
+      if (!accountId) return;
+      const { autoTopUpCredits } = await ctx.settings.get(accountId);
+      if (!autoTopUpCredits) return;
+      const id = `ctu_auto_${event.id}`;
+      const amount = autoTopUpCredits * ctx.config.creditUnitAmount;
+      await ctx.db.query(
+        `INSERT INTO billing_top_ups (id, account_id, credits, amount, currency, status)
+         VALUES ($1, $2, $3, $4, $5, 'pending') ON CONFLICT DO NOTHING`,
+        [id, accountId, autoTopUpCredits, amount, ctx.config.creditCurrency],
+      );
+      const charge = await ctx.payments.chargeSavedMethod({
+        organizationId: accountId,
+        amount: BigInt(amount),
+        currency: ctx.config.creditCurrency,
+        description: `Automatic top-up of ${autoTopUpCredits} credits`,
+        idempotencyKey: `topup:${id}`,
+      });
+      if (charge.status === 'succeeded') await topUpPaid(id);
+      else
+        await ctx.db.query(
+          "UPDATE billing_top_ups SET status = 'failed' WHERE id = $1 AND status = 'pending'",
+          [id],
+        );
     });
 
     async function topUpPaid(topUpId: string) {

@@ -64,6 +64,12 @@ export function creditRoutes(b: BillingContext) {
         );
       case 'not_found':
         throw notFound('reservation');
+      case 'blocked':
+        throw ctx.error(
+          'PLAZA_BILLING_SPENDING_BLOCKED',
+          `spending is paused until ${r.until} after ${r.refusals} refused deductions in a row`,
+          { extra: { until: r.until } },
+        );
       case 'closed':
         throw ctx.error('PLAZA_BILLING_RESERVATION_CLOSED', `the reservation is ${r.status}`, {
           extra: { status: r.status },

@@ -1,3 +1,4 @@
+import supertest from 'supertest';
 import { type PlazaServer, startPlazaServer } from '../../../test/helpers/plaza.ts';
 import {
   type InstalledApp,
@@ -34,3 +35,25 @@ export function billingApp(
 
 export const post = (who: SignedIn, path: string, body: object) =>
   who.agent.post(path).set('x-csrf-token', who.csrf).send(body);
+
+/** Signs a person made by the services (an installed app's owner) in to the web API. */
+export async function signIn(
+  plaza: PlazaServer,
+  who: { email: string; password: string },
+): Promise<SignedIn> {
+  const agent = supertest.agent(plaza.app.callback());
+  const res = await agent
+    .post('/v1/auth/login')
+    .send({ email: who.email, password: who.password })
+    .expect(200);
+  return { agent, user: res.body.user, csrf: res.body.csrfToken };
+}
+
+/** Pays a sandbox payment page (its URL) with a card that succeeds; the card is saved. */
+export async function payOnPage(plaza: PlazaServer, url: string): Promise<void> {
+  const sessionId = new URL(url).pathname.split('/').pop();
+  await plaza.http
+    .post(`/v1/payments/sandbox/checkout/${sessionId}/pay`)
+    .send({ card: '4242424242424242' })
+    .expect(200);
+}
