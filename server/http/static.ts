@@ -35,7 +35,10 @@ export function serveFile(ctx: Context, root: string, relative: string, cache: s
 export type IndexBrand = (ctx: Context) => Promise<{ name: string; faviconUrl: string | null } | undefined>;
 
 const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+  s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  );
 
 export function serveWebApp(distDir: string, skip: RegExp, publicOrigin: string, brandOf?: IndexBrand) {
   // index.html as built, re-read when the build changes it; branded copies are made per request.

@@ -16,7 +16,8 @@ import { createOrg, type SignedIn, signUp } from '../helpers/world.ts';
 /** DNS as the test sets it: names that are not set answer ENOTFOUND, like a real resolver. */
 const txt = new Map<string, string[][]>();
 const cname = new Map<string, string[]>();
-const notFound = (name: string) => Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+const notFound = (name: string) =>
+  Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
 const resolver: DnsResolver = {
   async resolveTxt(name) {
     const found = txt.get(name);
@@ -110,7 +111,9 @@ describe('custom domains', () => {
     const missing = await checked(a, domainId);
     expect(missing).toMatchObject({ state: 'pending_dns', failures: 1 });
     expect(missing.lastResult).toMatchObject({ ok: false });
-    expect(missing.lastResult.txt).toMatch(/no TXT record at _plaza-verify\.app\.ana-agency\.test \(ENOTFOUND\)/);
+    expect(missing.lastResult.txt).toMatch(
+      /no TXT record at _plaza-verify\.app\.ana-agency\.test \(ENOTFOUND\)/,
+    );
     // The next try is about a minute away, and shown.
     const wait = Date.parse(missing.nextCheckAt) - Date.now();
     expect(wait).toBeGreaterThan(30_000);
@@ -169,7 +172,9 @@ describe('custom domains', () => {
   it('turns misconfigured after three failed daily re-checks, and stops being served', async () => {
     const b = as(bo, boAgency);
     const list = (await bo.agent.get(`/v1/organizations/${boAgency.id}/domains`).expect(200)).body.data;
-    const mine = list.find((d: { hostname: string; state: string }) => d.hostname === host && d.state === 'active');
+    const mine = list.find(
+      (d: { hostname: string; state: string }) => d.hostname === host && d.state === 'active',
+    );
     cname.set(host, ['elsewhere.example.net']);
     for (const n of [1, 2]) {
       const d = await checked(b, mine.id);

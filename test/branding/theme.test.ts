@@ -38,7 +38,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => plaza?.close());
 
-const put = (body: unknown) =>
+const put = (body: object) =>
   owner.agent.put(`/v1/organizations/${agency.id}/branding/theme`).set('x-csrf-token', owner.csrf).send(body);
 const upload = (kind: 'logo' | 'favicon', type: string, bytes: Buffer) =>
   owner.agent

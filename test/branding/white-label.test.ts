@@ -9,8 +9,9 @@
  * (discovery, the code's `iss`, the tokens); the API accepts those tokens
  * while the domain is active and refuses them soon after it is removed.
  */
-import supertest from 'supertest';
+
 import type { Test } from 'supertest';
+import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DnsResolver, ThemeInput } from '../../server/modules/branding/index.ts';
 import type { OrgContext } from '../../server/tenancy.ts';
@@ -19,7 +20,7 @@ import { png } from '../helpers/images.ts';
 import { formFields, randomVerifier, s256 } from '../helpers/oauth.ts';
 import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { person, type Person, registerApp, type TestApp, uniqueEmail } from '../helpers/world.ts';
+import { type Person, person, registerApp, type TestApp, uniqueEmail } from '../helpers/world.ts';
 
 const HOST = 'app.northwind.test';
 const records = new Map<string, string[]>();
@@ -112,7 +113,10 @@ describe('on the agency host', () => {
     expect(verify.text).toContain('Northwind Ltd, 1 Harbour Road');
     expect(verify.html).toContain('#0b5d1e');
     expect(verify.html).toContain(`${agencyOrigin}/v1/branding/assets/`);
-    await browser.post('/v1/auth/verify-email').send({ token: linkToken(verify, '/verify-email') }).expect(200);
+    await browser
+      .post('/v1/auth/verify-email')
+      .send({ token: linkToken(verify, '/verify-email') })
+      .expect(200);
 
     // Ana invites her from the platform's host: the email still goes out under the agency's brand.
     const subCtx = await plaza.core.organizations.resolveContext(ana.actor, sub.id);

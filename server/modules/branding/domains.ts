@@ -115,7 +115,9 @@ export function createDomains(deps: {
     let cnameOk = false;
     let cname: string;
     try {
-      const targets = (await resolver.resolveCname(r.hostname)).map((t) => t.toLowerCase().replace(/\.$/, ''));
+      const targets = (await resolver.resolveCname(r.hostname)).map((t) =>
+        t.toLowerCase().replace(/\.$/, ''),
+      );
       cnameOk = targets.includes(platformHost);
       cname = cnameOk ? `points to ${platformHost}` : `points to ${targets.join(', ')}, not ${platformHost}`;
     } catch (err) {
@@ -236,9 +238,10 @@ export function createDomains(deps: {
           "SELECT id FROM branding_domains WHERE organization_id = $1 AND hostname = $2 AND state <> 'removed'",
           [org.org.id, hostname],
         );
-        if (mine) throw conflict(`${hostname} is already one of this agency’s domains`, [
-          { field: 'body.hostname', reason: 'already added' },
-        ]);
+        if (mine)
+          throw conflict(`${hostname} is already one of this agency’s domains`, [
+            { field: 'body.hostname', reason: 'already added' },
+          ]);
         const created = await tx.one<Row>(
           `INSERT INTO branding_domains (id, organization_id, hostname, state, token, next_check_at)
            VALUES ($1, $2, $3, 'pending_dns', $4, now() + interval '1 minute') RETURNING *`,

@@ -42,7 +42,11 @@ export default defineModule({
       refreshMs: deps.options.branding?.refreshMs,
     });
     branding.domains.useQueue(async (domainId) => {
-      await deps.jobs.enqueue(CHECK_DOMAIN_JOB, { domainId }, { jobId: `domain-check-${domainId}-${Date.now()}` });
+      await deps.jobs.enqueue(
+        CHECK_DOMAIN_JOB,
+        { domainId },
+        { jobId: `domain-check-${domainId}-${Date.now()}` },
+      );
     });
     // The OAuth pages' base theme and the agency hosts that are issuers.
     deps.extensions.add(

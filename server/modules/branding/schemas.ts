@@ -20,19 +20,14 @@ export const FontSchema = z.enum(Object.keys(FONTS) as [FontName, ...FontName[]]
 
 const HEX = /^#[0-9a-f]{6}$/i;
 // No markup, no CSS/template punctuation, no control characters (header injection in emails).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const PLAIN = /^[^<>{}\\`\u0000-\u001f\u007f]*$/;
 
-const Colour = z
-  .string()
-  .trim()
-  .regex(HEX, { message: 'must be a hex colour like #1a2b3c' })
-  .transform((s) => s.toLowerCase());
+const Colour = z.string().trim().regex(HEX, { message: 'must be a hex colour like #1a2b3c' }).toLowerCase();
 const Plain = (max: number) =>
-  z
-    .string()
-    .trim()
-    .max(max)
-    .regex(PLAIN, { message: 'must be plain text (no <, >, {, }, backslash, backtick or control characters)' });
+  z.string().trim().max(max).regex(PLAIN, {
+    message: 'must be plain text (no <, >, {, }, backslash, backtick or control characters)',
+  });
 const HttpsUrl = z
   .string()
   .trim()
@@ -70,7 +65,9 @@ export const ThemeInput = z
       .refine((s) => !/["@]/.test(s), { message: 'must not contain " or @' })
       .nullable()
       .default(null)
-      .describe('The sender name of emails (the address stays the platform’s until a sending domain is verified)'),
+      .describe(
+        'The sender name of emails (the address stays the platform’s until a sending domain is verified)',
+      ),
     replyTo: MailAddress.nullable().default(null),
     supportUrl: HttpsUrl.nullable().default(null),
     supportEmail: MailAddress.nullable().default(null),
@@ -176,7 +173,8 @@ export function contrast(a: string, b: string): number {
   return (x + 0.05) / (y + 0.05);
 }
 /** White or black, whichever reads better on `bg`. */
-export const onColour = (bg: string) => (contrast(bg, '#ffffff') >= contrast(bg, '#000000') ? '#ffffff' : '#000000');
+export const onColour = (bg: string) =>
+  contrast(bg, '#ffffff') >= contrast(bg, '#000000') ? '#ffffff' : '#000000';
 
 /** WCAG AA: 4.5:1 for text (body text and links), 3:1 for interface parts (the accent). */
 export function contrastProblems(c: ThemeInput['colours']): Array<{ field: string; reason: string }> {
@@ -191,7 +189,13 @@ export function contrastProblems(c: ThemeInput['colours']): Array<{ field: strin
   };
   need('text', c.text, c.background, 4.5, `text ${c.text} on background ${c.background}`);
   need('primary', c.primary, c.background, 4.5, `links in ${c.primary} on background ${c.background}`);
-  need('primary', onColour(c.primary), c.primary, 4.5, `button text on ${c.primary} (neither white nor black reads)`);
+  need(
+    'primary',
+    onColour(c.primary),
+    c.primary,
+    4.5,
+    `button text on ${c.primary} (neither white nor black reads)`,
+  );
   need('accent', c.accent, c.background, 3, `accent ${c.accent} on background ${c.background}`);
   return out;
 }

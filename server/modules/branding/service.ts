@@ -1,6 +1,6 @@
 import type { Config } from '../../config.ts';
 import type { Db, Queryable } from '../../db/index.ts';
-import { forbidden, notFound, PlazaError } from '../../errors.ts';
+import { forbidden, PlazaError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import type { Logger } from '../../logger.ts';
 import type { Storage } from '../../storage/index.ts';
@@ -9,13 +9,7 @@ import { FORMAT_NAMES, IMAGE_EXTENSIONS, type ImageType, readImage, sniffImageTy
 import type { AuditService } from '../audit/index.ts';
 import type { OrganizationsService } from '../organizations/index.ts';
 import { createDomains, type DnsResolver } from './domains.ts';
-import {
-  contrastProblems,
-  type EffectiveTheme,
-  FONTS,
-  onColour,
-  ThemeInput,
-} from './schemas.ts';
+import { contrastProblems, type EffectiveTheme, FONTS, onColour, ThemeInput } from './schemas.ts';
 
 /**
  * White-label themes. An agency edits a draft (validated on every save) and
@@ -197,9 +191,10 @@ export function createBrandingService(deps: BrandingDeps) {
       orgId,
     ]);
     const field = kind === 'logo' ? 'body.logoAssetId' : 'body.faviconAssetId';
-    if (!row) throw new PlazaError('PLAZA_VALIDATION', `${field}: no such ${kind} of this agency`, {
-      fields: [{ field, reason: `no such ${kind} uploaded by this agency` }],
-    });
+    if (!row)
+      throw new PlazaError('PLAZA_VALIDATION', `${field}: no such ${kind} of this agency`, {
+        fields: [{ field, reason: `no such ${kind} uploaded by this agency` }],
+      });
     if (row.kind !== kind)
       throw new PlazaError('PLAZA_VALIDATION', `${field}: that upload is a ${row.kind}`, {
         fields: [{ field, reason: `that upload is a ${row.kind}, not a ${kind}` }],
@@ -378,7 +373,9 @@ export function createBrandingService(deps: BrandingDeps) {
 
     /** An uploaded logo or favicon (public: pages and emails show them). */
     async readAsset(id: string): Promise<{ contentType: string; bytes: Buffer } | undefined> {
-      const row = await db.maybeOne('SELECT content_type, storage_key FROM branding_assets WHERE id = $1', [id]);
+      const row = await db.maybeOne('SELECT content_type, storage_key FROM branding_assets WHERE id = $1', [
+        id,
+      ]);
       if (!row) return undefined;
       const bytes = await storage.get(row.storage_key);
       return bytes ? { contentType: row.content_type, bytes } : undefined;

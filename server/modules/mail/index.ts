@@ -2,7 +2,7 @@ import { defineModule } from '../module.ts';
 import { mailRoutes } from './routes.ts';
 import { createMailService, type Email, type MailService, SEND_JOB } from './service.ts';
 
-export type { Email, MailboxEntry, MailBrand, MailBrandResolver, MailService } from './service.ts';
+export type { Email, MailBrand, MailBrandResolver, MailboxEntry, MailService } from './service.ts';
 
 declare module '../module.ts' {
   interface ModuleServices {
@@ -14,7 +14,8 @@ declare module '../module.ts' {
 export default defineModule({
   name: 'mail',
   tables: ['dev_mailbox'],
-  createService: ({ config, db, jobs, log, extensions }) => createMailService({ config, db, jobs, log, extensions }),
+  createService: ({ config, db, jobs, log, extensions }) =>
+    createMailService({ config, db, jobs, log, extensions }),
   // Retried with backoff, so a hiccup of the SMTP server delays an email rather than losing it.
   jobs: (mail) => [
     {

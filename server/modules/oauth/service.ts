@@ -25,7 +25,14 @@ import { loadSigningKeys } from './keys.ts';
 import { apiResourceOf, createProvider, issuerOf, type ProviderHooks } from './provider.ts';
 import { createRevocationSet } from './revocations.ts';
 import { tokenRateLimit } from './token-rate-limit.ts';
-import { createViews, DEFAULT_THEME, safeTheme, type Theme, type ThemeResolver, type WhiteLabel } from './views.ts';
+import {
+  createViews,
+  DEFAULT_THEME,
+  safeTheme,
+  type Theme,
+  type ThemeResolver,
+  type WhiteLabel,
+} from './views.ts';
 
 declare module '../../lib/extension-points.ts' {
   interface ExtensionPoints {
@@ -124,7 +131,8 @@ export async function createOAuthService(deps: OAuthDeps) {
   const whiteLabels = deps.extensions.define('oauth.whiteLabel', {
     owner: 'oauth',
     single: true,
-    description: 'Agency brands under the oauth.theme layer, and the verified agency hosts that are OAuth issuers',
+    description:
+      'Agency brands under the oauth.theme layer, and the verified agency hosts that are OAuth issuers',
   });
   const whiteLabel = () => whiteLabels.list()[0]?.value;
   const platformProtocol = new URL(config.baseUrl).protocol;
@@ -229,44 +237,44 @@ export async function createOAuthService(deps: OAuthDeps) {
   });
 
   const hooks: ProviderHooks = {
-      adapter: storage.adapter,
-      async findAccount(accountId) {
-        const org = await organizations.byId(accountId);
-        return org?.kind === 'account' ? { name: org.name } : undefined;
-      },
-      async extraTokenClaims(ctx: KoaContextWithOIDC | undefined, token: any) {
-        const appId = ((ctx?.oidc?.client ?? token.client) as any)?.plaza_app_id as string | undefined;
-        if (!appId) throw new errors.InvalidClient('not a Plaza app');
-        if (token.kind === 'ClientCredentials') return { plaza_app: appId };
-        if (token.kind !== 'AccessToken') return undefined;
-        const inst = token.grantId ? await installations.findByGrantId(token.grantId) : undefined;
-        if (inst?.status !== 'active' || inst.appId !== appId)
-          throw new errors.InvalidGrant('the installation behind this grant was removed');
-        const exp = token.exp ?? Math.floor(Date.now() / 1000) + token.expiration;
-        await storage.linkAccessToken(token.jti, exp);
-        return { plaza_account: inst.accountId, plaza_app: inst.appId, plaza_installation: inst.id };
-      },
-      apiScopes: () => scopes.list().map((s) => s.name),
-      async declaredScopes(clientId) {
-        const app = await apps.oauthClient(clientId);
-        return [...(app?.live?.scopes ?? []), ...(app?.open?.scopes ?? [])].map((s) => s.name);
-      },
-      async renderError(ctx, out) {
-        const known = ERROR_TEXT[out.error];
-        views.render(
-          ctx,
-          'error',
-          {
-            title: known?.heading ?? 'This request cannot go on',
-            heading: known?.heading ?? 'This request cannot go on',
-            message: known?.message ?? out.error_description ?? 'The request could not be completed.',
-            code: out.error,
-            theme: await theme(ctx, null),
-            homeUrl: config.baseUrl,
-          },
-          ctx.status && ctx.status >= 400 ? ctx.status : 400,
-        );
-      },
+    adapter: storage.adapter,
+    async findAccount(accountId) {
+      const org = await organizations.byId(accountId);
+      return org?.kind === 'account' ? { name: org.name } : undefined;
+    },
+    async extraTokenClaims(ctx: KoaContextWithOIDC | undefined, token: any) {
+      const appId = ((ctx?.oidc?.client ?? token.client) as any)?.plaza_app_id as string | undefined;
+      if (!appId) throw new errors.InvalidClient('not a Plaza app');
+      if (token.kind === 'ClientCredentials') return { plaza_app: appId };
+      if (token.kind !== 'AccessToken') return undefined;
+      const inst = token.grantId ? await installations.findByGrantId(token.grantId) : undefined;
+      if (inst?.status !== 'active' || inst.appId !== appId)
+        throw new errors.InvalidGrant('the installation behind this grant was removed');
+      const exp = token.exp ?? Math.floor(Date.now() / 1000) + token.expiration;
+      await storage.linkAccessToken(token.jti, exp);
+      return { plaza_account: inst.accountId, plaza_app: inst.appId, plaza_installation: inst.id };
+    },
+    apiScopes: () => scopes.list().map((s) => s.name),
+    async declaredScopes(clientId) {
+      const app = await apps.oauthClient(clientId);
+      return [...(app?.live?.scopes ?? []), ...(app?.open?.scopes ?? [])].map((s) => s.name);
+    },
+    async renderError(ctx, out) {
+      const known = ERROR_TEXT[out.error];
+      views.render(
+        ctx,
+        'error',
+        {
+          title: known?.heading ?? 'This request cannot go on',
+          heading: known?.heading ?? 'This request cannot go on',
+          message: known?.message ?? out.error_description ?? 'The request could not be completed.',
+          code: out.error,
+          theme: await theme(ctx, null),
+          homeUrl: config.baseUrl,
+        },
+        ctx.status && ctx.status >= 400 ? ctx.status : 400,
+      );
+    },
   };
   const provider = createProvider({ config, secret, keys, log, hooks });
 
@@ -278,7 +286,7 @@ export async function createOAuthService(deps: OAuthDeps) {
   const agencyProviders = new Map<string, Mounted>();
   function providerOf(ctx: Context): Mounted {
     const wl = whiteLabel();
-    if (!wl || !wl.isIssuerHost(ctx.hostname)) return { provider, app: providerApp };
+    if (!wl?.isIssuerHost(ctx.hostname)) return { provider, app: providerApp };
     const iss = `${ctx.protocol}://${ctx.host}/oauth`;
     let hit = agencyProviders.get(iss);
     if (!hit) {
