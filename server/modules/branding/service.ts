@@ -283,8 +283,7 @@ export function createBrandingService(deps: BrandingDeps) {
     async publish(org: OrgContext) {
       assertAgencyAdmin(org);
       const out = await db.transaction(async (tx) => {
-        // One publish at a time per agency: the version numbers stay gapless.
-        await tx.query('SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE', [org.org.id]);
+        // Two publishes at once: UNIQUE (organization_id, version) makes the second a 409.
         const draft = await draftOf(org.org.id, tx);
         if (!draft)
           throw new PlazaError('PLAZA_CONFLICT', 'there is no draft to publish: save a theme first');
