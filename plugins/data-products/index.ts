@@ -1,6 +1,8 @@
 import { definePlugin, z } from '../../server/plugin-api/index.ts';
+import { createCharges } from './charges.ts';
 import { loadProducts, type Product, SHIPPED_PRODUCTS, SOURCES, type SourceId, scopeOf } from './products.ts';
 import { dataProductRoutes } from './routes.ts';
+import { chargeRoutes } from './routes-charges.ts';
 import { createService } from './service.ts';
 
 // Read at import: each product adds a scope, and scopes are registered before setup runs.
@@ -29,7 +31,7 @@ export default definePlugin({
   }),
   scopes: [...products.values()].map((p) => ({
     name: scopeOf(p.id),
-    consentText: `Read the ${p.name} dataset (figures of groups of at least ${p.k} businesses, never one account's)`,
+    consentText: `Read the ${p.name} dataset (figures of groups of at least ${p.k} businesses, never one account's); each query costs ${(p.price.amount / 100).toFixed(2)} ${p.price.currency.toUpperCase()}, charged to this account`,
     sensitivity: 'basic' as const,
   })),
   errors: {
@@ -81,6 +83,26 @@ export default definePlugin({
     });
     ctx.jobs.repeat('refresh', ctx.config.refreshEveryMs);
 
-    ctx.routes.add(...dataProductRoutes(ctx, service, products));
+    const charges = createCharges(ctx);
+    ctx.events.subscribe(['platform_charge.succeeded', 'platform_charge.failed'], async (event) => {
+      const p = event.payload as {
+        owner?: string;
+        reference: string;
+        chargeId?: string | null;
+        reason?: string;
+      };
+      if (p.owner && p.owner !== `plugin:${ctx.name}`) return; // another plugin's charge
+      if (!p.reference.startsWith('dpchg_')) return;
+      await charges.settle(p.reference, {
+        ok: event.type === 'platform_charge.succeeded',
+        chargeId: p.chargeId,
+        failure: p.reason,
+      });
+    });
+    // Usage of closed months is charged once a day.
+    ctx.jobs.define({ name: 'charge', attempts: 3, handler: () => charges.run().then(() => undefined) });
+    ctx.jobs.repeat('charge', 24 * 60 * 60 * 1000);
+
+    ctx.routes.add(...dataProductRoutes(ctx, service, products), ...chargeRoutes(charges));
   },
 });

@@ -76,7 +76,13 @@ export const ProductDefinition = z
     bins: z.number().int().min(2).max(100).default(20),
     epsilon: z.object({ perRelease: Epsilon, perPeriod: Epsilon }),
     /** What an app pays per answered query, in minor units. */
-    price: z.object({ amount: z.number().int().min(0), currency: z.string().regex(/^[a-z]{3}$/) }),
+    price: z.object({
+      amount: z.number().int().min(0),
+      currency: z
+        .string()
+        .regex(/^[A-Za-z]{3}$/, { message: 'an ISO 4217 code like USD' })
+        .transform((c) => c.toUpperCase()),
+    }),
   })
   .strict()
   .superRefine((p, ctx) => {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type PlazaServer, startPlazaServer } from '../../../test/helpers/plaza.ts';
 import { waitFor } from '../../../test/helpers/wait.ts';
@@ -228,9 +229,74 @@ describe('data products', () => {
   it('meters answered app queries per app', async () => {
     const usage = await operator.agent.get(`/v1/data-products/products/${PRODUCT}/usage`).expect(200);
     const mine = usage.body.data.find((u: any) => u.appId === reader.app.appId);
-    expect(mine.currency).toBe('usd');
+    expect(mine.currency).toBe('USD');
     expect(mine.amount).toBe(mine.queries * 10);
     expect(mine.queries).toBeGreaterThanOrEqual(14);
+  });
+
+  it("charges the app's account for its queries: a card on file pays, none fails and leaves the usage for the next run", async () => {
+    const payer = supertest.agent(plaza.app.callback());
+    await payer
+      .post('/v1/auth/login')
+      .send({ email: reader.owner.email, password: reader.owner.password })
+      .expect(200);
+    const before = (
+      await payer.get(`/v1/data-products/organizations/${reader.accountId}/charges`).expect(200)
+    ).body;
+    expect(before.data).toEqual([]);
+    const [{ queries, amount }] = before.unbilled;
+    expect(amount).toBe(queries * 10);
+
+    const until = new Date(Date.now() + 1000).toISOString();
+    const run = async () =>
+      (
+        await operator.agent
+          .post('/v1/data-products/charges/run')
+          .set('x-csrf-token', operator.csrf)
+          .send({ until })
+          .expect(200)
+      ).body.data;
+    const [failed] = await run();
+    expect(failed).toMatchObject({ organizationId: reader.accountId, status: 'failed', amount, queries });
+    expect(failed.failure).toMatch(/checkout/);
+    expect(
+      (await payer.get(`/v1/data-products/organizations/${reader.accountId}/charges`).expect(200)).body
+        .unbilled,
+    ).toEqual([{ currency: 'USD', amount, queries }]);
+
+    // The account pays something of the platform once (a plan, say), which saves its card.
+    const { sessionId } = await plaza.core.payments.platformCharges.checkout({
+      owner: 'plugin:card-on-file',
+      organizationId: reader.accountId,
+      amount: 500n,
+      currency: 'USD',
+      description: 'First payment',
+      reference: 'first',
+      successUrl: `${plaza.baseUrl}/ok`,
+      cancelUrl: `${plaza.baseUrl}/cancel`,
+    });
+    await plaza.http
+      .post(`/v1/payments/sandbox/checkout/${sessionId}/pay`)
+      .send({ card: '4242424242424242' })
+      .expect(200);
+    await waitFor('the saved card', async () =>
+      plaza.core.db.maybeOne('SELECT 1 FROM payments_platform_methods WHERE organization_id = $1', [
+        reader.accountId,
+      ]),
+    );
+
+    const [paid] = await run();
+    expect(paid).toMatchObject({ organizationId: reader.accountId, status: 'succeeded', amount, queries });
+    expect(await run()).toEqual([]); // nothing is charged twice
+    const after = (await payer.get(`/v1/data-products/organizations/${reader.accountId}/charges`).expect(200))
+      .body;
+    expect(after.unbilled).toEqual([]);
+    expect(after.data.map((c: { status: string }) => c.status)).toEqual(['succeeded', 'failed']);
+    expect(
+      (await plaza.core.payments.platformCharges.byReference('plugin:data-products', paid.id)).status,
+    ).toBe('succeeded');
+    // Another account's people do not see it.
+    await owner.agent.get(`/v1/data-products/organizations/${reader.accountId}/charges`).expect(404);
   });
 
   it("contributing accounts see their own vertical's benchmarks; others are refused", async () => {
