@@ -81,7 +81,9 @@ export default definePlugin({
         .min(0)
         .max(1_000_000)
         .default(0)
-        .describe('Buy this many credits with the saved card when the balance falls below the threshold (0: off)'),
+        .describe(
+          'Buy this many credits with the saved card when the balance falls below the threshold (0: off)',
+        ),
     }),
     minRole: 'admin',
     orgKinds: ['account', 'agency'],
