@@ -9,6 +9,8 @@
  *   npm run bench -- ledger            ledger postings/s vs bare INSERT, payout run for 1,000 and 10,000 partners
  *   npm run bench -- metering          billing usage events/s (batch, idempotent) vs bare INSERT, usage read p99
  *   npm run bench -- data-products     data product refresh (1,000 accounts x 1,000 events) vs bare GROUP BY, query p99 vs GET /v1/account
+ *   npm run bench -- verticals         applying the largest vertical template vs the same core writes one request each
+ *   npm run bench -- branding          theme resolution: branded vs unbranded pages (p50/p99, ratio)
  *   npm run bench -- cold-start marketplace
  */
 import { spawnSync } from 'node:child_process';
@@ -25,6 +27,8 @@ const BENCHMARKS: Record<string, string> = {
   ledger: 'ledger.ts',
   metering: 'metering.ts',
   'data-products': 'data-products.ts',
+  branding: 'branding.ts',
+  verticals: 'verticals.ts',
 };
 
 // The webhooks benchmark includes its end-to-end measure through the API.
