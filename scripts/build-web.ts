@@ -2,9 +2,9 @@
  * Builds the web app (web/ -> web/dist) with Vite.
  *
  *   node scripts/build-web.ts             build
- *   node scripts/build-web.ts --if-stale  build only when a file under web/ is newer than web/dist/index.html
+ *   node scripts/build-web.ts --if-stale  build only when a file under web/ or a plugin's web/ is newer than web/dist/index.html
  */
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,7 +25,18 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** True when web/dist is missing or older than any source file under web/. */
+/** Folders of plugin pages the build bundles (web/src/plugins.ts globs them). */
+function pluginWebDirs(): string[] {
+  return ['plugins', path.join('test', 'fixtures', 'plugins')].flatMap((root) => {
+    const dir = path.join(repoRoot, root);
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && existsSync(path.join(dir, e.name, 'web')))
+      .map((e) => path.join(dir, e.name, 'web'));
+  });
+}
+
+/** True when web/dist is missing or older than any source file under web/ or a plugin's web/. */
 export function webIsStale(): boolean {
   let built: number;
   try {
@@ -33,7 +44,7 @@ export function webIsStale(): boolean {
   } catch {
     return true;
   }
-  return newestMtime(webDir) > built;
+  return [webDir, ...pluginWebDirs()].some((dir) => newestMtime(dir) > built);
 }
 
 /** Runs the Vite build; with `ifStale`, does nothing when web/dist is up to date. Returns whether it built. */
