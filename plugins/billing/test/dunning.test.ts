@@ -110,7 +110,7 @@ describe('grace, dunning, degradation and recovery', () => {
       const box = (await plaza.core.mail.mailbox(50, owner.user.email)).filter((m) =>
         m.subject.includes('Forgetful Shop'),
       );
-      return box.length >= 5 && box;
+      return box.length >= 5 ? box : undefined;
     });
     expect(mails.map((m) => m.subject).sort()).toEqual([
       'Forgetful Shop is limited until the open invoice is paid',
