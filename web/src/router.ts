@@ -1,4 +1,5 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
+import { brandName } from './branding.ts';
 import ApiKeysPage from './pages/ApiKeysPage.vue';
 import AuditPage from './pages/AuditPage.vue';
 import AgencyDashboardPage from './pages/agency/AgencyDashboardPage.vue';
@@ -6,6 +7,7 @@ import PausedAccountPage from './pages/agency/PausedAccountPage.vue';
 import ResalePage from './pages/agency/ResalePage.vue';
 import TemplatesPage from './pages/agency/TemplatesPage.vue';
 import BillingPage from './pages/BillingPage.vue';
+import BrandingPage from './pages/BrandingPage.vue';
 import BulkInstallPage from './pages/BulkInstallPage.vue';
 import ContactsPage from './pages/ContactsPage.vue';
 import CliLoginPage from './pages/cli/CliLoginPage.vue';
@@ -48,6 +50,7 @@ import SubAccountsPage from './pages/SubAccountsPage.vue';
 import SandboxCheckoutPage from './pages/sandbox/SandboxCheckoutPage.vue';
 import SandboxOnboardingPage from './pages/sandbox/SandboxOnboardingPage.vue';
 import VerifyEmailPage from './pages/VerifyEmailPage.vue';
+import { installPluginRoutes } from './plugins.ts';
 import { loadSession, safeNext, session } from './session.ts';
 
 const routes: RouteRecordRaw[] = [
@@ -74,6 +77,7 @@ const routes: RouteRecordRaw[] = [
         component: SubAccountsPage,
         meta: { title: 'Sub-accounts' },
       },
+      { path: 'branding', name: 'branding', component: BrandingPage, meta: { title: 'Branding' } },
       {
         path: 'agency',
         name: 'agency-dashboard',
@@ -103,6 +107,19 @@ const routes: RouteRecordRaw[] = [
         meta: { title: 'Installed apps' },
       },
       { path: 'apps', name: 'dev-apps', component: DevAppsPage, meta: { title: 'Apps' } },
+      // Dashboards load as chunks of their own, with the chart library: no other page carries it.
+      {
+        path: 'dashboard',
+        name: 'dev-dashboard',
+        component: () => import('./pages/dashboards/DeveloperDashboardPage.vue'),
+        meta: { title: 'Dashboard' },
+      },
+      {
+        path: 'charts',
+        name: 'agency-charts',
+        component: () => import('./pages/dashboards/AgencyChartsPage.vue'),
+        meta: { title: 'Charts' },
+      },
       { path: 'apps/new', name: 'dev-app-new', component: NewAppPage, meta: { title: 'New app' } },
       {
         path: 'test-accounts',
@@ -208,6 +225,12 @@ const routes: RouteRecordRaw[] = [
       },
       { path: 'apps', name: 'ops-apps', component: AppsPage, meta: { title: 'App operations' } },
       { path: 'finance', name: 'ops-finance', component: FinancePage, meta: { title: 'Finance' } },
+      {
+        path: 'dashboard',
+        name: 'ops-dashboard',
+        component: () => import('./pages/dashboards/OperatorDashboardPage.vue'),
+        meta: { title: 'Platform dashboard' },
+      },
     ],
   },
   {
@@ -293,6 +316,9 @@ router.beforeEach(async (to) => {
   return true;
 });
 
+// Enabled plugins' pages (and the plugin settings page), after the session is known.
+installPluginRoutes(router);
+
 router.afterEach((to) => {
-  document.title = to.meta.title ? `${to.meta.title} · Plaza` : 'Plaza';
+  document.title = to.meta.title ? `${to.meta.title} · ${brandName.value}` : brandName.value;
 });

@@ -15,8 +15,18 @@ export const ChartSchema = z
     unit: z
       .enum(['count', 'percent', 'ms', 'hours', 'money', 'stars'])
       .describe('money: minor units of the currency that names the series'),
+    currency: z
+      .string()
+      .nullable()
+      .describe('unit money: the currency of every series; null when each series is named by its currency'),
     x: z.array(z.string()),
-    series: z.array(z.object({ name: z.string(), data: z.array(z.number().nullable()) })),
+    series: z.array(
+      z.object({
+        name: z.string(),
+        data: z.array(z.number().nullable()),
+        line: z.boolean().optional().describe('Drawn as a line over the bars (a total beside its parts)'),
+      }),
+    ),
     empty: z.boolean().describe('Nothing to draw in this range: show `hint` instead'),
     hint: z.string().describe('What to do to get data into this chart'),
   })
@@ -110,9 +120,9 @@ export function resolveRange(q: z.output<typeof RangeQuery>, today: string): Day
 }
 
 /** A chart whose emptiness follows from its numbers (all zero or null). */
-export function chart(c: Omit<Chart, 'empty'>): Chart {
+export function chart(c: Omit<Chart, 'empty' | 'currency'> & { currency?: string | null }): Chart {
   const empty = c.x.length === 0 || c.series.every((s) => s.data.every((v) => v === null || v === 0));
-  return { ...c, empty };
+  return { ...c, currency: c.currency ?? null, empty };
 }
 
 /** Values per day of the range from rows keyed by day (0 where none). */

@@ -12,6 +12,7 @@ import {
   chart,
   type Dashboard,
   type DayRange,
+  isoDay,
   perDay,
   quantile,
   round,
@@ -21,6 +22,7 @@ import { weekOf } from './ingest.ts';
 
 export interface DashboardDeps {
   db: Db;
+  now: () => Date;
   jobs: JobQueue;
   apps: AppsService;
   marketplace: MarketplaceService;
@@ -48,6 +50,8 @@ const addMonths = (month: string, n: number) => {
 export function mrrMovement(
   months: string[],
   rows: Array<{ subscription_id: string; month: string; amount: number }>,
+  /** The month still running (YYYY-MM-01): subscriptions not yet renewed in it keep last month's amount. */
+  running?: string,
 ) {
   const bySub = new Map<string, Map<string, number>>();
   for (const r of rows) {
@@ -68,8 +72,8 @@ export function mrrMovement(
       startMrr: 0,
     };
     for (const m of bySub.values()) {
-      const now = m.get(month) ?? 0;
       const before = m.get(prev) ?? 0;
+      const now = m.get(month) ?? (month === running ? before : 0);
       out.mrr += now;
       out.startMrr += before;
       if (now > 0 && before === 0) {
@@ -85,7 +89,7 @@ export function mrrMovement(
 }
 
 export function createDashboards(deps: DashboardDeps) {
-  const { db, jobs, apps, marketplace, webhooks, reviews, ledger } = deps;
+  const { db, jobs, apps, marketplace, webhooks, reviews, ledger, now } = deps;
 
   /** Installs, uninstalls and the active installations before the range, for some apps (null: all). */
   async function installDays(appIds: string[] | null, r: DayRange) {
@@ -325,6 +329,7 @@ export function createDashboards(deps: DashboardDeps) {
     for (const m of subMonths)
       mrrByCurrency.set(m.currency, (mrrByCurrency.get(m.currency) ?? 0) + num(m.amount));
     const mrrCurrency = [...mrrByCurrency.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
+    const today = isoDay(now());
     const rangeMonths: string[] = [];
     for (let m = monthStart(r.from); m <= r.to; m = addMonths(m, 1)) rangeMonths.push(m);
     const movement = mrrMovement(
@@ -332,18 +337,20 @@ export function createDashboards(deps: DashboardDeps) {
       subMonths
         .filter((m) => m.currency === mrrCurrency)
         .map((m) => ({ subscription_id: m.subscription_id, month: m.month, amount: num(m.amount) })),
+      monthStart(today),
     );
     charts.push(
       chart({
         id: 'mrr',
         title: `MRR movement${mrrCurrency ? ` (${mrrCurrency})` : ''}`,
         description:
-          'Monthly recurring revenue by month and what moved it: new, expansion, contraction, churn (negative), reactivation. A month still running counts subscriptions not yet renewed as churn.',
+          'Monthly recurring revenue by month (line) and what moved it: new, expansion, contraction, churn (negative), reactivation. In the month still running, a subscription not yet renewed counts at its last amount.',
         kind: 'stacked',
         unit: 'money',
+        currency: mrrCurrency,
         x: rangeMonths.map((m) => m.slice(0, 7)),
         series: [
-          { name: 'MRR', data: movement.map((m) => m.mrr) },
+          { name: 'MRR', data: movement.map((m) => m.mrr), line: true },
           { name: 'New', data: movement.map((m) => m.new) },
           { name: 'Expansion', data: movement.map((m) => m.expansion) },
           { name: 'Contraction', data: movement.map((m) => -m.contraction) },
@@ -357,7 +364,6 @@ export function createDashboards(deps: DashboardDeps) {
     const cohorts = [...new Set(cohortRows.map((c) => c.cohort as string))].sort();
     const maxWeeks = Math.min(12, Math.ceil(r.days.length / 7));
     const weeks = Array.from({ length: maxWeeks + 1 }, (_, w) => w);
-    const today = r.to;
     charts.push(
       chart({
         id: 'cohorts',
@@ -370,7 +376,7 @@ export function createDashboards(deps: DashboardDeps) {
         series: weeks.map((w) => ({
           name: `Week ${w}`,
           data: cohorts.map((c) => {
-            if (addDays(c, 7 * w) > today) return null;
+            if (addDays(c, 7 * w) > r.to) return null;
             const mine = cohortRows.filter((x) => x.cohort === c);
             const size = mine.find((x) => x.week === -1)?.n ?? 0;
             const gone = mine.filter((x) => x.week >= 0 && x.week < w).reduce((a, x) => a + x.n, 0);
@@ -385,6 +391,7 @@ export function createDashboards(deps: DashboardDeps) {
       chart({
         id: 'payouts',
         title: 'Payouts',
+        currency: (payouts[0]?.currency as string | undefined) ?? null,
         description:
           'Payout amounts by state per day (minor units): in transit when a run sends them, paid, failed, held (could not be paid).',
         kind: 'stacked',
@@ -404,24 +411,26 @@ export function createDashboards(deps: DashboardDeps) {
 
     const last = movement[movement.length - 1];
     const retainedFromStart = (() => {
-      // NRR over the range: MRR now of the subscriptions that had MRR in the month before the range.
+      // NRR over the range: MRR at its end of the subscriptions that paid in the month before it, over
+      // what they paid then (in the running month, one not yet renewed counts at its last amount).
       const before = addMonths(monthStart(r.from), -1);
       const end = monthStart(r.to);
-      const subs = new Map<string, { start: number; end: number }>();
+      const running = end === monthStart(today);
+      const subs = new Map<string, Map<string, number>>();
       for (const m of subMonths) {
         if (m.currency !== mrrCurrency) continue;
-        const s = subs.get(m.subscription_id) ?? { start: 0, end: 0 };
-        if (m.month === before) s.start += num(m.amount);
-        if (m.month === end) s.end += num(m.amount);
-        subs.set(m.subscription_id, s);
+        const x = subs.get(m.subscription_id) ?? new Map<string, number>();
+        x.set(m.month, (x.get(m.month) ?? 0) + num(m.amount));
+        subs.set(m.subscription_id, x);
       }
       let start = 0;
       let kept = 0;
-      for (const s of subs.values())
-        if (s.start > 0) {
-          start += s.start;
-          kept += s.end;
-        }
+      for (const x of subs.values()) {
+        const was = x.get(before) ?? 0;
+        if (was === 0) continue;
+        start += was;
+        kept += x.get(end) ?? (running ? (x.get(addMonths(end, -1)) ?? 0) : 0);
+      }
       return pct(kept, start);
     })();
     const stats: Stat[] = [
@@ -495,7 +504,7 @@ export function createDashboards(deps: DashboardDeps) {
       chart({
         id: 'review_time',
         title: 'Review time',
-        description: `Hours from submission to decision, median and p90 of the decisions of each day, and the decisions past the ${decisions.targetBusinessDays}-business-day target.`,
+        description: `Hours from submission to decision, median and p90 of the decisions of each day, the decisions past the ${decisions.targetBusinessDays}-business-day target, and all decisions.`,
         kind: 'line',
         unit: 'hours',
         x: r.days,
@@ -523,6 +532,7 @@ export function createDashboards(deps: DashboardDeps) {
             ),
           },
           { name: 'SLA breaches', data: byDay.map((l) => l.filter((x) => x.breached).length) },
+          { name: 'Decisions', data: byDay.map((l) => l.length) },
         ],
         hint: 'No review decisions in this range: approve or request changes from the review queue.',
       }),

@@ -38,7 +38,7 @@ export function createAnalyticsService(deps: {
 }) {
   const { db, log, events } = deps;
   const now = deps.now ?? (() => new Date());
-  const dashboards = createDashboards(deps);
+  const dashboards = createDashboards({ ...deps, now });
 
   // The subscriber: every committed event of a rollup type, once (ingest is idempotent per event id).
   events.subscribe({

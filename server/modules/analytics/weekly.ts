@@ -24,13 +24,28 @@ function optionOf(c: Chart) {
     legend: { bottom: 0, textStyle: { fontFamily: 'sans-serif' } },
     grid: { left: 48, right: 16, top: 36, bottom: 48 },
     xAxis: { type: 'category', data: c.x.map((x) => x.slice(5)) },
-    yAxis: { type: 'value', minInterval: 1 },
+    yAxis: {
+      type: 'value',
+      minInterval: 1,
+      axisLabel: { formatter: (v: number) => (c.unit === 'money' ? String(v / 100) : String(v)) },
+    },
     series: c.series.map((s) => ({
       name: s.name,
       type: c.kind === 'line' ? 'line' : 'bar',
       stack: c.kind === 'stacked' ? 'total' : undefined,
       data: s.data,
-      label: { show: c.x.length <= 7 && c.kind !== 'line', position: 'top', fontSize: 10 },
+      label: {
+        show: c.x.length <= 7 && c.kind !== 'line',
+        position: 'top',
+        fontSize: 10,
+        // Money in whole units (minor units / 100 for the currencies the demo and most apps use).
+        formatter: (p: { value: number | null }) =>
+          !p.value
+            ? ''
+            : c.unit === 'money'
+              ? `${Math.round(p.value / 100)} ${c.currency ?? s.name}`
+              : String(p.value),
+      },
     })),
   };
 }
