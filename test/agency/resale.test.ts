@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLedgerService } from '../../server/modules/ledger/service.ts';
 import { SYSTEM_ACTOR } from '../../server/tenancy.ts';
 import { linkToken, mailTo, verifyEmail } from '../helpers/email.ts';
+import { onboardSandboxPayoutAccount } from '../helpers/payments.ts';
 import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
@@ -273,6 +275,20 @@ describe('app resale', () => {
     const v = await plaza.core.ledger.verify();
     expect(v.unbalanced).toEqual([]);
     expect(v.mismatches).toEqual([]);
+
+    // Once its payout terms ran out, a payout run pays it to the agency's connected account
+    // (the ledger on the same database with its clock 60 days on, and no minimum).
+    await onboardSandboxPayoutAccount(plaza, agencyOwner, agency.id);
+    const later = createLedgerService({
+      db: plaza.core.db,
+      now: () => new Date(Date.now() + 60 * 86_400_000),
+      minimumPayout: 1n,
+    });
+    later.usePayoutProvider(plaza.core.payments.payoutProvider);
+    await later.runPayouts('test');
+    const [payout] = await plaza.core.ledger.payoutsOf(agency.id);
+    expect(payout).toMatchObject({ state: 'paid', amount: part('agency').amount, currency: 'USD' });
+    expect((await plaza.core.ledger.verify()).unbalanced).toEqual([]);
 
     // The agency's dashboard shows what the sub-account pays and what the agency earned from it.
     const dash = await as(agencyOwner)
