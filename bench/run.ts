@@ -7,6 +7,7 @@
  *   npm run bench -- webhooks          webhook deliveries/s vs raw undici, latency, fan-out,
  *                                      then webhooks-e2e: contact created via the API -> webhook received
  *   npm run bench -- ledger            ledger postings/s vs bare INSERT, payout run for 1,000 and 10,000 partners
+ *   npm run bench -- dashboards        dashboard API p50/p99 over 1M events of history vs GET /v1/me
  *   npm run bench -- metering          billing usage events/s (batch, idempotent) vs bare INSERT, usage read p99
  *   npm run bench -- data-products     data product refresh (1,000 accounts x 1,000 events) vs bare GROUP BY, query p99 vs GET /v1/account
  *   npm run bench -- verticals         applying the largest vertical template vs the same core writes one request each

@@ -106,9 +106,12 @@ export function createBrandingService(deps: BrandingDeps) {
     stamp = newStamp;
   }
 
+  // Made once: most requests show it, and nobody may change it.
+  let platform: EffectiveTheme | undefined;
   function platformTheme(): EffectiveTheme {
+    if (platform) return platform;
     const c = PLATFORM_THEME.colours;
-    return {
+    platform = Object.freeze({
       branded: false,
       organizationId: null,
       version: null,
@@ -124,7 +127,8 @@ export function createBrandingService(deps: BrandingDeps) {
       emailSenderName: null,
       replyTo: null,
       baseUrl: config.baseUrl,
-    };
+    }) as EffectiveTheme;
+    return platform;
   }
 
   async function liveTheme(agencyId: string): Promise<EffectiveTheme | null> {
