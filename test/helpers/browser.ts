@@ -15,11 +15,12 @@ export const CHROMIUM_ARGS = [
 ];
 
 /** Launches headless Chromium for end-to-end tests; fails with the fix when it is not installed. */
-export async function launchBrowser(): Promise<Browser> {
+/** `args`: more Chromium flags (a white-label test maps an agency's hostname to 127.0.0.1 with --host-resolver-rules). */
+export async function launchBrowser(args: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `Chromium not found at ${CHROMIUM_PATH}. Install it with "apt-get install -y chromium" or set CHROMIUM_PATH.`,
     );
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...args] });
 }
