@@ -301,6 +301,16 @@ export function createBulkInstaller(deps: BulkInstallDeps) {
           });
           results.set(id, { subAccountId: id, status: 'installed', installationId: inst.id, detail: null });
         } catch (err) {
+          // The sub-account's plan has no room for another app (organization.limits): that one is not installable.
+          if (err instanceof PlazaError && err.code === 'PLAZA_ENTITLEMENT') {
+            results.set(id, {
+              subAccountId: id,
+              status: 'not_installable',
+              installationId: null,
+              detail: reasonOf(err),
+            });
+            continue;
+          }
           if (!(err instanceof PlazaError && err.code === 'PLAZA_CONFLICT')) throw err;
           // A concurrent install won the race.
           const existing = await installations.findActive(id, appId);
