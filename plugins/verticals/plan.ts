@@ -51,8 +51,8 @@ export interface AccountState {
   samplesRemoved: boolean;
   /** Slugs of installed apps. */
   apps: Set<string>;
-  /** Slugs of apps listed in the marketplace (of those the pack names). */
-  listed: Set<string>;
+  /** Apps listed in the marketplace (of those the pack names): slug -> the scopes an install grants. */
+  listed: Map<string, { name: string; required: string[]; optional: string[] }>;
   theme: Record<string, string> | null;
 }
 
@@ -214,11 +214,26 @@ export function plan(input: PlanInput): PlanItem[] {
 
   for (const a of pack.apps) {
     const item = (action: Action, reason: string | null = null) =>
-      items.push({ kind: 'app', key: a.slug, label: a.slug, action, reason });
+      items.push({
+        kind: 'app',
+        key: a.slug,
+        label: state.listed.get(a.slug)?.name ?? a.slug,
+        action,
+        reason,
+      });
     if (state.apps.has(a.slug)) item('exists');
     else if (!state.listed.has(a.slug)) item('skip', 'not in this marketplace');
-    else if (input.subAccount) item('add', "installed through the agency's bulk install");
-    else item('recommend', 'install it from the marketplace (it asks for your consent)');
+    else {
+      const listing = state.listed.get(a.slug)!;
+      // The consent the agency gives for the sub-account: every scope the install grants, in the plan.
+      const granted = [...listing.required, ...listing.optional.filter((s) => a.scopes?.includes(s))];
+      if (input.subAccount)
+        item(
+          'add',
+          `${listing.name}: installed through the agency's bulk install, granting ${granted.join(', ')}`,
+        );
+      else item('recommend', `${listing.name}: install it from the marketplace (it asks for your consent)`);
+    }
   }
 
   if (pack.theme) {

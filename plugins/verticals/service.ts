@@ -127,8 +127,16 @@ export function createVerticalsService(ctx: Ctx, shipped: VerticalPack[]) {
     );
     const theme = await q.maybeOne('SELECT theme FROM verticals_themes WHERE organization_id = $1', [id]);
     const apps = pack.apps.length ? await ctx.installations.list(org) : [];
-    const listed = new Set<string>();
-    for (const a of pack.apps) if (await ctx.installations.listing(a.slug)) listed.add(a.slug);
+    const listed: AccountState['listed'] = new Map();
+    for (const a of pack.apps) {
+      const listing = await ctx.installations.listing(a.slug);
+      if (listing)
+        listed.set(a.slug, {
+          name: listing.name,
+          required: listing.scopes.filter((s) => !s.optional).map((s) => s.name),
+          optional: listing.scopes.filter((s) => s.optional).map((s) => s.name),
+        });
+    }
     return {
       fields: new Map(fields.map((f) => [f.key, { label: f.label, type: f.type, options: f.options }])),
       tags: new Set(tags.map((t) => t.name)),
@@ -531,13 +539,15 @@ export function createVerticalsService(ctx: Ctx, shipped: VerticalPack[]) {
       pack: VerticalPack,
       opts: { source: 'upload' | 'capture'; shared: boolean; actor: Actor; org: OrgContext | null },
     ) {
+      // Where the slug and version came from in the request, for the problem's fields.
+      const at = opts.source === 'capture' ? 'body' : 'body.pack';
       if (shipped.some((p) => p.slug === pack.slug) && owner !== null)
         throw conflict(`"${pack.slug}" is a shipped vertical; choose another slug`, [
-          { field: 'body.pack.slug', reason: 'taken by a shipped vertical' },
+          { field: `${at}.slug`, reason: 'taken by a shipped vertical' },
         ]);
       if (shipped.some((p) => p.slug === pack.slug && compareVersions(p.version, pack.version) >= 0))
         throw conflict(`version ${pack.version} of ${pack.slug} is not newer than the shipped one`, [
-          { field: 'body.pack.version', reason: 'not newer than the shipped version' },
+          { field: `${at}.version`, reason: 'not newer than the shipped version' },
         ]);
       return db.transaction(async (tx) => {
         const clash = await tx.maybeOne(
@@ -546,7 +556,7 @@ export function createVerticalsService(ctx: Ctx, shipped: VerticalPack[]) {
         );
         if (clash)
           throw conflict(`version ${pack.version} of ${pack.slug} exists; raise the version`, [
-            { field: 'body.pack.version', reason: 'already uploaded' },
+            { field: `${at}.version`, reason: 'already uploaded' },
           ]);
         const id = newId('vpk');
         await tx.query(

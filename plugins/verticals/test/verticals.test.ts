@@ -277,6 +277,13 @@ describe('agency templates', () => {
     pack.apps = [{ slug: appSlug, why: 'Our booking app', scopes: ['contacts:write'] }];
     await post(ann, `/v1/verticals/organizations/${agency.id}/templates`, { pack }).expect(201);
 
+    // The plan names what the agency consents to for the sub-account.
+    const planned = await post(ann, v(first.id, '/plan'), { vertical: 'bright-dental' }).expect(200);
+    expect(planned.body.items.find((i: { kind: string }) => i.kind === 'app')).toMatchObject({
+      action: 'add',
+      label: 'Booking Buddy',
+      reason: expect.stringContaining('granting contacts:read, contacts:write'),
+    });
     const applied = await post(ann, v(first.id, '/apply'), { vertical: 'bright-dental' }).expect(200);
     expect(applied.body.apps).toEqual([{ slug: appSlug, status: 'installed', detail: null }]);
     const installed = await ann.agent.get(`/v1/organizations/${first.id}/installations`).expect(200);
@@ -371,6 +378,17 @@ describe('refusals', () => {
     await post(bob, v(account.id, '/apply'), { vertical: 'gym' }).expect(404);
     await bob.agent.get(v(account.id, '/configuration')).expect(404);
     await post(ann, v(account.id, '/apply'), { vertical: 'no-such-vertical' }).expect(404);
+    // A member (here an API key with the member role) sees the gallery but cannot apply.
+    const key = await post(ann, `/v1/organizations/${account.id}/api-keys`, {
+      name: 'member key',
+      role: 'member',
+    }).expect(201);
+    const asMember = (req: ReturnType<typeof plaza.http.get>) =>
+      req.set('Authorization', `Bearer ${key.body.secret}`);
+    await asMember(plaza.http.get(v(account.id, '/catalog'))).expect(200);
+    await asMember(plaza.http.post(v(account.id, '/apply')))
+      .send({ vertical: 'gym' })
+      .expect(403);
     expect(await eventsOf(account.id)).toEqual([]);
   });
 });
