@@ -653,6 +653,10 @@ export interface paths {
     /** The marketplace as this account sees it: the apps it may install, at the price it pays */
     get: operations['theMarketplaceAsThisAccountSeesItTheAppsItMayInstallAtThePriceItPays'];
   };
+  '/v1/organizations/{orgId}/offers/{slug}': {
+    /** An app page as this account sees it: at the price it pays (404 when its agency does not offer it) */
+    get: operations['anAppPageAsThisAccountSeesItAtThePriceItPays404WhenItsAgencyDoesNotOfferIt'];
+  };
   '/v1/organizations/{orgId}/payouts/account': {
     /** The partner's payout account and why payouts are held */
     get: operations['thePartnerSPayoutAccountAndWhyPayoutsAreHeld'];
@@ -6314,6 +6318,31 @@ export interface operations {
       };
     };
   };
+  /** An app page as this account sees it: at the price it pays (404 when its agency does not offer it) */
+  anAppPageAsThisAccountSeesItAtThePriceItPays404WhenItsAgencyDoesNotOfferIt: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        slug: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['AccountOfferPage'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** The partner's payout account and why payouts are held */
   thePartnerSPayoutAccountAndWhyPayoutsAreHeld: {
     parameters: {
@@ -8252,6 +8281,51 @@ export interface components {
       /** Sold by the account’s agency */
       resold: boolean;
     };
+    AccountOfferPage: {
+      appId: string;
+      slug: string;
+      name: string;
+      tagline: string;
+      category: string;
+      pricing: components['schemas']['Pricing'];
+      iconUrl: string | null;
+      developer: {
+        name: string;
+      };
+      rating: components['schemas']['RatingSummary'];
+      /** Accounts with the app installed now */
+      installCount: number;
+      /**
+       * When the live version went live
+       * Format: date-time
+       */
+      publishedAt: string;
+      /**
+       * When the app first appeared in the marketplace
+       * Format: date-time
+       */
+      listedAt: string;
+      /** The Markdown description rendered to safe HTML (no raw HTML, http(s) links) */
+      descriptionHtml: string;
+      scopes: {
+        name: string;
+        /** What the scope lets the app do, in plain words */
+        description: string;
+        optional: boolean;
+      }[];
+      screenshotUrls: string[];
+      supportUrl: string | null;
+      privacyUrl: string | null;
+      termsUrl: string | null;
+      /** Where the Install button goes: the app's install link with plaza_url (this Plaza) added; null when the app has none */
+      installUrl: string | null;
+      version: {
+        id: string;
+        number: number;
+      };
+      /** Sold by the account’s agency */
+      resold: boolean;
+    };
     AdminApp: {
       id: string;
       slug: string;
@@ -9072,6 +9146,7 @@ export interface components {
         name: string;
         description: string;
         shares: string;
+        period: 'week' | 'month';
         k: number;
         optedIn: boolean;
         optedInAt: string | null;
@@ -10489,6 +10564,7 @@ export type Scope = 'account:read' | 'billing:credits' | 'billing:read' | 'billi
 /** Every schema by name. */
 export type Schemas = components['schemas'];
 export type AccountOffer = components['schemas']['AccountOffer'];
+export type AccountOfferPage = components['schemas']['AccountOfferPage'];
 export type AdminApp = components['schemas']['AdminApp'];
 export type AgencyCatalog = components['schemas']['AgencyCatalog'];
 export type AgencyDashboard = components['schemas']['AgencyDashboard'];
