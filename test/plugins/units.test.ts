@@ -90,6 +90,35 @@ describe('manifest validation', () => {
     ).toEqual(['manifest.config.max_rows must be a camelCase key']);
   });
 
+  it('refuses settings without defaults and web pages it could not route', () => {
+    expect(
+      reasons({
+        name: 'a',
+        version: '1.0.0',
+        settings: { schema: z.object({ plan: z.string(), seats: z.number().default(3) }), minRole: 'boss' },
+        web: {
+          pages: [
+            { path: '/Plan', component: 'Plan.tsx', title: 'Plan', area: 'org', platformRoles: ['operator'] },
+          ],
+        },
+        setup() {},
+      }),
+    ).toEqual([
+      'manifest.settings.minRole must be one of "owner", "admin", "member" (got "boss")',
+      'manifest.web.pages.0.path must be lowercase URL segments (plan, plans/history) (got "/Plan")',
+      'manifest.web.pages.0.component must be a .vue file name in web/ (got "Plan.tsx")',
+      'manifest.web.pages.0.platformRoles.0 must be one of "admin", "reviewer" (got "operator")',
+    ]);
+    expect(
+      reasons({
+        name: 'a',
+        version: '1.0.0',
+        settings: { schema: z.object({ plan: z.string() }) },
+        setup() {},
+      }),
+    ).toEqual(['manifest.settings.schema fields need a default (.default(...)): plan']);
+  });
+
   it('accepts a full manifest', () => {
     expect(
       reasons({
@@ -102,6 +131,14 @@ describe('manifest validation', () => {
           { type: 'dataset.published', description: 'x', scope: 'datasets:read', payload: z.object({}) },
         ],
         migrations: 'sql',
+        settings: {
+          schema: z.object({ rows: z.number().int().default(10) }),
+          minRole: 'owner',
+          orgKinds: ['account'],
+        },
+        web: {
+          pages: [{ path: 'datasets/all', component: 'Datasets.vue', title: 'Datasets', area: 'operator' }],
+        },
         setup() {},
       }),
     ).toEqual([]);
