@@ -10,6 +10,8 @@ export interface BillingConfig {
   reservationTtlSeconds: number;
   cycleIntervalMs: number;
   graceDays: number;
+  degradeOrder: string;
+  degradeEveryDays: number;
   dunningRetryDays: string;
   trialReminderDays: string;
   issuer: string;

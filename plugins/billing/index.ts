@@ -33,6 +33,16 @@ export default definePlugin({
     /** How often renewals, invoice finalization, dunning and expired reservations are looked at. */
     cycleIntervalMs: z.coerce.number().int().min(1000).default(60_000),
     graceDays: z.coerce.number().int().min(0).max(60).default(7),
+    /** Features held to the free plan once the grace period is over, in this order; one left out never degrades. */
+    degradeOrder: z
+      .string()
+      .regex(
+        /^(contacts|seats|installations)(,(contacts|seats|installations))*$/,
+        'contacts, seats, installations',
+      )
+      .default('installations,seats,contacts'),
+    /** 0: all features of degradeOrder degrade at once; n: one more every n days after the grace period. */
+    degradeEveryDays: z.coerce.number().int().min(0).max(60).default(0),
     dunningRetryDays: z
       .string()
       .regex(/^\d+(,\d+)*$/, 'comma-separated whole days')

@@ -218,6 +218,7 @@ export function creditRoutes(b: BillingContext) {
       status: 201,
       response: z.object({ id: z.string(), created: z.boolean(), balance: z.number().int() }),
       handler: async ({ params, body, actor }) => {
+        await ctx.orgs.get(params.accountId); // 404 for an organization that does not exist
         const expiresAt = body.expiresAt ? new Date(body.expiresAt) : null;
         const granted = await credits.grant(params.accountId, {
           amount: body.amount,

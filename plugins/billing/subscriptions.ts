@@ -642,6 +642,19 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
    * PLAZA_ENTITLEMENT naming the feature and the cheapest plan that allows it.
    * Data above the limit is never touched: only new creates are refused.
    */
+  /**
+   * Whether `feature` has degraded yet: features fall to the free plan in `degradeOrder`, all at
+   * once (`degradeEveryDays` 0) or one more every `degradeEveryDays` days after the grace period.
+   */
+  function isDegraded(sub: Subscription, feature: string): boolean {
+    const order = ctx.config.degradeOrder.split(',');
+    const rank = order.indexOf(feature);
+    if (rank < 0) return false;
+    if (!ctx.config.degradeEveryDays || !sub.graceUntil) return true;
+    const days = Math.floor((Date.now() - sub.graceUntil.getTime()) / DAY);
+    return rank <= Math.floor(days / ctx.config.degradeEveryDays);
+  }
+
   async function checkLimit(input: {
     organizationId: string;
     resource: (typeof FEATURES)[number];
@@ -651,7 +664,7 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
   }) {
     const sub = await b.subscriptionOf(input.organizationId, input.q);
     const free = await plans.free(input.q);
-    const degraded = sub?.status === 'degraded';
+    const degraded = sub?.status === 'degraded' && isDegraded(sub, input.resource);
     const version =
       sub && sub.status !== 'canceled' && !degraded ? await plans.version(sub.planVersionId, input.q) : free;
     if (!version) return;

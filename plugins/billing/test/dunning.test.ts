@@ -30,6 +30,7 @@ beforeAll(async () => {
     priceYear: 25000,
     features: { contacts: 100 },
   }).expect(201);
+  await plan({ key: 'team', name: 'Team', priceMonth: 9000, priceYear: 90000, trialDays: 14 }).expect(201);
   owner = await signUp(plaza, { name: 'Dana Dunning' });
 }, 60_000);
 afterAll(() => plaza?.close());
@@ -155,4 +156,31 @@ describe('grace, dunning, degradation and recovery', () => {
     expect(res.body.mrr).toEqual([{ currency: 'USD', amount: 2500 }]);
     expect((await owner.agent.get('/v1/billing/subscribers')).status).toBe(403);
   });
+
+  it('reminds the owner 3 days before a trial ends (and not of the 7-day mark late)', async () => {
+    const acct = await createOrg(owner, 'account', 'Trial Reminder Shop');
+    await owner.agent
+      .put(api(acct.id, '/subscription'))
+      .set('x-csrf-token', owner.csrf)
+      .send({ plan: 'team' })
+      .expect(200);
+    await plaza.core.db.query(
+      `UPDATE billing_subscriptions SET trial_end = now() + interval '60 hours', period_end = now() + interval '60 hours'
+        WHERE organization_id = $1`,
+      [acct.id],
+    );
+    const mail = await waitFor('the trial reminder', async () =>
+      (await plaza.core.mail.mailbox(50, owner.user.email)).find((m) =>
+        m.subject.includes('Trial Reminder Shop'),
+      ),
+    );
+    expect(mail.subject).toBe("Trial Reminder Shop's Team trial ends in 3 days");
+    expect(mail.text).toContain('90.00 USD');
+    // One reminder per threshold: the next passes of the cycle send nothing more.
+    await new Promise((r) => setTimeout(r, 2500));
+    const all = (await plaza.core.mail.mailbox(50, owner.user.email)).filter((m) =>
+      m.subject.includes('Trial Reminder Shop'),
+    );
+    expect(all).toHaveLength(1);
+  }, 30_000);
 });

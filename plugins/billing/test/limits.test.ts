@@ -112,3 +112,48 @@ describe('limits', () => {
     expect(await contactCount(acct.id)).toBe(2);
   });
 });
+
+describe('degradation order', () => {
+  let staged: PlazaServer;
+  let admin: SignedIn;
+  let boss: SignedIn;
+  beforeAll(async () => {
+    // Installed apps degrade right after the grace period, contacts 2 days later; seats never.
+    ({ plaza: staged, operator: admin } = await startBilling({
+      PLAZA_PLUGIN_BILLING_DEGRADE_ORDER: 'installations,contacts',
+      PLAZA_PLUGIN_BILLING_DEGRADE_EVERY_DAYS: '2',
+    }));
+    const plan = (body: object) =>
+      post(admin, '/v1/billing/plans', { currency: 'USD', priceYear: 0, ...body });
+    await plan({ key: 'free', name: 'Free', isFree: true, priceMonth: 0, features: { contacts: 1 } }).expect(
+      201,
+    );
+    await plan({ key: 'team', name: 'Team', priceMonth: 9000, priceYear: 90000, trialDays: 14 }).expect(201);
+    boss = await signUp(staged, { name: 'Stella Staged' });
+  }, 60_000);
+  afterAll(() => staged?.close());
+
+  it('features fall to the free plan one after another, in the configured order', async () => {
+    const acct = await createOrg(boss, 'account', 'Staged Shop');
+    await boss.agent
+      .put(`/v1/billing/organizations/${acct.id}/subscription`)
+      .set('x-csrf-token', boss.csrf)
+      .send({ plan: 'team' })
+      .expect(200);
+    const add = () =>
+      post(boss, `/v1/organizations/${acct.id}/contacts`, { name: `C ${++n}`, email: `s${n}@example.test` });
+    await add().expect(201);
+    const degradedSince = (days: number) =>
+      staged.core.db.query(
+        `UPDATE billing_subscriptions SET status = 'degraded', grace_until = now() - make_interval(days => $2)
+          WHERE organization_id = $1`,
+        [acct.id, days],
+      );
+    await degradedSince(1); // installations degraded, contacts not yet
+    await add().expect(201);
+    await degradedSince(3); // contacts too
+    const refused = await add();
+    expect(refused.status).toBe(402);
+    expect(refused.body).toMatchObject({ feature: 'contacts', reason: 'degraded', plan: 'free' });
+  });
+});
