@@ -105,3 +105,20 @@ export function contrast(a: string, b: string): number {
 }
 export const onColour = (bg: string) =>
   contrast(bg, '#ffffff') >= contrast(bg, '#000000') ? '#ffffff' : '#000000';
+
+/**
+ * Image URLs in API answers are absolute (the platform's public URL). Ours
+ * (`/v1/assets/...`) load as same-origin paths instead, so a page on an
+ * agency's domain never names the platform's host.
+ */
+export function sameServer(url: string): string;
+export function sameServer(url: string | null | undefined): string | null;
+export function sameServer(url: string | null | undefined): string | null {
+  if (!url) return null;
+  try {
+    const u = new URL(url, window.location.href);
+    return u.pathname.startsWith('/v1/assets/') && !u.search ? u.pathname : url;
+  } catch {
+    return url;
+  }
+}
