@@ -123,7 +123,7 @@ export default definePlugin({
       {
         path: 'gallery',
         component: 'GalleryPage.vue',
-        title: 'Templates',
+        title: 'Industry templates',
         area: 'org',
         orgKinds: ['account', 'agency'],
       },

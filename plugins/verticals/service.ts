@@ -342,7 +342,11 @@ export function createVerticalsService(ctx: Ctx, shipped: VerticalPack[]) {
         const { entry, previous, items } = await planFor(org, input, tx);
         const pack = entry.pack;
         const writes = changes(items);
-        for (const item of writes) await write(tx, org, pack, item);
+        // New tags go in as one write (one audit entry); everything else item by item.
+        const newTags = writes.filter((i) => i.kind === 'tag' && i.action === 'add').map((i) => i.key);
+        if (newTags.length) await ctx.contacts.addTags(tx, org, newTags);
+        for (const item of writes)
+          if (!(item.kind === 'tag' && item.action === 'add')) await write(tx, org, pack, item);
         const versionChanged = previous?.version !== pack.version;
         if (writes.length || versionChanged) {
           await tx.query(

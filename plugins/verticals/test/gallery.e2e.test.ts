@@ -1,6 +1,6 @@
 /**
  * The agency flow in real Chromium against a real Plaza server: an agency
- * admin opens Templates, picks the dental clinic, names a new sub-account,
+ * admin opens Industry templates from the navigation, picks the dental clinic, names a new sub-account,
  * looks at the plan and applies it. The test counts the person's steps
  * (clicks and typing), not time, and checks through the API that the new
  * sub-account has the vertical.
@@ -52,7 +52,13 @@ describe('verticals gallery', () => {
       await action;
     };
 
-    await page.goto(`/orgs/${agency.id}/x/verticals/gallery`);
+    await page.goto(`/orgs/${agency.id}/members`);
+    await step(
+      page
+        .getByRole('navigation', { name: /sections/ })
+        .getByRole('link', { name: 'Industry templates' })
+        .click(),
+    );
     const card = page.locator('[data-vertical="dental-clinic"]');
     await expect.poll(() => card.count()).toBe(1);
     await step(card.getByRole('button', { name: 'Preview' }).click());
@@ -63,7 +69,7 @@ describe('verticals gallery', () => {
     await expect.poll(() => page.locator('.plan').textContent()).toMatch(/0 conflicts/);
     await step(page.getByRole('button', { name: 'Apply', exact: true }).click());
     await expect.poll(() => page.getByRole('status').textContent()).toMatch(/Dental clinic 1\.0\.0 applied/);
-    expect(steps).toBeLessThanOrEqual(5);
+    expect(steps).toBeLessThanOrEqual(6);
 
     // The sub-account exists and has the vertical, as its API shows.
     const subs = (await (await context.request.get(`/v1/organizations/${agency.id}/sub-accounts`)).json())
