@@ -234,9 +234,8 @@ export function createLedgerCore({ db }: { db: Db }) {
     );
   }
 
-  async function post(tx: Tx, input: PostInput): Promise<PostResult> {
-    const n = normalize(input);
-    const accts = await resolveAccounts(tx, n.currency, n.entries);
+  /** ledger_post's 15 arguments for a validated posting whose accounts exist. */
+  function postArgs(n: Normalized, accts: Map<string, Account>): unknown[] {
     const deltas = new Map<number, { account: Account; delta: bigint }>();
     const ids: number[] = [];
     for (const e of n.entries) {
@@ -250,43 +249,96 @@ export function createLedgerCore({ db }: { db: Db }) {
     const bal = [...deltas.values()]
       .filter((d) => d.delta !== 0n)
       .sort((x, y) => x.account.id - y.account.id);
-    const id = newId('ltx');
+    return [
+      newId('ltx'),
+      n.key,
+      n.hash,
+      n.currency,
+      n.effectiveAt,
+      n.description,
+      n.sourceKind,
+      n.sourceId,
+      n.providerObjectId,
+      ids.map(String),
+      n.entries.map((e) => e.direction),
+      n.entries.map((e) => e.amount.toString()),
+      bal.map((d) => String(d.account.id)),
+      bal.map((d) => (d.account.noOverdraft ? 0 : BUSY_SLOT)),
+      bal.map((d) => d.delta.toString()),
+    ];
+  }
+
+  function result(
+    n: Normalized,
+    row: { transaction_id: string; body_hash: string; replayed: boolean },
+  ): PostResult {
+    if (row.replayed && row.body_hash !== n.hash)
+      throw new PlazaError(
+        'PLAZA_CONFLICT',
+        `idempotency key ${n.key} was already used for a different ledger transaction`,
+        { fields: [{ field: 'idempotencyKey', reason: 'already used with a different body' }] },
+      );
+    return { transactionId: row.transaction_id, replayed: row.replayed };
+  }
+
+  async function post(tx: Tx, input: PostInput): Promise<PostResult> {
+    const n = normalize(input);
+    const accts = await resolveAccounts(tx, n.currency, n.entries);
     let row: { transaction_id: string; body_hash: string; replayed: boolean };
     try {
       [row] = await tx.query(
         'SELECT * FROM ledger_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)',
-        [
-          id,
-          n.key,
-          n.hash,
-          n.currency,
-          n.effectiveAt,
-          n.description,
-          n.sourceKind,
-          n.sourceId,
-          n.providerObjectId,
-          ids.map(String),
-          n.entries.map((e) => e.direction),
-          n.entries.map((e) => e.amount.toString()),
-          bal.map((d) => String(d.account.id)),
-          bal.map((d) => (d.account.noOverdraft ? 0 : BUSY_SLOT)),
-          bal.map((d) => d.delta.toString()),
-        ],
+        postArgs(n, accts),
         'ledger_post',
       );
     } catch (err) {
       throw await translateError(tx, err);
     }
-    if (row.replayed) {
-      if (row.body_hash !== n.hash)
-        throw new PlazaError(
-          'PLAZA_CONFLICT',
-          `idempotency key ${n.key} was already used for a different ledger transaction`,
-          { fields: [{ field: 'idempotencyKey', reason: 'already used with a different body' }] },
-        );
-      return { transactionId: row.transaction_id, replayed: true };
+    return result(n, row);
+  }
+
+  /**
+   * Several postings in one round trip, in order, each with its own key and
+   * checks; one refused fails the statement (and so the caller's transaction).
+   */
+  async function postMany(tx: Tx, inputs: PostInput[]): Promise<PostResult[]> {
+    if (inputs.length <= 1) return Promise.all(inputs.map((i) => post(tx, i)));
+    const ns = inputs.map(normalize);
+    const accts = new Map<string, Account>();
+    for (const currency of new Set(ns.map((n) => n.currency)))
+      for (const [k, a] of await resolveAccounts(
+        tx,
+        currency,
+        ns.filter((n) => n.currency === currency).flatMap((n) => n.entries),
+      ))
+        accts.set(k, a);
+    // UNION ALL runs its branches one after the other, in the order written.
+    const sql = ns
+      .map(
+        (_, i) =>
+          `SELECT * FROM ledger_post(${Array.from({ length: 15 }, (_, j) => `$${i * 15 + j + 1}`).join(', ')})`,
+      )
+      .join(' UNION ALL ');
+    let rows: Array<{ transaction_id: string; body_hash: string; replayed: boolean }>;
+    try {
+      rows = await tx.query(
+        sql,
+        ns.flatMap((n) => postArgs(n, accts)),
+        `ledger_post_${ns.length}`,
+      );
+    } catch (err) {
+      throw await translateError(tx, err);
     }
-    return { transactionId: row.transaction_id, replayed: false };
+    return ns.map((n, i) => result(n, rows[i]));
+  }
+
+  /** Creates the accounts a batch of postings will use, ahead of them (one statement pair per 1,000). */
+  async function ensureAccounts(currency: string, refs: LedgerAccountRef[]): Promise<void> {
+    const wanted = refs
+      .map((r) => ({ kind: r.kind, party: r.party ?? '' }))
+      .filter((w) => !accounts.has(accountKey(w.kind, w.party, currency)));
+    for (let i = 0; i < wanted.length; i += 1000)
+      await db.transaction((tx) => resolveAccounts(tx, currency, wanted.slice(i, i + 1000)).then(() => {}));
   }
 
   async function translateError(q: Queryable, err: any): Promise<unknown> {
@@ -329,6 +381,8 @@ export function createLedgerCore({ db }: { db: Db }) {
 
   return {
     post,
+    postMany,
+    ensureAccounts,
 
     /** The balance of one account (0 when it has never been used). */
     async balance(ref: LedgerAccountRef, currency: string, q: Queryable = db): Promise<bigint> {

@@ -285,25 +285,32 @@ export function createPayouts({
         [p.id, owner],
       );
       if (!held) return false;
-      for (const t of sent) {
-        if (t.amount === 0n) continue;
-        await core.post(tx, {
-          idempotencyKey: `xfer:${t.invoiceId}:${p.party}`,
-          currency: p.currency,
-          effectiveAt: now(),
-          description: `Transfer of invoice ${t.invoiceId} to ${p.party}`,
-          // Stable across runs: a payout retried after a lost answer posts the same body.
-          sourceRef: { kind: 'transfer', id: `${t.invoiceId}:${p.party}`, providerObjectId: t.transferId! },
-          entries: [
-            { account: { kind: 'partner_in_transit', party: p.party }, direction: 'debit', amount: t.amount },
-            {
-              account: { kind: 'provider_cash', party: provider!.name },
-              direction: 'credit',
-              amount: t.amount,
-            },
-          ],
-        });
-      }
+      // One round trip for all of them; each keeps its own key (xfer:…) and provider object.
+      await core.postMany(
+        tx,
+        sent
+          .filter((t) => t.amount > 0n)
+          .map((t) => ({
+            idempotencyKey: `xfer:${t.invoiceId}:${p.party}`,
+            currency: p.currency,
+            effectiveAt: now(),
+            description: `Transfer of invoice ${t.invoiceId} to ${p.party}`,
+            // Stable across runs: a payout retried after a lost answer posts the same body.
+            sourceRef: { kind: 'transfer', id: `${t.invoiceId}:${p.party}`, providerObjectId: t.transferId! },
+            entries: [
+              {
+                account: { kind: 'partner_in_transit', party: p.party },
+                direction: 'debit',
+                amount: t.amount,
+              },
+              {
+                account: { kind: 'provider_cash', party: provider!.name },
+                direction: 'credit',
+                amount: t.amount,
+              },
+            ],
+          })),
+      );
       const settle = !refusal && !stopped;
       // The lines sent, and the payout: paid when every line is through, else its lease let go
       // (a transient stop: the next run takes it at once).
@@ -543,6 +550,14 @@ export function createPayouts({
       const candidates = await db.query<{ party: string; currency: string }>(
         `SELECT DISTINCT party, currency FROM ledger_partner_lines WHERE state = 'available' ORDER BY party, currency`,
       );
+      // The accounts every payout will post to, made up front in a few statements instead of per partner.
+      for (const currency of new Set(candidates.map((c) => c.currency)))
+        await core.ensureAccounts(currency, [
+          { kind: 'provider_cash', party: provider.name },
+          ...candidates
+            .filter((c) => c.currency === currency)
+            .map((c) => ({ kind: 'partner_in_transit' as const, party: c.party })),
+        ]);
       const statuses = new Map<string, Promise<PayoutAccountStatus>>();
       await inParallel(candidates, PARALLEL, async ({ party, currency }) => {
         try {
