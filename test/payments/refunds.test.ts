@@ -298,4 +298,56 @@ describe('refunds and disputes (Stripe)', () => {
     const rec = await plaza.core.ledger.reconcile({ from: started, to: new Date(Date.now() + 2000) });
     expect(rec.differences).toEqual([]);
   });
+
+  it('a lost dispute after the payout reverses the paid share from the transfer at Stripe; refused once paid out, it is netted', async () => {
+    const started = new Date(Date.now() - 2000);
+    const { invoice, charge, devOrg } = await paidInvoice(6_000);
+    const share = await balance('partner_pending', devOrg);
+    await termsRunOut(invoice.id);
+    await plaza.core.ledger.runPayouts('manual');
+    const [transfer] = transfersOf(invoice.id);
+    expect(transfer.amount).toBe(Number(share));
+
+    const dispute = fake.createDispute(charge.id);
+    await fake.flush();
+    // Already transferred: nothing of the share is left in the developer's balance to hold.
+    expect(await held(devOrg)).toBe(0n);
+    fake.closeDispute(dispute.id, 'lost');
+    await fake.flush();
+    const [lost] = await plaza.core.payments.refunds.disputesOf(invoice.id);
+    expect(lost).toMatchObject({ status: 'lost', unreversed: [] });
+    expect(lost!.reversals).toEqual([
+      expect.objectContaining({ partner: devOrg, transferId: transfer.id, amount: Number(share) }),
+    ]);
+    // Taken back at Stripe, once, keyed on the dispute and the transfer: the developer owes nothing.
+    const reversed = fake.objectsOf('transfer_reversal').filter((r) => r.transfer === transfer.id);
+    expect(reversed).toHaveLength(1);
+    expect(reversed[0]).toMatchObject({ id: lost!.reversals[0].reversalId, amount: Number(share) });
+    expect(
+      fake.requests.filter((q) => q.idempotencyKey === `rev:${dispute.id}:${transfer.id}`).map((q) => q.path),
+    ).toEqual([`/v1/transfers/${transfer.id}/reversals`]);
+    expect(await balance('receivable_from_partner', devOrg)).toBe(0n);
+    await expectBalanced();
+
+    // Paid out by Stripe before the dispute is lost: the reversal is refused and the share is owed.
+    const second = await paidInvoice(5_000);
+    const secondShare = await balance('partner_pending', second.devOrg);
+    await termsRunOut(second.invoice.id);
+    await plaza.core.ledger.runPayouts('manual');
+    fake.payOutConnected(second.accountId);
+    const d2 = fake.createDispute(second.charge.id);
+    fake.closeDispute(d2.id, 'lost');
+    await fake.flush();
+    const [refused] = await plaza.core.payments.refunds.disputesOf(second.invoice.id);
+    expect(refused).toMatchObject({ status: 'lost', reversals: [] });
+    expect(refused!.unreversed).toEqual([
+      expect.objectContaining({ partner: second.devOrg, amount: Number(secondShare) }),
+    ]);
+    expect(refused!.unreversed[0].why).toMatch(/insufficient|no longer/i);
+    expect(await balance('receivable_from_partner', second.devOrg)).toBe(secondShare);
+    await expectBalanced();
+
+    const rec = await plaza.core.ledger.reconcile({ from: started, to: new Date(Date.now() + 2000) });
+    expect(rec.differences).toEqual([]);
+  });
 });

@@ -63,6 +63,35 @@ export function createLedgerService({
     now,
     reconciliations: reconciler.latest,
 
+    /**
+     * An open dispute's shares that partners were already paid (transferred), with the transfer
+     * that carried each: what losing it takes back from their transfers (payments reverses them,
+     * then records each with recordTransferReversal keyed on the dispute). Empty once the dispute
+     * is closed in the ledger, or before it is opened there.
+     */
+    async disputedTransfers(
+      disputeId: string,
+    ): Promise<Array<{ party: string; transferId: string; amount: bigint; currency: string }>> {
+      const rows = await db.query(
+        `SELECT x.party, l.transfer_id, d.currency,
+                least(x.amount::bigint - x.held::bigint, coalesce(l.paid_amount, 0))::text AS amount
+         FROM ledger_disputes d
+         CROSS JOIN jsonb_to_recordset(d.split) AS x(party text, amount text, held text)
+         JOIN ledger_partner_lines l ON l.invoice_id = d.invoice_id AND l.party = x.party
+         WHERE d.dispute_id = $1 AND d.status = 'open' AND l.transfer_id IS NOT NULL
+         ORDER BY x.party`,
+        [disputeId],
+      );
+      return rows
+        .map((r) => ({
+          party: r.party,
+          transferId: r.transfer_id,
+          amount: BigInt(r.amount),
+          currency: r.currency,
+        }))
+        .filter((r) => r.amount > 0n);
+    },
+
     /** Compares the ledger with the provider's balance transactions over [from, to). */
     async reconcile(range: { from: Date; to: Date }) {
       const provider = payouts.payoutProvider();

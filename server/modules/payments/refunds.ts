@@ -1,4 +1,4 @@
-import type { Db, Row } from '../../db/index.ts';
+import type { Db, Row, Tx } from '../../db/index.ts';
 import { conflict, notFound, PlazaError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import type { Logger } from '../../logger.ts';
@@ -292,6 +292,11 @@ export function createRefunds(deps: {
      * `charge.dispute.created` / `.closed`: fetch the dispute (its state now, whatever the event's
      * age), keep it with the invoice, and post to the ledger each movement not posted yet: opened,
      * then won or lost. A closed dispute seen first posts both; the late `created` then posts nothing.
+     *
+     * A lost dispute takes back each partner's share. What the partner was already paid is reversed
+     * from its transfer on the provider first (`rev:{dispute}:{transfer}`, before the ledger records
+     * the loss, so no payout run can net the same debt meanwhile); a reversal the provider refuses
+     * (the partner was paid out) leaves that part a receivable netted from the next payouts.
      */
     onDispute: (async (event) => {
       const d = await provider.retrieveDispute(event.objectId);
@@ -299,33 +304,90 @@ export function createRefunds(deps: {
         d.chargeId,
       ]);
       const closed = d.status === 'won' || d.status === 'lost';
-      return async (tx) => {
-        await tx.query(
-          `INSERT INTO payments_disputes (id, invoice_id, provider_charge_id, amount, fee, currency, reason, status, closed_at)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8, CASE WHEN $9 THEN now() END)
-           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, amount = EXCLUDED.amount, fee = EXCLUDED.fee,
-             closed_at = coalesce(payments_disputes.closed_at, EXCLUDED.closed_at)`,
-          [d.disputeId, inv?.id ?? null, d.chargeId, d.amount, d.fee, d.currency, d.reason, d.status, closed],
-        );
-        const row = await tx.one('SELECT * FROM payments_disputes WHERE id = $1 FOR UPDATE', [d.disputeId]);
-        if (!inv) return;
-        const base = {
-          disputeId: d.disputeId,
-          invoiceId: inv.id,
-          provider: provider.name,
-          amount: d.amount,
-          fee: d.fee,
-          currency: d.currency,
+      /** Keeps the dispute, opens it in the ledger once, and closes it once when `close` is given. */
+      const record =
+        (close?: Pick<RefundView, 'reversals' | 'unreversed'>) =>
+        async (tx: Tx): Promise<void> => {
+          await tx.query(
+            `INSERT INTO payments_disputes (id, invoice_id, provider_charge_id, amount, fee, currency, reason, status, closed_at)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8, CASE WHEN $9 THEN now() END)
+             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, amount = EXCLUDED.amount, fee = EXCLUDED.fee,
+               closed_at = coalesce(payments_disputes.closed_at, EXCLUDED.closed_at)`,
+            [
+              d.disputeId,
+              inv?.id ?? null,
+              d.chargeId,
+              d.amount,
+              d.fee,
+              d.currency,
+              d.reason,
+              d.status,
+              closed,
+            ],
+          );
+          const row = await tx.one('SELECT * FROM payments_disputes WHERE id = $1 FOR UPDATE', [d.disputeId]);
+          if (!inv) return;
+          const base = {
+            disputeId: d.disputeId,
+            invoiceId: inv.id,
+            provider: provider.name,
+            amount: d.amount,
+            fee: d.fee,
+            currency: d.currency,
+          };
+          if (!row.ledger_opened) {
+            await ledger.recordDispute(tx, { ...base, phase: 'opened' });
+            await tx.query('UPDATE payments_disputes SET ledger_opened = true WHERE id = $1', [d.disputeId]);
+          }
+          if (close && closed && !row.ledger_closed) {
+            await ledger.recordDispute(tx, { ...base, phase: d.status as 'won' | 'lost' });
+            // The loss made each paid share a receivable; the reversals taken settle it.
+            for (const rev of close.reversals)
+              await ledger.recordTransferReversal(tx, {
+                refundId: d.disputeId,
+                transferId: rev.transferId,
+                providerReversalId: rev.reversalId,
+                provider: provider.name,
+                partnerOrgId: rev.partner,
+                amount: BigInt(rev.amount),
+                currency: d.currency,
+              });
+            await tx.query(
+              'UPDATE payments_disputes SET ledger_closed = true, reversals = $2, unreversed = $3 WHERE id = $1',
+              [d.disputeId, JSON.stringify(close.reversals), JSON.stringify(close.unreversed)],
+            );
+          }
         };
-        if (!row.ledger_opened) {
-          await ledger.recordDispute(tx, { ...base, phase: 'opened' });
-          await tx.query('UPDATE payments_disputes SET ledger_opened = true WHERE id = $1', [d.disputeId]);
+      const close: Pick<RefundView, 'reversals' | 'unreversed'> = { reversals: [], unreversed: [] };
+      if (inv && d.status === 'lost') {
+        // The ledger knows each partner's share once the dispute is open there (a loss seen first opens it now).
+        await db.transaction(record());
+        for (const t of await ledger.disputedTransfers(d.disputeId)) {
+          try {
+            const { reversalId } = await provider.reverseTransfer({
+              idempotencyKey: `rev:${d.disputeId}:${t.transferId}`,
+              transferId: t.transferId,
+              amount: t.amount,
+              metadata: { plaza_dispute: d.disputeId, plaza_invoice: inv.id },
+            });
+            close.reversals.push({
+              partner: t.party,
+              transferId: t.transferId,
+              reversalId,
+              amount: Number(t.amount),
+            });
+          } catch (err) {
+            if (!(err instanceof ProviderRefusal)) throw err;
+            close.unreversed.push({
+              partner: t.party,
+              transferId: t.transferId,
+              amount: Number(t.amount),
+              why: err.message,
+            });
+          }
         }
-        if (closed && !row.ledger_closed) {
-          await ledger.recordDispute(tx, { ...base, phase: d.status as 'won' | 'lost' });
-          await tx.query('UPDATE payments_disputes SET ledger_closed = true WHERE id = $1', [d.disputeId]);
-        }
-      };
+      }
+      return record(close);
     }) satisfies EventHandler,
 
     async disputesOf(invoiceId: string) {
