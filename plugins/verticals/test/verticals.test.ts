@@ -180,6 +180,21 @@ describe('one transaction or nothing', () => {
   });
 });
 
+describe('concurrent applies', () => {
+  it('two applies of one vertical at once: one does the work, the other finds it done', async () => {
+    const account = await createOrg(ann, 'account', 'Racing Restaurant');
+    const [a, b] = await Promise.all([
+      post(ann, v(account.id, '/apply'), { vertical: 'restaurant' }),
+      post(ann, v(account.id, '/apply'), { vertical: 'restaurant' }),
+    ]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect([a.body.changed, b.body.changed].sort()).toEqual([false, true]);
+    expect(await eventsOf(account.id)).toHaveLength(1);
+    const state = await stateOf(ann, account.id);
+    expect(state.contacts).toHaveLength(packFile('restaurant').sampleContacts.length);
+  });
+});
+
 describe('upgrades', () => {
   it('shows the diff, adds only additions, keeps local changes as conflicts, removes what the version removes', async () => {
     const account = await createOrg(ann, 'account', 'Upgrade Dental');
