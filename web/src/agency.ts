@@ -1,5 +1,7 @@
-import { collect, request, seg, withQuery } from './api.ts';
+import { collect, type FormQuery, type Page, request, seg, withQuery } from './api.ts';
 import type { components, QueryOf, RequestBodyOf, ResponseOf } from './generated/openapi.ts';
+import { type MarketplaceApp, type MarketplaceAppPage, type MarketplaceQuery, registry } from './registry.ts';
+import { currentOrg } from './session.ts';
 
 /** Agency calls of the web app (server/modules/agency): templates, resale, the dashboard, paused accounts. */
 type Schemas = components['schemas'];
@@ -60,4 +62,30 @@ export const agency = {
   resume: (orgId: string, subAccountId: string) =>
     request<unknown>('POST', `${org(orgId)}/sub-accounts/${seg(subAccountId)}/resume`),
   paused: (orgId: string) => request<PausedAccount>('GET', `/v1/paused-accounts/${seg(orgId)}`),
+};
+
+/**
+ * The marketplace as the person's current organization sees it: a sub-account
+ * gets its own offers (its agency's prices, only the apps its agency offers),
+ * so its pages never receive the developer's price; anyone else gets the
+ * public marketplace.
+ */
+function subAccountId(): string | null {
+  const o = currentOrg.value;
+  return o && o.kind === 'account' && o.parentId ? o.id : null;
+}
+
+export const marketplaceView = {
+  search: (query: FormQuery<MarketplaceQuery>): Promise<Page<MarketplaceApp>> => {
+    const id = subAccountId();
+    return id
+      ? request<Page<MarketplaceApp>>('GET', withQuery(`${org(id)}/offers`, { ...query }))
+      : registry.searchMarketplace(query);
+  },
+  app: (slug: string): Promise<MarketplaceAppPage> => {
+    const id = subAccountId();
+    return id
+      ? request<MarketplaceAppPage>('GET', `${org(id)}/offers/${seg(slug)}`)
+      : registry.marketplaceApp(slug);
+  },
 };

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { type Access, defineRoute, Pagination, page, Timestamp } from '../../http/route.ts';
-import { Category, PRICING_TYPES, Pricing, SORTS } from '../marketplace/index.ts';
+import {
+  Category,
+  ListingDetailSchema,
+  ListingSummarySchema,
+  PRICING_TYPES,
+  Pricing,
+  SORTS,
+} from '../marketplace/index.ts';
 import {
   ApplyReport,
   Catalog,
@@ -30,19 +37,10 @@ const PauseState = z
   .object({ pausedAt: Timestamp.nullable(), reason: z.string().nullable() })
   .meta({ id: 'SubAccountPauseState' });
 
-const Offer = z
-  .object({
-    appId: z.string(),
-    slug: z.string(),
-    name: z.string(),
-    tagline: z.string(),
-    category: z.string(),
-    iconUrl: z.string().nullable(),
-    developerName: z.string(),
-    pricing: Pricing.describe('What this account pays (its agency’s price where the agency resells the app)'),
-    resold: z.boolean().describe('Sold by the account’s agency'),
-  })
-  .meta({ id: 'AccountOffer' });
+const Offer = ListingSummarySchema.extend({
+  pricing: Pricing.describe('What this account pays (its agency’s price where the agency resells the app)'),
+  resold: z.boolean().describe('Sold by the account’s agency'),
+}).meta({ id: 'AccountOffer' });
 
 const Money = z.number().int().describe('Minor units');
 
@@ -363,6 +361,21 @@ export function agencyManagementRoutes({ agency }: { agency: AgencyService }) {
       }),
       response: page(Offer),
       handler: ({ org, query }) => resale.offers(org, query),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/organizations/:orgId/offers/:slug',
+      summary:
+        'An app page as this account sees it: at the price it pays (404 when its agency does not offer it)',
+      tag: 'Marketplace',
+      access: { kind: 'org', orgKinds: ['account'] },
+      params: OrgParams.extend({ slug: z.string().min(1).max(64) }),
+      response: ListingDetailSchema.extend({
+        resold: z.boolean().describe('Sold by the account’s agency'),
+      }).meta({
+        id: 'AccountOfferPage',
+      }),
+      handler: ({ org, params }) => resale.offer(org, params.slug),
     }),
     defineRoute({
       method: 'get',

@@ -7,6 +7,8 @@ import type { AppsService } from '../apps/index.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { InstallationGate } from '../installations/index.ts';
 import type {
+  ListingDetail,
+  ListingSummary,
   MarketplacePricing,
   MarketplaceService,
   PriceQuote,
@@ -64,18 +66,10 @@ function label(p: Paid): string {
 }
 
 /** An app as a sub-account's marketplace shows it: at the price the account pays. */
-export interface Offer {
-  appId: string;
-  slug: string;
-  name: string;
-  tagline: string;
-  category: string;
-  iconUrl: string | null;
-  developerName: string;
-  pricing: Pricing;
+export type Offer = ListingSummary & {
   /** Sold by the account's agency at its own price. */
   resold: boolean;
-}
+};
 
 export interface ResalePriceView {
   appId: string;
@@ -405,19 +399,26 @@ export function createResale(deps: ResaleDeps) {
           agencyId && l.pricing.type !== 'free'
             ? await pricing.quote({ appId: l.appId, accountId: org.org.id })
             : undefined;
-        data.push({
-          appId: l.appId,
-          slug: l.slug,
-          name: l.name,
-          tagline: l.tagline,
-          category: l.category,
-          iconUrl: l.iconUrl,
-          developerName: l.developer.name,
-          pricing: q?.pricing ?? l.pricing,
-          resold: Boolean(q),
-        });
+        data.push({ ...l, pricing: q?.pricing ?? l.pricing, resold: Boolean(q) });
       }
       return { data, nextCursor: page.nextCursor };
+    },
+
+    /**
+     * One app's page as an account sees it: the listing at the price the account pays, or
+     * 404 when its agency does not offer the app (the page never carries the developer's price
+     * for a sub-account its agency resells the app to).
+     */
+    async offer(org: OrgContext, slug: string): Promise<ListingDetail & { resold: boolean }> {
+      if (org.org.kind !== 'account') throw forbidden('only accounts browse offers');
+      const listing = await marketplace.getBySlug(slug);
+      const agencyId = await agencyOf(org.org.id);
+      if (agencyId && !offered(await catalogOf(agencyId), listing.appId)) throw notFound('app');
+      const q =
+        agencyId && listing.pricing.type !== 'free'
+          ? await pricing.quote({ appId: listing.appId, accountId: org.org.id })
+          : undefined;
+      return { ...listing, pricing: q?.pricing ?? listing.pricing, resold: Boolean(q) };
     },
 
     agencyOf,

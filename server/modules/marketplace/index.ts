@@ -4,7 +4,14 @@ import { marketplaceRoutes } from './routes.ts';
 import { createMarketplaceService, type MarketplaceService as Listings } from './service.ts';
 
 export type { MarketplacePricing, PriceQuote } from './pricing.ts';
-export { CATEGORIES, Category, PRICING_TYPES, Pricing } from './schemas.ts';
+export {
+  CATEGORIES,
+  Category,
+  ListingDetailSchema,
+  ListingSummarySchema,
+  PRICING_TYPES,
+  Pricing,
+} from './schemas.ts';
 export type {
   ListingDetail,
   ListingInput,

@@ -8274,10 +8274,25 @@ export interface components {
       name: string;
       tagline: string;
       category: string;
-      iconUrl: string | null;
-      developerName: string;
       /** What this account pays (its agency’s price where the agency resells the app) */
       pricing: components['schemas']['Pricing'];
+      iconUrl: string | null;
+      developer: {
+        name: string;
+      };
+      rating: components['schemas']['RatingSummary'];
+      /** Accounts with the app installed now */
+      installCount: number;
+      /**
+       * When the live version went live
+       * Format: date-time
+       */
+      publishedAt: string;
+      /**
+       * When the app first appeared in the marketplace
+       * Format: date-time
+       */
+      listedAt: string;
       /** Sold by the account’s agency */
       resold: boolean;
     };
