@@ -180,6 +180,22 @@ async function validated(names: string[], deps: PluginHostDeps): Promise<Candida
       );
       continue;
     }
+    // The web build finds pages by file name: a page whose file is missing would be a dead link.
+    const missing = (manifest.web?.pages ?? []).filter(
+      (pg) => !existsSync(path.join(p.dir, 'web', pg.component)),
+    );
+    if (missing.length) {
+      problems.push(
+        ...missing.map((pg) =>
+          problem(
+            p.name,
+            'PLAZA_PLUGIN_MANIFEST_INVALID',
+            `web page "${pg.path}" names web/${pg.component}, which does not exist`,
+          ),
+        ),
+      );
+      continue;
+    }
     candidates.push({ name: p.name, dir: p.dir, manifest, requires: manifest.requires ?? [] });
   }
   throwIfAny(problems);

@@ -27,6 +27,13 @@ describe('Plaza refuses to start', () => {
     ]);
   });
 
+  it('when a web page names a file the plugin does not have', async () => {
+    const { error } = await refusal({ PLAZA_PLUGINS: 'lost-page' });
+    expect(error.message).toBe(
+      'Plaza cannot load plugins:\n  - plugin "lost-page": web page "lost" names web/LostPage.vue, which does not exist',
+    );
+  });
+
   it('when a listed plugin has no folder', async () => {
     const { error } = await refusal({ PLAZA_PLUGINS: 'nowhere' });
     expect(error.message).toMatch(
