@@ -331,7 +331,14 @@ describe('app resale', () => {
       const res = await client.agent.get(r.path.replace(':orgId', sub.id));
       expect(leaks(res.body), `${r.path} -> ${res.status}`).toBe(false);
     }
-    for (const path of ['/v1/me', `/v1/paused-accounts/${sub.id}`]) {
+    const slug = (await plaza.core.apps.get(paid.developer, paid.appId)).slug;
+    const page = await client.agent.get(`/v1/organizations/${sub.id}/offers/${slug}`).expect(200);
+    expect(page.body).toMatchObject({ resold: true, pricing: { amount: 5_880 } });
+    for (const path of [
+      '/v1/me',
+      `/v1/paused-accounts/${sub.id}`,
+      `/v1/organizations/${sub.id}/offers/${slug}`,
+    ]) {
       const res = await client.agent.get(path).expect(200);
       expect(leaks(res.body), path).toBe(false);
     }
@@ -386,6 +393,8 @@ describe('app resale', () => {
     const ids = offers.body.data.map((o: { appId: string }) => o.appId);
     expect(ids).toContain(paid.appId);
     expect(ids).not.toContain(hidden.appId);
+    const hiddenSlug = (await plaza.core.apps.get(hidden.developer, hidden.appId)).slug;
+    await as(client).get(`/v1/organizations/${sub.id}/offers/${hiddenSlug}`).expect(404);
     const refused = await plaza.core.installations
       .admit({
         accountId: sub.id,
