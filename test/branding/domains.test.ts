@@ -140,6 +140,15 @@ describe('custom domains', () => {
     expect(await brandOn('evil.app.ana-agency.test')).toBe('Plaza');
   });
 
+  it('lets a local trial (Plaza on localhost) use a *.localhost name without DNS records', async () => {
+    expect(platformHost()).toBe('localhost');
+    const a = as(ana, anaAgency);
+    const trial = await a.add('trial.localhost').expect(201);
+    expect((await checked(a, trial.body.id)).state).toBe('active');
+    expect(await brandOn('trial.localhost:3000')).toBe('Ana Apps');
+    await a.remove(trial.body.id).expect(200);
+  });
+
   it('refuses a bad hostname, the platform host, and the same domain twice', async () => {
     const a = as(ana, anaAgency);
     const bad = await a.add('https://x.example.com/').expect(400);
