@@ -132,7 +132,7 @@ describe('Plan & billing page', () => {
           await page.reload();
           return status.textContent();
         },
-        { timeout: 20_000, intervals: [1000] },
+        { timeout: 20_000, interval: 1000 },
       )
       .toBe('Payment failed: grace period');
     // The renewal invoice shows the fee and the overage: 30.00 + 10.00.
@@ -150,7 +150,7 @@ describe('Plan & billing page', () => {
           await page.reload();
           return status.textContent();
         },
-        { timeout: 20_000, intervals: [1000] },
+        { timeout: 20_000, interval: 1000 },
       )
       .toBe('Limited until paid');
     await expect.poll(() => page.locator('body').textContent(), WAIT).toMatch(/Nothing was deleted/);
@@ -163,7 +163,7 @@ describe('Plan & billing page', () => {
           await page.reload();
           return status.textContent();
         },
-        { timeout: 20_000, intervals: [1000] },
+        { timeout: 20_000, interval: 1000 },
       )
       .toBe('Active');
   }, 180_000);
