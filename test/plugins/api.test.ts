@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raceHttp } from '../helpers/concurrency.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { mailTo } from '../helpers/email.ts';
+import { linkToken, mailTo, verifyEmail } from '../helpers/email.ts';
 import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
 import { createOrg, type SignedIn, signUp } from '../helpers/world.ts';
 import { waitFor } from './harness.ts';
@@ -48,6 +48,7 @@ describe('per-organization settings', () => {
     expect(first.body.values).toEqual({
       plan: 'free',
       maxContacts: 1000,
+      maxSeats: 50,
       greeting: 'Welcome',
       discount: 0,
       invoicesByEmail: true,
@@ -160,6 +161,26 @@ describe('organization.limits', () => {
     // A higher limit lets the next one in.
     await saveSettings(ann, shop.id, { maxContacts: 1001 }).expect(200);
     await create().expect(201);
+  });
+
+  it('refuses a new member beyond the plan’s seats when the invitation is accepted', async () => {
+    // Ann (owner) and Mo (member) hold the shop's two seats.
+    await saveSettings(ann, shop.id, { maxSeats: 2 }).expect(200);
+    const cy = await signUp(plaza, { name: 'Cy Seat' });
+    await verifyEmail(plaza, cy);
+    await ann.agent
+      .post(`/v1/organizations/${shop.id}/invitations`)
+      .set('x-csrf-token', ann.csrf)
+      .send({ email: cy.user.email, role: 'member' })
+      .expect(201);
+    const token = linkToken(await mailTo(plaza, cy.user.email, /invit/i), '/invitations');
+    const accept = () => cy.agent.post(`/v1/invitations/${token}/accept`).set('x-csrf-token', cy.csrf);
+    const refused = await accept().expect(402);
+    expect(refused.body).toMatchObject({ code: 'PLAZA_ENTITLEMENT', feature: 'seats', limit: 2 });
+    await cy.agent.get(`/v1/organizations/${shop.id}/members`).expect(404);
+    await saveSettings(ann, shop.id, { maxSeats: 3 }).expect(200);
+    await accept().expect(200);
+    await cy.agent.get(`/v1/organizations/${shop.id}/members`).expect(200);
   });
 });
 
