@@ -2,7 +2,6 @@ import {
   type AnyRoute,
   defineRoute,
   invalid,
-  newId,
   notFound,
   PlazaError,
   type PluginContext,
@@ -181,22 +180,12 @@ export function dataProductRoutes(
         for (const d of ['vertical', 'region'] as const)
           if (query[d] && !p.dimensions.includes(d))
             throw invalid(`query.${d}`, `${p.id} has no ${d} dimension (it has ${p.dimensions.join(', ')})`);
-        const r = await service.release(p, periodOf(p, query.period), app.app.appId, actor);
-        await ctx.db.query(
-          `INSERT INTO data_products_usage (id, product, app_id, installation_id, account_id, release_id, amount, currency)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-          [
-            newId('dpuse'),
-            p.id,
-            app.app.appId,
-            app.app.installationId,
-            app.org.id,
-            r.id,
-            p.price.amount,
-            p.price.currency,
-          ],
-          'data_products_meter',
-        );
+        // The answer is metered in the statement that reads it: no answer without its usage row.
+        const r = await service.release(p, periodOf(p, query.period), app.app.appId, actor, {
+          appId: app.app.appId,
+          installationId: app.app.installationId,
+          accountId: app.org.id,
+        });
         const out = answer(p, r);
         out.cells = out.cells.filter(
           (c) =>

@@ -1,5 +1,5 @@
 import type { Actor, Db, PluginContext } from '../../server/plugin-api/index.ts';
-import { newId } from '../../server/plugin-api/index.ts';
+import { conflict, newId } from '../../server/plugin-api/index.ts';
 import { cryptoSource, type RandomSource, seededSource } from './noise.ts';
 import { type Product, SOURCES, type SourceId } from './products.ts';
 import {
@@ -43,6 +43,13 @@ export const isPeriodStart = (product: Pick<Product, 'period'>, day: string) => 
   const at = new Date(`${day}T00:00:00Z`);
   return !Number.isNaN(at.getTime()) && periodStart(product, at) === day;
 };
+
+/** Who to bill for an answered app query. */
+export interface Meter {
+  appId: string;
+  installationId: string;
+  accountId: string;
+}
 
 export interface Release {
   id: string;
@@ -175,8 +182,9 @@ export function createService(ctx: Ctx, products: Map<string, Product>) {
     period: string,
     requestedBy: string,
     actor: Actor,
+    meter?: Meter,
   ): Promise<Release> {
-    const state = await current(product, period);
+    const state = await current(product, period, meter);
     if (!state)
       throw ctx.error(
         'PLAZA_DATA_PRODUCTS_NOT_REFRESHED',
@@ -236,22 +244,45 @@ export function createService(ctx: Ctx, products: Map<string, Product>) {
         data: { product: product.id, period, epsilon: cost / 1000, cells: cells.length, requestedBy },
       });
     });
-    const made = await current(product, period);
-    if (!made?.id) throw new Error('the release just made is gone');
+    const made = await current(product, period, meter);
+    // A refresh changed the cells between the release and this read: the caller asks again.
+    if (!made?.id) throw conflict(`${product.id} was refreshed while answering; ask again`);
     return releaseOf(product, period, made);
   }
 
-  /** The period's state with the release of its current cells, if any: one read, the hot path of every query. */
-  const current = (product: Product, period: string) =>
+  /**
+   * The period's state with the release of its current cells, if any, in one
+   * statement: the hot path of every query. With `meter`, the same statement
+   * records the app's usage of that release (only when there is one).
+   */
+  const current = (product: Product, period: string, meter?: Meter) =>
     db
       .query<Record<string, any>>(
-        `SELECT p.cells_hash, p.refreshed_at, r.id, r.cells, r.released_at, b.spent_milli, b.budget_milli
-           FROM data_products_periods p
-           LEFT JOIN data_products_releases r
-             ON r.product = p.product AND r.period_start = p.period_start AND r.cells_hash = p.cells_hash
-           LEFT JOIN data_products_budgets b ON b.product = p.product AND b.period_start = p.period_start
-          WHERE p.product = $1 AND p.period_start = $2`,
-        [product.id, period],
+        `WITH cur AS (
+           SELECT p.cells_hash, p.refreshed_at, r.id, r.cells, r.released_at, b.spent_milli, b.budget_milli
+             FROM data_products_periods p
+             LEFT JOIN data_products_releases r
+               ON r.product = p.product AND r.period_start = p.period_start AND r.cells_hash = p.cells_hash
+             LEFT JOIN data_products_budgets b ON b.product = p.product AND b.period_start = p.period_start
+            WHERE p.product = $1 AND p.period_start = $2
+         ),
+         metered AS (
+           INSERT INTO data_products_usage
+             (id, product, app_id, installation_id, account_id, release_id, amount, currency)
+           SELECT $3, $1, $4, $5, $6, cur.id, $7, $8 FROM cur WHERE cur.id IS NOT NULL AND $4::text IS NOT NULL
+           RETURNING 1
+         )
+         SELECT cur.*, (SELECT count(*) FROM metered)::int AS metered FROM cur`,
+        [
+          product.id,
+          period,
+          newId('dpuse'),
+          meter?.appId ?? null,
+          meter?.installationId ?? null,
+          meter?.accountId ?? null,
+          product.price.amount,
+          product.price.currency,
+        ],
         'data_products_current',
       )
       .then((rows) => rows[0]);
