@@ -119,6 +119,19 @@ describe('an agency in the browser', () => {
     await page.getByRole('heading', { name: 'Applied to Dental One: nothing changed' }).waitFor();
   });
 
+  it("shows the sub-account's admin the marketplace at the agency's price", async () => {
+    const cleoPage = await (await browser!.newContext({ baseURL: plaza.baseUrl })).newPage();
+    await cleoPage.request.post('/v1/auth/login', { data: { email: cleo.email, password: cleo.password } });
+    await cleoPage.goto(`/orgs/${late.id}/members`);
+    await cleoPage.getByRole('heading', { name: 'Late Clinic' }).waitFor();
+    await cleoPage.goto('/marketplace');
+    const card = cleoPage.getByRole('listitem').filter({ hasText: 'Call Tracker' });
+    await card.getByText('$15.00 / month').waitFor();
+    expect(await cleoPage.locator('body').textContent()).not.toContain('$10.00');
+    await snap(cleoPage, 'marketplace');
+    await cleoPage.context().close();
+  });
+
   it('finds sub-accounts on the dashboard with their apps and what they pay, and pauses one that did not pay', async () => {
     await page.goto(`/orgs/${agency.org.id}/agency`);
     const row = (name: string) => page.getByRole('row').filter({ hasText: name });
