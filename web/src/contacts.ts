@@ -14,6 +14,8 @@ export type CustomFieldValue = Contact['customFields'][string];
 export type ContactQuery = QueryOf<'/v1/organizations/{orgId}/contacts', 'get'>;
 export type ContactSort = NonNullable<ContactQuery['sort']>;
 export type ContactInput = Schemas['ContactPatch'];
+/** A custom field the account defined (typed; contact writes are checked against it). */
+export type ContactFieldDef = Schemas['ContactField'];
 
 const base = (orgId: string) => `/v1/organizations/${seg(orgId)}/contacts`;
 
@@ -27,6 +29,8 @@ export const contactsApi = {
   update: (orgId: string, contactId: string, patch: ContactInput) =>
     request<Contact>('PATCH', `${base(orgId)}/${seg(contactId)}`, patch),
   remove: (orgId: string, contactId: string) => request<void>('DELETE', `${base(orgId)}/${seg(contactId)}`),
+  fields: (orgId: string) =>
+    request<{ data: ContactFieldDef[] }>('GET', `/v1/organizations/${seg(orgId)}/contact-fields`),
 };
 
 /** "Ann Owner", "App: Mailer Pro", "Plaza". */
