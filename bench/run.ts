@@ -30,6 +30,7 @@ const BENCHMARKS: Record<string, string> = {
   'data-products': 'data-products.ts',
   branding: 'branding.ts',
   verticals: 'verticals.ts',
+  dashboards: 'dashboards.ts',
 };
 
 // The webhooks benchmark includes its end-to-end measure through the API.

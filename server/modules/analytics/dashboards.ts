@@ -46,60 +46,23 @@ const addMonths = (month: string, n: number) => {
   return d.toISOString().slice(0, 10);
 };
 
-/** MRR movement of one month from each subscription's MRR this month and before. */
-export function mrrMovement(
-  months: string[],
-  rows: Array<{ subscription_id: string; month: string; amount: number }>,
-  /** The month still running (YYYY-MM-01): subscriptions not yet renewed in it keep last month's amount. */
-  running?: string,
-) {
-  const bySub = new Map<string, Map<string, number>>();
-  for (const r of rows) {
-    const m = bySub.get(r.subscription_id) ?? new Map<string, number>();
-    bySub.set(r.subscription_id, m);
-    m.set(r.month, (m.get(r.month) ?? 0) + r.amount);
-  }
-  return months.map((month) => {
-    const prev = addMonths(month, -1);
-    const out = {
-      month,
-      mrr: 0,
-      new: 0,
-      expansion: 0,
-      contraction: 0,
-      churn: 0,
-      reactivation: 0,
-      startMrr: 0,
-    };
-    for (const m of bySub.values()) {
-      const before = m.get(prev) ?? 0;
-      const now = m.get(month) ?? (month === running ? before : 0);
-      out.mrr += now;
-      out.startMrr += before;
-      if (now > 0 && before === 0) {
-        const earlier = [...m.entries()].some(([k, v]) => k < prev && v > 0);
-        if (earlier) out.reactivation += now;
-        else out.new += now;
-      } else if (now > before && before > 0) out.expansion += now - before;
-      else if (now < before && now > 0) out.contraction += before - now;
-      else if (now === 0 && before > 0) out.churn += before;
-    }
-    return out;
-  });
-}
-
 export function createDashboards(deps: DashboardDeps) {
   const { db, jobs, apps, marketplace, webhooks, reviews, ledger, now } = deps;
 
   /** Installs, uninstalls and the active installations before the range, for some apps (null: all). */
   async function installDays(appIds: string[] | null, r: DayRange) {
     const [rows, base] = await Promise.all([
-      db.query(
-        `SELECT to_char(day, 'YYYY-MM-DD') AS day, sum(installs)::int AS installs, sum(uninstalls)::int AS uninstalls
-         FROM analytics_app_days WHERE ($1::text[] IS NULL OR app_id = ANY($1)) AND day BETWEEN $2 AND $3
-         GROUP BY day`,
-        [appIds, r.from, r.to],
-      ),
+      appIds
+        ? db.query(
+            `SELECT to_char(day, 'YYYY-MM-DD') AS day, sum(installs)::int AS installs, sum(uninstalls)::int AS uninstalls
+             FROM analytics_app_days WHERE app_id = ANY($1) AND day BETWEEN $2 AND $3 GROUP BY day`,
+            [appIds, r.from, r.to],
+          )
+        : db.query(
+            `SELECT to_char(day, 'YYYY-MM-DD') AS day, installs, uninstalls FROM analytics_platform_days
+             WHERE day BETWEEN $1 AND $2`,
+            [r.from, r.to],
+          ),
       appIds
         ? db.one(
             `SELECT coalesce(sum(installs - uninstalls), 0)::int AS n FROM analytics_app_days
@@ -124,7 +87,7 @@ export function createDashboards(deps: DashboardDeps) {
     if (appId && !list.some((a) => a.id === appId)) throw notFound('app');
     const ids = appId ? [appId] : list.map((a) => a.id);
     const noApp = ids.length === 0;
-    const [inst, reasons, ratings, attempts, latency, api, revenue, subMonths, cohortRows, payouts] =
+    const [inst, reasons, ratings, attempts, latency, api, revenue, mrrRows, cohortRows, payouts] =
       await Promise.all([
         installDays(ids, r),
         db.query(
@@ -146,11 +109,12 @@ export function createDashboards(deps: DashboardDeps) {
            FROM analytics_revenue_days WHERE app_id = ANY($1) AND day BETWEEN $2 AND $3 GROUP BY day, currency`,
           [ids, r.from, r.to],
         ),
-        // Every month up to the range's end: "new" and "reactivation" need to know whether there was MRR before.
         db.query(
-          `SELECT subscription_id, to_char(month, 'YYYY-MM-DD') AS month, currency, amount::bigint AS amount
-           FROM analytics_subscription_months WHERE app_id = ANY($1) AND month <= $2`,
-          [ids, r.to],
+          `SELECT to_char(month, 'YYYY-MM-DD') AS month, currency, sum(mrr)::bigint AS mrr, sum(new)::bigint AS new,
+             sum(expansion)::bigint AS expansion, sum(contraction)::bigint AS contraction, sum(churn)::bigint AS churn,
+             sum(reactivation)::bigint AS reactivation
+           FROM analytics_mrr_months WHERE app_id = ANY($1) AND month BETWEEN $2 AND $3 GROUP BY month, currency`,
+          [ids, addMonths(monthStart(r.from), -1), monthStart(r.to)],
         ),
         db.query(
           `SELECT to_char(cohort, 'YYYY-MM-DD') AS cohort, week, sum(count)::int AS n FROM analytics_cohort_weeks
@@ -184,10 +148,10 @@ export function createDashboards(deps: DashboardDeps) {
       }),
     );
     const active: number[] = [];
-    let running = inst.before;
+    let open = inst.before;
     r.days.forEach((_, i) => {
-      running += inst.installs[i] - inst.uninstalls[i];
-      active.push(running);
+      open += inst.installs[i] - inst.uninstalls[i];
+      active.push(open);
     });
     charts.push(
       chart({
@@ -326,19 +290,31 @@ export function createDashboards(deps: DashboardDeps) {
     );
     // MRR in the currency that carries the most of it.
     const mrrByCurrency = new Map<string, number>();
-    for (const m of subMonths)
-      mrrByCurrency.set(m.currency, (mrrByCurrency.get(m.currency) ?? 0) + num(m.amount));
+    for (const m of mrrRows) mrrByCurrency.set(m.currency, (mrrByCurrency.get(m.currency) ?? 0) + num(m.mrr));
     const mrrCurrency = [...mrrByCurrency.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
     const today = isoDay(now());
+    const running = monthStart(today);
+    const monthRow = (month: string) => {
+      const m = mrrRows.find((x) => x.month === month && x.currency === mrrCurrency);
+      const v = {
+        month,
+        mrr: num(m?.mrr),
+        new: num(m?.new),
+        expansion: num(m?.expansion),
+        contraction: num(m?.contraction),
+        churn: num(m?.churn),
+        reactivation: num(m?.reactivation),
+      };
+      // The running month: a subscription not yet renewed is not churned yet; it counts at its last amount.
+      if (month === running) {
+        v.mrr += v.churn;
+        v.churn = 0;
+      }
+      return v;
+    };
     const rangeMonths: string[] = [];
     for (let m = monthStart(r.from); m <= r.to; m = addMonths(m, 1)) rangeMonths.push(m);
-    const movement = mrrMovement(
-      rangeMonths,
-      subMonths
-        .filter((m) => m.currency === mrrCurrency)
-        .map((m) => ({ subscription_id: m.subscription_id, month: m.month, amount: num(m.amount) })),
-      monthStart(today),
-    );
+    const movement = rangeMonths.map(monthRow);
     charts.push(
       chart({
         id: 'mrr',
@@ -410,27 +386,11 @@ export function createDashboards(deps: DashboardDeps) {
     );
 
     const last = movement[movement.length - 1];
+    // Net revenue retention over the range: MRR of the month before it, plus expansion, less contraction
+    // and churn of the range's months (new and reactivated revenue do not count), over that starting MRR.
     const retainedFromStart = (() => {
-      // NRR over the range: MRR at its end of the subscriptions that paid in the month before it, over
-      // what they paid then (in the running month, one not yet renewed counts at its last amount).
-      const before = addMonths(monthStart(r.from), -1);
-      const end = monthStart(r.to);
-      const running = end === monthStart(today);
-      const subs = new Map<string, Map<string, number>>();
-      for (const m of subMonths) {
-        if (m.currency !== mrrCurrency) continue;
-        const x = subs.get(m.subscription_id) ?? new Map<string, number>();
-        x.set(m.month, (x.get(m.month) ?? 0) + num(m.amount));
-        subs.set(m.subscription_id, x);
-      }
-      let start = 0;
-      let kept = 0;
-      for (const x of subs.values()) {
-        const was = x.get(before) ?? 0;
-        if (was === 0) continue;
-        start += was;
-        kept += x.get(end) ?? (running ? (x.get(addMonths(end, -1)) ?? 0) : 0);
-      }
+      const start = monthRow(addMonths(monthStart(r.from), -1)).mrr;
+      const kept = movement.reduce((a, m) => a + m.expansion - m.contraction - m.churn, start);
       return pct(kept, start);
     })();
     const stats: Stat[] = [
@@ -458,7 +418,7 @@ export function createDashboards(deps: DashboardDeps) {
         label: 'Net revenue retention',
         value: retainedFromStart,
         unit: 'percent',
-        note: "This month's MRR of the subscriptions paying in the month before the range, over what they paid then.",
+        note: 'MRR of the month before the range plus expansion, less contraction and churn since, over that MRR.',
       }),
     ];
     const notes = [
@@ -677,9 +637,9 @@ export function createDashboards(deps: DashboardDeps) {
       ),
       db.query(
         `SELECT s.account_id, s.name,
-           count(i.installation_id) FILTER (WHERE i.installed_on <= $3 AND (i.uninstalled_on IS NULL OR i.uninstalled_on > $3))::int AS active,
-           count(i.installation_id) FILTER (WHERE i.installed_on BETWEEN $2 AND $3)::int AS installed
-         FROM analytics_sub_accounts s LEFT JOIN analytics_installations i ON i.account_id = s.account_id
+           coalesce(sum(d.installs - d.uninstalls) FILTER (WHERE d.day <= $3), 0)::int AS active,
+           coalesce(sum(d.installs) FILTER (WHERE d.day BETWEEN $2 AND $3), 0)::int AS installed
+         FROM analytics_sub_accounts s LEFT JOIN analytics_account_days d ON d.account_id = s.account_id
          WHERE s.agency_id = $1 GROUP BY s.account_id, s.name ORDER BY active DESC, s.name LIMIT 30`,
         [orgId, r.from, r.to],
       ),

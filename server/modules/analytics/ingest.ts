@@ -97,11 +97,13 @@ async function apply(tx: Tx, list: PlazaEvent[]) {
   const appDays = new Sums(2); // installs, uninstalls
   const reasons = new Sums(1);
   const revenue = new Sums(4); // gross, refunded, payments, failures
-  const months = new Sums(1);
+  const payments: Array<{ sub: string; app: string; month: string; currency: string; amount: number }> = [];
+  const platform = new Sums(2);
   const payouts = new Sums(2); // count, amount
   const cohorts = new Sums(1);
   const installed: Array<[string, string, string, string]> = [];
   const uninstalled = new Map<string, string>();
+  const uninstalledAccounts = new Map<string, string[]>();
   const subAccounts = new Map<string, [string, string, string, string]>();
 
   for (const e of list) {
@@ -110,12 +112,15 @@ async function apply(tx: Tx, list: PlazaEvent[]) {
     switch (e.type) {
       case 'app.installed':
         appDays.add([d.appId, day], 1, 0);
+        platform.add([day], 1, 0);
         installed.push([d.installationId, d.appId, d.accountId, day]);
         break;
       case 'app.uninstalled':
         appDays.add([d.appId, day], 0, 1);
+        platform.add([day], 0, 1);
         reasons.add([d.appId, day, d.reason ?? 'unknown'], 1);
         uninstalled.set(d.installationId, day);
+        uninstalledAccounts.set(d.accountId, [...(uninstalledAccounts.get(d.accountId) ?? []), day]);
         break;
       case 'organization.created':
         if (d.kind === 'account' && d.parentId)
@@ -124,7 +129,13 @@ async function apply(tx: Tx, list: PlazaEvent[]) {
       case 'payment.succeeded':
         revenue.add([d.appId, day, d.currency], d.amount, 0, 1, 0);
         if (d.kind === 'initial' || d.kind === 'renewal')
-          months.add([d.subscriptionId, d.appId, monthOf(e.createdAt), d.currency], d.amount);
+          payments.push({
+            sub: d.subscriptionId,
+            app: d.appId,
+            month: monthOf(e.createdAt),
+            currency: d.currency,
+            amount: d.amount,
+          });
         break;
       case 'payment.failed':
         revenue.add([d.appId, day, d.currency], 0, 0, 0, 1);
@@ -138,6 +149,45 @@ async function apply(tx: Tx, list: PlazaEvent[]) {
     }
   }
 
+  if (subAccounts.size)
+    await tx.query(
+      `INSERT INTO analytics_sub_accounts AS s (account_id, agency_id, name, created_on)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[]) ORDER BY 1
+       ON CONFLICT (account_id) DO UPDATE SET created_on = least(s.created_on, EXCLUDED.created_on)`,
+      [0, 1, 2, 3].map((i) => [...subAccounts.values()].map((r) => r[i])),
+    );
+  // Installs per sub-account: only accounts that have a parent are counted per account.
+  const touched = [...new Set([...installed.map((r) => r[2]), ...[...uninstalledAccounts.keys()]])];
+  if (touched.length) {
+    const subs = new Set(
+      (
+        await tx.query<{ account_id: string }>(
+          'SELECT account_id FROM analytics_sub_accounts WHERE account_id = ANY($1)',
+          [touched],
+        )
+      ).map((r) => r.account_id),
+    );
+    const accountDays = new Sums(2);
+    for (const [, , account, day] of installed) if (subs.has(account)) accountDays.add([account, day], 1, 0);
+    for (const [account, days] of uninstalledAccounts)
+      for (const day of days) if (subs.has(account)) accountDays.add([account, day], 0, 1);
+    if (accountDays.size)
+      await tx.query(
+        `INSERT INTO analytics_account_days AS t (account_id, day, installs, uninstalls)
+         SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::int[])
+         ON CONFLICT (account_id, day) DO UPDATE
+           SET installs = t.installs + EXCLUDED.installs, uninstalls = t.uninstalls + EXCLUDED.uninstalls`,
+        accountDays.columns(),
+      );
+  }
+  if (platform.size)
+    await tx.query(
+      `INSERT INTO analytics_platform_days AS t (day, installs, uninstalls)
+       SELECT * FROM unnest($1::date[], $2::int[], $3::int[])
+       ON CONFLICT (day) DO UPDATE
+         SET installs = t.installs + EXCLUDED.installs, uninstalls = t.uninstalls + EXCLUDED.uninstalls`,
+      platform.columns(),
+    );
   if (installed.length) {
     const rows = await tx.query<{ app_id: string; installed_on: string }>(
       `INSERT INTO analytics_installations (installation_id, app_id, account_id, installed_on)
@@ -163,13 +213,6 @@ async function apply(tx: Tx, list: PlazaEvent[]) {
       cohorts.add([r.app_id, cohort, String(Math.floor(daysBetween(cohort, r.uninstalled_on) / 7))], 1);
     }
   }
-  if (subAccounts.size)
-    await tx.query(
-      `INSERT INTO analytics_sub_accounts AS s (account_id, agency_id, name, created_on)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[]) ORDER BY 1
-       ON CONFLICT (account_id) DO UPDATE SET created_on = least(s.created_on, EXCLUDED.created_on)`,
-      [0, 1, 2, 3].map((i) => [...subAccounts.values()].map((r) => r[i])),
-    );
   if (appDays.size)
     await tx.query(
       `INSERT INTO analytics_app_days AS t (app_id, day, installs, uninstalls)
@@ -201,13 +244,7 @@ async function apply(tx: Tx, list: PlazaEvent[]) {
          failures = t.failures + EXCLUDED.failures`,
       revenue.columns(),
     );
-  if (months.size)
-    await tx.query(
-      `INSERT INTO analytics_subscription_months AS t (subscription_id, app_id, month, currency, amount)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::bigint[])
-       ON CONFLICT (subscription_id, month) DO UPDATE SET amount = t.amount + EXCLUDED.amount`,
-      months.columns(),
-    );
+  if (payments.length) await applyPayments(tx, payments);
   if (payouts.size)
     await tx.query(
       `INSERT INTO analytics_payout_days AS t (partner_org_id, day, state, currency, count, amount)
@@ -216,4 +253,80 @@ async function apply(tx: Tx, list: PlazaEvent[]) {
          SET count = t.count + EXCLUDED.count, amount = t.amount + EXCLUDED.amount`,
       payouts.columns(),
     );
+}
+
+const addMonth = (month: string, n: number) => {
+  const d = new Date(`${month}T00:00:00Z`);
+  d.setUTCMonth(d.getUTCMonth() + n);
+  return d.toISOString().slice(0, 10);
+};
+
+/** A subscription's part in a month's MRR movement: [mrr, new, expansion, contraction, churn, reactivation]. */
+export function movementOf(before: number, now: number, paidEarlier: boolean): number[] {
+  if (now > 0 && before === 0) return paidEarlier ? [now, 0, 0, 0, 0, now] : [now, now, 0, 0, 0, 0];
+  if (now > before && before > 0) return [now, 0, now - before, 0, 0, 0];
+  if (now < before && now > 0) return [now, 0, 0, before - now, 0, 0];
+  if (now === 0 && before > 0) return [0, 0, 0, 0, before, 0];
+  return [now, 0, 0, 0, 0, 0];
+}
+
+/**
+ * Recurring payments: each adds to its subscription's month, and the app's
+ * MRR movement of that month and the next is corrected by the difference of
+ * the subscription's part before and after (see analytics_mrr_months).
+ */
+async function applyPayments(
+  tx: Tx,
+  payments: Array<{ sub: string; app: string; month: string; currency: string; amount: number }>,
+) {
+  const subs = [...new Set(payments.map((p) => p.sub))].sort();
+  const rows = await tx.query<{ subscription_id: string; month: string; amount: string }>(
+    `SELECT subscription_id, to_char(month, 'YYYY-MM-DD') AS month, amount::text FROM analytics_subscription_months
+     WHERE subscription_id = ANY($1) ORDER BY subscription_id, month FOR UPDATE`,
+    [subs],
+  );
+  const months = new Map<string, Map<string, number>>();
+  for (const r of rows) {
+    const m = months.get(r.subscription_id) ?? new Map<string, number>();
+    m.set(r.month, Number(r.amount));
+    months.set(r.subscription_id, m);
+  }
+  const delta = new Sums(6);
+  const changed = new Map<string, { sub: string; app: string; month: string; currency: string }>();
+  for (const p of payments) {
+    const m = months.get(p.sub) ?? new Map<string, number>();
+    months.set(p.sub, m);
+    const part = (month: string) => {
+      const prev = addMonth(month, -1);
+      const earlier = [...m.entries()].some(([k, v]) => k < prev && v > 0);
+      return movementOf(m.get(prev) ?? 0, m.get(month) ?? 0, earlier);
+    };
+    const affected = [p.month, addMonth(p.month, 1)];
+    for (const month of affected) delta.add([p.app, month, p.currency], ...part(month).map((v) => -v));
+    m.set(p.month, (m.get(p.month) ?? 0) + p.amount);
+    for (const month of affected) delta.add([p.app, month, p.currency], ...part(month));
+    changed.set(`${p.sub}|${p.month}`, { sub: p.sub, app: p.app, month: p.month, currency: p.currency });
+  }
+  const list = [...changed.values()].sort((a, b) => (a.sub + a.month < b.sub + b.month ? -1 : 1));
+  await tx.query(
+    `INSERT INTO analytics_subscription_months AS t (subscription_id, app_id, month, currency, amount)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::bigint[])
+     ON CONFLICT (subscription_id, month) DO UPDATE SET amount = EXCLUDED.amount`,
+    [
+      list.map((c) => c.sub),
+      list.map((c) => c.app),
+      list.map((c) => c.month),
+      list.map((c) => c.currency),
+      list.map((c) => months.get(c.sub)!.get(c.month)!),
+    ],
+  );
+  await tx.query(
+    `INSERT INTO analytics_mrr_months AS t (app_id, month, currency, mrr, new, expansion, contraction, churn, reactivation)
+     SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
+       $8::bigint[], $9::bigint[])
+     ON CONFLICT (app_id, month, currency) DO UPDATE SET mrr = t.mrr + EXCLUDED.mrr, new = t.new + EXCLUDED.new,
+       expansion = t.expansion + EXCLUDED.expansion, contraction = t.contraction + EXCLUDED.contraction,
+       churn = t.churn + EXCLUDED.churn, reactivation = t.reactivation + EXCLUDED.reactivation`,
+    delta.columns(),
+  );
 }

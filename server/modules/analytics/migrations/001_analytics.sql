@@ -85,7 +85,41 @@ CREATE TABLE analytics_subscription_months (
   amount bigint NOT NULL DEFAULT 0,
   PRIMARY KEY (subscription_id, month)
 );
-CREATE INDEX analytics_subscription_months_app_idx ON analytics_subscription_months (app_id, month);
+
+-- MRR and its movement per app, month and currency, kept as each payment
+-- lands: a subscription's part in a month follows from what it paid that
+-- month and the month before (and whether it ever paid earlier), so a payment
+-- in month M changes the parts of M and M+1 only. In a month still running,
+-- churn counts subscriptions not yet renewed (the dashboard shows them at
+-- their last amount until the month ends).
+CREATE TABLE analytics_mrr_months (
+  app_id text NOT NULL,
+  month date NOT NULL,
+  currency text NOT NULL,
+  mrr bigint NOT NULL DEFAULT 0,
+  new bigint NOT NULL DEFAULT 0,
+  expansion bigint NOT NULL DEFAULT 0,
+  contraction bigint NOT NULL DEFAULT 0,
+  churn bigint NOT NULL DEFAULT 0,
+  reactivation bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (app_id, month, currency)
+);
+
+-- Installs and uninstalls per sub-account and day (accounts with a parent only).
+CREATE TABLE analytics_account_days (
+  account_id text NOT NULL,
+  day date NOT NULL,
+  installs int NOT NULL DEFAULT 0,
+  uninstalls int NOT NULL DEFAULT 0,
+  PRIMARY KEY (account_id, day)
+);
+
+-- Installs and uninstalls across the platform per day (the operator's chart).
+CREATE TABLE analytics_platform_days (
+  day date PRIMARY KEY,
+  installs int NOT NULL DEFAULT 0,
+  uninstalls int NOT NULL DEFAULT 0
+);
 
 -- Payouts per partner, day, state and currency.
 CREATE TABLE analytics_payout_days (
