@@ -409,6 +409,12 @@ describe('app resale', () => {
         (err) => err,
       );
     expect(refused).toMatchObject({ status: 403 });
+    // An allow-list shows only what it names.
+    await as(agencyOwner)
+      .put(`/v1/organizations/${agency.id}/resale/catalog`, { mode: 'allow', appIds: [paid.appId] })
+      .expect(200);
+    const allowed = await as(client).get(`/v1/organizations/${sub.id}/offers?limit=100`).expect(200);
+    expect(allowed.body.data.map((o: { appId: string }) => o.appId)).toEqual([paid.appId]);
     await as(agencyOwner)
       .put(`/v1/organizations/${agency.id}/resale/catalog`, { mode: 'all', appIds: [] })
       .expect(200);
