@@ -349,5 +349,12 @@ describe('refunds and disputes (Stripe)', () => {
 
     const rec = await plaza.core.ledger.reconcile({ from: started, to: new Date(Date.now() + 2000) });
     expect(rec.differences).toEqual([]);
+    // Simulated disputes are a sandbox feature: on Stripe the route is not there.
+    const operator = await signInWithPlatformRole(plaza, 'admin');
+    await operator.agent
+      .post(`/v1/admin/payments/invoices/${invoice.id}/sandbox-dispute`)
+      .set('x-csrf-token', operator.csrf)
+      .send({})
+      .expect(404);
   });
 });

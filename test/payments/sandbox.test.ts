@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { developer } from '../helpers/apps.ts';
 import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
-import { account, person, registerApp } from '../helpers/world.ts';
+import { account, person, registerApp, signInWithPlatformRole } from '../helpers/world.ts';
 
 /**
  * The embedded sandbox provider (no STRIPE_SECRET_KEY): the same money flow
@@ -208,5 +208,96 @@ describe('sandbox provider', () => {
     const v = await plaza.core.ledger.verify();
     expect(v.unbalanced).toEqual([]);
     expect(v.mismatches).toEqual([]);
+  });
+
+  it('simulates disputes for the operator, labelled sandbox: opened holds the share, lost takes it, won gives it back', async () => {
+    const started = new Date(Date.now() - 2000);
+    const app = await registerApp(plaza, {
+      redirectUris: ['https://app.example.com/cb'],
+      pricing: { type: 'recurring', interval: 'month', amount: 8_000, currency: 'USD', trialDays: 0 },
+    });
+    const dev = app.developer.org.id;
+    const buy = async (name: string) => {
+      const owner = await person(plaza, `${name} Owner`);
+      const acct = await account(plaza, owner, `${name} Shop`);
+      const refused = await plaza.core.installations
+        .admit({
+          accountId: acct.org.id,
+          appId: app.appId,
+          versionId: app.versionId,
+          grantedScopes: app.scopes,
+          actor: owner.actor,
+          via: 'consent',
+        })
+        .then(
+          () => null,
+          (err) => err,
+        );
+      const sessionId = new URL(refused.extra.checkoutUrl).pathname.split('/').pop();
+      await plaza.http
+        .post(`/v1/payments/sandbox/checkout/${sessionId}/pay`)
+        .send({ card: '4242424242424242' })
+        .expect(200);
+      const [sub] = await plaza.core.payments.subscriptions.list(acct.org.id);
+      return sub!.invoices[0]!.id;
+    };
+    const bal = (kind: 'partner_pending' | 'disputes_held' | 'receivable_from_partner') =>
+      plaza.core.ledger.balance({ kind, party: dev }, 'USD');
+    const first = await buy('Disputed');
+    const share = await bal('partner_pending');
+    const operator = await signInWithPlatformRole(plaza, 'admin');
+    const dispute = (invoiceId: string, path = '') =>
+      operator.agent
+        .post(`/v1/admin/payments/invoices/${invoiceId}/sandbox-dispute${path}`)
+        .set('x-csrf-token', operator.csrf);
+
+    const opened = (await dispute(first).send({ reason: 'product_not_received' }).expect(201)).body;
+    expect(opened).toMatchObject({
+      sandbox: true,
+      invoiceId: first,
+      status: 'needs_response',
+      amount: 8_000,
+      fee: 1_500,
+      reason: 'product_not_received',
+    });
+    expect(opened.id).toMatch(/^dp_sbx_/);
+    expect(await bal('disputes_held')).toBe(share);
+    expect(await bal('partner_pending')).toBe(0n);
+    // One dispute per charge, as on Stripe; only a platform admin simulates one.
+    await dispute(first).send({}).expect(409);
+    const reviewer = await signInWithPlatformRole(plaza, 'reviewer');
+    await reviewer.agent
+      .post(`/v1/admin/payments/invoices/${first}/sandbox-dispute`)
+      .set('x-csrf-token', reviewer.csrf)
+      .send({})
+      .expect(403);
+
+    const lost = (await dispute(first, '/close').send({ outcome: 'lost' }).expect(200)).body;
+    expect(lost).toMatchObject({
+      sandbox: true,
+      id: opened.id,
+      status: 'lost',
+      reversals: [],
+      unreversed: [],
+    });
+    expect(lost.closedAt).not.toBeNull();
+    expect(await bal('disputes_held')).toBe(0n);
+    expect(await bal('receivable_from_partner')).toBe(0n);
+    await dispute(first, '/close').send({ outcome: 'won' }).expect(409);
+
+    const second = await buy('Won');
+    const bad = await dispute(second).send({ amount: 9_000 }).expect(400);
+    expect(bad.body.fields).toEqual([expect.objectContaining({ field: 'body.amount' })]);
+    await dispute(second).send({ amount: 2_000 }).expect(201);
+    expect(await bal('disputes_held')).toBeGreaterThan(0n);
+    const won = (await dispute(second, '/close').send({ outcome: 'won' }).expect(200)).body;
+    expect(won).toMatchObject({ status: 'won', amount: 2_000 });
+    expect(await bal('disputes_held')).toBe(0n);
+    expect(await bal('partner_pending')).toBe(share);
+
+    const v = await plaza.core.ledger.verify();
+    expect(v).toMatchObject({ mismatches: [], unbalanced: [] });
+    const rec = await plaza.core.ledger.reconcile({ from: started, to: new Date(Date.now() + 2000) });
+    expect(rec.differences).toEqual([]);
   });
 });

@@ -8,6 +8,7 @@ import type { EventsService } from '../events/index.ts';
 import type { LedgerService, RefundSplit } from '../ledger/index.ts';
 import type { PaymentProvider } from './provider.ts';
 import { ProviderRefusal } from './provider.ts';
+import type { SandboxProvider } from './sandbox-adapter.ts';
 import type { EventHandler } from './provider-events.ts';
 import { PAYMENT_EVENT_TYPES } from './subscriptions.ts';
 
@@ -61,6 +62,35 @@ const view = (r: Row): RefundView => ({
   completedAt: r.completed_at ? new Date(r.completed_at).toISOString() : null,
 });
 
+/** A dispute as the API shows it. */
+export interface DisputeView {
+  id: string;
+  invoiceId: string | null;
+  amount: number;
+  fee: number;
+  currency: string;
+  reason: string | null;
+  status: string;
+  reversals: RefundView['reversals'];
+  unreversed: RefundView['unreversed'];
+  openedAt: string;
+  closedAt: string | null;
+}
+
+const disputeView = (r: Row): DisputeView => ({
+  id: r.id,
+  invoiceId: r.invoice_id,
+  amount: Number(r.amount),
+  fee: Number(r.fee),
+  currency: r.currency,
+  reason: r.reason,
+  status: r.status,
+  reversals: r.reversals,
+  unreversed: r.unreversed,
+  openedAt: new Date(r.opened_at).toISOString(),
+  closedAt: r.closed_at ? new Date(r.closed_at).toISOString() : null,
+});
+
 export function createRefunds(deps: {
   db: Db;
   log: Logger;
@@ -70,6 +100,14 @@ export function createRefunds(deps: {
   audit: AuditService;
 }) {
   const { db, log, provider, ledger, events, audit } = deps;
+  const sandboxOnly = (): SandboxProvider => {
+    if (provider.name !== 'sandbox')
+      throw new PlazaError(
+        'PLAZA_NOT_FOUND',
+        'this Plaza runs on Stripe; simulated disputes are a sandbox feature',
+      );
+    return provider as SandboxProvider;
+  };
 
   /** The ledger's split of this refund, computed in a transaction that is rolled back. */
   async function plan(r: Row): Promise<RefundSplit> {
@@ -389,6 +427,44 @@ export function createRefunds(deps: {
       }
       return record(close);
     }) satisfies EventHandler,
+
+    /**
+     * Sandbox only: the customer disputes a paid invoice (as a card network would on Stripe), so
+     * the dispute flow can be tried with nothing configured. The sandbox raises
+     * charge.dispute.created, processed like Stripe's before this answers.
+     */
+    async simulateDispute(
+      invoiceId: string,
+      input: { amount?: number; reason?: string },
+    ): Promise<DisputeView> {
+      const sandbox = sandboxOnly();
+      const inv = await db.maybeOne('SELECT * FROM payments_invoices WHERE id = $1', [invoiceId]);
+      if (!inv) throw notFound('invoice');
+      if (inv.status !== 'paid' || !inv.provider_charge_id)
+        throw conflict(`invoice ${inv.id} is ${inv.status}; only a paid invoice can be disputed`);
+      let disputeId: string;
+      try {
+        ({ disputeId } = await sandbox.openDispute(inv.provider_charge_id, input));
+      } catch (err) {
+        if (!(err instanceof ProviderRefusal)) throw err;
+        throw new PlazaError('PLAZA_VALIDATION', `body.amount: ${err.message}`, {
+          fields: [{ field: 'body.amount', reason: err.message }],
+        });
+      }
+      return disputeView(await db.one('SELECT * FROM payments_disputes WHERE id = $1', [disputeId]));
+    },
+
+    /** Sandbox only: the invoice's open dispute closes, won or lost (charge.dispute.closed). */
+    async simulateDisputeOutcome(invoiceId: string, outcome: 'won' | 'lost'): Promise<DisputeView> {
+      const sandbox = sandboxOnly();
+      const open = await db.maybeOne(
+        "SELECT id FROM payments_disputes WHERE invoice_id = $1 AND status NOT IN ('won', 'lost') ORDER BY opened_at DESC LIMIT 1",
+        [invoiceId],
+      );
+      if (!open) throw conflict(`invoice ${invoiceId} has no open dispute`);
+      await sandbox.closeDispute(open.id, outcome);
+      return disputeView(await db.one('SELECT * FROM payments_disputes WHERE id = $1', [open.id]));
+    },
 
     async disputesOf(invoiceId: string) {
       return db.query('SELECT * FROM payments_disputes WHERE invoice_id = $1 ORDER BY opened_at', [

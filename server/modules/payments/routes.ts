@@ -162,6 +162,29 @@ const RefundRequest = z
   })
   .meta({ id: 'RefundRequest' });
 
+const SandboxDispute = z
+  .object({
+    id: z.string(),
+    invoiceId: z.string().nullable(),
+    amount: Money,
+    fee: Money.describe("Minor units: the provider's dispute fee, lost whatever the outcome"),
+    currency: z.string(),
+    reason: z.string().nullable(),
+    status: z.string().describe('needs_response while open; won or lost once closed'),
+    reversals: z
+      .array(z.object({ partner: z.string(), transferId: z.string(), reversalId: z.string(), amount: Money }))
+      .describe("Lost: partners' paid shares taken back from their transfers"),
+    unreversed: z
+      .array(
+        z.object({ partner: z.string(), transferId: z.string().nullable(), amount: Money, why: z.string() }),
+      )
+      .describe("Lost: shares the provider would not reverse, netted from the partner's next payouts"),
+    openedAt: z.string(),
+    closedAt: z.string().nullable(),
+    sandbox: z.literal(true).describe('Simulated on the embedded sandbox provider: no real money'),
+  })
+  .meta({ id: 'SandboxDispute' });
+
 const STRIPE_WEBHOOK_BODY = { contentTypes: ['application/json'], maxBytes: 1024 * 1024 };
 
 export function paymentRoutes({ payments }: { payments: PaymentsService }) {
@@ -285,6 +308,45 @@ export function paymentRoutes({ payments }: { payments: PaymentsService }) {
           reason: body.reason,
           via: 'operator',
         }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/admin/payments/invoices/:invoiceId/sandbox-dispute',
+      // What a card network does on Stripe, so the dispute flow (held shares, won or lost, reversals)
+      // can be tried with nothing configured.
+      summary: 'Sandbox: simulate the customer disputing a paid invoice (404 on Stripe)',
+      tag: 'Payments sandbox',
+      access: { kind: 'platform', roles: ['admin'] },
+      params: z.object({ invoiceId: z.string() }),
+      body: z.object({
+        amount: z
+          .number()
+          .int({ message: 'must be whole minor units' })
+          .positive({ message: 'must be more than 0' })
+          .optional()
+          .describe('Minor units; default what is left of the charge'),
+        reason: z.string().trim().min(1).max(100).optional().describe('Default fraudulent'),
+      }),
+      status: 201,
+      response: SandboxDispute,
+      handler: async ({ params, body }) => ({
+        ...(await payments.refunds.simulateDispute(params.invoiceId, body)),
+        sandbox: true as const,
+      }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/admin/payments/invoices/:invoiceId/sandbox-dispute/close',
+      summary: "Sandbox: close the invoice's open simulated dispute, won or lost (404 on Stripe)",
+      tag: 'Payments sandbox',
+      access: { kind: 'platform', roles: ['admin'] },
+      params: z.object({ invoiceId: z.string() }),
+      body: z.object({ outcome: z.enum(['won', 'lost']) }),
+      response: SandboxDispute,
+      handler: async ({ params, body }) => ({
+        ...(await payments.refunds.simulateDisputeOutcome(params.invoiceId, body.outcome)),
+        sandbox: true as const,
+      }),
     }),
     defineRoute({
       method: 'post',

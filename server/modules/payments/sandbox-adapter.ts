@@ -33,6 +33,8 @@ const fee = (amount: number) => Math.round(amount * 0.029) + 30;
 /** The card number that declines (as Stripe's test card 4000 0000 0000 0002). */
 export const SANDBOX_DECLINING_CARD = '4000000000000002';
 const LINK_TTL_MS = 5 * 60_000;
+/** Stripe's US dispute fee, in cents. */
+const SANDBOX_DISPUTE_FEE = 1500;
 
 export function createSandboxProvider(deps: { db: Db; baseUrl: string }) {
   const { db, baseUrl } = deps;
@@ -227,6 +229,11 @@ export function createSandboxProvider(deps: { db: Db; baseUrl: string }) {
       cancelUrl: string;
     }>;
     pay(sessionId: string, card: string): Promise<{ paid: boolean; redirect: string | null }>;
+    openDispute(
+      chargeId: string,
+      input: { amount?: number; reason?: string },
+    ): Promise<{ disputeId: string }>;
+    closeDispute(disputeId: string, outcome: 'won' | 'lost'): Promise<void>;
   } = {
     name: 'sandbox',
     mode: 'sandbox',
@@ -509,6 +516,66 @@ export function createSandboxProvider(deps: { db: Db; baseUrl: string }) {
         status: d.status,
         reason: d.reason,
       };
+    },
+
+    /**
+     * What a card network does on Stripe, for trying the dispute flow with nothing configured: the
+     * customer disputes a charge (the platform balance loses the amount and the dispute fee at
+     * once), raising charge.dispute.created; one dispute per charge, as on Stripe.
+     */
+    async openDispute(chargeId, input) {
+      return mutate(async (q) => {
+        const c = await get(q, chargeId, 'charge');
+        const open = await q.maybeOne(
+          "SELECT id FROM payments_sandbox_objects WHERE kind = 'dispute' AND data->>'charge' = $1",
+          [c.id],
+        );
+        if (open) throw conflict(`charge ${c.id} is already disputed (${open.id})`);
+        const left = c.amount - c.amountRefunded;
+        const amount = input.amount ?? left;
+        if (amount > left)
+          throw new ProviderRefusal(
+            'amount_too_large',
+            `the dispute is more than is left of the charge (${left})`,
+          );
+        const d = await put(q, 'dispute', {
+          id: sid('dp'),
+          charge: c.id,
+          amount,
+          fee: SANDBOX_DISPUTE_FEE,
+          currency: c.currency,
+          reason: input.reason ?? 'fraudulent',
+          status: 'needs_response',
+          created: Date.now(),
+        });
+        await balanceTx(q, 'platform', {
+          type: 'adjustment',
+          source: d.id,
+          amount: -amount,
+          fee: SANDBOX_DISPUTE_FEE,
+          currency: c.currency,
+        });
+        q.raise('charge.dispute.created', d.id);
+        return { disputeId: d.id };
+      });
+    },
+
+    /** The dispute closes: won gives the amount back (the fee stays lost); raises charge.dispute.closed. */
+    async closeDispute(disputeId, outcome) {
+      await mutate(async (q) => {
+        const d = await get(q, disputeId, 'dispute');
+        if (d.status === 'won' || d.status === 'lost')
+          throw conflict(`dispute ${d.id} is already ${d.status}`);
+        await put(q, 'dispute', { ...d, status: outcome });
+        if (outcome === 'won')
+          await balanceTx(q, 'platform', {
+            type: 'adjustment',
+            source: d.id,
+            amount: d.amount,
+            currency: d.currency,
+          });
+        q.raise('charge.dispute.closed', d.id);
+      });
     },
 
     async *balanceTransactions(range) {

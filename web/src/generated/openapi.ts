@@ -75,6 +75,14 @@ export interface paths {
     /** Operator: refund an invoice (in full or in part) */
     post: operations['operatorRefundAnInvoiceInFullOrInPart'];
   };
+  '/v1/admin/payments/invoices/{invoiceId}/sandbox-dispute': {
+    /** Sandbox: simulate the customer disputing a paid invoice (404 on Stripe) */
+    post: operations['sandboxSimulateTheCustomerDisputingAPaidInvoice404OnStripe'];
+  };
+  '/v1/admin/payments/invoices/{invoiceId}/sandbox-dispute/close': {
+    /** Sandbox: close the invoice's open simulated dispute, won or lost (404 on Stripe) */
+    post: operations['sandboxCloseTheInvoiceSOpenSimulatedDisputeWonOrLost404OnStripe'];
+  };
   '/v1/admin/revenue-share/preview': {
     /** How a charge would be split today (nothing is recorded) */
     post: operations['howAChargeWouldBeSplitTodayNothingIsRecorded'];
@@ -1479,6 +1487,69 @@ export interface operations {
       201: {
         content: {
           'application/json': components['schemas']['Refund'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Sandbox: simulate the customer disputing a paid invoice (404 on Stripe) */
+  sandboxSimulateTheCustomerDisputingAPaidInvoice404OnStripe: {
+    parameters: {
+      query?: never;
+      path: {
+        invoiceId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Minor units; default what is left of the charge */
+          amount?: number;
+          /** Default fraudulent */
+          reason?: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['SandboxDispute'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Sandbox: close the invoice's open simulated dispute, won or lost (404 on Stripe) */
+  sandboxCloseTheInvoiceSOpenSimulatedDisputeWonOrLost404OnStripe: {
+    parameters: {
+      query?: never;
+      path: {
+        invoiceId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          outcome: 'won' | 'lost';
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['SandboxDispute'];
         };
       };
       /** An error */
@@ -9829,6 +9900,38 @@ export interface components {
       } | null;
       claimedAt: string | null;
     };
+    SandboxDispute: {
+      id: string;
+      invoiceId: string | null;
+      /** Minor units */
+      amount: number;
+      /** Minor units: the provider's dispute fee, lost whatever the outcome */
+      fee: number;
+      currency: string;
+      reason: string | null;
+      /** needs_response while open; won or lost once closed */
+      status: string;
+      /** Lost: partners' paid shares taken back from their transfers */
+      reversals: {
+        partner: string;
+        transferId: string;
+        reversalId: string;
+        /** Minor units */
+        amount: number;
+      }[];
+      /** Lost: shares the provider would not reverse, netted from the partner's next payouts */
+      unreversed: {
+        partner: string;
+        transferId: string | null;
+        /** Minor units */
+        amount: number;
+        why: string;
+      }[];
+      openedAt: string;
+      closedAt: string | null;
+      /** Simulated on the embedded sandbox provider: no real money */
+      sandbox: true;
+    };
     ScopeRequest: {
       name: string;
       /**
@@ -10666,6 +10769,7 @@ export type RevenueShareRule = components['schemas']['RevenueShareRule'];
 export type ReviewCheckResult = components['schemas']['ReviewCheckResult'];
 export type ReviewDetail = components['schemas']['ReviewDetail'];
 export type ReviewQueueItem = components['schemas']['ReviewQueueItem'];
+export type SandboxDispute = components['schemas']['SandboxDispute'];
 export type ScopeRequest = components['schemas']['ScopeRequest'];
 export type SessionResponse = components['schemas']['SessionResponse'];
 export type SubAccountPauseState = components['schemas']['SubAccountPauseState'];
