@@ -169,7 +169,10 @@ export function meteringRoutes(b: BillingContext) {
       params: AccountParams,
       body: Batch,
       response: BatchResult,
-      handler: ({ params, body }) => batch(params.accountId, body.events),
+      handler: async ({ params, body }) => {
+        await ctx.orgs.get(params.accountId); // 404 for an organization that does not exist
+        return batch(params.accountId, body.events);
+      },
     }),
     defineRoute({
       method: 'get',

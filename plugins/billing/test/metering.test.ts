@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlazaServer } from '../../../test/helpers/plaza.ts';
 import { waitFor } from '../../../test/helpers/wait.ts';
-import type { InstalledApp, SignedIn } from '../../../test/helpers/world.ts';
+import { createOrg, type InstalledApp, type SignedIn, signUp } from '../../../test/helpers/world.ts';
 import { billingApp, post, startBilling } from './world.ts';
 
 /**
@@ -13,7 +13,8 @@ import { billingApp, post, startBilling } from './world.ts';
 let plaza: PlazaServer;
 let operator: SignedIn;
 let app: InstalledApp;
-let accounts = 0;
+let owner: SignedIn;
+const newAccount = async () => (await createOrg(owner, 'account')).id;
 const HOUR = 3_600_000;
 
 beforeAll(async () => {
@@ -33,6 +34,7 @@ beforeAll(async () => {
     coreEvent: 'contact.created',
   }).expect(201);
   app = await billingApp(plaza);
+  owner = await signUp(plaza, { name: 'Mia Metered' });
 }, 60_000);
 afterAll(() => plaza?.close());
 
@@ -86,7 +88,7 @@ describe('ingestion', () => {
         fc.integer({ min: 1, max: 25 }),
         fc.infiniteStream(fc.nat()),
         async (unique, dupPicks, batchSize, shuffle) => {
-          const accountId = `acct_prop_${++accounts}`;
+          const accountId = await newAccount();
           const events = unique.map(([tid, e]) => ({
             transactionId: tid,
             meter: e.meter,
@@ -125,7 +127,7 @@ describe('ingestion', () => {
   }, 120_000);
 
   it('tells a duplicate from a conflicting reuse of a transactionId, and refuses per event with its reason', async () => {
-    const accountId = `acct_mixed_${++accounts}`;
+    const accountId = await newAccount();
     const at = new Date().toISOString();
     const first = await batch(accountId, [{ transactionId: 't1', meter: 'tokens', value: 5, timestamp: at }]);
     expect(first.body).toEqual({ accepted: 1, duplicates: 0, refused: [] });
@@ -151,8 +153,13 @@ describe('ingestion', () => {
     expect((await usageOf(accountId)).tokens).toBe(12);
   });
 
+  it('refuses events for an organization that does not exist', async () => {
+    const res = await batch('acct_not_there', [{ transactionId: 'x', meter: 'api_calls' }]);
+    expect(res.status).toBe(404);
+  });
+
   it('refuses a malformed batch as a whole with the field, and more than 1,000 events', async () => {
-    const accountId = `acct_bad_${++accounts}`;
+    const accountId = await newAccount();
     const bad = await batch(accountId, [{ transactionId: 'x', meter: 'tokens', value: 1.5 }]);
     expect(bad.status).toBe(400);
     expect(bad.body.fields[0].field).toBe('body.events.0.value');
@@ -164,7 +171,7 @@ describe('ingestion', () => {
   });
 
   it('counts a late event in the period it happened in, up to the lateness window (72 h by default)', async () => {
-    const accountId = `acct_late_${++accounts}`;
+    const accountId = await newAccount();
     const late = new Date(Date.now() - 71 * HOUR);
     const tooLate = new Date(Date.now() - 73 * HOUR);
     const res = await batch(accountId, [
