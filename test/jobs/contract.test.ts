@@ -231,11 +231,15 @@ describe.each(adapters)('JobQueue contract: $label', (adapter) => {
     expect(failed.failedAt).toBeInstanceOf(Date);
     expect(attempts).toEqual([1, 2]);
     expect((await q.failed()).map((f) => f.id)).toContain(id);
+    // The counts per name (the operator's dashboard) see it, and a job waiting for later.
+    await q.enqueue(name, { invoice: 8 }, { delayMs: 60_000 });
+    expect((await q.counts()).find((c) => c.name === name)).toEqual({ name, waiting: 1, active: 0, failed: 1 });
 
     fixed = true;
     await q.retryFailed(id);
     await waitFor('the retried job', () => done === 1);
     expect(attempts).toEqual([1, 2, 1]);
+    expect((await q.counts()).find((c) => c.name === name)).toMatchObject({ failed: 0 });
     expect(await q.failed(name)).toEqual([]);
     await expect(q.retryFailed(id)).rejects.toMatchObject({ code: 'PLAZA_NOT_FOUND' });
   });
