@@ -43,7 +43,8 @@ const METER_CACHE_MS = 10_000;
  * Usage metering. Each accepted event is one row keyed by (account,
  * transaction_id): a replayed or reordered event can never count twice, and
  * the statement that inserts the events also folds exactly the inserted rows
- * (RETURNING) into per-day aggregates, so totals equal the sum of accepted
+ * (RETURNING) into per-day aggregates (and, for UNIQUE COUNT, the days each
+ * distinct key was seen), so totals equal the sum of accepted
  * events whatever the order and duplication, and reading a period costs one
  * row per meter and day.
  */
@@ -205,10 +206,10 @@ export function createMetering(
         'billing_usage_days',
       ),
       q.query(
-        `SELECT meter_id, count(DISTINCT unique_key)::bigint AS n FROM billing_usage_uniques
-          WHERE account_id = $1 AND day >= $2::date AND day < $3::date GROUP BY meter_id`,
+        `SELECT meter_id, count(*)::bigint AS n FROM billing_usage_unique_keys
+          WHERE account_id = $1 AND days && daterange($2::date, $3::date) GROUP BY meter_id`,
         [accountId, start.toISOString(), end.toISOString()],
-        'billing_usage_uniques',
+        'billing_usage_unique_keys',
       ),
       meters(),
     ]);
@@ -269,7 +270,7 @@ function compare(row: Row, prior: Row): EventOutcome {
 }
 
 // One statement: insert the events (a replayed transaction id inserts nothing), then fold
-// exactly the inserted rows into the day aggregates and the distinct keys. Rows arrive sorted
+// exactly the inserted rows into the day aggregates and the days of each distinct key. Rows arrive sorted
 // by transaction id, so concurrent batches take their locks in the same order.
 const INGEST = `
 WITH input AS (
@@ -297,10 +298,14 @@ WITH input AS (
     latest_value = CASE WHEN (excluded.latest_at, excluded.latest_tid) > (d.latest_at, d.latest_tid)
                         THEN excluded.latest_value ELSE d.latest_value END
 ), uniq AS (
-  INSERT INTO billing_usage_uniques (account_id, meter_id, day, unique_key)
-  SELECT DISTINCT $1, meter_id, (occurred_at AT TIME ZONE 'UTC')::date, unique_key FROM ins
-   WHERE unique_key IS NOT NULL
-  ON CONFLICT DO NOTHING
+  INSERT INTO billing_usage_unique_keys AS k (account_id, meter_id, unique_key, days)
+  SELECT $1, meter_id, unique_key,
+         range_agg(daterange((occurred_at AT TIME ZONE 'UTC')::date, (occurred_at AT TIME ZONE 'UTC')::date + 1))
+    FROM ins WHERE unique_key IS NOT NULL
+   GROUP BY meter_id, unique_key ORDER BY meter_id, unique_key
+  ON CONFLICT (account_id, meter_id, unique_key) DO UPDATE SET days = k.days + excluded.days
+   -- A key already seen on those days is left alone (no row rewritten).
+   WHERE NOT (excluded.days <@ k.days)
 )
 SELECT transaction_id FROM ins`;
 
@@ -315,7 +320,7 @@ async function insert(db: Db, accountId: string, rows: Row[]): Promise<Set<strin
   ];
   for (let attempt = 1; ; attempt++) {
     try {
-      const done = await db.query<{ transaction_id: string }>(INGEST, params, 'billing_ingest');
+      const done = await db.query<{ transaction_id: string }>(INGEST, params, 'billing_ingest_v2');
       return new Set(done.map((d) => d.transaction_id));
     } catch (err) {
       // Two batches of one account meeting on the same day rows may deadlock; the statement
