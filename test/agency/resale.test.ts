@@ -347,6 +347,40 @@ describe('app resale', () => {
     expect(leaks(own.body)).toBe(true);
   });
 
+  it("a refund takes the agency's markup back with the developer's and platform's shares", async () => {
+    const before = (await plaza.core.ledger.charge(invoiceId))!.split;
+    const refund = await plaza.core.payments.refunds.refund({
+      actor: SYSTEM_ACTOR,
+      invoiceId,
+      amount: 2_940,
+      reason: 'half of the month',
+      via: 'operator',
+    });
+    expect(refund).toMatchObject({ amount: 2_940 });
+    const charge = (await plaza.core.ledger.charge(invoiceId))!;
+    expect(charge.refunded).toBe(2_940n);
+    const [ledgerRefund] = await plaza.core.db.query(
+      'SELECT split FROM ledger_refunds WHERE invoice_id = $1',
+      [invoiceId],
+    );
+    const agencyBack = BigInt(
+      ledgerRefund.split.partners.find((p: { role: string }) => p.role === 'agency').amount,
+    );
+    const agencyPart = before.parts.find((p) => p.role === 'agency')!.amount;
+    // Half the charge refunded: half of the agency's part (within a cent), at the charge's rates.
+    expect(Number(agencyBack)).toBeGreaterThanOrEqual(Number(agencyPart) / 2 - 1);
+    expect(Number(agencyBack)).toBeLessThanOrEqual(Number(agencyPart) / 2 + 1);
+    const v = await plaza.core.ledger.verify();
+    expect(v.unbalanced).toEqual([]);
+    expect(v.mismatches).toEqual([]);
+    const dash = await as(agencyOwner).get(`/v1/organizations/${agency.id}/agency-dashboard`).expect(200);
+    const row = dash.body.data.find((r: { id: string }) => r.id === sub.id);
+    expect(row.earnings[0]).toMatchObject({
+      paid: 5_880 - 2_940,
+      agencyShare: Number(agencyPart - agencyBack),
+    });
+  });
+
   it('journals price changes and rolls one back', async () => {
     const api = as(agencyOwner);
     await api

@@ -72,8 +72,10 @@ const Dashboard = z
               currency: z.string(),
               charges: z.number().int(),
               paid: Money.describe('What it paid, less refunds'),
-              agencyShare: Money.describe("The agency's part of those charges (in the ledger)"),
-              markup: Money.describe('Of agencyShare, the resale markup'),
+              agencyShare: Money.describe(
+                "The agency's part of those charges (in the ledger), less what refunds took back",
+              ),
+              markup: Money.describe('The resale markup in those charges (before refunds)'),
             }),
           )
           .describe("The agency's earnings from this sub-account, per currency"),

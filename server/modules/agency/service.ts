@@ -256,7 +256,7 @@ export function createAgencyService(deps: AgencyDeps) {
               currency: e.currency,
               charges: e.charges,
               paid: Number(e.gross - e.refunded),
-              agencyShare: Number(e.agencyShare),
+              agencyShare: Number(e.agencyShare - e.refundedShare),
               markup: Number(e.markup),
             })),
         });

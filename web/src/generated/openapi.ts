@@ -715,6 +715,20 @@ export interface paths {
     /** Which apps the agency's sub-accounts see, and the grace period before pausing one */
     get: operations['whichAppsTheAgencySSubAccountsSeeAndTheGracePeriodBeforePausingOne'];
   };
+  '/v1/organizations/{orgId}/sending-domain': {
+    /** The agency's sending domain (SPF, DKIM and DMARC records), or null */
+    get: operations['theAgencySSendingDomainSpfDkimAndDmarcRecordsOrNull'];
+    /** Set the sending domain (replaces the previous one); answers the records to create */
+    post: operations['setTheSendingDomainReplacesThePreviousOneAnswersTheRecordsToCreate'];
+  };
+  '/v1/organizations/{orgId}/sending-domain/{sendingDomainId}': {
+    /** Stop sending from this domain (back to the platform address) */
+    delete: operations['stopSendingFromThisDomainBackToThePlatformAddress'];
+  };
+  '/v1/organizations/{orgId}/sending-domain/{sendingDomainId}/verify': {
+    /** Check the SPF, DKIM and DMARC records now */
+    post: operations['checkTheSpfDkimAndDmarcRecordsNow'];
+  };
   '/v1/organizations/{orgId}/sub-accounts': {
     /** List sub-accounts */
     get: operations['listSubAccounts'];
@@ -6794,6 +6808,112 @@ export interface operations {
       };
     };
   };
+  /** The agency's sending domain (SPF, DKIM and DMARC records), or null */
+  theAgencySSendingDomainSpfDkimAndDmarcRecordsOrNull: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            sendingDomain: components['schemas']['SendingDomain'] | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Set the sending domain (replaces the previous one); answers the records to create */
+  setTheSendingDomainReplacesThePreviousOneAnswersTheRecordsToCreate: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+      };
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          domain: string;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      201: {
+        content: {
+          'application/json': components['schemas']['SendingDomain'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Stop sending from this domain (back to the platform address) */
+  stopSendingFromThisDomainBackToThePlatformAddress: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        sendingDomainId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['SendingDomain'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Check the SPF, DKIM and DMARC records now */
+  checkTheSpfDkimAndDmarcRecordsNow: {
+    parameters: {
+      query?: never;
+      path: {
+        orgId: string;
+        sendingDomainId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': components['schemas']['SendingDomain'];
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   /** List sub-accounts */
   listSubAccounts: {
     parameters: {
@@ -8477,9 +8597,9 @@ export interface components {
           charges: number;
           /** What it paid, less refunds */
           paid: number;
-          /** The agency's part of those charges (in the ledger) */
+          /** The agency's part of those charges (in the ledger), less what refunds took back */
           agencyShare: number;
-          /** Of agencyShare, the resale markup */
+          /** The resale markup in those charges (before refunds) */
           markup: number;
         }[];
       }[];
@@ -9945,6 +10065,28 @@ export interface components {
        */
       optional: boolean;
     };
+    SendingDomain: {
+      id: string;
+      domain: string;
+      state: 'pending' | 'verified' | 'removed';
+      /** The DNS records to create */
+      records: {
+        type: 'TXT';
+        name: string;
+        value: string;
+        purpose: 'SPF' | 'DKIM' | 'DMARC';
+      }[];
+      lastCheckedAt: string | null;
+      lastResult: {
+        ok: boolean;
+        spf: string;
+        dkim: string;
+        dmarc: string;
+      } | null;
+      verifiedAt: string | null;
+      /** Format: date-time */
+      createdAt: string;
+    };
     SessionResponse: {
       user: components['schemas']['User'];
       csrfToken: string;
@@ -10771,6 +10913,7 @@ export type ReviewDetail = components['schemas']['ReviewDetail'];
 export type ReviewQueueItem = components['schemas']['ReviewQueueItem'];
 export type SandboxDispute = components['schemas']['SandboxDispute'];
 export type ScopeRequest = components['schemas']['ScopeRequest'];
+export type SendingDomain = components['schemas']['SendingDomain'];
 export type SessionResponse = components['schemas']['SessionResponse'];
 export type SubAccountPauseState = components['schemas']['SubAccountPauseState'];
 export type SubAccountTemplate = components['schemas']['SubAccountTemplate'];
