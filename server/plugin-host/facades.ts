@@ -1,4 +1,4 @@
-import { notFound } from '../errors.ts';
+import { invalid, notFound } from '../errors.ts';
 import type { LedgerService } from '../modules/ledger/index.ts';
 import type { Organization, OrganizationsService } from '../modules/organizations/index.ts';
 import type { PaymentsService } from '../modules/payments/index.ts';
@@ -15,6 +15,17 @@ export interface PlatformFacades {
   ledger: PluginLedger;
   payments: PluginPayments;
 }
+
+/**
+ * The accounts a plugin's own money moves through. Partners' accounts
+ * (pending, payable, in transit, disputes) belong to payouts and revenue share.
+ */
+const PLUGIN_ACCOUNT_KINDS = new Set<string>([
+  'customer_receivable',
+  'platform_revenue',
+  'provider_cash',
+  'processing_fees',
+]);
 
 const pluginOrg = (o: Organization): PluginOrg => ({
   id: o.id,
@@ -38,9 +49,18 @@ export function createPlatformFacades(plugin: string, s: PlatformServices): Plat
       members: (orgId) => s.organizations.membersOf(orgId),
     },
     ledger: {
-      // The key carries the plugin's name, so it never replays core's or another plugin's transaction.
-      post: (tx, input) =>
-        s.ledger.post(tx, { ...input, idempotencyKey: `${plugin}:${input.idempotencyKey}` }),
+      post(tx, input) {
+        const foreign = (input.entries ?? []).find((e) => !PLUGIN_ACCOUNT_KINDS.has(e.account?.kind));
+        if (foreign)
+          return Promise.reject(
+            invalid(
+              'entries',
+              `plugins post to ${[...PLUGIN_ACCOUNT_KINDS].join(', ')}, not ${foreign.account?.kind}`,
+            ),
+          );
+        // The key carries the plugin's name, so it never replays core's or another plugin's transaction.
+        return s.ledger.post(tx, { ...input, idempotencyKey: `${plugin}:${input.idempotencyKey}` });
+      },
       balance: (account, currency) => s.ledger.balance(account, currency),
     },
     payments: {

@@ -206,6 +206,11 @@ describe('ctx.ledger and ctx.payments', () => {
       [first.body.transactionId],
     );
     expect(tx).toEqual({ idempotency_key: 'tiers:grant:k1', debits: 1500, credits: 1500 });
+    // Partners' accounts belong to payouts: a plugin cannot move their money.
+    const refused = await post('/grants', { amount: 100, key: 'k2', from: 'partner_payable' }).expect(400);
+    expect(refused.body.fields).toEqual([
+      { field: 'entries', reason: expect.stringMatching(/not partner_payable/) },
+    ]);
   });
 
   it('charges the platform’s customer through a checkout, then the saved card, each in the ledger and as an event', async () => {
