@@ -54,6 +54,8 @@ export function createSettingsStore(
       const fields: FieldError[] = Object.keys(values)
         .filter((k) => !(k in shape))
         .map((k) => ({ field: `${where}.${k}`, reason: 'is not a setting of this plugin' }));
+      // Two saves at once would each merge over the same old values: the second waits for the first.
+      await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`plugin-settings:${plugin}:${orgId}`]);
       const current = await stored(orgId, q);
       const parsed = decl.schema.safeParse({ ...fromStored(current), ...values });
       if (!parsed.success)
