@@ -20,7 +20,6 @@ import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
 import { type Person, person, registerApp, type TestApp } from '../helpers/world.ts';
 
 let plaza: PlazaServer;
-let forms: TestApp;
 let tracker: TestApp;
 let ana: Person;
 let cleo: Person;
@@ -33,7 +32,8 @@ let page: Page;
 beforeAll(async () => {
   await buildWeb({ ifStale: true, quiet: true });
   plaza = await startPlazaServer();
-  forms = await registerApp(plaza, { name: 'Free Forms', redirectUris: ['https://forms.example.com/cb'] });
+  // Free Forms is what the template installs.
+  await registerApp(plaza, { name: 'Free Forms', redirectUris: ['https://forms.example.com/cb'] });
   tracker = await registerApp(plaza, {
     name: 'Call Tracker',
     redirectUris: ['https://tracker.example.com/cb'],
