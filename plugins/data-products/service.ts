@@ -167,6 +167,15 @@ export function createService(ctx: Ctx, products: Map<string, Product>) {
         });
       }
     });
+    // Data minimization: inputs older than every window of their source will never be read again.
+    const oldest = [...products.values()]
+      .filter((p) => p.source === product.source)
+      .map((p) => periodStart(p, now, p.periods - 1))
+      .sort()[0];
+    await db.query('DELETE FROM data_products_inputs WHERE source = $1 AND occurred_at < $2::timestamptz', [
+      product.source,
+      `${oldest}T00:00:00Z`,
+    ]);
     return { product: product.id, refreshedAt: now.toISOString(), periods: summary };
   }
 

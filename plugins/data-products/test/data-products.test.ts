@@ -180,6 +180,22 @@ describe('data products', () => {
     await plaza.core.db.query("DELETE FROM data_products_inputs WHERE event_id LIKE 'evt_bulk_%'");
   });
 
+  it('inputs older than every refresh window are deleted by the refresh (kept no longer than needed)', async () => {
+    // Without the 10,000 rows the cells are as two tests ago: that release is answered again, for free.
+    await refresh();
+    const before = (await query().expect(200)).body;
+    expect(before.epsilon.spent).toBe(1.2);
+    await plaza.core.db.query(
+      `INSERT INTO data_products_inputs (event_id, organization_id, source, occurred_at)
+       VALUES ('evt_old', $1, 'contacts.created', now() - interval '60 days')`,
+      [accounts[1]],
+    );
+    await refresh();
+    expect(await inputsOf(accounts[1])).toBe(2);
+    // Nothing in the window changed, so the release (and the budget) is as it was.
+    expect((await query().expect(200)).body).toEqual({ ...before, refreshedAt: expect.any(String) });
+  });
+
   it('opting out removes the account from the next refresh (the group falls under k again)', async () => {
     await put(owner, `/organizations/${accounts[9]}/sharing/${PRODUCT}`, { optedIn: false }).expect(200);
     expect(await inputsOf(accounts[9])).toBe(0);
