@@ -6,6 +6,7 @@ import { waitFor } from '../../../test/helpers/wait.ts';
 import {
   createOrg,
   type InstalledApp,
+  installApp,
   type SignedIn,
   signInWithPlatformRole,
   signUp,
@@ -107,7 +108,10 @@ describe('data products', () => {
   it('accounts are out by default and opt in per product on their sharing settings', async () => {
     const res = await owner.agent.get(`/v1/data-products/organizations/${accounts[0]}/sharing`).expect(200);
     expect(res.body.profile).toEqual({ vertical: 'dental-clinic', region: 'europe' });
-    expect(res.body.products).toEqual([expect.objectContaining({ id: PRODUCT, optedIn: false, k: 10 })]);
+    expect(res.body.products).toEqual([
+      expect.objectContaining({ id: PRODUCT, optedIn: false, k: 10, period: 'week' }),
+      expect.objectContaining({ id: 'cohort_installs', optedIn: false, period: 'month' }),
+    ]);
     for (const id of accounts.slice(0, 9)) {
       const on = await put(owner, `/organizations/${id}/sharing/${PRODUCT}`, { optedIn: true }).expect(200);
       expect(on.body.products[0]).toMatchObject({ optedIn: true });
@@ -348,6 +352,30 @@ describe('data products', () => {
     // People's sessions are not app tokens.
     await owner.agent.get(`/v1/data-products/${PRODUCT}/query`).expect(401);
     expect(await inputsOf(accounts[0])).toBe(3); // nothing the stranger did changed the opt-in
+  });
+
+  it('records app installs only for accounts opted in to a product of that source', async () => {
+    await put(owner, `/organizations/${accounts[1]}/sharing/cohort_installs`, { optedIn: true }).expect(200);
+    const installs = (orgId: string) =>
+      plaza.core.db
+        .one<{ n: number }>(
+          "SELECT count(*)::int AS n FROM data_products_inputs WHERE organization_id = $1 AND source = 'apps.installed'",
+          [orgId],
+        )
+        .then((r) => r.n);
+    // accounts[2] contributes contacts, not installs.
+    await installApp(plaza, reader.app, accounts[2], [SCOPE]);
+    await installApp(plaza, reader.app, accounts[1], [SCOPE]);
+    await waitFor('the install of accounts[1]', async () => (await installs(accounts[1])) === 1);
+    expect(await installs(accounts[2])).toBe(0);
+    const refreshed = (
+      await operator.agent
+        .post('/v1/data-products/products/cohort_installs/refresh')
+        .set('x-csrf-token', operator.csrf)
+        .expect(200)
+    ).body;
+    // One contributor is far from k = 10.
+    expect(refreshed.periods).toEqual([expect.objectContaining({ cells: 0, suppressed: 1 })]);
   });
 
   it('bad input is a 400 naming the field', async () => {
