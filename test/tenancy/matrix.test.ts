@@ -76,6 +76,8 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   // Agency: A's template; a price change and a sub-account of A (the organization check comes first).
   templateId: (a) => a.templateId,
   domainId: (a) => a.domainId,
+  // The organization check comes first, so an id that does not exist still proves B is refused.
+  sendingDomainId: () => 'sdm_not_there',
   // Brand assets are public (pages and emails show them): no tenant to cross.
   brandAssetId: () => 'bast_not_there',
   changeId: () => 'apc_not_there',

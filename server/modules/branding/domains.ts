@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { Resolver } from 'node:dns/promises';
 import type { Config } from '../../config.ts';
 import type { Db, Queryable } from '../../db/index.ts';
 import { conflict, forbidden, invalid, notFound } from '../../errors.ts';
@@ -57,12 +56,12 @@ export function createDomains(deps: {
   config: Config;
   log: Logger;
   audit: AuditService;
-  resolver?: DnsResolver;
+  resolver: DnsResolver;
   /** Called after any change of what is active (the caller re-reads its host map). */
   onChange: () => Promise<void>;
 }) {
   const { db, config, log, audit } = deps;
-  const resolver: DnsResolver = deps.resolver ?? new Resolver({ timeout: 5000, tries: 2 });
+  const { resolver } = deps;
   const platformHost = new URL(config.baseUrl).hostname.toLowerCase();
   let enqueue: ((domainId: string) => Promise<void>) | undefined;
 

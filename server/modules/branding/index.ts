@@ -34,7 +34,13 @@ declare module '../module.ts' {
 export default defineModule({
   name: 'branding',
   requires: ['organizations', 'audit', 'oauth', 'mail'],
-  tables: ['branding_assets', 'branding_drafts', 'branding_theme_versions', 'branding_domains'],
+  tables: [
+    'branding_assets',
+    'branding_drafts',
+    'branding_theme_versions',
+    'branding_domains',
+    'branding_sending_domains',
+  ],
   createService: (deps) => {
     const branding = createBrandingService({
       ...deps,
@@ -84,10 +90,14 @@ export default defineModule({
           footerText: t.footerText,
           primaryColor: t.colours.primary,
           logoUrl: t.logoUrl ? `${t.baseUrl}${t.logoUrl}` : null,
+          fromAddress: t.organizationId
+            ? ((d) => (d ? `no-reply@${d}` : null))(await branding.sending.verifiedDomainOf(t.organizationId))
+            : null,
         };
       },
       'branding',
     );
+    deps.extensions.add('mail.signer', (domain) => branding.sending.signerForDomain(domain), 'branding');
     return branding;
   },
   jobs: (branding) => [

@@ -8,6 +8,7 @@ import {
   DomainSchema,
   EffectiveThemeSchema,
   Hostname,
+  SendingDomainSchema,
   ThemeInput,
   ThemeSchema,
   ThemeState,
@@ -17,6 +18,7 @@ import { ASSET_LIMITS, type BrandAssetKind, type BrandingService } from './servi
 const AGENCY_ADMIN: Access = { kind: 'org', orgKinds: ['agency'], minRole: 'admin' };
 const OrgParams = z.object({ orgId: z.string().max(64) });
 const DomainParams = OrgParams.extend({ domainId: z.string().max(64) });
+const SendingParams = OrgParams.extend({ sendingDomainId: z.string().max(64) });
 
 function uploadRoute(branding: BrandingService, kind: BrandAssetKind) {
   const rawBody = { contentTypes: [...IMAGE_TYPES], maxBytes: ASSET_LIMITS[kind].maxBytes };
@@ -163,6 +165,48 @@ export function brandingRoutes({ branding }: { branding: BrandingService }) {
       params: DomainParams,
       response: DomainSchema,
       handler: ({ org, params }) => branding.domains.remove(org, params.domainId),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/organizations/:orgId/sending-domain',
+      summary: "The agency's sending domain (SPF, DKIM and DMARC records), or null",
+      tag: 'Branding',
+      access: AGENCY_ADMIN,
+      params: OrgParams,
+      response: z.object({ sendingDomain: SendingDomainSchema.nullable() }),
+      handler: async ({ org }) => ({ sendingDomain: await branding.sending.get(org) }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/organizations/:orgId/sending-domain',
+      summary: 'Set the sending domain (replaces the previous one); answers the records to create',
+      tag: 'Branding',
+      access: AGENCY_ADMIN,
+      params: OrgParams,
+      body: z.object({ domain: Hostname }),
+      status: 201,
+      response: SendingDomainSchema,
+      handler: ({ org, body }) => branding.sending.add(org, body.domain),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/organizations/:orgId/sending-domain/:sendingDomainId/verify',
+      summary: 'Check the SPF, DKIM and DMARC records now',
+      tag: 'Branding',
+      access: AGENCY_ADMIN,
+      params: SendingParams,
+      response: SendingDomainSchema,
+      handler: ({ org, params }) => branding.sending.verify(org, params.sendingDomainId),
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/v1/organizations/:orgId/sending-domain/:sendingDomainId',
+      summary: 'Stop sending from this domain (back to the platform address)',
+      tag: 'Branding',
+      access: AGENCY_ADMIN,
+      params: SendingParams,
+      response: SendingDomainSchema,
+      handler: ({ org, params }) => branding.sending.remove(org, params.sendingDomainId),
     }),
     defineRoute({
       method: 'get',

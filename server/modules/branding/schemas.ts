@@ -199,3 +199,28 @@ export function contrastProblems(c: ThemeInput['colours']): Array<{ field: strin
   need('accent', c.accent, c.background, 3, `accent ${c.accent} on background ${c.background}`);
   return out;
 }
+
+export const SendingDomainSchema = z
+  .object({
+    id: z.string(),
+    domain: z.string(),
+    state: z.enum(['pending', 'verified', 'removed']),
+    records: z
+      .array(
+        z.object({
+          type: z.literal('TXT'),
+          name: z.string(),
+          value: z.string(),
+          purpose: z.enum(['SPF', 'DKIM', 'DMARC']),
+        }),
+      )
+      .describe('The DNS records to create'),
+    lastCheckedAt: Timestamp.nullable(),
+    lastResult: z
+      .object({ ok: z.boolean(), spf: z.string(), dkim: z.string(), dmarc: z.string() })
+      .nullable(),
+    verifiedAt: Timestamp.nullable(),
+    createdAt: Timestamp,
+  })
+  .meta({ id: 'SendingDomain' });
+export type SendingDomain = z.output<typeof SendingDomainSchema>;

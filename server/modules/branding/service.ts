@@ -1,3 +1,4 @@
+import { Resolver } from 'node:dns/promises';
 import type { Config } from '../../config.ts';
 import type { Db, Queryable } from '../../db/index.ts';
 import { forbidden, PlazaError } from '../../errors.ts';
@@ -10,6 +11,7 @@ import type { AuditService } from '../audit/index.ts';
 import type { OrganizationsService } from '../organizations/index.ts';
 import { createDomains, type DnsResolver } from './domains.ts';
 import { contrastProblems, type EffectiveTheme, FONTS, onColour, ThemeInput } from './schemas.ts';
+import { createSendingDomains } from './sending.ts';
 
 /**
  * White-label themes. An agency edits a draft (validated on every save) and
@@ -43,6 +45,8 @@ export interface BrandingDeps {
   storage: Storage;
   audit: AuditService;
   organizations: OrganizationsService;
+  /** PLAZA_SECRET: sending domains' DKIM keys are encrypted under it. */
+  secret: string;
   resolver?: DnsResolver;
   /** How often each process re-reads active domains and the latest publish (ms). */
   refreshMs?: number;
@@ -210,17 +214,20 @@ export function createBrandingService(deps: BrandingDeps) {
     return owner ? liveTheme(owner) : null;
   }
 
+  const resolver = deps.resolver ?? new Resolver({ timeout: 5000, tries: 2 });
+  const sending = createSendingDomains({ db, config, secret: deps.secret, audit, resolver });
   const domains = createDomains({
     db,
     config,
     log,
     audit,
-    resolver: deps.resolver,
+    resolver,
     onChange: () => refresh(),
   });
 
   return {
     domains,
+    sending,
 
     /** Starts the per-process cache refresh (every process: API and workers). */
     async start(): Promise<void> {

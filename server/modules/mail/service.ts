@@ -17,6 +17,8 @@ export interface Email {
   /** The sender when it is not MAIL_FROM (a white-labelled email: the agency's name, the platform's address). */
   from?: string;
   replyTo?: string;
+  /** Set when sending, never queued: the DKIM key of the agency's verified sending domain. */
+  dkim?: { domainName: string; keySelector: string; privateKey: string };
 }
 
 /**
@@ -35,7 +37,14 @@ export interface MailBrand {
   primaryColor: string;
   /** Absolute URL of the logo. */
   logoUrl: string | null;
+  /** The agency's verified sending domain's address; null: the platform's address. */
+  fromAddress: string | null;
 }
+
+/** The DKIM key of a verified sending domain; undefined when the domain is not (or no longer) verified. */
+export type MailSigner = (
+  domain: string,
+) => Promise<{ domainName: string; keySelector: string; privateKey: string } | undefined>;
 export type MailBrandResolver = (req: {
   organizationId: string | null;
   host: string | null;
@@ -44,6 +53,7 @@ export type MailBrandResolver = (req: {
 declare module '../../lib/extension-points.ts' {
   interface ExtensionPoints {
     'mail.brand': MailBrandResolver;
+    'mail.signer': MailSigner;
   }
 }
 
@@ -87,6 +97,11 @@ export function createMailService({
     owner: 'mail',
     single: true,
     description: 'The brand of an email (white-label): name, sender, reply-to, footer, where links point',
+  });
+  const signers = extensions.define('mail.signer', {
+    owner: 'mail',
+    single: true,
+    description: 'DKIM keys of verified sending domains (white-label); other domains never send',
   });
   const platformAddress = /<([^>]+)>/.exec(config.mailFrom)?.[1] ?? config.mailFrom;
 
@@ -144,15 +159,23 @@ export function createMailService({
       text,
       html,
     };
-    // Until the agency verifies a sending domain: the platform's address under the agency's name.
+    // The agency's verified sending domain, or until then the platform's address under the agency's name.
     if (brand)
-      email.from = `"${(brand.senderName ?? brand.brandName).replace(/["\\\r\n]/g, '')}" <${platformAddress}>`;
+      email.from = `"${(brand.senderName ?? brand.brandName).replace(/["\\\r\n]/g, '')}" <${brand.fromAddress ?? platformAddress}>`;
     if (brand?.replyTo) email.replyTo = brand.replyTo;
     return email;
   }
 
   /** The `mail.send` job: one rendered email out through SMTP (or the log), copied to the dev mailbox. */
   async function deliver(email: Email): Promise<void> {
+    // An agency's own domain sends only while it is verified, DKIM-signed with its key; otherwise
+    // the platform's address (the queued email may predate the domain's removal).
+    const domain = email.from ? /@([^>\s]+)>?$/.exec(email.from)?.[1] : undefined;
+    if (domain && email.from && !email.from.includes(`<${platformAddress}>`)) {
+      const signer = await signers.list()[0]?.value(domain);
+      if (signer) email.dkim = signer;
+      else email.from = email.from.replace(/<[^>]+>$/, `<${platformAddress}>`);
+    }
     if (transport) {
       await transport.sendMail({ ...email, from: email.from ?? config.mailFrom });
     } else {
