@@ -16,6 +16,9 @@
  * page; the developer's Earnings page, the operator's figures and the
  * customer's Billing page show what the ledger holds.
  *
+ * The story runs twice: on the sandbox, and on the Stripe adapter (the real
+ * SDK) against the fake Stripe, whose webhooks settle each step.
+ *
  * PLAZA_E2E_SCREENSHOTS=<folder> saves a screenshot of each step there.
  */
 import { randomBytes } from 'node:crypto';
@@ -24,6 +27,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
+import { type FakeStripe, startFakeStripe } from '../fake-stripe/server.ts';
 import { launchBrowser } from '../helpers/browser.ts';
 import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
 import { account, person, registerApp, withInstalledApp } from '../helpers/world.ts';
@@ -149,13 +153,47 @@ describe('payouts account page (sandbox)', () => {
   });
 });
 
-describe('the money story in one world (sandbox)', () => {
+/**
+ * One world of the money story: its Plaza, and what differs between the providers (the hosted
+ * onboarding and payment pages, and Stripe's webhooks, which arrive after the answer).
+ */
+interface MoneyWorld {
+  plaza: () => PlazaServer;
+  onboardingUrl: RegExp;
+  /** Pays (or saves a card) on the provider's hosted page. */
+  pay(page: Page, mode: 'payment' | 'setup'): Promise<void>;
+  /** Until the provider's events sent so far are processed. */
+  settle(): Promise<void>;
+}
+
+const sandboxWorld: MoneyWorld = {
+  plaza: () => plaza!,
+  onboardingUrl: /\/sandbox\/onboarding\//,
+  async pay(page, mode) {
+    await page.getByLabel('Card number').fill('4242 4242 4242 4242');
+    await page.getByRole('button', { name: mode === 'payment' ? 'Pay' : /Pay|Save/ }).click();
+  },
+  settle: async () => {},
+};
+
+let fake: FakeStripe | undefined;
+let onStripe: PlazaServer | undefined;
+const fakeStripeWorld: MoneyWorld = {
+  plaza: () => onStripe!,
+  onboardingUrl: /\/connect\/onboard\//,
+  async pay(page) {
+    await page.getByRole('button', { name: 'Pay', exact: true }).click();
+  },
+  settle: () => fake!.flush(),
+};
+
+function moneyStory(w: MoneyWorld) {
   const money = (minor: bigint | number) =>
     new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' }).format(Number(minor) / 100);
 
   async function signedIn(email: string, password: string) {
     const context = await browser!.newContext({
-      baseURL: plaza!.baseUrl,
+      baseURL: w.plaza().baseUrl,
       viewport: { width: 1280, height: 900 },
       locale: 'en-US',
     });
@@ -167,7 +205,7 @@ describe('the money story in one world (sandbox)', () => {
   }
 
   it('connect, pay a monthly app, renew, usage, refund, payout run: the pages show the ledger', async () => {
-    const p = plaza!;
+    const p = w.plaza();
     const monthly = await registerApp(p, {
       redirectUris: ['https://app.example.com/cb'],
       pricing: { type: 'recurring', interval: 'month', amount: 4_900, currency: 'USD', trialDays: 0 },
@@ -178,9 +216,10 @@ describe('the money story in one world (sandbox)', () => {
     // 1. The developer connects a payout account on its Payouts page.
     await devUser.page.goto(`/orgs/${dev}/payouts-account`);
     await devUser.page.getByRole('button', { name: 'Connect payout account' }).click();
-    await devUser.page.waitForURL(/\/sandbox\/onboarding\//);
+    await devUser.page.waitForURL(w.onboardingUrl);
     await devUser.page.getByRole('button', { name: 'Submit details' }).click();
     await devUser.page.getByText('Your payout account is ready.').waitFor();
+    await w.settle();
 
     // 2. A customer installs the monthly app and pays on the payment page.
     const owner = await person(p, 'Olive Owner');
@@ -201,9 +240,9 @@ describe('the money story in one world (sandbox)', () => {
     expect(refused?.code).toBe('PLAZA_PAYMENT_REQUIRED');
     const customer = await signedIn(owner.email, owner.password);
     await customer.page.goto(refused.extra.checkoutUrl);
-    await customer.page.getByLabel('Card number').fill('4242 4242 4242 4242');
-    await customer.page.getByRole('button', { name: 'Pay' }).click();
+    await w.pay(customer.page, 'payment');
     await customer.page.waitForURL(/\?payment=success/);
+    await w.settle();
     await expect(admit()).resolves.toBeUndefined();
 
     // 3. The period renews from the saved card.
@@ -212,6 +251,7 @@ describe('the money story in one world (sandbox)', () => {
       new Date(Date.parse(sub!.currentPeriodEnd!) + 1000),
     );
     expect(renewal).toMatchObject({ paid: 1, failed: 0 });
+    await w.settle();
 
     // 4. The developer's usage-priced app (a version has one price) reports usage through the app API;
     // it is charged at the period's end.
@@ -225,9 +265,9 @@ describe('the money story in one world (sandbox)', () => {
       (err) => err,
     );
     await customer.page.goto(setup.extra.checkoutUrl);
-    await customer.page.getByLabel('Card number').fill('4242 4242 4242 4242');
-    await customer.page.getByRole('button', { name: /Pay|Save/ }).click();
+    await w.pay(customer.page, 'setup');
     await customer.page.waitForURL(/\?payment=success/);
+    await w.settle();
     const installed = await withInstalledApp(p, { app: metered, owner, account: { id: acct.org.id } });
     await p.http
       .post('/v1/app/usage')
@@ -242,6 +282,7 @@ describe('the money story in one world (sandbox)', () => {
     expect(
       await p.core.payments.subscriptions.renewDue(new Date(Date.parse(usageSub.currentPeriodEnd!) + 1000)),
     ).toMatchObject({ paid: 1 });
+    await w.settle();
 
     // 5. The operator refunds part of the renewal.
     const email = `ops-story-${run}@example.test`;
@@ -261,6 +302,7 @@ describe('the money story in one world (sandbox)', () => {
       headers: { 'x-csrf-token': ops.csrf },
     });
     expect(refund.status()).toBe(201);
+    await w.settle();
 
     // 6. The terms ran out; the operator runs payouts from the Finance page.
     await p.core.db.query(
@@ -315,5 +357,20 @@ describe('the money story in one world (sandbox)', () => {
     const v = await p.core.ledger.verify();
     expect(v).toMatchObject({ mismatches: [], unbalanced: [] });
     for (const x of [devUser, customer, ops]) await x.context.close();
+  }, 120_000);
+}
+
+describe('the money story in one world (sandbox)', () => moneyStory(sandboxWorld));
+
+describe('the money story in one world (Stripe adapter on the fake Stripe)', () => {
+  beforeAll(async () => {
+    fake = await startFakeStripe();
+    onStripe = await startPlazaServer({ env: fake.env(), workers: false });
+    fake.setWebhookUrl(`${onStripe.baseUrl}/v1/payments/stripe/webhook`);
+  }, 120_000);
+  afterAll(async () => {
+    await fake?.close();
+    await onStripe?.close();
   });
+  moneyStory(fakeStripeWorld);
 });
