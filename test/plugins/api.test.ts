@@ -49,6 +49,7 @@ describe('per-organization settings', () => {
       plan: 'free',
       maxContacts: 1000,
       maxSeats: 50,
+      maxApps: 100,
       greeting: 'Welcome',
       discount: 0,
       invoicesByEmail: true,
@@ -181,6 +182,24 @@ describe('organization.limits', () => {
     await saveSettings(ann, shop.id, { maxSeats: 3 }).expect(200);
     await accept().expect(200);
     await cy.agent.get(`/v1/organizations/${shop.id}/members`).expect(200);
+  });
+
+  it('refuses an installation beyond the plan’s apps, in the installing transaction', async () => {
+    await saveSettings(ann, shop.id, { maxApps: 1 }).expect(200);
+    const install = (appId: string) =>
+      plaza.core.installations.create({
+        accountId: shop.id,
+        appId,
+        versionId: `${appId}_v1`,
+        grantedScopes: [],
+        actor: { userId: ann.user.id, email: ann.user.email, platformRole: null, ip: null, requestId: null },
+      });
+    await install('app_first');
+    await expect(install('app_second')).rejects.toMatchObject({ code: 'PLAZA_ENTITLEMENT', status: 402 });
+    const rows = await plaza.core.db.query('SELECT app_id FROM installations WHERE account_id = $1', [
+      shop.id,
+    ]);
+    expect(rows.map((r) => r.app_id)).toEqual(['app_first']);
   });
 });
 
