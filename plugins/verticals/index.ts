@@ -127,6 +127,13 @@ export default definePlugin({
         area: 'org',
         orgKinds: ['account', 'agency'],
       },
+      {
+        path: 'packs',
+        component: 'PacksPage.vue',
+        title: 'Industry templates',
+        area: 'operator',
+        platformRoles: ['admin'],
+      },
     ],
   },
   setup(ctx) {

@@ -68,7 +68,9 @@ describe('verticals gallery', () => {
     await step(page.getByRole('button', { name: 'Show what changes' }).click());
     await expect.poll(() => page.locator('.plan').textContent()).toMatch(/0 conflicts/);
     await step(page.getByRole('button', { name: 'Apply', exact: true }).click());
-    await expect.poll(() => page.getByRole('status').textContent()).toMatch(/Dental clinic 1\.0\.0 applied/);
+    await expect
+      .poll(() => page.getByRole('status').textContent(), { timeout: 15_000 })
+      .toMatch(/Dental clinic 1\.0\.0 applied/);
     expect(steps).toBeLessThanOrEqual(6);
 
     // The sub-account exists and has the vertical, as its API shows.
@@ -89,5 +91,24 @@ describe('verticals gallery', () => {
     // Applying again to the same sub-account changes nothing, and says so.
     await page.getByRole('button', { name: 'Apply', exact: true }).click();
     await expect.poll(() => page.getByRole('status').textContent()).toMatch(/Nothing to do/);
+
+    // A second sub-account: "every sub-account" applies where it is missing and reports each.
+    await context.request.post(`/v1/organizations/${agency.id}/sub-accounts`, {
+      data: { name: 'Uptown Dental' },
+      headers: { 'x-csrf-token': csrf },
+    });
+    await page.reload();
+    await page
+      .locator('[data-vertical="dental-clinic"]')
+      .getByRole('button', { name: 'Use this template' })
+      .click();
+    await page.getByLabel('Sub-account').selectOption('all');
+    await page.getByRole('button', { name: 'Apply', exact: true }).click();
+    const rows = page.getByRole('table', { name: 'Sub-accounts' }).getByRole('row');
+    // Two applies in a row on a shared machine: poll longer than the default second.
+    await expect
+      .poll(() => rows.filter({ hasText: 'Uptown Dental' }).textContent(), { timeout: 15_000 })
+      .toMatch(/applied/);
+    expect(await rows.filter({ hasText: 'Downtown Dental' }).textContent()).toMatch(/nothing to do/);
   }, 120_000);
 });
