@@ -15,6 +15,7 @@ export type ThemeState = ResponseOf<'/v1/organizations/{orgId}/branding/theme', 
 export type ThemeInput = RequestBodyOf<'/v1/organizations/{orgId}/branding/theme', 'put'>;
 export type BrandAsset = components['schemas']['BrandAsset'];
 export type CustomDomain = components['schemas']['CustomDomain'];
+export type SendingDomain = components['schemas']['SendingDomain'];
 
 export const FONT_LABELS: Record<EffectiveTheme['font'], string> = {
   system: 'System (default)',
@@ -87,6 +88,15 @@ export const brandingApi = {
     request<CustomDomain>('POST', `${base(orgId)}/domains/${seg(id)}/verify`),
   removeDomain: (orgId: string, id: string) =>
     request<CustomDomain>('DELETE', `${base(orgId)}/domains/${seg(id)}`),
+  sendingDomain: async (orgId: string) =>
+    (await request<{ sendingDomain: SendingDomain | null }>('GET', `${base(orgId)}/sending-domain`))
+      .sendingDomain,
+  setSendingDomain: (orgId: string, domain: string) =>
+    request<SendingDomain>('POST', `${base(orgId)}/sending-domain`, { domain }),
+  verifySendingDomain: (orgId: string, id: string) =>
+    request<SendingDomain>('POST', `${base(orgId)}/sending-domain/${seg(id)}/verify`),
+  removeSendingDomain: (orgId: string, id: string) =>
+    request<SendingDomain>('DELETE', `${base(orgId)}/sending-domain/${seg(id)}`),
 };
 
 /** WCAG contrast ratio of two hex colours (the live preview warns before the server refuses). */
