@@ -271,6 +271,44 @@ describe('fake Stripe', () => {
     expect((got[0]!.data.object as Stripe.Account).requirements?.currently_due).toEqual(['external_account']);
   });
 
+  it('answers 409 to a request whose idempotency key another request is still using, then replays the first', async () => {
+    const account = await stripe.v2.core.accounts.create({
+      dashboard: 'express',
+      configuration: { recipient: {} },
+    });
+    fake.completeOnboarding(account.id);
+    const session = await stripe.checkout.sessions.create({
+      mode: 'payment',
+      line_items: [
+        { price_data: { currency: 'usd', unit_amount: 5_000, product_data: { name: 'Pro' } }, quantity: 1 },
+      ],
+      success_url: 'http://plaza.test/ok',
+    });
+    await fetch(`${session.url}/pay`, {
+      method: 'POST',
+      body: 'card=4242',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      redirect: 'manual',
+    });
+    const send = () =>
+      stripe.transfers.create(
+        { amount: 1_000, currency: 'usd', destination: account.id, transfer_group: 'inv_slow' },
+        { idempotencyKey: 'xfer:inv_slow:org_1' },
+      );
+    fake.answerSlow('/v1/transfers', 400);
+    const [first, second] = await Promise.allSettled([send(), send()]);
+    fake.answerSlow('/v1/transfers', 0);
+    expect(first.status).toBe('fulfilled');
+    expect(second).toMatchObject({
+      status: 'rejected',
+      reason: { statusCode: 409, code: 'idempotency_key_in_use' },
+    });
+    const made = fake.objectsOf('transfer').filter((t) => t.transfer_group === 'inv_slow');
+    expect(made).toHaveLength(1);
+    // Once the first is through, the same key replays it.
+    expect((await send()).id).toBe(made[0].id);
+  });
+
   it('answers errors as Stripe does', async () => {
     await expect(stripe.charges.retrieve('ch_missing')).rejects.toMatchObject({
       statusCode: 404,
