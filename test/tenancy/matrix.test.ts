@@ -69,8 +69,8 @@ const PARAM_FIXTURES: Record<string, (a: World) => string> = {
   payoutId: (a) => a.payoutId,
   year: () => String(new Date().getUTCFullYear()),
   ruleId: () => 'rsr_not_there',
-  // Plugin settings: the organization check comes first (no plugin is enabled here).
-  plugin: () => 'plugin-not-there',
+  // Plugin settings: the prefs fixture plugin (settings for every org kind) is enabled here.
+  plugin: () => 'prefs',
   // Contacts: a custom field key (the organization check comes first).
   fieldKey: () => 'not_there',
   // Agency: A's template; a price change and a sub-account of A (the organization check comes first).
@@ -262,7 +262,12 @@ function secretsOf(w: World): string[] {
 
 beforeAll(async () => {
   // Webhook endpoints of the worlds point at loopback (WEBHOOKS_ALLOW_PRIVATE).
-  plaza = await startPlaza({ WEBHOOKS_ALLOW_PRIVATE: 'true' });
+  plaza = await startPlaza({
+    WEBHOOKS_ALLOW_PRIVATE: 'true',
+    // A plugin with per-organization settings, so the host's settings routes are walked with real values.
+    PLAZA_PLUGINS: 'prefs',
+    PLAZA_PLUGINS_DIR: 'test/fixtures/plugins',
+  });
   a = await world('Alpha');
   b = await world('Beta');
 });
