@@ -159,6 +159,7 @@ export function creditRoutes(b: BillingContext) {
       path: '/organizations/:orgId/credits/top-ups',
       summary: 'Buy credits: a payment page; the credits are added when the payment succeeds',
       tag: 'Billing',
+      idempotent: true,
       access: { kind: 'org', minRole: 'admin', orgKinds: ['account', 'agency'] },
       body: z.object({
         credits: Credits,

@@ -2144,6 +2144,10 @@ export interface operations {
   buyCreditsAPaymentPageTheCreditsAreAddedWhenThePaymentSucceeds: {
     parameters: {
       query?: never;
+      header?: {
+        /** Makes a retry safe: the first successful answer for this key (yours, per caller) is kept 24 hours and returned again, with `Idempotent-Replayed: true`, for the same request; the same key with another body is 409 PLAZA_IDEMPOTENCY_KEY_REUSED. Errors are not kept: a retry after one runs again. Send a new random key (a UUID) for each new request. */
+        'Idempotency-Key'?: string;
+      };
       path?: never;
     };
     requestBody: {
