@@ -284,6 +284,42 @@ describe('5. a transaction and its balance changes commit atomically', () => {
   });
 });
 
+describe('several postings in one round trip (postMany)', () => {
+  it('posts each with its own key and checks, in order, replays them, and refuses them all when one is refused', async () => {
+    const before = await ledger.balance(payable('org_many'), 'USD');
+    const inputs = Array.from({ length: 120 }, (_, i) => charge('org_many', 100n + BigInt(i), 10n));
+    const first = await db.transaction((tx) => ledger.postMany(tx, inputs));
+    expect(first).toHaveLength(120);
+    expect(first.every((r) => !r.replayed)).toBe(true);
+    // In order: each result is its own input's transaction.
+    for (const [i, r] of first.entries())
+      expect((await ledger.transaction(r.transactionId))?.idempotencyKey).toBe(inputs[i].idempotencyKey);
+    expect(await ledger.balance(payable('org_many'), 'USD')).toBe(before + 1_200n);
+    const again = await db.transaction((tx) => ledger.postMany(tx, inputs.slice(0, 3)));
+    expect(again).toEqual(first.slice(0, 3).map((r) => ({ ...r, replayed: true })));
+
+    // One overdraws a no-overdraft account: none of the batch is written.
+    const counted = await counts();
+    const overdraw: PostInput = {
+      idempotencyKey: key('overdraw'),
+      currency: 'USD',
+      description: 'too much',
+      sourceRef: { kind: 'adjustment', id: key('adj') },
+      entries: [
+        { account: payable('org_many'), direction: 'debit', amount: 1_000_000n },
+        { account: cash, direction: 'credit', amount: 1_000_000n },
+      ],
+    };
+    const err = await rejection(
+      db.transaction((tx) => ledger.postMany(tx, [charge('org_many', 500n, 50n), overdraw])),
+    );
+    expect(err.extra).toMatchObject({ reason: 'insufficient_balance' });
+    expect(await counts()).toEqual(counted);
+    const v = await ledger.verify();
+    expect(v).toMatchObject({ mismatches: [], unbalanced: [] });
+  });
+});
+
 describe('6. cached balances equal the replay of all entries', () => {
   it('after random concurrent postings, verify() finds no difference', async () => {
     await fc.assert(

@@ -31,6 +31,8 @@ export const ACCOUNT_KINDS: Readonly<Record<LedgerAccountKind, KindInfo>> = {
  * keep their whole balance in slot 0, where the CHECK guards it.
  */
 const BUSY_SLOT = -1;
+/** Postings sent in one statement by postMany. */
+const POST_MANY_CHUNK = 50;
 
 interface Account {
   id: number;
@@ -303,6 +305,13 @@ export function createLedgerCore({ db }: { db: Db }) {
    */
   async function postMany(tx: Tx, inputs: PostInput[]): Promise<PostResult[]> {
     if (inputs.length <= 1) return Promise.all(inputs.map((i) => post(tx, i)));
+    // 15 parameters each: chunks stay far below PostgreSQL's 65,535 and reuse a few prepared statements.
+    if (inputs.length > POST_MANY_CHUNK) {
+      const out: PostResult[] = [];
+      for (let i = 0; i < inputs.length; i += POST_MANY_CHUNK)
+        out.push(...(await postMany(tx, inputs.slice(i, i + POST_MANY_CHUNK))));
+      return out;
+    }
     const ns = inputs.map(normalize);
     const accts = new Map<string, Account>();
     for (const currency of new Set(ns.map((n) => n.currency)))
