@@ -97,7 +97,35 @@ export function createVerticalsService(ctx: Ctx, shipped: VerticalPack[]) {
 
   // State ----------------------------------------------------------------------
 
-  async function stateOf(org: OrgContext, pack: VerticalPack, q: Queryable): Promise<AccountState> {
+  type AppsInfo = Pick<AccountState, 'apps' | 'listed'> & { slugs: string[] };
+
+  /**
+   * Which of the pack's apps are installed and listed. Read before an apply's
+   * transaction: installations and listings are not changed by it, and the
+   * marketplace reads need not hold the account's lock.
+   */
+  async function appsOf(org: OrgContext, pack: VerticalPack): Promise<AppsInfo> {
+    const slugs = pack.apps.map((a) => a.slug);
+    const apps = slugs.length ? await ctx.installations.list(org) : [];
+    const listed: AccountState['listed'] = new Map();
+    for (const slug of slugs) {
+      const listing = await ctx.installations.listing(slug);
+      if (listing)
+        listed.set(slug, {
+          name: listing.name,
+          required: listing.scopes.filter((s) => !s.optional).map((s) => s.name),
+          optional: listing.scopes.filter((s) => s.optional).map((s) => s.name),
+        });
+    }
+    return { slugs, apps: new Set(apps.map((a) => a.slug)), listed };
+  }
+
+  async function stateOf(
+    org: OrgContext,
+    pack: VerticalPack,
+    q: Queryable,
+    known?: AppsInfo,
+  ): Promise<AccountState> {
     const id = org.org.id;
     // One after another: `q` may be a transaction, which is a single connection.
     const fields = await ctx.contacts.fields(org, q);
@@ -126,17 +154,6 @@ export function createVerticalsService(ctx: Ctx, shipped: VerticalPack[]) {
       [id, pack.slug],
     );
     const theme = await q.maybeOne('SELECT theme FROM verticals_themes WHERE organization_id = $1', [id]);
-    const apps = pack.apps.length ? await ctx.installations.list(org) : [];
-    const listed: AccountState['listed'] = new Map();
-    for (const a of pack.apps) {
-      const listing = await ctx.installations.listing(a.slug);
-      if (listing)
-        listed.set(a.slug, {
-          name: listing.name,
-          required: listing.scopes.filter((s) => !s.optional).map((s) => s.name),
-          optional: listing.scopes.filter((s) => s.optional).map((s) => s.name),
-        });
-    }
     return {
       fields: new Map(fields.map((f) => [f.key, { label: f.label, type: f.type, options: f.options }])),
       tags: new Set(tags.map((t) => t.name)),
@@ -148,8 +165,8 @@ export function createVerticalsService(ctx: Ctx, shipped: VerticalPack[]) {
       checklist: new Map(checklist.map((r) => [r.key, { title: r.title, description: r.description }])),
       samples: new Set(samples.map((r) => r.key)),
       samplesRemoved: Boolean(application?.samples_removed_at),
-      apps: new Set(apps.map((a) => a.slug)),
-      listed,
+      // The apps read before (when they were read for this pack), else now.
+      ...(known && pack.apps.every((a) => known.slugs.includes(a.slug)) ? known : await appsOf(org, pack)),
       theme: theme?.theme ?? null,
     };
   }
@@ -169,7 +186,7 @@ export function createVerticalsService(ctx: Ctx, shipped: VerticalPack[]) {
       throw ctx.error('PLAZA_VERTICALS_FORBIDDEN', 'applying a vertical needs the admin role');
   }
 
-  async function planFor(org: OrgContext, input: PlanRequest, q: Queryable) {
+  async function planFor(org: OrgContext, input: PlanRequest, q: Queryable, apps?: AppsInfo) {
     const entry = await resolve(org, input.vertical, input.version, q);
     const previous = await previousOf(org.org.id, entry.pack.slug, q);
     if (previous && compareVersions(entry.pack.version, previous.version) < 0)
@@ -177,7 +194,7 @@ export function createVerticalsService(ctx: Ctx, shipped: VerticalPack[]) {
         `this account has version ${previous.version} of ${entry.pack.name}; a vertical is never downgraded`,
         [{ field: 'body.version', reason: `older than the applied ${previous.version}` }],
       );
-    const state = await stateOf(org, entry.pack, q);
+    const state = await stateOf(org, entry.pack, q, apps);
     const items = plan({
       pack: entry.pack,
       previous,
@@ -337,9 +354,10 @@ export function createVerticalsService(ctx: Ctx, shipped: VerticalPack[]) {
      */
     async apply(org: OrgContext, input: PlanRequest) {
       assertAdmin(org);
+      const known = await appsOf(org, (await resolve(org, input.vertical, input.version)).pack);
       const out = await db.transaction(async (tx) => {
         await tx.query("SELECT pg_advisory_xact_lock(hashtext('verticals:' || $1))", [org.org.id]);
-        const { entry, previous, items } = await planFor(org, input, tx);
+        const { entry, previous, items } = await planFor(org, input, tx, known);
         const pack = entry.pack;
         const writes = changes(items);
         // New tags go in as one write (one audit entry); everything else item by item.
