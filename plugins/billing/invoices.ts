@@ -151,6 +151,16 @@ export function createInvoices(b: BillingContext) {
         });
       await addLines(tx, invoiceId, lines);
     }
+    // A period with nothing billed (no fee, no overage) gets no numbered 0.00 invoice.
+    const billed = await tx.maybeOne(
+      "SELECT 1 FROM billing_invoice_lines WHERE invoice_id = $1 AND kind IN ('subscription', 'overage', 'proration') LIMIT 1",
+      [invoiceId],
+    );
+    if (!billed) {
+      await tx.query('DELETE FROM billing_invoice_lines WHERE invoice_id = $1', [invoiceId]);
+      await tx.query('DELETE FROM billing_invoices WHERE id = $1', [invoiceId]);
+      return false;
+    }
     const subtotal = await sum(tx, invoiceId);
     // A credit the subscriber carries (a downgrade's proration) comes off before tax.
     if (subtotal > 0n && inv.subscription_id) {

@@ -472,6 +472,13 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
         [sub.id, start.toISOString(), end.toISOString()],
       );
       const price = priceOf(version, sub.interval);
+      // Nothing to bill (a free plan without priced meters, or a free trial ending into a free
+      // plan): no invoice, so free subscribers do not get a numbered 0.00 invoice every month.
+      const billsUsage = !wasTrial && version.meters.some((m) => m.price);
+      if (!price && !billsUsage) {
+        if (wasTrial) await changed(tx, { ...sub, status: 'active' });
+        return undefined;
+      }
       const invoiceId = await invoices.draft(tx, {
         organizationId: sub.organizationId,
         subscriptionId: sub.id,

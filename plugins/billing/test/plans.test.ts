@@ -326,6 +326,17 @@ describe('subscriptions and invoices', () => {
     await endPeriodToday(acct.id);
     await waitFor('the free plan', async () => (await subscription(acct.id)).plan.key === 'free');
     expect((await subscription(acct.id)).status).toBe('active');
+    // No usage above the included amounts and a free plan: no 0.00 invoices, now or next month.
+    await endPeriodToday(acct.id);
+    await waitFor(
+      'the free period to renew',
+      async () => new Date((await subscription(acct.id)).periodEnd) > new Date(),
+    );
+    await new Promise((r) => setTimeout(r, 1500)); // a cycle pass that could finalize a draft
+    // Only the first invoice (Pro is at version 2 by now: 40.00).
+    expect(
+      (await invoicesOf(acct.id)).map((i: { kind: string; total: number }) => [i.kind, i.total]),
+    ).toEqual([['period', 4000]]);
   }, 60_000);
 
   it('a trial without a payment method ends into the free plan; the operator can extend a trial', async () => {
