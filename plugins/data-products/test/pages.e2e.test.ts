@@ -95,9 +95,9 @@ describe('data products pages', () => {
       await ops.request.post('/v1/auth/login', { data: { email, password } });
       const page = await ops.newPage();
       await page.goto('/operator/x/data-products/products');
-      await poll(() => page.locator('h2').textContent()).toMatch(/Monthly app installs/);
+      await poll(() => page.locator('h2').first().textContent()).toMatch(/Monthly app installs/);
       await page.getByRole('button', { name: 'Weekly new contacts' }).click();
-      await poll(() => page.locator('h2').textContent()).toMatch(/Weekly new contacts/);
+      await poll(() => page.locator('h2').first().textContent()).toMatch(/Weekly new contacts/);
       await poll(() => page.locator('dl').textContent()).toMatch(/data_weekly_new_contacts:read/);
       const budget = async () =>
         (await ops.request.get('/v1/data-products/products/weekly_new_contacts/budget')).json();
@@ -108,6 +108,7 @@ describe('data products pages', () => {
       const rows = page.locator('table').first().locator('tbody tr');
       await poll(() => rows.count()).toBe(4);
       expect(await rows.first().textContent()).toMatch(/0 \/ 4/);
+      await poll(() => page.locator('section').textContent()).toMatch(/No charges yet/);
     } finally {
       await ops.close();
     }
