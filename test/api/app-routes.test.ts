@@ -85,7 +85,7 @@ describe('scopes', () => {
   it('every app route refuses a token without its scope, naming the scope (403 + WWW-Authenticate)', async () => {
     expect(claimsOf(tokens.read.accessToken).scope).toBe('contacts:read');
     const routes = plaza.core.routes.filter((r) => r.access.kind === 'app');
-    expect(routes.length).toBe(8);
+    expect(routes.length).toBe(9);
     for (const route of routes) {
       const scope = route.access.kind === 'app' ? route.access.scope : null;
       // POST /v1/app/usage takes any installation token: the customer approved the cap, not a scope.
@@ -105,8 +105,9 @@ describe('scopes', () => {
         `error="insufficient_scope", scope="${scope}"`,
       );
     }
-    // What the token does carry works.
+    // What the token does carry works: contacts, and the account's custom-field definitions.
     await plaza.http.get('/v1/contacts').set(tokens.read.as).expect(200);
+    await plaza.http.get('/v1/contact-fields').set(tokens.read.as).expect(200);
   });
 });
 
