@@ -65,6 +65,8 @@ export async function loadBrand(): Promise<void> {
     brand.theme = null; // the platform's look, as built
   }
   applyBrand(brand.theme);
+  // A navigation that finished before the brand arrived titled the page with the platform's name.
+  if (brand.theme?.branded) document.title = document.title.replace(/Plaza$/, brand.theme.brandName);
 }
 
 const base = (orgId: string) => `/v1/organizations/${seg(orgId)}`;
