@@ -14,7 +14,7 @@ import {
  * The verticals plugin on a real core and PostgreSQL, driven over HTTP the
  * way the web app and API users drive it.
  */
-const SHIPPED = ['dental-clinic', 'gym', 'hair-salon', 'restaurant'];
+const SHIPPED = ['dental-clinic', 'gym', 'hair-salon', 'restaurant', 'retail-shop'];
 const packFile = (slug: string) =>
   JSON.parse(readFileSync(path.join(import.meta.dirname, '..', 'verticals', `${slug}.json`), 'utf8'));
 
