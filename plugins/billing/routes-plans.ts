@@ -1,6 +1,7 @@
 import { type Access, defineRoute, invalid, notFound, z } from '../../server/plugin-api/index.ts';
 import type { BillingContext } from './context.ts';
 import { type Invoices, invoiceHtml } from './invoices.ts';
+import { invoicePdf } from './pdf.ts';
 import { type PlanVersion, PlanVersionInput, priceOf } from './plans.ts';
 import type { Subscriptions } from './subscriptions.ts';
 
@@ -325,6 +326,20 @@ export function planRoutes(b: BillingContext, subs: Subscriptions, invoices: Inv
         koa.type = 'text/html; charset=utf-8';
         koa.set('content-disposition', `inline; filename="invoice-${inv.number ?? inv.id}.html"`);
         koa.body = invoiceHtml(inv, org.org, ctx.config.issuer);
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/organizations/:orgId/invoices/:invoiceId/pdf',
+      summary: 'One invoice as a PDF document',
+      tag: 'Billing',
+      access: { kind: 'org' },
+      params: InvoiceParams,
+      handler: async ({ org, params, ctx: koa }) => {
+        const inv = await invoices.view(ctx.db, org.org.id, params.invoiceId);
+        koa.type = 'application/pdf';
+        koa.set('content-disposition', `attachment; filename="invoice-${inv.number ?? inv.id}.pdf"`);
+        koa.body = invoicePdf(inv, org.org, ctx.config.issuer);
       },
     }),
     defineRoute({

@@ -231,6 +231,33 @@ describe('subscriptions and invoices', () => {
     expect(html.headers['content-type']).toMatch(/text\/html/);
     expect(html.text).toContain(`Invoice ${renewal.number}`);
     expect(html.text).toContain('41.50 USD');
+
+    // The PDF: a well-formed file (each cross-reference offset points at its object) with the number and total.
+    const pdf = await owner.agent
+      .get(api(acct.id, `/invoices/${renewal.id}/pdf`))
+      .buffer(true)
+      .parse((res, done) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done(null, Buffer.concat(chunks)));
+      })
+      .expect(200);
+    expect(pdf.headers['content-type']).toBe('application/pdf');
+    const bytes = (pdf.body as Buffer).toString('latin1');
+    expect(bytes.startsWith('%PDF-1.4')).toBe(true);
+    expect(bytes).toContain(`(Invoice ${renewal.number})`);
+    expect(bytes).toContain('(41.50 USD)');
+    const xref = Number(/startxref\n(\d+)/.exec(bytes)![1]);
+    expect(bytes.slice(xref, xref + 4)).toBe('xref');
+    const offsets = [...bytes.slice(xref).matchAll(/^(\d{10}) 00000 n $/gm)].map((m) => Number(m[1]));
+    expect(offsets).toHaveLength(5);
+    expect(offsets.map((o) => bytes.slice(o, o + 7))).toEqual([
+      '1 0 obj',
+      '2 0 obj',
+      '3 0 obj',
+      '4 0 obj',
+      '5 0 obj',
+    ]);
   }, 60_000);
 
   it('a finalized invoice cannot change, even in the database', async () => {

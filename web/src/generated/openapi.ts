@@ -175,6 +175,10 @@ export interface paths {
     /** Pay an open invoice on the payment page (and save the card for the next ones) */
     post: operations['payAnOpenInvoiceOnThePaymentPageAndSaveTheCardForTheNextOnes'];
   };
+  '/v1/billing/organizations/{orgId}/invoices/{invoiceId}/pdf': {
+    /** One invoice as a PDF document */
+    get: operations['oneInvoiceAsAPdfDocument'];
+  };
   '/v1/billing/organizations/{orgId}/subscription': {
     /** The organization's subscription (null: none, the free plan's limits apply) */
     get: operations['theOrganizationSSubscriptionNullNoneTheFreePlanSLimitsApply'];
@@ -2275,6 +2279,26 @@ export interface operations {
           };
         };
       };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** One invoice as a PDF document */
+  oneInvoiceAsAPdfDocument: {
+    parameters: {
+      query?: never;
+      path: {
+        invoiceId: string;
+      };
+    };
+    requestBody?: never;
+    responses: {
+      /** Success, no content */
+      204: { content?: never };
       /** An error */
       default: {
         content: {
