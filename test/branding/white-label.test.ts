@@ -233,6 +233,21 @@ describe('on the agency host', () => {
     expect(claims.plaza_account).toBe(sub.id);
     const bearer = { authorization: `Bearer ${token.body.access_token}` };
     await plaza.http.get('/v1/contacts').set(bearer).expect(200);
+    // The refresh token works at the host that issued it, and the new token names that issuer too.
+    const refreshed = await supertest(plaza.baseUrl)
+      .post('/oauth/token')
+      .set('Host', hostHeader)
+      .auth(app.clientId, app.clientSecret)
+      .type('form')
+      .send(
+        new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: token.body.refresh_token,
+        }).toString(),
+      )
+      .expect(200);
+    const again = JSON.parse(Buffer.from(refreshed.body.access_token.split('.')[1], 'base64url').toString());
+    expect(again.iss).toBe(`${agencyOrigin}/oauth`);
 
     // The agency removes the domain: its issuer's tokens stop working within moments.
     await plaza.core.branding.domains.remove(agency, domainId);
