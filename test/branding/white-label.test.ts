@@ -249,6 +249,28 @@ describe('on the agency host', () => {
     const again = JSON.parse(Buffer.from(refreshed.body.access_token.split('.')[1], 'base64url').toString());
     expect(again.iss).toBe(`${agencyOrigin}/oauth`);
 
+    // On the platform's host the sign-in page is the platform's, but the consent for Sue's
+    // sub-account carries its agency's brand (by account).
+    const platformAgent = supertest.agent(plaza.baseUrl);
+    const onPlatform = await platformAgent.get(`/oauth/auth?${q}`).redirects(0).expect(303);
+    const platformLogin = await platformAgent.get(
+      new URL(onPlatform.headers.location, plaza.baseUrl).pathname,
+    );
+    expect(platformLogin.text).toContain('· Plaza</title>');
+    const sueOnPlatform = supertest.agent(plaza.baseUrl);
+    await sueOnPlatform.post('/v1/auth/login').send({ email: sueEmail, password: suePassword }).expect(200);
+    let step = await sueOnPlatform.get(`/oauth/auth?${q}`).redirects(0);
+    for (let hop = 0; hop < 5 && step.status === 303; hop++)
+      step = await sueOnPlatform
+        .get(
+          new URL(step.headers.location, plaza.baseUrl).pathname +
+            new URL(step.headers.location, plaza.baseUrl).search,
+        )
+        .redirects(0);
+    expect(step.text).toContain('name="decision"');
+    expect(step.text).toContain('· Northwind Apps</title>');
+    expect(step.text).toContain('--brand: #0b5d1e');
+
     // The agency removes the domain: its issuer's tokens stop working within moments.
     await plaza.core.branding.domains.remove(agency, domainId);
     await waitFor('the removed issuer to be refused', async () => {
