@@ -40,6 +40,7 @@ export default defineModule({
     'agency_price_changes',
     'agency_resale_settings',
     'agency_pauses',
+    'agency_provisionings',
   ],
   createService: (deps) => createAgencyService(deps),
   routes: ({ agency }) => [...agencyRoutes({ agency }), ...agencyManagementRoutes({ agency })],

@@ -187,7 +187,9 @@ export function agencyManagementRoutes({ agency }: { agency: AgencyService }) {
       response: ApplyReport,
       // A retry after a lost answer must not make a second sub-account.
       idempotent: true,
-      handler: ({ org, params, body }) => templates.provision(org, params.templateId, body),
+      // The key also marks the sub-account, so a retry after a crash mid-way finishes it (templates.ts).
+      handler: ({ org, params, body, ctx }) =>
+        templates.provision(org, params.templateId, body, ctx.get('idempotency-key') || undefined),
     }),
     defineRoute({
       method: 'post',

@@ -321,12 +321,40 @@ export function createTemplates(deps: TemplateDeps) {
       });
     },
 
-    /** Creates a sub-account and applies the template to it, in one step. */
-    async provision(org: OrgContext, id: string, input: { name: string }): Promise<Report> {
+    /**
+     * Creates a sub-account and applies the template to it, in one step. With
+     * a key (the request's Idempotency-Key) the sub-account is recorded under
+     * it in the transaction that creates it: a retry after a crash before the
+     * template was applied finds it and finishes applying (applying is
+     * idempotent) instead of creating a second sub-account.
+     */
+    async provision(org: OrgContext, id: string, input: { name: string }, key?: string): Promise<Report> {
       assertAgencyAdmin(org);
-      await get(org, id);
-      const sub = await organizations.createSubAccount(org, { name: input.name });
-      return apply(org, id, sub.id, true);
+      const t = await get(org, id);
+      if (!key) {
+        const sub = await organizations.createSubAccount(org, { name: input.name });
+        return apply(org, id, sub.id, true);
+      }
+      const made = await db.transaction(async (tx) => {
+        // One caller's requests with one key run one after the other (the idempotency module); two
+        // admins racing with one key: the second's insert fails the primary key and rolls back its sub-account.
+        const held = await tx.maybeOne(
+          'SELECT * FROM agency_provisionings WHERE agency_id = $1 AND key = $2',
+          [org.org.id, key],
+        );
+        if (held) return held;
+        const sub = await organizations.createSubAccount(org, { name: input.name }, tx);
+        return tx.one(
+          `INSERT INTO agency_provisionings (agency_id, key, template_id, revision, name, sub_account_id, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+          [org.org.id, key, t.id, t.revision, input.name, sub.id, org.actor.userId],
+        );
+      });
+      if (made.template_id !== t.id || made.name !== input.name)
+        throw conflict('this Idempotency-Key already provisioned another sub-account; use a new key', [
+          { field: 'header.idempotency-key', reason: 'already used for another provisioning' },
+        ]);
+      return apply(org, id, made.sub_account_id, true);
     },
 
     apply: (org: OrgContext, id: string, subAccountId: string) => apply(org, id, subAccountId),

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Config } from '../../config.ts';
-import type { Db, Queryable } from '../../db/index.ts';
+import type { Db, Queryable, Tx } from '../../db/index.ts';
 import { conflict, forbidden, notFound, PlazaError } from '../../errors.ts';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.ts';
 import { newId, newSecret } from '../../ids.ts';
@@ -103,10 +103,11 @@ export function createOrganizationsService(deps: {
 
   const orgOut = (org: Organization, role: Role) => ({ ...org, role });
 
-  async function createChildAccount(ctx: OrgContext, name: string, kind: ChildKind) {
+  async function createChildAccount(ctx: OrgContext, name: string, kind: ChildKind, outer?: Tx) {
     if (ctx.org.kind !== kind.parentKind) throw forbidden(kind.onlyFor);
     if (!hasRole(ctx, 'admin')) throw forbidden(`creating ${kind.plural} needs the admin or owner role`);
-    return db.transaction(async (tx) => {
+    const inTx = <T>(fn: (tx: Tx) => Promise<T>) => (outer ? fn(outer) : db.transaction(fn));
+    return inTx(async (tx) => {
       const org = toOrg(
         await tx.one(
           "INSERT INTO organizations (id, kind, name, parent_id) VALUES ($1, 'account', $2, $3) RETURNING *",
@@ -274,8 +275,9 @@ export function createOrganizationsService(deps: {
     // Both are `account` organizations whose parent is the caller's organization;
     // the parent's owners/admins open them with their parent role.
 
-    createSubAccount: (ctx: OrgContext, input: { name: string }) =>
-      createChildAccount(ctx, input.name, CHILD_KINDS.subAccount),
+    /** In the caller's transaction when given one (it commits with what the caller writes about it). */
+    createSubAccount: (ctx: OrgContext, input: { name: string }, tx?: Tx) =>
+      createChildAccount(ctx, input.name, CHILD_KINDS.subAccount, tx),
     listSubAccounts: (ctx: OrgContext, opts: { limit: number; cursor?: string }) =>
       listChildAccounts(ctx, opts, CHILD_KINDS.subAccount),
 
