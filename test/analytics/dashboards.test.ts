@@ -311,6 +311,8 @@ describe('operator and agency dashboards', () => {
         : null;
     });
     expect(seriesOf(d, 'sub_accounts', 'Sub-accounts').at(-1)).toBe(2);
+    // Nothing resold yet: the resale chart says how to start.
+    expect(chartOf(d, 'resale_earnings')).toMatchObject({ empty: true, hint: expect.stringMatching(/Resale/) });
     const per = chartOf(d, 'installs_per_sub_account');
     expect(Object.fromEntries(per.x.map((x: string, i: number) => [x, per.series[0].data[i]]))).toEqual({
       'Dental North': 2,

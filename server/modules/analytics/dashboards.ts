@@ -620,12 +620,8 @@ export function createDashboards(deps: DashboardDeps) {
     return { kind: 'operator', apps: [], appId: null, stats, charts, notes: [] };
   }
 
-  async function agency(
-    orgId: string,
-    r: DayRange,
-    resale: Chart | null,
-  ): Promise<Omit<Dashboard, 'from' | 'to'>> {
-    const [created, base, perAccount] = await Promise.all([
+  async function agency(orgId: string, r: DayRange): Promise<Omit<Dashboard, 'from' | 'to'>> {
+    const [created, base, perAccount, earnings] = await Promise.all([
       db.query(
         `SELECT to_char(created_on, 'YYYY-MM-DD') AS day, count(*)::int AS n FROM analytics_sub_accounts
          WHERE agency_id = $1 AND created_on BETWEEN $2 AND $3 GROUP BY created_on`,
@@ -643,6 +639,7 @@ export function createDashboards(deps: DashboardDeps) {
          WHERE s.agency_id = $1 GROUP BY s.account_id, s.name ORDER BY active DESC, s.name LIMIT 30`,
         [orgId, r.from, r.to],
       ),
+      ledger.resaleEarnings(orgId),
     ]);
     const newPerDay = perDay(r.days, created, (x) => x.n);
     let total = num(base.n);
@@ -681,9 +678,38 @@ export function createDashboards(deps: DashboardDeps) {
         hint: 'Install apps into your sub-accounts (Install in bulk) to see them here.',
       }),
     ];
+    // Resale earnings: the ledger's own report of the agency's part of each customer's charges (net of
+    // refunds), since the first charge: the ledger keeps no daily figures of it yet.
+    const customers = [...new Set(earnings.map((e) => e.customerOrgId))];
+    const names = new Map(
+      (
+        await db.query<{ account_id: string; name: string }>(
+          'SELECT account_id, name FROM analytics_sub_accounts WHERE account_id = ANY($1)',
+          [customers],
+        )
+      ).map((a) => [a.account_id, a.name]),
+    );
+    const currencies = [...new Set(earnings.map((e) => e.currency))].sort();
+    charts.push(
+      chart({
+        id: 'resale_earnings',
+        title: 'Resale earnings per sub-account',
+        description:
+          'Your part of what each sub-account paid for apps (schedule share plus markup, net of refunds), since the first charge; not limited to the range.',
+        kind: 'bar',
+        unit: 'money',
+        x: customers.map((c) => names.get(c) ?? c),
+        series: currencies.map((cur) => ({
+          name: cur,
+          data: customers.map((c) => {
+            const e = earnings.find((x) => x.customerOrgId === c && x.currency === cur);
+            return e ? Number(e.agencyShare) : 0;
+          }),
+        })),
+        hint: 'Resell paid apps to your sub-accounts (Resale page): your share of their payments shows here.',
+      }),
+    );
     const notes: string[] = [];
-    if (resale) charts.push(resale);
-    else notes.push('Resale earnings are not charted yet: the ledger does not expose them to dashboards.');
     return {
       kind: 'agency',
       apps: [],

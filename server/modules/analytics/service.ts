@@ -120,7 +120,7 @@ export function createAnalyticsService(deps: {
     agency: async (orgId: string, r: DayRange): Promise<Dashboard> => ({
       from: r.from,
       to: r.to,
-      ...(await dashboards.agency(orgId, r, null)),
+      ...(await dashboards.agency(orgId, r)),
     }),
     /** One chart of a dashboard as CSV (the numbers the chart draws); undefined when it has no such chart. */
     csvOf(d: Dashboard, chartId: string): string | undefined {
