@@ -77,12 +77,18 @@ describe('provisioning a sub-account from a template, crash and retry', () => {
     await plaza.core.db.query('DELETE FROM crash_switch');
     const retry = await provision('Crash Clinic', 'prov-1').expect(201);
     expect(retry.body.subAccount).toEqual({ id: after[0].id, name: 'Crash Clinic' });
-    expect(
-      Object.fromEntries(retry.body.changes.map((c: any) => [`${c.item}:${c.key}`, c.action])),
-    ).toEqual({ 'theme:theme': 'created', [`app:${app.appId}`]: 'created', 'contactField:insurer': 'created' });
-    expect((await plaza.core.organizations.childrenOf(agency.org.id)).map((s) => s.id)).toEqual([after[0].id]);
+    expect(Object.fromEntries(retry.body.changes.map((c: any) => [`${c.item}:${c.key}`, c.action]))).toEqual({
+      'theme:theme': 'created',
+      [`app:${app.appId}`]: 'created',
+      'contactField:insurer': 'created',
+    });
+    expect((await plaza.core.organizations.childrenOf(agency.org.id)).map((s) => s.id)).toEqual([
+      after[0].id,
+    ]);
     expect(await plaza.core.installations.findActive(after[0].id, app.appId)).toBeDefined();
-    const applied = await agent.get(`/v1/organizations/${agency.org.id}/templates/${templateId}/applications`);
+    const applied = await agent.get(
+      `/v1/organizations/${agency.org.id}/templates/${templateId}/applications`,
+    );
     expect((applied.body.data ?? applied.body).map((a: any) => [a.subAccountId, a.revision])).toEqual([
       [after[0].id, 1],
     ]);

@@ -217,87 +217,97 @@ export function createAgencyService(deps: AgencyDeps) {
      */
     async dashboard(org: OrgContext, query: DashboardQuery) {
       assertAgencyAdmin(org);
-      const subs = await organizations.childrenOf(org.org.id);
-      const paused = await organizations.pausedStates(subs.map((s) => s.id));
-      const earnings = await ledger.resaleEarnings(org.org.id);
-      const rows = [];
-      for (const sub of subs) {
-        const ctx = await organizations.resolveContext(org.actor, sub.id, undefined, { allowPaused: true });
-        const installed = (await installations.listForAccount(ctx, { limit: 100 })).data;
-        const names = await deps.apps.namesByIds(installed.map((i) => i.appId));
-        const subscriptions = (await payments.subscriptions.list(sub.id)).filter(
-          (s) => s.status !== 'canceled',
-        );
-        const pays = subscriptions.map((s) => ({
-          appId: s.appId,
-          appName: s.appName,
-          status: s.status,
-          amount: s.pricing.type === 'usage' ? (s.usage?.amount ?? 0) : s.pricing.amount,
-          currency: s.pricing.currency,
-          interval:
-            s.pricing.type === 'recurring' ? s.pricing.interval : s.pricing.type === 'usage' ? 'month' : null,
-        }));
+      // Which sub-accounts match: ids only, a few queries whatever their number (each module's
+      // service answers for its own tables); the page itself is read in SQL, by name then id.
+      const candidates = await organizations.childIdsMatching(org.org.id, query.q?.trim());
+      const ids = candidates.map((c) => c.id);
+      const statuses = await payments.subscriptions.statusesOf(ids);
+      const withApps =
+        query.appId || query.status === 'no_apps'
+          ? await installations.accountsWithActive(ids, query.appId)
+          : undefined;
+      const pastDue = (id: string) => statuses.get(id)?.includes('past_due') ?? false;
+      const matching = candidates.filter(
+        (c) =>
+          (!query.appId || withApps!.has(c.id)) &&
+          (!query.status ||
+            (query.status === 'paused' && c.paused) ||
+            (query.status === 'past_due' && pastDue(c.id)) ||
+            (query.status === 'paying' &&
+              (statuses.get(c.id) ?? []).some((x) => x === 'active' || x === 'trialing')) ||
+            (query.status === 'no_apps' && !withApps!.has(c.id))),
+      );
+      const page = await organizations.childrenPage(
+        org.org.id,
+        matching.map((c) => c.id),
+        query,
+      );
+      const pageIds = page.data.map((s) => s.id);
+      const [paused, installed, subscriptions, earnings] = await Promise.all([
+        organizations.pausedStates(pageIds),
+        installations.activeForAccounts(pageIds),
+        payments.subscriptions.listForAccounts(pageIds),
+        ledger.resaleEarnings(org.org.id),
+      ]);
+      const names = await deps.apps.namesByIds([...new Set(installed.map((i) => i.appId))]);
+      const earningsOf = (subId: string) =>
+        earnings
+          .filter((e) => e.customerOrgId === subId)
+          .map((e) => ({
+            currency: e.currency,
+            charges: e.charges,
+            paid: Number(e.gross - e.refunded),
+            agencyShare: Number(e.agencyShare - e.refundedShare),
+            markup: Number(e.markup),
+          }));
+      const data = page.data.map((sub) => {
+        const subs = subscriptions.filter((s) => s.accountId === sub.id && s.status !== 'canceled');
         const p = paused.get(sub.id);
-        rows.push({
+        return {
           id: sub.id,
           name: sub.name,
           createdAt: sub.createdAt,
           paused: p ? { since: p.pausedAt, reason: p.reason } : null,
-          pastDue: subscriptions.some((s) => s.status === 'past_due'),
-          apps: installed.map((i) => ({
-            appId: i.appId,
-            name: names.get(i.appId) ?? i.appId,
-            installedAt: i.createdAt,
+          pastDue: subs.some((s) => s.status === 'past_due'),
+          apps: installed
+            .filter((i) => i.accountId === sub.id)
+            .map((i) => ({ appId: i.appId, name: names.get(i.appId) ?? i.appId, installedAt: i.createdAt })),
+          pays: subs.map((s) => ({
+            appId: s.appId,
+            appName: s.appName,
+            status: s.status,
+            amount: s.pricing.type === 'usage' ? (s.usage?.amount ?? 0) : s.pricing.amount,
+            currency: s.pricing.currency,
+            interval:
+              s.pricing.type === 'recurring'
+                ? s.pricing.interval
+                : s.pricing.type === 'usage'
+                  ? 'month'
+                  : null,
           })),
-          pays,
-          earnings: earnings
-            .filter((e) => e.customerOrgId === sub.id)
-            .map((e) => ({
-              currency: e.currency,
-              charges: e.charges,
-              paid: Number(e.gross - e.refunded),
-              agencyShare: Number(e.agencyShare - e.refundedShare),
-              markup: Number(e.markup),
-            })),
-        });
-      }
-      const q = query.q?.trim().toLowerCase();
-      const matching = rows.filter(
-        (r) =>
-          (!q || r.name.toLowerCase().includes(q) || r.id === q) &&
-          (!query.appId || r.apps.some((a) => a.appId === query.appId)) &&
-          (!query.status ||
-            (query.status === 'paused' && r.paused) ||
-            (query.status === 'past_due' && r.pastDue) ||
-            (query.status === 'paying' &&
-              r.pays.some((x) => x.status === 'active' || x.status === 'trialing')) ||
-            (query.status === 'no_apps' && r.apps.length === 0)),
-      );
-      matching.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
-      const start = query.cursor ? Number(Buffer.from(query.cursor, 'base64url').toString()) || 0 : 0;
-      const data = matching.slice(start, start + query.limit);
+          earnings: earningsOf(sub.id),
+        };
+      });
+      const matched = new Set(matching.map((c) => c.id));
       const totals = new Map<
         string,
         { currency: string; paid: number; agencyShare: number; markup: number }
       >();
-      for (const r of matching)
-        for (const e of r.earnings) {
-          const t = totals.get(e.currency) ?? { currency: e.currency, paid: 0, agencyShare: 0, markup: 0 };
-          t.paid += e.paid;
-          t.agencyShare += e.agencyShare;
-          t.markup += e.markup;
-          totals.set(e.currency, t);
-        }
+      for (const e of earnings) {
+        if (!matched.has(e.customerOrgId)) continue;
+        const t = totals.get(e.currency) ?? { currency: e.currency, paid: 0, agencyShare: 0, markup: 0 };
+        t.paid += Number(e.gross - e.refunded);
+        t.agencyShare += Number(e.agencyShare - e.refundedShare);
+        t.markup += Number(e.markup);
+        totals.set(e.currency, t);
+      }
       return {
         data,
-        nextCursor:
-          start + query.limit < matching.length
-            ? Buffer.from(String(start + query.limit)).toString('base64url')
-            : null,
+        nextCursor: page.nextCursor,
         totals: {
           subAccounts: matching.length,
-          paused: matching.filter((r) => r.paused).length,
-          pastDue: matching.filter((r) => r.pastDue).length,
+          paused: matching.filter((c) => c.paused).length,
+          pastDue: matching.filter((c) => pastDue(c.id)).length,
           earnings: [...totals.values()],
         },
       };

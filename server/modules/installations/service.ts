@@ -296,5 +296,26 @@ export function createInstallationsService(deps: {
       );
       return toPage(rows, page.limit, (r) => [r.id], toInstallation);
     },
+
+    /** For other modules (an agency's dashboard page): the active installations of these accounts, oldest first. */
+    async activeForAccounts(accountIds: string[]): Promise<Installation[]> {
+      if (!accountIds.length) return [];
+      const rows = await db.query(
+        "SELECT * FROM installations WHERE account_id = ANY($1) AND status = 'active' ORDER BY id",
+        [accountIds],
+      );
+      return rows.map(toInstallation);
+    },
+
+    /** Which of these accounts have an active installation (of `appId` when given): one query, ids only. */
+    async accountsWithActive(accountIds: string[], appId?: string): Promise<Set<string>> {
+      if (!accountIds.length) return new Set();
+      const rows = await db.query(
+        `SELECT DISTINCT account_id FROM installations
+         WHERE account_id = ANY($1) AND status = 'active' AND ($2::text IS NULL OR app_id = $2)`,
+        [accountIds, appId ?? null],
+      );
+      return new Set(rows.map((r) => r.account_id as string));
+    },
   };
 }

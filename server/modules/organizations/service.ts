@@ -353,6 +353,34 @@ export function createOrganizationsService(deps: {
       return rows.map(toOrg);
     },
 
+    /**
+     * For an agency's dashboard: its sub-accounts whose name contains `q` (any case) or whose id
+     * is `q`, ids only, with whether each is paused (one query, whatever their number).
+     */
+    async childIdsMatching(parentId: string, q?: string): Promise<Array<{ id: string; paused: boolean }>> {
+      const rows = await db.query(
+        `SELECT id, paused_at IS NOT NULL AS paused FROM organizations
+         WHERE parent_id = $1 AND ($2::text IS NULL OR strpos(lower(name), lower($2)) > 0 OR id = $2)`,
+        [parentId, q || null],
+      );
+      return rows.map((r) => ({ id: r.id as string, paused: Boolean(r.paused) }));
+    },
+
+    /** For an agency's dashboard: one page of these sub-accounts by name, then id (cursor after the last). */
+    async childrenPage(
+      parentId: string,
+      ids: string[],
+      page: { limit: number; cursor?: string },
+    ): Promise<Page<Organization>> {
+      const after = decodeCursor(page.cursor);
+      const rows = await db.query(
+        `SELECT * FROM organizations WHERE parent_id = $1 AND id = ANY($2)
+           AND ($3::text IS NULL OR (name, id) > ($3, $4::text)) ORDER BY name, id LIMIT $5`,
+        [parentId, ids, after ? String(after[0]) : null, after ? String(after[1]) : null, page.limit + 1],
+      );
+      return toPage(rows, page.limit, (r) => [r.name, r.id], toOrg);
+    },
+
     /** For the plugin API (`ctx.orgs.members`): who is in an organization, with email and role. */
     async membersOf(orgId: string): Promise<Array<{ userId: string; email: string; role: Role }>> {
       const rows = await db.query<{ user_id: string; role: Role }>(

@@ -435,6 +435,60 @@ export function createSubscriptions(deps: {
     }
   }
 
+  async function listFor(accountIds: string[]): Promise<SubscriptionView[]> {
+    const subs = await db.query(
+      'SELECT * FROM payments_subscriptions WHERE account_id = ANY($1) ORDER BY created_at DESC',
+      [accountIds],
+    );
+    if (!subs.length) return [];
+    const invs = await db.query(
+      'SELECT * FROM payments_invoices WHERE subscription_id = ANY($1) ORDER BY created_at DESC',
+      [subs.map((s) => s.id)],
+    );
+    const usage = await db.query(
+      `SELECT u.subscription_id, sum(u.quantity)::int AS q FROM payments_usage u JOIN payments_subscriptions s
+         ON s.id = u.subscription_id AND u.period_start = s.current_period_start
+       WHERE s.id = ANY($1) GROUP BY 1`,
+      [subs.map((s) => s.id)],
+    );
+    const names = await apps.namesByIds([...new Set(subs.map((s) => s.app_id as string))]);
+    return subs.map((s) => {
+      const pricing = s.pricing as Paid;
+      const mine = invs.filter((i) => i.subscription_id === s.id);
+      const open = mine.find((i) => i.status === 'open' && i.checkout_url);
+      const q = usage.find((u) => u.subscription_id === s.id)?.q ?? 0;
+      return {
+        id: s.id,
+        accountId: s.account_id,
+        appId: s.app_id,
+        appName: names.get(s.app_id) ?? s.app_id,
+        status: s.status,
+        pricing,
+        provider: s.provider,
+        sandbox: s.provider === 'sandbox',
+        trialEnd: iso(s.trial_end),
+        currentPeriodStart: iso(s.current_period_start),
+        currentPeriodEnd: iso(s.current_period_end),
+        usageCap: s.usage_cap === null ? null : Number(s.usage_cap),
+        usage: pricing.type === 'usage' ? { quantity: q, amount: q * pricing.unitAmount } : null,
+        payUrl: s.status === 'canceled' ? null : (open?.checkout_url ?? null),
+        canceledAt: iso(s.canceled_at),
+        invoices: mine.map((i) => ({
+          id: i.id,
+          kind: i.kind,
+          amount: Number(i.amount),
+          currency: i.currency,
+          status: i.status,
+          periodStart: iso(i.period_start),
+          periodEnd: iso(i.period_end),
+          paidAt: iso(i.paid_at),
+          amountRefunded: Number(i.amount_refunded),
+          failure: i.failure,
+        })),
+      };
+    });
+  }
+
   return {
     gate,
     onCheckoutCompleted,
@@ -611,58 +665,21 @@ export function createSubscriptions(deps: {
     },
 
     /** An account's subscriptions with their invoices (newest first). */
-    async list(accountId: string): Promise<SubscriptionView[]> {
-      const subs = await db.query(
-        'SELECT * FROM payments_subscriptions WHERE account_id = $1 ORDER BY created_at DESC',
-        [accountId],
+    list: (accountId: string) => listFor([accountId]),
+
+    /** For other modules (an agency's dashboard page): the subscriptions of several accounts in a few queries. */
+    listForAccounts: (accountIds: string[]) => listFor(accountIds),
+
+    /** The statuses of these accounts' subscriptions that are not canceled: one query, for filters. */
+    async statusesOf(accountIds: string[]): Promise<Map<string, string[]>> {
+      const out = new Map<string, string[]>();
+      if (!accountIds.length) return out;
+      const rows = await db.query(
+        "SELECT account_id, status FROM payments_subscriptions WHERE account_id = ANY($1) AND status <> 'canceled'",
+        [accountIds],
       );
-      if (!subs.length) return [];
-      const invs = await db.query(
-        'SELECT * FROM payments_invoices WHERE subscription_id = ANY($1) ORDER BY created_at DESC',
-        [subs.map((s) => s.id)],
-      );
-      const usage = await db.query(
-        `SELECT u.subscription_id, sum(u.quantity)::int AS q FROM payments_usage u JOIN payments_subscriptions s
-           ON s.id = u.subscription_id AND u.period_start = s.current_period_start
-         WHERE s.id = ANY($1) GROUP BY 1`,
-        [subs.map((s) => s.id)],
-      );
-      const names = await apps.namesByIds([...new Set(subs.map((s) => s.app_id as string))]);
-      return subs.map((s) => {
-        const pricing = s.pricing as Paid;
-        const mine = invs.filter((i) => i.subscription_id === s.id);
-        const open = mine.find((i) => i.status === 'open' && i.checkout_url);
-        const q = usage.find((u) => u.subscription_id === s.id)?.q ?? 0;
-        return {
-          id: s.id,
-          accountId: s.account_id,
-          appId: s.app_id,
-          appName: names.get(s.app_id) ?? s.app_id,
-          status: s.status,
-          pricing,
-          provider: s.provider,
-          sandbox: s.provider === 'sandbox',
-          trialEnd: iso(s.trial_end),
-          currentPeriodStart: iso(s.current_period_start),
-          currentPeriodEnd: iso(s.current_period_end),
-          usageCap: s.usage_cap === null ? null : Number(s.usage_cap),
-          usage: pricing.type === 'usage' ? { quantity: q, amount: q * pricing.unitAmount } : null,
-          payUrl: s.status === 'canceled' ? null : (open?.checkout_url ?? null),
-          canceledAt: iso(s.canceled_at),
-          invoices: mine.map((i) => ({
-            id: i.id,
-            kind: i.kind,
-            amount: Number(i.amount),
-            currency: i.currency,
-            status: i.status,
-            periodStart: iso(i.period_start),
-            periodEnd: iso(i.period_end),
-            paidAt: iso(i.paid_at),
-            amountRefunded: Number(i.amount_refunded),
-            failure: i.failure,
-          })),
-        };
-      });
+      for (const r of rows) out.set(r.account_id, [...(out.get(r.account_id) ?? []), r.status]);
+      return out;
     },
 
     /**
