@@ -84,8 +84,9 @@ async function main() {
       const sub = await core.organizations.createSubAccount(agencyCtx, { name: `Customer ${i + 1}` });
       subAccounts.push({ id: sub.id, name: sub.name });
     }
-    // About 1.5 events per install (payments, renewals, uninstalls) at this mix; tuned to land near EVENTS.
-    const installsPerDay = EVENTS / (APPS * 90 * 0.7 * 2.2);
+    // About 2 events per install (payments, renewals, uninstalls) at this mix: lands near EVENTS
+    // (2.2 gave 895k of 1M).
+    const installsPerDay = EVENTS / (APPS * 90 * 0.7 * 2.0);
     const started = performance.now();
     let last = 0;
     const seeded = await core.analytics.seedHistory(
