@@ -1,4 +1,5 @@
 import type { PluginContext, Queryable } from '../../server/plugin-api/index.ts';
+import type { CallLimit } from './call-limit.ts';
 import type { Credits } from './credits.ts';
 import type { Metering } from './metering.ts';
 import { type Plans, type PlanVersion, periodOf, type Subscription, toSubscription } from './plans.ts';
@@ -22,6 +23,7 @@ export interface BillingConfig {
   blockAfterRefusals: number;
   blockMinutes: number;
   spendAlertPerHour: number;
+  meteredCallsPerMinute: number;
   appUrl: string;
 }
 
@@ -39,6 +41,8 @@ export interface BillingContext {
   metering: Metering;
   credits: Credits;
   plans: Plans;
+  /** The abuse limit of the metered routes (call-limit.ts). */
+  callLimit: CallLimit;
   subscriptionOf(organizationId: string, q?: Queryable): Promise<Subscription | undefined>;
   usageOf(accountId: string, at: Date): Promise<UsageView>;
 }

@@ -1,4 +1,5 @@
 import { definePlugin, z } from '../../server/plugin-api/index.ts';
+import { createCallLimit } from './call-limit.ts';
 import { type BillingContext, type Ctx, subscriptionOf, usageView } from './context.ts';
 import { createCredits } from './credits.ts';
 import { createInvoices } from './invoices.ts';
@@ -67,6 +68,11 @@ export default definePlugin({
     blockMinutes: z.coerce.number().int().min(1).max(1440).default(15),
     /** Credits spent in an hour that raise billing.credits_spend_alert (once per hour); 0 turns it off. */
     spendAlertPerHour: z.coerce.number().int().min(0).default(500),
+    /**
+     * Abuse limit of the metered routes (events, events/batch, credits/deduct, credits/reservations):
+     * calls per app installation and minute, counted in the database so it holds across processes; 0 turns it off.
+     */
+    meteredCallsPerMinute: z.coerce.number().int().min(0).max(100_000).default(30),
     /** Default of the per-organization low-balance threshold. */
     lowBalanceThreshold: z.coerce.number().int().min(0).default(100),
     /** The web app's address, for links in emails. */
@@ -200,11 +206,13 @@ export default definePlugin({
       },
       ctx.config,
     );
+    const callLimit = createCallLimit(ctx.db, ctx.config.meteredCallsPerMinute);
     const b: BillingContext = {
       ctx: c,
       metering,
       credits,
       plans,
+      callLimit,
       subscriptionOf: (orgId, q) => subscriptionOf(c, orgId, q),
       usageOf: (accountId, at) => usageView({ ctx: c, metering, plans }, accountId, at),
     };
@@ -233,6 +241,7 @@ export default definePlugin({
       handler: async () => {
         const n = await credits.releaseExpired();
         if (n) ctx.log.info({ released: n }, 'expired credit reservations released');
+        await callLimit.prune();
       },
     });
     ctx.jobs.repeat('release-reservations', Math.max(1000, Math.min(ctx.config.cycleIntervalMs, 30_000)));

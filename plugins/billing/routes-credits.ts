@@ -89,7 +89,10 @@ export function creditRoutes(b: BillingContext) {
       access: { kind: 'app', scope: 'billing:credits' },
       body: z.object({ amount: Credits, idempotencyKey: Key, description: z.string().max(200).optional() }),
       response: DebitView,
-      handler: ({ app, body }) => run(credits.debit(app.org.id, { ...body, appId: app.app.appId })),
+      handler: async ({ app, body }) => {
+        await b.callLimit.hit(app.app.installationId);
+        return run(credits.debit(app.org.id, { ...body, appId: app.app.appId }));
+      },
     }),
     defineRoute({
       method: 'post',
@@ -105,14 +108,16 @@ export function creditRoutes(b: BillingContext) {
       }),
       status: 201,
       response: DebitView,
-      handler: ({ app, body }) =>
-        run(
+      handler: async ({ app, body }) => {
+        await b.callLimit.hit(app.app.installationId);
+        return run(
           credits.debit(
             app.org.id,
             { ...body, appId: app.app.appId },
             (body.ttlSeconds ?? ctx.config.reservationTtlSeconds) * 1000,
           ),
-        ),
+        );
+      },
     }),
     defineRoute({
       method: 'post',

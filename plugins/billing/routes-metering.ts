@@ -138,7 +138,10 @@ export function meteringRoutes(b: BillingContext) {
       access: { kind: 'app', scope: 'billing:usage' },
       body: EventBody,
       response: Single,
-      handler: ({ app, body }) => single(app.org.id, body),
+      handler: async ({ app, body }) => {
+        await b.callLimit.hit(app.app.installationId);
+        return single(app.org.id, body);
+      },
     }),
     defineRoute({
       method: 'post',
@@ -148,7 +151,10 @@ export function meteringRoutes(b: BillingContext) {
       access: { kind: 'app', scope: 'billing:usage' },
       body: Batch,
       response: BatchResult,
-      handler: ({ app, body }) => batch(app.org.id, body.events),
+      handler: async ({ app, body }) => {
+        await b.callLimit.hit(app.app.installationId);
+        return batch(app.org.id, body.events);
+      },
     }),
     defineRoute({
       method: 'get',

@@ -14,8 +14,12 @@ let operator: SignedIn;
 let app: InstalledApp;
 
 beforeAll(async () => {
-  // The 100-deduction race refuses 34 in a row on purpose: the spending pause is tested in abuse.test.ts.
-  ({ plaza, operator } = await startBilling({ PLAZA_PLUGIN_BILLING_BLOCK_AFTER_REFUSALS: '0' }));
+  // The 100-deduction race refuses 34 in a row on purpose: the spending pause is tested in abuse.test.ts,
+  // and its 100 calls in a second are above the metered routes' call limit (call-limit.test.ts).
+  ({ plaza, operator } = await startBilling({
+    PLAZA_PLUGIN_BILLING_BLOCK_AFTER_REFUSALS: '0',
+    PLAZA_PLUGIN_BILLING_METERED_CALLS_PER_MINUTE: '0',
+  }));
   app = await billingApp(plaza);
 }, 60_000);
 afterAll(() => plaza?.close());
