@@ -57,6 +57,8 @@ export interface Subscription {
   retriesDone: number;
   graceUntil: Date | null;
   creditBalance: number;
+  /** An agency's own price for its sub-account's fee, for one plan version and interval (resale). */
+  resale: { price: number; planVersionId: string; interval: Interval; agencyId: string } | null;
 }
 
 const toVersion = (r: any): PlanVersion => ({
@@ -90,6 +92,15 @@ export const toSubscription = (r: any): Subscription => ({
   retriesDone: r.retries_done,
   graceUntil: r.grace_until && new Date(r.grace_until),
   creditBalance: Number(r.credit_balance),
+  resale:
+    r.resale_price == null
+      ? null
+      : {
+          price: Number(r.resale_price),
+          planVersionId: r.resale_plan_version_id,
+          interval: r.resale_interval,
+          agencyId: r.resale_agency_id,
+        },
 });
 
 const VERSION_SELECT = `SELECT v.*, p.key, p.name, p.is_free FROM billing_plan_versions v JOIN billing_plans p ON p.id = v.plan_id`;
@@ -182,3 +193,12 @@ export function firstPeriod(from: Date, interval: Interval) {
 
 export const priceOf = (v: PlanVersion, interval: Interval) =>
   interval === 'year' ? v.priceYear : v.priceMonth;
+
+/**
+ * The fee the organization is billed per period: its agency's price while the
+ * subscription is on the plan version and interval the agency priced, else the plan's.
+ */
+export const feeOf = (sub: Subscription | undefined, v: PlanVersion, interval: Interval) =>
+  sub?.resale && sub.resale.planVersionId === v.id && sub.resale.interval === interval
+    ? sub.resale.price
+    : priceOf(v, interval);

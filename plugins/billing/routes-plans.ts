@@ -435,6 +435,38 @@ export function planRoutes(b: BillingContext, subs: Subscriptions, invoices: Inv
       },
     }),
     defineRoute({
+      method: 'put',
+      path: '/organizations/:orgId/subscription/agency-price',
+      summary:
+        "Agency rebilling: the fee an agency bills its sub-account per period, from the next invoice on (an owner or admin of the agency; null: the plan's price)",
+      tag: 'Billing',
+      access: ADMIN,
+      body: z.object({
+        price: z
+          .number()
+          .int()
+          .min(0)
+          .max(1e12)
+          .nullable()
+          .describe("Minor units of the plan's currency per period; at least the platform's price"),
+      }),
+      response: z.object({
+        price: z.number().int().nullable(),
+        platformPrice: z.number().int().describe('What the plan costs: what the agency owes the platform'),
+        currency: z.string(),
+        appliesFrom: z.iso.datetime().describe('The start of the first period billed at this price'),
+      }),
+      handler: async ({ org, body, actor }) => {
+        const r = await subs.setResalePrice(org.org.id, body.price, actor);
+        return {
+          price: r.subscription.resale?.price ?? null,
+          platformPrice: r.platformPrice,
+          currency: r.currency,
+          appliesFrom: r.subscription.periodEnd.toISOString(),
+        };
+      },
+    }),
+    defineRoute({
       method: 'post',
       path: '/accounts/:accountId/trial',
       summary: "Extend an organization's trial by 1 to 90 days (operator)",

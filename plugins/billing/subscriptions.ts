@@ -11,6 +11,7 @@ import type { Invoices, LineInput } from './invoices.ts';
 import { addMonthsUTC, daysBetween, type Interval, startOfDayUTC, stepOf } from './periods.ts';
 import {
   type FEATURES,
+  feeOf,
   firstPeriod,
   type PlanVersion,
   priceOf,
@@ -72,7 +73,7 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
       const end = trial
         ? new Date(start.getTime() + version.trialDays * DAY)
         : addMonthsUTC(start, stepOf(input.interval));
-      const lines = trial || price === 0 ? [] : [fee(version, input.interval, start, end)];
+      const lines = trial || price === 0 ? [] : [fee(version, input.interval, start, end, price)];
       return {
         version,
         sub,
@@ -113,7 +114,7 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
     const today = startOfDayUTC(now);
     const total = daysBetween(live.periodStart, live.periodEnd);
     const remaining = Math.max(0, daysBetween(today, live.periodEnd));
-    const oldPrice = priceOf(current, live.interval);
+    const oldPrice = feeOf(live, current, live.interval);
     let start = live.periodStart;
     let end = live.periodEnd;
     let charge: bigint;
@@ -163,11 +164,18 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
     };
   }
 
-  function fee(v: PlanVersion, interval: Interval, start: Date, end: Date): ChangePreview['lines'][number] {
+  /** The fee line; `amount` is what this organization pays (an agency's price for its sub-account). */
+  function fee(
+    v: PlanVersion,
+    interval: Interval,
+    start: Date,
+    end: Date,
+    amount: number,
+  ): ChangePreview['lines'][number] {
     return {
       kind: 'subscription',
       description: `${v.planName}, ${interval}ly, ${start.toISOString().slice(0, 10)} to ${end.toISOString().slice(0, 10)}`,
-      amount: priceOf(v, interval),
+      amount,
     };
   }
 
@@ -471,7 +479,7 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
            status = CASE WHEN status = 'trialing' THEN 'active' ELSE status END, updated_at = now() WHERE id = $1`,
         [sub.id, start.toISOString(), end.toISOString()],
       );
-      const price = priceOf(version, sub.interval);
+      const price = feeOf(sub, version, sub.interval);
       // Nothing to bill (a free plan without priced meters, or a free trial ending into a free
       // plan): no invoice, so free subscribers do not get a numbered 0.00 invoice every month.
       const billsUsage = !wasTrial && version.meters.some((m) => m.price);
@@ -488,7 +496,7 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
         periodEnd: end,
         // A trial's usage is not billed.
         usage: wasTrial ? null : { start: sub.periodStart, end: sub.periodEnd, planVersionId: version.id },
-        lines: price ? [fee(version, sub.interval, start, end)] : [],
+        lines: price ? [fee(version, sub.interval, start, end, price)] : [],
       });
       if (wasTrial) {
         await invoices.finalize(tx, invoiceId);
@@ -614,7 +622,7 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
       await notify(sub.organizationId, `trial:${sub.trialEnd!.toISOString()}:${d}`, 'billing/trial-ending', {
         days: d,
         plan: v.planName,
-        price: formatMoney(priceOf(v, sub.interval), v.currency),
+        price: formatMoney(feeOf(sub, v, sub.interval), v.currency),
         endsAt: sub.trialEnd!.toISOString().slice(0, 10),
       });
     }
@@ -640,6 +648,50 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
         data: { days },
       });
       return toSubscription(row);
+    });
+  }
+
+  /**
+   * Agency rebilling: an owner or admin of the sub-account's agency sets the fee the sub-account is
+   * billed from its next period on (null: the plan's price again). The agency pays the platform's
+   * price, so its own is never below it. It holds for the current plan version and interval only.
+   */
+  async function setResalePrice(orgId: string, price: number | null, actor: Actor) {
+    const org = await ctx.orgs.get(orgId);
+    if (org.kind !== 'account' || !org.parentId)
+      throw ctx.error('PLAZA_BILLING_PLAN_UNAVAILABLE', 'only an agency sub-account can have an agency price');
+    const agencyAdmins = (await ctx.orgs.members(org.parentId)).filter(
+      (m) => m.role === 'owner' || m.role === 'admin',
+    );
+    if (!agencyAdmins.some((m) => m.userId === actor.userId))
+      throw new PlazaError('PLAZA_FORBIDDEN', "only an owner or admin of the sub-account's agency sets its price");
+    return ctx.db.transaction(async (tx) => {
+      const sub = await lock(tx, orgId);
+      if (!sub || sub.status === 'canceled')
+        throw ctx.error('PLAZA_BILLING_PLAN_UNAVAILABLE', 'subscribe the sub-account to a plan first');
+      const version = await plans.version(sub.planVersionId, tx);
+      const platformPrice = priceOf(version, sub.interval);
+      if (price !== null && price < platformPrice)
+        throw invalid(
+          'body.price',
+          `at least the platform's price of ${formatMoney(platformPrice, version.currency)} per ${sub.interval}`,
+        );
+      const row = await tx.one(
+        `UPDATE billing_subscriptions SET resale_price = $2, resale_plan_version_id = $3, resale_interval = $4,
+           resale_agency_id = $5, updated_at = now() WHERE id = $1 RETURNING *`,
+        price === null
+          ? [sub.id, null, null, null, null]
+          : [sub.id, price, version.id, sub.interval, org.parentId],
+      );
+      await ctx.audit.record(tx, {
+        organizationId: orgId,
+        actor,
+        action: 'billing.resale_price_set',
+        targetType: 'billing_subscription',
+        targetId: sub.id,
+        data: { price, platformPrice, agencyId: org.parentId },
+      });
+      return { subscription: toSubscription(row), platformPrice, currency: version.currency };
     });
   }
 
@@ -703,7 +755,19 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
     );
   }
 
-  return { preview, change, setCancel, collect, paid, failed, cycle, extendTrial, checkLimit, notify };
+  return {
+    preview,
+    change,
+    setCancel,
+    collect,
+    paid,
+    failed,
+    cycle,
+    extendTrial,
+    setResalePrice,
+    checkLimit,
+    notify,
+  };
 }
 
 export type Subscriptions = ReturnType<typeof createSubscriptions>;

@@ -185,6 +185,10 @@ export interface paths {
     /** Subscribe, or change plan now with proration (an upgrade is charged at once) */
     put: operations['subscribeOrChangePlanNowWithProrationAnUpgradeIsChargedAtOnce'];
   };
+  '/v1/billing/organizations/{orgId}/subscription/agency-price': {
+    /** Agency rebilling: the fee an agency bills its sub-account per period, from the next invoice on (an owner or admin of the agency; null: the plan's price) */
+    put: operations['agencyRebillingTheFeeAnAgencyBillsItsSubAccountPerPeriodFromTheNextInvoiceOnAnOwnerOrAdminOfTheAgencyNullThePlanSPrice'];
+  };
   '/v1/billing/organizations/{orgId}/subscription/cancel': {
     /** Cancel at the end of the period (the free plan follows, data is kept) */
     post: operations['cancelAtTheEndOfThePeriodTheFreePlanFollowsDataIsKept'];
@@ -2355,6 +2359,45 @@ export interface operations {
             subscription: components['schemas']['BillingSubscription'];
             invoiceId: string | null;
             payment: 'paid' | 'failed' | 'pending' | null;
+          };
+        };
+      };
+      /** An error */
+      default: {
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  /** Agency rebilling: the fee an agency bills its sub-account per period, from the next invoice on (an owner or admin of the agency; null: the plan's price) */
+  agencyRebillingTheFeeAnAgencyBillsItsSubAccountPerPeriodFromTheNextInvoiceOnAnOwnerOrAdminOfTheAgencyNullThePlanSPrice: {
+    parameters: {
+      query?: never;
+      path?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Minor units of the plan's currency per period; at least the platform's price */
+          price: number | null;
+        };
+      };
+    };
+    responses: {
+      /** Success */
+      200: {
+        content: {
+          'application/json': {
+            price: number | null;
+            /** What the plan costs: what the agency owes the platform */
+            platformPrice: number;
+            currency: string;
+            /**
+             * The start of the first period billed at this price
+             * Format: date-time
+             */
+            appliesFrom: string;
           };
         };
       };
@@ -9825,7 +9868,7 @@ export interface components {
       title: string;
       status: number;
       detail?: string;
-      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_ENTITLEMENT' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_ACCOUNT_PAUSED' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE' | 'PLAZA_BILLING_INSUFFICIENT_CREDITS' | 'PLAZA_BILLING_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_BILLING_RESERVATION_CLOSED' | 'PLAZA_BILLING_SPENDING_BLOCKED' | 'PLAZA_BILLING_EVENT_CONFLICT' | 'PLAZA_BILLING_DUPLICATE' | 'PLAZA_BILLING_PLAN_UNAVAILABLE' | 'PLAZA_DATA_PRODUCTS_BUDGET_EXHAUSTED' | 'PLAZA_DATA_PRODUCTS_NOT_REFRESHED' | 'PLAZA_DATA_PRODUCTS_NOT_CONTRIBUTING' | 'PLAZA_VERTICALS_NOT_ACCOUNT' | 'PLAZA_VERTICALS_FORBIDDEN';
+      code: 'PLAZA_VALIDATION' | 'PLAZA_BAD_JSON' | 'PLAZA_UNAUTHENTICATED' | 'PLAZA_BAD_CREDENTIALS' | 'PLAZA_PAYMENT_REQUIRED' | 'PLAZA_PAYMENT_DECLINED' | 'PLAZA_ENTITLEMENT' | 'PLAZA_CSRF' | 'PLAZA_FORBIDDEN' | 'PLAZA_EMAIL_UNVERIFIED' | 'PLAZA_SCOPE_MISSING' | 'PLAZA_NOT_FOUND' | 'PLAZA_ROUTE_NOT_FOUND' | 'PLAZA_METHOD_NOT_ALLOWED' | 'PLAZA_CONFLICT' | 'PLAZA_USAGE_CAP_REACHED' | 'PLAZA_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_GONE' | 'PLAZA_ACCOUNT_PAUSED' | 'PLAZA_PAYLOAD_TOO_LARGE' | 'PLAZA_UNSUPPORTED_MEDIA_TYPE' | 'PLAZA_RATE_LIMITED' | 'PLAZA_LOGIN_LOCKED' | 'PLAZA_INTERNAL' | 'PLAZA_RESPONSE_CONTRACT' | 'PLAZA_UNAVAILABLE' | 'PLAZA_BILLING_INSUFFICIENT_CREDITS' | 'PLAZA_BILLING_IDEMPOTENCY_KEY_REUSED' | 'PLAZA_BILLING_RESERVATION_CLOSED' | 'PLAZA_BILLING_SPENDING_BLOCKED' | 'PLAZA_BILLING_EVENT_CONFLICT' | 'PLAZA_BILLING_DUPLICATE' | 'PLAZA_BILLING_PLAN_UNAVAILABLE' | 'PLAZA_DP_BUDGET_EXHAUSTED' | 'PLAZA_DATA_PRODUCTS_NOT_REFRESHED' | 'PLAZA_DATA_PRODUCTS_NOT_CONTRIBUTING' | 'PLAZA_VERTICALS_NOT_ACCOUNT' | 'PLAZA_VERTICALS_FORBIDDEN';
       instance?: string;
       requestId?: string;
       fields?: {
@@ -10847,7 +10890,7 @@ export interface components {
 }
 
 /** Every OAuth scope the document names. */
-export type Scope = 'account:read' | 'billing:credits' | 'billing:read' | 'billing:usage' | 'contacts:read' | 'contacts:write' | 'data_monthly_app_installs:read' | 'data_weekly_new_contacts:read' | 'payouts:read' | 'users:read' | 'users:read_email' | 'verticals:read';
+export type Scope = 'account:read' | 'billing:credits' | 'billing:read' | 'billing:usage' | 'contacts:read' | 'contacts:write' | 'data:monthly_app_installs:read' | 'data:weekly_new_contacts:read' | 'payouts:read' | 'users:read' | 'users:read_email' | 'verticals:read';
 
 /** Every schema by name. */
 export type Schemas = components['schemas'];
