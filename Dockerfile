@@ -18,8 +18,10 @@ COPY templates ./templates
 COPY --from=build /app/web/dist ./web/dist
 # The initialised PGlite cluster, with the core migrations applied, that a new embedded data
 # folder is copied from, made while node_modules is still writable (the node user cannot write
-# it at run time).
+# it at run time). Then the demo template (the same with the demo data, server/seed/template.ts)
+# for the image's own settings: a first start with other settings seeds as before.
 RUN node -e "Promise.all([import('./server/db/pglite-template.ts'), import('./server/modules/index.ts')]).then(([t, m]) => t.ensureTemplate(m.coreMigrationSources()))"
+RUN node -e "Promise.all([import('./server/seed/template.ts'), import('./server/modules/index.ts'), import('./server/config.ts')]).then(([t, m, c]) => t.ensureDemoTemplate(c.loadConfig(), m.coreMigrationSources())).catch((e) => console.warn('no demo template: ' + e.message))"
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 3000

@@ -4,8 +4,10 @@
  * a restart on the folder that start left) and on PostgreSQL + Redis, median
  * of 3 each. A new PGlite folder is copied from a template cluster with the
  * core migrations applied, made once per machine and migration set
- * (server/db/pglite-template.ts): the bench makes sure it exists first, as any
- * start after the very first on a machine finds it. The baseline, measured in the same
+ * (server/db/pglite-template.ts), and with the demo on (the default) from a
+ * template that also has the demo data (server/seed/template.ts): the bench
+ * makes sure both exist first, as any start after the very first on a machine
+ * (or in the Docker image) finds them. The baseline, measured in the same
  * run, is a bare Node HTTP server answering its first request: the floor any
  * Node service pays.
  */
@@ -14,8 +16,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { loadConfig } from '../server/config.ts';
 import { ensureTemplate } from '../server/db/pglite-template.ts';
 import { coreMigrationSources } from '../server/modules/index.ts';
+import { ensureDemoTemplate } from '../server/seed/template.ts';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -62,6 +66,8 @@ async function measure(label: string, once: () => Promise<number>) {
 }
 
 await ensureTemplate(coreMigrationSources());
+// Likewise the demo template (server/seed/template.ts), for the configuration the starts below use.
+await ensureDemoTemplate(loadConfig({ ...process.env, LOG_LEVEL: 'warn' }), coreMigrationSources());
 
 const baseline = await measure('bare node http server', () => {
   const port = nextPort++;

@@ -17,6 +17,8 @@ const { createApp } = await import('./app.ts');
 const { ConfigError, loadConfig } = await import('./config.ts');
 const { createCore } = await import('./core.ts');
 const { seedDemo } = await import('./seed/index.ts');
+const { copyDemoTemplate, finishDemoCopy } = await import('./seed/template.ts');
+const { coreMigrationSources } = await import('./modules/index.ts');
 
 /**
  * Process entry: config -> core (database, migrations, plugins) -> HTTP
@@ -35,11 +37,13 @@ async function main() {
     throw err;
   }
 
+  // A new embedded data folder with the demo on starts as a copy of the seeded template.
+  const copied = await copyDemoTemplate(config, coreMigrationSources());
   const core = await createCore(config);
   const { log } = core;
 
   if (config.seedDemo && config.role !== 'worker') {
-    const logins = await seedDemo(core);
+    const logins = copied ? await finishDemoCopy(core) : await seedDemo(core);
     if (logins) {
       const lines = logins.map((l) => `  ${l.who.padEnd(38)} ${l.email.padEnd(26)} ${l.password}`);
       // Printed once, on the first start; passwords are stored only as hashes.

@@ -17,34 +17,7 @@ export async function seedDemo(
   const any = await db.maybeOne('SELECT 1 FROM users LIMIT 1');
   if (any) return null;
   const started = performance.now();
-  const password = () => randomBytes(9).toString('base64url');
-  const logins = [
-    {
-      who: 'operator (platform admin + reviewer)',
-      email: 'admin@plaza.localhost',
-      password: password(),
-      platformRole: 'admin' as const,
-      name: 'Ada Operator',
-    },
-    {
-      who: 'developer (owner of Acme Apps)',
-      email: 'dev@plaza.localhost',
-      password: password(),
-      name: 'Dev Eloper',
-    },
-    {
-      who: 'agency (owner of Bright Agency)',
-      email: 'agency@plaza.localhost',
-      password: password(),
-      name: 'Agnes Agency',
-    },
-    {
-      who: 'customer (owner of Corner Bakery)',
-      email: 'customer@plaza.localhost',
-      password: password(),
-      name: 'Cora Customer',
-    },
-  ];
+  const logins = DEMO_LOGINS.map((l) => ({ ...l, password: demoPassword() }));
   const users = await Promise.all(
     logins.map((l) =>
       identity.createUser(db as any, {
@@ -81,6 +54,26 @@ export async function seedDemo(
   log.info({ ...apps, ms: Math.round(performance.now() - started) }, 'demo data seeded');
   return logins.map(({ who, email, password }) => ({ who, email, password }));
 }
+
+/** The demo logins; each first start gets new random passwords, printed once. */
+export const DEMO_LOGINS: ReadonlyArray<{
+  who: string;
+  email: string;
+  name: string;
+  platformRole?: 'admin';
+}> = [
+  {
+    who: 'operator (platform admin + reviewer)',
+    email: 'admin@plaza.localhost',
+    platformRole: 'admin',
+    name: 'Ada Operator',
+  },
+  { who: 'developer (owner of Acme Apps)', email: 'dev@plaza.localhost', name: 'Dev Eloper' },
+  { who: 'agency (owner of Bright Agency)', email: 'agency@plaza.localhost', name: 'Agnes Agency' },
+  { who: 'customer (owner of Corner Bakery)', email: 'customer@plaza.localhost', name: 'Cora Customer' },
+];
+
+export const demoPassword = () => randomBytes(9).toString('base64url');
 
 /**
  * PLAZA_SEED_HISTORY_DAYS: days of past events for the dashboards (installs,

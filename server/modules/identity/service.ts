@@ -470,6 +470,16 @@ export function createIdentityService(deps: {
       );
     },
 
+    /** Sets a new password (hashed as at sign-up); false when no user has that email. Used by the demo seed. */
+    async setPassword(email: string, password: string): Promise<boolean> {
+      const passwordHash = await argonHash(password, ARGON);
+      const row = await db.maybeOne('UPDATE users SET password_hash = $2 WHERE email = $1 RETURNING 1', [
+        email,
+        passwordHash,
+      ]);
+      return row != null;
+    },
+
     csrfMatches(session: Session, presented: string | undefined): boolean {
       if (!presented) return false;
       const a = Buffer.from(session.csrfToken);
