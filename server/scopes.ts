@@ -4,7 +4,7 @@
  * through their manifest.
  */
 export interface ScopeDefinition {
-  /** `resource:action`, e.g. `contacts:read`. */
+  /** `resource:action`, e.g. `contacts:read`, or `resource:qualifier:action` (`data:weekly_new_contacts:read`). */
   name: string;
   /** Plain words for the consent screen: "See your contacts". */
   consentText: string;
@@ -13,7 +13,11 @@ export interface ScopeDefinition {
   owner: string;
 }
 
-export const SCOPE_NAME = /^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$/;
+/**
+ * `resource:action`, optionally with one qualifier between them for a
+ * resource that has many named members (`data:<product>:read`).
+ */
+export const SCOPE_NAME = /^[a-z][a-z0-9_]*(?::[a-z][a-z0-9_]*)?:[a-z][a-z0-9_]*$/;
 
 export type ScopeCatalog = ReturnType<typeof createScopeCatalog>;
 

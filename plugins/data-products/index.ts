@@ -35,7 +35,7 @@ export default definePlugin({
     sensitivity: 'basic' as const,
   })),
   errors: {
-    PLAZA_DATA_PRODUCTS_BUDGET_EXHAUSTED: {
+    PLAZA_DP_BUDGET_EXHAUSTED: {
       status: 409,
       title: "The data product's privacy budget for the period is spent",
     },

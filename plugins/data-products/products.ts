@@ -6,7 +6,7 @@ import { z } from '../../server/plugin-api/index.ts';
  * Data product definitions: declarative files the operator reviews and ships
  * (`products/*.json` in this folder, or the folder named by
  * PLAZA_PLUGIN_DATA_PRODUCTS_PRODUCTS_DIR). They are read when the plugin is
- * imported, because each product adds a scope (`data_<id>:read`) to the scope
+ * imported, because each product adds a scope (`data:<id>:read`) to the scope
  * catalog and the catalog is fixed at boot.
  */
 
@@ -117,7 +117,7 @@ export function loadProducts(dir: string): Product[] {
   return products;
 }
 
-export const scopeOf = (product: string) => `data_${product}:read`;
+export const scopeOf = (product: string) => `data:${product}:read`;
 
 /** Noise is split evenly between the measure groups a product releases. */
 export function noiseGroups(p: Product) {

@@ -223,7 +223,7 @@ export function createService(ctx: Ctx, products: Map<string, Product>) {
       if (done) return;
       if (budget.spent_milli + cost > budget.budget_milli)
         throw ctx.error(
-          'PLAZA_DATA_PRODUCTS_BUDGET_EXHAUSTED',
+          'PLAZA_DP_BUDGET_EXHAUSTED',
           `the privacy budget of ${product.id} for the period starting ${period} is spent (ε ${budget.spent_milli / 1000} of ${budget.budget_milli / 1000}); the data changed since the last release, which cannot be released again this period`,
           {
             extra: {

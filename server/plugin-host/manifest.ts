@@ -112,11 +112,19 @@ export function validateManifest(
     return { ok: false, reasons: ['index.ts must `export default definePlugin({ ... })`'] };
   const parsed = manifestSchema.safeParse(value, { error: plainIssue });
   if (parsed.success) {
-    // A plugin's codes carry its name, so a problem document says whose error it is.
-    const prefix = `PLAZA_${parsed.data.name.toUpperCase().replaceAll('-', '_')}_`;
-    const foreign = Object.keys(parsed.data.errors ?? {}).filter((c) => !c.startsWith(prefix));
+    // A plugin's codes carry its name (or, for a hyphenated name, its initials:
+    // PLAZA_DP_ for data-products), so a problem document says whose error it is.
+    const words = parsed.data.name.toUpperCase().split('-');
+    const prefixes = [`PLAZA_${words.join('_')}_`];
+    if (words.length > 1) prefixes.push(`PLAZA_${words.map((w) => w[0]).join('')}_`);
+    const foreign = Object.keys(parsed.data.errors ?? {}).filter(
+      (c) => !prefixes.some((p) => c.startsWith(p)),
+    );
     if (foreign.length)
-      return { ok: false, reasons: foreign.map((c) => `manifest.errors.${c} must start with ${prefix}`) };
+      return {
+        ok: false,
+        reasons: foreign.map((c) => `manifest.errors.${c} must start with ${prefixes.join(' or ')}`),
+      };
     // An organization that never saved reads the defaults, so every field needs one.
     const schema = (value as PluginManifest).settings?.schema;
     const noDefault = Object.entries(schema?.shape ?? {})

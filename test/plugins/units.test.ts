@@ -119,6 +119,27 @@ describe('manifest validation', () => {
     ).toEqual(['manifest.settings.schema fields need a default (.default(...)): plan']);
   });
 
+  it('takes error codes under the plugin’s name or its initials, and scopes with one qualifier', () => {
+    const manifest = (errors: Record<string, { status: number; title: string }>) => ({
+      name: 'data-products',
+      version: '1.0.0',
+      errors,
+      scopes: [{ name: 'data:weekly_new_contacts:read', consentText: 'x', sensitivity: 'basic' }],
+      setup() {},
+    });
+    const ok = { status: 409, title: 'x' };
+    expect(reasons(manifest({ PLAZA_DATA_PRODUCTS_GONE: ok, PLAZA_DP_BUDGET_EXHAUSTED: ok }))).toEqual([]);
+    expect(reasons(manifest({ PLAZA_BILLING_GONE: ok }))).toEqual([
+      'manifest.errors.PLAZA_BILLING_GONE must start with PLAZA_DATA_PRODUCTS_ or PLAZA_DP_',
+    ]);
+    expect(reasons({ name: 'notes', version: '1.0.0', errors: { PLAZA_N_GONE: ok }, setup() {} })).toEqual([
+      'manifest.errors.PLAZA_N_GONE must start with PLAZA_NOTES_',
+    ]);
+    expect(
+      reasons({ ...manifest({}), scopes: [{ name: 'a:b:c:read', consentText: 'x', sensitivity: 'basic' }] }),
+    ).toEqual(['manifest.scopes.0.name must be resource:action in lowercase (got "a:b:c:read")']);
+  });
+
   it('accepts a full manifest', () => {
     expect(
       reasons({

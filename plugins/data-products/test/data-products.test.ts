@@ -28,7 +28,7 @@ const env = {
   PLAZA_PLUGIN_DATA_PRODUCTS_NOISE_SEED: 'fixed-seed-for-tests',
 };
 const PRODUCT = 'cohort_contacts';
-const SCOPE = `data_${PRODUCT}:read`;
+const SCOPE = `data:${PRODUCT}:read`;
 
 let plaza: PlazaServer;
 let owner: SignedIn;
@@ -219,7 +219,7 @@ describe('data products', () => {
     ]);
   });
 
-  it('the ε budget holds under concurrent queries: one release pays, then 409 PLAZA_DATA_PRODUCTS_BUDGET_EXHAUSTED', async () => {
+  it('the ε budget holds under concurrent queries: one release pays, then 409 PLAZA_DP_BUDGET_EXHAUSTED', async () => {
     await put(owner, `/organizations/${accounts[9]}/sharing/${PRODUCT}`, { optedIn: true }).expect(200);
     await refresh();
     const answers = await Promise.all(Array.from({ length: 8 }, () => query()));
@@ -234,7 +234,7 @@ describe('data products', () => {
     expect(refused.map((a) => a.status)).toEqual(Array(8).fill(409));
     expect(refused[0].headers['content-type']).toMatch(/application\/problem\+json/);
     expect(refused[0].body).toMatchObject({
-      code: 'PLAZA_DATA_PRODUCTS_BUDGET_EXHAUSTED',
+      code: 'PLAZA_DP_BUDGET_EXHAUSTED',
       epsilonSpent: 1.5,
       epsilonBudget: 1.5,
     });

@@ -98,7 +98,7 @@ describe('data products pages', () => {
       await poll(() => page.locator('h2').first().textContent()).toMatch(/Monthly app installs/);
       await page.getByRole('button', { name: 'Weekly new contacts' }).click();
       await poll(() => page.locator('h2').first().textContent()).toMatch(/Weekly new contacts/);
-      await poll(() => page.locator('dl').textContent()).toMatch(/data_weekly_new_contacts:read/);
+      await poll(() => page.locator('dl').textContent()).toMatch(/data:weekly_new_contacts:read/);
       const budget = async () =>
         (await ops.request.get('/v1/data-products/products/weekly_new_contacts/budget')).json();
       const before = (await budget()).periods[0]?.refreshedAt ?? '';

@@ -12,7 +12,8 @@ describe('product definitions', () => {
     expect(products.map((p) => p.id)).toEqual(['monthly_app_installs', 'weekly_new_contacts']);
     for (const p of products) {
       expect(p.k).toBe(50);
-      expect(scopeOf(p.id)).toMatch(/^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$/);
+      expect(scopeOf(p.id)).toBe(`data:${p.id}:read`);
+      expect(scopeOf(p.id)).toMatch(/^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$/);
     }
   });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Timestamp } from '../../http/route.ts';
+import { SCOPE_NAME } from '../../scopes.ts';
 import { Category, Pricing } from '../marketplace/index.ts';
 import { VERSION_STATES } from './transitions.ts';
 
@@ -10,7 +11,7 @@ import { VERSION_STATES } from './transitions.ts';
  */
 export const ScopeRequest = z
   .object({
-    name: z.string().regex(/^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$/, { message: 'must be resource:action' }),
+    name: z.string().regex(SCOPE_NAME, { message: 'must be resource:action' }),
     justification: z
       .string()
       .trim()
