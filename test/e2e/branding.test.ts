@@ -8,6 +8,8 @@
  * signs in, walks every page of the web app she can reach, and installs an app
  * through the consent page. At 1280 and 390 px wide, every page shows
  * Northwind's name and colours, and none says Plaza or shows the platform's host.
+ * On the platform's host too, the shell follows the organization Sue works in:
+ * Northwind's brand in Harbour Cafe, the platform's in her own account.
  *
  * PLAZA_E2E_SCREENSHOTS=<folder> saves a screenshot of each step there.
  */
@@ -202,4 +204,39 @@ describe('an agency brands its sub-accounts', () => {
       await page.context().close();
     });
   }
+
+  it('on the platform host, Sue sees Northwind in Harbour Cafe and Plaza again in her own account', async () => {
+    const own = await plaza.core.organizations.create(sue.actor, { name: 'Sue Bakery', kind: 'account' });
+    const page = await signedInPage(plaza.baseUrl, sue, 1280);
+    const accent = () =>
+      page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--accent').trim());
+    const brandLabel = () => page.locator('header a.brand').getAttribute('aria-label');
+
+    await page.goto(`/orgs/${subId}/members`);
+    await page.waitForLoadState('networkidle');
+    await expect.poll(brandLabel).toBe('Northwind Apps home');
+    await expect.poll(accent).toBe(PRIMARY);
+    expect(await page.locator('header .brand img').getAttribute('src')).toMatch(/^\/v1\/branding\/assets\//);
+    await expect.poll(() => page.title()).toBe('Members · Northwind Apps');
+    expect(await page.locator('header').innerText()).not.toMatch(/plaza/i);
+    expect(await page.locator('body').innerText()).not.toMatch(/plaza/i);
+    expect(await page.locator('footer').innerText()).toContain('Northwind Ltd, 1 Harbour Road');
+    await snap(page, 'sue-platform-host-sub-account');
+
+    // Her own account is nobody's sub-account: the platform's brand comes back without a reload.
+    await page.locator('#org-switcher').selectOption(own.id);
+    await page.waitForURL((u) => u.pathname === `/orgs/${own.id}/members`);
+    await expect.poll(brandLabel).toBe('Plaza home');
+    await expect.poll(() => page.locator('header .brand').innerText()).toContain('Plaza');
+    expect(await page.locator('header .brand img').count()).toBe(0);
+    expect(await accent()).not.toBe(PRIMARY);
+    await expect.poll(() => page.title()).toBe('Members · Plaza');
+    expect(await page.locator('footer').innerText()).not.toContain('Northwind');
+
+    // And back: the agency's brand again.
+    await page.locator('#org-switcher').selectOption(subId);
+    await expect.poll(brandLabel).toBe('Northwind Apps home');
+    await expect.poll(accent).toBe(PRIMARY);
+    await page.context().close();
+  });
 });

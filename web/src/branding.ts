@@ -1,14 +1,17 @@
 /**
  * White-label in the web app: the brand of the host the app was opened on
- * (`/v1/branding/current`: an agency's verified domain shows its theme, any
- * other host the platform's), applied to the shell as CSS custom properties,
- * the title and the favicon. Values are set through the CSSOM one property at
+ * (`/v1/branding/current`: an agency's verified domain shows its theme), and
+ * on any other host the brand of the organization being worked in (a
+ * sub-account shows its agency's published theme, every other organization
+ * the platform's), applied to the shell as CSS custom properties, the title
+ * and the favicon. Values are set through the CSSOM one property at
  * a time and checked again here, so a theme can never add CSS or markup.
  * Also the client of the Branding page (theme, logo, favicon, domains).
  */
-import { computed, reactive } from 'vue';
+import { computed, reactive, watch } from 'vue';
 import { request, seg } from './api.ts';
 import type { components, RequestBodyOf, ResponseOf } from './generated/openapi.ts';
+import { currentOrg } from './session.ts';
 
 export type EffectiveTheme = components['schemas']['EffectiveTheme'];
 export type ThemeState = ResponseOf<'/v1/organizations/{orgId}/branding/theme', 'get'>;
@@ -55,18 +58,72 @@ export function applyBrand(theme: EffectiveTheme | null): void {
   if (theme?.branded && FONT_STACKS[theme.font]) root.setProperty('--brand-font', FONT_STACKS[theme.font]);
   else root.removeProperty('--brand-font');
   const icon = document.querySelector<HTMLLinkElement>('link[rel="icon"]');
-  if (icon && theme?.faviconUrl && SAME_ORIGIN_PATH.test(theme.faviconUrl)) icon.href = theme.faviconUrl;
+  if (icon) {
+    // The built-in icon, remembered so switching back to an unbranded organization restores it.
+    icon.dataset.platformHref ??= icon.getAttribute('href') ?? '';
+    const href =
+      theme?.branded && theme.faviconUrl && SAME_ORIGIN_PATH.test(theme.faviconUrl)
+        ? theme.faviconUrl
+        : icon.dataset.platformHref;
+    if (href) icon.setAttribute('href', href);
+  }
+}
+
+let hostTheme: EffectiveTheme | null = null;
+const orgThemes = new Map<string, EffectiveTheme>();
+
+/** Shows `theme`: the variables, the favicon and the name in the page title. */
+function show(theme: EffectiveTheme | null): void {
+  const before = brandName.value;
+  brand.theme = theme;
+  applyBrand(theme);
+  // The router titled the page with the name shown until now ("Members · Plaza").
+  const suffix = ` · ${before}`;
+  const title = document.title;
+  if (title === before) document.title = brandName.value;
+  else if (title.endsWith(suffix)) document.title = title.slice(0, -suffix.length) + ` · ${brandName.value}`;
+}
+
+/** The sub-accounts of agencies: the only organizations whose brand is not the platform's. */
+const brandedOrgId = () => {
+  const o = currentOrg.value;
+  return o && o.kind === 'account' && o.parentId ? o.id : null;
+};
+
+/**
+ * On the platform's host, the current organization's brand: a sub-account's
+ * agency theme (the server checks membership and resolves it), else the
+ * platform's. On an agency's domain the host's brand always wins.
+ */
+async function followOrg(): Promise<void> {
+  if (hostTheme?.branded) return;
+  const orgId = brandedOrgId();
+  if (!orgId) return show(hostTheme);
+  let theme = orgThemes.get(orgId);
+  if (!theme) {
+    try {
+      theme = await request<EffectiveTheme>('GET', `/v1/organizations/${seg(orgId)}/branding/effective`);
+      orgThemes.set(orgId, theme);
+    } catch {
+      theme = undefined;
+    }
+  }
+  // The user may have switched again while this was loading: only the latest choice is shown.
+  if (brandedOrgId() === orgId) show(theme?.branded ? theme : hostTheme);
 }
 
 export async function loadBrand(): Promise<void> {
   try {
-    brand.theme = await request<EffectiveTheme>('GET', '/v1/branding/current');
+    hostTheme = await request<EffectiveTheme>('GET', '/v1/branding/current');
   } catch {
-    brand.theme = null; // the platform's look, as built
+    hostTheme = null; // the platform's look, as built
   }
-  applyBrand(brand.theme);
-  // A navigation that finished before the brand arrived titled the page with the platform's name.
-  if (brand.theme?.branded) document.title = document.title.replace(/Plaza$/, brand.theme.brandName);
+  show(hostTheme);
+  watch(
+    () => [brandedOrgId(), currentOrg.value?.id],
+    () => void followOrg(),
+    { immediate: true },
+  );
 }
 
 const base = (orgId: string) => `/v1/organizations/${seg(orgId)}`;
