@@ -3,7 +3,8 @@
  * DMARC are found, its emails go from the platform's address under its name;
  * once verified, from no-reply@<its domain>, DKIM-signed with the key Plaza
  * made for it; removed, back to the platform's address. Never from an
- * unverified domain.
+ * unverified domain. A job re-checks it: records that disappear for three
+ * checks in a row put mail back on the platform's address.
  */
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,6 +111,58 @@ describe('sending domain', () => {
     const after = await invitationEmail();
     expect(after).toMatch(/^From: Northwind Support <mail@platform\.example\.test>/m);
     expect(after).not.toMatch(/^DKIM-Signature:/m);
+  });
+
+  it('is re-checked by the job: verified without a click, back to the platform address after three failed checks', async () => {
+    const added = await plaza.core.branding.sending.add(agency, 'news.northwind.test');
+    for (const r of added.records) txt.set(r.name, [r.value]);
+    const state = async () => (await plaza.core.branding.sending.get(agency))!;
+    // A day (or the next retry) has passed: the check is due and the job's run picks it up.
+    const nextCheck = async () => {
+      await plaza.core.db.query('UPDATE branding_sending_domains SET next_check_at = now() WHERE id = $1', [
+        added.id,
+      ]);
+      await plaza.core.branding.sending.checkDue();
+      return state();
+    };
+    expect((await nextCheck()).state).toBe('verified');
+    expect(await invitationEmail()).toMatch(/^From: Northwind Support <no-reply@news\.northwind\.test>/m);
+
+    // The DKIM record disappears: two failed checks keep the sender (DNS can hiccup), the third drops it.
+    const dkim = added.records.find((r) => r.purpose === 'DKIM')!;
+    txt.delete(dkim.name);
+    for (const n of [1, 2]) {
+      const d = await nextCheck();
+      expect(d.state, `after ${n} failed check(s)`).toBe('verified');
+      expect(d.lastResult).toMatchObject({ ok: false, spf: 'found', dmarc: 'found' });
+      const { due } = await plaza.core.db.one<{ due: number }>(
+        'SELECT extract(epoch FROM next_check_at - now()) AS due FROM branding_sending_domains WHERE id = $1',
+        [added.id],
+      );
+      expect(Number(due)).toBeGreaterThan(23 * 3600);
+    }
+    expect(await invitationEmail()).toMatch(/^From: Northwind Support <no-reply@news\.northwind\.test>/m);
+    const dropped = await nextCheck();
+    expect(dropped.state).toBe('pending');
+    expect(dropped.lastResult?.dkim).toMatch(/no matching DKIM key/);
+    const after = await invitationEmail();
+    expect(after).toMatch(/^From: Northwind Support <mail@platform\.example\.test>/m);
+    expect(after).not.toMatch(/^DKIM-Signature:/m);
+    const audit = await plaza.core.db.query<{ action: string }>(
+      "SELECT action FROM audit_events WHERE target_id = $1 AND action LIKE 'sending_domain.%' ORDER BY created_at, id",
+      [added.id],
+    );
+    expect(audit.map((a) => a.action)).toEqual([
+      'sending_domain.added',
+      'sending_domain.verified',
+      'sending_domain.unverified',
+    ]);
+
+    // The record is back: the next check (no click) sends from the domain again.
+    txt.set(dkim.name, [dkim.value]);
+    expect((await nextCheck()).state).toBe('verified');
+    expect(await invitationEmail()).toMatch(/^From: Northwind Support <no-reply@news\.northwind\.test>/m);
+    await plaza.core.branding.sending.remove(agency, added.id);
   });
 
   it('is the agency’s own: a sub-account cannot read or set it', async () => {

@@ -112,6 +112,12 @@ export default defineModule({
       everyMs: 60_000,
       handler: async () => void (await branding.domains.checkDue()),
     },
+    // Sending domains likewise: a verified one whose records disappear stops being used.
+    {
+      name: 'branding.check_sending_domains',
+      everyMs: 60_000,
+      handler: async () => void (await branding.sending.checkDue()),
+    },
   ],
   routes: ({ branding }) => brandingRoutes({ branding }),
   start: (branding) => branding.start(),

@@ -3,7 +3,8 @@ import type { Config } from '../../config.ts';
 import type { Db } from '../../db/index.ts';
 import { forbidden, invalid, notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
-import { hasRole, type OrgContext } from '../../tenancy.ts';
+import type { Logger } from '../../logger.ts';
+import { type Actor, hasRole, type OrgContext, SYSTEM_ACTOR } from '../../tenancy.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { DnsResolver } from './domains.ts';
 import type { SendingDomain } from './schemas.ts';
@@ -15,7 +16,17 @@ import type { SendingDomain } from './schemas.ts';
  * agency's emails go from `no-reply@<domain>`, signed with its key; before,
  * from the platform's address under the agency's name. Never from an
  * unverified domain.
+ *
+ * A job re-checks them, as custom domains are: a pending one on a growing
+ * schedule (so the agency need not come back to click "Check now"), a
+ * verified one daily. Records that disappear from a verified domain make it
+ * pending again after UNVERIFIED_AFTER failed checks in a row (one bad DNS
+ * answer does not switch the sender), and mail goes from the platform's
+ * address under the agency's name again. "Check now" reports at once.
  */
+export const UNVERIFIED_AFTER = 3;
+const RETRY_MINUTES = [1, 5, 15, 60, 360];
+const DAY_MINUTES = 24 * 60;
 interface Row {
   id: string;
   organization_id: string;
@@ -26,6 +37,8 @@ interface Row {
   dkim_private_key: string;
   last_checked_at: Date | null;
   last_result: SendingDomain['lastResult'];
+  failures: number;
+  next_check_at: Date | null;
   verified_at: Date | null;
   created_at: Date;
 }
@@ -54,8 +67,9 @@ export function createSendingDomains(deps: {
   secret: string;
   audit: AuditService;
   resolver: DnsResolver;
+  log: Logger;
 }) {
-  const { db, secret, audit, resolver } = deps;
+  const { db, secret, audit, resolver, log } = deps;
   const platformHost = new URL(deps.config.baseUrl).hostname;
   const spfInclude = `_spf.${platformHost}`;
   const dkimValue = (r: Row) => `v=DKIM1; k=rsa; p=${r.dkim_public_key}`;
@@ -102,6 +116,69 @@ export function createSendingDomains(deps: {
     return row;
   }
 
+  /** What DNS says about the three records, in words the agency can act on. */
+  async function lookUp(r: Row) {
+    const spf = (await txtAt(r.domain)).find((v) => v.startsWith('v=spf1'));
+    const dkim = (await txtAt(`${r.dkim_selector}._domainkey.${r.domain}`)).map((v) => v.replace(/\s+/g, ''));
+    const dmarc = (await txtAt(`_dmarc.${r.domain}`)).find((v) => /^v=DMARC1\s*;/i.test(v));
+    const result = {
+      spf: spf?.includes(`include:${spfInclude}`)
+        ? 'found'
+        : spf
+          ? `the SPF record does not include ${spfInclude}`
+          : `no SPF record at ${r.domain}`,
+      dkim: dkim.includes(dkimValue(r).replace(/\s+/g, ''))
+        ? 'found'
+        : `no matching DKIM key at ${r.dkim_selector}._domainkey.${r.domain}`,
+      dmarc: dmarc ? 'found' : `no DMARC record at _dmarc.${r.domain}`,
+    };
+    return { ok: result.spf === 'found' && result.dkim === 'found' && result.dmarc === 'found', ...result };
+  }
+
+  const minutesFromNow = (m: number) => new Date(Date.now() + m * 60_000);
+
+  /**
+   * Stores a check's result and moves the domain along its states. A check the
+   * agency asked for decides at once; the job's checks give a verified domain
+   * UNVERIFIED_AFTER tries. Undefined when the domain was removed meanwhile.
+   */
+  async function record(
+    before: Row,
+    result: Awaited<ReturnType<typeof lookUp>>,
+    actor: Actor,
+    manual: boolean,
+  ): Promise<Row | undefined> {
+    return db.transaction(async (tx) => {
+      const r = await tx.maybeOne<Row & { checked_meanwhile: boolean }>(
+        'SELECT *, next_check_at > now() AS checked_meanwhile FROM branding_sending_domains WHERE id = $1 FOR UPDATE',
+        [before.id],
+      );
+      if (!r || r.state === 'removed') return undefined;
+      // Another worker's job checked it since this one picked it: one failure must count once.
+      if (!manual && r.checked_meanwhile) return r;
+      const failures = result.ok ? 0 : r.failures + 1;
+      const verified = result.ok || (!manual && r.state === 'verified' && failures < UNVERIFIED_AFTER);
+      const next = minutesFromNow(verified ? DAY_MINUTES : (RETRY_MINUTES[failures - 1] ?? DAY_MINUTES));
+      const updated = await tx.one<Row>(
+        `UPDATE branding_sending_domains SET last_checked_at = now(), last_result = $2, failures = $4,
+                next_check_at = $5, state = CASE WHEN $3 THEN 'verified' ELSE 'pending' END,
+                verified_at = CASE WHEN $3 THEN coalesce(verified_at, now()) ELSE NULL END
+          WHERE id = $1 RETURNING *`,
+        [r.id, JSON.stringify(result), verified, failures, next],
+      );
+      if (verified !== (r.state === 'verified'))
+        await audit.record(tx, {
+          organizationId: r.organization_id,
+          actor,
+          action: verified ? 'sending_domain.verified' : 'sending_domain.unverified',
+          targetType: 'sending_domain',
+          targetId: r.id,
+          data: { domain: r.domain, spf: result.spf, dkim: result.dkim, dmarc: result.dmarc, failures },
+        });
+      return updated;
+    });
+  }
+
   return {
     async get(org: OrgContext): Promise<SendingDomain | null> {
       assertAgencyAdmin(org);
@@ -126,8 +203,8 @@ export function createSendingDomains(deps: {
           [org.org.id],
         );
         const created = await tx.one<Row>(
-          `INSERT INTO branding_sending_domains (id, organization_id, domain, state, dkim_selector, dkim_public_key, dkim_private_key)
-           VALUES ($1, $2, $3, 'pending', $4, $5, $6) RETURNING *`,
+          `INSERT INTO branding_sending_domains (id, organization_id, domain, state, dkim_selector, dkim_public_key, dkim_private_key, next_check_at)
+           VALUES ($1, $2, $3, 'pending', $4, $5, $6, now() + interval '1 minute') RETURNING *`,
           [newId('sdm'), org.org.id, domain, `p${Date.now().toString(36)}`, pub, seal(secret, priv)],
         );
         await audit.record(tx, {
@@ -147,43 +224,23 @@ export function createSendingDomains(deps: {
     async verify(org: OrgContext, id: string): Promise<SendingDomain> {
       assertAgencyAdmin(org);
       const r = await own(org, id);
-      const spf = (await txtAt(r.domain)).find((v) => v.startsWith('v=spf1'));
-      const dkim = (await txtAt(`${r.dkim_selector}._domainkey.${r.domain}`)).map((v) =>
-        v.replace(/\s+/g, ''),
-      );
-      const dmarc = (await txtAt(`_dmarc.${r.domain}`)).find((v) => /^v=DMARC1\s*;/i.test(v));
-      const result = {
-        spf: spf?.includes(`include:${spfInclude}`)
-          ? 'found'
-          : spf
-            ? `the SPF record does not include ${spfInclude}`
-            : `no SPF record at ${r.domain}`,
-        dkim: dkim.includes(dkimValue(r).replace(/\s+/g, ''))
-          ? 'found'
-          : `no matching DKIM key at ${r.dkim_selector}._domainkey.${r.domain}`,
-        dmarc: dmarc ? 'found' : `no DMARC record at _dmarc.${r.domain}`,
-      };
-      const ok = result.spf === 'found' && result.dkim === 'found' && result.dmarc === 'found';
-      const row = await db.transaction(async (tx) => {
-        const updated = await tx.one<Row>(
-          `UPDATE branding_sending_domains SET last_checked_at = now(), last_result = $2,
-                  state = CASE WHEN $3 THEN 'verified' ELSE 'pending' END,
-                  verified_at = CASE WHEN $3 THEN coalesce(verified_at, now()) ELSE NULL END
-            WHERE id = $1 RETURNING *`,
-          [r.id, JSON.stringify({ ok, ...result }), ok],
-        );
-        if (ok !== (r.state === 'verified'))
-          await audit.record(tx, {
-            organizationId: org.org.id,
-            actor: org.actor,
-            action: ok ? 'sending_domain.verified' : 'sending_domain.unverified',
-            targetType: 'sending_domain',
-            targetId: r.id,
-            data: { domain: r.domain, ...result },
-          });
-        return updated;
-      });
+      const row = await record(r, await lookUp(r), org.actor, true);
+      if (!row) throw notFound('sending domain');
       return toDto(row);
+    },
+
+    /** The recurring job: every sending domain whose next check is due. */
+    async checkDue(limit = 100): Promise<number> {
+      const due = await db.query<Row>(
+        `SELECT * FROM branding_sending_domains WHERE state <> 'removed' AND next_check_at <= now()
+          ORDER BY next_check_at LIMIT $1`,
+        [limit],
+      );
+      for (const r of due)
+        await lookUp(r)
+          .then((result) => record(r, result, SYSTEM_ACTOR, false))
+          .catch((err) => log.warn({ err, sendingDomainId: r.id }, 'sending domain check failed'));
+      return due.length;
     },
 
     async remove(org: OrgContext, id: string): Promise<SendingDomain> {

@@ -215,7 +215,7 @@ export function createBrandingService(deps: BrandingDeps) {
   }
 
   const resolver = deps.resolver ?? new Resolver({ timeout: 5000, tries: 2 });
-  const sending = createSendingDomains({ db, config, secret: deps.secret, audit, resolver });
+  const sending = createSendingDomains({ db, config, log, secret: deps.secret, audit, resolver });
   const domains = createDomains({
     db,
     config,
