@@ -1,9 +1,31 @@
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { enableCompileCache } from 'node:module';
+import path from 'node:path';
 
 // Node keeps the compiled modules in its cache folder (the OS temp dir) between
 // starts; a restart then skips most parsing. Enabled before the modules load.
 enableCompileCache();
+const { ConfigError, loadConfig } = await import('./config.ts');
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`Plaza did not start. ${err.message}`);
+    process.exit(78); // EX_CONFIG
+  }
+  throw err;
+}
+// A restart on embedded PGlite: the cluster opens (most of it PGlite's own start) while the
+// web check and the rest of the code load. A new folder is filled first (copy below), so waits.
+const pgdata = path.resolve(config.dataDir, 'pgdata');
+const earlyDb =
+  !config.databaseUrl && existsSync(path.join(pgdata, 'PG_VERSION'))
+    ? import('./db/index.ts').then((m) => m.openPglite(pgdata))
+    : undefined;
+// Awaited in main(); this keeps a failure from counting as unhandled before then.
+earlyDb?.catch(() => {});
 // `npm start` passes this: web/dist is rebuilt when a file under web/ is newer, checked here
 // rather than in a Node process of its own before this one.
 if (process.argv.includes('--build-web-if-stale')) {
@@ -14,7 +36,6 @@ if (process.argv.includes('--build-web-if-stale')) {
   });
 }
 const { createApp } = await import('./app.ts');
-const { ConfigError, loadConfig } = await import('./config.ts');
 const { createCore } = await import('./core.ts');
 const { seedDemo } = await import('./seed/index.ts');
 const { copyDemoTemplate, finishDemoCopy } = await import('./seed/template.ts');
@@ -26,20 +47,11 @@ const { coreMigrationSources } = await import('./modules/index.ts');
  * accepting, in-flight requests finish, running jobs finish or go back.
  */
 async function main() {
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`Plaza did not start. ${err.message}`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw err;
-  }
-
   // A new embedded data folder with the demo on starts as a copy of the seeded template.
-  const copied = await copyDemoTemplate(config, coreMigrationSources());
-  const core = await createCore(config);
+  const copied = earlyDb ? false : await copyDemoTemplate(config, coreMigrationSources());
+  // Opened above, the database is this function's to close (after the core's close).
+  const db = await earlyDb;
+  const core = await createCore(config, db ? { db } : {});
   const { log } = core;
 
   if (config.seedDemo && config.role !== 'worker') {
@@ -89,6 +101,7 @@ async function main() {
       await closed;
     }
     await core.close(config.shutdownTimeoutMs);
+    await db?.close();
     log.info('stopped');
     process.exit(0);
   };

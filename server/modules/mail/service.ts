@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
-import nodemailer from 'nodemailer';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/index.ts';
 import { newId } from '../../ids.ts';
@@ -91,7 +90,12 @@ export function createMailService({
   log: Logger;
   extensions: ExtensionRegistry;
 }) {
-  const transport = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : undefined;
+  // nodemailer is loaded with the first email sent over SMTP, not at every start.
+  let transport: Promise<import('nodemailer').Transporter> | undefined;
+  const smtp = () => {
+    transport ??= import('nodemailer').then((m) => m.default.createTransport(config.smtpUrl));
+    return transport;
+  };
   const compiled = new Map<string, HandlebarsTemplateDelegate>();
   const brands = extensions.define('mail.brand', {
     owner: 'mail',
@@ -176,8 +180,8 @@ export function createMailService({
       if (signer) email.dkim = signer;
       else email.from = email.from.replace(/<[^>]+>$/, `<${platformAddress}>`);
     }
-    if (transport) {
-      await transport.sendMail({ ...email, from: email.from ?? config.mailFrom });
+    if (config.smtpUrl) {
+      await (await smtp()).sendMail({ ...email, from: email.from ?? config.mailFrom });
     } else {
       log.info(
         { mail: { to: email.to, subject: email.subject, text: email.text } },
