@@ -157,6 +157,52 @@ describe('developer dashboard', () => {
     await stranger.agent.get(`/v1/organizations/${app.developer.org.id}/dashboards/developer`).expect(404);
   });
 
+  it('trial conversion: trials ended, converted and the rate per day equal SQL over the raw trial events', async () => {
+    const d = await dashboard(`range=90d&appId=${app.appId}`);
+    const ended = await eventsPerDay('trial.ended', [app.appId], d.from);
+    const converted = await eventsPerDay(
+      'trial.ended',
+      [app.appId],
+      d.from,
+      "count(*) FILTER (WHERE (payload->>'converted')::boolean)",
+    );
+    const chart = chartOf(d, 'trial_conversion');
+    expect(chart.empty).toBe(false);
+    expect(seriesOf(d, 'trial_conversion', 'Trials ended')).toEqual(chart.x.map((x: string) => ended.get(x) ?? 0));
+    expect(seriesOf(d, 'trial_conversion', 'Converted')).toEqual(
+      chart.x.map((x: string) => converted.get(x) ?? 0),
+    );
+    expect(seriesOf(d, 'trial_conversion', 'Conversion %')).toEqual(
+      chart.x.map((x: string) => {
+        const n = ended.get(x) ?? 0;
+        return n > 0 ? Math.round((1000 * (converted.get(x) ?? 0)) / n) / 10 : null;
+      }),
+    );
+    const [total] = await plaza.core.db.query(
+      `SELECT count(*)::int AS ended, count(*) FILTER (WHERE (payload->>'converted')::boolean)::int AS converted
+       FROM events WHERE type = 'trial.ended' AND payload->>'appId' = $1 AND created_at >= $2::date`,
+      [app.appId, d.from],
+    );
+    expect(total.ended).toBeGreaterThan(5);
+    const stat = d.stats.find((x: any) => x.id === 'trial_conversion');
+    expect(stat.value).toBe(Math.round((1000 * total.converted) / total.ended) / 10);
+    expect(stat.note).toContain(`${total.converted} of ${total.ended}`);
+    // The free app has no trials: an empty chart that says what to do.
+    const free = await dashboard(`range=90d&appId=${app2.appId}`);
+    expect(chartOf(free, 'trial_conversion')).toMatchObject({ empty: true, hint: expect.stringMatching(/trial/) });
+    // CSV: the same numbers.
+    const csv = await dev.agent
+      .get(
+        `/v1/organizations/${app.developer.org.id}/dashboards/developer/export?range=90d&appId=${app.appId}&chart=trial_conversion`,
+      )
+      .expect(200);
+    const [header, ...rows] = csv.text.trim().split('\r\n');
+    expect(header).toBe('label,Trials ended,Converted,Conversion %');
+    expect(rows.map((r) => r.split(',').slice(1).map((v) => (v === '' ? null : Number(v))))).toEqual(
+      chart.x.map((_: string, i: number) => chart.series.map((s: any) => s.data[i])),
+    );
+  });
+
   it('MRR movement adds up: each month starts where the last ended', async () => {
     const d = await dashboard('range=90d');
     const mrr = chartOf(d, 'mrr');

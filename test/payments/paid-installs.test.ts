@@ -264,6 +264,44 @@ describe('paid installs (Stripe)', () => {
     const active = (await subscriptions(acct.org.id))[0]!;
     expect(active).toMatchObject({ status: 'active', currentPeriodStart: trial.trialEnd });
     await expect(admit()).resolves.toBeUndefined();
+    // The trial started once and ended converted once, when the first invoice after it was paid (not at the failure).
+    expect(await trialEvents(acct.org.id)).toEqual([
+      { type: 'trial.started', payload: expect.objectContaining({ subscriptionId: trial.id, trialDays: 14 }) },
+      {
+        type: 'trial.ended',
+        payload: expect.objectContaining({ subscriptionId: trial.id, converted: true, reason: 'paid' }),
+      },
+    ]);
+    // A later renewal converts nothing again.
+    await plaza.core.payments.subscriptions.renewDue(new Date(Date.parse(active.currentPeriodEnd!) + 1000));
+    expect(await trialEvents(acct.org.id)).toHaveLength(2);
+  });
+
+  const trialEvents = (accountId: string) =>
+    plaza.core.db.query(
+      "SELECT type, payload FROM events WHERE organization_id = $1 AND type LIKE 'trial.%' ORDER BY created_at, type DESC",
+      [accountId],
+    );
+
+  it('a trial uninstalled before any payment ends not converted, once', async () => {
+    const { acct, admit } = await paidApp({
+      type: 'recurring',
+      interval: 'month',
+      amount: 900,
+      currency: 'USD',
+      trialDays: 7,
+    });
+    await admit();
+    const [trial] = await subscriptions(acct.org.id);
+    await plaza.core.payments.subscriptions.cancel(acct.org.id, trial!.appId);
+    await plaza.core.payments.subscriptions.cancel(acct.org.id, trial!.appId);
+    expect(await trialEvents(acct.org.id)).toEqual([
+      { type: 'trial.started', payload: expect.objectContaining({ subscriptionId: trial!.id, trialDays: 7 }) },
+      {
+        type: 'trial.ended',
+        payload: expect.objectContaining({ subscriptionId: trial!.id, converted: false, reason: 'canceled' }),
+      },
+    ]);
   });
 
   it('fault: the same webhooks delivered twice and in reverse order settle the invoice once and the ledger balances', async () => {

@@ -87,7 +87,7 @@ export function createDashboards(deps: DashboardDeps) {
     if (appId && !list.some((a) => a.id === appId)) throw notFound('app');
     const ids = appId ? [appId] : list.map((a) => a.id);
     const noApp = ids.length === 0;
-    const [inst, reasons, ratings, attempts, latency, api, revenue, mrrRows, cohortRows, payouts] =
+    const [inst, reasons, ratings, attempts, latency, api, revenue, mrrRows, cohortRows, payouts, trialRows] =
       await Promise.all([
         installDays(ids, r),
         db.query(
@@ -127,6 +127,11 @@ export function createDashboards(deps: DashboardDeps) {
            FROM analytics_payout_days WHERE partner_org_id = $1 AND day BETWEEN $2 AND $3
            GROUP BY day, state, currency`,
           [orgId, r.from, r.to],
+        ),
+        db.query(
+          `SELECT to_char(day, 'YYYY-MM-DD') AS day, sum(ended)::int AS ended, sum(converted)::int AS converted
+           FROM analytics_trial_days WHERE app_id = ANY($1) AND day BETWEEN $2 AND $3 GROUP BY day`,
+          [ids, r.from, r.to],
         ),
       ]);
     const charts: Chart[] = [];
@@ -385,6 +390,28 @@ export function createDashboards(deps: DashboardDeps) {
       }),
     );
 
+    const trialsEnded = perDay(r.days, trialRows, (x) => x.ended);
+    const trialsConverted = perDay(r.days, trialRows, (x) => x.converted);
+    charts.push(
+      chart({
+        id: 'trial_conversion',
+        title: 'Trial conversion',
+        description:
+          'Free trials whose outcome was known per day: ended (paid or canceled), converted (the first invoice after the trial was paid), and the conversion rate in % (line).',
+        kind: 'bar',
+        unit: 'count',
+        x: r.days,
+        series: [
+          { name: 'Trials ended', data: trialsEnded },
+          { name: 'Converted', data: trialsConverted },
+          { name: 'Conversion %', data: trialsEnded.map((n, i) => pct(trialsConverted[i], n)), line: true },
+        ],
+        hint: 'Give your app a recurring price with trial days: trials appear here when they end.',
+      }),
+    );
+    const endedTotal = trialsEnded.reduce((a, b) => a + b, 0);
+    const convertedTotal = trialsConverted.reduce((a, b) => a + b, 0);
+
     const last = movement[movement.length - 1];
     // Net revenue retention over the range: MRR of the month before it, plus expansion, less contraction
     // and churn of the range's months (new and reactivated revenue do not count), over that starting MRR.
@@ -421,9 +448,16 @@ export function createDashboards(deps: DashboardDeps) {
         note: 'MRR of the month before the range plus expansion, less contraction and churn since, over that MRR.',
       }),
     ];
-    const notes = [
-      'Trial conversion is not charted yet: the payments module emits no event when a trial starts or ends.',
-    ];
+    stats.push(
+      stat({
+        id: 'trial_conversion',
+        label: 'Trial conversion',
+        value: pct(convertedTotal, endedTotal),
+        unit: 'percent',
+        note: `${convertedTotal} of ${endedTotal} trials that ended in the range converted.`,
+      }),
+    );
+    const notes: string[] = [];
     return { kind: 'developer', apps: list, appId: appId ?? null, stats, charts, notes };
   }
 

@@ -7,7 +7,7 @@ import { ingestEvents } from './ingest.ts';
  * Plausible past events for demos, screenshots and benchmarks: installs that
  * grow over the period with a weekly rhythm, uninstalls with reasons,
  * recurring payments with renewals, upgrades, downgrades, failures and
- * refunds, weekly payouts, and an agency's sub-accounts with installs. The
+ * refunds, trials that convert or not, weekly payouts, and an agency's sub-accounts with installs. The
  * events are written as history (already dispatched) and counted by the
  * rollups exactly like live ones. Deterministic for a given seed.
  */
@@ -54,6 +54,8 @@ export async function seedHistory(
   opts: { chunk?: number; onProgress?: (events: number) => void } = {},
 ): Promise<{ events: number; from: string; to: string }> {
   const random = rng(input.seed ?? 42);
+  // Trials draw from their own stream so the other events of a seed stay what they were.
+  const trialRandom = rng((input.seed ?? 42) + 1);
   const now = input.now ?? new Date();
   const today = isoDay(now);
   const first = addDays(today, -input.days);
@@ -146,6 +148,31 @@ export async function seedHistory(
           },
           createdAt: when,
         });
+        // About a third of paid installs begin with a 14-day trial; 60% of those convert.
+        if (app.monthlyPrice && trialRandom() < 0.35) {
+          const trial = { subscriptionId: `sub_hist_${counter}`, appId: app.id };
+          const trialEnd = new Date(when.getTime() + 14 * 86_400_000);
+          await push({
+            organizationId: accountId,
+            type: 'trial.started',
+            payload: { ...trial, trialDays: 14, trialEnd: trialEnd.toISOString() },
+            createdAt: when,
+          });
+          const converted = trialRandom() < 0.6;
+          const ended = converted ? trialEnd : new Date(when.getTime() + trialRandom() * 14 * 86_400_000);
+          if (isoDay(ended) < today)
+            await push({
+              organizationId: accountId,
+              type: 'trial.ended',
+              payload: {
+                ...trial,
+                trialEnd: trialEnd.toISOString(),
+                converted,
+                reason: converted ? 'paid' : 'canceled',
+              },
+              createdAt: ended,
+            });
+        }
         if (app.monthlyPrice) {
           inst.sub = {
             id: `sub_hist_${counter}`,

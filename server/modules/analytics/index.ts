@@ -37,6 +37,7 @@ export default defineModule({
     'analytics_payout_days',
     'analytics_api_days',
     'analytics_weekly_sent',
+    'analytics_trial_days',
   ],
   createService: ({
     db,

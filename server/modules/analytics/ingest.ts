@@ -13,6 +13,8 @@ export const ROLLUP_EVENT_TYPES = [
   'payout.paid',
   'payout.failed',
   'payout.held',
+  'trial.started',
+  'trial.ended',
 ];
 
 /** What a payout event says about the payout's state (the payouts chart's series). */
@@ -101,6 +103,7 @@ async function apply(tx: Tx, list: PlazaEvent[]) {
   const platform = new Sums(2);
   const payouts = new Sums(2); // count, amount
   const cohorts = new Sums(1);
+  const trials = new Sums(3); // started, ended, converted
   const installed: Array<[string, string, string, string]> = [];
   const uninstalled = new Map<string, string>();
   const uninstalledAccounts = new Map<string, string[]>();
@@ -142,6 +145,12 @@ async function apply(tx: Tx, list: PlazaEvent[]) {
         break;
       case 'payment.refunded':
         revenue.add([d.appId, day, d.currency], 0, d.amount, 0, 0);
+        break;
+      case 'trial.started':
+        trials.add([d.appId, day], 1, 0, 0);
+        break;
+      case 'trial.ended':
+        trials.add([d.appId, day], 0, 1, d.converted ? 1 : 0);
         break;
       default:
         if (PAYOUT_STATE[e.type])
@@ -243,6 +252,14 @@ async function apply(tx: Tx, list: PlazaEvent[]) {
          refunded = t.refunded + EXCLUDED.refunded, payments = t.payments + EXCLUDED.payments,
          failures = t.failures + EXCLUDED.failures`,
       revenue.columns(),
+    );
+  if (trials.size)
+    await tx.query(
+      `INSERT INTO analytics_trial_days AS t (app_id, day, started, ended, converted)
+       SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::int[], $5::int[])
+       ON CONFLICT (app_id, day) DO UPDATE SET started = t.started + EXCLUDED.started,
+         ended = t.ended + EXCLUDED.ended, converted = t.converted + EXCLUDED.converted`,
+      trials.columns(),
     );
   if (payments.length) await applyPayments(tx, payments);
   if (payouts.size)

@@ -3,7 +3,7 @@ import { defineModule } from '../module.ts';
 import { PLATFORM_CHARGE_EVENT_TYPES } from './platform-charges.ts';
 import { paymentRoutes } from './routes.ts';
 import { createPaymentsService, type PaymentsService } from './service.ts';
-import { PAYMENT_EVENT_TYPES } from './subscriptions.ts';
+import { PAYMENT_EVENT_TYPES, TRIAL_EVENT_TYPES } from './subscriptions.ts';
 
 export type { PayoutAccountView } from './payout-accounts.ts';
 export type { PlatformChargeRequest, PlatformCharges } from './platform-charges.ts';
@@ -68,6 +68,30 @@ export default defineModule({
       description: 'A payment for an app was refunded (in full or in part).',
       scope: null,
       payload: PaymentPayload.extend({ refundId: z.string() }),
+    },
+    {
+      type: TRIAL_EVENT_TYPES.started,
+      description: "An account began a paid app's free trial (its subscription is trialing until trialEnd).",
+      scope: null,
+      payload: z.object({
+        subscriptionId: z.string(),
+        appId: z.string(),
+        trialDays: z.number().int(),
+        trialEnd: z.string(),
+      }),
+    },
+    {
+      type: TRIAL_EVENT_TYPES.ended,
+      description:
+        "A trial's outcome: converted when the first invoice after it was paid, not converted when the subscription was canceled before any payment.",
+      scope: null,
+      payload: z.object({
+        subscriptionId: z.string(),
+        appId: z.string(),
+        trialEnd: z.string(),
+        converted: z.boolean(),
+        reason: z.enum(['paid', 'canceled']),
+      }),
     },
     ...PLATFORM_CHARGE_EVENT_TYPES,
   ],

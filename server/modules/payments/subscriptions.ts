@@ -31,6 +31,18 @@ export const PAYMENT_EVENT_TYPES = {
   refunded: 'payment.refunded',
 } as const;
 
+/**
+ * A paid install's free trial: `trial.started` when the trialing subscription is
+ * created, `trial.ended` once its outcome is known: converted when the first
+ * invoice after the trial is paid (often by hand after the renewal found no card
+ * and left it past due), not converted when the subscription is canceled before
+ * any payment. One of each per trial, in the transaction that changes the state.
+ */
+export const TRIAL_EVENT_TYPES = {
+  started: 'trial.started',
+  ended: 'trial.ended',
+} as const;
+
 type Paid = Exclude<Pricing, { type: 'free' }>;
 
 export interface SubscriptionView {
@@ -219,6 +231,13 @@ export function createSubscriptions(deps: {
             ],
           );
           const row = created ?? (await openSubscription(tx, input.accountId, input.appId));
+          if (created && trialEnd)
+            await events.emit(tx, input.accountId, TRIAL_EVENT_TYPES.started, {
+              subscriptionId: created.id,
+              appId: input.appId,
+              trialDays,
+              trialEnd: trialEnd.toISOString(),
+            });
           if (created && pricing.type !== 'usage' && !trialEnd)
             await tx.query(
               `INSERT INTO payments_invoices (id, subscription_id, account_id, app_id, developer_org_id, kind, amount,
@@ -340,6 +359,21 @@ export function createSubscriptions(deps: {
       settlesAt: charge.availableOn,
       description: `${inv.kind} ${inv.id}`,
     });
+    // The first payment of a subscription that began with a trial converts it.
+    if (sub.trial_end && inv.kind !== 'usage' && sub.status !== 'canceled') {
+      const earlier = await tx.maybeOne(
+        "SELECT 1 FROM payments_invoices WHERE subscription_id = $1 AND status = 'paid' AND id <> $2 LIMIT 1",
+        [sub.id, inv.id],
+      );
+      if (!earlier)
+        await events.emit(tx, sub.account_id, TRIAL_EVENT_TYPES.ended, {
+          subscriptionId: sub.id,
+          appId: sub.app_id,
+          trialEnd: iso(sub.trial_end)!,
+          converted: true,
+          reason: 'paid',
+        });
+    }
     await events.emit(tx, sub.account_id, PAYMENT_EVENT_TYPES.succeeded, {
       invoiceId: inv.id,
       subscriptionId: sub.id,
@@ -601,6 +635,21 @@ export function createSubscriptions(deps: {
           "UPDATE payments_invoices SET status = 'void' WHERE subscription_id = $1 AND status = 'open'",
           [sub.id],
         );
+        // A trial canceled before any payment ended without converting.
+        if (sub.trial_end) {
+          const paid = await tx.maybeOne(
+            "SELECT 1 FROM payments_invoices WHERE subscription_id = $1 AND status = 'paid' LIMIT 1",
+            [sub.id],
+          );
+          if (!paid)
+            await events.emit(tx, accountId, TRIAL_EVENT_TYPES.ended, {
+              subscriptionId: sub.id,
+              appId,
+              trialEnd: iso(sub.trial_end)!,
+              converted: false,
+              reason: 'canceled',
+            });
+        }
         log.info({ subscription: sub.id, accountId, appId }, 'payments: subscription canceled on uninstall');
       });
     },
