@@ -1,4 +1,10 @@
-import { newId, notFound, type Queryable, type Tx } from '../../server/plugin-api/index.ts';
+import {
+  type LedgerEntryInput,
+  newId,
+  notFound,
+  type Queryable,
+  type Tx,
+} from '../../server/plugin-api/index.ts';
 import { type BillingContext, meterLine } from './context.ts';
 import { formatMoney } from './pricing.ts';
 
@@ -10,6 +16,8 @@ export interface LineInput {
   amount: number | bigint;
   meter?: string | null;
   quantity?: number | null;
+  /** Agency rebilling: the part of `amount` over the plan's price, owed to the sub-account's agency. */
+  agency?: { id: string; markup: bigint };
 }
 
 export interface InvoiceView {
@@ -96,9 +104,20 @@ export function createInvoices(b: BillingContext) {
     let position = Number(at.n);
     for (const l of lines)
       await tx.query(
-        `INSERT INTO billing_invoice_lines (invoice_id, position, kind, description, meter, quantity, amount)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [invoiceId, ++position, l.kind, l.description, l.meter ?? null, l.quantity ?? null, String(l.amount)],
+        `INSERT INTO billing_invoice_lines (invoice_id, position, kind, description, meter, quantity, amount,
+           agency_id, agency_markup)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [
+          invoiceId,
+          ++position,
+          l.kind,
+          l.description,
+          l.meter ?? null,
+          l.quantity ?? null,
+          String(l.amount),
+          l.agency?.id ?? null,
+          l.agency ? String(l.agency.markup) : null,
+        ],
       );
   }
 
@@ -196,7 +215,27 @@ export function createInvoices(b: BillingContext) {
       [invoiceId, number, String(total), paid ? 'paid' : 'open'],
     );
     const money = { amount: Number(total), currency: inv.currency };
-    if (total > 0n)
+    if (total > 0n) {
+      // Agency rebilling: the markup is the agency's (its pending balance, paid out after its net
+      // terms), the plan's price the platform's. A credit taking the total below the markup
+      // leaves the agency what was billed.
+      const shares = await tx.query<{ agency_id: string; m: string }>(
+        `SELECT agency_id, sum(agency_markup)::text AS m FROM billing_invoice_lines
+         WHERE invoice_id = $1 AND agency_id IS NOT NULL GROUP BY 1 ORDER BY 1`,
+        [invoiceId],
+      );
+      let left = total;
+      const agencies: LedgerEntryInput[] = [];
+      for (const a of shares) {
+        const amount = BigInt(a.m) < left ? BigInt(a.m) : left;
+        left -= amount;
+        if (amount > 0n)
+          agencies.push({
+            account: { kind: 'partner_pending', party: a.agency_id },
+            direction: 'credit',
+            amount,
+          });
+      }
       await ctx.ledger.post(tx, {
         idempotencyKey: `invoice:${invoiceId}`,
         currency: inv.currency,
@@ -208,9 +247,13 @@ export function createInvoices(b: BillingContext) {
             direction: 'debit',
             amount: total,
           },
-          { account: { kind: 'platform_revenue' }, direction: 'credit', amount: total },
+          ...(left > 0n
+            ? [{ account: { kind: 'platform_revenue' as const }, direction: 'credit' as const, amount: left }]
+            : []),
+          ...agencies,
         ],
       });
+    }
     await ctx.events.emit(tx, inv.organization_id, 'billing.invoice_finalized', {
       invoiceId,
       number,

@@ -179,6 +179,12 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
     };
   }
 
+  /** A fee line at an agency's price carries the markup over the plan's price, which is the agency's. */
+  function resold(line: ChangePreview['lines'][number], sub: Subscription, v: PlanVersion): LineInput {
+    const markup = BigInt(line.amount) - BigInt(priceOf(v, sub.interval));
+    return sub.resale && markup > 0n ? { ...line, agency: { id: sub.resale.agencyId, markup } } : line;
+  }
+
   async function preview(orgId: string, input: { plan: string; interval: Interval }) {
     // Read in a transaction that is rolled back: the preview locks like the change, then forgets.
     let out: ChangePreview | undefined;
@@ -496,7 +502,7 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
         periodEnd: end,
         // A trial's usage is not billed.
         usage: wasTrial ? null : { start: sub.periodStart, end: sub.periodEnd, planVersionId: version.id },
-        lines: price ? [fee(version, sub.interval, start, end, price)] : [],
+        lines: price ? [resold(fee(version, sub.interval, start, end, price), sub, version)] : [],
       });
       if (wasTrial) {
         await invoices.finalize(tx, invoiceId);
@@ -659,12 +665,18 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
   async function setResalePrice(orgId: string, price: number | null, actor: Actor) {
     const org = await ctx.orgs.get(orgId);
     if (org.kind !== 'account' || !org.parentId)
-      throw ctx.error('PLAZA_BILLING_PLAN_UNAVAILABLE', 'only an agency sub-account can have an agency price');
+      throw ctx.error(
+        'PLAZA_BILLING_PLAN_UNAVAILABLE',
+        'only an agency sub-account can have an agency price',
+      );
     const agencyAdmins = (await ctx.orgs.members(org.parentId)).filter(
       (m) => m.role === 'owner' || m.role === 'admin',
     );
     if (!agencyAdmins.some((m) => m.userId === actor.userId))
-      throw new PlazaError('PLAZA_FORBIDDEN', "only an owner or admin of the sub-account's agency sets its price");
+      throw new PlazaError(
+        'PLAZA_FORBIDDEN',
+        "only an owner or admin of the sub-account's agency sets its price",
+      );
     return ctx.db.transaction(async (tx) => {
       const sub = await lock(tx, orgId);
       if (!sub || sub.status === 'canceled')

@@ -169,7 +169,10 @@ export interface PluginLedger {
    * Posts one balanced transaction in `tx` (the ledger port's rules: entries
    * sum to zero per side, positive bigint minor units, one currency). The
    * idempotency key is stored as `<plugin>:<key>`, so plugins never collide
-   * with core or each other.
+   * with core or each other. Accounts: customer_receivable, platform_revenue,
+   * provider_cash, processing_fees, and a credit to partner_pending(agency)
+   * when the agency is the parent of an organization whose receivable the same
+   * transaction debits (agency rebilling; paid out after its net terms).
    */
   post(tx: Tx, input: PostInput): Promise<PostResult>;
   /** An account's balance in minor units, in its normal direction (0 when never used). */

@@ -1,5 +1,5 @@
 import { invalid, notFound } from '../errors.ts';
-import type { LedgerService } from '../modules/ledger/index.ts';
+import type { LedgerEntryInput, LedgerService } from '../modules/ledger/index.ts';
 import type { Organization, OrganizationsService } from '../modules/organizations/index.ts';
 import type { PaymentsService } from '../modules/payments/index.ts';
 import type { PluginLedger, PluginOrg, PluginOrgs, PluginPayments } from '../plugin-api/context.ts';
@@ -38,6 +38,32 @@ const pluginOrg = (o: Organization): PluginOrg => ({
 /** `ctx.orgs`, `ctx.ledger` and `ctx.payments` of one plugin, each narrowed to it. */
 export function createPlatformFacades(plugin: string, s: PlatformServices): PlatformFacades {
   const owner = `plugin:${plugin}`;
+
+  /**
+   * A plugin may credit an agency's pending balance (its markup when it rebills a sub-account)
+   * only for the agency that is the parent of an organization whose receivable the same
+   * transaction debits: a plugin cannot pay an arbitrary partner, nor take from one.
+   */
+  async function checkAgencyShares(entries: LedgerEntryInput[], shares: LedgerEntryInput[]) {
+    const parents = new Set<string>();
+    for (const e of entries)
+      if (e.account.kind === 'customer_receivable' && e.direction === 'debit' && e.account.party) {
+        const org = await s.organizations.byId(e.account.party);
+        if (org?.parentId) parents.add(org.parentId);
+      }
+    for (const e of shares) {
+      const party = e.account.party;
+      if (e.direction !== 'credit')
+        throw invalid('entries', 'plugins only credit partner_pending (an agency’s share), never debit it');
+      if (!party || !parents.has(party))
+        throw invalid(
+          'entries',
+          `partner_pending ${party ?? '(no party)'} is not the agency of an organization whose customer_receivable this transaction debits`,
+        );
+      const agency = await s.organizations.byId(party);
+      if (agency?.kind !== 'agency') throw invalid('entries', `partner_pending ${party} is not an agency`);
+    }
+  }
   return {
     orgs: {
       async get(orgId) {
@@ -49,17 +75,21 @@ export function createPlatformFacades(plugin: string, s: PlatformServices): Plat
       members: (orgId) => s.organizations.membersOf(orgId),
     },
     ledger: {
-      post(tx, input) {
-        const foreign = (input.entries ?? []).find((e) => !PLUGIN_ACCOUNT_KINDS.has(e.account?.kind));
+      async post(tx, input) {
+        const entries = input.entries ?? [];
+        const foreign = entries.find(
+          (e) => !PLUGIN_ACCOUNT_KINDS.has(e.account?.kind) && e.account?.kind !== 'partner_pending',
+        );
         if (foreign)
-          return Promise.reject(
-            invalid(
-              'entries',
-              `plugins post to ${[...PLUGIN_ACCOUNT_KINDS].join(', ')}, not ${foreign.account?.kind}`,
-            ),
+          throw invalid(
+            'entries',
+            `plugins post to ${[...PLUGIN_ACCOUNT_KINDS].join(', ')} (and partner_pending of an agency), not ${foreign.account?.kind}`,
           );
+        const shares = entries.filter((e) => e.account.kind === 'partner_pending');
+        if (shares.length) await checkAgencyShares(entries, shares);
         // The key carries the plugin's name, so it never replays core's or another plugin's transaction.
-        return s.ledger.post(tx, { ...input, idempotencyKey: `${plugin}:${input.idempotencyKey}` });
+        const keyed = { ...input, idempotencyKey: `${plugin}:${input.idempotencyKey}` };
+        return shares.length ? s.ledger.postPartnerShares(tx, keyed, 'agency') : s.ledger.post(tx, keyed);
       },
       balance: (account, currency) => s.ledger.balance(account, currency),
     },

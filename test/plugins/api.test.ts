@@ -232,6 +232,58 @@ describe('ctx.ledger and ctx.payments', () => {
     ]);
   });
 
+  it('credits an agency’s pending balance only for the agency of the organization whose receivable it debits', async () => {
+    const agency = await createOrg(ann, 'agency', 'Reseller Agency');
+    const other = await createOrg(ann, 'agency', 'Unrelated Agency');
+    const clinic = (
+      await ann.agent
+        .post(`/v1/organizations/${agency.id}/sub-accounts`)
+        .set('x-csrf-token', ann.csrf)
+        .send({ name: 'Rebilled Clinic' })
+        .expect(201)
+    ).body as { id: string };
+    const grant = (orgId: string, body: object) =>
+      ann.agent.post(`/v1/tiers/organizations/${orgId}/grants`).set('x-csrf-token', ann.csrf).send(body);
+    const pending = (party: string) => plaza.core.ledger.balance({ kind: 'partner_pending', party }, 'USD');
+
+    // Another agency, or the agency against a receivable of an organization that is not its sub-account: refused.
+    for (const [orgId, party] of [
+      [clinic.id, other.id],
+      [shop.id, agency.id],
+    ]) {
+      const refused = await grant(orgId, {
+        amount: 4500,
+        key: `markup-${party}-${orgId}`,
+        agencyShare: { party, amount: 1500 },
+      }).expect(400);
+      expect(refused.body.fields).toEqual([
+        { field: 'entries', reason: expect.stringContaining(`partner_pending ${party} is not the agency`) },
+      ]);
+    }
+    expect(await pending(other.id)).toBe(0n);
+
+    await grant(clinic.id, {
+      amount: 4500,
+      key: 'markup-1',
+      agencyShare: { party: agency.id, amount: 1500 },
+    }).expect(200);
+    expect(await pending(agency.id)).toBe(1500n);
+    // It is a payout line like a charge's share: released after the agency's net terms.
+    const [line] = await plaza.core.db.query(
+      'SELECT invoice_id, role, amount::int, state FROM ledger_partner_lines WHERE party = $1',
+      [agency.id],
+    );
+    expect(line).toEqual({
+      invoice_id: 'tiers:grant:markup-1',
+      role: 'agency',
+      amount: 1500,
+      state: 'pending',
+    });
+    const check = await plaza.core.ledger.verify();
+    expect(check.unbalanced).toEqual([]);
+    expect(check.mismatches).toEqual([]);
+  });
+
   it('charges the platform’s customer through a checkout, then the saved card, each in the ledger and as an event', async () => {
     const checkout = await post('/checkout', { reference: 'plan-1', amount: 4900 }).expect(200);
     expect(checkout.body.provider).toBe('sandbox');

@@ -34,8 +34,11 @@ describe('agency rebilling', () => {
   it("bills the sub-account the agency's price from the next period; only the agency's admins set it, never below the platform's price", async () => {
     const agencyOwner = await signUp(plaza, { name: 'Ada Agency' });
     const agency = await createOrg(agencyOwner, 'agency', 'Growth Agency');
-    const sub = (await post(agencyOwner, `/v1/organizations/${agency.id}/sub-accounts`, { name: 'Dental Clinic' })
-      .expect(201)).body as { id: string };
+    const sub = (
+      await post(agencyOwner, `/v1/organizations/${agency.id}/sub-accounts`, {
+        name: 'Dental Clinic',
+      }).expect(201)
+    ).body as { id: string };
 
     // Before a subscription there is nothing to price.
     const early = await put(agencyOwner, api(sub.id, '/subscription/agency-price'), { price: 4500 });
@@ -45,10 +48,10 @@ describe('agency rebilling', () => {
 
     // The sub-account's own admin cannot set the price it is billed.
     const clinicAdmin = await signUp(plaza, { name: 'Cleo Clinic' });
-    await plaza.core.db.query("INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, 'admin')", [
-      sub.id,
-      clinicAdmin.user.id,
-    ]);
+    await plaza.core.db.query(
+      "INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, 'admin')",
+      [sub.id, clinicAdmin.user.id],
+    );
     const own = await put(clinicAdmin, api(sub.id, '/subscription/agency-price'), { price: 1 });
     expect(own.status).toBe(403);
 
@@ -56,7 +59,9 @@ describe('agency rebilling', () => {
     expect(below.status).toBe(400);
     expect(below.body.fields).toEqual([{ field: 'body.price', reason: expect.stringContaining('30.00') }]);
 
-    const set = await put(agencyOwner, api(sub.id, '/subscription/agency-price'), { price: 4500 }).expect(200);
+    const set = await put(agencyOwner, api(sub.id, '/subscription/agency-price'), { price: 4500 }).expect(
+      200,
+    );
     expect(set.body).toMatchObject({ price: 4500, platformPrice: 3000, currency: 'USD' });
     const current = (await agencyOwner.agent.get(api(sub.id, '/subscription')).expect(200)).body.subscription;
     expect(set.body.appliesFrom).toBe(current.periodEnd); // the current period was billed already
@@ -87,8 +92,32 @@ describe('agency rebilling', () => {
     ]);
     expect(JSON.stringify(renewal.lines)).not.toMatch(/3000|30\.00/);
 
+    // The books: the sub-account owes 45.00; 30.00 is the platform's, the 15.00 markup the
+    // agency's (its pending balance, paid out after its net terms like a resold app's markup).
+    const [booked] = await plaza.core.db.query(
+      `SELECT t.id, json_object_agg(a.kind || ':' || e.direction, e.amount::int) AS entries
+       FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id
+       JOIN ledger_accounts a ON a.id = e.account_id
+       WHERE t.source_kind = 'invoice' AND t.description = $1 GROUP BY t.id`,
+      [`Invoice ${(renewal as any).number}`],
+    );
+    expect(booked.entries).toEqual({
+      'customer_receivable:debit': 4500,
+      'platform_revenue:credit': 3000,
+      'partner_pending:credit': 1500,
+    });
+    expect(await plaza.core.ledger.balance({ kind: 'partner_pending', party: agency.id }, 'USD')).toBe(1500n);
+    expect(await plaza.core.ledger.balance({ kind: 'customer_receivable', party: sub.id }, 'USD')).toBe(
+      7500n,
+    );
+    const check = await plaza.core.ledger.verify();
+    expect(check.unbalanced).toEqual([]);
+    expect(check.mismatches).toEqual([]);
+
     // Null gives the plan's price back.
-    const cleared = await put(agencyOwner, api(sub.id, '/subscription/agency-price'), { price: null }).expect(200);
+    const cleared = await put(agencyOwner, api(sub.id, '/subscription/agency-price'), { price: null }).expect(
+      200,
+    );
     expect(cleared.body.price).toBeNull();
   }, 90_000);
 });

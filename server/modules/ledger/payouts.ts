@@ -235,7 +235,7 @@ export function createPayouts({
       opened?.lines ??
       (await db.query(
         `SELECT l.id, l.invoice_id, l.paid_amount::text AS paid, c.provider_charge_id
-       FROM ledger_partner_lines l JOIN ledger_charges c ON c.invoice_id = l.invoice_id
+       FROM ledger_partner_lines l LEFT JOIN ledger_charges c ON c.invoice_id = l.invoice_id
        WHERE l.payout_id = $1 AND l.state = 'in_payout' ORDER BY l.invoice_id`,
         [payoutId],
         'ledger_payout_lines',
@@ -262,7 +262,8 @@ export function createPayouts({
             amount,
             currency: p.currency,
             transferGroup: l.invoice_id,
-            sourceTransaction: l.provider_charge_id,
+            // A plugin's line (postPartnerShares) has no charge to fund the transfer from.
+            sourceTransaction: l.provider_charge_id ?? undefined,
             metadata: { payout: p.id, invoice: l.invoice_id },
           }));
         } catch (err) {
@@ -429,7 +430,7 @@ export function createPayouts({
         `SELECT l.id, l.invoice_id, (l.amount - l.refunded - l.netted)::text AS worth, c.provider_charge_id,
                 (SELECT coalesce(sum(b.balance), 0) FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id
                  WHERE a.kind = 'receivable_from_partner' AND a.party = $1 AND a.currency = $2)::text AS owed
-         FROM ledger_partner_lines l JOIN ledger_charges c ON c.invoice_id = l.invoice_id
+         FROM ledger_partner_lines l LEFT JOIN ledger_charges c ON c.invoice_id = l.invoice_id
          WHERE l.party = $1 AND l.currency = $2 AND l.state = 'available' AND l.held = 0
          ORDER BY l.available_at, l.id FOR UPDATE OF l`,
         [party, currency],
@@ -630,7 +631,7 @@ export function createPayouts({
       const r = await db.maybeOne('SELECT * FROM ledger_payouts WHERE id = $1', [id]);
       if (!r) return undefined;
       const lines = await db.query(
-        `SELECT l.*, c.charged_at, c.app_id FROM ledger_partner_lines l JOIN ledger_charges c ON c.invoice_id = l.invoice_id
+        `SELECT l.*, coalesce(c.charged_at, l.created_at) AS charged_at, coalesce(c.app_id, '') AS app_id FROM ledger_partner_lines l LEFT JOIN ledger_charges c ON c.invoice_id = l.invoice_id
          WHERE l.payout_id = $1 ORDER BY l.invoice_id`,
         [id],
       );

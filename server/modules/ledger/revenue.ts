@@ -6,6 +6,8 @@ import { amountProblem, formatMinor, isCurrency, MAX_AMOUNT } from './currency.t
 import type {
   AppliedRule,
   LedgerEntryInput,
+  PartnerRole,
+  PostInput,
   PostResult,
   RecordChargeInput,
   RecordChargeResult,
@@ -762,6 +764,38 @@ export function createRevenue({ db, core, now }: { db: Db; core: LedgerCore; now
     recordRefund,
     recordDispute,
     recordTransferReversal,
+
+    /**
+     * Posts a transaction that credits partners' pending balances outside an app charge (a
+     * plugin's agency markup on its own invoice): like `post`, and each `partner_pending` credit
+     * also becomes a payout line keyed by the transaction's idempotency key, so it is released
+     * after the partner's net terms from `effectiveAt` and paid out like a charge's share
+     * (the payout's transfer has no source charge). Idempotent like `post`.
+     */
+    async postPartnerShares(tx: Tx, input: PostInput, role: PartnerRole = 'agency'): Promise<PostResult> {
+      const posted = await core.post(tx, input);
+      if (posted.replayed) return posted;
+      const at = input.effectiveAt ?? now();
+      const shares = new Map<string, bigint>();
+      for (const e of input.entries)
+        if (e.account.kind === 'partner_pending' && e.direction === 'credit' && e.account.party)
+          shares.set(e.account.party, (shares.get(e.account.party) ?? 0n) + e.amount);
+      for (const [party, amount] of shares)
+        await tx.query(
+          `INSERT INTO ledger_partner_lines (id, invoice_id, party, role, currency, amount, available_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [
+            newId('pln'),
+            input.idempotencyKey,
+            party,
+            role,
+            input.currency,
+            amount.toString(),
+            new Date(at.getTime() + (await netDays(tx, party)) * DAY),
+          ],
+        );
+      return posted;
+    },
 
     /** The schedule, newest first. */
     async listRules(): Promise<ShareRule[]> {
