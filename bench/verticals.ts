@@ -10,17 +10,16 @@
  *
  *   npm run bench -- verticals
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { loadShippedPacks } from '../plugins/verticals/service.ts';
 import { startPlaza } from '../test/helpers/plaza.ts';
 import { createOrg, signUp } from '../test/helpers/world.ts';
 
 const RUNS = Math.max(5, Number(process.env.BENCH_RUNS ?? 15));
 const dir = path.join(import.meta.dirname, '../plugins/verticals/verticals');
-const packs = readdirSync(dir)
-  .filter((f) => f.endsWith('.json'))
-  .map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')));
-const size = (p: any) =>
+// Through the plugin's loader, so YAML packs (the gym) count too.
+const packs = loadShippedPacks(dir);
+const size = (p: (typeof packs)[number]) =>
   p.fields.length +
   p.tags.length +
   p.pipelines.reduce((n: number, x: any) => n + 1 + x.stages.length, 0) +
@@ -67,7 +66,7 @@ try {
         const res = await post(`/v1/organizations/${b.id}/contact-fields`, field);
         if (res.status !== 201) throw new Error(`field answered ${res.status}: ${res.text}`);
       }
-      for (const t of pack.tags) await post(`/v1/organizations/${b.id}/contact-tags`, { name: t });
+      for (const t of pack.tags) await post(`/v1/organizations/${b.id}/contact-tags`, { name: t.name });
       for (const { key, ...c } of pack.sampleContacts) {
         const res = await post(`/v1/organizations/${b.id}/contacts`, c);
         if (res.status !== 201) throw new Error(`contact answered ${res.status}: ${res.text}`);

@@ -25,6 +25,7 @@ import {
   createVerticalsService,
   loadShippedPacks,
   PlanRequest,
+  packFromUpload,
   parsePack,
 } from './service.ts';
 
@@ -43,7 +44,17 @@ const list = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item) })
 const PackBody = z.object({
   pack: z
     .unknown()
-    .describe('A vertical pack (JSON), checked against the pack schema; problems name body.pack.<path>'),
+    .optional()
+    .describe(
+      'A vertical pack (JSON), checked against the pack schema; problems name body.pack.<path>. Send this or yaml',
+    ),
+  yaml: z
+    .string()
+    .max(500_000)
+    .optional()
+    .describe(
+      'The pack as YAML text (one document, no tags, few aliases); syntax errors name line and column, schema problems body.yaml.<path>',
+    ),
   shared: z.boolean().default(true).describe("Offered to the agency's sub-accounts"),
 });
 
@@ -306,7 +317,7 @@ export default definePlugin({
         body: PackBody,
         response: SavedPack.pick({ id: true, slug: true, version: true, shared: true }),
         handler: ({ org, body }) =>
-          verticals.save(org.org.id, parsePack(body.pack, 'body.pack'), {
+          verticals.save(org.org.id, packFromUpload(body), {
             source: 'upload',
             shared: body.shared,
             actor: org.actor,
@@ -332,7 +343,7 @@ export default definePlugin({
         body: PackBody.omit({ shared: true }),
         response: SavedPack.pick({ id: true, slug: true, version: true, shared: true }),
         handler: ({ body, actor }) =>
-          verticals.save(null, parsePack(body.pack, 'body.pack'), {
+          verticals.save(null, packFromUpload(body), {
             source: 'upload',
             shared: true,
             actor,

@@ -3,7 +3,7 @@ import { z } from '../../server/plugin-api/index.ts';
 
 /**
  * A vertical pack: a versioned, declarative starting setup for one kind of
- * business (a dental clinic, a gym). Shipped packs live in `verticals/*.json`;
+ * business (a dental clinic, a gym). Shipped packs live in `verticals/*.json|yaml`;
  * operators and agencies upload more, and an agency can capture a sub-account
  * as one. Everything is data: applying a pack only adds what it lists.
  *

@@ -15,6 +15,7 @@ import {
 } from '../../server/plugin-api/index.ts';
 import { type AccountState, changes, type PlanItem, plan, summarize } from './plan.ts';
 import { compareVersions, VerticalPack } from './schema.ts';
+import { describeProblem, parsePackYaml } from './yaml.ts';
 
 export type Source = 'builtin' | 'operator' | 'agency' | 'account';
 
@@ -25,13 +26,26 @@ export interface CatalogEntry {
 
 type Ctx = PluginContext<Record<string, never>, Record<string, never>>;
 
-/** Reads and checks the shipped packs; a broken one stops the boot with its file and field. */
+const PACK_FILE = /\.(json|ya?ml)$/;
+
+/**
+ * Reads and checks the shipped packs (`*.json`, `*.yaml`, `*.yml`); a broken
+ * one stops the boot with its file and field, or its line and column.
+ */
 export function loadShippedPacks(dir: string): VerticalPack[] {
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
+    .filter((f) => PACK_FILE.test(f))
     .sort()
     .map((file) => {
-      const parsed = VerticalPack.safeParse(JSON.parse(readFileSync(path.join(dir, file), 'utf8')));
+      const text = readFileSync(path.join(dir, file), 'utf8');
+      let raw: unknown;
+      if (file.endsWith('.json')) raw = JSON.parse(text);
+      else {
+        const read = parsePackYaml(text);
+        if (!read.ok) throw new Error(`verticals/${file}: ${describeProblem(read.problem)}`);
+        raw = read.value;
+      }
+      const parsed = VerticalPack.safeParse(raw);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         throw new Error(`verticals/${file}: ${issue.path.join('.')}: ${issue.message}`);
@@ -51,6 +65,31 @@ export function parsePack(value: unknown, field: string): VerticalPack {
   throw new PlazaError('PLAZA_VALIDATION', fields.map((f) => `${f.field}: ${f.reason}`).join('; '), {
     fields,
   });
+}
+
+/**
+ * An upload's pack: `pack` (JSON) or `yaml` (the pack as YAML text), exactly
+ * one. YAML that does not parse is a 400 naming `body.yaml` with its line and
+ * column; a pack that parses is checked like JSON, naming `body.yaml.<path>`.
+ */
+export function packFromUpload(body: { pack?: unknown; yaml?: string }): VerticalPack {
+  const both = body.pack !== undefined && body.yaml !== undefined;
+  if (both || (body.pack === undefined && body.yaml === undefined)) {
+    const reason = both ? 'send pack or yaml, not both' : 'send the pack as pack (JSON) or yaml (text)';
+    throw new PlazaError('PLAZA_VALIDATION', `body.pack: ${reason}`, {
+      fields: [{ field: 'body.pack', reason }],
+    });
+  }
+  if (body.yaml === undefined) return parsePack(body.pack, 'body.pack');
+  const read = parsePackYaml(body.yaml);
+  if (!read.ok) {
+    const reason = describeProblem(read.problem);
+    throw new PlazaError('PLAZA_VALIDATION', `body.yaml: ${reason}`, {
+      fields: [{ field: 'body.yaml', reason }],
+      extra: { line: read.problem.line, column: read.problem.column },
+    });
+  }
+  return parsePack(read.value, 'body.yaml');
 }
 
 export type VerticalsService = ReturnType<typeof createVerticalsService>;

@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { startPlaza, type TestPlaza } from '../../../test/helpers/plaza.ts';
 import {
   createOrg,
@@ -15,8 +17,17 @@ import {
  * way the web app and API users drive it.
  */
 const SHIPPED = ['dental-clinic', 'gym', 'hair-salon', 'restaurant', 'retail-shop'];
-const packFile = (slug: string) =>
-  JSON.parse(readFileSync(path.join(import.meta.dirname, '..', 'verticals', `${slug}.json`), 'utf8'));
+
+import { VerticalPack } from '../schema.ts';
+import { loadShippedPacks } from '../service.ts';
+
+const SHIPPED_DIR = path.join(import.meta.dirname, '..', 'verticals');
+/** A shipped pack's file as plain data (the gym is YAML, the others JSON). */
+const packFile = (slug: string) => {
+  const json = path.join(SHIPPED_DIR, `${slug}.json`);
+  if (existsSync(json)) return JSON.parse(readFileSync(json, 'utf8'));
+  return parseYaml(readFileSync(path.join(SHIPPED_DIR, `${slug}.yaml`), 'utf8'));
+};
 
 let plaza: TestPlaza;
 let ann: SignedIn;
@@ -405,5 +416,116 @@ describe('refusals', () => {
       .send({ vertical: 'gym' })
       .expect(403);
     expect(await eventsOf(account.id)).toEqual([]);
+  });
+});
+
+describe('YAML packs', () => {
+  const problemOf = (res: { body: { fields: Array<{ field: string; reason: string }> } }) => res.body.fields;
+
+  it('the gym ships as YAML and loads exactly as its former JSON file', async () => {
+    // gym.json as it was before the conversion (kept as a fixture).
+    const before = JSON.parse(
+      readFileSync(path.join(import.meta.dirname, 'fixtures', 'gym-1.0.0.json'), 'utf8'),
+    );
+    expect(existsSync(path.join(SHIPPED_DIR, 'gym.json'))).toBe(false);
+    expect(packFile('gym')).toEqual(before);
+    const loaded = loadShippedPacks(SHIPPED_DIR).find((p) => p.slug === 'gym');
+    expect(loaded).toEqual(VerticalPack.parse(before));
+    // And Plaza serves it as that pack.
+    const account = await createOrg(ann, 'account', 'Yaml Gym');
+    const served = await ann.agent.get(v(account.id, '/catalog/gym')).expect(200);
+    expect(served.body).toEqual(JSON.parse(JSON.stringify(VerticalPack.parse(before))));
+  });
+
+  it('a broken shipped YAML file stops the boot naming the file, line and column', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'verticals-'));
+    try {
+      writeFileSync(
+        path.join(dir, 'spa.yml'),
+        'slug: spa\nversion: 1.0.0\nfields:\n  - key: a\n   label: b\n',
+      );
+      expect(() => loadShippedPacks(dir)).toThrow(/^verticals\/spa\.yml: line 5, column \d+: /);
+      writeFileSync(path.join(dir, 'spa.yml'), toYaml({ ...packFile('gym'), slug: 'spa', version: 'x' }));
+      expect(() => loadShippedPacks(dir)).toThrow(
+        'verticals/spa.yml: version: a semantic version like 1.2.0',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('operators and agencies upload YAML; it is offered like a JSON upload', async () => {
+    const operator = await signInWithPlatformRole(plaza, 'admin');
+    const spa = { ...packFile('gym'), slug: 'day-spa', name: 'Day spa' };
+    const text = `# hand-written\n${toYaml(spa)}`;
+    const saved = await post(operator, '/v1/verticals/packs', { yaml: text }).expect(201);
+    expect(saved.body).toMatchObject({ slug: 'day-spa', version: '1.0.0' });
+    const account = await createOrg(ann, 'account', 'Yaml Spa');
+    const served = await ann.agent.get(v(account.id, '/catalog/day-spa')).expect(200);
+    expect(served.body).toEqual(JSON.parse(JSON.stringify(VerticalPack.parse(spa))));
+    await post(ann, v(account.id, '/apply'), { vertical: 'day-spa' }).expect(200);
+    expect((await stateOf(ann, account.id)).fields.map((f: { key: string }) => f.key)).toEqual(
+      spa.fields.map((f: { key: string }) => f.key),
+    );
+
+    const agency = await createOrg(ann, 'agency', 'Yaml Agency');
+    const own = toYaml({ ...spa, slug: 'agency-spa' });
+    await post(ann, `/v1/verticals/organizations/${agency.id}/templates`, { yaml: own, shared: true }).expect(
+      201,
+    );
+    const owned = await ann.agent.get(`/v1/verticals/organizations/${agency.id}/templates`).expect(200);
+    expect(owned.body.data.map((p: { slug: string }) => p.slug)).toEqual(['agency-spa']);
+  });
+
+  it('YAML errors get 400 naming the line and column; schema errors name body.yaml.<path>', async () => {
+    const agency = await createOrg(ann, 'agency', 'Yaml Refusals');
+    const upload = (body: unknown) => post(ann, `/v1/verticals/organizations/${agency.id}/templates`, body);
+    const good = toYaml({ ...packFile('gym'), slug: 'yaml-gym' });
+
+    const syntax = await upload({ yaml: 'slug: yaml-gym\nversion: 1.0.0\nname: [Gym\n' }).expect(400);
+    expect(syntax.headers['content-type']).toMatch(/problem\+json/);
+    expect(problemOf(syntax)).toEqual([
+      { field: 'body.yaml', reason: expect.stringMatching(/^line \d+, column \d+: /) },
+    ]);
+    expect(syntax.body).toMatchObject({ line: expect.any(Number), column: expect.any(Number) });
+
+    const indented = await upload({ yaml: 'slug: yaml-gym\nversion: 1.0.0\n\tname: Gym\n' }).expect(400);
+    expect(problemOf(indented)[0].reason).toMatch(/^line 3, column 1: /);
+
+    const schema = await upload({
+      yaml: good.replace('type: select', 'type: colour').replace('version: 1.0.0', 'version: one'),
+    }).expect(400);
+    expect(
+      problemOf(schema)
+        .map((f) => f.field)
+        .sort(),
+    ).toEqual(['body.yaml.fields.0.type', 'body.yaml.version']);
+
+    // Unsafe or needless YAML: tags, repeated keys, alias bombs, several documents.
+    const refused = {
+      tag: `${good}extra: !!js/function 'function () {}'\n`,
+      strTag: good.replace('name: Gym and fitness studio', 'name: !!str Gym'),
+      repeated: `${good}slug: again\n`,
+      // 5 x 5 x 5 values from 30 aliases: the library's default limit (100) would expand it.
+      bomb: ['a: &a [x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a]', 'c: [*b, *b, *b, *b, *b]'].join('\n'),
+      twoDocs: `${good}---\n${good}`,
+    };
+    for (const [what, yaml] of Object.entries(refused)) {
+      const res = await upload({ yaml }).expect(400);
+      expect(problemOf(res), what).toEqual([
+        { field: 'body.yaml', reason: expect.stringMatching(/^line \d+, column \d+: /) },
+      ]);
+    }
+    expect(problemOf(await upload({ yaml: refused.repeated }).expect(400))[0].reason).toMatch(/unique/);
+
+    // Exactly one of pack and yaml.
+    const both = await upload({ yaml: good, pack: packFile('gym') }).expect(400);
+    expect(problemOf(both)).toEqual([{ field: 'body.pack', reason: 'send pack or yaml, not both' }]);
+    await upload({ shared: true }).expect(400);
+    expect(
+      (await ann.agent.get(`/v1/verticals/organizations/${agency.id}/templates`).expect(200)).body.data,
+    ).toEqual([]);
+
+    await upload({ yaml: good }).expect(201);
   });
 });

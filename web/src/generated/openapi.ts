@@ -8438,8 +8438,10 @@ export interface operations {
     requestBody: {
       content: {
         'application/json': {
-          /** A vertical pack (JSON), checked against the pack schema; problems name body.pack.<path> */
-          pack: unknown;
+          /** A vertical pack (JSON), checked against the pack schema; problems name body.pack.<path>. Send this or yaml */
+          pack?: unknown;
+          /** The pack as YAML text (one document, no tags, few aliases); syntax errors name line and column, schema problems body.yaml.<path> */
+          yaml?: string;
           /**
            * Offered to the agency's sub-accounts
            * @default true
@@ -8501,8 +8503,10 @@ export interface operations {
     requestBody: {
       content: {
         'application/json': {
-          /** A vertical pack (JSON), checked against the pack schema; problems name body.pack.<path> */
-          pack: unknown;
+          /** A vertical pack (JSON), checked against the pack schema; problems name body.pack.<path>. Send this or yaml */
+          pack?: unknown;
+          /** The pack as YAML text (one document, no tags, few aliases); syntax errors name line and column, schema problems body.yaml.<path> */
+          yaml?: string;
         };
       };
     };
