@@ -168,7 +168,9 @@ describe('developer dashboard', () => {
     );
     const chart = chartOf(d, 'trial_conversion');
     expect(chart.empty).toBe(false);
-    expect(seriesOf(d, 'trial_conversion', 'Trials ended')).toEqual(chart.x.map((x: string) => ended.get(x) ?? 0));
+    expect(seriesOf(d, 'trial_conversion', 'Trials ended')).toEqual(
+      chart.x.map((x: string) => ended.get(x) ?? 0),
+    );
     expect(seriesOf(d, 'trial_conversion', 'Converted')).toEqual(
       chart.x.map((x: string) => converted.get(x) ?? 0),
     );
@@ -189,7 +191,10 @@ describe('developer dashboard', () => {
     expect(stat.note).toContain(`${total.converted} of ${total.ended}`);
     // The free app has no trials: an empty chart that says what to do.
     const free = await dashboard(`range=90d&appId=${app2.appId}`);
-    expect(chartOf(free, 'trial_conversion')).toMatchObject({ empty: true, hint: expect.stringMatching(/trial/) });
+    expect(chartOf(free, 'trial_conversion')).toMatchObject({
+      empty: true,
+      hint: expect.stringMatching(/trial/),
+    });
     // CSV: the same numbers.
     const csv = await dev.agent
       .get(
@@ -198,9 +203,14 @@ describe('developer dashboard', () => {
       .expect(200);
     const [header, ...rows] = csv.text.trim().split('\r\n');
     expect(header).toBe('label,Trials ended,Converted,Conversion %');
-    expect(rows.map((r) => r.split(',').slice(1).map((v) => (v === '' ? null : Number(v))))).toEqual(
-      chart.x.map((_: string, i: number) => chart.series.map((s: any) => s.data[i])),
-    );
+    expect(
+      rows.map((r) =>
+        r
+          .split(',')
+          .slice(1)
+          .map((v) => (v === '' ? null : Number(v))),
+      ),
+    ).toEqual(chart.x.map((_: string, i: number) => chart.series.map((s: any) => s.data[i])));
   });
 
   it('MRR movement adds up: each month starts where the last ended', async () => {
@@ -358,7 +368,10 @@ describe('operator and agency dashboards', () => {
     });
     expect(seriesOf(d, 'sub_accounts', 'Sub-accounts').at(-1)).toBe(2);
     // Nothing resold yet: the resale chart says how to start.
-    expect(chartOf(d, 'resale_earnings')).toMatchObject({ empty: true, hint: expect.stringMatching(/Resale/) });
+    expect(chartOf(d, 'resale_earnings')).toMatchObject({
+      empty: true,
+      hint: expect.stringMatching(/Resale/),
+    });
     const per = chartOf(d, 'installs_per_sub_account');
     expect(Object.fromEntries(per.x.map((x: string, i: number) => [x, per.series[0].data[i]]))).toEqual({
       'Dental North': 2,
@@ -396,6 +409,42 @@ describe('weekly developer summary', () => {
     expect(mail.text).toMatch(/Installs: \d+/);
     expect(mail.html, mail.html ?? '').toContain('<svg');
     expect(mail.html).toMatch(/Installs and uninstalls/);
+
+    // Clients that strip inline SVG still get the numbers: an HTML table per chart, and the text part.
+    const from = /week of (\d{4}-\d{2}-\d{2})/.exec(mail.subject)![1];
+    const days = Array.from({ length: 7 }, (_, i) =>
+      new Date(Date.parse(`${from}T00:00:00Z`) + i * 86_400_000).toISOString().slice(0, 10),
+    );
+    const perDay = async (type: string) => {
+      const m = await eventsPerDay(type, [weekly.appId], from);
+      return days.map((d) => m.get(d) ?? 0);
+    };
+    const installs = await perDay('app.installed');
+    const uninstalls = await perDay('app.uninstalled');
+    expect(installs.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    const table = /<table data-chart="installs"[\s\S]*?<\/table>/.exec(mail.html!)?.[0];
+    expect(table, mail.html!).toBeDefined();
+    const rows = [...table!.matchAll(/<tr><th scope="row"[^>]*>([^<]+)<\/th>(.*?)<\/tr>/g)].map((m) => [
+      m[1],
+      ...[...m[2].matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((c) => Number(c[1])),
+    ]);
+    expect(rows).toEqual(days.map((d, i) => [d, installs[i], uninstalls[i]]));
+    for (const id of ['active_installations', 'api_calls'])
+      expect(mail.html).toContain(`<table data-chart="${id}"`);
+    const sum = (l: number[]) => l.reduce((a, b) => a + b, 0);
+    expect(mail.text).toContain(
+      `Installs and uninstalls (week: Installs: ${sum(installs)}, Uninstalls: ${sum(uninstalls)})`,
+    );
+    // Per day in the text too, one line per day with both numbers.
+    for (const [i, d] of days.entries())
+      expect(mail.text).toMatch(new RegExp(`^${d}\\s+${installs[i]}\\s+${uninstalls[i]}$`, 'm'));
+    const [{ n: openEnd }] = await plaza.core.db.query(
+      `SELECT (count(*) FILTER (WHERE type = 'app.installed') - count(*) FILTER (WHERE type = 'app.uninstalled'))::int AS n
+       FROM events WHERE type IN ('app.installed', 'app.uninstalled') AND payload->>'appId' = $1
+         AND created_at < $2::date + 1`,
+      [weekly.appId, days[6]],
+    );
+    expect(mail.text).toContain(`Active installations (week: Active installations: ${openEnd})`);
     // Again: nothing more for the same week.
     await plaza.core.analytics.sendWeeklySummaries();
     await new Promise((r) => setTimeout(r, 300));

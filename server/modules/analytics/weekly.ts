@@ -10,7 +10,7 @@ import { weekOf } from './ingest.ts';
 /** Colour-blind safe (Okabe-Ito), each with at least 3:1 contrast on white; the web app uses the same. */
 export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#56B4E9', '#E69F00', '#000000'];
 /** The charts of the weekly email. */
-export const WEEKLY_CHARTS = ['installs', 'active_installations', 'api_calls', 'revenue'];
+export const WEEKLY_CHARTS = ['installs', 'active_installations', 'api_calls', 'revenue', 'trial_conversion'];
 
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -48,6 +48,65 @@ function optionOf(c: Chart) {
       },
     })),
   };
+}
+
+/** A number as the email shows it: money in whole units with its currency, nothing drawn as a dash. */
+function shown(c: Chart, seriesName: string, v: number | null): string {
+  if (v === null) return '-';
+  if (c.unit === 'money') return `${(v / 100).toFixed(2)} ${c.currency ?? seriesName}`;
+  if (c.unit === 'percent') return `${v}%`;
+  return String(v);
+}
+
+/**
+ * What a chart comes to over the week, per series: the last day's value for a line (a level,
+ * such as active installations), otherwise the week's sum (a flow, such as installs); a series
+ * that is itself a rate (drawn as a line over bars) is left out, its parts say it.
+ */
+export function weekTotals(c: Chart): Array<{ name: string; value: string }> {
+  return c.series
+    .filter((s) => c.kind === 'line' || !s.line)
+    .map((s) => {
+      const known = s.data.filter((v): v is number => v !== null);
+      const v = c.kind === 'line' ? (known.at(-1) ?? null) : known.reduce((a, b) => a + b, 0);
+      return { name: s.name, value: shown(c, s.name, v) };
+    });
+}
+
+/** The chart's numbers as a plain-text table (the text part; clients that show no HTML). */
+export function textTable(c: Chart): string {
+  const rows = [
+    ['Day', ...c.series.map((s) => s.name)],
+    ...c.x.map((x, i) => [x, ...c.series.map((s) => shown(c, s.name, s.data[i] ?? null))]),
+  ];
+  const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));
+  return rows
+    .map((r) => r.map((cell, j) => (j === 0 ? cell.padEnd(widths[j]) : cell.padStart(widths[j]))).join('  '))
+    .join('\n');
+}
+
+/** The chart's numbers as an HTML table: what a mail client that strips inline SVG still shows. */
+export function htmlTable(c: Chart): string {
+  const cell = 'padding: 2px 8px; border-bottom: 1px solid #ddd';
+  const head = ['Day', ...c.series.map((s) => s.name)]
+    .map(
+      (h, j) => `<th scope="col" style="${cell}; text-align: ${j ? 'right' : 'left'}">${escapeHtml(h)}</th>`,
+    )
+    .join('');
+  const body = c.x
+    .map(
+      (x, i) =>
+        `<tr><th scope="row" style="${cell}; text-align: left; font-weight: normal">${escapeHtml(x)}</th>${c.series
+          .map(
+            (s) =>
+              `<td style="${cell}; text-align: right">${escapeHtml(shown(c, s.name, s.data[i] ?? null))}</td>`,
+          )
+          .join('')}</tr>`,
+    )
+    .join('');
+  return `<table data-chart="${escapeHtml(c.id)}" style="border-collapse: collapse; font-size: 12px; margin: 4px 0 16px">
+<caption style="text-align: left; font-weight: 600">${escapeHtml(c.title)}</caption>
+<thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
 export function createWeeklySummary(deps: {
@@ -114,17 +173,29 @@ export function createWeeklySummary(deps: {
                   ? `${(s.value / 100).toFixed(2)} ${s.currency ?? ''}`.trim()
                   : String(s.value),
         }));
+      // The text part carries each chart's week total and its numbers per day.
+      const textCharts = charts.map((c) => ({
+        title: c.title,
+        totals: weekTotals(c)
+          .map((t) => `${t.name}: ${t.value}`)
+          .join(', '),
+        table: textTable(c),
+      }));
       const link = `/orgs/${orgId}/dashboard`;
       const html = `<div style="font: 14px/1.5 system-ui, sans-serif; color: #1a1a1a; max-width: 640px">
 <h1 style="font-size: 18px">${escapeHtml(org.name)}: week of ${r.from}</h1>
 <ul>${stats.map((s) => `<li>${escapeHtml(s.label)}: <strong>${escapeHtml(s.value)}</strong></li>`).join('')}</ul>
-${svgs.length ? svgs.map((svg) => `<div style="margin: 12px 0">${svg}</div>`).join('\n') : '<p>No installs, API calls or revenue last week.</p>'}
+${
+  charts.length
+    ? charts.map((c, i) => `<div style="margin: 12px 0">${svgs[i]}</div>\n${htmlTable(c)}`).join('\n')
+    : '<p>No installs, API calls or revenue last week.</p>'
+}
 <p><a href="${escapeHtml(link)}">Open the dashboard</a></p>
 </div>`;
       for (const m of recipients)
         await mail.sendWithHtml(
           'weekly-summary',
-          { to: m.email, orgName: org.name, weekFrom: r.from, weekTo: r.to, stats, link },
+          { to: m.email, orgName: org.name, weekFrom: r.from, weekTo: r.to, stats, link, charts: textCharts },
           html,
         );
       return true;
