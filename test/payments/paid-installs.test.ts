@@ -266,7 +266,10 @@ describe('paid installs (Stripe)', () => {
     await expect(admit()).resolves.toBeUndefined();
     // The trial started once and ended converted once, when the first invoice after it was paid (not at the failure).
     expect(await trialEvents(acct.org.id)).toEqual([
-      { type: 'trial.started', payload: expect.objectContaining({ subscriptionId: trial.id, trialDays: 14 }) },
+      {
+        type: 'trial.started',
+        payload: expect.objectContaining({ subscriptionId: trial.id, trialDays: 14 }),
+      },
       {
         type: 'trial.ended',
         payload: expect.objectContaining({ subscriptionId: trial.id, converted: true, reason: 'paid' }),
@@ -296,7 +299,10 @@ describe('paid installs (Stripe)', () => {
     await plaza.core.payments.subscriptions.cancel(acct.org.id, trial!.appId);
     await plaza.core.payments.subscriptions.cancel(acct.org.id, trial!.appId);
     expect(await trialEvents(acct.org.id)).toEqual([
-      { type: 'trial.started', payload: expect.objectContaining({ subscriptionId: trial!.id, trialDays: 7 }) },
+      {
+        type: 'trial.started',
+        payload: expect.objectContaining({ subscriptionId: trial!.id, trialDays: 7 }),
+      },
       {
         type: 'trial.ended',
         payload: expect.objectContaining({ subscriptionId: trial!.id, converted: false, reason: 'canceled' }),
