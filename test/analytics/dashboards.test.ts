@@ -454,3 +454,51 @@ describe('weekly developer summary', () => {
     expect(all).toHaveLength(1);
   });
 });
+
+describe('retention of counted event ids', () => {
+  it('forgets ids older than the redelivery window, keeps recent ones, and a recent redelivery still counts once', async () => {
+    const { seenRetentionMs } = await import('../../server/modules/analytics/index.ts');
+    const { redeliveryHorizonMs } = await import('../../server/modules/events/index.ts');
+    const retention = seenRetentionMs(plaza.core.config.jobsLeaseMs);
+    // The window outlasts every retry of the events dispatcher many times over (and a week at least).
+    expect(retention).toBeGreaterThanOrEqual(10 * redeliveryHorizonMs(plaza.core.config.jobsLeaseMs));
+    expect(retention).toBeGreaterThanOrEqual(7 * 86_400_000);
+
+    // Half of the ids were counted just past the window (set back in time), half just inside it.
+    const ids = (
+      await plaza.core.db.query('SELECT event_id FROM analytics_seen ORDER BY event_id LIMIT 400')
+    ).map((r) => r.event_id as string);
+    const [old, recent] = [ids.slice(0, 200), ids.slice(200)];
+    await plaza.core.db.query(
+      `UPDATE analytics_seen SET seen_at = now() - ($2::double precision + 60000) * interval '1 millisecond'
+       WHERE event_id = ANY($1)`,
+      [old, retention],
+    );
+    await plaza.core.db.query(
+      `UPDATE analytics_seen SET seen_at = now() - ($2::double precision - 60000) * interval '1 millisecond'
+       WHERE event_id = ANY($1)`,
+      [recent, retention],
+    );
+    const before = await dashboard('range=90d');
+    const deleted = await plaza.core.analytics.pruneSeen(undefined, 50);
+    expect(deleted).toBe(200);
+    const left = await plaza.core.db.query('SELECT event_id FROM analytics_seen WHERE event_id = ANY($1)', [
+      ids,
+    ]);
+    expect(left.map((r) => r.event_id).sort()).toEqual([...recent].sort());
+    // Rollups are untouched, and the recent events, delivered again, are not counted twice.
+    expect(await dashboard('range=90d')).toEqual(before);
+    const rows = await plaza.core.db.query('SELECT * FROM events WHERE id = ANY($1)', [recent]);
+    const again = await plaza.core.analytics.ingest(
+      rows.map((r) => ({
+        id: r.id,
+        organizationId: r.organization_id,
+        type: r.type,
+        payload: r.payload,
+        createdAt: r.created_at.toISOString(),
+      })),
+    );
+    expect(again).toBe(0);
+    expect(await dashboard('range=90d')).toEqual(before);
+  });
+});

@@ -1,3 +1,4 @@
+import { redeliveryHorizonMs } from '../events/index.ts';
 import { defineModule } from '../module.ts';
 import { analyticsRoutes } from './routes.ts';
 import { type AnalyticsService, createAnalyticsService } from './service.ts';
@@ -6,6 +7,14 @@ export type { Chart, Dashboard, Stat } from './charts.ts';
 export { ChartSchema, DashboardSchema, RANGES, StatSchema } from './charts.ts';
 export type { HistoryInput } from './history.ts';
 export type { AnalyticsService } from './service.ts';
+
+/**
+ * How long counted event ids are kept: ten times the events dispatcher's redelivery
+ * horizon (a few minutes by default) and at least a week, so a redelivery after a long
+ * outage of the workers is still recognised.
+ */
+export const seenRetentionMs = (jobsLeaseMs: number) =>
+  Math.max(7 * 86_400_000, 10 * redeliveryHorizonMs(jobsLeaseMs));
 
 declare module '../module.ts' {
   interface ModuleServices {
@@ -66,6 +75,7 @@ export default defineModule({
       organizations,
       mail,
       baseUrl: config.baseUrl,
+      seenRetentionMs: seenRetentionMs(config.jobsLeaseMs),
     }),
   jobs: (analytics) => [
     // Hourly look; each developer organization gets last week's summary once (analytics_weekly_sent).
@@ -74,6 +84,12 @@ export default defineModule({
       everyMs: 3_600_000,
       attempts: 2,
       handler: () => analytics.sendWeeklySummaries().then(() => {}),
+    },
+    {
+      name: 'analytics.seen_retention',
+      everyMs: 3_600_000,
+      attempts: 2,
+      handler: () => analytics.pruneSeen().then(() => {}),
     },
   ],
   routes: ({ analytics }) => analyticsRoutes({ analytics }),

@@ -34,6 +34,8 @@ export function createAnalyticsService(deps: {
   organizations: OrganizationsService;
   mail: MailService;
   baseUrl: string;
+  /** How long counted event ids are kept (see seenRetentionMs in index.ts). */
+  seenRetentionMs: number;
   now?: () => Date;
 }) {
   const { db, log, events } = deps;
@@ -129,6 +131,25 @@ export function createAnalyticsService(deps: {
     },
     /** Every chart of a dashboard in one long table (chart, label, series, value). */
     allCsv: (d: Dashboard) => allChartsCsv(d.charts),
+
+    /**
+     * The retention job: forgets counted event ids older than `retentionMs` (their redelivery
+     * window is long past), in batches so no statement holds many locks; returns how many were deleted.
+     */
+    async pruneSeen(retentionMs = deps.seenRetentionMs, batch = 10_000): Promise<number> {
+      let deleted = 0;
+      for (;;) {
+        const rows = await db.query(
+          `DELETE FROM analytics_seen WHERE event_id IN (
+             SELECT event_id FROM analytics_seen WHERE seen_at < now() - $1::double precision * interval '1 millisecond'
+             LIMIT $2)
+           RETURNING 1`,
+          [retentionMs, batch],
+        );
+        deleted += rows.length;
+        if (rows.length < batch) return deleted;
+      }
+    },
 
     /** The weekly developer summary: sends last week's to every developer organization not yet sent. */
     sendWeeklySummaries: () => weekly.sendDue(),
