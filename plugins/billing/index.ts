@@ -262,12 +262,15 @@ export default definePlugin({
         reference: string;
         chargeId: string | null;
         reason?: string;
+        settles?: { kind: 'customer_receivable'; party: string };
       };
       if (p.owner !== 'plugin:billing') return;
       const [kind, id] = p.reference.split(':');
       const ok = event.type === 'platform_charge.succeeded';
       if (kind === 'invoice')
-        await (ok ? subs.paid(id, p.chargeId ?? undefined) : subs.failed(id, p.reason ?? 'declined'));
+        await (ok
+          ? subs.paid(id, p.chargeId ?? undefined, !!p.settles)
+          : subs.failed(id, p.reason ?? 'declined'));
       else if (kind === 'topup' && ok) await topUpPaid(id);
     });
 

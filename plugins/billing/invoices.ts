@@ -284,7 +284,7 @@ export function createInvoices(b: BillingContext) {
   async function markPaid(
     tx: Tx,
     invoiceId: string,
-    charge: { chargeId?: string },
+    charge: { chargeId?: string; settled?: boolean },
   ): Promise<string | undefined> {
     const inv = await tx.maybeOne(
       "UPDATE billing_invoices SET status = 'paid', paid_at = now() WHERE id = $1 AND status = 'open' RETURNING *",
@@ -292,27 +292,29 @@ export function createInvoices(b: BillingContext) {
     );
     if (!inv) return undefined;
     const total = BigInt(inv.total);
-    // Payments books every platform charge as cash against platform revenue; the revenue of an
-    // invoice was booked when it was finalized (receivable), so its payment moves that revenue
-    // back onto the receivable it settles: revenue counted once, receivable cleared.
-    await ctx.ledger.post(tx, {
-      idempotencyKey: `invoice_paid:${invoiceId}`,
-      currency: inv.currency,
-      description: `Payment of invoice ${inv.number}`,
-      sourceRef: {
-        kind: 'invoice_payment',
-        id: invoiceId,
-        ...(charge.chargeId ? { providerObjectId: charge.chargeId } : {}),
-      },
-      entries: [
-        { account: { kind: 'platform_revenue' }, direction: 'debit', amount: total },
-        {
-          account: { kind: 'customer_receivable', party: inv.organization_id },
-          direction: 'credit',
-          amount: total,
+    // Billing's charges `settle` the invoice's receivable: payments booked the cash against it,
+    // nothing to post. A charge asked for without it (an older checkout page paid later) was
+    // booked as platform revenue; the revenue of an invoice was booked when it was finalized, so
+    // that payment moves the revenue back onto the receivable: counted once, receivable cleared.
+    if (!charge.settled)
+      await ctx.ledger.post(tx, {
+        idempotencyKey: `invoice_paid:${invoiceId}`,
+        currency: inv.currency,
+        description: `Payment of invoice ${inv.number}`,
+        sourceRef: {
+          kind: 'invoice_payment',
+          id: invoiceId,
+          ...(charge.chargeId ? { providerObjectId: charge.chargeId } : {}),
         },
-      ],
-    });
+        entries: [
+          { account: { kind: 'platform_revenue' }, direction: 'debit', amount: total },
+          {
+            account: { kind: 'customer_receivable', party: inv.organization_id },
+            direction: 'credit',
+            amount: total,
+          },
+        ],
+      });
     await ctx.events.emit(tx, inv.organization_id, 'billing.invoice_paid', {
       invoiceId,
       number: inv.number,

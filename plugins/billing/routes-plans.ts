@@ -364,6 +364,7 @@ export function planRoutes(b: BillingContext, subs: Subscriptions, invoices: Inv
           reference: `invoice:${inv.id}`,
           successUrl: back,
           cancelUrl: back,
+          settles: { kind: 'customer_receivable', party: org.org.id },
         });
         return { url: session.url };
       },

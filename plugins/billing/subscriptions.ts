@@ -334,13 +334,15 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
         currency: inv.currency,
         description: `Invoice ${inv.number}`,
         idempotencyKey: `invoice:${invoiceId}:${inv.payment_attempts}`,
+        // Payments books the cash against the invoice's receivable directly.
+        settles: { kind: 'customer_receivable', party: inv.organization_id },
       });
     } catch (err) {
       ctx.log.warn({ err, invoiceId }, 'charging an invoice failed before an answer; retried later');
       return 'pending';
     }
     if (result.status === 'succeeded') {
-      await paid(invoiceId, result.chargeId);
+      await paid(invoiceId, result.chargeId, !!result.settles);
       return 'paid';
     }
     if (opts.dunning !== false) await failed(invoiceId, result.failureReason ?? 'declined');
@@ -348,9 +350,9 @@ export function createSubscriptions(b: BillingContext, invoices: Invoices) {
   }
 
   /** An invoice got paid (now, by a retry, or on the payment page): the subscription recovers at once. */
-  async function paid(invoiceId: string, chargeId?: string) {
+  async function paid(invoiceId: string, chargeId?: string, settled = false) {
     await ctx.db.transaction(async (tx) => {
-      const orgId = await invoices.markPaid(tx, invoiceId, { chargeId });
+      const orgId = await invoices.markPaid(tx, invoiceId, { chargeId, settled });
       if (!orgId) return;
       const open = await tx.maybeOne(
         "SELECT 1 FROM billing_invoices WHERE organization_id = $1 AND status = 'open'",

@@ -191,6 +191,19 @@ export interface PlatformCheckoutInput {
   reference: string;
   successUrl: string;
   cancelUrl: string;
+  /** See PlatformChargeSettles: the payment clears this receivable instead of booking revenue. */
+  settles?: PlatformChargeSettles;
+}
+
+/**
+ * What a charge pays when you booked the revenue yourself (an invoice posted as
+ * debit customer_receivable(org), credit platform_revenue): payments then books
+ * the success as provider cash + fee against that receivable, and you post
+ * nothing at payment. `party` must be the paying `organizationId` (400 `settles.party`).
+ */
+export interface PlatformChargeSettles {
+  kind: 'customer_receivable';
+  party: string;
 }
 
 export interface PlatformChargeInput {
@@ -200,12 +213,16 @@ export interface PlatformChargeInput {
   description: string;
   /** Same key, same charge: a retry never charges twice. Also the `reference` of the events. */
   idempotencyKey: string;
+  /** See PlatformChargeSettles. */
+  settles?: PlatformChargeSettles;
 }
 
 export interface PlatformChargeResult {
   status: 'succeeded' | 'failed';
   chargeId?: string;
   failureReason?: string;
+  /** Present when the success was booked against this receivable (the charge had `settles`). */
+  settles?: PlatformChargeSettles;
 }
 
 /**

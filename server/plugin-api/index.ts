@@ -69,6 +69,7 @@ export {
 export type {
   PlatformChargeInput,
   PlatformChargeResult,
+  PlatformChargeSettles,
   PlatformCheckoutInput,
   PluginAudit,
   PluginContext,

@@ -105,6 +105,7 @@ export function createPlatformFacades(plugin: string, s: PlatformServices): Plat
           reference: input.reference,
           successUrl: input.successUrl,
           cancelUrl: input.cancelUrl,
+          ...(input.settles ? { settles: input.settles } : {}),
         }),
       chargeSavedMethod: (input) =>
         s.payments.platformCharges.chargeSavedMethod({
@@ -114,6 +115,7 @@ export function createPlatformFacades(plugin: string, s: PlatformServices): Plat
           currency: input.currency,
           description: input.description,
           reference: input.idempotencyKey,
+          ...(input.settles ? { settles: input.settles } : {}),
         }),
     },
   };

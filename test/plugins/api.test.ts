@@ -323,6 +323,32 @@ describe('ctx.ledger and ctx.payments', () => {
     expect(check.mismatches).toEqual([]);
   });
 
+  it('a charge that settles the customer’s receivable credits it instead of platform revenue; only the payer’s own', async () => {
+    const receivable = () =>
+      plaza.core.ledger.balance({ kind: 'customer_receivable', party: shop.id }, 'USD');
+    const other = await createOrg(ann, 'account', 'Someone Else');
+    const refused = await post('/renewals', { key: 'settle-x', amount: 700, settles: other.id }).expect(400);
+    expect(refused.body.fields).toEqual([
+      { field: 'settles.party', reason: expect.stringContaining('organizationId') },
+    ]);
+
+    // An invoice booked by the plugin (receivable 700), then paid by a charge that settles it.
+    await post('/grants', { amount: 700, key: 'invoice-s1' }).expect(200);
+    const before = await receivable();
+    const revenue = await plaza.core.ledger.balance({ kind: 'platform_revenue' }, 'USD');
+    const paid = await post('/renewals', { key: 'settle-1', amount: 700, settles: shop.id }).expect(200);
+    expect(paid.body.status).toBe('succeeded');
+    expect(await receivable()).toBe(before - 700n);
+    expect(await plaza.core.ledger.balance({ kind: 'platform_revenue' }, 'USD')).toBe(revenue);
+    const event = await waitFor('platform_charge.succeeded for settle-1', () =>
+      plaza.core.db.maybeOne("SELECT * FROM tiers_payments WHERE reference = 'settle-1'"),
+    );
+    expect(event.type).toBe('platform_charge.succeeded');
+    const check = await plaza.core.ledger.verify();
+    expect(check.unbalanced).toEqual([]);
+    expect(check.mismatches).toEqual([]);
+  });
+
   it('answers failed for an organization without a saved card, and says so once as an event', async () => {
     const other = await createOrg(ann, 'account', 'Cardless Shop');
     const res = await ann.agent

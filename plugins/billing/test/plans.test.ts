@@ -225,6 +225,27 @@ describe('subscriptions and invoices', () => {
       'USD',
     );
     expect(receivable).toBe(0n);
+    // Each charge settled its invoice's receivable itself (settles): payments credited the
+    // receivable, billing posted no correcting entry, and the revenue is the invoices' alone.
+    const paidBy = await plaza.core.db.query(
+      `SELECT t.idempotency_key, a.kind FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id
+       JOIN ledger_accounts a ON a.id = e.account_id
+       WHERE a.party = $1 AND e.direction = 'credit' ORDER BY t.posted_at`,
+      [acct.id],
+    );
+    expect(paidBy.length).toBeGreaterThan(0);
+    for (const p of paidBy)
+      expect(p).toMatchObject({
+        idempotency_key: expect.stringMatching(/^platform_charge:/),
+        kind: 'customer_receivable',
+      });
+    const corrections = await plaza.core.db.query(
+      "SELECT 1 FROM ledger_transactions WHERE idempotency_key LIKE 'billing:invoice_paid:%'",
+    );
+    expect(corrections).toEqual([]);
+    const check = await plaza.core.ledger.verify();
+    expect(check.unbalanced).toEqual([]);
+    expect(check.mismatches).toEqual([]);
 
     // The HTML invoice.
     const html = await owner.agent.get(api(acct.id, `/invoices/${renewal.id}/html`)).expect(200);

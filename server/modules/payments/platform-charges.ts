@@ -12,8 +12,9 @@ import type { EventHandler } from './provider-events.ts';
  * The platform charging its own customers (plugins' plans and credits), as
  * opposed to app purchases (subscriptions.ts): a hosted checkout that also
  * saves the card, and off-session charges of that card. A success is
- * recorded in the ledger (provider cash and fee against platform revenue)
- * and announced as `platform_charge.succeeded` in the same transaction; a
+ * recorded in the ledger (provider cash and fee against platform revenue, or
+ * against the customer's receivable when the charge `settles` it: an invoice
+ * booked when it was issued) and announced as `platform_charge.succeeded` in the same transaction; a
  * declined saved-card charge as `platform_charge.failed`.
  */
 export const PLATFORM_CHARGE_EVENTS = {
@@ -29,6 +30,8 @@ const Payload = z.object({
   amount: z.number().int().describe('Minor units'),
   currency: z.string(),
   reason: z.string().optional(),
+  /** Present when the charge settled this receivable (its credit side) instead of booking revenue. */
+  settles: z.object({ kind: z.literal('customer_receivable'), party: z.string() }).optional(),
 });
 
 export const PLATFORM_CHARGE_EVENT_TYPES = [
@@ -54,7 +57,17 @@ export interface PlatformChargeRequest {
   currency: string;
   description: string;
   reference: string;
+  /** The charge pays this receivable (booked by the owner when it invoiced): credit it, not revenue. */
+  settles?: Settles;
 }
+
+export interface Settles {
+  kind: 'customer_receivable';
+  party: string;
+}
+
+const settlesOf = (row: Row): Settles | undefined =>
+  row.settles_party ? { kind: 'customer_receivable', party: row.settles_party } : undefined;
 
 type Row = Record<string, any>;
 
@@ -73,6 +86,13 @@ export function createPlatformCharges(deps: {
     if (!isCurrency(input.currency)) throw invalid('currency', 'must be an ISO 4217 code in upper case');
     if (!input.reference || input.reference.length > 200)
       throw invalid('reference', 'must be 1-200 characters');
+    if (input.settles !== undefined) {
+      if (input.settles?.kind !== 'customer_receivable')
+        throw invalid('settles.kind', 'must be customer_receivable');
+      // The payer settles its own receivable; another organization's would move its debt silently.
+      if (input.settles.party !== input.organizationId)
+        throw invalid('settles.party', 'must be the organization that pays (organizationId)');
+    }
   }
 
   /** The row for (owner, reference), created on first ask; the same ask again returns it. */
@@ -80,8 +100,9 @@ export function createPlatformCharges(deps: {
     check(input);
     await db.query(
       `INSERT INTO payments_platform_charges
-         (id, owner, reference, organization_id, kind, amount, currency, description, status, provider)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9) ON CONFLICT (owner, reference) DO NOTHING`,
+         (id, owner, reference, organization_id, kind, amount, currency, description, status, provider,
+          settles_party)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10) ON CONFLICT (owner, reference) DO NOTHING`,
       [
         newId('pch'),
         input.owner,
@@ -92,8 +113,16 @@ export function createPlatformCharges(deps: {
         input.currency,
         input.description,
         provider.name,
+        input.settles?.party ?? null,
       ],
     );
+    // A charge asked for before `settles` existed takes it while still open (same page, same key).
+    if (input.settles)
+      await db.query(
+        `UPDATE payments_platform_charges SET settles_party = $3
+         WHERE owner = $1 AND reference = $2 AND status = 'open' AND settles_party IS NULL`,
+        [input.owner, input.reference, input.settles.party],
+      );
     const row = await db.one('SELECT * FROM payments_platform_charges WHERE owner = $1 AND reference = $2', [
       input.owner,
       input.reference,
@@ -102,7 +131,8 @@ export function createPlatformCharges(deps: {
       row.organization_id !== input.organizationId ||
       BigInt(row.amount) !== input.amount ||
       row.currency !== input.currency ||
-      row.kind !== kind
+      row.kind !== kind ||
+      (input.settles && row.settles_party !== input.settles.party)
     )
       throw invalid('reference', `was already used for another charge (${row.id})`);
     return row;
@@ -115,6 +145,7 @@ export function createPlatformCharges(deps: {
     amount: Number(row.amount),
     currency: row.currency,
     ...(reason ? { reason } : {}),
+    ...(settlesOf(row) ? { settles: settlesOf(row) } : {}),
   });
 
   /** Records a success once: the row, the saved card, the ledger transaction and the event. */
@@ -153,7 +184,9 @@ export function createPlatformCharges(deps: {
         ...(fee
           ? [{ account: { kind: 'processing_fees' as const }, direction: 'debit' as const, amount: fee }]
           : []),
-        { account: { kind: 'platform_revenue' }, direction: 'credit', amount: charge.amount },
+        settlesOf(row)
+          ? { account: settlesOf(row)!, direction: 'credit', amount: charge.amount }
+          : { account: { kind: 'platform_revenue' }, direction: 'credit', amount: charge.amount },
       ],
     });
     await events.emit(
@@ -218,11 +251,16 @@ export function createPlatformCharges(deps: {
      * retry returns the first outcome and never charges twice (the provider
      * dedupes on the same key if the first answer was lost).
      */
-    async chargeSavedMethod(
-      input: PlatformChargeRequest,
-    ): Promise<{ status: 'succeeded' | 'failed'; chargeId?: string; failureReason?: string }> {
+    async chargeSavedMethod(input: PlatformChargeRequest): Promise<{
+      status: 'succeeded' | 'failed';
+      chargeId?: string;
+      failureReason?: string;
+      settles?: Settles;
+    }> {
       const row = await rowFor(input, 'saved_method');
-      if (row.status === 'succeeded') return { status: 'succeeded', chargeId: row.provider_charge_id };
+      const settles = settlesOf(row);
+      if (row.status === 'succeeded')
+        return { status: 'succeeded', chargeId: row.provider_charge_id, ...(settles ? { settles } : {}) };
       if (row.status === 'failed') return { status: 'failed', failureReason: row.failure };
       const card = await db.maybeOne(
         'SELECT * FROM payments_platform_methods WHERE organization_id = $1 AND provider = $2',
@@ -260,7 +298,7 @@ export function createPlatformCharges(deps: {
         return fail(err.message);
       }
       await db.transaction((tx) => settle(tx, row.id, charge, { customerId: null, paymentMethodId: null }));
-      return { status: 'succeeded', chargeId: charge.chargeId };
+      return { status: 'succeeded', chargeId: charge.chargeId, ...(settles ? { settles } : {}) };
     },
 
     /** One charge by the owner's reference (tests, support). */
