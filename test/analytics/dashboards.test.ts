@@ -213,6 +213,47 @@ describe('developer dashboard', () => {
     ).toEqual(chart.x.map((_: string, i: number) => chart.series.map((s: any) => s.data[i])));
   });
 
+  it('reads all its rollups in one query: five in all for one app or every app', async () => {
+    const db = plaza.core.db;
+    const saved = { query: db.query, one: db.one, maybeOne: db.maybeOne };
+    const sql: string[] = [];
+    const counted =
+      (f: (...a: any[]) => any) =>
+      (...a: any[]) => {
+        sql.push(String(a[0]));
+        return f.apply(db, a);
+      };
+    Object.assign(db, { query: counted(db.query), one: counted(db.one), maybeOne: counted(db.maybeOne) });
+    const reads = async (appId?: string) => {
+      sql.length = 0;
+      const d = await plaza.core.analytics.developer(app.developer.org.id, appId, {
+        from: '2026-01-01',
+        to: '2026-01-07',
+        days: [
+          '2026-01-01',
+          '2026-01-02',
+          '2026-01-03',
+          '2026-01-04',
+          '2026-01-05',
+          '2026-01-06',
+          '2026-01-07',
+        ],
+      });
+      expect(d.charts.length).toBeGreaterThan(10);
+      return [...sql];
+    };
+    try {
+      const all = await reads();
+      const one = await reads(app.appId);
+      // The app list (apps), the rollups (analytics), ratings (marketplace), webhook attempts and latency (webhooks).
+      expect(all).toHaveLength(5);
+      expect(one).toHaveLength(5);
+      expect(all.filter((q) => /\banalytics_/.test(q))).toHaveLength(1);
+    } finally {
+      Object.assign(db, saved);
+    }
+  });
+
   it('MRR movement adds up: each month starts where the last ended', async () => {
     const d = await dashboard('range=90d');
     const mrr = chartOf(d, 'mrr');
