@@ -673,28 +673,28 @@ export function createDashboards(deps: DashboardDeps) {
   }
 
   async function agency(orgId: string, r: DayRange): Promise<Omit<Dashboard, 'from' | 'to'>> {
-    const [created, base, perAccount, earnings] = await Promise.all([
-      db.query(
-        `SELECT to_char(created_on, 'YYYY-MM-DD') AS day, count(*)::int AS n FROM analytics_sub_accounts
-         WHERE agency_id = $1 AND created_on BETWEEN $2 AND $3 GROUP BY created_on`,
-        [orgId, r.from, r.to],
-      ),
-      db.one(
-        'SELECT count(*)::int AS n FROM analytics_sub_accounts WHERE agency_id = $1 AND created_on < $2',
-        [orgId, r.from],
-      ),
-      db.query(
-        `SELECT s.account_id, s.name,
-           coalesce(sum(d.installs - d.uninstalls) FILTER (WHERE d.day <= $3), 0)::int AS active,
-           coalesce(sum(d.installs) FILTER (WHERE d.day BETWEEN $2 AND $3), 0)::int AS installed
-         FROM analytics_sub_accounts s LEFT JOIN analytics_account_days d ON d.account_id = s.account_id
-         WHERE s.agency_id = $1 GROUP BY s.account_id, s.name ORDER BY active DESC, s.name LIMIT 30`,
+    // The agency's rollups in one statement (one round trip); earnings come from the ledger.
+    const [rollups, earnings] = await Promise.all([
+      db.one<{ created: any[]; base: number; per_account: any[] }>(
+        `SELECT
+           (SELECT coalesce(json_agg(t), '[]') FROM (
+              SELECT to_char(created_on, 'YYYY-MM-DD') AS day, count(*)::int AS n FROM analytics_sub_accounts
+              WHERE agency_id = $1 AND created_on BETWEEN $2 AND $3 GROUP BY created_on) t) AS created,
+           (SELECT count(*)::int FROM analytics_sub_accounts WHERE agency_id = $1 AND created_on < $2) AS base,
+           (SELECT coalesce(json_agg(t ORDER BY t.active DESC, t.name), '[]') FROM (
+              SELECT s.account_id, s.name,
+                coalesce(sum(d.installs - d.uninstalls) FILTER (WHERE d.day <= $3), 0)::int AS active,
+                coalesce(sum(d.installs) FILTER (WHERE d.day BETWEEN $2 AND $3), 0)::int AS installed
+              FROM analytics_sub_accounts s LEFT JOIN analytics_account_days d ON d.account_id = s.account_id
+              WHERE s.agency_id = $1 GROUP BY s.account_id, s.name ORDER BY active DESC, s.name LIMIT 30) t) AS per_account`,
         [orgId, r.from, r.to],
       ),
       ledger.resaleEarnings(orgId),
     ]);
+    const { created, base } = rollups;
+    const perAccount = rollups.per_account;
     const newPerDay = perDay(r.days, created, (x) => x.n);
-    let total = num(base.n);
+    let total = num(base);
     const charts: Chart[] = [
       chart({
         id: 'sub_accounts',
