@@ -30,7 +30,10 @@ import { createLedgerService } from '../server/modules/ledger/service.ts';
 const ADMIN_URL = process.env.PLAZA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TX = Number(process.env.BENCH_LEDGER_TX ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_LEDGER_CONCURRENCY ?? 16);
-const PARTNER_SIZES = (process.env.BENCH_PAYOUT_PARTNERS ?? '1000,10000').split(',').filter(Boolean).map(Number);
+const PARTNER_SIZES = (process.env.BENCH_PAYOUT_PARTNERS ?? '1000,10000')
+  .split(',')
+  .filter(Boolean)
+  .map(Number);
 const ROUNDS = 10;
 const DAY = 86_400_000;
 

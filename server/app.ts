@@ -116,11 +116,16 @@ export function createApp(core: Core): Koa {
   });
   app.use(refuseIllFormedInput());
   app.use(
-    serveWebApp(path.join(root, 'web', 'dist'), API_PATHS, new URL(core.config.baseUrl).origin, async (ctx) => {
-      // On an agency's domain the page names the agency before the app has loaded.
-      const theme = await core.branding.themeForHost(ctx.host);
-      return theme.branded ? { name: theme.brandName, faviconUrl: theme.faviconUrl } : undefined;
-    }),
+    serveWebApp(
+      path.join(root, 'web', 'dist'),
+      API_PATHS,
+      new URL(core.config.baseUrl).origin,
+      async (ctx) => {
+        // On an agency's domain the page names the agency before the app has loaded.
+        const theme = await core.branding.themeForHost(ctx.host);
+        return theme.branded ? { name: theme.brandName, faviconUrl: theme.faviconUrl } : undefined;
+      },
+    ),
   );
   app.use(async (ctx, next) => {
     await next();

@@ -233,7 +233,12 @@ describe.each(adapters)('JobQueue contract: $label', (adapter) => {
     expect((await q.failed()).map((f) => f.id)).toContain(id);
     // The counts per name (the operator's dashboard) see it, and a job waiting for later.
     await q.enqueue(name, { invoice: 8 }, { delayMs: 60_000 });
-    expect((await q.counts()).find((c) => c.name === name)).toEqual({ name, waiting: 1, active: 0, failed: 1 });
+    expect((await q.counts()).find((c) => c.name === name)).toEqual({
+      name,
+      waiting: 1,
+      active: 0,
+      failed: 1,
+    });
 
     fixed = true;
     await q.retryFailed(id);

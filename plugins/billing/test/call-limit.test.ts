@@ -72,9 +72,9 @@ describe('metered routes call limit', () => {
       expect(retryAfter).toBeLessThanOrEqual(60);
     }
     // Commit and void are not limited: giving credits back must always work.
-    expect(
-      (await plaza.http.post('/v1/billing/credits/reservations/nope/void').set(app.as)).status,
-    ).toBe(404);
+    expect((await plaza.http.post('/v1/billing/credits/reservations/nope/void').set(app.as)).status).toBe(
+      404,
+    );
 
     // Another installation in the same account has its own budget.
     const fromOther = await plaza.http

@@ -3,9 +3,16 @@ import { APP_EVENT_TYPES } from './catalog.ts';
 import { appRoutes } from './routes.ts';
 import { type AppsService, createAppsService } from './service.ts';
 
-// Image checks by bytes, for other uploads judged the way app icons are (brand logos).
-export { FORMAT_NAMES, IMAGE_EXTENSIONS, IMAGE_TYPES, type ImageType, readImage, sniffImageType } from './images.ts';
 export { LISTING_TEXT_FIELDS, type ListingTextField, type VersionContent, type VersionDiff } from './diff.ts';
+// Image checks by bytes, for other uploads judged the way app icons are (brand logos).
+export {
+  FORMAT_NAMES,
+  IMAGE_EXTENSIONS,
+  IMAGE_TYPES,
+  type ImageType,
+  readImage,
+  sniffImageType,
+} from './images.ts';
 export {
   AdminAppSchema,
   AppManifest,

@@ -8,8 +8,8 @@ import type { EventsService } from '../events/index.ts';
 import type { LedgerService, RefundSplit } from '../ledger/index.ts';
 import type { PaymentProvider } from './provider.ts';
 import { ProviderRefusal } from './provider.ts';
-import type { SandboxProvider } from './sandbox-adapter.ts';
 import type { EventHandler } from './provider-events.ts';
+import type { SandboxProvider } from './sandbox-adapter.ts';
 import { PAYMENT_EVENT_TYPES } from './subscriptions.ts';
 
 /**
