@@ -494,6 +494,14 @@ describe('weekly developer summary', () => {
     );
     expect(all).toHaveLength(1);
   });
+
+  it('sends nothing to a developer whose week had nothing to show', async () => {
+    const quiet = await registerApp(plaza, { redirectUris: ['https://example.com/cb'], name: 'Quiet Sync' });
+    await plaza.core.analytics.sendWeeklySummaries();
+    await new Promise((r) => setTimeout(r, 300));
+    const mails = await plaza.core.mail.mailbox(50, quiet.developerPerson.email);
+    expect(mails.filter((m) => /week of/.test(m.subject))).toEqual([]);
+  });
 });
 
 describe('retention of counted event ids', () => {

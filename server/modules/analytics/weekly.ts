@@ -159,6 +159,9 @@ export function createWeeklySummary(deps: {
       const charts = WEEKLY_CHARTS.map((id) => d.charts.find((c) => c.id === id)).filter(
         (c): c is Chart => Boolean(c) && !c!.empty,
       );
+      // A week with nothing to show is not worth an email (and a new install's first start,
+      // whose demo developers have no history, then never loads ECharts). The claim stays.
+      if (charts.length === 0) return false;
       const svgs = await renderCharts(charts);
       const stats = d.stats
         .filter((s) => s.unit !== 'money' || s.value !== null)
@@ -185,11 +188,7 @@ export function createWeeklySummary(deps: {
       const html = `<div style="font: 14px/1.5 system-ui, sans-serif; color: #1a1a1a; max-width: 640px">
 <h1 style="font-size: 18px">${escapeHtml(org.name)}: week of ${r.from}</h1>
 <ul>${stats.map((s) => `<li>${escapeHtml(s.label)}: <strong>${escapeHtml(s.value)}</strong></li>`).join('')}</ul>
-${
-  charts.length
-    ? charts.map((c, i) => `<div style="margin: 12px 0">${svgs[i]}</div>\n${htmlTable(c)}`).join('\n')
-    : '<p>No installs, API calls or revenue last week.</p>'
-}
+${charts.map((c, i) => `<div style="margin: 12px 0">${svgs[i]}</div>\n${htmlTable(c)}`).join('\n')}
 <p><a href="${escapeHtml(link)}">Open the dashboard</a></p>
 </div>`;
       for (const m of recipients)
