@@ -50,6 +50,8 @@ export function createCredits(
     threshold(accountId: string, tx: Tx): Promise<number>;
     /** Called inside the transaction when the last hour's spend reaches `limits.spendAlertPerHour`. */
     spendAlert(tx: Tx, alert: { accountId: string; spentLastHour: number; threshold: number }): Promise<void>;
+    /** Called inside the transaction when credits are spent for good (a deduction, a committed reservation). */
+    committed?(tx: Tx, spent: { accountId: string; debitId: string; credits: number }): Promise<void>;
   },
   limits: { blockAfterRefusals: number; blockMinutes: number; spendAlertPerHour: number } = {
     blockAfterRefusals: 0,
@@ -213,7 +215,10 @@ export function createCredits(
         await moveCredits(tx, id, take, -1);
         const after = balance - input.amount;
         await watchThreshold(tx, accountId, wallet.low_balance_notified, after);
-        if (mode === 'committed') await watchSpend(tx, accountId);
+        if (mode === 'committed') {
+          await watchSpend(tx, accountId);
+          await hooks.committed?.(tx, { accountId, debitId: id, credits: input.amount });
+        }
         return toDebit(row, after, false);
       })
       .catch(async (err) => {
@@ -309,7 +314,10 @@ export function createCredits(
       );
       const balance = await balanceIn(tx, accountId);
       await watchThreshold(tx, accountId, wallet.low_balance_notified, balance);
-      if (target === 'committed' && keep > 0) await watchSpend(tx, accountId);
+      if (target === 'committed' && keep > 0) {
+        await watchSpend(tx, accountId);
+        await hooks.committed?.(tx, { accountId, debitId: row.id, credits: keep });
+      }
       return toDebit(updated, balance, false);
     });
     if (outcome === 'lapsed') throw new CreditError({ kind: 'closed', status: 'expired' });

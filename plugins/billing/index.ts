@@ -203,6 +203,26 @@ export default definePlugin({
             threshold: alert.threshold,
           });
         },
+        // Paid credits are deferred revenue (customer_credit_liability) until spent: spending moves
+        // their value to revenue, up to what the account prepaid (paid credits count as spent
+        // first; granted ones were never revenue). The wallet lock serializes an account's spends.
+        async committed(tx, spent) {
+          const account = { kind: 'customer_credit_liability' as const, party: spent.accountId };
+          const prepaid = await ctx.ledger.balance(account, ctx.config.creditCurrency, tx);
+          const value = BigInt(spent.credits) * BigInt(ctx.config.creditUnitAmount);
+          const amount = value < prepaid ? value : prepaid;
+          if (amount > 0n)
+            await ctx.ledger.post(tx, {
+              idempotencyKey: `credits_used:${spent.debitId}`,
+              currency: ctx.config.creditCurrency,
+              description: `${spent.credits} credits used`,
+              sourceRef: { kind: 'credits_used', id: spent.debitId },
+              entries: [
+                { account, direction: 'debit', amount },
+                { account: { kind: 'platform_revenue' }, direction: 'credit', amount },
+              ],
+            });
+        },
       },
       ctx.config,
     );
@@ -294,6 +314,7 @@ export default definePlugin({
         currency: ctx.config.creditCurrency,
         description: `Automatic top-up of ${autoTopUpCredits} credits`,
         idempotencyKey: `topup:${id}`,
+        settles: { kind: 'customer_credit_liability', party: accountId },
       });
       if (charge.status === 'succeeded') await topUpPaid(id);
       else

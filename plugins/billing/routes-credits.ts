@@ -204,6 +204,8 @@ export function creditRoutes(b: BillingContext) {
           reference: `topup:${id}`,
           successUrl: back,
           cancelUrl: back,
+          // Deferred revenue until the credits are spent.
+          settles: { kind: 'customer_credit_liability', party: org.org.id },
         });
         return { topUpId: id, amount, currency, url: session.url };
       },

@@ -175,8 +175,11 @@ export interface PluginLedger {
    * transaction debits (agency rebilling; paid out after its net terms).
    */
   post(tx: Tx, input: PostInput): Promise<PostResult>;
-  /** An account's balance in minor units, in its normal direction (0 when never used). */
-  balance(account: LedgerAccountRef, currency: string): Promise<bigint>;
+  /**
+   * An account's balance in minor units, in its normal direction (0 when never used); in `tx`
+   * when given (inside a transaction, read there: another connection could wait on your locks).
+   */
+  balance(account: LedgerAccountRef, currency: string, tx?: Tx): Promise<bigint>;
 }
 
 export interface PlatformCheckoutInput {
@@ -202,7 +205,8 @@ export interface PlatformCheckoutInput {
  * nothing at payment. `party` must be the paying `organizationId` (400 `settles.party`).
  */
 export interface PlatformChargeSettles {
-  kind: 'customer_receivable';
+  /** `customer_credit_liability`: a prepayment (credits) booked as deferred revenue, not revenue. */
+  kind: 'customer_receivable' | 'customer_credit_liability';
   party: string;
 }
 

@@ -22,6 +22,7 @@ export interface PlatformFacades {
  */
 const PLUGIN_ACCOUNT_KINDS = new Set<string>([
   'customer_receivable',
+  'customer_credit_liability',
   'platform_revenue',
   'provider_cash',
   'processing_fees',
@@ -91,7 +92,7 @@ export function createPlatformFacades(plugin: string, s: PlatformServices): Plat
         const keyed = { ...input, idempotencyKey: `${plugin}:${input.idempotencyKey}` };
         return shares.length ? s.ledger.postPartnerShares(tx, keyed, 'agency') : s.ledger.post(tx, keyed);
       },
-      balance: (account, currency) => s.ledger.balance(account, currency),
+      balance: (account, currency, tx) => s.ledger.balance(account, currency, tx),
     },
     payments: {
       provider: s.payments.provider.name,

@@ -94,5 +94,24 @@ describe('spending guards', () => {
       ['top_up', 300],
       ['top_up', 200],
     ]);
+
+    // The books: both top-ups are deferred revenue (the charges credit the account's credit
+    // liability, not revenue); the 150 credits spent moved 150 of it to revenue.
+    const liability = { kind: 'customer_credit_liability' as const, party: app.accountId };
+    expect(await plaza.core.ledger.balance(liability, 'USD')).toBe(350n);
+    const moves = await plaza.core.db.query(
+      `SELECT t.idempotency_key, a.kind, e.direction, e.amount::int FROM ledger_transactions t
+       JOIN ledger_entries e ON e.transaction_id = t.id JOIN ledger_accounts a ON a.id = e.account_id
+       WHERE a.kind = 'customer_credit_liability' AND a.party = $1 ORDER BY t.posted_at, e.direction`,
+      [app.accountId],
+    );
+    expect(moves.map((m) => [m.idempotency_key.split(':')[0], m.direction, m.amount])).toEqual([
+      ['platform_charge', 'credit', 200],
+      ['billing', 'debit', 150],
+      ['platform_charge', 'credit', 300],
+    ]);
+    const check = await plaza.core.ledger.verify();
+    expect(check.unbalanced).toEqual([]);
+    expect(check.mismatches).toEqual([]);
   }, 60_000);
 });

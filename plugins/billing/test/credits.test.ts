@@ -75,6 +75,11 @@ describe('credits', () => {
       [app.accountId],
     );
     expect(rows[0]).toEqual({ min: 10, sum: 10 });
+    // Granted credits were never paid: spending them books no revenue (nothing was deferred).
+    const booked = await plaza.core.db.query(
+      "SELECT 1 FROM ledger_transactions WHERE idempotency_key LIKE 'billing:credits_used:%'",
+    );
+    expect(booked).toEqual([]);
   }, 60_000);
 
   it('a deduction sent again with its idempotencyKey is answered again, not deducted twice; another amount is 409', async () => {

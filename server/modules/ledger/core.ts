@@ -15,6 +15,7 @@ interface KindInfo {
 export const ACCOUNT_KINDS: Readonly<Record<LedgerAccountKind, KindInfo>> = {
   provider_cash: { normal: 'debit', perParty: true, noOverdraft: false },
   customer_receivable: { normal: 'debit', perParty: true, noOverdraft: false },
+  customer_credit_liability: { normal: 'credit', perParty: true, noOverdraft: true },
   receivable_from_partner: { normal: 'debit', perParty: true, noOverdraft: true },
   processing_fees: { normal: 'debit', perParty: false, noOverdraft: false },
   dispute_losses: { normal: 'debit', perParty: false, noOverdraft: false },

@@ -22,6 +22,7 @@ import type { Tx } from '../../db/index.ts';
  * | ------------------------- | ------------------- | ------ | --------- |
  * | `provider_cash`           | provider (`stripe`, `sandbox`) | debit | allowed (a refund can pass the balance) |
  * | `customer_receivable`     | customer account org id | debit | allowed |
+ * | `customer_credit_liability` | customer org id   | credit | refused |
  * | `receivable_from_partner` | partner org id      | debit  | refused (a partner never owes a negative) |
  * | `processing_fees`         | none                | debit  | allowed |
  * | `dispute_losses`          | none                | debit  | allowed |
@@ -31,6 +32,9 @@ import type { Tx } from '../../db/index.ts';
  * | `partner_in_transit`      | partner org id      | credit | refused |
  * | `disputes_held`           | partner org id      | credit | refused |
  *
+ * - `customer_credit_liability`: deferred revenue: what a customer prepaid
+ *   (credit top-ups) and has not used yet; moved to `platform_revenue` as the
+ *   credits are spent.
  * - `partner_pending`: the partner's share of charges whose payout terms
  *   (net-15/net-30 after the charge settles) have not run out yet.
  * - `partner_payable`: available to pay out.
@@ -48,6 +52,7 @@ import type { Tx } from '../../db/index.ts';
 export type LedgerAccountKind =
   | 'provider_cash'
   | 'customer_receivable'
+  | 'customer_credit_liability'
   | 'receivable_from_partner'
   | 'processing_fees'
   | 'dispute_losses'

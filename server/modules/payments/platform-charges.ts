@@ -31,7 +31,9 @@ const Payload = z.object({
   currency: z.string(),
   reason: z.string().optional(),
   /** Present when the charge settled this receivable (its credit side) instead of booking revenue. */
-  settles: z.object({ kind: z.literal('customer_receivable'), party: z.string() }).optional(),
+  settles: z
+    .object({ kind: z.enum(['customer_receivable', 'customer_credit_liability']), party: z.string() })
+    .optional(),
 });
 
 export const PLATFORM_CHARGE_EVENT_TYPES = [
@@ -62,12 +64,15 @@ export interface PlatformChargeRequest {
 }
 
 export interface Settles {
-  kind: 'customer_receivable';
+  /** The receivable it pays, or the deferred revenue of a prepayment (credits). */
+  kind: 'customer_receivable' | 'customer_credit_liability';
   party: string;
 }
 
+const SETTLES_KINDS = ['customer_receivable', 'customer_credit_liability'];
+
 const settlesOf = (row: Row): Settles | undefined =>
-  row.settles_party ? { kind: 'customer_receivable', party: row.settles_party } : undefined;
+  row.settles_party ? { kind: row.settles_kind, party: row.settles_party } : undefined;
 
 type Row = Record<string, any>;
 
@@ -87,8 +92,8 @@ export function createPlatformCharges(deps: {
     if (!input.reference || input.reference.length > 200)
       throw invalid('reference', 'must be 1-200 characters');
     if (input.settles !== undefined) {
-      if (input.settles?.kind !== 'customer_receivable')
-        throw invalid('settles.kind', 'must be customer_receivable');
+      if (!SETTLES_KINDS.includes(input.settles?.kind as string))
+        throw invalid('settles.kind', `must be one of ${SETTLES_KINDS.join(', ')}`);
       // The payer settles its own receivable; another organization's would move its debt silently.
       if (input.settles.party !== input.organizationId)
         throw invalid('settles.party', 'must be the organization that pays (organizationId)');
@@ -101,8 +106,8 @@ export function createPlatformCharges(deps: {
     await db.query(
       `INSERT INTO payments_platform_charges
          (id, owner, reference, organization_id, kind, amount, currency, description, status, provider,
-          settles_party)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10) ON CONFLICT (owner, reference) DO NOTHING`,
+          settles_party, settles_kind)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11) ON CONFLICT (owner, reference) DO NOTHING`,
       [
         newId('pch'),
         input.owner,
@@ -114,14 +119,15 @@ export function createPlatformCharges(deps: {
         input.description,
         provider.name,
         input.settles?.party ?? null,
+        input.settles?.kind ?? null,
       ],
     );
     // A charge asked for before `settles` existed takes it while still open (same page, same key).
     if (input.settles)
       await db.query(
-        `UPDATE payments_platform_charges SET settles_party = $3
+        `UPDATE payments_platform_charges SET settles_party = $3, settles_kind = $4
          WHERE owner = $1 AND reference = $2 AND status = 'open' AND settles_party IS NULL`,
-        [input.owner, input.reference, input.settles.party],
+        [input.owner, input.reference, input.settles.party, input.settles.kind],
       );
     const row = await db.one('SELECT * FROM payments_platform_charges WHERE owner = $1 AND reference = $2', [
       input.owner,
@@ -132,7 +138,8 @@ export function createPlatformCharges(deps: {
       BigInt(row.amount) !== input.amount ||
       row.currency !== input.currency ||
       row.kind !== kind ||
-      (input.settles && row.settles_party !== input.settles.party)
+      (input.settles &&
+        (row.settles_party !== input.settles.party || row.settles_kind !== input.settles.kind))
     )
       throw invalid('reference', `was already used for another charge (${row.id})`);
     return row;
