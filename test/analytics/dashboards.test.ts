@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM_ACTOR } from '../../server/tenancy.ts';
@@ -217,28 +218,32 @@ describe('developer dashboard', () => {
     const db = plaza.core.db;
     const saved = { query: db.query, one: db.one, maybeOne: db.maybeOne };
     const sql: string[] = [];
+    // Only the request's own queries count: the workers share this database handle.
+    const request = new AsyncLocalStorage<true>();
     const counted =
       (f: (...a: any[]) => any) =>
       (...a: any[]) => {
-        sql.push(String(a[0]));
+        if (request.getStore()) sql.push(String(a[0]));
         return f.apply(db, a);
       };
     Object.assign(db, { query: counted(db.query), one: counted(db.one), maybeOne: counted(db.maybeOne) });
     const reads = async (appId?: string) => {
       sql.length = 0;
-      const d = await plaza.core.analytics.developer(app.developer.org.id, appId, {
-        from: '2026-01-01',
-        to: '2026-01-07',
-        days: [
-          '2026-01-01',
-          '2026-01-02',
-          '2026-01-03',
-          '2026-01-04',
-          '2026-01-05',
-          '2026-01-06',
-          '2026-01-07',
-        ],
-      });
+      const d = await request.run(true, () =>
+        plaza.core.analytics.developer(app.developer.org.id, appId, {
+          from: '2026-01-01',
+          to: '2026-01-07',
+          days: [
+            '2026-01-01',
+            '2026-01-02',
+            '2026-01-03',
+            '2026-01-04',
+            '2026-01-05',
+            '2026-01-06',
+            '2026-01-07',
+          ],
+        }),
+      );
       expect(d.charts.length).toBeGreaterThan(10);
       return [...sql];
     };
@@ -489,7 +494,7 @@ describe('weekly developer summary', () => {
     // Again: nothing more for the same week.
     await plaza.core.analytics.sendWeeklySummaries();
     await new Promise((r) => setTimeout(r, 300));
-    const all = (await plaza.core.mail.mailbox(50, app.developerPerson.email)).filter((m) =>
+    const all = (await plaza.core.mail.mailbox(50, weekly.developerPerson.email)).filter((m) =>
       /week of/.test(m.subject),
     );
     expect(all).toHaveLength(1);

@@ -348,7 +348,8 @@ describe('delivery', () => {
     const { endpoint } = await createEndpoint(reader, { url: r.url });
     r.statuses(new Array(8).fill(500));
     const m = await sendTest(reader, endpoint.id);
-    const failed = await waitForState(reader, m.id, 'failed');
+    // Eight attempts on the scaled retry schedule: a loaded CI machine needs more than the usual 10 s.
+    const failed = await waitForState(reader, m.id, 'failed', 30_000);
     expect(failed).toMatchObject({ attempts: 8, failureReason: 'attempts_exhausted', nextAttemptAt: null });
     const dead = await plaza.http
       .get(`/v1/app/webhook-messages?state=failed&endpointId=${endpoint.id}`)
