@@ -1,7 +1,7 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrgContext } from '../../server/tenancy.ts';
+import { countQueries } from '../helpers/db.ts';
 import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
 import { type Person, person, registerApp, type TestApp } from '../helpers/world.ts';
 
@@ -105,25 +105,11 @@ describe('agency dashboard pages', () => {
   });
 
   it('reads a page in as many queries for 60 sub-accounts as for 3', async () => {
-    const db = plaza.core.db;
     const count = async (ctx: OrgContext, query: Parameters<typeof plaza.core.agency.dashboard>[1]) => {
-      let n = 0;
-      const saved = { query: db.query, one: db.one, maybeOne: db.maybeOne };
-      // Only the page's own queries count: the workers share this database handle.
-      const request = new AsyncLocalStorage<true>();
-      const counted =
-        <F extends (...a: any[]) => any>(f: F) =>
-        (...a: Parameters<F>) => {
-          if (request.getStore()) n++;
-          return f.apply(db, a);
-        };
-      Object.assign(db, { query: counted(db.query), one: counted(db.one), maybeOne: counted(db.maybeOne) });
-      try {
-        const page = await request.run(true, () => plaza.core.agency.dashboard(ctx, query));
-        return { n, rows: page.data.length };
-      } finally {
-        Object.assign(db, saved);
-      }
+      const { result: page, sql } = await countQueries(plaza.core.db, () =>
+        plaza.core.agency.dashboard(ctx, query),
+      );
+      return { n: sql.length, rows: page.data.length };
     };
     for (const query of [
       { limit: 50 },

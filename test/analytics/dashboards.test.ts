@@ -1,7 +1,7 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM_ACTOR } from '../../server/tenancy.ts';
+import { countQueries } from '../helpers/db.ts';
 import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
@@ -215,21 +215,8 @@ describe('developer dashboard', () => {
   });
 
   it('reads all its rollups in one query: five in all for one app or every app', async () => {
-    const db = plaza.core.db;
-    const saved = { query: db.query, one: db.one, maybeOne: db.maybeOne };
-    const sql: string[] = [];
-    // Only the request's own queries count: the workers share this database handle.
-    const request = new AsyncLocalStorage<true>();
-    const counted =
-      (f: (...a: any[]) => any) =>
-      (...a: any[]) => {
-        if (request.getStore()) sql.push(String(a[0]));
-        return f.apply(db, a);
-      };
-    Object.assign(db, { query: counted(db.query), one: counted(db.one), maybeOne: counted(db.maybeOne) });
     const reads = async (appId?: string) => {
-      sql.length = 0;
-      const d = await request.run(true, () =>
+      const { result: d, sql } = await countQueries(plaza.core.db, () =>
         plaza.core.analytics.developer(app.developer.org.id, appId, {
           from: '2026-01-01',
           to: '2026-01-07',
@@ -245,18 +232,14 @@ describe('developer dashboard', () => {
         }),
       );
       expect(d.charts.length).toBeGreaterThan(10);
-      return [...sql];
+      return sql;
     };
-    try {
-      const all = await reads();
-      const one = await reads(app.appId);
-      // The app list (apps), the rollups (analytics), ratings (marketplace), webhook attempts and latency (webhooks).
-      expect(all).toHaveLength(5);
-      expect(one).toHaveLength(5);
-      expect(all.filter((q) => /\banalytics_/.test(q))).toHaveLength(1);
-    } finally {
-      Object.assign(db, saved);
-    }
+    const all = await reads();
+    const one = await reads(app.appId);
+    // The app list (apps), the rollups (analytics), ratings (marketplace), webhook attempts and latency (webhooks).
+    expect(all).toHaveLength(5);
+    expect(one).toHaveLength(5);
+    expect(all.filter((q) => /\banalytics_/.test(q))).toHaveLength(1);
   });
 
   it('MRR movement adds up: each month starts where the last ended', async () => {

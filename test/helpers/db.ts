@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { connectPostgres, type Db, openPglite } from '../../server/db/index.ts';
@@ -60,4 +61,27 @@ export async function createTestDatabase(opts: { migrate?: boolean } = {}): Prom
       await c.end();
     },
   };
+}
+
+/**
+ * Runs `fn` and returns what it returned with the SQL it sent through `db`
+ * (query, one, maybeOne). Only `fn`'s own calls count: the workers share the
+ * handle, so their queries are told apart by async context.
+ */
+export async function countQueries<T>(db: Db, fn: () => Promise<T>): Promise<{ result: T; sql: string[] }> {
+  const sql: string[] = [];
+  const own = new AsyncLocalStorage<true>();
+  const saved = { query: db.query, one: db.one, maybeOne: db.maybeOne };
+  const counted =
+    (f: (...a: any[]) => any) =>
+    (...a: any[]) => {
+      if (own.getStore()) sql.push(String(a[0]));
+      return f.apply(db, a);
+    };
+  Object.assign(db, { query: counted(db.query), one: counted(db.one), maybeOne: counted(db.maybeOne) });
+  try {
+    return { result: await own.run(true, fn), sql };
+  } finally {
+    Object.assign(db, saved);
+  }
 }
