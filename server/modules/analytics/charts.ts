@@ -132,6 +132,24 @@ export function perDay(days: string[], rows: any[], value: (r: any) => number): 
   return days.map((d) => by.get(d) ?? 0);
 }
 
+/** One series per key (a currency, a payout state): the rows of that key summed per day. */
+export function seriesPerDay(
+  days: string[],
+  keys: string[],
+  rows: any[],
+  keyOf: (r: any) => string,
+  value: (r: any) => number,
+): Array<{ name: string; data: number[] }> {
+  return keys.map((k) => ({
+    name: k,
+    data: perDay(
+      days,
+      rows.filter((r) => keyOf(r) === k),
+      value,
+    ),
+  }));
+}
+
 /** The q-quantile (0..1) of numbers, by nearest rank; null when there are none. */
 export function quantile(values: number[], q: number): number | null {
   if (values.length === 0) return null;

@@ -17,6 +17,7 @@ import {
   quantile,
   round,
   type Stat,
+  seriesPerDay,
 } from './charts.ts';
 import { weekOf } from './ingest.ts';
 
@@ -300,14 +301,13 @@ export function createDashboards(deps: DashboardDeps) {
         kind: 'bar',
         unit: 'money',
         x: r.days,
-        series: currencies.map((c) => ({
-          name: c,
-          data: perDay(
-            r.days,
-            revenue.filter((x) => x.currency === c),
-            (x) => num(x.net),
-          ),
-        })),
+        series: seriesPerDay(
+          r.days,
+          currencies,
+          revenue,
+          (x) => x.currency,
+          (x) => num(x.net),
+        ),
         hint: 'Set a price on your app (a version with pricing) and connect a payout account to earn here.',
       }),
     );
@@ -396,14 +396,13 @@ export function createDashboards(deps: DashboardDeps) {
         kind: 'stacked',
         unit: 'money',
         x: r.days,
-        series: payoutStates.map((s) => ({
-          name: s,
-          data: perDay(
-            r.days,
-            payouts.filter((x) => x.state === s),
-            (x) => num(x.amount),
-          ),
-        })),
+        series: seriesPerDay(
+          r.days,
+          payoutStates,
+          payouts,
+          (x) => x.state,
+          (x) => num(x.amount),
+        ),
         hint: 'Connect a payout account (Earnings page); payouts run on the payout day once you have earnings.',
       }),
     );
@@ -619,14 +618,13 @@ export function createDashboards(deps: DashboardDeps) {
         kind: 'bar',
         unit: 'money',
         x: r.days,
-        series: currencies.map((c) => ({
-          name: c,
-          data: perDay(
-            r.days,
-            gmv.filter((x) => x.currency === c),
-            (x) => num(x.gross),
-          ),
-        })),
+        series: seriesPerDay(
+          r.days,
+          currencies,
+          gmv,
+          (x) => x.currency,
+          (x) => num(x.gross),
+        ),
         hint: 'No payments yet: paid apps charge accounts when they install.',
       }),
     );
