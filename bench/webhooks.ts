@@ -102,6 +102,42 @@ core.events.registerType({
   payload: z.object({ seq: z.number(), committedAt: z.number(), run: z.string() }),
 });
 
+// Statements the worker process sends (db.query on its pool, by prepared name or first words), per phase.
+const statements = new Map<string, { n: number; ms: number }>();
+{
+  const inner = db.query.bind(db);
+  (db as { query: typeof db.query }).query = (async (text: string, params?: unknown[], name?: string) => {
+    const key = name ?? text.replace(/\s+/g, ' ').trim().slice(0, 60);
+    const t = performance.now();
+    try {
+      return await inner(text, params, name);
+    } finally {
+      const s = statements.get(key) ?? { n: 0, ms: 0 };
+      s.n++;
+      s.ms += performance.now() - t;
+      statements.set(key, s);
+    }
+  }) as typeof db.query;
+}
+async function tableStats() {
+  return db.one<{ upd: number; hot: number }>(
+    `SELECT n_tup_upd::int AS upd, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables WHERE relname = 'webhook_messages'`,
+  );
+}
+/** Statements per delivery and HOT updates of a phase (PROFILE=1 also lists the statements). */
+async function phaseReport(label: string, deliveries: number, before: { upd: number; hot: number }) {
+  await sleep(600); // the statistics collector reports within 500 ms
+  const after = await tableStats();
+  const total = [...statements.values()].reduce((a, s) => a + s.n, 0);
+  const line = `${label}: ${fmt(total / deliveries, 2)} worker statements per delivery; webhook_messages updates ${fmt(after.upd - before.upd)} (${fmt(after.hot - before.hot)} HOT)`;
+  profile.push(line);
+  if (process.env.BENCH_PROFILE)
+    for (const [k, s] of [...statements.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12))
+      profile.push(`   ${fmt(s.n)}× ${fmt(s.ms / s.n, 2)} ms avg  ${k}`);
+  statements.clear();
+}
+const profile: string[] = [];
+
 const owner = await person(plaza, 'Bench Owner');
 /** One fake app per endpoint, installed in `accountId` (set-based). Returns the endpoint ids and their secrets. */
 async function seed(accountId: string, n: number, path: string) {
@@ -178,6 +214,8 @@ const queued = await engine.insertMessages(
   tpEvents,
   tpEvents.map((e) => ({ event_id: e.id, endpoint_id: tpEndpoint, app_id: tpApp, installation_id: null })),
 );
+let phaseStats = await tableStats();
+statements.clear();
 let t0 = performance.now();
 engine.wake();
 if (queued.length !== MESSAGES) throw new Error(`made ${queued.length} of ${MESSAGES} messages`);
@@ -195,6 +233,7 @@ await until(
 );
 const engineMs = performance.now() - t0;
 const duplicates = tpSeen - MESSAGES;
+await phaseReport('1. throughput', MESSAGES, phaseStats);
 const engineRate = (MESSAGES / engineMs) * 1000;
 
 // Raw loop: the same bodies, signed, POSTed with undici at the same concurrency.
@@ -251,6 +290,8 @@ for (const rate of RATES) {
     latencies.push(at - json.data.committedAt);
   });
   const emitErrors: unknown[] = [];
+  phaseStats = await tableStats();
+  statements.clear();
   const inflight = new Set<Promise<unknown>>();
   t0 = performance.now();
   for (let i = 0; i < total; i++) {
@@ -267,6 +308,18 @@ for (const rate of RATES) {
   await until('latency deliveries', () => latencies.length >= total);
   if (emitErrors.length) throw emitErrors[0] as Error;
   lat.push({ rate, total, reached: (total / emitMs) * 1000, latencies });
+  await until(
+    'latency rows recorded',
+    async () =>
+      (
+        await db.one<{ n: number }>(
+          `SELECT count(*)::int AS n FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
+         WHERE e.url = $1 AND m.state = 'delivered'`,
+          [`${base}/latency-${rate}`],
+        )
+      ).n >= total,
+  );
+  await phaseReport(`2. latency at ${fmt(rate)}/s`, total, phaseStats);
 }
 
 // --- 3. fan-out ------------------------------------------------------------------------------
@@ -336,6 +389,7 @@ for (let i = 1; i < fan.length; i++)
   console.log(
     `| 3. growth ${fmt(fan[i].n)} / ${fmt(fan[i - 1].n)} (${fmt(fan[i].n / fan[i - 1].n)}× the installations) | ${fmt(fan[i].firstAttemptsMs / fan[i - 1].firstAttemptsMs, 2)}× |`,
   );
+for (const line of profile) console.log(line);
 console.log(
   `| checks | ${fmt(stats.messages)} messages, ${fmt(stats.attempts)} attempts, ${stats.failed} not delivered; ${duplicates} duplicate POSTs in 1; ${fmt(received)} POSTs received in all |`,
 );

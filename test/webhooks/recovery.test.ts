@@ -85,9 +85,9 @@ describe('on the PostgreSQL job runner', () => {
     await retryIsDelivered(plaza, app, async (id) => {
       // What a worker killed right after claiming leaves behind: a lease nobody will finish.
       const [row] = await plaza.core.db.query(
-        `UPDATE webhook_messages SET lease_until = now() + interval '1.5 seconds',
-           next_attempt_at = now() + interval '1.5 seconds'
-         WHERE id = $1 AND state = 'pending' RETURNING id`,
+        `UPDATE webhook_queue SET lease_until = now() + interval '1.5 seconds',
+           due_at = now() + interval '1.5 seconds'
+         WHERE message_id = $1 RETURNING message_id AS id`,
         [id],
       );
       expect(row?.id).toBe(id);

@@ -108,8 +108,8 @@ export function createAttemptDays(db: Db) {
     /** Messages waiting for delivery now across the platform (pending), and dead-lettered ones. */
     async backlog(): Promise<{ pending: number; failed: number }> {
       const row = await db.one<{ pending: number; failed: number }>(
-        `SELECT (SELECT count(*)::int FROM webhook_messages WHERE state = 'pending') AS pending,
-                (SELECT count(*)::int FROM webhook_messages WHERE state = 'failed') AS failed`,
+        `SELECT (SELECT count(*)::int FROM webhook_queue) AS pending,
+                (SELECT count(*)::int FROM webhook_messages WHERE failed_at IS NOT NULL AND state = 'failed') AS failed`,
       );
       return row;
     },

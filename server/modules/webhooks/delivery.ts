@@ -152,10 +152,14 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   }
 
   async function failPending(q: Queryable, where: string, params: unknown[], reason: string) {
+    // A message leaves the queue (webhook_queue) with its pending state.
     return q.query(
-      `UPDATE webhook_messages SET state = 'failed', failed_at = now(), failure_reason = $${params.length + 1},
-         next_attempt_at = NULL, lease_until = NULL
-       WHERE state = 'pending' AND ${where} RETURNING id`,
+      `WITH f AS (
+         UPDATE webhook_messages SET state = 'failed', failed_at = now(), failure_reason = $${params.length + 1},
+           next_attempt_at = NULL
+         WHERE state = 'pending' AND ${where} RETURNING id),
+       dequeued AS (DELETE FROM webhook_queue q USING f WHERE q.message_id = f.id)
+       SELECT id FROM f`,
       [...params, reason],
     );
   }
@@ -329,7 +333,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
            SET attempts = d.attempts + EXCLUDED.attempts, succeeded = d.succeeded + EXCLUDED.succeeded),
        msg AS (
          UPDATE webhook_messages m SET attempts = m.attempts + 1, round_attempts = m.round_attempts + 1,
-           lease_until = NULL, last_attempt_at = r.started_at, last_status = r.status, last_error = r.error,
+           last_attempt_at = r.started_at, last_status = r.status, last_error = r.error,
            state = CASE WHEN r.success THEN 'delivered' WHEN m.state = 'pending' AND r.delay IS NULL THEN 'failed'
              ELSE m.state END,
            next_attempt_at = CASE WHEN NOT r.success AND m.state = 'pending' AND r.delay IS NOT NULL
@@ -339,7 +343,13 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
              ELSE m.failed_at END,
            failure_reason = CASE WHEN r.success THEN NULL WHEN m.state = 'pending' AND r.delay IS NULL THEN r.reason
              ELSE m.failure_reason END
-         FROM r WHERE m.id = r.message_id)
+         FROM r WHERE m.id = r.message_id
+         RETURNING m.id, m.state, m.next_attempt_at),
+       dequeued AS (
+         DELETE FROM webhook_queue q USING msg WHERE q.message_id = msg.id AND msg.state <> 'pending'),
+       requeued AS (
+         UPDATE webhook_queue q SET due_at = msg.next_attempt_at, lease_until = NULL
+         FROM msg WHERE q.message_id = msg.id AND msg.state = 'pending')
        UPDATE webhook_endpoints e SET last_attempt_at = greatest(e.last_attempt_at, h.last_attempt_at),
          last_success_at = CASE WHEN h.any_success THEN now() ELSE e.last_success_at END,
          failing_since = CASE WHEN h.any_success THEN h.first_failure_after
@@ -505,8 +515,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   /** Ms until the next message falls due (at most the poll interval). */
   async function untilNextDue(): Promise<number> {
     const [row] = await db.query<{ ms: string | number | null }>(
-      `SELECT extract(epoch FROM min(next_attempt_at) - now()) * 1000 AS ms FROM webhook_messages
-       WHERE state = 'pending' AND next_attempt_at > now()`,
+      `SELECT extract(epoch FROM min(due_at) - now()) * 1000 AS ms FROM webhook_queue WHERE due_at > now()`,
       [],
       'webhooks_next_due',
     );

@@ -25,6 +25,7 @@ export default defineModule({
     'webhook_endpoint_secrets',
     'webhook_payloads',
     'webhook_messages',
+    'webhook_queue',
     'webhook_attempts',
     'webhook_mutes',
     'webhook_attempt_days',

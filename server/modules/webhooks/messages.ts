@@ -49,8 +49,8 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
   }
 
   /**
-   * Writes messages for `targets` and the payloads of their events, in one
-   * statement (a claim sees both or neither); idempotent on (event, endpoint)
+   * Writes messages for `targets` (each with its queue row) and the payloads
+   * of their events, in one statement (a claim sees all or nothing); idempotent on (event, endpoint)
    * and on the payload. Returns the new messages. Tests and replays go at
    * once; events follow the schedule's first entry. The caller wakes the pump
    * (`wake()`) once its transaction has committed.
@@ -68,16 +68,20 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
       `WITH payloads AS (
          INSERT INTO webhook_payloads (id, type, account_id, data, occurred_at)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-         ON CONFLICT (id) DO NOTHING)
-       INSERT INTO webhook_messages (id, endpoint_id, app_id, installation_id, event_id, event_type, account_id,
-         next_attempt_at, trigger)
-       SELECT u.id, u.endpoint_id, u.app_id, u.installation_id, u.event_id, ev.type, ev.account_id,
-         now() + $10 * interval '1 millisecond', $12
-       FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $11::text[])
-         AS u(id, endpoint_id, app_id, installation_id, event_id)
-       JOIN unnest($1::text[], $2::text[], $3::text[]) AS ev(id, type, account_id) ON ev.id = u.event_id
-       ON CONFLICT (event_id, endpoint_id) DO NOTHING
-       RETURNING id`,
+         ON CONFLICT (id) DO NOTHING),
+       created AS (
+         INSERT INTO webhook_messages (id, endpoint_id, app_id, installation_id, event_id, event_type, account_id,
+           next_attempt_at, trigger)
+         SELECT u.id, u.endpoint_id, u.app_id, u.installation_id, u.event_id, ev.type, ev.account_id,
+           now() + $10 * interval '1 millisecond', $12
+         FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $11::text[])
+           AS u(id, endpoint_id, app_id, installation_id, event_id)
+         JOIN unnest($1::text[], $2::text[], $3::text[]) AS ev(id, type, account_id) ON ev.id = u.event_id
+         ON CONFLICT (event_id, endpoint_id) DO NOTHING
+         RETURNING id, endpoint_id, next_attempt_at)
+       INSERT INTO webhook_queue (message_id, endpoint_id, due_at)
+       SELECT id, endpoint_id, next_attempt_at FROM created
+       RETURNING message_id AS id`,
       [
         receiving.map((e) => e.id),
         receiving.map((e) => e.type),

@@ -18,12 +18,15 @@ export function createReplay({ db, events, audit, engine }: WebhooksParts) {
         const ep = await endpointRow(tx, ref, id);
         if (!ep.enabled) throw conflict('the endpoint is disabled: enable it first');
         const replayed = await tx.query<{ id: string }>(
-          `UPDATE webhook_messages m SET state = 'pending', round_attempts = 0, next_attempt_at = now(),
-             failed_at = NULL, failure_reason = NULL, trigger = 'replay'
-           WHERE m.endpoint_id = $1 AND m.state = 'failed' AND m.created_at >= $2
-             AND ($3::timestamptz IS NULL OR m.created_at < $3)
-             AND EXISTS (SELECT 1 FROM webhook_payloads p WHERE p.id = m.event_id)
-           RETURNING id`,
+          `WITH r AS (
+             UPDATE webhook_messages m SET state = 'pending', round_attempts = 0, next_attempt_at = now(),
+               failed_at = NULL, failure_reason = NULL, trigger = 'replay'
+             WHERE m.endpoint_id = $1 AND m.failed_at IS NOT NULL AND m.state = 'failed' AND m.created_at >= $2
+               AND ($3::timestamptz IS NULL OR m.created_at < $3)
+               AND EXISTS (SELECT 1 FROM webhook_payloads p WHERE p.id = m.event_id)
+             RETURNING m.id, m.endpoint_id, m.next_attempt_at),
+           queued AS (INSERT INTO webhook_queue (message_id, endpoint_id, due_at) SELECT * FROM r)
+           SELECT id FROM r`,
           [id, range.since, range.until ?? null],
         );
         await auditFor(tx, ref, 'webhook_endpoint.replayed_failed', id, {
@@ -122,9 +125,13 @@ export function createReplay({ db, events, audit, engine }: WebhooksParts) {
         if (!payload)
           throw new PlazaError('PLAZA_GONE', 'the payload of this message was deleted (retention)');
         const updated = await tx.one(
-          `UPDATE webhook_messages SET state = 'pending', round_attempts = 0, next_attempt_at = now(),
-             failed_at = NULL, failure_reason = NULL, trigger = 'replay'
-           WHERE id = $1 RETURNING *`,
+          `WITH r AS (
+             UPDATE webhook_messages SET state = 'pending', round_attempts = 0, next_attempt_at = now(),
+               failed_at = NULL, failure_reason = NULL, trigger = 'replay'
+             WHERE id = $1 RETURNING *),
+           queued AS (INSERT INTO webhook_queue (message_id, endpoint_id, due_at)
+             SELECT id, endpoint_id, next_attempt_at FROM r)
+           SELECT * FROM r`,
           [id],
         );
         await auditFor(tx, ref, 'webhook_message.replayed', m.endpoint_id, { messageId: id });
