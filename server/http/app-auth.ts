@@ -103,7 +103,11 @@ export function createAppAuthenticator(deps: AppAuthDeps) {
   }
 
   async function limit(ctx: Context, keys: Array<[string, number]>, appId?: string) {
-    const results = await Promise.all(keys.map(([key, max]) => deps.limiter.hit(key, max, 60_000)));
+    // Every budget in one round trip (Redis: one MULTI).
+    const results = await deps.limiter.hitAll(
+      keys.map(([key, max]) => ({ key, limit: max })),
+      60_000,
+    );
     // Report the tightest budget; refuse when any is spent.
     const refused = results.find((r) => !r.allowed);
     if (appId) deps.onCall?.(appId, Boolean(refused));

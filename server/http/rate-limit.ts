@@ -14,45 +14,54 @@ export interface RateLimitResult {
 /** Counts hits per key in fixed windows. */
 export interface RateLimiter {
   hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult>;
+  /** One hit on each key (an installation's and its app's budgets), in one round trip; results in order. */
+  hitAll(
+    budgets: ReadonlyArray<{ key: string; limit: number }>,
+    windowMs: number,
+  ): Promise<RateLimitResult[]>;
 }
 
 /**
  * On Redis, so every API process shares one budget per caller (INCR and
- * PEXPIRE in one round trip). Without Redis there is one process (PGlite),
- * and the counts live in its memory.
+ * PEXPIRE of every budget a request spends in one MULTI, one round trip).
+ * Without Redis there is one process (PGlite), and the counts live in its memory.
  */
 export function createRateLimiter(redis: Redis | undefined, prefix: string): RateLimiter {
+  const result = (count: number, limit: number, window: number, windowMs: number): RateLimitResult => ({
+    allowed: count <= limit,
+    limit,
+    remaining: Math.max(0, limit - count),
+    resetMs: (window + 1) * windowMs - Date.now(),
+  });
   if (redis) {
-    return {
-      async hit(key, limit, windowMs) {
-        const window = Math.floor(Date.now() / windowMs);
+    const hitAll: RateLimiter['hitAll'] = async (budgets, windowMs) => {
+      const window = Math.floor(Date.now() / windowMs);
+      const multi = redis.multi();
+      for (const { key } of budgets) {
         const redisKey = `${prefix}:ratelimit:${key}:${window}`;
-        const [[, count]] = (await redis.multi().incr(redisKey).pexpire(redisKey, windowMs).exec()) as [
-          [null, number],
-          [null, number],
-        ];
-        const resetMs = (window + 1) * windowMs - Date.now();
-        return { allowed: count <= limit, limit, remaining: Math.max(0, limit - count), resetMs };
-      },
+        multi.incr(redisKey).pexpire(redisKey, windowMs);
+      }
+      const replies = (await multi.exec()) as Array<[Error | null, number]>;
+      return budgets.map(({ limit }, i) => result(replies[2 * i][1], limit, window, windowMs));
+    };
+    return {
+      hitAll,
+      hit: async (key, limit, windowMs) => (await hitAll([{ key, limit }], windowMs))[0],
     };
   }
   const counts = new Map<string, { window: number; count: number }>();
+  const hitOne = (key: string, limit: number, windowMs: number) => {
+    const window = Math.floor(Date.now() / windowMs);
+    const entry = counts.get(key);
+    const current = entry && entry.window === window ? entry : { window, count: 0 };
+    current.count++;
+    counts.set(key, current);
+    if (counts.size > 100_000) for (const [k, v] of counts) if (v.window !== window) counts.delete(k);
+    return result(current.count, limit, window, windowMs);
+  };
   return {
-    async hit(key, limit, windowMs) {
-      const window = Math.floor(Date.now() / windowMs);
-      const entry = counts.get(key);
-      const current = entry && entry.window === window ? entry : { window, count: 0 };
-      current.count++;
-      counts.set(key, current);
-      if (counts.size > 100_000) for (const [k, v] of counts) if (v.window !== window) counts.delete(k);
-      const resetMs = (window + 1) * windowMs - Date.now();
-      return {
-        allowed: current.count <= limit,
-        limit,
-        remaining: Math.max(0, limit - current.count),
-        resetMs,
-      };
-    },
+    hit: async (key, limit, windowMs) => hitOne(key, limit, windowMs),
+    hitAll: async (budgets, windowMs) => budgets.map(({ key, limit }) => hitOne(key, limit, windowMs)),
   };
 }
 

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import supertest from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
 import { createCore } from '../../server/core.ts';
+import { createRateLimiter } from '../../server/http/rate-limit.ts';
 import { createTestDatabase, REDIS_URL } from '../helpers/db.ts';
 import { startPlaza, type TestPlaza, testConfig } from '../helpers/plaza.ts';
 import { deleteRedisPrefix } from '../helpers/redis.ts';
@@ -95,6 +97,49 @@ describe('rate limits per caller', () => {
     } finally {
       for (const c of cores) await c.close(1000);
       await database.drop();
+    }
+  });
+
+  it('spends several budgets at once (an installation and its app), each counted as alone', async () => {
+    const redis = new Redis(REDIS_URL);
+    try {
+      for (const limiter of [createRateLimiter(redis, prefix), createRateLimiter(undefined, prefix)]) {
+        const inst = `inst:${randomBytes(4).toString('hex')}`;
+        const app = `app:${randomBytes(4).toString('hex')}`;
+        await limiter.hit(app, 3, 60_000);
+        const first = await limiter.hitAll(
+          [
+            { key: inst, limit: 2 },
+            { key: app, limit: 3 },
+          ],
+          60_000,
+        );
+        expect(first.map((r) => [r.allowed, r.limit, r.remaining])).toEqual([
+          [true, 2, 1],
+          [true, 3, 1],
+        ]);
+        const second = await limiter.hitAll(
+          [
+            { key: inst, limit: 2 },
+            { key: app, limit: 3 },
+          ],
+          60_000,
+        );
+        expect(second.map((r) => [r.allowed, r.remaining])).toEqual([
+          [true, 0],
+          [true, 0],
+        ]);
+        const third = await limiter.hitAll([{ key: inst, limit: 2 }], 60_000);
+        expect(third.map((r) => r.allowed)).toEqual([false]);
+        expect((await limiter.hit(app, 3, 60_000)).allowed).toBe(false);
+        expect(second.every((r) => r.resetMs > 0 && r.resetMs <= 60_000)).toBe(true);
+      }
+      // Every Redis key the limiter wrote expires with its window.
+      const keys = await redis.keys(`${prefix}:ratelimit:*`);
+      expect(keys.length).toBeGreaterThan(0);
+      for (const key of keys) expect(await redis.pttl(key)).toBeGreaterThan(0);
+    } finally {
+      await redis.quit();
     }
   });
 });

@@ -1,3 +1,4 @@
+import type { ExtensionRegistry } from '../../lib/extension-points.ts';
 import { defineModule } from '../module.ts';
 import { appContactRoutes, contactFieldRoutes, contactRoutes } from './routes.ts';
 import { CONTACT_EVENT_TYPES, type ContactsService, createContactsService } from './service.ts';
@@ -10,6 +11,21 @@ declare module '../module.ts' {
   interface ModuleServices {
     contacts: ContactsService;
   }
+}
+
+/**
+ * Whether a plugin extends `organization.limits` (its check then runs in each
+ * create's transaction). Extension points are sealed once plugins are set up,
+ * so the answer is kept from then on.
+ */
+function planLimited(extensions: ExtensionRegistry): () => boolean {
+  let sealed: boolean | undefined;
+  return () => {
+    if (sealed !== undefined) return sealed;
+    const added = extensions.list().some((p) => p.id === 'organization.limits' && p.added.length > 0);
+    if (extensions.sealed) sealed = added;
+    return added;
+  };
 }
 
 /** An account's contacts, for people in the web app and for installed apps through the app API. */
@@ -26,7 +42,7 @@ export default defineModule({
     },
   ],
   eventTypes: CONTACT_EVENT_TYPES,
-  createService: ({ db, audit, events, config, apps, identity, organizations }) =>
+  createService: ({ db, audit, events, config, apps, identity, organizations, extensions }) =>
     createContactsService({
       db,
       audit,
@@ -34,6 +50,7 @@ export default defineModule({
       maxPerAccount: config.contactsMaxPerAccount,
       checkLimit: (q, accountId, count) =>
         organizations.checkLimit(q, { organizationId: accountId, resource: 'contacts' }, count),
+      planLimits: planLimited(extensions),
       appNames: (ids) => apps.namesByIds(ids),
       userNames: async (ids) =>
         new Map([...(await identity.usersByIds(ids))].map(([id, user]) => [id, user.name])),

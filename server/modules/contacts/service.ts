@@ -78,6 +78,8 @@ export function createContactsService(deps: {
   userNames: (userIds: string[]) => Promise<Map<string, string>>;
   /** The plan's say (organization.limits): called in the creating transaction with the account's count. */
   checkLimit?: (q: Queryable, accountId: string, count: (q: Queryable) => Promise<number>) => Promise<void>;
+  /** Whether a plan has a say (something extends organization.limits): creates then lock and ask it. */
+  planLimits?: () => boolean;
 }) {
   const { db, audit, events, maxPerAccount, checkLimit } = deps;
   const fields = createContactFields({ db, audit });
@@ -243,6 +245,61 @@ export function createContactsService(deps: {
     });
   }
 
+  /**
+   * A create as one autocommitted statement (about a fifth of the round trips
+   * of BEGIN, count, insert, outbox insert, COMMIT): the soft limit's count,
+   * the row and its contact.created event in the outbox. The event's
+   * timestamps are the row's own, written by the statement; the custom fields'
+   * definitions are read before (a transaction would read them unlocked too).
+   */
+  async function createInOneStatement(
+    ctx: AccountContext,
+    values: {
+      name: string;
+      email: string | null;
+      phone: string | null;
+      tags: string[];
+      customFields: Record<string, string | number | boolean>;
+    },
+    source: z.output<typeof Source>,
+  ): Promise<Row> {
+    await fields.check(ctx.org.id, values.customFields);
+    const id = newId('ct');
+    // Replaced by the statement with the row's created_at (to_char gives toISOString's form).
+    const at = new Date(0).toISOString();
+    const event = events.prepare(ctx.org.id, 'contact.created', {
+      accountId: ctx.org.id,
+      contact: { id, accountId: ctx.org.id, ...values, createdAt: at, updatedAt: at },
+      source,
+    });
+    const [created] = await db.query(
+      `WITH c AS (
+         INSERT INTO contacts (id, organization_id, name, email, phone, tags, custom_fields, created_by, updated_by)
+         SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::jsonb, $8::jsonb, $8::jsonb
+         WHERE (SELECT count(*) FROM contacts WHERE organization_id = $2) < $9::int
+         RETURNING *),
+       t AS (SELECT to_jsonb(to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS at FROM c),
+       e AS (${event.sql(10, 't', (p) => `jsonb_set(jsonb_set(${p}, '{contact,createdAt}', t.at), '{contact,updatedAt}', t.at)`)})
+       SELECT * FROM c`,
+      [
+        id,
+        ctx.org.id,
+        values.name,
+        values.email,
+        values.phone,
+        values.tags,
+        JSON.stringify(values.customFields),
+        JSON.stringify(source),
+        maxPerAccount,
+        ...event.params,
+      ],
+      'contacts.create_app',
+    );
+    if (!created) throw conflict(`this account has reached its limit of ${maxPerAccount} contacts`);
+    event.committed();
+    return created;
+  }
+
   async function load(ctx: AccountContext, contactId: string): Promise<Row> {
     const row = await db.maybeOne('SELECT * FROM contacts WHERE organization_id = $1 AND id = $2', [
       ctx.org.id,
@@ -322,6 +379,9 @@ export function createContactsService(deps: {
       checkCustomFields(values.customFields);
       let row: Row;
       try {
+        // An app's create with no plan to ask (no audit, no lock): one statement.
+        if (isAppContext(ctx) && !deps.planLimits?.())
+          return (await toContacts([await createInOneStatement(ctx, values, source)]))[0];
         row = await db.transaction(async (tx) => {
           await fields.check(ctx.org.id, values.customFields, tx);
           await roomForOne(tx, ctx.org.id);

@@ -1,7 +1,7 @@
 import { defineModule } from '../module.ts';
 import { createEventsService, DELIVER_JOB, type EventsService } from './service.ts';
 
-export type { EventsService, EventType, PlazaEvent, Subscriber } from './service.ts';
+export type { EventsService, EventType, PlazaEvent, PreparedEvent, Subscriber } from './service.ts';
 
 /** How `events.deliver` retries a subscriber's event (the job's attempts and backoff). */
 export const DELIVERY_RETRIES = { attempts: 8, backoff: { baseMs: 1000, maxMs: 10 * 60_000 } };

@@ -45,6 +45,16 @@ export interface Subscriber {
   handleBatch?: (events: PlazaEvent[]) => Promise<void>;
 }
 
+/** An event to write in the writer's own statement (`EventsService.prepare`). */
+export interface PreparedEvent {
+  id: string;
+  /** The insert's parameters, in order from `$first`. */
+  params: unknown[];
+  sql(first: number, from: string, payloadSql?: (param: string) => string): string;
+  /** Wakes the dispatchers; call once the statement has committed. */
+  committed(): void;
+}
+
 // Every committed event is announced here (PostgreSQL), waking the dispatchers.
 const NOTIFY_CHANNEL = 'plaza_events';
 export const DELIVER_JOB = 'events.deliver';
@@ -73,6 +83,32 @@ export function createEventsService({
   let stopped = true;
   let again = false;
   let listening: Promise<() => Promise<void>> | undefined;
+
+  /** The payload as stored: checked against its type's schema and the size limit. */
+  function checked(type: string, payload: Record<string, unknown>): string {
+    const def = types.get(type);
+    if (!def) throw new Error(`unknown event type ${type}: register it first`);
+    const parsed = def.payload.safeParse(payload);
+    if (!parsed.success)
+      throw new PlazaError('PLAZA_INTERNAL', `event ${type} payload does not match its schema`, {
+        cause: parsed.error,
+      });
+    const json = JSON.stringify(parsed.data);
+    const bytes = Buffer.byteLength(json);
+    if (bytes > maxPayloadBytes)
+      throw new PlazaError(
+        'PLAZA_PAYLOAD_TOO_LARGE',
+        `the ${type} event this change makes would carry ${bytes} bytes; the limit is ${maxPayloadBytes}`,
+        { extra: { eventType: type, bytes, limit: maxPayloadBytes } },
+      );
+    return json;
+  }
+
+  /** After a commit with events: this process's dispatcher, and on PostgreSQL every worker process's (NOTIFY), so none waits for its poll. */
+  function announce(): void {
+    loop();
+    db.notify?.(NOTIFY_CHANNEL);
+  }
 
   /** The `events.deliver` job: one committed event to one subscriber. */
   async function deliver({ eventId, subscriber }: { eventId: string; subscriber: string }): Promise<void> {
@@ -167,34 +203,38 @@ export function createEventsService({
       type: string,
       payload: Record<string, unknown>,
     ): Promise<string> {
-      const def = types.get(type);
-      if (!def) throw new Error(`unknown event type ${type}: register it first`);
-      const parsed = def.payload.safeParse(payload);
-      if (!parsed.success)
-        throw new PlazaError('PLAZA_INTERNAL', `event ${type} payload does not match its schema`, {
-          cause: parsed.error,
-        });
-      const json = JSON.stringify(parsed.data);
-      const bytes = Buffer.byteLength(json);
-      if (bytes > maxPayloadBytes)
-        throw new PlazaError(
-          'PLAZA_PAYLOAD_TOO_LARGE',
-          `the ${type} event this change makes would carry ${bytes} bytes; the limit is ${maxPayloadBytes}`,
-          { extra: { eventType: type, bytes, limit: maxPayloadBytes } },
-        );
       const id = newId('evt');
       await tx.query('INSERT INTO events (id, organization_id, type, payload) VALUES ($1, $2, $3, $4)', [
         id,
         organizationId,
         type,
-        json,
+        checked(type, payload),
       ]);
-      // This process's dispatcher, and on PostgreSQL every worker process's (NOTIFY): none waits for its poll.
-      tx.afterCommit(() => {
-        loop();
-        db.notify?.(NOTIFY_CHANNEL);
-      });
+      tx.afterCommit(announce);
       return id;
+    },
+
+    /**
+     * An event written by the same statement as the change it describes: the
+     * writer's data-modifying CTE and this outbox insert commit together in one
+     * autocommitted statement, without the BEGIN and COMMIT round trips of a
+     * transaction. The payload is checked as `emit` checks it. `sql` is the
+     * insert (parameters from `$first`), one event per row of the CTE `from`
+     * (none when the change wrote no row); `payloadSql` may rewrite the
+     * payload parameter with values only the statement knows (`jsonb_set`,
+     * same types). Call `committed()` once the statement has returned.
+     */
+    prepare(organizationId: string | null, type: string, payload: Record<string, unknown>): PreparedEvent {
+      const id = newId('evt');
+      const json = checked(type, payload);
+      return {
+        id,
+        params: [id, organizationId, type, json],
+        sql: (first, from, payloadSql = (p) => p) =>
+          `INSERT INTO events (id, organization_id, type, payload)
+           SELECT $${first}::text, $${first + 1}::text, $${first + 2}::text, ${payloadSql(`$${first + 3}::jsonb`)} FROM ${from}`,
+        committed: announce,
+      };
     },
 
     dispatchPending,

@@ -1,0 +1,161 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeAppContext } from '../../server/tenancy.ts';
+import { countQueries } from '../helpers/db.ts';
+import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
+import { type InstalledApp, withInstalledApp } from '../helpers/world.ts';
+
+/**
+ * An app's `POST /v1/contacts` (no audit, no plan to ask) is one statement:
+ * the soft limit's count, the row and its contact.created event. The event
+ * carries what the API answered, and a refused create writes neither.
+ */
+let plaza: PlazaServer;
+let crm: InstalledApp;
+
+beforeAll(async () => {
+  plaza = await startPlazaServer({ workers: false, env: { PLAZA_CONTACTS_MAX_PER_ACCOUNT: '25' } });
+  crm = await withInstalledApp(plaza, {
+    name: 'Statement CRM',
+    scopes: [{ name: 'contacts:read' }, { name: 'contacts:write' }],
+  });
+}, 60_000);
+afterAll(() => plaza?.close());
+
+const post = (body: Record<string, unknown>) => plaza.http.post('/v1/contacts').set(crm.as).send(body);
+const createdEvents = async () =>
+  (
+    await plaza.core.db.query(
+      "SELECT organization_id, payload FROM events WHERE type = 'contact.created' AND organization_id = $1 ORDER BY id",
+      [crm.accountId],
+    )
+  ).map((r) => r.payload);
+
+describe("an app's contact create", () => {
+  it('writes the contact and its contact.created event, which carries the answer', async () => {
+    const res = await post({
+      name: 'Ada Statement',
+      email: 'ada@example.com',
+      phone: '+1 555 123 4567',
+      tags: ['Lead', 'vip'],
+      customFields: { source: 'fair', score: 7, active: true },
+    }).expect(201);
+    const events = await createdEvents();
+    const event = events.find((e) => e.contact.id === res.body.id);
+    const { createdBy, updatedBy, sample, ...snapshot } = res.body;
+    expect(event).toEqual({
+      accountId: crm.accountId,
+      contact: snapshot,
+      source: { type: 'app', appId: crm.app.appId, installationId: crm.installationId },
+    });
+    expect(snapshot).toMatchObject({ phone: '+15551234567', tags: ['lead', 'vip'] });
+    expect(event.contact.createdAt).toBe(event.contact.updatedAt);
+    const row = await plaza.core.db.one('SELECT created_at, updated_at FROM contacts WHERE id = $1', [
+      res.body.id,
+    ]);
+    expect(row.created_at.toISOString()).toBe(res.body.createdAt);
+    expect(createdBy).toMatchObject({ type: 'app', appId: crm.app.appId, name: 'Statement CRM' });
+  });
+
+  it('sends one statement and opens no transaction', async () => {
+    const ctx = makeAppContext(
+      { userId: null, email: null, platformRole: null, ip: null, requestId: null },
+      { id: crm.account.id, kind: 'account', name: crm.account.name, parentId: null },
+      {
+        appId: crm.app.appId,
+        installationId: crm.installationId,
+        clientId: crm.app.clientId,
+        scopes: ['contacts:read', 'contacts:write'],
+      },
+    );
+    // Only this call's transactions count (other timers share the handle).
+    const own = new AsyncLocalStorage<true>();
+    let transactions = 0;
+    const { db } = plaza.core;
+    const transaction = db.transaction;
+    db.transaction = ((fn: never) => {
+      if (own.getStore()) transactions++;
+      return transaction.call(db, fn);
+    }) as typeof transaction;
+    try {
+      const { result, sql } = await own.run(true, () =>
+        countQueries(db, () => plaza.core.contacts.create(ctx, { name: 'Counted Once' })),
+      );
+      expect(result.name).toBe('Counted Once');
+      expect(sql).toHaveLength(1);
+      expect(transactions).toBe(0);
+      // With custom fields, their definitions are read first.
+      const typed = await countQueries(db, () =>
+        plaza.core.contacts.create(ctx, { name: 'Typed', customFields: { score: 1 } }),
+      );
+      expect(typed.sql).toHaveLength(2);
+    } finally {
+      db.transaction = transaction;
+    }
+  });
+
+  it('checks custom fields against their definitions', async () => {
+    const org = await plaza.core.organizations.resolveContext(crm.owner.actor, crm.accountId);
+    await plaza.core.contacts.fields.define(org, { key: 'visits', label: 'Visits', type: 'number' });
+    const before = (await createdEvents()).length;
+    const bad = await post({ name: 'Wrong Type', customFields: { visits: 'many' } }).expect(400);
+    expect(bad.body.fields.map((f: { field: string }) => f.field)).toEqual(['body.customFields.visits']);
+    expect(await createdEvents()).toHaveLength(before);
+    await post({ name: 'Right Type', customFields: { visits: 3 } }).expect(201);
+  });
+
+  it('refuses a taken email and the soft limit with 409, writing no contact and no event', async () => {
+    await post({ name: 'First', email: 'taken@example.com' }).expect(201);
+    const before = (await createdEvents()).length;
+    const dup = await post({ name: 'Second', email: 'TAKEN@example.com' }).expect(409);
+    expect(dup.body.fields?.[0]?.field ?? dup.body.detail).toMatch(/email/);
+    expect(await createdEvents()).toHaveLength(before);
+
+    const { n } = await plaza.core.db.one<{ n: number }>(
+      'SELECT count(*)::int AS n FROM contacts WHERE organization_id = $1',
+      [crm.accountId],
+    );
+    await plaza.core.db.query(
+      `INSERT INTO contacts (id, organization_id, name, created_by, updated_by)
+       SELECT 'ct_fill_' || i, $1, 'Fill ' || i, '{"type":"system"}', '{"type":"system"}'
+       FROM generate_series(1, $2::int) i`,
+      [crm.accountId, 25 - n],
+    );
+    const full = await post({ name: 'One too many' }).expect(409);
+    expect(full.body.detail).toContain('limit of 25 contacts');
+    expect(await createdEvents()).toHaveLength(before);
+    const after = await plaza.core.db.one<{ n: number }>(
+      'SELECT count(*)::int AS n FROM contacts WHERE organization_id = $1',
+      [crm.accountId],
+    );
+    expect(after.n).toBe(25);
+  });
+});
+
+describe("an app's contact create under a plan (organization.limits)", () => {
+  it('asks the plan in a transaction and is refused past its limit', async () => {
+    const tiered = await startPlazaServer({
+      workers: false,
+      env: { PLAZA_PLUGINS: 'tiers', PLAZA_PLUGINS_DIR: 'test/fixtures/plugins' },
+    });
+    try {
+      const app = await withInstalledApp(tiered, {
+        name: 'Planned CRM',
+        scopes: [{ name: 'contacts:read' }, { name: 'contacts:write' }],
+      });
+      // The tiers fixture's free plan keeps 1,000 contacts.
+      await tiered.core.db.query(
+        `INSERT INTO contacts (id, organization_id, name, created_by, updated_by)
+         SELECT 'ct_plan_' || i, $1, 'Plan ' || i, '{"type":"system"}', '{"type":"system"}'
+         FROM generate_series(1, 999) i`,
+        [app.accountId],
+      );
+      const post = (name: string) => tiered.http.post('/v1/contacts').set(app.as).send({ name });
+      await post('The thousandth').expect(201);
+      const refused = await post('One past the plan').expect(402);
+      expect(refused.body).toMatchObject({ code: 'PLAZA_ENTITLEMENT', feature: 'contacts', limit: 1000 });
+    } finally {
+      await tiered.close();
+    }
+  }, 60_000);
+});
