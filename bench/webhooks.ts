@@ -28,6 +28,8 @@
  *   BENCH_MESSAGES=1500 BENCH_CONCURRENCY=50 BENCH_RATE=250,500,1000 BENCH_SECONDS=2 BENCH_FANOUT=1000,10000
  *   BENCH_FANOUT=10000,100000 for the growth to 100,000 installations (minutes).
  */
+
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
@@ -137,6 +139,26 @@ async function phaseReport(label: string, deliveries: number, before: { upd: num
   statements.clear();
 }
 const profile: string[] = [];
+/** CPU time (ms) of this process and of the PostgreSQL backends serving the bench database (Linux /proc). */
+async function cpuNow() {
+  const pids = await db.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE datname = current_database()',
+  );
+  const tick = 10; // ms per clock tick (USER_HZ 100)
+  let pg = 0;
+  for (const { pid } of pids) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      pg += (Number(f[11]) + Number(f[12])) * tick;
+    } catch {
+      // not on this machine, or gone
+    }
+  }
+  const u = process.cpuUsage();
+  return { node: (u.user + u.system) / 1000, pg };
+}
+const cpuPer = (a: { node: number; pg: number }, b: { node: number; pg: number }, n: number) =>
+  `node ${fmt(((b.node - a.node) / n) * 1000)} µs + PostgreSQL ${fmt(((b.pg - a.pg) / n) * 1000)} µs`;
 
 const owner = await person(plaza, 'Bench Owner');
 /** One fake app per endpoint, installed in `accountId` (set-based). Returns the endpoint ids and their secrets. */
@@ -216,6 +238,7 @@ const queued = await engine.insertMessages(
 );
 let phaseStats = await tableStats();
 statements.clear();
+const engineCpu0 = await cpuNow();
 let t0 = performance.now();
 engine.wake();
 if (queued.length !== MESSAGES) throw new Error(`made ${queued.length} of ${MESSAGES} messages`);
@@ -232,6 +255,7 @@ await until(
     ).n >= MESSAGES,
 );
 const engineMs = performance.now() - t0;
+const engineCpu = cpuPer(engineCpu0, await cpuNow(), MESSAGES);
 const duplicates = tpSeen - MESSAGES;
 await phaseReport('1. throughput', MESSAGES, phaseStats);
 const engineRate = (MESSAGES / engineMs) * 1000;
@@ -244,6 +268,7 @@ handlers.set('/raw', () => {
   rawSeen++;
 });
 let left = MESSAGES;
+const rawCpu0 = await cpuNow();
 t0 = performance.now();
 await Promise.all(
   Array.from({ length: CONCURRENCY }, async () => {
@@ -273,6 +298,7 @@ await Promise.all(
   }),
 );
 const rawMs = performance.now() - t0;
+const rawCpu = cpuPer(rawCpu0, await cpuNow(), MESSAGES);
 if (rawSeen !== MESSAGES) throw new Error(`raw loop: the receiver saw ${rawSeen} of ${MESSAGES} POSTs`);
 const rawRate = (MESSAGES / rawMs) * 1000;
 await raw.close();
@@ -377,6 +403,7 @@ console.log(
   `| 1. raw sign + undici POST, same receiver, concurrency ${CONCURRENCY} | ${fmt(rawRate)} deliveries/s |`,
 );
 console.log(`| 1. ratio engine / raw (goal ≥ 0.7×) | ${fmt(engineRate / rawRate, 2)}× |`);
+console.log(`| 1. CPU per delivery (engine; raw) | ${engineCpu}; ${rawCpu} |`);
 for (const l of lat)
   console.log(
     `| 2. committed → delivered at ${fmt(l.rate)}/s target (${fmt(l.total)} events, reached ${fmt(l.reached)}/s) | p50 ${fmt(pct(l.latencies, 50))} ms, p99 ${fmt(pct(l.latencies, 99))} ms, max ${fmt(Math.max(...l.latencies))} ms (goal at 1,000/s: p50 ≤ 15 ms, p99 ≤ 50 ms) |`,

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { Db, Queryable, Tx } from '../../db/index.ts';
 import { listen } from '../../db/listen.ts';
 import { newId } from '../../ids.ts';
@@ -51,6 +52,8 @@ export const TEST_EVENT = 'webhook.test';
 export const ENDPOINT_DISABLED_EVENT = 'endpoint.disabled';
 /** Results written by one statement, at most. */
 const RECORD_BATCH = 500;
+/** Claims one process has on their way at once (when more is due than it had room for). */
+const MAX_CLAIMS = 3;
 
 export interface DeliveryOptions {
   policy: RetryPolicy;
@@ -127,7 +130,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   const runRetention = createRetention({ db, log, options });
   const { insertMessages, targetsOf } = createMessageWriter({ db, events, policy: options.policy });
   // Opened secrets by their row id (rows never change; a rotation adds a row).
-  const keys = new Map<string, Buffer>();
+  const keys = new Map<string, KeyObject>();
 
   /**
    * The event subscriber (also the dispatcher's batch fast path): the
@@ -184,7 +187,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
    * it expires), from the opened-key cache; unknown secrets are read and
    * opened once. An endpoint whose secret cannot be opened gets an Error.
    */
-  async function keysFor(claimed: ClaimedMessage[]): Promise<Map<string, Buffer[] | Error>> {
+  async function keysFor(claimed: ClaimedMessage[]): Promise<Map<string, KeyObject[] | Error>> {
     const unknown = [...new Set(claimed.flatMap((m) => m.secret_ids ?? []))].filter((id) => !keys.has(id));
     const broken = new Map<string, Error>();
     if (unknown.length) {
@@ -205,7 +208,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
         }
       }
     }
-    const out = new Map<string, Buffer[] | Error>();
+    const out = new Map<string, KeyObject[] | Error>();
     for (const m of claimed) {
       if (out.has(m.endpoint_id)) continue;
       const list = (m.secret_ids ?? []).map((id) => keys.get(id));
@@ -213,7 +216,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       out.set(
         m.endpoint_id,
         broken.get(m.endpoint_id) ??
-          (missing || list.length === 0 ? new Error('signing secret missing') : (list as Buffer[])),
+          (missing || list.length === 0 ? new Error('signing secret missing') : (list as KeyObject[])),
       );
     }
     return out;
@@ -391,7 +394,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
    */
   async function attempt(
     message: ClaimedMessage,
-    secrets: Buffer[] | Error | undefined,
+    secrets: KeyObject[] | Error | undefined,
     posted: () => void,
   ): Promise<void> {
     if (!message.enabled) {
@@ -432,11 +435,19 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
 
   // --- the pump: claim what is due, run it, look again when a slot frees or the next message is due ---
 
-  let pumping = false;
   let started = false;
   let stopped = false;
-  let again = false;
+  /** Attempts running (signing, POST): each holds one of the worker's `workerConcurrency` slots. */
   let inFlight = 0;
+  /** Claims on their way, and the slots they asked for (held until they answer). */
+  let claiming = 0;
+  let reserved = 0;
+  /** The last claim got all it asked for: more is due than there was room for. */
+  let backlog = false;
+  /** Woken while a claim was on its way: look again when it answers. */
+  let again = false;
+  /** Counts wakes and sleeps: a sleep decided before a wake is not taken. */
+  let sleeps = 0;
   /** Messages whose POST is over and whose result is being written: no longer in flight. */
   const recording = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
@@ -452,64 +463,86 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       return;
     }
     if (stopped) return;
-    if (pumping) {
+    clearTimeout(timer);
+    timer = undefined;
+    sleeps++;
+    pump();
+  }
+
+  /**
+   * Claims for the free slots. With a backlog, slots that free while a
+   * claim is on its way are claimed for at once once they make a quarter of
+   * the worker's slots, alongside the claims still on their way (up to
+   * MAX_CLAIMS): freed slots wait one claim's round trip, not also the end of
+   * the claim before it. Claims stay serialised in the database (the
+   * advisory lock), so the per-endpoint cap is as exact as before.
+   */
+  const extraClaimRoom = Math.max(1, Math.ceil(options.workerConcurrency / 4));
+  function pump(): void {
+    if (stopped) return;
+    const room = options.workerConcurrency - inFlight - reserved;
+    if (room <= 0) return; // a finishing attempt wakes the pump
+    // Alongside claims on their way: only with a backlog, and for a worthwhile batch.
+    if (claiming > 0 && (!backlog || claiming >= MAX_CLAIMS || room < extraClaimRoom)) {
       again = true;
       return;
     }
-    clearTimeout(timer);
-    timer = undefined;
-    void pump();
+    claiming++;
+    reserved += room;
+    void claimAndRun(room);
   }
 
-  async function pump(): Promise<void> {
-    pumping = true;
-    let nextMs = options.pollMs;
+  async function claimAndRun(room: number): Promise<void> {
+    let idle = false;
+    let retryMs: number | null = null;
     try {
-      while (!stopped) {
-        const room = options.workerConcurrency - inFlight;
-        if (room <= 0) break; // a finishing attempt wakes the pump
-        const claimed = await claim(room);
-        if (claimed.length) {
-          const keys = await keysFor(claimed).catch((err) => err as Error);
-          for (const message of claimed) {
-            inFlight++;
-            let freed = false;
-            const free = () => {
-              if (freed) return;
-              freed = true;
-              inFlight--;
-              wake();
-            };
-            const run = attempt(message, keys instanceof Error ? keys : keys.get(message.endpoint_id), free)
-              .catch((err) => log.error({ err, messageId: message.id }, 'webhook attempt not recorded'))
-              .finally(() => {
-                free();
-                running.delete(run);
-              });
-            running.add(run);
-          }
-        }
-        if (claimed.length < room) {
-          // Nothing more is due now. With attempts running, their ends wake the pump; else sleep until the next one falls due.
-          if (claimed.length === 0 && inFlight === 0) nextMs = await untilNextDue();
-          break;
-        }
-      }
+      const claimed = await claim(room);
+      backlog = claimed.length === room;
+      if (claimed.length) {
+        const keys = await keysFor(claimed).catch((err) => err as Error);
+        for (const message of claimed)
+          launch(message, keys instanceof Error ? keys : keys.get(message.endpoint_id));
+      } else idle = true;
     } catch (err) {
       log.warn({ err }, 'webhook claim failed; trying again shortly');
-      nextMs = Math.min(options.pollMs, 1000);
+      backlog = false;
+      retryMs = Math.min(options.pollMs, 1000);
     } finally {
-      pumping = false;
-      if (!stopped) {
-        if (again) {
-          again = false;
-          setImmediate(wake);
-        } else {
-          timer = setTimeout(wake, nextMs);
-          timer.unref();
-        }
-      }
+      claiming--;
+      reserved -= room;
     }
+    if (stopped) return;
+    if (again || backlog) {
+      again = false;
+      pump();
+      return;
+    }
+    if (claiming > 0 || inFlight > 0) return; // their ends wake the pump
+    // Nothing due and nothing running: sleep until the next message falls due, unless woken meanwhile.
+    const seq = ++sleeps;
+    const ms = retryMs ?? (idle ? await untilNextDue().catch(() => options.pollMs) : options.pollMs);
+    if (stopped || seq !== sleeps || claiming > 0 || inFlight > 0) return;
+    clearTimeout(timer);
+    timer = setTimeout(wake, ms);
+    timer.unref();
+  }
+
+  function launch(message: ClaimedMessage, secrets: KeyObject[] | Error | undefined): void {
+    inFlight++;
+    let freed = false;
+    const free = () => {
+      if (freed) return;
+      freed = true;
+      inFlight--;
+      wake();
+    };
+    const run = attempt(message, secrets, free)
+      .catch((err) => log.error({ err, messageId: message.id }, 'webhook attempt not recorded'))
+      .finally(() => {
+        free();
+        running.delete(run);
+      });
+    running.add(run);
   }
 
   /** Ms until the next message falls due (at most the poll interval). */

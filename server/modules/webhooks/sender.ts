@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { type Agent, request } from 'undici';
 import { parseRetryAfter } from './schedule.ts';
 import { signatureHeaders } from './signing.ts';
@@ -54,7 +55,12 @@ export function createSender(options: { agent: Agent; timeoutMs: number; allowPr
   }
 
   /** One signed POST. Never throws: a network failure is a result with `error`. */
-  async function post(url: string, msgId: string, body: string, secrets: Buffer[]): Promise<AttemptResult> {
+  async function post(
+    url: string,
+    msgId: string,
+    body: string,
+    secrets: KeyObject[],
+  ): Promise<AttemptResult> {
     const startedAt = new Date();
     const t0 = performance.now();
     const done = (r: Omit<AttemptResult, 'startedAt' | 'durationMs'>): AttemptResult => ({

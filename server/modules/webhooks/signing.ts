@@ -1,4 +1,12 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto';
 
 /**
  * Standard Webhooks signing (https://www.standardwebhooks.com): the signed
@@ -13,22 +21,31 @@ export function newEndpointSecret(): string {
   return `${SECRET_PREFIX}${randomBytes(32).toString('base64')}`;
 }
 
-export function secretKey(secret: string): Buffer {
-  return Buffer.from(
-    secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret,
-    'base64',
+/**
+ * The HMAC key of a secret, as a KeyObject: made once per secret and kept,
+ * since createHmac with a Buffer imports the key again at every call (about
+ * 4x the cost of the HMAC of a small body).
+ */
+export function secretKey(secret: string): KeyObject {
+  return createSecretKey(
+    Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, 'base64'),
   );
 }
 
 /** `v1,<base64>` for one secret. */
-export function sign(secret: string | Buffer, msgId: string, timestamp: number, body: string): string {
+export function sign(
+  secret: string | KeyObject | Buffer,
+  msgId: string,
+  timestamp: number,
+  body: string,
+): string {
   const key = typeof secret === 'string' ? secretKey(secret) : secret;
   return `v1,${createHmac('sha256', key).update(`${msgId}.${timestamp}.${body}`).digest('base64')}`;
 }
 
 /** The three headers of one attempt; every secret gives one signature. */
 export function signatureHeaders(
-  secrets: Array<string | Buffer>,
+  secrets: Array<string | KeyObject | Buffer>,
   msgId: string,
   timestamp: number,
   body: string,
