@@ -59,6 +59,7 @@ export interface PreparedEvent {
 const NOTIFY_CHANNEL = 'plaza_events';
 export const DELIVER_JOB = 'events.deliver';
 const LEASE_SECONDS = 30;
+const BATCH = 200;
 
 export type EventsService = ReturnType<typeof createEventsService>;
 
@@ -120,7 +121,7 @@ export function createEventsService({
   }
 
   /** One pass: lease a batch of undispatched events, hand them to subscribers, mark them. */
-  async function dispatchPending(batch = 200): Promise<number> {
+  async function dispatchPending(batch = BATCH): Promise<number> {
     const rows = await db.query(
       `UPDATE events SET dispatch_lease_until = now() + interval '${LEASE_SECONDS} seconds'
        WHERE id IN (SELECT id FROM events WHERE dispatched_at IS NULL
@@ -128,6 +129,7 @@ export function createEventsService({
                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
        RETURNING *`,
       [batch],
+      'events.lease',
     );
     if (rows.length === 0) return 0;
     const list = rows.map(toEvent).sort((a, b) => (a.id < b.id ? -1 : 1));
@@ -156,6 +158,7 @@ export function createEventsService({
     await db.query(
       'UPDATE events SET dispatched_at = now(), dispatch_lease_until = NULL WHERE id = ANY($1)',
       [list.map((e) => e.id)],
+      'events.dispatched',
     );
     return rows.length;
   }
@@ -169,7 +172,9 @@ export function createEventsService({
     clearTimeout(timer);
     running = (async () => {
       try {
-        while ((await dispatchPending()) > 0 && !stopped) {}
+        // A part batch leaves nothing behind: what commits later announces itself (`again`), so
+        // no empty pass follows each batch.
+        while ((await dispatchPending(BATCH)) === BATCH && !stopped) {}
       } catch (err) {
         log.error({ err }, 'event dispatch failed; will retry');
       }
