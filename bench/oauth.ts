@@ -19,9 +19,13 @@
  *
  *   npm run bench -- oauth
  *   BENCH_REQUESTS=2000 BENCH_CONCURRENCY=8 BENCH_SAMPLES=30 to change the sizes.
+ *   BENCH_PROFILE=<dir> writes a CPU profile of each measured phase of part 1
+ *   (Plaza and bare apart, <grant>-<server>-<round>.cpuprofile) into <dir>.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import supertest from 'supertest';
@@ -38,6 +42,7 @@ import { account, person, registerApp } from '../test/helpers/world.ts';
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 30);
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
 const CALLBACK = 'http://127.0.0.1:9/callback';
 
@@ -55,6 +60,24 @@ async function throughput(total: number, workers: Array<() => Promise<void>>): P
     }),
   );
   return (total / (performance.now() - started)) * 1000;
+}
+
+/** `run` under the CPU profiler when BENCH_PROFILE is set, its profile saved as `<name>.cpuprofile`. */
+const inspector = PROFILE_DIR ? new Session() : undefined;
+if (inspector && PROFILE_DIR) {
+  mkdirSync(PROFILE_DIR, { recursive: true });
+  inspector.connect();
+  await inspector.post('Profiler.enable');
+}
+async function profiled<T>(name: string, run: () => Promise<T>): Promise<T> {
+  if (!inspector) return run();
+  await inspector.post('Profiler.start');
+  try {
+    return await run();
+  } finally {
+    const { profile } = await inspector.post('Profiler.stop');
+    writeFileSync(`${PROFILE_DIR}/${name}.cpuprofile`, JSON.stringify(profile));
+  }
 }
 
 async function post(url: string, auth: string, body: Record<string, string>) {
@@ -99,11 +122,39 @@ plaza.core.db.pool!.on('acquire', (client) => {
     return query(...args);
   }) as typeof client.query;
 });
-/** Database round trips per request while `run` goes (Plaza only). */
-async function counted(requests: number, run: () => Promise<number>) {
+/**
+ * CPU time so far of the PostgreSQL backends serving the bench database (ms,
+ * from /proc; 0 where /proc cannot be read): with this process's own CPU time,
+ * what a grant costs whatever else the machine runs at the same time.
+ */
+const TICK_MS = 10; // USER_HZ = 100 on Linux
+async function postgresCpuMs(): Promise<number> {
+  const rows = (await plaza.core.db.query(
+    'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+  )) as Array<{ pid: number }>;
+  let ticks = 0;
+  for (const { pid } of rows) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {}
+  }
+  return ticks * TICK_MS;
+}
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+/** Rate, database round trips and CPU ms (this process, PostgreSQL) per request while `run` goes. */
+async function counted(requests: number, run: () => Promise<number>, database = true) {
   const before = roundTrips;
+  const pgBefore = database ? await postgresCpuMs() : 0;
+  const cpuBefore = cpuMs();
   const rate = await run();
-  return { rate, perRequest: (roundTrips - before) / requests };
+  const cpu = (cpuMs() - cpuBefore) / requests;
+  const pgCpu = database ? ((await postgresCpuMs()) - pgBefore) / requests : 0;
+  return { rate, perRequest: (roundTrips - before) / requests, cpu, pgCpu };
 }
 
 const plazaToken = `${plaza.baseUrl}/oauth/token`;
@@ -183,36 +234,61 @@ const many = (f: () => Promise<void>) => Array.from({ length: CONCURRENCY }, () 
 // Warm up both, then measure interleaved.
 await throughput(100, many(cc(plazaToken, plazaAuth)));
 await throughput(100, many(cc(bareToken, bareAuth)));
-const results: Record<string, { plaza: number[]; bare: number[]; trips: number[] }> = {
+type Measure = { rate: number; cpu: number; pgCpu: number };
+const results: Record<string, { plaza: Measure[]; bare: Measure[]; trips: number[] }> = {
   client_credentials: { plaza: [], bare: [], trips: [] },
   refresh_token: { plaza: [], bare: [], trips: [] },
 };
 for (let round = 0; round < 2; round++) {
-  const c = await counted(REQUESTS / 2, () => throughput(REQUESTS / 2, many(cc(plazaToken, plazaAuth))));
-  results.client_credentials.plaza.push(c.rate);
-  results.client_credentials.trips.push(c.perRequest);
-  results.client_credentials.bare.push(await throughput(REQUESTS / 2, many(cc(bareToken, bareAuth))));
-  const r = await counted(REQUESTS / 2, () =>
-    throughput(REQUESTS / 2, refreshWorkers(plazaToken, plazaAuth, chains)),
+  const c = await profiled(`client_credentials-plaza-${round}`, () =>
+    counted(REQUESTS / 2, () => throughput(REQUESTS / 2, many(cc(plazaToken, plazaAuth)))),
   );
-  results.refresh_token.plaza.push(r.rate);
+  results.client_credentials.plaza.push(c);
+  results.client_credentials.trips.push(c.perRequest);
+  results.client_credentials.bare.push(
+    await profiled(`client_credentials-bare-${round}`, () =>
+      counted(REQUESTS / 2, () => throughput(REQUESTS / 2, many(cc(bareToken, bareAuth))), false),
+    ),
+  );
+  const r = await profiled(`refresh_token-plaza-${round}`, () =>
+    counted(REQUESTS / 2, () => throughput(REQUESTS / 2, refreshWorkers(plazaToken, plazaAuth, chains))),
+  );
+  results.refresh_token.plaza.push(r);
   results.refresh_token.trips.push(r.perRequest);
   results.refresh_token.bare.push(
-    await throughput(REQUESTS / 2, refreshWorkers(bareToken, bareAuth, bareChains)),
+    await profiled(`refresh_token-bare-${round}`, () =>
+      counted(
+        REQUESTS / 2,
+        () => throughput(REQUESTS / 2, refreshWorkers(bareToken, bareAuth, bareChains)),
+        false,
+      ),
+    ),
   );
 }
+inspector?.disconnect();
 console.log(
   `\ntoken grants per second (${REQUESTS} requests each, concurrency ${CONCURRENCY}, mean of 2 rounds)`,
 );
+const mean = (ms: Measure[], k: keyof Measure) => (ms[0][k] + ms[1][k]) / 2;
 for (const [grant, r] of Object.entries(results)) {
-  const p = (r.plaza[0] + r.plaza[1]) / 2;
-  const b = (r.bare[0] + r.bare[1]) / 2;
+  const p = mean(r.plaza, 'rate');
+  const b = mean(r.bare, 'rate');
   console.log(
     `  ${grant.padEnd(20)} Plaza ${p.toFixed(0).padStart(6)}/s   bare oidc-provider (memory) ${b
       .toFixed(0)
       .padStart(6)}/s   ratio bare/Plaza ${(b / p).toFixed(2)}   database round trips per grant ${(
       (r.trips[0] + r.trips[1]) / 2
     ).toFixed(1)}`,
+  );
+}
+// CPU per grant does not depend on what else the machine runs (the load generator's own share is in both).
+console.log('\nCPU ms per grant: this process (both servers and the load generator), PostgreSQL backends');
+for (const [grant, r] of Object.entries(results)) {
+  const pc = mean(r.plaza, 'cpu');
+  const pg = mean(r.plaza, 'pgCpu');
+  const bc = mean(r.bare, 'cpu');
+  console.log(
+    `  ${grant.padEnd(20)} Plaza ${pc.toFixed(3)} + PostgreSQL ${pg.toFixed(3)}   bare ${bc.toFixed(3)}   ratio ${((pc + pg) / bc).toFixed(2)} (process alone ${(pc / bc).toFixed(2)})`,
   );
 }
 bareServer.close();

@@ -21,8 +21,16 @@ export const CLIENT_AUTH_PATHS = new Set([
   '/oauth/token/introspection',
 ]);
 
+const internalSecrets = new Map<string, string>();
 export function internalClientSecret(secret: string, clientId: string): string {
-  return createHmac('sha256', secret).update(`plaza-oauth-client:${clientId}`).digest('base64url');
+  const key = `${secret.length}:${secret}:${clientId}`;
+  let value = internalSecrets.get(key);
+  if (value === undefined) {
+    value = createHmac('sha256', secret).update(`plaza-oauth-client:${clientId}`).digest('base64url');
+    if (internalSecrets.size >= 10_000) internalSecrets.clear();
+    internalSecrets.set(key, value);
+  }
+  return value;
 }
 
 // RFC 6749 2.3.1: client id and secret are form-urlencoded before base64.

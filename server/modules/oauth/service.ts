@@ -236,6 +236,39 @@ export async function createOAuthService(deps: OAuthDeps) {
       revocations.record(tx, { kind: 'token', subject: jti, reason: 'refresh_retry', expiresAt }),
   });
 
+  /**
+   * The open installation behind a grant, for the claims of an access token.
+   * Which installation holds a grant (its id, account and app) never changes
+   * once it holds it, so each process remembers it. Whether it is still open
+   * is read from the database, except for a refresh at the token endpoint:
+   * there the grant row was read in this request together with the presented
+   * refresh token, and the rotation is written only if that token is still
+   * there and unused (adapter.ts, flushRotation). Closing an installation
+   * deletes its grant with every refresh token in the same transaction
+   * (revokeInstallation), so a grant row read now plus a rotation that
+   * succeeds prove the installation open, as exactly as reading it would.
+   */
+  const grantInstallations = new Map<string, { id: string; accountId: string; appId: string }>();
+  async function openInstallationOf(grantId: string | undefined) {
+    if (!grantId) return undefined;
+    const state = oauthRequest.getStore();
+    const known = grantInstallations.get(grantId);
+    if (
+      known &&
+      state?.pendingRefresh &&
+      state.grant?.id === grantId &&
+      state.grant.payload !== undefined &&
+      !revocations.hasInstallation(known.id)
+    )
+      return known;
+    const inst = await installations.findByGrantId(grantId);
+    if (inst?.status !== 'active') return undefined;
+    if (grantInstallations.size >= 100_000) grantInstallations.clear();
+    const facts = { id: inst.id, accountId: inst.accountId, appId: inst.appId };
+    grantInstallations.set(grantId, facts);
+    return facts;
+  }
+
   const hooks: ProviderHooks = {
     adapter: storage.adapter,
     async findAccount(accountId) {
@@ -247,8 +280,8 @@ export async function createOAuthService(deps: OAuthDeps) {
       if (!appId) throw new errors.InvalidClient('not a Plaza app');
       if (token.kind === 'ClientCredentials') return { plaza_app: appId };
       if (token.kind !== 'AccessToken') return undefined;
-      const inst = token.grantId ? await installations.findByGrantId(token.grantId) : undefined;
-      if (inst?.status !== 'active' || inst.appId !== appId)
+      const inst = await openInstallationOf(token.grantId);
+      if (!inst || inst.appId !== appId)
         throw new errors.InvalidGrant('the installation behind this grant was removed');
       const exp = token.exp ?? Math.floor(Date.now() / 1000) + token.expiration;
       await storage.linkAccessToken(token.jti, exp);
@@ -413,9 +446,14 @@ export async function createOAuthService(deps: OAuthDeps) {
     perAddress: () => config.rateLimitAnonymousPerMinute,
   });
 
+  // Plaza's pages live under /oauth/interaction; the provider's endpoints skip their router.
+  const pages = [interactions.routes(), interactions.allowedMethods()];
+  const interactionPages = (ctx: Context, next: Next) =>
+    ctx.path.startsWith('/oauth/interaction/')
+      ? pages[0](ctx as any, () => pages[1](ctx as any, next))
+      : next();
   const stack = [
-    interactions.routes(),
-    interactions.allowedMethods(),
+    interactionPages,
     secretCheck,
     rateLimit,
     (ctx: Context, next: Next) => providerOf(ctx).app(ctx, next),
