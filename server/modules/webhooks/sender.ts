@@ -92,7 +92,12 @@ export function createSender(options: { agent: Agent; timeoutMs: number; allowPr
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
       });
-      const text = await readCapped(res.body as any, RESPONSE_BODY_BYTES).catch(() => '');
+      // A short answer of known length is read whole (undici holds it to that length); else the first 4 KB.
+      const length = Number(res.headers['content-length']);
+      const text = await (Number.isInteger(length) && length <= RESPONSE_BODY_BYTES
+        ? res.body.text()
+        : readCapped(res.body as any, RESPONSE_BODY_BYTES)
+      ).catch(() => '');
       return done({
         status: res.statusCode,
         responseBody: text,
