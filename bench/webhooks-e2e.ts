@@ -194,6 +194,13 @@ async function cpuNow() {
 
 console.log(`2. ${RATE} creates/s for ${SECONDS} s ...`);
 const cpuBefore = await cpuNow();
+// Wake-ups the API process sends the worker's outbox dispatcher (NOTIFY plaza_events), counted here.
+const listener = await (setup.core.db.pool as NonNullable<typeof setup.core.db.pool>).connect();
+let notifies = 0;
+listener.on('notification', (n) => {
+  if (n.channel === 'plaza_events') notifies++;
+});
+await listener.query('LISTEN plaza_events');
 const loaded: Array<{ id: string; createdAt: number; answerMs: number }> = [];
 const errors: unknown[] = [];
 const inflight = new Set<Promise<unknown>>();
@@ -220,9 +227,38 @@ const reached = (loaded.length / (performance.now() - t0)) * 1000;
 if (errors.length) throw errors[0] as Error;
 const loadedLat = await latencies(loaded);
 const cpuAfter = await cpuNow();
+await listener.query('UNLISTEN plaza_events');
+listener.release();
 let pgCpu = 0;
 for (const [pid, ms] of cpuAfter.pgByPid) pgCpu += ms - (cpuBefore.pgByPid.get(pid) ?? 0);
 const perCreate = (ms: number) => (ms / loaded.length).toFixed(2);
+
+/**
+ * Where the loaded phase's latency goes, from the rows' own timestamps (one PostgreSQL clock,
+ * except the first attempt's start and the arrival, taken by the worker and this process):
+ * commit -> webhook message written (outbox wake-up, lease, fan-out), -> first attempt started
+ * (the delivery pump), -> received.
+ */
+async function stages(list: Array<{ id: string }>) {
+  const rows = await setup.core.db.query<{ contact: string; message: number; attempt: number }>(
+    `SELECT e.payload->'contact'->>'id' AS contact,
+            extract(epoch FROM m.created_at - e.created_at) * 1000 AS message,
+            extract(epoch FROM a.started_at - e.created_at) * 1000 AS attempt
+     FROM events e
+     JOIN webhook_messages m ON m.event_id = e.id
+     JOIN LATERAL (SELECT min(started_at) AS started_at FROM webhook_attempts WHERE message_id = m.id) a ON true
+     WHERE e.type = 'contact.created' AND e.payload->'contact'->>'id' = ANY($1)`,
+    [list.map((c) => c.id)],
+  );
+  const createdAt = new Map(loaded.map((c) => [c.id, c.createdAt]));
+  const at = (k: 'message' | 'attempt') => rows.map((r) => Number(r[k]));
+  const received = rows.map(
+    (r) => (arrivals.get(r.contact) as number) - (createdAt.get(r.contact) as number),
+  );
+  const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(0)}, p99 ${pct(xs, 99).toFixed(0)}`;
+  return `message written ${fmt(at('message'))} ms; first attempt started ${fmt(at('attempt'))} ms; received ${fmt(received)} ms`;
+}
+const loadedStages = await stages(loaded);
 
 const line = (label: string, lat: number[], answers: number[]) =>
   console.log(
@@ -245,6 +281,10 @@ line(
 );
 console.log(
   `| CPU per create at ${RATE}/s (ms, until every webhook arrived) | API process ${perCreate(cpuAfter.api - cpuBefore.api)}, worker ${perCreate(cpuAfter.worker - cpuBefore.worker)}, PostgreSQL backends ${perCreate(pgCpu)}, this process (client, receiver) ${perCreate(cpuAfter.bench - cpuBefore.bench)} | |`,
+);
+console.log(`| where it goes at ${RATE}/s (from the commit) | ${loadedStages} | |`);
+console.log(
+  `| round trips at ${RATE}/s | ${(notifies / loaded.length).toFixed(2)} NOTIFY plaza_events per create | |`,
 );
 collect();
 console.log(

@@ -1,7 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import type { PlazaEvent } from '../../server/modules/events/service.ts';
-import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
+import { createCore } from '../../server/core.ts';
+import type { Db } from '../../server/db/index.ts';
+import type { JobQueue } from '../../server/jobs/types.ts';
+import { createLogger } from '../../server/logger.ts';
+import { createEventsService, NOTIFY_GAP_MS, type PlazaEvent } from '../../server/modules/events/service.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { startPlaza, type TestPlaza, testConfig } from '../helpers/plaza.ts';
 
 let plaza: TestPlaza;
 const received: PlazaEvent[] = [];
@@ -96,5 +101,87 @@ describe('events with an outbox', () => {
     await expect(
       plaza.core.db.transaction((tx) => plaza.core.events.emit(tx, null, 'test.happened', { n: 'x' })),
     ).rejects.toThrow(/schema/);
+  });
+});
+
+const TestHappened = {
+  type: 'test.happened',
+  description: 'a test event',
+  scope: null,
+  owner: 'test',
+  payload: z.object({ n: z.number() }),
+};
+
+describe('waking the dispatchers of other processes', () => {
+  it('sends a NOTIFY at once after a quiet spell, and one for every commit of the next gap at its end', async () => {
+    vi.useFakeTimers();
+    try {
+      const notify = vi.fn();
+      const db = { notify } as unknown as Db;
+      const events = createEventsService({
+        db,
+        jobs: {} as JobQueue,
+        log: createLogger('silent'),
+        pollMs: 60_000,
+      });
+      events.registerType(TestHappened);
+      const tx = { query: async () => [], afterCommit: (fn: () => void) => fn() } as never;
+      const commit = () => events.emit(tx, null, 'test.happened', { n: 1 });
+      await commit();
+      expect(notify).toHaveBeenCalledTimes(1);
+      await commit();
+      await commit();
+      expect(notify).toHaveBeenCalledTimes(1);
+      await vi.advanceTimersByTimeAsync(NOTIFY_GAP_MS);
+      expect(notify).toHaveBeenCalledTimes(2);
+      expect(notify).toHaveBeenLastCalledWith('plaza_events');
+      // Nothing committed since: no NOTIFY at the end of the next gap.
+      await vi.advanceTimersByTimeAsync(5 * NOTIFY_GAP_MS);
+      expect(notify).toHaveBeenCalledTimes(2);
+      // The one-statement writers announce the same way.
+      events.prepare(null, 'test.happened', { n: 2 }).committed();
+      expect(notify).toHaveBeenCalledTimes(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a worker process's dispatcher takes every event of a burst committed by an API process, without its poll", async () => {
+    const database = await createTestDatabase();
+    // The worker's poll is a minute away (the longest there is): only NOTIFYs wake it in time.
+    const env = { PLAZA_JOBS_POLL_MS: '60000' };
+    const api = await createCore(testConfig(env), { db: database.db });
+    const worker = await createCore(testConfig(env), { db: database.db });
+    try {
+      const seen = new Set<string>();
+      for (const core of [api, worker]) core.events.registerType(TestHappened);
+      worker.events.subscribe({
+        name: 'burst-recorder',
+        types: ['test.happened'],
+        handler: async (e) => void seen.add(e.id),
+        handleBatch: async (list) => {
+          for (const e of list) seen.add(e.id);
+        },
+      });
+      await worker.startWorkers();
+      const emitOne = (n: number) =>
+        n % 2
+          ? api.db.transaction((tx) => api.events.emit(tx, null, 'test.happened', { n }))
+          : (async () => {
+              const event = api.events.prepare(null, 'test.happened', { n });
+              await api.db.query(`WITH one AS (SELECT 1) ${event.sql(1, 'one')}`, event.params);
+              event.committed();
+              return event.id;
+            })();
+      const ids = await Promise.all(Array.from({ length: 40 }, (_, n) => emitOne(n)));
+      await until(() => ids.every((id) => seen.has(id)));
+      // And a lone commit after the burst.
+      const last = await emitOne(41);
+      await until(() => seen.has(last));
+    } finally {
+      await worker.close(1000);
+      await api.close(1000);
+      await database.drop();
+    }
   });
 });

@@ -60,6 +60,8 @@ const NOTIFY_CHANNEL = 'plaza_events';
 export const DELIVER_JOB = 'events.deliver';
 const LEASE_SECONDS = 30;
 const BATCH = 200;
+/** The least time between two NOTIFYs of one process (wakeOthers). */
+export const NOTIFY_GAP_MS = 10;
 
 export type EventsService = ReturnType<typeof createEventsService>;
 
@@ -108,7 +110,25 @@ export function createEventsService({
   /** After a commit with events: this process's dispatcher, and on PostgreSQL every worker process's (NOTIFY), so none waits for its poll. */
   function announce(): void {
     loop();
-    db.notify?.(NOTIFY_CHANNEL);
+    wakeOthers();
+  }
+
+  // NOTIFY at once after a quiet spell; commits within NOTIFY_GAP_MS of the last one share one
+  // sent at the end of the gap (a dispatcher woken by the first takes every event committed by
+  // then in its batch). At 300 commits/s that is a third of the NOTIFYs, each a statement here
+  // and in PostgreSQL.
+  let lastNotify = Number.NEGATIVE_INFINITY;
+  let notifyTimer: NodeJS.Timeout | undefined;
+  function wakeOthers(): void {
+    if (!db.notify || notifyTimer) return;
+    const send = () => {
+      notifyTimer = undefined;
+      lastNotify = Date.now();
+      db.notify?.(NOTIFY_CHANNEL);
+    };
+    const wait = lastNotify + NOTIFY_GAP_MS - Date.now();
+    if (wait <= 0) send();
+    else notifyTimer = setTimeout(send, wait);
   }
 
   /** The `events.deliver` job: one committed event to one subscriber. */
