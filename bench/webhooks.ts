@@ -252,6 +252,7 @@ async function engineRun(n: number) {
       [tpEndpoint],
     )
   ).n;
+  const cpu0 = await cpuNow();
   const t0 = performance.now();
   engine.wake();
   await until('throughput deliveries', () => tpSeen - seen0 >= n);
@@ -267,7 +268,8 @@ async function engineRun(n: number) {
       ).n >=
       delivered0 + n,
   );
-  return { receivedMs, ms: performance.now() - t0, duplicates: tpSeen - seen0 - n };
+  const ms = performance.now() - t0;
+  return { receivedMs, ms, duplicates: tpSeen - seen0 - n, cpu: cpuPer(cpu0, await cpuNow(), n) };
 }
 
 // Raw loop: the same bodies, signed, POSTed with undici at the same concurrency.
@@ -321,9 +323,8 @@ if (WARMUP > 0) {
 }
 let phaseStats = await tableStats();
 statements.clear();
-const engineCpu0 = await cpuNow();
 const engineResult = await engineRun(MESSAGES);
-const engineCpu = cpuPer(engineCpu0, await cpuNow(), MESSAGES);
+const engineCpu = engineResult.cpu;
 const engineReceivedMs = engineResult.receivedMs;
 const engineMs = engineResult.ms;
 const duplicates = engineResult.duplicates;

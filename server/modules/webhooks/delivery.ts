@@ -319,21 +319,6 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
            $7::int[], $8::int[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::int[], $14::text[])
            AS r(att_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status, success, body,
              error, trigger, delay, reason)),
-       att AS (
-         INSERT INTO webhook_attempts (id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code,
-           success, response_body, error, trigger)
-         SELECT att_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status, success, body, error,
-           trigger
-         FROM r WHERE EXISTS (SELECT 1 FROM webhook_messages m WHERE m.id = r.message_id)),
-       days AS (
-         INSERT INTO webhook_attempt_days AS d (endpoint_id, app_id, day, bucket, attempts, succeeded)
-         SELECT endpoint_id, app_id, (started_at AT TIME ZONE 'UTC')::date,
-           coalesce(width_bucket(duration_ms, '${ATTEMPT_LATENCY_SQL}'::int[]), ${ATTEMPT_LATENCY_BOUNDS.length}),
-           count(*), count(*) FILTER (WHERE success)
-         FROM r WHERE EXISTS (SELECT 1 FROM webhook_messages m WHERE m.id = r.message_id)
-         GROUP BY 1, 2, 3, 4 ORDER BY 1, 3, 4
-         ON CONFLICT (endpoint_id, day, bucket) DO UPDATE
-           SET attempts = d.attempts + EXCLUDED.attempts, succeeded = d.succeeded + EXCLUDED.succeeded),
        msg AS (
          UPDATE webhook_messages m SET attempts = m.attempts + 1, round_attempts = m.round_attempts + 1,
            last_attempt_at = r.started_at, last_status = r.status, last_error = r.error,
@@ -348,6 +333,22 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
              ELSE m.failure_reason END
          FROM r WHERE m.id = r.message_id
          RETURNING m.id, m.state, m.next_attempt_at),
+       -- Attempts of the messages still there (updated above): one deleted meanwhile logs none.
+       att AS (
+         INSERT INTO webhook_attempts (id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code,
+           success, response_body, error, trigger)
+         SELECT att_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status, success, body, error,
+           trigger
+         FROM r JOIN msg ON msg.id = r.message_id),
+       days AS (
+         INSERT INTO webhook_attempt_days AS d (endpoint_id, app_id, day, bucket, attempts, succeeded)
+         SELECT endpoint_id, app_id, (started_at AT TIME ZONE 'UTC')::date,
+           coalesce(width_bucket(duration_ms, '${ATTEMPT_LATENCY_SQL}'::int[]), ${ATTEMPT_LATENCY_BOUNDS.length}),
+           count(*), count(*) FILTER (WHERE success)
+         FROM r JOIN msg ON msg.id = r.message_id
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 3, 4
+         ON CONFLICT (endpoint_id, day, bucket) DO UPDATE
+           SET attempts = d.attempts + EXCLUDED.attempts, succeeded = d.succeeded + EXCLUDED.succeeded),
        dequeued AS (
          DELETE FROM webhook_queue q USING msg WHERE q.message_id = msg.id AND msg.state <> 'pending'),
        requeued AS (
