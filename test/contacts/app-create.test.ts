@@ -94,6 +94,16 @@ describe("an app's contact create", () => {
     }
   });
 
+  it('keeps working after a migration adds a column (the named statement spells out its columns)', async () => {
+    for (let i = 0; i < 6; i++) await post({ name: `Before ${i}` }).expect(201);
+    await plaza.core.db.query('ALTER TABLE contacts ADD COLUMN later_column text');
+    try {
+      for (let i = 0; i < 6; i++) await post({ name: `After ${i}` }).expect(201);
+    } finally {
+      await plaza.core.db.query('ALTER TABLE contacts DROP COLUMN later_column');
+    }
+  });
+
   it('checks custom fields against their definitions', async () => {
     const org = await plaza.core.organizations.resolveContext(crm.owner.actor, crm.accountId);
     await plaza.core.contacts.fields.define(org, { key: 'visits', label: 'Visits', type: 'number' });

@@ -280,7 +280,9 @@ export function createContactsService(deps: {
          RETURNING *),
        t AS (SELECT to_jsonb(to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS at FROM c),
        e AS (${event.sql(10, 't', (p) => `jsonb_set(jsonb_set(${p}, '{contact,createdAt}', t.at), '{contact,updatedAt}', t.at)`)})
-       SELECT * FROM c`,
+       SELECT id, organization_id, name, email, phone, tags, custom_fields, created_by, updated_by,
+              created_at, updated_at, sample
+       FROM c`,
       [
         id,
         ctx.org.id,
@@ -293,6 +295,8 @@ export function createContactsService(deps: {
         maxPerAccount,
         ...event.params,
       ],
+      // Named: planned once per connection. Its columns are spelled out, so a migration that
+      // adds one does not change the prepared statement's result type.
       'contacts.create_app',
     );
     if (!created) throw conflict(`this account has reached its limit of ${maxPerAccount} contacts`);

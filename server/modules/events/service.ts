@@ -147,7 +147,7 @@ export function createEventsService({
        WHERE id IN (SELECT id FROM events WHERE dispatched_at IS NULL
                       AND (dispatch_lease_until IS NULL OR dispatch_lease_until < now())
                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-       RETURNING *`,
+       RETURNING id, organization_id, type, payload, created_at`,
       [batch],
       'events.lease',
     );
