@@ -174,3 +174,96 @@ describe('refresh', () => {
     await client.refreshTokenGrant(config, tokens.refresh_token!);
   });
 });
+
+/**
+ * A process remembers the refresh tokens it issued (no read when one comes
+ * back to it). Another process may have used, revoked or replaced one in the
+ * meantime: the rotation's write checks the row, and the outcome is the one
+ * a read would have had.
+ */
+describe('refresh tokens a process remembers', () => {
+  let other: PlazaServer;
+  beforeAll(async () => {
+    other = await startPlazaServer({
+      database: plaza.database,
+      publicUrl: plaza.baseUrl,
+      workers: false,
+      env: { PLAZA_OAUTH_ACCESS_TOKEN_TTL_SECONDS: '600' },
+    });
+  });
+  afterAll(() => other?.close());
+
+  /** A refresh sent to one process's token endpoint (the relying party goes to the public URL, `plaza`). */
+  async function refreshOn(server: PlazaServer, refreshToken: string) {
+    const res = await fetch(`${server.baseUrl}/oauth/token`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${encodeURIComponent(app.clientId)}:${encodeURIComponent(app.clientSecret)}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, string> };
+  }
+
+  it('chains refreshes on one process, each token used once', async () => {
+    const { tokens, installationId } = await installed();
+    let rt = tokens.refresh_token!;
+    for (let i = 0; i < 4; i++) {
+      const next = await refreshOn(other, rt);
+      expect(next.status).toBe(200);
+      expect(claimsOf(next.body.access_token).plaza_installation).toBe(installationId);
+      rt = next.body.refresh_token;
+    }
+    const used = await plaza.core.db.one(
+      "SELECT count(*)::int AS n FROM oauth_payloads WHERE model = 'RefreshToken' AND consumed_at IS NOT NULL AND payload->>'grantId' = (SELECT grant_id FROM installations WHERE id = $1)",
+      [installationId],
+    );
+    expect(used.n).toBe(4);
+  });
+
+  it('detects reuse of a token it issued that another process rotated: the grant is revoked', async () => {
+    const { tokens, installationId } = await installed();
+    const issuedByOther = await refreshOn(other, tokens.refresh_token!);
+    expect(issuedByOther.status).toBe(200);
+    // The app's next refresh lands on the first process, which rotates the token the other one remembers.
+    const next = await client.refreshTokenGrant(config, issuedByOther.body.refresh_token);
+    await usedAgo(issuedByOther.body.refresh_token, 60);
+    const reused = await refreshOn(other, issuedByOther.body.refresh_token);
+    expect(reused.status).toBe(400);
+    expect(reused.body.error).toBe('invalid_grant');
+    expect(await isActive(installationId)).toBe(false);
+    expect(await refused(client.refreshTokenGrant(config, next.refresh_token!))).toBe('invalid_grant');
+    const audit = await plaza.core.db.one(
+      "SELECT data FROM audit_events WHERE action = 'app.uninstalled' AND target_id = $1",
+      [installationId],
+    );
+    expect(audit.data.reason).toBe('token_reuse');
+  });
+
+  it('gives the grace window to a token it issued that another process rotated a moment ago', async () => {
+    const { tokens, installationId } = await installed();
+    const issuedByOther = await refreshOn(other, tokens.refresh_token!);
+    // The first process rotates it, and its response is lost; the app retries on the other process.
+    const lost = await client.refreshTokenGrant(config, issuedByOther.body.refresh_token);
+    const retried = await refreshOn(other, issuedByOther.body.refresh_token);
+    expect(retried.status).toBe(200);
+    expect(retried.body.refresh_token).not.toBe(lost.refresh_token);
+    expect(await isActive(installationId)).toBe(true);
+    // The lost pair is worthless; the app goes on with the retried one.
+    expect(await plaza.core.oauth.verifyAccessToken(lost.access_token)).toBeNull();
+    const after = await client.refreshTokenGrant(config, retried.body.refresh_token);
+    expect(await plaza.core.oauth.verifyAccessToken(after.access_token)).not.toBeNull();
+    expect(await isActive(installationId)).toBe(true);
+  });
+
+  it('refuses a token it issued once the app revoked it at the other process', async () => {
+    const { tokens, installationId } = await installed();
+    const issuedByOther = await refreshOn(other, tokens.refresh_token!);
+    await client.tokenRevocation(config, issuedByOther.body.refresh_token);
+    const after = await refreshOn(other, issuedByOther.body.refresh_token);
+    expect(after.status).toBe(400);
+    expect(after.body.error).toBe('invalid_grant');
+    expect(await isActive(installationId)).toBe(false);
+  });
+});

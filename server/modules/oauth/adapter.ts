@@ -36,6 +36,8 @@ export interface OAuthRequestState {
   grant?: { id: string; payload: Record<string, any> | undefined };
   /** A refresh token's consumption held back until its replacement is written with it. */
   consumePending?: boolean;
+  /** The presented refresh token was one this process issued, read from its memory (see `issued`). */
+  fromMemory?: string;
   /** The replacement, held back with the consumption (see `flushRotation`). */
   pendingRefresh?: {
     id: string;
@@ -78,8 +80,41 @@ const ROTATION_WAIT_ATTEMPTS = 100;
 // `replaced_by` of a refresh token that a retry within the grace window made worthless.
 const INVALIDATED = '-';
 
+// Refresh tokens this process issued and has not seen presented yet (see `issued`).
+const ISSUED_MAX = 10_000;
+
 export function createAdapterFactory(deps: AdapterDeps) {
   const { db } = deps;
+
+  /**
+   * The refresh tokens this process issued at the token endpoint, with their
+   * grant as read for that refresh, until one is presented here (then it is
+   * forgotten) or ISSUED_MAX newer ones push it out. A refresh presenting one
+   * reads nothing: what is known of the token cannot have changed, except
+   * what the rotation statement checks when it writes, atomically (the token
+   * still there, unused and unexpired, its grant still there; see
+   * `flushRotation`). When that check fails, the token is read again and
+   * handled as a fresh read would have been (`settleFromMemory`): refused
+   * when gone, the grace window when just used, reuse (the grant revoked)
+   * otherwise. The grant's payload may be older than the row: Plaza only ever
+   * widens a grant (consent adds scopes to the installation's), and a refresh
+   * carries the refresh token's own scopes, which the grant held already.
+   */
+  const issued = new Map<string, { payload: string; grantId: string; grant: string; until: number }>();
+  function remember(id: string, payload: Record<string, any>, grantId: string, grant: Record<string, any>) {
+    if (issued.size >= ISSUED_MAX) issued.delete(issued.keys().next().value as string);
+    const exp = typeof payload.exp === 'number' ? payload.exp * 1000 : Date.now() + 3600_000;
+    issued.set(id, { payload: JSON.stringify(payload), grantId, grant: JSON.stringify(grant), until: exp });
+  }
+  function recall(id: string, state: OAuthRequestState): Record<string, any> | undefined {
+    const hit = issued.get(id);
+    if (!hit) return undefined;
+    issued.delete(id);
+    if (hit.until <= Date.now()) return undefined;
+    state.grant = { id: hit.grantId, payload: JSON.parse(hit.grant) };
+    state.fromMemory = id;
+    return JSON.parse(hit.payload);
+  }
 
   const verifiedClients = new Map<string, { metadata: Record<string, unknown>; until: number }>();
 
@@ -162,11 +197,15 @@ export function createAdapterFactory(deps: AdapterDeps) {
       const state = oauthRequest.getStore();
       // The grant of the refresh token this request presented, read with it.
       if (this.model === 'Grant' && state?.grant?.id === id) return state.grant.payload;
+      if (this.model === 'RefreshToken' && state?.endpoint === 'token') {
+        const known = recall(id, state);
+        if (known) return known;
+      }
       let row =
         this.model === 'RefreshToken' && state?.endpoint === 'token'
           ? await this.selectWithGrant(id, state)
           : await this.select(id);
-      if (row?.consumed_at && this.model === 'RefreshToken' && (await this.reopenWithinGrace(id)))
+      if (row?.consumed_at && this.model === 'RefreshToken' && (await reopenWithinGrace(id)))
         row = await this.select(id);
       if (!row) return undefined;
       return row.consumed_at ? { ...row.payload, consumed: epoch(row.consumed_at) } : row.payload;
@@ -248,55 +287,55 @@ export function createAdapterFactory(deps: AdapterDeps) {
     async revokeByGrantId(grantId: string): Promise<void> {
       await db.query('DELETE FROM oauth_payloads WHERE model = $1 AND grant_id = $2', [this.model, grantId]);
     }
+  }
 
-    /**
-     * The refresh grace window. A client whose refresh response got lost
-     * presents the token it just used. When that token was used less than
-     * PLAZA_OAUTH_REFRESH_GRACE_SECONDS ago, by the same client, and the
-     * token it was rotated into has not been used yet (so this is the
-     * immediately previous token), the lost pair is invalidated (its refresh
-     * token is marked used, so presenting it later counts as reuse; its access
-     * token goes to the revocation set) and the presented token becomes
-     * usable once more: the provider then rotates it as usual. Anything else
-     * stays consumed and the provider treats it as reuse (the grant is revoked).
-     */
-    private async reopenWithinGrace(id: string): Promise<boolean> {
-      const state = oauthRequest.getStore();
-      if (state?.endpoint !== 'token' || !state.clientId) return false;
-      const grace = deps.refreshGraceSeconds();
-      if (grace <= 0) return false;
-      // A rotation of this token may be in flight (consumed, its replacement not
-      // saved yet): wait for it briefly, then replace what it produced.
-      for (let attempt = 0; ; attempt++) {
-        const outcome = await db.transaction(async (tx) => {
-          const old = await tx.maybeOne(
-            `SELECT payload->>'clientId' AS client_id, replaced_by,
-                    consumed_at > now() - make_interval(secs => $2) AS recent
-             FROM oauth_payloads WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NOT NULL FOR UPDATE`,
-            [id, grace],
+  /**
+   * The refresh grace window. A client whose refresh response got lost
+   * presents the token it just used. When that token was used less than
+   * PLAZA_OAUTH_REFRESH_GRACE_SECONDS ago, by the same client, and the
+   * token it was rotated into has not been used yet (so this is the
+   * immediately previous token), the lost pair is invalidated (its refresh
+   * token is marked used, so presenting it later counts as reuse; its access
+   * token goes to the revocation set) and the presented token becomes
+   * usable once more: the provider then rotates it as usual. Anything else
+   * stays consumed and the provider treats it as reuse (the grant is revoked).
+   */
+  async function reopenWithinGrace(id: string): Promise<boolean> {
+    const state = oauthRequest.getStore();
+    if (state?.endpoint !== 'token' || !state.clientId) return false;
+    const grace = deps.refreshGraceSeconds();
+    if (grace <= 0) return false;
+    // A rotation of this token may be in flight (consumed, its replacement not
+    // saved yet): wait for it briefly, then replace what it produced.
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await db.transaction(async (tx) => {
+        const old = await tx.maybeOne(
+          `SELECT payload->>'clientId' AS client_id, replaced_by,
+                  consumed_at > now() - make_interval(secs => $2) AS recent
+           FROM oauth_payloads WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NOT NULL FOR UPDATE`,
+          [id, grace],
+        );
+        if (!old?.recent || old.client_id !== state.clientId) return 'reuse';
+        if (old.replaced_by) {
+          if (old.replaced_by === INVALIDATED) return 'reuse';
+          const lost = await tx.maybeOne(
+            `UPDATE oauth_payloads SET consumed_at = now(), replaced_by = $2
+             WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NULL
+             RETURNING access_jti, access_expires_at`,
+            [old.replaced_by, INVALIDATED],
           );
-          if (!old?.recent || old.client_id !== state.clientId) return 'reuse';
-          if (old.replaced_by) {
-            if (old.replaced_by === INVALIDATED) return 'reuse';
-            const lost = await tx.maybeOne(
-              `UPDATE oauth_payloads SET consumed_at = now(), replaced_by = $2
-               WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NULL
-               RETURNING access_jti, access_expires_at`,
-              [old.replaced_by, INVALIDATED],
-            );
-            // Its replacement was used already: this is not the immediately previous token.
-            if (!lost) return 'reuse';
-            if (lost.access_jti) await deps.onPairReplaced(tx, lost.access_jti, lost.access_expires_at);
-          } else if (attempt < ROTATION_WAIT_ATTEMPTS) return 'wait';
-          await tx.query(
-            "UPDATE oauth_payloads SET consumed_at = NULL, replaced_by = NULL WHERE model = 'RefreshToken' AND id = $1",
-            [id],
-          );
-          return 'reopened';
-        });
-        if (outcome !== 'wait') return outcome === 'reopened';
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+          // Its replacement was used already: this is not the immediately previous token.
+          if (!lost) return 'reuse';
+          if (lost.access_jti) await deps.onPairReplaced(tx, lost.access_jti, lost.access_expires_at);
+        } else if (attempt < ROTATION_WAIT_ATTEMPTS) return 'wait';
+        await tx.query(
+          "UPDATE oauth_payloads SET consumed_at = NULL, replaced_by = NULL WHERE model = 'RefreshToken' AND id = $1",
+          [id],
+        );
+        return 'reopened';
+      });
+      if (outcome !== 'wait') return outcome === 'reopened';
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 
@@ -336,7 +375,11 @@ export function createAdapterFactory(deps: AdapterDeps) {
     const [row] = await db.query(
       `WITH used AS (
          UPDATE oauth_payloads SET consumed_at = now(), replaced_by = $2
-         WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NULL RETURNING id)
+         WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NULL
+           AND (expires_at IS NULL OR expires_at > now())
+           AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM oauth_payloads g
+             WHERE g.model = 'Grant' AND g.id = $4 AND (g.expires_at IS NULL OR g.expires_at > now())))
+         RETURNING id)
        INSERT INTO oauth_payloads (model, id, payload, grant_id, expires_at, access_jti, access_expires_at)
        SELECT 'RefreshToken', $2, $3, $4,
          CASE WHEN $5::bigint IS NULL THEN NULL ELSE now() + make_interval(secs => $5::bigint) END,
@@ -354,7 +397,48 @@ export function createAdapterFactory(deps: AdapterDeps) {
       ],
       'oauth_rotate_refresh',
     );
-    if (!row) throw new errors.InvalidGrant('refresh token already used');
+    if (!row) {
+      if (state.fromMemory && state.fromMemory === state.rotatedFrom)
+        return settleFromMemory(state, next, jti, accessExpiresAt);
+      throw new errors.InvalidGrant('refresh token already used');
+    }
+    if (next.grantId && state.grant?.id === next.grantId && state.grant.payload)
+      remember(next.id, next.payload, next.grantId, state.grant.payload);
+  }
+
+  /**
+   * The rotation of a refresh token read from this process's memory found it
+   * changed: read it again and do what the provider does after a fresh read,
+   * then finish the rotation already prepared when that allows it. Every
+   * outcome is one that a read at this moment would have had.
+   */
+  async function settleFromMemory(
+    state: OAuthRequestState,
+    next: NonNullable<OAuthRequestState['pendingRefresh']>,
+    jti: string | null,
+    accessExpiresAt: number | null,
+  ): Promise<void> {
+    const id = state.fromMemory!;
+    state.fromMemory = undefined;
+    const row = await db.maybeOne(
+      `SELECT r.consumed_at, r.grant_id, EXISTS (SELECT 1 FROM oauth_payloads g
+         WHERE g.model = 'Grant' AND g.id = r.grant_id AND (g.expires_at IS NULL OR g.expires_at > now())) AS granted
+       FROM oauth_payloads r
+       WHERE r.model = 'RefreshToken' AND r.id = $1 AND (r.expires_at IS NULL OR r.expires_at > now())`,
+      [id],
+    );
+    if (!row) throw new errors.InvalidGrant('refresh token not found');
+    if (!row.granted) throw new errors.InvalidGrant('grant not found');
+    if (!row.consumed_at) throw new errors.InvalidGrant('refresh token already used');
+    if (await reopenWithinGrace(id)) {
+      state.pendingRefresh = next;
+      state.consumePending = true;
+      return flushRotation(state, jti, accessExpiresAt);
+    }
+    // Reuse: as the provider does with a used refresh token, every artifact of the grant goes, and the grant.
+    await db.query('DELETE FROM oauth_payloads WHERE grant_id = $1', [row.grant_id]);
+    await deps.onGrantRevoked(row.grant_id, 'token_reuse');
+    throw new errors.InvalidGrant('refresh token already used');
   }
 
   return {

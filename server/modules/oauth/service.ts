@@ -241,12 +241,12 @@ export async function createOAuthService(deps: OAuthDeps) {
    * Which installation holds a grant (its id, account and app) never changes
    * once it holds it, so each process remembers it. Whether it is still open
    * is read from the database, except for a refresh at the token endpoint:
-   * there the grant row was read in this request together with the presented
-   * refresh token, and the rotation is written only if that token is still
-   * there and unused (adapter.ts, flushRotation). Closing an installation
-   * deletes its grant with every refresh token in the same transaction
-   * (revokeInstallation), so a grant row read now plus a rotation that
-   * succeeds prove the installation open, as exactly as reading it would.
+   * there the rotation is written only while the presented refresh token is
+   * still there and unused and its grant row still exists (adapter.ts,
+   * flushRotation). Closing an installation deletes its grant with every
+   * refresh token in the same transaction (revokeInstallation, the one way an
+   * installation with a grant closes), so a rotation that succeeds proves the
+   * installation open, as exactly as reading it would.
    */
   const grantInstallations = new Map<string, { id: string; accountId: string; appId: string }>();
   async function openInstallationOf(grantId: string | undefined) {
