@@ -11,6 +11,10 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
  * an RFC 9457 problem document. No stack trace ever reaches a client.
  */
 export function requestLifecycle(log: Logger) {
+  // The request line holds only method, path, status and time: nothing its redaction (which
+  // matches keys such as token or password) could remove, and it cost 25-35 us a line, about
+  // 2% of an app's POST /v1/contacts. Errors still go through `log`.
+  const requestLog = log.child({}, { redact: [] });
   return async (ctx: Context, next: Next) => {
     const incoming = ctx.get('x-request-id');
     const requestId = REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID()}`;
@@ -25,7 +29,7 @@ export function requestLifecycle(log: Logger) {
       }
       const ms = Math.round((performance.now() - started) * 10) / 10;
       const level = ctx.status >= 500 ? 'error' : 'info';
-      log[level]({ method: ctx.method, path: ctx.path, status: ctx.status, ms }, 'request');
+      requestLog[level]({ method: ctx.method, path: ctx.path, status: ctx.status, ms }, 'request');
     });
   };
 }

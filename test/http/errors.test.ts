@@ -129,6 +129,49 @@ describe('logs', () => {
   });
 });
 
+describe('request lines', () => {
+  it('one per request with method, path, status, time and request id; errors logged redacted', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        cb();
+      },
+    });
+    const { createLogger } = await import('../../server/logger.ts');
+    const { requestLifecycle } = await import('../../server/http/problem.ts');
+    const Koa = (await import('koa')).default;
+    const supertest = (await import('supertest')).default;
+    const app = new Koa();
+    app.use(requestLifecycle(createLogger('info', sink as any)));
+    app.use(async (ctx) => {
+      if (ctx.path === '/boom') throw Object.assign(new Error('database said no'), { password: 'hunter22' });
+      ctx.body = { ok: true };
+    });
+    const http = supertest(app.callback());
+    await http.get('/fine?x=1').set('x-request-id', 'req_line_fine').expect(200);
+    await http.post('/boom').set('x-request-id', 'req_line_boom').expect(500);
+    await new Promise((r) => setTimeout(r, 10));
+    const entries = lines.map((l) => JSON.parse(l));
+    const requests = entries.filter((e) => e.msg === 'request');
+    expect(requests).toEqual([
+      expect.objectContaining({
+        level: 30,
+        service: 'plaza',
+        requestId: 'req_line_fine',
+        method: 'GET',
+        path: '/fine',
+        status: 200,
+        ms: expect.any(Number),
+      }),
+      expect.objectContaining({ level: 50, requestId: 'req_line_boom', method: 'POST', status: 500 }),
+    ]);
+    const unhandled = entries.find((e) => e.msg === 'unhandled error');
+    expect(unhandled).toMatchObject({ requestId: 'req_line_boom', err: { password: '[redacted]' } });
+    expect(lines.join('\n')).not.toContain('hunter22');
+  });
+});
+
 describe('health', () => {
   it('/healthz and /readyz answer', async () => {
     await plaza.http.get('/healthz').expect(200, { status: 'ok' });
