@@ -124,7 +124,8 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   const leaseMs = options.timeoutMs + Math.max(5_000, options.timeoutMs);
   const agent = createDeliveryAgent(
     { allowPrivate: options.allowPrivate, lookup: options.lookup },
-    { connectTimeoutMs: options.timeoutMs },
+    // One process never has more than workerConcurrency attempts in flight, to any origin.
+    { connectTimeoutMs: options.timeoutMs, connections: options.workerConcurrency },
   );
   const post = createSender({ agent, timeoutMs: options.timeoutMs, allowPrivate: options.allowPrivate });
   const runRetention = createRetention({ db, log, options });

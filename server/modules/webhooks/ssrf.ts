@@ -197,11 +197,15 @@ export async function resolveDestination(
  * and checks its host, then connects to that very address. Redirects are
  * never followed (undici's request does not follow them).
  */
-export function createDeliveryAgent(policy: DestinationPolicy, opts: { connectTimeoutMs: number }): Agent {
+export function createDeliveryAgent(
+  policy: DestinationPolicy,
+  opts: { connectTimeoutMs: number; connections?: number },
+): Agent {
   const connector = buildConnector({ timeout: opts.connectTimeoutMs });
   return new Agent({
     keepAliveTimeout: 10_000,
-    connections: 64,
+    // Keep-alive connections per origin: as many as attempts can run at once.
+    connections: opts.connections ?? 64,
     connect(options, callback) {
       resolveDestination(options.hostname, policy).then(
         (dest) => connector({ ...options, hostname: dest.address }, callback),
