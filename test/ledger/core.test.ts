@@ -103,7 +103,7 @@ describe('1. every transaction balances per currency', () => {
     const raw = (amounts: number[], accounts = amounts.map(() => acct.id)) =>
       db.query(
         `SELECT * FROM ledger_post('ltx_raw', 'raw', 'x', 'USD', now(), 'raw', 'test', 'raw', NULL,
-           $1::bigint[], $2::text[], $3::bigint[], '{}'::bigint[], '{}'::smallint[], '{}'::bigint[])`,
+           $1::bigint[], $2::text[], $3::bigint[])`,
         [accounts, amounts.map((_, i) => (i === 0 ? 'debit' : 'credit')), amounts],
       );
     await expect(raw([5, 4])).rejects.toThrow(/does not balance/);
@@ -393,7 +393,7 @@ describe('7. one currency per transaction', () => {
     await expect(
       db.query(
         `SELECT * FROM ledger_post('ltx_mix', 'mix', 'x', 'USD', now(), 'mix', 'test', 'mix', NULL,
-           $1::bigint[], '{debit,credit}'::text[], '{5,5}'::bigint[], '{}'::bigint[], '{}'::smallint[], '{}'::bigint[])`,
+           $1::bigint[], '{debit,credit}'::text[], '{5,5}'::bigint[])`,
         [[eur.id, usd.id]],
       ),
     ).rejects.toThrow(/outside its one currency USD/);
@@ -441,9 +441,12 @@ describe('8. no-overdraft accounts never go negative', () => {
 describe('11. closed periods are sealed', () => {
   it('refuses a posting dated inside a closed period, accepts one after it', async () => {
     const through = new Date(Date.now() - 60_000);
-    await post(charge('org_close', 100n, 50n, { effectiveAt: new Date(through.getTime() - 1000) }));
+    const early = charge('org_close', 100n, 50n, { effectiveAt: new Date(through.getTime() - 1000) });
+    const first = await post(early);
     await ledger.closePeriod(through, 'usr_op');
     expect(await ledger.closedThrough()).toEqual(through);
+    // A replay of a posting made before the closing still returns it.
+    expect(await post(early)).toEqual({ transactionId: first.transactionId, replayed: true });
     const before = await counts();
     const err = await rejection(
       post(charge('org_close', 100n, 50n, { effectiveAt: new Date(through.getTime() - 1) })),
@@ -455,5 +458,36 @@ describe('11. closed periods are sealed', () => {
     // Closing cannot go back in time nor into the future.
     await expect(ledger.closePeriod(new Date(through.getTime() - 1000))).rejects.toThrow(/already closed/);
     await expect(ledger.closePeriod(new Date(Date.now() + 86_400_000))).rejects.toThrow(/ended/);
+  });
+
+  it('a posting that meets a closing in flight waits for it and is then refused', async () => {
+    // Warm the pool's connections: their ledger_post plans are cached when the closing comes.
+    await Promise.all(Array.from({ length: 8 }, () => post(charge('org_close2', 100n, 50n))));
+    const through = new Date(Date.now() - 1000);
+    let locked!: () => void;
+    let release!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const gate = new Promise<void>((r) => (release = r));
+    // closePeriod's own steps, held open between the lock and the commit.
+    const closing = db.transaction(async (tx) => {
+      await tx.query('LOCK TABLE ledger_transactions IN SHARE MODE');
+      await tx.query('INSERT INTO ledger_closings (closed_through) VALUES ($1)', [through]);
+      locked();
+      await gate;
+    });
+    await isLocked;
+    const before = await counts();
+    const late = Promise.all(
+      Array.from({ length: 4 }, () =>
+        rejection(post(charge('org_close2', 100n, 50n, { effectiveAt: new Date(through.getTime() - 1) }))),
+      ),
+    );
+    // Let the postings reach the lock, then commit the closing.
+    await new Promise((r) => setTimeout(r, 200));
+    release();
+    await closing;
+    for (const err of await late)
+      expect(err.fields).toEqual([{ field: 'effectiveAt', reason: 'falls in a closed period' }]);
+    expect(await counts()).toEqual(before);
   });
 });

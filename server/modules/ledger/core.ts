@@ -26,12 +26,6 @@ export const ACCOUNT_KINDS: Readonly<Record<LedgerAccountKind, KindInfo>> = {
   disputes_held: { normal: 'credit', perParty: true, noOverdraft: true },
 };
 
-/**
- * Slot -1 asks ledger_post for this connection's slot of a busy account
- * (one that may overdraw: platform-wide accounts); no-overdraft accounts
- * keep their whole balance in slot 0, where the CHECK guards it.
- */
-const BUSY_SLOT = -1;
 /** Postings sent in one statement by postMany. */
 const POST_MANY_CHUNK = 50;
 
@@ -237,21 +231,23 @@ export function createLedgerCore({ db }: { db: Db }) {
     );
   }
 
-  /** ledger_post's 15 arguments for a validated posting whose accounts exist. */
+  /**
+   * ledger_post's 12 arguments for a validated posting whose accounts exist. The
+   * function derives the balance changes from the entries itself: no-overdraft
+   * accounts keep their whole balance in slot 0, where the CHECK guards it; the
+   * others (busy platform-wide accounts) change this connection's slot.
+   */
   function postArgs(n: Normalized, accts: Map<string, Account>): unknown[] {
-    const deltas = new Map<number, { account: Account; delta: bigint }>();
-    const ids: number[] = [];
+    const ids: string[] = [];
+    const directions: string[] = [];
+    const amounts: string[] = [];
     for (const e of n.entries) {
       const a = accts.get(accountKey(e.kind, e.party, n.currency));
       if (!a) throw new Error(`ledger account ${e.kind}/${e.party} was not created`);
-      ids.push(a.id);
-      const d = deltas.get(a.id) ?? { account: a, delta: 0n };
-      d.delta += e.direction === a.normal ? e.amount : -e.amount;
-      deltas.set(a.id, d);
+      ids.push(String(a.id));
+      directions.push(e.direction);
+      amounts.push(e.amount.toString());
     }
-    const bal = [...deltas.values()]
-      .filter((d) => d.delta !== 0n)
-      .sort((x, y) => x.account.id - y.account.id);
     return [
       newId('ltx'),
       n.key,
@@ -262,12 +258,9 @@ export function createLedgerCore({ db }: { db: Db }) {
       n.sourceKind,
       n.sourceId,
       n.providerObjectId,
-      ids.map(String),
-      n.entries.map((e) => e.direction),
-      n.entries.map((e) => e.amount.toString()),
-      bal.map((d) => String(d.account.id)),
-      bal.map((d) => (d.account.noOverdraft ? 0 : BUSY_SLOT)),
-      bal.map((d) => d.delta.toString()),
+      ids,
+      directions,
+      amounts,
     ];
   }
 
@@ -290,7 +283,7 @@ export function createLedgerCore({ db }: { db: Db }) {
     let row: { transaction_id: string; body_hash: string; replayed: boolean };
     try {
       [row] = await tx.query(
-        'SELECT * FROM ledger_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)',
+        'SELECT * FROM ledger_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
         postArgs(n, accts),
         'ledger_post',
       );
@@ -306,7 +299,7 @@ export function createLedgerCore({ db }: { db: Db }) {
    */
   async function postMany(tx: Tx, inputs: PostInput[]): Promise<PostResult[]> {
     if (inputs.length <= 1) return Promise.all(inputs.map((i) => post(tx, i)));
-    // 15 parameters each: chunks stay far below PostgreSQL's 65,535 and reuse a few prepared statements.
+    // 12 parameters each: chunks stay far below PostgreSQL's 65,535 and reuse a few prepared statements.
     if (inputs.length > POST_MANY_CHUNK) {
       const out: PostResult[] = [];
       for (let i = 0; i < inputs.length; i += POST_MANY_CHUNK)
@@ -326,7 +319,7 @@ export function createLedgerCore({ db }: { db: Db }) {
     const sql = ns
       .map(
         (_, i) =>
-          `SELECT * FROM ledger_post(${Array.from({ length: 15 }, (_, j) => `$${i * 15 + j + 1}`).join(', ')})`,
+          `SELECT * FROM ledger_post(${Array.from({ length: 12 }, (_, j) => `$${i * 12 + j + 1}`).join(', ')})`,
       )
       .join(' UNION ALL ');
     let rows: Array<{ transaction_id: string; body_hash: string; replayed: boolean }>;
