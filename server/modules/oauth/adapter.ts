@@ -12,11 +12,12 @@ import type { Db, Tx } from '../../db/index.ts';
  * - refresh tokens remember the token they were rotated into, which is what
  *   the grace window needs (see `find`).
  *
- * A refresh at the token endpoint costs three statements here: the presented
- * token is read with its grant (the provider's `Grant.find` then reads the
- * request's copy); its consumption and the saving of its replacement are
- * held back and written together with the access token's link, in one
- * statement that only succeeds while the presented token is still unused
+ * A refresh at the token endpoint costs two statements here, or one: the
+ * presented token is read with its grant (the provider's `Grant.find` then
+ * reads the request's copy), unless this process issued it (`issued`); its
+ * consumption and the saving of its replacement are held back and written
+ * together with the access token's link, in one statement that only succeeds
+ * while the presented token is still there, unused, and its grant too
  * (`flushRotation`); so two concurrent refreshes of one token still cannot
  * both win, and nothing of a refresh that fails half-way is written.
  */
@@ -33,7 +34,7 @@ export interface OAuthRequestState {
   ip?: string | null;
   requestId?: string | null;
   /** The grant read together with the presented refresh token (token endpoint). */
-  grant?: { id: string; payload: Record<string, any> | undefined };
+  grant?: { id: string; payload: Record<string, any> | undefined; json?: string };
   /** A refresh token's consumption held back until its replacement is written with it. */
   consumePending?: boolean;
   /** The presented refresh token was one this process issued, read from its memory (see `issued`). */
@@ -101,17 +102,17 @@ export function createAdapterFactory(deps: AdapterDeps) {
    * carries the refresh token's own scopes, which the grant held already.
    */
   const issued = new Map<string, { payload: string; grantId: string; grant: string; until: number }>();
-  function remember(id: string, payload: Record<string, any>, grantId: string, grant: Record<string, any>) {
+  function remember(id: string, payload: string, exp: unknown, grantId: string, grant: string) {
     if (issued.size >= ISSUED_MAX) issued.delete(issued.keys().next().value as string);
-    const exp = typeof payload.exp === 'number' ? payload.exp * 1000 : Date.now() + 3600_000;
-    issued.set(id, { payload: JSON.stringify(payload), grantId, grant: JSON.stringify(grant), until: exp });
+    const until = typeof exp === 'number' ? exp * 1000 : Date.now() + 3600_000;
+    issued.set(id, { payload, grantId, grant, until });
   }
   function recall(id: string, state: OAuthRequestState): Record<string, any> | undefined {
     const hit = issued.get(id);
     if (!hit) return undefined;
     issued.delete(id);
     if (hit.until <= Date.now()) return undefined;
-    state.grant = { id: hit.grantId, payload: JSON.parse(hit.grant) };
+    state.grant = { id: hit.grantId, payload: JSON.parse(hit.grant), json: hit.grant };
     state.fromMemory = id;
     return JSON.parse(hit.payload);
   }
@@ -372,6 +373,7 @@ export function createAdapterFactory(deps: AdapterDeps) {
     const next = state.pendingRefresh!;
     state.pendingRefresh = undefined;
     state.consumePending = false;
+    const payload = JSON.stringify(next.payload);
     const [row] = await db.query(
       `WITH used AS (
          UPDATE oauth_payloads SET consumed_at = now(), replaced_by = $2
@@ -386,15 +388,7 @@ export function createAdapterFactory(deps: AdapterDeps) {
          $6, to_timestamp($7)
        FROM used
        RETURNING id`,
-      [
-        state.rotatedFrom,
-        next.id,
-        JSON.stringify(next.payload),
-        next.grantId,
-        next.expiresIn,
-        jti,
-        accessExpiresAt,
-      ],
+      [state.rotatedFrom, next.id, payload, next.grantId, next.expiresIn, jti, accessExpiresAt],
       'oauth_rotate_refresh',
     );
     if (!row) {
@@ -403,7 +397,13 @@ export function createAdapterFactory(deps: AdapterDeps) {
       throw new errors.InvalidGrant('refresh token already used');
     }
     if (next.grantId && state.grant?.id === next.grantId && state.grant.payload)
-      remember(next.id, next.payload, next.grantId, state.grant.payload);
+      remember(
+        next.id,
+        payload,
+        next.payload.exp,
+        next.grantId,
+        state.grant.json ?? JSON.stringify(state.grant.payload),
+      );
   }
 
   /**

@@ -21,14 +21,15 @@ export const CLIENT_AUTH_PATHS = new Set([
   '/oauth/token/introspection',
 ]);
 
-const internalSecrets = new Map<string, string>();
+const internalSecrets = new Map<string, Map<string, string>>();
 export function internalClientSecret(secret: string, clientId: string): string {
-  const key = `${secret.length}:${secret}:${clientId}`;
-  let value = internalSecrets.get(key);
+  let bySecret = internalSecrets.get(secret);
+  if (!bySecret) internalSecrets.set(secret, (bySecret = new Map()));
+  let value = bySecret.get(clientId);
   if (value === undefined) {
     value = createHmac('sha256', secret).update(`plaza-oauth-client:${clientId}`).digest('base64url');
-    if (internalSecrets.size >= 10_000) internalSecrets.clear();
-    internalSecrets.set(key, value);
+    if (bySecret.size >= 10_000) bySecret.clear();
+    bySecret.set(clientId, value);
   }
   return value;
 }
