@@ -24,7 +24,10 @@ export const CLIENT_AUTH_PATHS = new Set([
 const internalSecrets = new Map<string, Map<string, string>>();
 export function internalClientSecret(secret: string, clientId: string): string {
   let bySecret = internalSecrets.get(secret);
-  if (!bySecret) internalSecrets.set(secret, (bySecret = new Map()));
+  if (!bySecret) {
+    bySecret = new Map();
+    internalSecrets.set(secret, bySecret);
+  }
   let value = bySecret.get(clientId);
   if (value === undefined) {
     value = createHmac('sha256', secret).update(`plaza-oauth-client:${clientId}`).digest('base64url');
