@@ -184,4 +184,62 @@ describe('waking the dispatchers of other processes', () => {
       await database.drop();
     }
   });
+
+  it('the next batch is leased and handed over while the previous one is still being marked dispatched', async () => {
+    const database = await createTestDatabase();
+    const core = await createCore(testConfig({ PLAZA_JOBS_POLL_MS: '60000' }), { db: database.db });
+    const { db } = core;
+    const query = db.query;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let held = 0;
+    // Every "mark dispatched" waits at the gate until the test opens it.
+    db.query = (async (text: string, ...rest: unknown[]) => {
+      if (text.startsWith('UPDATE events SET dispatched_at')) {
+        held++;
+        await gate;
+      }
+      return (query as (...a: unknown[]) => Promise<unknown>).call(db, text, ...rest);
+    }) as typeof db.query;
+    try {
+      const seen = new Set<string>();
+      core.events.registerType(TestHappened);
+      core.events.subscribe({
+        name: 'gate-recorder',
+        types: ['test.happened'],
+        handler: async (e) => void seen.add(e.id),
+        handleBatch: async (list) => {
+          for (const e of list) seen.add(e.id);
+        },
+      });
+      await core.startWorkers();
+      const emit = (n: number) => db.transaction((tx) => core.events.emit(tx, null, 'test.happened', { n }));
+      const first = await emit(1);
+      await until(() => seen.has(first) && held === 1);
+      const second = await emit(2);
+      await until(() => seen.has(second));
+      expect(held).toBe(2);
+      const pending = await query.call(
+        db,
+        'SELECT id FROM events WHERE dispatched_at IS NULL AND dispatch_lease_until > now() ORDER BY id',
+      );
+      expect(pending.map((r) => r.id)).toEqual([first, second]);
+      release();
+      // Stopping waits for the marks.
+      await core.events.stop();
+      const marked = await query.call(
+        db,
+        'SELECT count(*)::int AS n FROM events WHERE dispatched_at IS NOT NULL',
+      );
+      expect(marked[0].n).toBe(2);
+      expect(seen.size).toBe(2);
+    } finally {
+      release();
+      db.query = query;
+      await core.close(1000);
+      await database.drop();
+    }
+  });
 });

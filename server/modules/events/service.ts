@@ -140,8 +140,39 @@ export function createEventsService({
     await sub.handler(toEvent(row));
   }
 
-  /** One pass: lease a batch of undispatched events, hand them to subscribers, mark them. */
-  async function dispatchPending(batch = BATCH): Promise<number> {
+  /** Hands a leased batch to one subscriber: its batch handler, else (or when that throws) a job per event. */
+  async function handOver(sub: Subscriber, list: PlazaEvent[]): Promise<void> {
+    const wanted = sub.types === '*' ? list : list.filter((e) => (sub.types as string[]).includes(e.type));
+    if (wanted.length === 0) return;
+    if (sub.handleBatch) {
+      try {
+        await sub.handleBatch(wanted);
+        return;
+      } catch (err) {
+        log.warn({ err, subscriber: sub.name }, 'batch event handler failed; queuing its events one by one');
+      }
+    }
+    // The job id makes a re-dispatch after a crash a no-op while the first job exists.
+    for (const event of wanted)
+      await jobs.enqueue(
+        DELIVER_JOB,
+        { eventId: event.id, subscriber: sub.name },
+        { jobId: `${event.id}.${sub.name}` },
+      );
+  }
+
+  // Marks still being written by the loop (stop waits for them).
+  const marking = new Set<Promise<void>>();
+
+  /**
+   * One pass: lease a batch of undispatched events, hand them to every
+   * subscriber (side by side), mark them dispatched. `markLater` (the loop)
+   * returns once they are handed over and marks them meanwhile, so the next
+   * batch's lease does not wait for it: the batch stays leased until then,
+   * and if the mark fails its lease runs out and the batch comes again
+   * (subscribers are idempotent, as after a crash).
+   */
+  async function dispatchPending(batch = BATCH, opts: { markLater?: boolean } = {}): Promise<number> {
     const rows = await db.query(
       `UPDATE events SET dispatch_lease_until = now() + interval '${LEASE_SECONDS} seconds'
        WHERE id IN (SELECT id FROM events WHERE dispatched_at IS NULL
@@ -153,33 +184,26 @@ export function createEventsService({
     );
     if (rows.length === 0) return 0;
     const list = rows.map(toEvent).sort((a, b) => (a.id < b.id ? -1 : 1));
-    for (const sub of subscribers.values()) {
-      const wanted = sub.types === '*' ? list : list.filter((e) => (sub.types as string[]).includes(e.type));
-      if (wanted.length === 0) continue;
-      if (sub.handleBatch) {
-        try {
-          await sub.handleBatch(wanted);
-          continue;
-        } catch (err) {
+    await Promise.all([...subscribers.values()].map((sub) => handOver(sub, list)));
+    const mark = db
+      .query(
+        'UPDATE events SET dispatched_at = now(), dispatch_lease_until = NULL WHERE id = ANY($1)',
+        [list.map((e) => e.id)],
+        'events.dispatched',
+      )
+      .then(() => {});
+    if (!opts.markLater) await mark;
+    else {
+      const tracked = mark
+        .catch((err) =>
           log.warn(
-            { err, subscriber: sub.name },
-            'batch event handler failed; queuing its events one by one',
-          );
-        }
-      }
-      // The job id makes a re-dispatch after a crash a no-op while the first job exists.
-      for (const event of wanted)
-        await jobs.enqueue(
-          DELIVER_JOB,
-          { eventId: event.id, subscriber: sub.name },
-          { jobId: `${event.id}.${sub.name}` },
-        );
+            { err },
+            'events: marking a batch dispatched failed; it comes again when its lease runs out',
+          ),
+        )
+        .finally(() => marking.delete(tracked));
+      marking.add(tracked);
     }
-    await db.query(
-      'UPDATE events SET dispatched_at = now(), dispatch_lease_until = NULL WHERE id = ANY($1)',
-      [list.map((e) => e.id)],
-      'events.dispatched',
-    );
     return rows.length;
   }
 
@@ -194,7 +218,7 @@ export function createEventsService({
       try {
         // A part batch leaves nothing behind: what commits later announces itself (`again`), so
         // no empty pass follows each batch.
-        while ((await dispatchPending(BATCH)) === BATCH && !stopped) {}
+        while ((await dispatchPending(BATCH, { markLater: true })) === BATCH && !stopped) {}
       } catch (err) {
         log.error({ err }, 'event dispatch failed; will retry');
       }
@@ -327,6 +351,7 @@ export function createEventsService({
       clearTimeout(timer);
       await (await listening)?.();
       await running;
+      await Promise.all(marking);
     },
   };
 }
