@@ -35,11 +35,20 @@ if (process.argv.includes('--build-web-if-stale')) {
     process.exit(1);
   });
 }
-const { createApp } = await import('./app.ts');
-const { createCore } = await import('./core.ts');
-const { seedDemo } = await import('./seed/index.ts');
-const { copyDemoTemplate, finishDemoCopy } = await import('./seed/template.ts');
-const { coreMigrationSources } = await import('./modules/index.ts');
+// One load for the rest, so that the module loader reads the files of all of them at once.
+const [
+  { createApp },
+  { createCore },
+  { seedDemo },
+  { copyDemoTemplate, finishDemoCopy },
+  { coreMigrationSources },
+] = await Promise.all([
+  import('./app.ts'),
+  import('./core.ts'),
+  import('./seed/index.ts'),
+  import('./seed/template.ts'),
+  import('./modules/index.ts'),
+]);
 
 /**
  * Process entry: config -> core (database, migrations, plugins) -> HTTP
@@ -64,6 +73,33 @@ async function main() {
   }
 
   let server: ReturnType<typeof createServer> | undefined;
+  let workersStarting: Promise<void> | undefined;
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining');
+    const deadline = setTimeout(() => {
+      log.error('drain timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 5000);
+    deadline.unref();
+    if (server) {
+      const closed = new Promise((resolve) => server!.close(resolve));
+      server.closeIdleConnections();
+      await closed;
+    }
+    // Workers still starting (a signal right after listening) finish starting, then stop as usual.
+    await workersStarting?.catch(() => {});
+    await core.close(config.shutdownTimeoutMs);
+    await db?.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  // Before listening: a signal once requests can arrive drains them, even while the workers start.
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
   if (config.role !== 'worker') {
     const app = createApp(core);
     server = createServer(app.callback());
@@ -80,33 +116,11 @@ async function main() {
       'Plaza API listening',
     );
   }
-  if (config.role !== 'api') {
-    await core.startWorkers();
+  if (config.role !== 'api' && !stopping) {
+    workersStarting = core.startWorkers();
+    await workersStarting;
     log.info({ jobs: core.jobs.kind }, 'Plaza workers running');
   }
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'draining');
-    const deadline = setTimeout(() => {
-      log.error('drain timed out; exiting');
-      process.exit(1);
-    }, config.shutdownTimeoutMs + 5000);
-    deadline.unref();
-    if (server) {
-      const closed = new Promise((resolve) => server!.close(resolve));
-      server.closeIdleConnections();
-      await closed;
-    }
-    await core.close(config.shutdownTimeoutMs);
-    await db?.close();
-    log.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 main().catch((err) => {

@@ -1,11 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import pg from 'pg';
 import { createNotifier } from './listen.ts';
 import type { MigrationSource } from './migrate.ts';
 import { seedFromTemplate } from './pglite-template.ts';
+import { startPgliteWorker } from './pglite-worker.ts';
 
 export type Row = Record<string, any>;
 
@@ -140,10 +140,11 @@ export async function openPglite(
     mkdirSync(path.dirname(dataDir), { recursive: true });
     copied = (await seedFromTemplate(dataDir, opts.migrations)) === 'copied';
   }
-  const lite = await PGlite.create(dataDir, { parsers: { [pgliteTypes.INT8]: (v: string) => Number(v) } });
+  // In a worker thread (pglite-worker.ts): its start and its statements run beside this thread.
+  const lite = await startPgliteWorker(dataDir);
   // The template's migrations were applied when it was built; this installation got them now.
   if (copied && opts.migrations) await lite.exec('UPDATE plaza_migrations SET applied_at = now()');
-  const raw: RawQuery = async (text, params) => (await lite.query<Row>(text, params)).rows;
+  const raw: RawQuery = (text, params) => lite.query(text, params);
   // PGlite is one connection: transactions must not interleave with other queries,
   // so every statement outside a transaction waits behind the running one. A statement
   // sent through `db` from inside a transaction's own callback would wait for itself;
@@ -158,7 +159,7 @@ export async function openPglite(
   };
   const serialRaw: RawQuery = (text, params) => serial(() => raw(text, params));
   // PGlite: one connection, in process; `prepare` is ignored (raw drops it).
-  const exec = async (script: string) => void (await lite.exec(script));
+  const exec = (script: string) => lite.exec(script);
   return {
     kind: 'pglite',
     ...queryable(serialRaw, (script) => serial(() => exec(script))),

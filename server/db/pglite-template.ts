@@ -11,7 +11,6 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
 import { type MigrationSource, readMigrations, runMigrations } from './migrate.ts';
 
 /**
@@ -82,6 +81,8 @@ export async function ensureTemplate(migrations?: MigrationSource[]): Promise<st
   const base = templateDir();
   if (!isCluster(base))
     await buildAt(base, async (into) => {
+      // initdb; loaded here only, as a start that finds the template never needs PGlite on this thread.
+      const { PGlite } = await import('@electric-sql/pglite');
       const lite = await PGlite.create(into);
       await lite.close();
     });

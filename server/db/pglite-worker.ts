@@ -1,0 +1,128 @@
+import { Worker } from 'node:worker_threads';
+
+/**
+ * PGlite (Postgres compiled to WebAssembly) in a worker thread. Its start
+ * (WebAssembly instantiation, the postgres backend's own start, the first
+ * catalog reads) and every statement then run beside the main thread instead
+ * of on it: on a restart the cluster opens while the server's code loads,
+ * and at run time a long statement no longer stalls HTTP. The main thread
+ * keeps the ordering rules (one statement at a time, transactions not
+ * interleaved: server/db/index.ts); the worker runs what it is sent, in order.
+ *
+ * The worker is plain JavaScript evaluated from this string, so that it
+ * needs no TypeScript stripping of its own.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+// PGlite's own JavaScript from Node's compile cache, as on the main thread (server/main.ts).
+require('node:module').enableCompileCache?.();
+const plain = (err) => {
+  const out = { message: String(err && err.message ? err.message : err), name: err && err.name };
+  if (err && typeof err === 'object') for (const [k, v] of Object.entries(err)) if (v === undefined || typeof v !== 'function') out[k] = v;
+  return out;
+};
+(async () => {
+  let lite;
+  try {
+    const { PGlite } = await import(workerData.pgliteUrl);
+    // BIGINT (type 20) as JS numbers, as on PostgreSQL (server/db/index.ts).
+    lite = await PGlite.create(workerData.dataDir, {
+      parsers: { 20: (v) => Number(v) },
+      startParams: [...PGlite.defaultStartParams, ...workerData.settings.flatMap((s) => ['-c', s])],
+    });
+  } catch (err) {
+    parentPort.postMessage({ id: 0, error: plain(err) });
+    return;
+  }
+  parentPort.postMessage({ id: 0 });
+  parentPort.on('message', async ({ id, op, text, params }) => {
+    try {
+      if (op === 'query') parentPort.postMessage({ id, rows: (await lite.query(text, params)).rows });
+      else if (op === 'exec') { await lite.exec(text); parentPort.postMessage({ id }); }
+      else if (op === 'close') { await lite.close(); parentPort.postMessage({ id }); }
+    } catch (err) {
+      parentPort.postMessage({ id, error: plain(err) });
+    }
+  });
+})();
+`;
+
+/**
+ * Settings for the embedded cluster on top of the data folder's postgresql.conf.
+ * shared_buffers: PGlite's initdb writes 128MB, which its WebAssembly memory
+ * zeroes at every start (memset was 18% of PGlite's start in a CPU profile;
+ * 2-5% at 32MB). 32MB (4,096 pages) holds an embedded installation's hot data,
+ * and a page read beyond it comes from the OS page cache.
+ */
+const SETTINGS = ['shared_buffers=32MB'];
+
+type Row = Record<string, any>;
+
+export interface PgliteConnection {
+  query(text: string, params?: unknown[]): Promise<Row[]>;
+  exec(script: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An Error on this thread with the worker's error's fields (code, detail, constraint ...). */
+function revive(e: Record<string, unknown>): Error {
+  const { message, name, stack: _stack, ...fields } = e;
+  const err = Object.assign(new Error(String(message)), fields);
+  if (typeof name === 'string' && name !== 'Error') Object.defineProperty(err, 'name', { value: name });
+  return err;
+}
+
+/** Starts PGlite on `dataDir` (undefined: in memory) in a worker; resolves once it answers. */
+export function startPgliteWorker(dataDir?: string): Promise<PgliteConnection> {
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { dataDir, settings: SETTINGS, pgliteUrl: import.meta.resolve('@electric-sql/pglite') },
+  });
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  let failure: Error | undefined;
+  let closed = false;
+  const failAll = (err: Error) => {
+    failure ??= err;
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+  worker.on('error', (err) => failAll(err));
+  worker.on('exit', (code) => failAll(new Error(`the PGlite worker exited (code ${code})`)));
+  worker.on('message', (m: { id: number; rows?: Row[]; error?: Record<string, unknown> }) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    // Idle, the worker does not keep the process alive (as PGlite in this thread did not).
+    if (pending.size === 0) worker.unref();
+    if (m.error) p.reject(revive(m.error));
+    else p.resolve(m.rows);
+  });
+  const call = <T>(op: string, text?: string, params?: unknown[], id = nextId++): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      if (failure) return reject(failure);
+      pending.set(id, { resolve, reject });
+      worker.ref();
+      if (id !== 0) worker.postMessage({ id, op, text, params });
+    });
+  const connection: PgliteConnection = {
+    query: (text, params) => call<Row[]>('query', text, params),
+    exec: async (script) => void (await call('exec', script)),
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        await call('close');
+      } finally {
+        await worker.terminate();
+      }
+    },
+  };
+  return call<void>('ready', undefined, undefined, 0).then(
+    () => connection,
+    async (err: Error) => {
+      await worker.terminate();
+      throw err;
+    },
+  );
+}
