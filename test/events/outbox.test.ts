@@ -221,7 +221,7 @@ describe('waking the dispatchers of other processes', () => {
       const second = await emit(2);
       await until(() => seen.has(second));
       expect(held).toBe(2);
-      const pending = await query.call(
+      const pending = await query.call<Db, [string], Promise<Array<{ id: string }>>>(
         db,
         'SELECT id FROM events WHERE dispatched_at IS NULL AND dispatch_lease_until > now() ORDER BY id',
       );
@@ -229,7 +229,7 @@ describe('waking the dispatchers of other processes', () => {
       release();
       // Stopping waits for the marks.
       await core.events.stop();
-      const marked = await query.call(
+      const marked = await query.call<Db, [string], Promise<Array<{ n: number }>>>(
         db,
         'SELECT count(*)::int AS n FROM events WHERE dispatched_at IS NOT NULL',
       );
