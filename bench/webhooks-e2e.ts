@@ -10,12 +10,19 @@
  * to the webhook's arrival at the receiver.
  *
  * 1. Light load: BENCH_E2E_LIGHT contacts, one at a time (10 ms apart).
- * 2. BENCH_E2E_RATE creates/s for BENCH_E2E_SECONDS s, open loop.
+ * 2. BENCH_E2E_RATE creates/s for BENCH_E2E_SECONDS s, open loop over a
+ *    keep-alive pool of 64 connections; answer times count from when each
+ *    create was due, and "reached" is creates answered per second.
  * The baseline in the same run is the API's own answer time for the same
- * creates (what a webhook can at best add nothing to).
+ * creates (what a webhook can at best add nothing to). For a shared machine,
+ * where latencies swing with other load, it also prints the CPU each process
+ * spent per create (API, worker, PostgreSQL backends, this client), NOTIFYs
+ * per create, and where the loaded latency goes (commit -> webhook message
+ * written -> first attempt -> received).
  *
  *   npm run bench -- webhooks-e2e      (also run by `npm run bench -- webhooks`)
  *   BENCH_REDIS_URL=redis://127.0.0.1:6379 BENCH_E2E_LIGHT=150 BENCH_E2E_RATE=300 BENCH_E2E_SECONDS=5
+ *   BENCH_E2E_CPU_PROF=/tmp/prof   both Plaza processes write a V8 CPU profile there
  */
 import { execSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
