@@ -77,12 +77,11 @@ beforeAll(async () => {
     "SELECT account_id FROM installations WHERE app_id = $1 AND status = 'active' LIMIT 1",
     [app.appId],
   );
-  await plaza.core.installations.uninstall({
-    accountId: first.account_id,
-    appId: app.appId,
-    actor: SYSTEM_ACTOR,
-    reason: 'uninstalled_by_account',
-  });
+  await plaza.core.oauth.uninstallInstallation(
+    { accountId: first.account_id, appId: app.appId },
+    SYSTEM_ACTOR,
+    'uninstalled_by_account',
+  );
   await waitFor('live events counted', async () => {
     const d = await dashboard('range=7d');
     return (

@@ -236,11 +236,11 @@ describe('webhooks in the web app', () => {
       await shown.getByText('Harbor Cafe').waitFor();
 
       // Harbor Cafe uninstalls the app: its id stays on the endpoint, and in the form, until Dev unchecks it.
-      await plaza.core.installations.uninstall({
-        accountId: cafe.org.id,
-        appId: app.appId,
-        actor: olive.actor,
-      });
+      await plaza.core.oauth.uninstallInstallation(
+        { accountId: cafe.org.id, appId: app.appId },
+        olive.actor,
+        'uninstalled_by_account',
+      );
       await page.reload();
       await shown.getByText('(no longer installed)').waitFor();
       await shown.getByText(cafeInstallationId).waitFor();

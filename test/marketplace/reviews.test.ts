@@ -108,11 +108,11 @@ describe('ratings and reviews', () => {
     // Once installed it may; once uninstalled, no more edits.
     await installListing(plaza, account.id, app.listing, who.user.id);
     await putReview(who, account.id, app.slug, { rating: 4 }).expect(200);
-    await plaza.core.installations.uninstall({
-      accountId: account.id,
-      appId: app.listing.appId,
-      actor: SYSTEM_ACTOR,
-    });
+    await plaza.core.oauth.uninstallInstallation(
+      { accountId: account.id, appId: app.listing.appId },
+      SYSTEM_ACTOR,
+      'uninstalled_by_account',
+    );
     const after = await putReview(who, account.id, app.slug, { rating: 1 }).expect(403);
     expect(after.body.detail).toContain('has not installed');
     expect((await page(app.slug)).rating).toEqual({ average: 4, count: 1 });
@@ -296,22 +296,23 @@ describe('installations', () => {
     const dev = await createOrg(who, 'developer');
     await who.agent.get(`/v1/organizations/${dev.id}/installations`).expect(403);
 
-    await plaza.core.installations.uninstall({
-      accountId: account.id,
-      appId: app.listing.appId,
-      actor: SYSTEM_ACTOR,
-    });
+    await plaza.core.oauth.uninstallInstallation(
+      { accountId: account.id, appId: app.listing.appId },
+      SYSTEM_ACTOR,
+      'uninstalled_by_account',
+    );
     expect(await plaza.core.installations.isActive(account.id, app.listing.appId)).toBe(false);
     expect(
       (await who.agent.get(`/v1/organizations/${account.id}/installations`).expect(200)).body.data,
     ).toEqual([]);
-    await expect(
-      plaza.core.installations.uninstall({
-        accountId: account.id,
-        appId: app.listing.appId,
-        actor: SYSTEM_ACTOR,
-      }),
-    ).rejects.toMatchObject({ status: 404 });
+    // Nothing active is left to close.
+    expect(
+      await plaza.core.oauth.uninstallInstallation(
+        { accountId: account.id, appId: app.listing.appId },
+        SYSTEM_ACTOR,
+        'uninstalled_by_account',
+      ),
+    ).toBeUndefined();
     // Installing again opens a new installation.
     const again = await installListing(plaza, account.id, app.listing, who.user.id);
     expect(again.id).not.toBe(inst.id);

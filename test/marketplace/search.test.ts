@@ -428,11 +428,11 @@ describe('app page', () => {
     const second = newId('acct');
     await installListing(plaza, second, l);
     await waitForInstallCount(plaza, 'echidna-chat', 2);
-    await plaza.core.installations.uninstall({
-      accountId: early,
-      appId: l.appId,
-      actor: { userId: null, email: null, platformRole: null, ip: null, requestId: null },
-    });
+    await plaza.core.oauth.uninstallInstallation(
+      { accountId: early, appId: l.appId },
+      { userId: null, email: null, platformRole: null, ip: null, requestId: null },
+      'uninstalled_by_account',
+    );
     await waitForInstallCount(plaza, 'echidna-chat', 1);
     // Delivery is at least once: the same event again changes nothing.
     await plaza.core.marketplace.recountInstalls(l.appId);

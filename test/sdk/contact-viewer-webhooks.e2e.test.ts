@@ -206,11 +206,11 @@ describe('the contact viewer receiving webhooks from a running Plaza', () => {
 
   it("uninstalled on Plaza's side: app.uninstalled makes the app forget the installation's tokens", async () => {
     const installationId = viewer.installations.get(shop.org.id)!.installationId;
-    await plaza.core.installations.uninstall({
-      accountId: shop.org.id,
-      appId: app.appId,
-      actor: owner.actor,
-    });
+    await plaza.core.oauth.uninstallInstallation(
+      { accountId: shop.org.id, appId: app.appId },
+      owner.actor,
+      'uninstalled_by_account',
+    );
     const gone = await shownWhen('app.uninstalled shown', (w) => w.type === 'app.uninstalled');
     expect(gone).toMatchObject({
       accountId: shop.org.id,

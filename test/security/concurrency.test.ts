@@ -1,6 +1,6 @@
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PlazaError } from '../../server/errors.ts';
+import { notFound, PlazaError } from '../../server/errors.ts';
 import { completeApp, type Developer, developer } from '../helpers/apps.ts';
 import { race, raceHttp } from '../helpers/concurrency.ts';
 import { startPlaza, type TestPlaza } from '../helpers/plaza.ts';
@@ -84,9 +84,16 @@ describe('installations', () => {
     const owner = await person(plaza);
     const acct = await account(plaza, owner);
     const install = installer(owner, acct);
+    // Closing when nothing is active answers undefined: not an uninstall.
     const uninstall = () =>
       settle(
-        plaza.core.installations.uninstall({ accountId: acct.org.id, appId: app.appId, actor: owner.actor }),
+        plaza.core.oauth
+          .uninstallInstallation(
+            { accountId: acct.org.id, appId: app.appId },
+            owner.actor,
+            'uninstalled_by_account',
+          )
+          .then((inst) => inst ?? Promise.reject(notFound('installation'))),
       );
     await install();
     const { a, b } = await race(5, install, uninstall);

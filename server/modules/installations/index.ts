@@ -10,7 +10,6 @@ export { InstallationSchema, InstalledAppSchema } from './schemas.ts';
 export type {
   CreateInstallationInput,
   Installation,
-  UninstallInput,
   UninstallTarget,
 } from './service.ts';
 

@@ -32,15 +32,14 @@ export interface CreateInstallationInput {
   grantId?: string;
 }
 
-export interface UninstallInput {
-  accountId: string;
-  appId: string;
-  actor: Actor;
-  reason?: string;
-}
-
-/** Which active installation to close: by id (within an account when given), or by its OAuth grant. */
-export type UninstallTarget = { installationId: string; accountId?: string } | { grantId: string };
+/**
+ * Which active installation to close: by id (within an account when given), by the
+ * account and app, or by its OAuth grant.
+ */
+export type UninstallTarget =
+  | { installationId: string; accountId?: string }
+  | { accountId: string; appId: string }
+  | { grantId: string };
 
 const toInstallation = (r: any): Installation => ({
   id: r.id,
@@ -151,23 +150,12 @@ export function createInstallationsService(deps: {
       });
     },
 
-    /** Closes the account's active installation of the app; emits `app.uninstalled`. 404 when none. */
-    async uninstall(input: UninstallInput, tx?: Tx): Promise<Installation> {
-      return inTx(tx, async (t) => {
-        const row = await t.maybeOne(
-          `UPDATE installations SET status = 'uninstalled', uninstalled_at = now(), uninstalled_by = $3
-           WHERE account_id = $1 AND app_id = $2 AND status = 'active' RETURNING *`,
-          [input.accountId, input.appId, input.actor.userId],
-        );
-        if (!row) throw notFound('installation');
-        return closed(t, row, input.actor, input.reason);
-      });
-    },
-
     /**
-     * Closes an active installation found by id or by OAuth grant (the OAuth
-     * module revokes the grant in the same transaction). Returns undefined when
-     * there is no such active installation.
+     * Closes an active installation found by id, account and app, or OAuth grant.
+     * Only the OAuth module calls it, and revokes the grant and its tokens in the
+     * same transaction (there is deliberately no way to close an installation
+     * that leaves its tokens working). Returns undefined when there is no such
+     * active installation.
      */
     async uninstallWhere(
       target: UninstallTarget,
@@ -182,11 +170,17 @@ export function createInstallationsService(deps: {
                WHERE grant_id = $1 AND status = 'active' RETURNING *`,
               [target.grantId, actor.userId],
             )
-          : await tx.maybeOne(
-              `UPDATE installations SET status = 'uninstalled', uninstalled_at = now(), uninstalled_by = $3
+          : 'appId' in target
+            ? await tx.maybeOne(
+                `UPDATE installations SET status = 'uninstalled', uninstalled_at = now(), uninstalled_by = $3
+                 WHERE account_id = $1 AND app_id = $2 AND status = 'active' RETURNING *`,
+                [target.accountId, target.appId, actor.userId],
+              )
+            : await tx.maybeOne(
+                `UPDATE installations SET status = 'uninstalled', uninstalled_at = now(), uninstalled_by = $3
                WHERE id = $1 AND ($2::text IS NULL OR account_id = $2) AND status = 'active' RETURNING *`,
-              [target.installationId, target.accountId ?? null, actor.userId],
-            );
+                [target.installationId, target.accountId ?? null, actor.userId],
+              );
       return row ? closed(tx, row, actor, reason) : undefined;
     },
 

@@ -568,12 +568,12 @@ export async function createOAuthService(deps: OAuthDeps) {
     },
 
     /**
-     * Uninstalls an installation for anyone who already proved the right to
-     * (the app itself on an app route, with its installation token). Undefined
-     * when it is not active.
+     * Uninstalls an installation (by id, or by account and app) for anyone who
+     * already proved the right to: the app itself on an app route with its
+     * installation token, or the platform. Undefined when it is not active.
      */
     uninstallInstallation: (
-      target: { installationId: string; accountId?: string },
+      target: Exclude<UninstallTarget, { grantId: string }>,
       actor: Actor,
       reason: UninstallReason = 'uninstalled_by_app',
     ) => revokeInstallation(target, actor, reason),
