@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   authorizationUrl,
   bearer,
@@ -289,6 +289,28 @@ describe('who may call', () => {
     const res = await plaza.http.get('/v1/contacts').set(bearer(set.access_token)).expect(401);
     expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
     expect(res.body.detail).toContain('invalid, expired or revoked');
+  });
+
+  it('a token accepted before is refused once it has expired (verified tokens are kept per process)', async () => {
+    const late = await person(plaza, 'Lena Late');
+    const hut = (await account(plaza, late, 'Beach Hut')).org;
+    const config = await relyingParty(plaza, reader);
+    const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
+    const set = await exchange(
+      config,
+      await installByConsent(plaza, browserAgent(plaza), start, late, hut.id),
+      start,
+    );
+    await plaza.http.get('/v1/contacts').set(bearer(set.access_token)).expect(200);
+    await plaza.http.get('/v1/contacts').set(bearer(set.access_token)).expect(200);
+    // Only the clock moves: a day on, far past the token's lifetime.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 86_400_000 });
+    try {
+      const res = await plaza.http.get('/v1/contacts').set(bearer(set.access_token)).expect(401);
+      expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -60,6 +60,9 @@ export interface VerifiedAccessToken {
   scopes: string[];
 }
 
+/** Access tokens kept verified per process (oldest dropped first). */
+const VERIFIED_TOKENS_KEPT = 10_000;
+
 export type UninstallReason =
   | 'uninstalled_by_account'
   | 'uninstalled_by_app'
@@ -121,6 +124,11 @@ export async function createOAuthService(deps: OAuthDeps) {
   const resource = apiResourceOf(config);
   const keys = await loadSigningKeys(db, secret);
   const jwks = createLocalJWKSet({ keys: keys.publicJwks as any });
+  // Access tokens whose signature, audience and type were checked, by the exact token
+  // string: an app sends the same token on every call for its lifetime, and the ES256
+  // check was the largest cost of an app API request (170-240 us). The keys above never
+  // change while the process runs; expiry, issuer and revocations are checked on every call.
+  const verifiedTokens = new Map<string, Record<string, unknown>>();
   const views = createViews();
   // White-label: one plugin may theme the OAuth pages per domain or per account.
   const themes = deps.extensions.define('oauth.theme', {
@@ -522,17 +530,27 @@ export async function createOAuthService(deps: OAuthDeps) {
      */
     async verifyAccessToken(token: string): Promise<VerifiedAccessToken | null> {
       if (typeof token !== 'string' || token.length > 8192) return null;
-      let payload: Record<string, unknown>;
-      try {
-        ({ payload } = await jwtVerify(token, jwks, {
-          audience: resource,
-          algorithms: ['ES256'],
-          typ: 'at+jwt',
-          clockTolerance: 5,
-          requiredClaims: ['exp', 'iat', 'jti', 'client_id', 'plaza_app'],
-        }));
-      } catch {
+      let payload = verifiedTokens.get(token);
+      if (payload && (payload.exp as number) + 5 <= Date.now() / 1000) {
+        verifiedTokens.delete(token);
         return null;
+      }
+      if (!payload) {
+        try {
+          ({ payload } = await jwtVerify(token, jwks, {
+            audience: resource,
+            algorithms: ['ES256'],
+            typ: 'at+jwt',
+            clockTolerance: 5,
+            requiredClaims: ['exp', 'iat', 'jti', 'client_id', 'plaza_app'],
+          }));
+        } catch {
+          return null;
+        }
+        if (verifiedTokens.size >= VERIFIED_TOKENS_KEPT) {
+          verifiedTokens.delete(verifiedTokens.keys().next().value as string);
+        }
+        verifiedTokens.set(token, payload);
       }
       // The platform's issuer, or a verified agency domain's while it is active (re-read every second).
       if (payload.iss !== issuer && !(typeof payload.iss === 'string' && isAgencyIssuer(payload.iss)))
