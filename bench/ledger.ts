@@ -10,7 +10,10 @@
  *    transaction and entry rows into tables without any check, with the same
  *    round trips (BEGIN, one statement, COMMIT) and BENCH_LEDGER_CONCURRENCY
  *    in flight (default 16), interleaved in rounds. Goal: >= 0.5x the bare
- *    INSERT and >= 2,000 balanced transactions/s.
+ *    INSERT and >= 2,000 balanced transactions/s. Also prints the statements
+ *    and the CPU time per transaction of each side (this process, and the
+ *    database backends when the server runs on this machine): on a busy
+ *    machine their ratio says what the rate ratio would be on a quiet one.
  * 2. A payout run for 1,000 and for 10,000 partners (BENCH_PAYOUT_PARTNERS),
  *    each with two charges past their payout terms, on a fresh database each:
  *    duration and growth ratio (10x partners: ideally 10x time). The provider
@@ -20,6 +23,7 @@
  *   npm run bench -- ledger
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { connectPostgres, type Db } from '../server/db/index.ts';
 import { runMigrations } from '../server/db/migrate.ts';
@@ -98,6 +102,43 @@ async function pool(count: number, concurrency: number, fn: (i: number) => Promi
   return performance.now() - started;
 }
 
+/** CPU time (µs) used so far by these server processes, read from /proc; undefined when the server is elsewhere. */
+function backendCpu(pids: number[]): number | undefined {
+  try {
+    let ticks = 0;
+    for (const pid of pids) {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    }
+    return ticks * 10_000; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+/** Time, statements, this process's CPU and the backends' CPU of one phase. */
+interface Cost {
+  ms: number;
+  statements: number;
+  nodeUs: number;
+  pgUs: number | undefined;
+}
+
+async function measured(pids: number[], run: () => Promise<number>): Promise<Cost> {
+  const s0 = statements;
+  const c0 = process.cpuUsage();
+  const p0 = backendCpu(pids);
+  const ms = await run();
+  const c = process.cpuUsage(c0);
+  const p1 = backendCpu(pids);
+  return {
+    ms,
+    statements: statements - s0,
+    nodeUs: c.user + c.system,
+    pgUs: p0 === undefined || p1 === undefined ? undefined : p1 - p0,
+  };
+}
+
 function charge(i: number, round: number): PostInput {
   const amount = 1_000n + BigInt(i % 9_000);
   const fee = amount / 30n;
@@ -162,25 +203,48 @@ async function postings(): Promise<void> {
     // Warm-up: accounts created, statements planned, caches filled.
     await pool(2_000, CONCURRENCY, (i) => real(i, -1));
     await pool(2_000, CONCURRENCY, (i) => bare(i, -1));
+    // The pool's connections, all open after the warm-up.
+    const pids = (
+      await db.query<{ pid: number }>(
+        'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      )
+    ).map((r) => r.pid);
     const per = Math.ceil(TX / ROUNDS);
-    let bareMs = 0;
-    let realMs = 0;
+    const sum = (a: Cost, b: Cost): Cost => ({
+      ms: a.ms + b.ms,
+      statements: a.statements + b.statements,
+      nodeUs: a.nodeUs + b.nodeUs,
+      pgUs: a.pgUs === undefined || b.pgUs === undefined ? undefined : a.pgUs + b.pgUs,
+    });
+    let bareCost: Cost = { ms: 0, statements: 0, nodeUs: 0, pgUs: 0 };
+    let realCost: Cost = { ms: 0, statements: 0, nodeUs: 0, pgUs: 0 };
     for (let r = 0; r < ROUNDS; r++) {
-      bareMs += await pool(per, CONCURRENCY, (i) => bare(i, r));
-      realMs += await pool(per, CONCURRENCY, (i) => real(i, r));
+      bareCost = sum(bareCost, await measured(pids, () => pool(per, CONCURRENCY, (i) => bare(i, r))));
+      realCost = sum(realCost, await measured(pids, () => pool(per, CONCURRENCY, (i) => real(i, r))));
     }
+    const bareMs = bareCost.ms;
+    const realMs = realCost.ms;
     const total = per * ROUNDS;
     const bareRate = total / (bareMs / 1000);
     const realRate = total / (realMs / 1000);
+    const perTx = (c: Cost) =>
+      `${(c.statements / total).toFixed(1)} statements, CPU ${(c.nodeUs / total).toFixed(0)} µs here` +
+      (c.pgUs === undefined ? '' : ` + ${(c.pgUs / total).toFixed(0)} µs in PostgreSQL`) +
+      ' per tx';
+    const cpu = (c: Cost) => c.nodeUs + (c.pgUs ?? 0);
     const check = await ledger.verify();
     console.log(
       `postings: ${total} transactions of 4 entries each way, ${CONCURRENCY} in flight, ${ROUNDS} interleaved rounds`,
     );
-    console.log(`  bare INSERT (no checks)   ${bareRate.toFixed(0).padStart(7)} tx/s`);
-    console.log(`  ledger.post (all checks)  ${realRate.toFixed(0).padStart(7)} tx/s`);
+    console.log(`  bare INSERT (no checks)   ${bareRate.toFixed(0).padStart(7)} tx/s; ${perTx(bareCost)}`);
+    console.log(`  ledger.post (all checks)  ${realRate.toFixed(0).padStart(7)} tx/s; ${perTx(realCost)}`);
     console.log(
       `  ratio ${(realRate / bareRate).toFixed(2)}x (goal >= 0.5x), ${realRate >= 2000 ? 'meets' : 'misses'} 2,000 tx/s; ` +
         `verify: ${check.mismatches.length} balance differences, ${check.unbalanced.length} unbalanced over ${check.accounts} accounts`,
+    );
+    console.log(
+      `  CPU per transaction, bare / ledger: ${(cpu(bareCost) / cpu(realCost)).toFixed(2)}x ` +
+        `(${realCost.pgUs === undefined ? 'this process only' : 'this process and the backends'}; the rate ratio when CPU is all that limits)`,
     );
   } finally {
     await drop();
