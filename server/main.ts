@@ -20,11 +20,15 @@ try {
 // A restart on embedded PGlite: the cluster opens (most of it PGlite's own start) while the
 // web check and the rest of the code load. A new folder is filled first (copy below), so waits.
 const pgdata = path.resolve(config.dataDir, 'pgdata');
-const earlyDb =
+// PGlite starts in its worker (db/pglite-worker.ts, no dependencies) before db/index.ts and pg load.
+const earlyLite =
   !config.databaseUrl && existsSync(path.join(pgdata, 'PG_VERSION'))
-    ? import('./db/index.ts').then((m) => m.openPglite(pgdata))
+    ? import('./db/pglite-worker.ts').then((m) => m.startPgliteWorker(pgdata))
     : undefined;
+const earlyDb =
+  earlyLite && import('./db/index.ts').then((m) => m.openPglite(pgdata, { started: earlyLite }));
 // Awaited in main(); this keeps a failure from counting as unhandled before then.
+earlyLite?.catch(() => {});
 earlyDb?.catch(() => {});
 // `npm start` passes this: web/dist is rebuilt when a file under web/ is newer, checked here
 // rather than in a Node process of its own before this one.

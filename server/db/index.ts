@@ -5,7 +5,7 @@ import pg from 'pg';
 import { createNotifier } from './listen.ts';
 import type { MigrationSource } from './migrate.ts';
 import { seedFromTemplate } from './pglite-template.ts';
-import { startPgliteWorker } from './pglite-worker.ts';
+import { type PgliteConnection, startPgliteWorker } from './pglite-worker.ts';
 
 export type Row = Record<string, any>;
 
@@ -130,18 +130,20 @@ export function connectPostgres(url: string, poolSize = 10): Db {
  * Embedded PostgreSQL (PGlite). `dataDir` undefined keeps it in memory. A new
  * data folder is a copy of a template cluster that already has `migrations`
  * applied (pglite-template.ts); runMigrations then finds nothing to do.
+ * `started`: PGlite already starting on `dataDir`, an existing cluster
+ * (main.ts starts it before this module and its dependencies have loaded).
  */
 export async function openPglite(
   dataDir?: string,
-  opts: { migrations?: MigrationSource[] } = {},
+  opts: { migrations?: MigrationSource[]; started?: Promise<PgliteConnection> } = {},
 ): Promise<Db> {
   let copied = false;
-  if (dataDir) {
+  if (dataDir && !opts.started) {
     mkdirSync(path.dirname(dataDir), { recursive: true });
     copied = (await seedFromTemplate(dataDir, opts.migrations)) === 'copied';
   }
   // In a worker thread (pglite-worker.ts): its start and its statements run beside this thread.
-  const lite = await startPgliteWorker(dataDir);
+  const lite = await (opts.started ?? startPgliteWorker(dataDir));
   // The template's migrations were applied when it was built; this installation got them now.
   if (copied && opts.migrations) await lite.exec('UPDATE plaza_migrations SET applied_at = now()');
   const raw: RawQuery = (text, params) => lite.query(text, params);
