@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { buildWeb } from '../../../scripts/build-web.ts';
 import { launchBrowser } from '../../../test/helpers/browser.ts';
 import type { PlazaServer } from '../../../test/helpers/plaza.ts';
@@ -81,6 +81,16 @@ describe('Plan & billing page', () => {
       })
     ).json()) as { id: string };
     const page = await context.newPage();
+    // What the browser saw, printed only if the test fails (a CI run once timed out waiting for the first page).
+    const seen: string[] = [];
+    page.on('pageerror', (err) => seen.push(`page error: ${err.message}`));
+    page.on('requestfailed', (req) => seen.push(`request failed: ${req.url()} ${req.failure()?.errorText}`));
+    page.on('response', (res) => {
+      if (res.status() >= 400) seen.push(`HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
+    });
+    onTestFailed(() =>
+      console.error(`browser saw:\n${seen.join('\n') || '(nothing unusual)'}\nat ${page.url()}`),
+    );
     const status = page.getByTestId('plan-status');
 
     await page.goto(`/orgs/${acct.id}/x/billing/plan`);
