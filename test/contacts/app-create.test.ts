@@ -140,6 +140,39 @@ describe("an app's contact create", () => {
     );
     expect(after.n).toBe(25);
   });
+
+  it("keeps the account's count (contact_counts) equal to its contacts through bulk writes, deletes and concurrent creates", async () => {
+    const counted = async () => {
+      const row = await plaza.core.db.one<{ kept: number; actual: number }>(
+        `SELECT (SELECT coalesce(sum(n), 0)::int FROM contact_counts WHERE organization_id = $1) AS kept,
+                (SELECT count(*)::int FROM contacts WHERE organization_id = $1) AS actual`,
+        [crm.accountId],
+      );
+      expect(row.kept).toBe(row.actual);
+      return row.actual;
+    };
+    expect(await counted()).toBe(25);
+    // One statement deleting many rows, then one contact through the API.
+    await plaza.core.db.query("DELETE FROM contacts WHERE organization_id = $1 AND id LIKE 'ct_fill_%'", [
+      crm.accountId,
+    ]);
+    const room = 25 - (await counted());
+    expect(room).toBeGreaterThan(3);
+    const [gone] = await plaza.core.db.query('SELECT id FROM contacts WHERE organization_id = $1 LIMIT 1', [
+      crm.accountId,
+    ]);
+    await plaza.http.delete(`/v1/contacts/${gone.id}`).set(crm.as).expect(204);
+    expect(await counted()).toBe(25 - room - 1);
+    // Creates racing for the room left: the limit is soft without a plan, the count stays exact.
+    const results = await Promise.all(
+      Array.from({ length: room + 6 }, (_, i) => post({ name: `Racer ${i}` }).then((r) => r.status)),
+    );
+    expect(results.filter((s) => s === 201).length).toBeGreaterThanOrEqual(room + 1);
+    expect(results.every((s) => s === 201 || s === 409)).toBe(true);
+    expect(await counted()).toBeGreaterThanOrEqual(25);
+    // Full again: the next create is refused by the kept count.
+    await post({ name: 'Past the limit' }).expect(409);
+  });
 });
 
 describe("an app's contact create under a plan (organization.limits)", () => {

@@ -32,7 +32,7 @@ function planLimited(extensions: ExtensionRegistry): () => boolean {
 export default defineModule({
   name: 'contacts',
   requires: ['audit', 'events', 'apps', 'identity', 'organizations'],
-  tables: ['contacts', 'contact_fields', 'contact_tags'],
+  tables: ['contacts', 'contact_fields', 'contact_tags', 'contact_counts'],
   scopes: [
     { name: 'contacts:read', sensitivity: 'personal', consentText: 'See your contacts and their details' },
     {

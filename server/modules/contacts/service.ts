@@ -62,6 +62,9 @@ export const CONTACT_EVENT_TYPES = Object.entries(ContactEventPayloads).map(([ty
 
 type Row = Record<string, any>;
 
+/** An account's contacts: the sum of its slots in contact_counts (kept by triggers, migration 003). */
+const COUNT_SQL = 'SELECT coalesce(sum(n), 0)::int AS n FROM contact_counts WHERE organization_id = $1';
+
 const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === '23505';
 
 export type ContactsService = ReturnType<typeof createContactsService>;
@@ -92,11 +95,7 @@ export function createContactsService(deps: {
   async function roomForOne(tx: Tx, orgId: string): Promise<void> {
     let n = -1;
     const count = async (q: Queryable) => {
-      n = (
-        await q.one<{ n: number }>('SELECT count(*)::int AS n FROM contacts WHERE organization_id = $1', [
-          orgId,
-        ])
-      ).n;
+      n = (await q.one<{ n: number }>(COUNT_SQL, [orgId])).n;
       return n;
     };
     await checkLimit?.(tx, orgId, count);
@@ -276,7 +275,7 @@ export function createContactsService(deps: {
       `WITH c AS (
          INSERT INTO contacts (id, organization_id, name, email, phone, tags, custom_fields, created_by, updated_by)
          SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::jsonb, $8::jsonb, $8::jsonb
-         WHERE (SELECT count(*) FROM contacts WHERE organization_id = $2) < $9::int
+         WHERE (SELECT coalesce(sum(n), 0) FROM contact_counts WHERE organization_id = $2) < $9::int
          RETURNING *),
        t AS (SELECT to_jsonb(to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS at FROM c),
        e AS (${event.sql(10, 't', (p) => `jsonb_set(jsonb_set(${p}, '{contact,createdAt}', t.at), '{contact,updatedAt}', t.at)`)})
@@ -514,10 +513,7 @@ export function createContactsService(deps: {
     /** How many contacts an account has (the page header; the soft limit). */
     async count(ctx: AccountContext): Promise<number> {
       assertAccount(ctx);
-      const { n } = await db.one<{ n: number }>(
-        'SELECT count(*)::int AS n FROM contacts WHERE organization_id = $1',
-        [ctx.org.id],
-      );
+      const { n } = await db.one<{ n: number }>(COUNT_SQL, [ctx.org.id]);
       return n;
     },
 
