@@ -88,8 +88,21 @@ describe('Plan & billing page', () => {
     page.on('response', (res) => {
       if (res.status() >= 400) seen.push(`HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
     });
-    onTestFailed(() =>
-      console.error(`browser saw:\n${seen.join('\n') || '(nothing unusual)'}\nat ${page.url()}`),
+    const pending = new Set<string>();
+    page.on('request', (req) => pending.add(`${req.method()} ${req.url()}`));
+    page.on('requestfinished', (req) => pending.delete(`${req.method()} ${req.url()}`));
+    page.on('requestfailed', (req) => pending.delete(`${req.method()} ${req.url()}`));
+    onTestFailed(async () =>
+      console.error(
+        `browser saw:\n${seen.join('\n') || '(nothing unusual)'}\nat ${page.url()}`,
+        `\nrequests unanswered: ${[...pending].join(', ') || 'none'}`,
+        `\npage text: ${(
+          await page
+            .locator('body')
+            .innerText()
+            .catch(() => '?')
+        ).slice(0, 800)}`,
+      ),
     );
     const status = page.getByTestId('plan-status');
 
