@@ -84,7 +84,7 @@ describe('plugin pages', () => {
 
     await nav(page).getByRole('link', { name: 'Plugin settings' }).click();
     const form = page.getByRole('form', { name: /tiers/ });
-    await form.getByLabel('Plan', { exact: true }).selectOption('pro');
+    await form.getByRole('combobox', { name: /^Plan\b/ }).selectOption('pro');
     await form.getByLabel('Max Contacts').fill('-5');
     await form.getByRole('button', { name: 'Save' }).click();
     await expect

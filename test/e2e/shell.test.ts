@@ -146,7 +146,7 @@ describe('web shell', () => {
       .click();
     const form = page.getByRole('form', { name: 'Invite a member' });
     await form.getByLabel('Email', { exact: true }).fill(bob.email);
-    await form.getByLabel('Role', { exact: true }).selectOption('member');
+    await form.getByRole('combobox', { name: /^Role\b/ }).selectOption('member');
     await form.getByRole('button', { name: 'Send invitation' }).click();
 
     await page.getByRole('status').getByText(`Invitation sent to ${bob.email}`).waitFor();

@@ -107,7 +107,9 @@ describe('Plan & billing page', () => {
     const status = page.getByTestId('plan-status');
 
     await page.goto(`/orgs/${acct.id}/x/billing/plan`);
-    await page.getByLabel('Plan', { exact: true }).selectOption('pro');
+    // A select's accessible name is its label and the option shown ("Plan Free – 0.00 USD / month"
+    // once the plans load), so an exact 'Plan' matched only before they did.
+    await page.getByRole('combobox', { name: /^Plan\b/ }).selectOption('pro');
     await page.getByRole('button', { name: 'Preview' }).click();
     await expect.poll(() => page.getByTestId('due-now').textContent(), WAIT).toBe('30.00 USD');
     await page.getByRole('button', { name: 'Confirm' }).click();
