@@ -163,24 +163,21 @@ export function createInstallationsService(deps: {
       reason: string | undefined,
       tx: Tx,
     ): Promise<Installation | undefined> {
-      const row =
+      // Which row: $1 is the actor, the target's values follow.
+      const [match, values]: [string, unknown[]] =
         'grantId' in target
-          ? await tx.maybeOne(
-              `UPDATE installations SET status = 'uninstalled', uninstalled_at = now(), uninstalled_by = $2
-               WHERE grant_id = $1 AND status = 'active' RETURNING *`,
-              [target.grantId, actor.userId],
-            )
+          ? ['grant_id = $2', [target.grantId]]
           : 'appId' in target
-            ? await tx.maybeOne(
-                `UPDATE installations SET status = 'uninstalled', uninstalled_at = now(), uninstalled_by = $3
-                 WHERE account_id = $1 AND app_id = $2 AND status = 'active' RETURNING *`,
-                [target.accountId, target.appId, actor.userId],
-              )
-            : await tx.maybeOne(
-                `UPDATE installations SET status = 'uninstalled', uninstalled_at = now(), uninstalled_by = $3
-               WHERE id = $1 AND ($2::text IS NULL OR account_id = $2) AND status = 'active' RETURNING *`,
-                [target.installationId, target.accountId ?? null, actor.userId],
-              );
+            ? ['account_id = $2 AND app_id = $3', [target.accountId, target.appId]]
+            : [
+                'id = $2 AND ($3::text IS NULL OR account_id = $3)',
+                [target.installationId, target.accountId ?? null],
+              ];
+      const row = await tx.maybeOne(
+        `UPDATE installations SET status = 'uninstalled', uninstalled_at = now(), uninstalled_by = $1
+         WHERE ${match} AND status = 'active' RETURNING *`,
+        [actor.userId, ...values],
+      );
       return row ? closed(tx, row, actor, reason) : undefined;
     },
 
