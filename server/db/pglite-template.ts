@@ -56,19 +56,56 @@ export function templateDir(migrationSet?: string): string {
   return path.join(dir, '..', '..', '.cache', 'plaza', name);
 }
 
-const isCluster = (dir: string) => existsSync(path.join(dir, 'PG_VERSION'));
+/** Whether `dir` holds a PostgreSQL cluster. */
+export const isCluster = (dir: string) => existsSync(path.join(dir, 'PG_VERSION'));
 
-/** Builds a cluster in a temporary sibling of `dir` and renames it there; racing processes each build one, one rename wins. */
-async function buildAt(dir: string, build: (into: string) => Promise<void>): Promise<void> {
+/**
+ * Builds into a temporary sibling of `dir` and renames it there; racing
+ * processes each build one, one rename wins (`isBuilt` tells whether the one
+ * in place is complete). A failed build leaves nothing behind.
+ */
+export async function buildAt(
+  dir: string,
+  build: (into: string) => Promise<void>,
+  isBuilt: (dir: string) => boolean = isCluster,
+): Promise<void> {
   const building = `${dir}.${process.pid}.tmp`;
   rmSync(building, { recursive: true, force: true });
   mkdirSync(path.dirname(dir), { recursive: true });
-  await build(building);
+  try {
+    await build(building);
+  } catch (err) {
+    rmSync(building, { recursive: true, force: true });
+    throw err;
+  }
   try {
     renameSync(building, dir);
   } catch (err) {
     rmSync(building, { recursive: true, force: true });
-    if (!isCluster(dir)) throw err;
+    if (!isBuilt(dir)) throw err;
+  }
+}
+
+/** Replaces `dir` by a copy of `from`, made beside it and renamed, so an interrupted copy never looks like a cluster. */
+export function copyInto(from: string, dir: string): void {
+  const copying = `${dir}.${process.pid}.tmp`;
+  rmSync(copying, { recursive: true, force: true });
+  cpSync(from, copying, { recursive: true });
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(copying, dir);
+}
+
+/** Removes the siblings of `keep` that `matches` picks, made over `maxAgeMs` ago (one could still be copied from now). */
+export function pruneOlder(keep: string, matches: (name: string) => boolean, maxAgeMs: number): void {
+  const parent = path.dirname(keep);
+  for (const name of readdirSync(parent)) {
+    const full = path.join(parent, name);
+    if (!matches(name) || full === keep || name.endsWith('.tmp')) continue;
+    try {
+      if (Date.now() - statSync(full).mtimeMs > maxAgeMs) rmSync(full, { recursive: true, force: true });
+    } catch {
+      // Another process removed it first.
+    }
   }
 }
 
@@ -100,24 +137,10 @@ export async function ensureTemplate(migrations?: MigrationSource[]): Promise<st
       await db.close();
     }
   });
-  pruneOlderTemplates(dir);
+  // Older versions of the same set (pglite-<version>-m<owners>-<content>: same owners, other content).
+  const sameSet = path.basename(dir).replace(/[^-]+$/, '');
+  pruneOlder(dir, (name) => name.startsWith(sameSet), 3_600_000);
   return dir;
-}
-
-/** Removes templates of older versions of `keep`'s migration set made over an hour ago (one could still be copied from now). */
-function pruneOlderTemplates(keep: string) {
-  const parent = path.dirname(keep);
-  // pglite-<version>-m<owners>-<content>: same owners, other content.
-  const prefix = path.basename(keep).replace(/[^-]+$/, '');
-  for (const name of readdirSync(parent)) {
-    const full = path.join(parent, name);
-    if (!name.startsWith(prefix) || full === keep || name.endsWith('.tmp')) continue;
-    try {
-      if (Date.now() - statSync(full).mtimeMs > 3_600_000) rmSync(full, { recursive: true, force: true });
-    } catch {
-      // Another process removed it first.
-    }
-  }
 }
 
 /**
@@ -142,10 +165,6 @@ export async function seedFromTemplate(
     process.emitWarning(`no PGlite template (${(err as Error).message}); initialising the data folder`);
     return false;
   }
-  const copying = `${dataDir}.${process.pid}.tmp`;
-  rmSync(copying, { recursive: true, force: true });
-  cpSync(template, copying, { recursive: true });
-  rmSync(dataDir, { recursive: true, force: true });
-  renameSync(copying, dataDir);
+  copyInto(template, dataDir);
   return 'copied';
 }

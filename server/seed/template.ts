@@ -1,20 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.ts';
 import type { Core } from '../core.ts';
 import type { MigrationSource } from '../db/migrate.ts';
-import { migrationSetKey, templateDir } from '../db/pglite-template.ts';
+import {
+  buildAt,
+  copyInto,
+  isCluster,
+  migrationSetKey,
+  pruneOlder,
+  templateDir,
+} from '../db/pglite-template.ts';
 import { createLogger } from '../logger.ts';
 import { DEMO_LOGINS, demoPassword, seedDemo } from './index.ts';
 
@@ -77,53 +75,47 @@ export function demoTemplateDir(config: Config, migrations: MigrationSource[]): 
   return `${templateDir(migrationSetKey(migrations))}-demo-${h.digest('hex').slice(0, 12)}`;
 }
 
-const isCluster = (dir: string) => existsSync(path.join(dir, 'PG_VERSION'));
 const isEmpty = (dir: string) => !existsSync(dir) || readdirSync(dir).length === 0;
 
 /** Builds the demo template when missing (one full seed, in this process); returns its folder. */
 export async function ensureDemoTemplate(config: Config, migrations: MigrationSource[]): Promise<string> {
   const dir = demoTemplateDir(config, migrations);
   if (isCluster(path.join(dir, 'pgdata'))) return dir;
-  const building = `${dir}.${process.pid}.tmp`;
-  rmSync(building, { recursive: true, force: true });
-  mkdirSync(building, { recursive: true });
-  // Loaded here only: the core is needed only when the template is built.
-  const { createCore } = await import('../core.ts');
-  try {
-    const core = await createCore(
-      {
-        ...config,
-        dataDir: building,
-        baseUrl: TEMPLATE_BASE_URL,
-        secret: randomBytes(32).toString('base64url'),
-      },
-      { log: createLogger('warn') },
-    );
-    try {
-      if (!(await seedDemo(core))) throw new Error('the demo template already had users');
-      // When it was built, and the columns the copy fixes (columnsToFix); dropped from the copy.
-      await core.db.query(
-        'CREATE TABLE plaza_demo_template (built_at timestamptz NOT NULL, fixes jsonb NOT NULL)',
+  await buildAt(
+    dir,
+    async (building) => {
+      mkdirSync(building, { recursive: true });
+      // Loaded here only: the core is needed only when the template is built.
+      const { createCore } = await import('../core.ts');
+      const core = await createCore(
+        {
+          ...config,
+          dataDir: building,
+          baseUrl: TEMPLATE_BASE_URL,
+          secret: randomBytes(32).toString('base64url'),
+        },
+        { log: createLogger('warn') },
       );
-      // Sealed under the throwaway secret above: the copy makes its own at its first start.
-      await core.db.query('DELETE FROM oauth_signing_keys');
-      await core.db.query('INSERT INTO plaza_demo_template (built_at, fixes) VALUES (now(), $1)', [
-        JSON.stringify(await columnsToFix(core)),
-      ]);
-    } finally {
-      await core.close();
-    }
-  } catch (err) {
-    rmSync(building, { recursive: true, force: true });
-    throw err;
-  }
-  try {
-    renameSync(building, dir);
-  } catch (err) {
-    rmSync(building, { recursive: true, force: true });
-    if (!isCluster(path.join(dir, 'pgdata'))) throw err;
-  }
-  pruneOlderDemoTemplates(dir);
+      try {
+        if (!(await seedDemo(core))) throw new Error('the demo template already had users');
+        // When it was built, and the columns the copy fixes (columnsToFix); dropped from the copy.
+        await core.db.query(
+          'CREATE TABLE plaza_demo_template (built_at timestamptz NOT NULL, fixes jsonb NOT NULL)',
+        );
+        // Sealed under the throwaway secret above: the copy makes its own at its first start.
+        await core.db.query('DELETE FROM oauth_signing_keys');
+        await core.db.query('INSERT INTO plaza_demo_template (built_at, fixes) VALUES (now(), $1)', [
+          JSON.stringify(await columnsToFix(core)),
+        ]);
+      } finally {
+        await core.close();
+      }
+    },
+    (built) => isCluster(path.join(built, 'pgdata')),
+  );
+  // Other demo templates of the same PGlite version, made over ten minutes ago (a copy takes well under a second).
+  const sameVersion = path.basename(dir).replace(/-m.*$/, '');
+  pruneOlder(dir, (name) => name.startsWith(sameVersion) && name.includes('-demo-'), 600_000);
   return dir;
 }
 
@@ -157,22 +149,6 @@ async function columnsToFix(core: Core): Promise<Record<string, Fix[]>> {
   return out;
 }
 
-/** Removes other demo templates of the same PGlite version made over ten minutes ago (a copy takes well under a second). */
-function pruneOlderDemoTemplates(keep: string) {
-  const parent = path.dirname(keep);
-  const prefix = path.basename(keep).replace(/-m.*$/, '');
-  for (const name of readdirSync(parent)) {
-    const full = path.join(parent, name);
-    if (!name.startsWith(prefix) || !name.includes('-demo-') || full === keep || name.endsWith('.tmp'))
-      continue;
-    try {
-      if (Date.now() - statSync(full).mtimeMs > 600_000) rmSync(full, { recursive: true, force: true });
-    } catch {
-      // Another process removed it first.
-    }
-  }
-}
-
 /**
  * Fills a new data folder from the demo template. Returns false (the caller
  * seeds as usual) when the setup does not use it, the folder already holds
@@ -192,12 +168,7 @@ export async function copyDemoTemplate(config: Config, migrations: MigrationSour
   }
   if (existsSync(path.join(template, 'uploads')))
     cpSync(path.join(template, 'uploads'), uploads, { recursive: true });
-  // Copied beside and renamed, so an interrupted copy never looks like a cluster.
-  const copying = `${pgdata}.${process.pid}.tmp`;
-  rmSync(copying, { recursive: true, force: true });
-  cpSync(path.join(template, 'pgdata'), copying, { recursive: true });
-  rmSync(pgdata, { recursive: true, force: true });
-  renameSync(copying, pgdata);
+  copyInto(path.join(template, 'pgdata'), pgdata);
   return true;
 }
 
