@@ -173,6 +173,26 @@ export async function clientToken(
   return res.body.access_token;
 }
 
+/**
+ * A refresh sent straight to one process's token endpoint (a relying party goes
+ * to the public URL): for tests that run several API processes on one database.
+ */
+export async function refreshOn(
+  server: PlazaServer,
+  app: { clientId: string; clientSecret: string },
+  refreshToken: string,
+): Promise<{ status: number; body: Record<string, string> }> {
+  const res = await fetch(`${server.baseUrl}/oauth/token`, {
+    method: 'POST',
+    headers: {
+      authorization: basic(app.clientId, app.clientSecret),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, string> };
+}
+
 /** Decodes a JWT's payload (no verification: the tests verify through Plaza). */
 export const claimsOf = (jwt: string) =>
   JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));

@@ -6,6 +6,7 @@ import {
   claimsOf,
   exchange,
   installByConsent,
+  refreshOn,
   relyingParty,
 } from '../helpers/oauth.ts';
 import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
@@ -193,24 +194,11 @@ describe('refresh tokens a process remembers', () => {
   });
   afterAll(() => other?.close());
 
-  /** A refresh sent to one process's token endpoint (the relying party goes to the public URL, `plaza`). */
-  async function refreshOn(server: PlazaServer, refreshToken: string) {
-    const res = await fetch(`${server.baseUrl}/oauth/token`, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${encodeURIComponent(app.clientId)}:${encodeURIComponent(app.clientSecret)}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, string> };
-  }
-
   it('chains refreshes on one process, each token used once', async () => {
     const { tokens, installationId } = await installed();
     let rt = tokens.refresh_token!;
     for (let i = 0; i < 4; i++) {
-      const next = await refreshOn(other, rt);
+      const next = await refreshOn(other, app, rt);
       expect(next.status).toBe(200);
       expect(claimsOf(next.body.access_token).plaza_installation).toBe(installationId);
       rt = next.body.refresh_token;
@@ -224,12 +212,12 @@ describe('refresh tokens a process remembers', () => {
 
   it('detects reuse of a token it issued that another process rotated: the grant is revoked', async () => {
     const { tokens, installationId } = await installed();
-    const issuedByOther = await refreshOn(other, tokens.refresh_token!);
+    const issuedByOther = await refreshOn(other, app, tokens.refresh_token!);
     expect(issuedByOther.status).toBe(200);
     // The app's next refresh lands on the first process, which rotates the token the other one remembers.
     const next = await client.refreshTokenGrant(config, issuedByOther.body.refresh_token);
     await usedAgo(issuedByOther.body.refresh_token, 60);
-    const reused = await refreshOn(other, issuedByOther.body.refresh_token);
+    const reused = await refreshOn(other, app, issuedByOther.body.refresh_token);
     expect(reused.status).toBe(400);
     expect(reused.body.error).toBe('invalid_grant');
     expect(await isActive(installationId)).toBe(false);
@@ -243,10 +231,10 @@ describe('refresh tokens a process remembers', () => {
 
   it('gives the grace window to a token it issued that another process rotated a moment ago', async () => {
     const { tokens, installationId } = await installed();
-    const issuedByOther = await refreshOn(other, tokens.refresh_token!);
+    const issuedByOther = await refreshOn(other, app, tokens.refresh_token!);
     // The first process rotates it, and its response is lost; the app retries on the other process.
     const lost = await client.refreshTokenGrant(config, issuedByOther.body.refresh_token);
-    const retried = await refreshOn(other, issuedByOther.body.refresh_token);
+    const retried = await refreshOn(other, app, issuedByOther.body.refresh_token);
     expect(retried.status).toBe(200);
     expect(retried.body.refresh_token).not.toBe(lost.refresh_token);
     expect(await isActive(installationId)).toBe(true);
@@ -259,9 +247,9 @@ describe('refresh tokens a process remembers', () => {
 
   it('refuses a token it issued once the app revoked it at the other process', async () => {
     const { tokens, installationId } = await installed();
-    const issuedByOther = await refreshOn(other, tokens.refresh_token!);
+    const issuedByOther = await refreshOn(other, app, tokens.refresh_token!);
     await client.tokenRevocation(config, issuedByOther.body.refresh_token);
-    const after = await refreshOn(other, issuedByOther.body.refresh_token);
+    const after = await refreshOn(other, app, issuedByOther.body.refresh_token);
     expect(after.status).toBe(400);
     expect(after.body.error).toBe('invalid_grant');
     expect(await isActive(installationId)).toBe(false);

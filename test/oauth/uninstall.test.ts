@@ -8,6 +8,7 @@ import {
   claimsOf,
   exchange,
   installByConsent,
+  refreshOn,
   relyingParty,
 } from '../helpers/oauth.ts';
 import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
@@ -221,9 +222,9 @@ describe('the revocation set across processes', () => {
     try {
       const { owner, shop, tokens, installationId } = await installed();
       // Two refreshes on C: it knows the installation behind the grant now.
-      const first = await refreshOn(c, tokens.refresh_token!);
+      const first = await refreshOn(c, app, tokens.refresh_token!);
       expect(first.status).toBe(200);
-      const second = await refreshOn(c, first.body.refresh_token);
+      const second = await refreshOn(c, app, first.body.refresh_token);
       expect(second.status).toBe(200);
       expect(claimsOf(second.body.access_token).plaza_installation).toBe(installationId);
       // C stops listening: whatever it refuses now, the database tells it.
@@ -231,7 +232,7 @@ describe('the revocation set across processes', () => {
       const ctx = await a.core.organizations.resolveContext(owner.actor, shop.org.id);
       await a.core.oauth.uninstall(ctx, installationId);
       expect(c.core.oauth.revocations.hasInstallation(installationId)).toBe(false);
-      const after = await refreshOn(c, second.body.refresh_token);
+      const after = await refreshOn(c, app, second.body.refresh_token);
       expect(after.status).toBe(400);
       expect(after.body.error).toBe('invalid_grant');
     } finally {
@@ -260,19 +261,6 @@ describe('the revocation set across processes', () => {
     expect(samples).toHaveLength(8);
   });
 });
-
-/** A refresh sent to one process's token endpoint (a relying party would go to the public URL). */
-async function refreshOn(server: PlazaServer, refreshToken: string) {
-  const res = await fetch(`${server.baseUrl}/oauth/token`, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from(`${encodeURIComponent(app.clientId)}:${encodeURIComponent(app.clientSecret)}`).toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, string> };
-}
 
 /** Waits (bounded) until `check` holds. */
 async function until(check: () => Promise<boolean> | boolean, everyMs = 5, limitMs = 5000) {
