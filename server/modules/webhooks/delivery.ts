@@ -12,13 +12,13 @@ import { ATTEMPT_LATENCY_BOUNDS, ATTEMPT_LATENCY_SQL } from './attempt-days.ts';
 import { createMessageWriter, messageBody } from './messages.ts';
 import { createRetention } from './retention.ts';
 import { nextDelayMs, type RetryPolicy } from './schedule.ts';
-import { type AttemptResult, createSender } from './sender.ts';
+import type { AttemptResult } from './sender.ts';
 import type { SecretBox } from './signing.ts';
 import { secretKey } from './signing.ts';
-import { createDeliveryAgent, type Lookup } from './ssrf.ts';
+import type { Lookup } from './ssrf.ts';
 
 export { type MessageEvent, messageBody, type Target } from './messages.ts';
-export { type AttemptResult, RESPONSE_BODY_BYTES } from './sender.ts';
+export type { AttemptResult } from './sender.ts';
 
 /**
  * The delivery engine. The database holds every message with its state and
@@ -118,16 +118,33 @@ interface Outcome {
 
 export type DeliveryEngine = ReturnType<typeof createDeliveryEngine>;
 
+type Post = (url: string, msgId: string, body: string, secrets: KeyObject[]) => Promise<AttemptResult>;
+
 export function createDeliveryEngine(deps: DeliveryDeps) {
   const { db, jobs, log, events, audit, notifications, box, options } = deps;
   // Longer than any attempt (the POST's own timeout) plus the wait for its result to be written.
   const leaseMs = options.timeoutMs + Math.max(5_000, options.timeoutMs);
-  const agent = createDeliveryAgent(
-    { allowPrivate: options.allowPrivate, lookup: options.lookup },
-    // One process never has more than workerConcurrency attempts in flight, to any origin.
-    { connectTimeoutMs: options.timeoutMs, connections: options.workerConcurrency },
-  );
-  const post = createSender({ agent, timeoutMs: options.timeoutMs, allowPrivate: options.allowPrivate });
+  // The HTTP client (sender.ts, undici) loads when this process first sends or starts pumping:
+  // it is not on the server's start-up path (50-60 ms of every restart).
+  let sender: { agent: import('undici').Agent; post: Post } | undefined;
+  let loadingSender: Promise<NonNullable<typeof sender>> | undefined;
+  function loadSender() {
+    loadingSender ??= import('./sender.ts').then(({ createDeliveryAgent, createSender }) => {
+      const agent = createDeliveryAgent(
+        { allowPrivate: options.allowPrivate, lookup: options.lookup },
+        // One process never has more than workerConcurrency attempts in flight, to any origin.
+        { connectTimeoutMs: options.timeoutMs, connections: options.workerConcurrency },
+      );
+      sender = {
+        agent,
+        post: createSender({ agent, timeoutMs: options.timeoutMs, allowPrivate: options.allowPrivate }),
+      };
+      return sender;
+    });
+    return loadingSender;
+  }
+  /** One signed POST (never throws: a network failure is a result with `error`). */
+  const post: Post = (...args) => (sender ? sender.post(...args) : loadSender().then((s) => s.post(...args)));
   const runRetention = createRetention({ db, log, options });
   const { insertMessages, targetsOf } = createMessageWriter({ db, events, policy: options.policy });
   // Opened secrets by their row id (rows never change; a rotation adds a row).
@@ -648,6 +665,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       if (started) return;
       started = true;
       stopped = false;
+      loadSender().catch((err) => log.error({ err }, 'webhooks: cannot load the HTTP client'));
       listening = listen(
         db,
         WAKE_CHANNEL,
@@ -671,7 +689,11 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       ]);
       clearTimeout(timeout);
       await writing;
-      await agent.destroy().catch(() => {});
+      const closing = sender;
+      // A later start() makes a new agent.
+      sender = undefined;
+      loadingSender = undefined;
+      await closing?.agent.destroy().catch(() => {});
     },
   };
 }

@@ -1,8 +1,13 @@
 import type { KeyObject } from 'node:crypto';
-import { type Agent, request } from 'undici';
+import { Agent, buildConnector, request } from 'undici';
 import { parseRetryAfter } from './schedule.ts';
 import { signatureHeaders } from './signing.ts';
-import { DestinationRefused, isLoopbackHost } from './ssrf.ts';
+import { type DestinationPolicy, DestinationRefused, isLoopbackHost, resolveDestination } from './ssrf.ts';
+
+/*
+ * undici is loaded with this file, which the delivery engine imports when it
+ * first sends or starts pumping, not when the server's modules load.
+ */
 
 /** The first 4 KB of a receiver's answer go to the attempt log. */
 export const RESPONSE_BODY_BYTES = 4096;
@@ -110,4 +115,27 @@ export function createSender(options: { agent: Agent; timeoutMs: number; allowPr
   }
 
   return post;
+}
+
+/**
+ * The HTTP agent webhook attempts go through: each new connection resolves
+ * and checks its host, then connects to that very address. Redirects are
+ * never followed (undici's request does not follow them).
+ */
+export function createDeliveryAgent(
+  policy: DestinationPolicy,
+  opts: { connectTimeoutMs: number; connections?: number },
+): Agent {
+  const connector = buildConnector({ timeout: opts.connectTimeoutMs });
+  return new Agent({
+    keepAliveTimeout: 10_000,
+    // Keep-alive connections per origin: as many as attempts can run at once.
+    connections: opts.connections ?? 64,
+    connect(options, callback) {
+      resolveDestination(options.hostname, policy).then(
+        (dest) => connector({ ...options, hostname: dest.address }, callback),
+        (err) => callback(err, null),
+      );
+    },
+  });
 }

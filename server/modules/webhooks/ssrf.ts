@@ -1,6 +1,5 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
-import { Agent, buildConnector } from 'undici';
 
 /**
  * Server-side request forgery guard for webhook delivery. An endpoint URL
@@ -190,27 +189,4 @@ export async function resolveDestination(
         );
     }
   return addresses[0];
-}
-
-/**
- * The HTTP agent webhook attempts go through: each new connection resolves
- * and checks its host, then connects to that very address. Redirects are
- * never followed (undici's request does not follow them).
- */
-export function createDeliveryAgent(
-  policy: DestinationPolicy,
-  opts: { connectTimeoutMs: number; connections?: number },
-): Agent {
-  const connector = buildConnector({ timeout: opts.connectTimeoutMs });
-  return new Agent({
-    keepAliveTimeout: 10_000,
-    // Keep-alive connections per origin: as many as attempts can run at once.
-    connections: opts.connections ?? 64,
-    connect(options, callback) {
-      resolveDestination(options.hostname, policy).then(
-        (dest) => connector({ ...options, hostname: dest.address }, callback),
-        (err) => callback(err, null),
-      );
-    },
-  });
 }
