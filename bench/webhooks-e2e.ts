@@ -23,6 +23,8 @@
  *   npm run bench -- webhooks-e2e      (also run by `npm run bench -- webhooks`)
  *   BENCH_REDIS_URL=redis://127.0.0.1:6379 BENCH_E2E_LIGHT=150 BENCH_E2E_RATE=300 BENCH_E2E_SECONDS=5
  *   BENCH_E2E_CPU_PROF=/tmp/prof   both Plaza processes write a V8 CPU profile there
+ *   PLAZA_TEST_PG_URL=postgres://...   a PostgreSQL server with pg_stat_statements preloaded: the
+ *     loaded phase's statements per create are printed too
  */
 import { execSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -104,6 +106,8 @@ const env = (role: string) => ({
   PLAZA_DATA_DIR: setup.core.config.dataDir,
   WEBHOOKS_ALLOW_PRIVATE: 'true',
   LOG_LEVEL: 'info',
+  // Names each process's PostgreSQL connections (node-postgres reads it), so their backends' CPU is told apart.
+  PGAPPNAME: `plaza-${role}`,
   ...NO_LIMITS,
   // BENCH_E2E_CPU_PROF=<folder>: both processes write a V8 CPU profile there on exit (--cpu-prof).
   ...(CPU_PROF
@@ -179,17 +183,15 @@ for (let i = 0; i < LIGHT; i++) {
 }
 const lightLat = await latencies(light);
 
-/** PostgreSQL backends serving this benchmark's database (the API's, the worker's, the setup's). */
+/** PostgreSQL backends serving this benchmark's database (the API's, the worker's, the setup's) and whose they are. */
 const backends = async () =>
-  (
-    await setup.core.db.query<{ pid: number }>(
-      'SELECT pid FROM pg_stat_activity WHERE datname = current_database()',
-    )
-  ).map((r) => r.pid);
+  await setup.core.db.query<{ pid: number; app: string }>(
+    'SELECT pid, application_name AS app FROM pg_stat_activity WHERE datname = current_database()',
+  );
 /** CPU used so far by each part: the two Plaza processes, this process, PostgreSQL's backends. */
 async function cpuNow() {
-  const pids = await backends();
-  const pgByPid = new Map(pids.map((pid) => [pid, cpuMs(pid)]));
+  const rows = await backends();
+  const pgByPid = new Map(rows.map((r) => [r.pid, { ms: cpuMs(r.pid), app: r.app }]));
   const self = process.cpuUsage();
   return {
     api: cpuMs(api.child.pid as number),
@@ -198,6 +200,20 @@ async function cpuNow() {
     pgByPid,
   };
 }
+
+/**
+ * Statements of the loaded phase when the server has pg_stat_statements loaded
+ * (shared_preload_libraries; with pg_stat_statements.track = all, statements in
+ * triggers and functions too): calls and time executing (waits included) per
+ * create of the busiest ones, all processes.
+ */
+const statements = await setup.core.db
+  .query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements')
+  .then(() => setup.core.db.query('SELECT pg_stat_statements_reset()'))
+  .then(
+    () => true,
+    () => false,
+  );
 
 console.log(`2. ${RATE} creates/s for ${SECONDS} s ...`);
 const cpuBefore = await cpuNow();
@@ -237,7 +253,12 @@ const cpuAfter = await cpuNow();
 await listener.query('UNLISTEN plaza_events');
 listener.release();
 let pgCpu = 0;
-for (const [pid, ms] of cpuAfter.pgByPid) pgCpu += ms - (cpuBefore.pgByPid.get(pid) ?? 0);
+const pgCpuOf = { 'plaza-api': 0, 'plaza-worker': 0, other: 0 };
+for (const [pid, { ms, app }] of cpuAfter.pgByPid) {
+  const spent = ms - (cpuBefore.pgByPid.get(pid)?.ms ?? 0);
+  pgCpu += spent;
+  pgCpuOf[app in pgCpuOf ? (app as keyof typeof pgCpuOf) : 'other'] += spent;
+}
 const perCreate = (ms: number) => (ms / loaded.length).toFixed(2);
 
 /**
@@ -287,12 +308,30 @@ line(
   loaded.map((c) => c.answerMs),
 );
 console.log(
-  `| CPU per create at ${RATE}/s (ms, until every webhook arrived) | API process ${perCreate(cpuAfter.api - cpuBefore.api)}, worker ${perCreate(cpuAfter.worker - cpuBefore.worker)}, PostgreSQL backends ${perCreate(pgCpu)}, this process (client, receiver) ${perCreate(cpuAfter.bench - cpuBefore.bench)} | |`,
+  `| CPU per create at ${RATE}/s (ms, until every webhook arrived) | API process ${perCreate(cpuAfter.api - cpuBefore.api)}, worker ${perCreate(cpuAfter.worker - cpuBefore.worker)}, PostgreSQL backends ${perCreate(pgCpu)} (the API's ${perCreate(pgCpuOf['plaza-api'])}, the worker's ${perCreate(pgCpuOf['plaza-worker'])}, others ${perCreate(pgCpuOf.other)}), this process (client, receiver) ${perCreate(cpuAfter.bench - cpuBefore.bench)} | |`,
 );
 console.log(`| where it goes at ${RATE}/s (from the commit) | ${loadedStages} | |`);
 console.log(
   `| round trips at ${RATE}/s | ${(notifies / loaded.length).toFixed(2)} NOTIFY plaza_events per create | |`,
 );
+if (statements) {
+  const top = await setup.core.db.query<{ calls: number; ms: number; query: string }>(
+    `SELECT calls::int, total_exec_time AS ms, query FROM pg_stat_statements
+     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+     ORDER BY total_exec_time DESC LIMIT 12`,
+  );
+  const calls = await setup.core.db.one<{ n: number; ms: number }>(
+    `SELECT sum(calls)::int AS n, sum(total_exec_time) AS ms FROM pg_stat_statements
+     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+  );
+  console.log(
+    `statements at ${RATE}/s (pg_stat_statements): ${(calls.n / loaded.length).toFixed(2)} per create, executing ${(calls.ms / loaded.length).toFixed(3)} ms per create; busiest (calls per create, ms per create):`,
+  );
+  for (const r of top)
+    console.log(
+      `  ${(r.calls / loaded.length).toFixed(2)}  ${(r.ms / loaded.length).toFixed(3)}  ${r.query.replace(/\s+/g, ' ').slice(0, 150)}`,
+    );
+}
 collect();
 console.log(
   `| checks | ${arrivals.size} contacts' webhooks verified (standardwebhooks), ${seen.length - arrivals.size - forged} duplicates or other, ${forged} failed verification |`,
