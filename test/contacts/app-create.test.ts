@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeAppContext } from '../../server/tenancy.ts';
 import { countQueries } from '../helpers/db.ts';
@@ -172,6 +173,61 @@ describe("an app's contact create", () => {
     expect(await counted()).toBeGreaterThanOrEqual(25);
     // Full again: the next create is refused by the kept count.
     await post({ name: 'Past the limit' }).expect(409);
+  });
+  it("does not wait for other transactions' uncommitted contacts in the same account", async (ctx) => {
+    // Other connections only on PostgreSQL (PGlite has one).
+    const url = plaza.database.url;
+    if (!url) return ctx.skip();
+    await plaza.core.db.query('DELETE FROM contacts WHERE organization_id = $1', [crm.accountId]);
+    // Counted before (an account's first count, creating its slots, is the one that may wait).
+    await post({ name: 'Counted' }).expect(201);
+    // Four transactions each hold a contact of the account, uncommitted (a row lock on their count).
+    const held = Array.from({ length: 4 }, () => new pg.Client({ connectionString: url }));
+    const waitingOnLock = async (done: () => boolean) => {
+      while (!done()) {
+        const { n } = await plaza.core.db.one<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        if (n > 0) return 'waiting for a lock';
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return 'answered';
+    };
+    try {
+      for (const [i, client] of held.entries()) {
+        await client.connect();
+        await client.query('BEGIN');
+        await client.query(
+          `INSERT INTO contacts (id, organization_id, name, created_by, updated_by)
+           VALUES ($1, $2, 'Held', '{"type":"system"}', '{"type":"system"}')`,
+          [`ct_held_${i}`, crm.accountId],
+        );
+      }
+      // Each create answers without waiting for them (with a random slot of 16, most of these
+      // twenty would meet one of the four).
+      for (let i = 0; i < 20; i++) {
+        let answered = false;
+        const create = Promise.resolve(post({ name: `Beside ${i}` })).finally(() => {
+          answered = true;
+        });
+        expect(await Promise.race([create.then((r) => r.status), waitingOnLock(() => answered)])).toBe(201);
+      }
+    } finally {
+      await Promise.all(
+        held.map((c) =>
+          c.query('ROLLBACK').then(
+            () => c.end(),
+            () => c.end(),
+          ),
+        ),
+      );
+    }
+    const row = await plaza.core.db.one<{ kept: number; actual: number }>(
+      `SELECT (SELECT coalesce(sum(n), 0)::int FROM contact_counts WHERE organization_id = $1) AS kept,
+              (SELECT count(*)::int FROM contacts WHERE organization_id = $1) AS actual`,
+      [crm.accountId],
+    );
+    expect(row.kept).toBe(row.actual);
   });
 });
 
