@@ -4,7 +4,8 @@ import { enableCompileCache } from 'node:module';
 import path from 'node:path';
 
 // Node keeps the compiled modules in its cache folder (the OS temp dir) between
-// starts; a restart then skips most parsing. Enabled before the modules load.
+// starts; a restart then skips most parsing. Enabled before the modules load (`npm start`'s
+// server/start.js has enabled it already; this is for `node server/main.ts`).
 enableCompileCache();
 const { ConfigError, loadConfig } = await import('./config.ts');
 let config: ReturnType<typeof loadConfig>;
@@ -20,10 +21,11 @@ try {
 // A restart on embedded PGlite: the cluster opens (most of it PGlite's own start) while the
 // web check and the rest of the code load. A new folder is filled first (copy below), so waits.
 const pgdata = path.resolve(config.dataDir, 'pgdata');
-// PGlite starts in its worker (db/pglite-worker.ts, no dependencies) before db/index.ts and pg load.
+// PGlite starts in its worker (db/pglite-worker.ts, no dependencies) before db/index.ts and pg load;
+// under `npm start`, server/start.js has started it already, before this module and zod loaded.
 const earlyLite =
   !config.databaseUrl && existsSync(path.join(pgdata, 'PG_VERSION'))
-    ? import('./db/pglite-worker.ts').then((m) => m.startPgliteWorker(pgdata))
+    ? import('./db/pglite-worker.ts').then((m) => m.takeEarly(pgdata) ?? m.startPgliteWorker(pgdata))
     : undefined;
 const earlyDb =
   earlyLite && import('./db/index.ts').then((m) => m.openPglite(pgdata, { started: earlyLite }));

@@ -126,3 +126,25 @@ export function startPgliteWorker(dataDir?: string): Promise<PgliteConnection> {
     },
   );
 }
+
+let early: { dataDir: string; started: Promise<PgliteConnection> } | undefined;
+
+/**
+ * Starts PGlite on `dataDir` now, for `takeEarly` to hand over: server/start.js
+ * calls it first thing on a restart, before the configuration (zod) and the
+ * rest of the code load.
+ */
+export function startEarly(dataDir: string): void {
+  early = { dataDir, started: startPgliteWorker(dataDir) };
+  // Awaited by whoever takes it; this keeps a failure from counting as unhandled before then.
+  early.started.catch(() => {});
+}
+
+/** The PGlite started early on `dataDir`, if any; one started on another folder is closed. */
+export function takeEarly(dataDir: string): Promise<PgliteConnection> | undefined {
+  const taken = early;
+  early = undefined;
+  if (taken?.dataDir === dataDir) return taken.started;
+  taken?.started.then((c) => c.close()).catch(() => {});
+  return undefined;
+}

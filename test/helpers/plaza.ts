@@ -3,7 +3,7 @@
  * - `startPlaza`: core and Koa app in this process; `http` calls the app without a port.
  * - `startPlazaServer`: the same on a real port, PLAZA_PUBLIC_URL pointing at it, for
  *   relying parties (openid-client), browsers and the SDK, which need a URL.
- * - `spawnPlaza`: `server/main.ts` as a separate OS process, for boot and crash tests.
+ * - `spawnPlaza`: `server/start.js` (`npm start`'s entry, which runs `server/main.ts`) as a separate OS process, for boot and crash tests.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -135,14 +135,15 @@ export interface PlazaProcess {
 }
 
 /**
- * Runs `server/main.ts` as a real process (the same Node that runs the tests,
- * which npm scripts pin to Node 24) and waits until its API listens.
+ * Runs Plaza as a real process, from `npm start`'s entry (server/start.js,
+ * which runs server/main.ts), with the same Node that runs the tests (npm
+ * scripts pin it to Node 24), and waits until its API listens.
  */
 export async function spawnPlaza(
   env: Record<string, string>,
   opts: { waitForListen?: boolean } = {},
 ): Promise<PlazaProcess> {
-  const child = spawn(process.execPath, [path.join(root, 'server/main.ts')], {
+  const child = spawn(process.execPath, [path.join(root, 'server/start.js')], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',
