@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import { PlazaError } from '../errors.ts';
 import { refuseIllFormed } from './edge.ts';
@@ -17,14 +18,7 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
       `send the body as application/json, not ${ctx.get('content-type') || 'nothing'}`,
     );
   if (length > limitBytes) throw tooLarge(limitBytes);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > limitBytes) throw tooLarge(limitBytes);
-    chunks.push(chunk as Buffer);
-  }
-  const raw = Buffer.concat(chunks);
+  const raw = await readAll(ctx.req, limitBytes);
   ctx.state.rawBody = raw;
   if (raw.length === 0) return undefined;
   let parsed: unknown;
@@ -39,6 +33,37 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
 
 const tooLarge = (limit: number) =>
   new PlazaError('PLAZA_PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`);
+
+/**
+ * The request's bytes, at most `limit` (413 past it, and the request destroyed,
+ * as leaving a `for await` over it did). Listeners rather than `for await`: the
+ * stream's async iterator cost about 10 us a request (a tenth of a bare
+ * Node POST's CPU). A client gone before the end rejects as the iterator did.
+ */
+function readAll(req: IncomingMessage, limit: number): Promise<Buffer> {
+  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (err?: Error) => {
+      req.off('data', onData).off('end', onEnd).off('error', settle).off('close', onClose);
+      if (err) reject(err);
+      else resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+      else {
+        settle(tooLarge(limit));
+        req.destroy();
+      }
+    };
+    const onEnd = () => settle();
+    const onClose = () =>
+      settle(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    req.on('data', onData).on('end', onEnd).on('error', settle).on('close', onClose);
+  });
+}
 
 /**
  * Reads a raw (non-JSON) body for routes declared with `rawBody` (uploads).
@@ -60,16 +85,10 @@ export async function readRawBody(
     );
   const length = Number(ctx.get('content-length') || 0);
   if (length > opts.maxBytes) throw tooLarge(opts.maxBytes);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > opts.maxBytes) throw tooLarge(opts.maxBytes);
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0)
+  const bytes = await readAll(ctx.req, opts.maxBytes);
+  if (bytes.length === 0)
     throw new PlazaError('PLAZA_VALIDATION', 'body: the body is empty', {
       fields: [{ field: 'body', reason: 'empty' }],
     });
-  return { contentType, bytes: Buffer.concat(chunks) };
+  return { contentType, bytes };
 }
