@@ -42,6 +42,7 @@ async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, max
  */
 export function createSender(options: { agent: Agent; timeoutMs: number; allowPrivate: boolean }) {
   const { agent } = options;
+  const timeoutError = new DOMException(`timed out after ${options.timeoutMs} ms`, 'TimeoutError');
 
   function describeError(err: unknown): string {
     if (err instanceof DestinationRefused) return `refused: ${err.message}`;
@@ -83,6 +84,10 @@ export function createSender(options: { agent: Agent; timeoutMs: number; allowPr
           'refused: webhooks go to https URLs (plain http only to loopback, when WEBHOOKS_ALLOW_PRIVATE is set)',
       });
     const timestamp = Math.floor(Date.now() / 1000);
+    // One timer for the whole attempt, cleared when it ends: AbortSignal.timeout's timer stayed
+    // behind every attempt and fired later (a DOMException each, 2-3% of the engine's CPU).
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(timeoutError), options.timeoutMs);
     try {
       const res = await request(target, {
         method: 'POST',
@@ -93,7 +98,7 @@ export function createSender(options: { agent: Agent; timeoutMs: number; allowPr
           ...signatureHeaders(secrets, msgId, timestamp, body),
         },
         body,
-        signal: AbortSignal.timeout(options.timeoutMs),
+        signal: abort.signal,
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
       });
@@ -111,6 +116,8 @@ export function createSender(options: { agent: Agent; timeoutMs: number; allowPr
       });
     } catch (err) {
       return done({ status: null, responseBody: null, retryAfterSeconds: null, error: describeError(err) });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
