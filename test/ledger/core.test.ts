@@ -282,6 +282,25 @@ describe('5. a transaction and its balance changes commit atomically', () => {
     expect(await ledger.balance(payable('org_half'), 'USD')).toBe(300n);
     expect(await ledger.balance(cash, 'USD')).toBe(cashBefore);
   });
+
+  it('a posting that reaches a no-overdraft account without its balance row is refused whole', async () => {
+    await post(charge('org_rowless', 1000n, 300n));
+    const [acct] = await db.query<{ id: number }>(
+      "SELECT id FROM ledger_accounts WHERE kind = 'partner_payable' AND party = 'org_rowless'",
+    );
+    await db.query('DELETE FROM ledger_balances WHERE account_id = $1', [acct.id]);
+    const cashBefore = await ledger.balance(cash, 'USD');
+    const before = await counts();
+    await expect(post(charge('org_rowless', 1000n, 300n))).rejects.toThrow(/has no balance row/);
+    expect(await counts()).toEqual(before);
+    expect(await ledger.balance(cash, 'USD')).toBe(cashBefore);
+    expect(await db.query('SELECT 1 FROM ledger_balances WHERE account_id = $1', [acct.id])).toEqual([]);
+    // Put the row back for the tests that verify every balance.
+    await db.query(
+      'INSERT INTO ledger_balances (account_id, slot, no_overdraft, balance) VALUES ($1, 0, true, 300)',
+      [acct.id],
+    );
+  });
 });
 
 describe('several postings in one round trip (postMany)', () => {
