@@ -15,4 +15,9 @@ enableCompileCache();
 const pgdata = path.resolve(process.env.PLAZA_DATA_DIR || '.plaza', 'pgdata');
 if (!process.env.DATABASE_URL && existsSync(path.join(pgdata, 'PG_VERSION')))
   (await import('./db/pglite-worker.ts')).startEarly(pgdata);
+// The largest dependencies from one bundle instead of their ~440 files (scripts/server-vendor.ts),
+// made by the first start after an install.
+const { ensureVendor, useVendor } = await import('../scripts/server-vendor.ts');
+const vendor = await ensureVendor();
+if (vendor) useVendor(vendor);
 await import('./main.ts');
