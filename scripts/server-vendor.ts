@@ -28,8 +28,9 @@ export const VENDORED = [
   'koa',
   '@koa/router',
   'koa-mount',
+  'pg',
 ];
-const VERSION = 1;
+const VERSION = 2;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const DONE = 'complete';
 
