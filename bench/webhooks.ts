@@ -30,6 +30,12 @@
  *   BENCH_REDIS_URL=redis://127.0.0.1:6379 to run the job queue on BullMQ instead of PostgreSQL.
  *   BENCH_MESSAGES=1500 BENCH_WARMUP=300 BENCH_CONCURRENCY=50 BENCH_RATE=250,500,1000 BENCH_SECONDS=2 BENCH_FANOUT=1000,10000
  *   BENCH_FANOUT=10000,100000 for the growth to 100,000 installations (minutes).
+ *   BENCH_PROFILE=1 lists each phase's statements (count, avg, max) and the slowest latency events by stage;
+ *   BENCH_MARK=1 prints the engine run's start and end on the clock of `node --cpu-prof` (µs).
+ *
+ * The latency phases start after 20 events sent at once through the load generator's pool (its
+ * connections open and warm, as an API process's are); each phase also prints where the time goes
+ * (message written, first attempt started). The fan-out prints CPU per delivery too.
  */
 
 import { readFileSync } from 'node:fs';
@@ -110,7 +116,7 @@ core.events.registerType({
 });
 
 // Statements the worker process sends (db.query on its pool, by prepared name or first words), per phase.
-const statements = new Map<string, { n: number; ms: number }>();
+const statements = new Map<string, { n: number; ms: number; max: number }>();
 {
   const inner = db.query.bind(db);
   (db as { query: typeof db.query }).query = (async (text: string, params?: unknown[], name?: string) => {
@@ -119,9 +125,11 @@ const statements = new Map<string, { n: number; ms: number }>();
     try {
       return await inner(text, params, name);
     } finally {
-      const s = statements.get(key) ?? { n: 0, ms: 0 };
+      const s = statements.get(key) ?? { n: 0, ms: 0, max: 0 };
+      const ms = performance.now() - t;
       s.n++;
-      s.ms += performance.now() - t;
+      s.ms += ms;
+      s.max = Math.max(s.max, ms);
       statements.set(key, s);
     }
   }) as typeof db.query;
@@ -140,7 +148,7 @@ async function phaseReport(label: string, deliveries: number, before: { upd: num
   profile.push(line);
   if (process.env.BENCH_PROFILE)
     for (const [k, s] of [...statements.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12))
-      profile.push(`   ${fmt(s.n)}× ${fmt(s.ms / s.n, 2)} ms avg  ${k}`);
+      profile.push(`   ${fmt(s.n)}× ${fmt(s.ms / s.n, 2)} ms avg, max ${fmt(s.max)}  ${k}`);
   statements.clear();
 }
 const profile: string[] = [];
@@ -254,6 +262,7 @@ async function engineRun(n: number) {
   ).n;
   const cpu0 = await cpuNow();
   const t0 = performance.now();
+  if (process.env.BENCH_MARK) console.error(`MARK engine start ${process.hrtime.bigint() / 1000n}`);
   engine.wake();
   await until('throughput deliveries', () => tpSeen - seen0 >= n);
   const receivedMs = performance.now() - t0;
@@ -269,6 +278,7 @@ async function engineRun(n: number) {
       delivered0 + n,
   );
   const ms = performance.now() - t0;
+  if (process.env.BENCH_MARK) console.error(`MARK engine end ${process.hrtime.bigint() / 1000n}`);
   return { receivedMs, ms, duplicates: tpSeen - seen0 - n, cpu: cpuPer(cpu0, await cpuNow(), n) };
 }
 
@@ -338,16 +348,38 @@ const rawRate = (MESSAGES / rawMs) * 1000;
 await raw.close();
 
 // --- 2. latency at target rates -------------------------------------------------------------
+// The load generator's connections are opened and used first (one event each, all at once, untimed):
+// else the first phase also times 20 backends starting on this machine's 2 cores (the first 30-40
+// events of the first phase waited 100-150 ms), which an API process's warm pool does not do.
+{
+  const warmAccount = await account(plaza, owner, 'Warm-up Shop');
+  await seed(warmAccount.org.id, 1, '/warmup');
+  let warmSeen = 0;
+  handlers.set('/warmup', () => {
+    warmSeen++;
+  });
+  await Promise.all(Array.from({ length: 20 }, (_, i) => emit(warmAccount.org.id, i, 'warmup')));
+  await until('warm-up deliveries', () => warmSeen >= 20);
+}
 // The goal's rate last; lower rates show where the latency bends.
-const lat: Array<{ rate: number; total: number; reached: number; latencies: number[] }> = [];
+const lat: Array<{
+  rate: number;
+  total: number;
+  reached: number;
+  latencies: number[];
+  written: number[];
+  started: number[];
+}> = [];
 for (const rate of RATES) {
   const total = rate * SECONDS;
   console.log(`2. latency: ${fmt(rate)} events/s for ${SECONDS} s (${fmt(total)} events) ...`);
   const latAccount = await account(plaza, owner, `Latency Shop ${rate}`);
   await seed(latAccount.org.id, 1, `/latency-${rate}`);
   const latencies: number[] = [];
+  const received = new Map<number, number>();
   handlers.set(`/latency-${rate}`, (json, at) => {
     latencies.push(at - json.data.committedAt);
+    received.set(json.data.seq, at - json.data.committedAt);
   });
   const emitErrors: unknown[] = [];
   phaseStats = await tableStats();
@@ -367,7 +399,6 @@ for (const rate of RATES) {
   const emitMs = performance.now() - t0;
   await until('latency deliveries', () => latencies.length >= total);
   if (emitErrors.length) throw emitErrors[0] as Error;
-  lat.push({ rate, total, reached: (total / emitMs) * 1000, latencies });
   await until(
     'latency rows recorded',
     async () =>
@@ -379,11 +410,42 @@ for (const rate of RATES) {
         )
       ).n >= total,
   );
+  // Where the time goes, from the commit: message written (its row's created_at), first attempt started.
+  const stages = await db.query<{ seq: number; written: number; started: number }>(
+    `SELECT (p.data::json->>'seq')::int AS seq,
+       extract(epoch FROM m.created_at) * 1000 - (p.data::json->>'committedAt')::float8 AS written,
+       extract(epoch FROM a.started_at) * 1000 - (p.data::json->>'committedAt')::float8 AS started
+     FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
+     JOIN webhook_payloads p ON p.id = m.event_id JOIN webhook_attempts a ON a.message_id = m.id
+     WHERE e.url = $1`,
+    [`${base}/latency-${rate}`],
+  );
+  lat.push({
+    rate,
+    total,
+    reached: (total / emitMs) * 1000,
+    latencies,
+    written: stages.map((r) => Number(r.written)),
+    started: stages.map((r) => Number(r.started)),
+  });
+  if (process.env.BENCH_PROFILE) {
+    const bySeq = new Map(stages.map((r) => [r.seq, r]));
+    const slow = [...received.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8);
+    profile.push(
+      `2. slowest at ${fmt(rate)}/s (seq: written / started / received ms): ${slow
+        .map(
+          ([seq, ms]) =>
+            `${seq}: ${fmt(Number(bySeq.get(seq)?.written))} / ${fmt(Number(bySeq.get(seq)?.started))} / ${ms}`,
+        )
+        .join(', ')}`,
+    );
+  }
   await phaseReport(`2. latency at ${fmt(rate)}/s`, total, phaseStats);
 }
 
 // --- 3. fan-out ------------------------------------------------------------------------------
-const fan: Array<{ n: number; firstAttemptsMs: number; receivedMs: number; seedMs: number }> = [];
+const fan: Array<{ n: number; firstAttemptsMs: number; receivedMs: number; seedMs: number; cpu: string }> =
+  [];
 for (const n of FANOUT) {
   console.log(`3. fan-out: seeding ${fmt(n)} installations and endpoints ...`);
   const acct = await account(plaza, owner, `Fan-out Shop ${n}`);
@@ -396,6 +458,9 @@ for (const n of FANOUT) {
     seen++;
     lastAt = at;
   });
+  phaseStats = await tableStats();
+  statements.clear();
+  const cpu0 = await cpuNow();
   const { id, committedAt } = await emit(acct.org.id, 0, `fan-${n}`);
   // A big fan-out takes minutes on a busy machine: the wait grows with n.
   await until(`fan-out ${n} received`, () => seen >= n, Math.max(120_000, n * 10));
@@ -409,6 +474,8 @@ for (const n of FANOUT) {
         )
       ).n >= n,
   );
+  const cpu = cpuPer(cpu0, await cpuNow(), n);
+  await phaseReport(`3. fan-out to ${fmt(n)}`, n, phaseStats);
   const done = await db.one<{ last: Date }>(
     'SELECT max(last_attempt_at) AS last FROM webhook_messages WHERE event_id = $1',
     [id],
@@ -419,6 +486,7 @@ for (const n of FANOUT) {
     firstAttemptsMs: done.last.getTime() - committedAt,
     receivedMs: lastAt - committedAt,
     seedMs,
+    cpu,
   });
 }
 
@@ -442,9 +510,13 @@ for (const l of lat)
   console.log(
     `| 2. committed → delivered at ${fmt(l.rate)}/s target (${fmt(l.total)} events, reached ${fmt(l.reached)}/s) | p50 ${fmt(pct(l.latencies, 50))} ms, p99 ${fmt(pct(l.latencies, 99))} ms, max ${fmt(Math.max(...l.latencies))} ms (goal at 1,000/s: p50 ≤ 15 ms, p99 ≤ 50 ms) |`,
   );
+for (const l of lat)
+  console.log(
+    `| 2. where it goes at ${fmt(l.rate)}/s (from the commit) | message written p50 ${fmt(pct(l.written, 50))}, p99 ${fmt(pct(l.written, 99))} ms; first attempt started p50 ${fmt(pct(l.started, 50))}, p99 ${fmt(pct(l.started, 99))} ms |`,
+  );
 for (const f of fan)
   console.log(
-    `| 3. fan-out to ${fmt(f.n)} installations: commit → all first attempts | ${fmt(f.firstAttemptsMs)} ms (last POST received ${fmt(f.receivedMs)} ms; ${fmt((f.n / f.receivedMs) * 1000)} deliveries/s; seed ${fmt(f.seedMs)} ms) |`,
+    `| 3. fan-out to ${fmt(f.n)} installations: commit → all first attempts | ${fmt(f.firstAttemptsMs)} ms (last POST received ${fmt(f.receivedMs)} ms; ${fmt((f.n / f.receivedMs) * 1000)} deliveries/s; seed ${fmt(f.seedMs)} ms; CPU per delivery ${f.cpu}) |`,
   );
 for (let i = 1; i < fan.length; i++)
   console.log(
