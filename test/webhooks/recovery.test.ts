@@ -121,6 +121,45 @@ describe('on the PostgreSQL job runner', () => {
     await r.close();
   });
 
+  it('keeps the per-endpoint cap exact with two workers claiming (alone and with their results)', async () => {
+    // A second worker on the same database: its pump claims and its writer records (and claims) too.
+    const second = await startWebhooksPlaza({}, { database: plaza.database });
+    const r = await receiver();
+    try {
+      const held: Array<() => void> = [];
+      r.respond(
+        (_req, res) =>
+          new Promise<void>((resolve) => {
+            held.push(() => {
+              res.end('ok');
+              resolve();
+            });
+          }),
+      );
+      const { endpoint } = await endpointFor(plaza, app, r.url);
+      // Each test message wakes both pumps (NOTIFY): both claim for the endpoint.
+      const ids = await Promise.all(Array.from({ length: 40 }, () => sendTest(plaza, app, endpoint.id)));
+      // The cap (10 by default) fills up and stays there while the receiver holds the requests.
+      await waitFor('ten in flight', () => r.received.length >= 10);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(r.maxInFlight).toBe(10);
+      // Released a few at a time: each freed slot is claimed by one of the two workers, never both.
+      while (r.received.length < ids.length || held.length) {
+        for (const release of held.splice(0, 3)) release();
+        second.core.webhooks.engine.wake();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      for (const id of ids)
+        await waitFor('delivered', async () => (await message(plaza, app, id)).state === 'delivered');
+      expect(r.maxInFlight).toBe(10);
+      expect(new Set(r.received.map((x) => x.headers['webhook-id'])).size).toBe(ids.length);
+      expect(r.received).toHaveLength(ids.length);
+    } finally {
+      await r.close();
+      await second.close();
+    }
+  });
+
   it('the SDK middleware verifies real deliveries (node:http with expressWebhook, Koa with koaWebhook)', async () => {
     const listen = async (server: Server) => {
       servers.push(server);

@@ -8,7 +8,7 @@ import { type Actor, SYSTEM_ACTOR } from '../../tenancy.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { EventsService, PlazaEvent } from '../events/index.ts';
 import type { NotificationsService } from '../notifications/index.ts';
-import { ATTEMPT_LATENCY_BOUNDS, ATTEMPT_LATENCY_SQL } from './attempt-days.ts';
+import { ATTEMPT_LATENCY_BOUNDS } from './attempt-days.ts';
 import { createMessageWriter, messageBody } from './messages.ts';
 import { createRetention } from './retention.ts';
 import { nextDelayMs, type RetryPolicy } from './schedule.ts';
@@ -26,7 +26,10 @@ export type { AttemptResult } from './sender.ts';
  * worker process runs a pump that claims due messages in batches straight
  * from `webhook_messages` (one statement, claims serialised across processes
  * by an advisory lock so the per-endpoint cap is exact), POSTs them, and
- * records the results in batches. A claim sets `next_attempt_at` to the end
+ * records the results in batches. Claims ride along where they can (migration
+ * 006): a batch of successes claims for the slots it frees, and a pumping
+ * process with free slots claims with the messages it makes, each in the
+ * same round trip. A claim sets `next_attempt_at` to the end
  * of its lease, so a message whose worker died is simply due again when the
  * lease runs out: nothing depends on a queue entry that Redis could lose.
  * Nothing waits for a poll: committed events wake the outbox dispatcher
@@ -54,6 +57,7 @@ export const ENDPOINT_DISABLED_EVENT = 'endpoint.disabled';
 const RECORD_BATCH = 500;
 /** Claims one process has on their way at once (a second one only for new messages). */
 const MAX_CLAIMS = 2;
+const LATENCY_BOUNDS = [...ATTEMPT_LATENCY_BOUNDS];
 
 export interface DeliveryOptions {
   policy: RetryPolicy;
@@ -146,7 +150,11 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   /** One signed POST (never throws: a network failure is a result with `error`). */
   const post: Post = (...args) => (sender ? sender.post(...args) : loadSender().then((s) => s.post(...args)));
   const runRetention = createRetention({ db, log, options });
-  const { insertMessages, targetsOf } = createMessageWriter({ db, events, policy: options.policy });
+  const { insertMessages, insertAndClaim, targetsOf } = createMessageWriter({
+    db,
+    events,
+    policy: options.policy,
+  });
   // Opened secrets by their row id (rows never change; a rotation adds a row).
   const keys = new Map<string, KeyObject>();
 
@@ -157,19 +165,33 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
    */
   async function fanOut(list: PlazaEvent[]): Promise<number> {
     const targets = await targetsOf(list);
-    const created = await insertMessages(
-      db,
-      list.map((e) => ({
-        id: e.id,
-        type: e.type,
-        accountId: e.organizationId,
-        data: JSON.stringify(e.payload),
-        occurredAt: e.createdAt,
-      })),
-      targets,
-    );
-    if (created.length) wake(true);
-    return created.length;
+    if (targets.length === 0) return 0;
+    const messages = list.map((e) => ({
+      id: e.id,
+      type: e.type,
+      accountId: e.organizationId,
+      data: JSON.stringify(e.payload),
+      occurredAt: e.createdAt,
+    }));
+    // A pumping process with free slots claims in the same round trip (no wake, no claim of its own).
+    const room = reserveRoom(true);
+    if (room === 0) {
+      const created = await insertMessages(db, messages, targets);
+      if (created.length) wake(true);
+      return created.length;
+    }
+    let made: { created: number; claimed: ClaimedMessage[] } | null = null;
+    try {
+      made = await insertAndClaim<ClaimedMessage>(messages, targets, {
+        limit: room,
+        cap: options.endpointConcurrency,
+        leaseMs,
+        recording: [...recording],
+      });
+    } finally {
+      void afterClaim(room, made?.claimed ?? null);
+    }
+    return made.created;
   }
 
   async function failPending(q: Queryable, where: string, params: unknown[], reason: string) {
@@ -244,6 +266,8 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
 
   const results: Array<{ outcome: Outcome; done: () => void; failed: (err: unknown) => void }> = [];
   let writing: Promise<void> | undefined;
+  /** The writer is on its way (set and cleared synchronously, unlike `writing`). */
+  let writerActive = false;
 
   function outcomeOf(message: ClaimedMessage, result: AttemptResult): Outcome {
     const success = result.status !== null && result.status >= 200 && result.status < 300;
@@ -258,25 +282,56 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     return { message, result, success, gone, delay };
   }
 
-  /** Resolves once the attempt's result is in the database. */
+  /**
+   * Resolves once the attempt's result is in the database. The writer starts
+   * on a microtask: the attempt frees its slot first (attempt()), so the
+   * batch's claim has room for it.
+   */
   function record(message: ClaimedMessage, result: AttemptResult): Promise<void> {
     return new Promise((done, failed) => {
       results.push({ outcome: outcomeOf(message, result), done, failed });
-      writing ??= writeResults().finally(() => {
-        writing = undefined;
-      });
+      if (writerActive) return;
+      writerActive = true;
+      writing = Promise.resolve()
+        .then(writeResults)
+        .finally(() => {
+          writing = undefined;
+        });
     });
   }
 
+  /**
+   * Writes the results waiting, a batch per statement. A batch of successes
+   * also claims for the free slots (webhooks_record_claim): one round trip
+   * where a claim of its own followed each batch. A batch with failures is
+   * written alone (its endpoints' health is checked) and the pump claims.
+   */
   async function writeResults(): Promise<void> {
-    while (results.length) {
-      const batch = results.splice(0, RECORD_BATCH);
-      try {
-        await writeBatch(batch.map((b) => b.outcome));
-        for (const b of batch) b.done();
-      } catch (err) {
-        for (const b of batch) b.failed(err);
+    try {
+      while (results.length) {
+        const batch = results.splice(0, RECORD_BATCH);
+        const outcomes = batch.map((b) => b.outcome);
+        const room = outcomes.every((o) => o.success) ? reserveRoom() : 0;
+        if (room === 0 && deferred) {
+          deferred = false;
+          pump(false, true);
+        }
+        let claimed: ClaimedMessage[] | null = null;
+        try {
+          claimed = await writeBatch(outcomes, room);
+          for (const b of batch) b.done();
+        } catch (err) {
+          for (const b of batch) b.failed(err);
+          if (room) log.warn({ err }, 'webhook results and claim failed; trying again shortly');
+        }
+        if (room) void afterClaim(room, claimed);
       }
+    } finally {
+      writerActive = false;
+    }
+    if (deferred) {
+      deferred = false;
+      pump();
     }
   }
 
@@ -286,7 +341,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
    * up), and each endpoint's health. Then disables endpoints that answered
    * 410 Gone or have been failing for too long.
    */
-  async function writeBatch(batch: Outcome[]): Promise<void> {
+  async function writeBatch(batch: Outcome[], room: number): Promise<ClaimedMessage[]> {
     // Health per endpoint, in the order the attempts finished.
     const health = new Map<
       string,
@@ -311,7 +366,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       health.set(o.message.endpoint_id, h);
     }
     const endpoints = [...health.entries()];
-    const params = [
+    const params: unknown[] = [
       batch.map(() => newId('att')),
       batch.map((o) => o.message.id),
       batch.map((o) => o.message.endpoint_id),
@@ -332,61 +387,27 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       endpoints.map(([, h]) => h.failuresAfter),
       endpoints.map(([, h]) => h.firstFailureAfter),
     ];
-    const sql = `WITH r AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-           $7::int[], $8::int[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::int[], $14::text[])
-           AS r(att_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status, success, body,
-             error, trigger, delay, reason)),
-       msg AS (
-         UPDATE webhook_messages m SET attempts = m.attempts + 1, round_attempts = m.round_attempts + 1,
-           last_attempt_at = r.started_at, last_status = r.status, last_error = r.error,
-           state = CASE WHEN r.success THEN 'delivered' WHEN m.state = 'pending' AND r.delay IS NULL THEN 'failed'
-             ELSE m.state END,
-           next_attempt_at = CASE WHEN NOT r.success AND m.state = 'pending' AND r.delay IS NOT NULL
-             THEN now() + r.delay * interval '1 millisecond' END,
-           delivered_at = CASE WHEN r.success THEN now() ELSE m.delivered_at END,
-           failed_at = CASE WHEN r.success THEN NULL WHEN m.state = 'pending' AND r.delay IS NULL THEN now()
-             ELSE m.failed_at END,
-           failure_reason = CASE WHEN r.success THEN NULL WHEN m.state = 'pending' AND r.delay IS NULL THEN r.reason
-             ELSE m.failure_reason END
-         FROM r WHERE m.id = r.message_id
-         RETURNING m.id, m.state, m.next_attempt_at),
-       -- Attempts of the messages still there (updated above): one deleted meanwhile logs none.
-       att AS (
-         INSERT INTO webhook_attempts (id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code,
-           success, response_body, error, trigger)
-         SELECT att_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status, success, body, error,
-           trigger
-         FROM r JOIN msg ON msg.id = r.message_id),
-       days AS (
-         INSERT INTO webhook_attempt_days AS d (endpoint_id, app_id, day, bucket, attempts, succeeded)
-         SELECT endpoint_id, app_id, (started_at AT TIME ZONE 'UTC')::date,
-           coalesce(width_bucket(duration_ms, '${ATTEMPT_LATENCY_SQL}'::int[]), ${ATTEMPT_LATENCY_BOUNDS.length}),
-           count(*), count(*) FILTER (WHERE success)
-         FROM r JOIN msg ON msg.id = r.message_id
-         GROUP BY 1, 2, 3, 4 ORDER BY 1, 3, 4
-         ON CONFLICT (endpoint_id, day, bucket) DO UPDATE
-           SET attempts = d.attempts + EXCLUDED.attempts, succeeded = d.succeeded + EXCLUDED.succeeded),
-       dequeued AS (
-         DELETE FROM webhook_queue q USING msg WHERE q.message_id = msg.id AND msg.state <> 'pending'),
-       requeued AS (
-         UPDATE webhook_queue q SET due_at = msg.next_attempt_at, lease_until = NULL
-         FROM msg WHERE q.message_id = msg.id AND msg.state = 'pending')
-       UPDATE webhook_endpoints e SET last_attempt_at = greatest(e.last_attempt_at, h.last_attempt_at),
-         last_success_at = CASE WHEN h.any_success THEN now() ELSE e.last_success_at END,
-         failing_since = CASE WHEN h.any_success THEN h.first_failure_after
-           ELSE coalesce(e.failing_since, h.first_failure_after) END,
-         consecutive_failures = CASE WHEN h.any_success THEN h.failures_after
-           ELSE e.consecutive_failures + h.failures_after END
-       FROM unnest($15::text[], $16::timestamptz[], $17::bool[], $18::int[], $19::timestamptz[])
-         AS h(id, last_attempt_at, any_success, failures_after, first_failure_after)
-       WHERE e.id = h.id
-       RETURNING e.id, e.consecutive_failures, extract(epoch FROM now() - e.failing_since) * 1000 AS failing_ms`;
-    let rows: Array<{ id: string; consecutive_failures: number; failing_ms: string | number | null }>;
+    params.push(LATENCY_BOUNDS);
+    if (room) {
+      // Successes only: no endpoint to disable, so the health rows are not needed back.
+      params.push(room, options.endpointConcurrency, leaseMs, [...recording]);
+      const send = () =>
+        db.query<ClaimedMessage>(
+          `SELECT * FROM webhooks_record_claim(${params.map((_, i) => `$${i + 1}`).join(', ')})`,
+          params,
+          'webhooks_record_claim',
+        );
+      // An endpoint (and its messages) deleted between the check and the insert: once more, without it.
+      return send().catch((err) => {
+        if ((err as { code?: string }).code !== '23503') throw err;
+        return send();
+      });
+    }
+    let rows: Array<{ id: string; consecutive_failures: number; failing_ms: number | null }>;
+    const sql = `SELECT * FROM webhooks_record(${params.map((_, i) => `$${i + 1}`).join(', ')})`;
     try {
       rows = await db.query(sql, params, 'webhooks_record');
     } catch (err) {
-      // An endpoint (and its messages) deleted between the check and the insert: once more, without it.
       if ((err as { code?: string }).code !== '23503') throw err;
       rows = await db.query(sql, params, 'webhooks_record');
     }
@@ -400,6 +421,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       )
         await disableEndpoint(r.id, 'failing', SYSTEM_ACTOR);
     }
+    return [];
   }
 
   // --- attempts ---
@@ -444,9 +466,10 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     });
     const result = await post(message.url, message.id, body, secrets);
     recording.add(message.id);
+    const recorded = record(message, result);
     posted();
     try {
-      await record(message, result);
+      await recorded;
     } finally {
       recording.delete(message.id);
     }
@@ -465,6 +488,8 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   let backlog = false;
   /** Woken while a claim was on its way: look again when it answers. */
   let again = false;
+  /** Slots freed while results were being written: the writer's next batch claims them (or it pumps when done). */
+  let deferred = false;
   /** Counts wakes and sleeps: a sleep decided before a wake is not taken. */
   let sleeps = 0;
   /** Messages whose POST is over and whose result is being written: no longer in flight. */
@@ -500,10 +525,15 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
    * cap is as exact as before. A claim that got all it asked for claims
    * again at once for the slots freed meanwhile.
    */
-  function pump(fresh = false): void {
+  function pump(fresh = false, force = false): void {
     if (stopped) return;
     const room = options.workerConcurrency - inFlight - reserved;
     if (room <= 0) return; // a finishing attempt wakes the pump
+    // A slot freed while results are being written: claimed with them (writeResults).
+    if (!fresh && !force && writerActive) {
+      deferred = true;
+      return;
+    }
     // Alongside a claim on its way: only for new messages, which that claim may not see.
     // (More claims for freed slots made no more deliveries/s and cost more CPU per delivery.)
     if (claiming > 0 && (claiming >= MAX_CLAIMS || !fresh)) {
@@ -515,21 +545,50 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     void claimAndRun(room);
   }
 
+  /**
+   * Slots for a claim riding with another statement: a batch of results (0:
+   * none free, or a claim on its way, which looks again), or new messages
+   * (`fresh`: alongside a claim on its way, as pump() does).
+   */
+  function reserveRoom(fresh = false): number {
+    if (!started || stopped || claiming >= (fresh ? MAX_CLAIMS : 1)) return 0;
+    const room = options.workerConcurrency - inFlight - reserved;
+    if (room <= 0) return 0;
+    claiming++;
+    reserved += room;
+    deferred = false;
+    return room;
+  }
+
   async function claimAndRun(room: number): Promise<void> {
+    let claimed: ClaimedMessage[] | null = null;
+    try {
+      claimed = await claim(room);
+    } catch (err) {
+      log.warn({ err }, 'webhook claim failed; trying again shortly');
+    }
+    await afterClaim(room, claimed);
+  }
+
+  /**
+   * Runs what a claim of `room` slots leased (null: the claim failed), gives
+   * the slots back, and decides what the pump does next.
+   */
+  async function afterClaim(room: number, claimed: ClaimedMessage[] | null): Promise<void> {
     let idle = false;
     let retryMs: number | null = null;
     try {
-      const claimed = await claim(room);
-      backlog = claimed.length === room;
-      if (claimed.length) {
-        const keys = await keysFor(claimed).catch((err) => err as Error);
-        for (const message of claimed)
-          launch(message, keys instanceof Error ? keys : keys.get(message.endpoint_id));
-      } else idle = true;
-    } catch (err) {
-      log.warn({ err }, 'webhook claim failed; trying again shortly');
-      backlog = false;
-      retryMs = Math.min(options.pollMs, 1000);
+      if (claimed === null) {
+        backlog = false;
+        retryMs = Math.min(options.pollMs, 1000);
+      } else {
+        backlog = claimed.length === room;
+        if (claimed.length) {
+          const keys = await keysFor(claimed).catch((err) => err as Error);
+          for (const message of claimed)
+            launch(message, keys instanceof Error ? keys : keys.get(message.endpoint_id));
+        } else idle = true;
+      }
     } finally {
       claiming--;
       reserved -= room;

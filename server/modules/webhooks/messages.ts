@@ -50,7 +50,8 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
 
   /**
    * Writes messages for `targets` (each with its queue row) and the payloads
-   * of their events, in one statement (a claim sees all or nothing); idempotent on (event, endpoint)
+   * of their events, in one statement (webhooks_insert_messages, migration
+   * 006; a claim sees all or nothing); idempotent on (event, endpoint)
    * and on the payload. Returns the new messages. Tests and replays go at
    * once; events follow the schedule's first entry. The caller wakes the pump
    * (`wake()`) once its transaction has committed.
@@ -62,42 +63,49 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
     trigger: 'scheduled' | 'replay' | 'test' = 'scheduled',
   ): Promise<Array<{ id: string }>> {
     if (targets.length === 0) return [];
-    const byId = new Map(list.map((e) => [e.id, e]));
-    const receiving = [...new Set(targets.map((t) => t.event_id))].map((id) => byId.get(id) as MessageEvent);
     return q.query<{ id: string }>(
-      `WITH payloads AS (
-         INSERT INTO webhook_payloads (id, type, account_id, data, occurred_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-         ON CONFLICT (id) DO NOTHING),
-       created AS (
-         INSERT INTO webhook_messages (id, endpoint_id, app_id, installation_id, event_id, event_type, account_id,
-           next_attempt_at, trigger)
-         SELECT u.id, u.endpoint_id, u.app_id, u.installation_id, u.event_id, ev.type, ev.account_id,
-           now() + $10 * interval '1 millisecond', $12
-         FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $11::text[])
-           AS u(id, endpoint_id, app_id, installation_id, event_id)
-         JOIN unnest($1::text[], $2::text[], $3::text[]) AS ev(id, type, account_id) ON ev.id = u.event_id
-         ON CONFLICT (event_id, endpoint_id) DO NOTHING
-         RETURNING id, endpoint_id, next_attempt_at)
-       INSERT INTO webhook_queue (message_id, endpoint_id, due_at)
-       SELECT id, endpoint_id, next_attempt_at FROM created
-       RETURNING message_id AS id`,
-      [
-        receiving.map((e) => e.id),
-        receiving.map((e) => e.type),
-        receiving.map((e) => e.accountId),
-        receiving.map((e) => e.data),
-        receiving.map((e) => e.occurredAt),
-        targets.map(() => newId('msg')),
-        targets.map((t) => t.endpoint_id),
-        targets.map((t) => t.app_id),
-        targets.map((t) => t.installation_id),
-        trigger === 'scheduled' ? firstDelayMs(policy) : 0,
-        targets.map((t) => t.event_id),
-        trigger,
-      ],
+      'SELECT * FROM webhooks_insert_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
+      insertParams(list, targets, trigger),
       'webhooks_insert_messages',
     );
+  }
+
+  /**
+   * insertMessages (scheduled) and then a claim of up to `claim.limit` due
+   * messages, in one round trip (migration 006): what a pumping process
+   * with free slots does with the events it fans out. Returns how many
+   * messages were made and the claimed ones.
+   */
+  async function insertAndClaim<Claimed>(
+    list: MessageEvent[],
+    targets: Target[],
+    claim: { limit: number; cap: number; leaseMs: number; recording: string[] },
+  ): Promise<{ created: number; claimed: Claimed[] }> {
+    const rows = await db.query<Claimed & { created: number | null }>(
+      `SELECT * FROM webhooks_insert_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+      [...insertParams(list, targets, 'scheduled'), claim.limit, claim.cap, claim.leaseMs, claim.recording],
+      'webhooks_insert_claim',
+    );
+    return { created: Number(rows[0].created), claimed: rows.slice(1) };
+  }
+
+  function insertParams(list: MessageEvent[], targets: Target[], trigger: 'scheduled' | 'replay' | 'test') {
+    const byId = new Map(list.map((e) => [e.id, e]));
+    const receiving = [...new Set(targets.map((t) => t.event_id))].map((id) => byId.get(id) as MessageEvent);
+    return [
+      receiving.map((e) => e.id),
+      receiving.map((e) => e.type),
+      receiving.map((e) => e.accountId),
+      receiving.map((e) => e.data),
+      receiving.map((e) => e.occurredAt),
+      targets.map(() => newId('msg')),
+      targets.map((t) => t.endpoint_id),
+      targets.map((t) => t.app_id),
+      targets.map((t) => t.installation_id),
+      trigger === 'scheduled' ? firstDelayMs(policy) : 0,
+      targets.map((t) => t.event_id),
+      trigger,
+    ];
   }
 
   /**
@@ -167,5 +175,5 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
     );
   }
 
-  return { insertMessages, targetsOf };
+  return { insertMessages, insertAndClaim, targetsOf };
 }
