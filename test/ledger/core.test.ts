@@ -232,6 +232,28 @@ describe('4. idempotency', () => {
     expect(await ledger.balance(payable('org_idem'), 'USD')).toBe(700n);
   });
 
+  it("a body's hash stays what earlier versions stored, so a retry after an upgrade is still a replay", async () => {
+    const key = `pin:${Math.random().toString(36).slice(2)}`;
+    const { transactionId } = await post({
+      idempotencyKey: key,
+      currency: 'USD',
+      description: 'pinned "body"',
+      effectiveAt: new Date('2026-01-02T03:04:05.678Z'),
+      sourceRef: { kind: 'charge', id: 'inv_pin', providerObjectId: 'ch_pin' },
+      entries: [
+        { account: cash, direction: 'debit', amount: 1234n },
+        { account: revenue, direction: 'credit', amount: 234n },
+        { account: payable('org_pin'), direction: 'credit', amount: 1000n },
+      ],
+    });
+    const row = await db.one<{ body_hash: string }>(
+      'SELECT body_hash FROM ledger_transactions WHERE id = $1',
+      [transactionId],
+    );
+    // sha256 of the canonical body as computed before migration 011.
+    expect(row.body_hash).toBe('7b6aed03e4956ae4e4435fe09765ed07edd1763b9433469f7b505964a38cd482');
+  });
+
   it('50 concurrent posts with one key create exactly one transaction', async () => {
     const input = charge('org_race', 1000n, 600n);
     const results = await Promise.all(Array.from({ length: 50 }, () => post(input)));

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Db, Queryable, Tx } from '../../db/index.ts';
 import { conflict, type FieldError, PlazaError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
@@ -141,7 +141,7 @@ function normalize(input: PostInput): Normalized {
     effectiveAt: input.effectiveAt?.toISOString() ?? null,
     description: input.description,
     sourceRef: [input.sourceRef.kind, input.sourceRef.id, input.sourceRef.providerObjectId ?? null],
-    entries: entries.map((e) => [e.kind, e.party, e.direction, e.amount.toString()].join('|')).sort(),
+    entries: entries.map((e) => `${e.kind}|${e.party}|${e.direction}|${e.amount}`).sort(),
   };
   return {
     key: input.idempotencyKey,
@@ -152,7 +152,8 @@ function normalize(input: PostInput): Normalized {
     sourceId: input.sourceRef.id,
     providerObjectId: input.sourceRef.providerObjectId ?? null,
     entries,
-    hash: createHash('sha256').update(JSON.stringify(body)).digest('hex'),
+    // One-shot hash: the same digest as a Hash object's, without making one per posting.
+    hash: hash('sha256', JSON.stringify(body)),
   };
 }
 
@@ -232,18 +233,19 @@ export function createLedgerCore({ db }: { db: Db }) {
   }
 
   /**
-   * ledger_post's 12 arguments for a validated posting whose accounts exist. The
-   * function derives the balance changes from the entries itself: no-overdraft
-   * accounts keep their whole balance in slot 0, where the CHECK guards it; the
-   * others (busy platform-wide accounts) change this connection's slot.
+   * ledger_post's 12 arguments for a validated posting, or undefined when one of its
+   * accounts is not in `accts`. The function derives the balance changes from the
+   * entries itself: no-overdraft accounts keep their whole balance in slot 0, where
+   * the CHECK guards it; the others (busy platform-wide accounts) change this
+   * connection's slot.
    */
-  function postArgs(n: Normalized, accts: Map<string, Account>): unknown[] {
+  function postArgs(n: Normalized, accts: Map<string, Account>): unknown[] | undefined {
     const ids: string[] = [];
     const directions: string[] = [];
     const amounts: string[] = [];
     for (const e of n.entries) {
       const a = accts.get(accountKey(e.kind, e.party, n.currency));
-      if (!a) throw new Error(`ledger account ${e.kind}/${e.party} was not created`);
+      if (!a) return undefined;
       ids.push(String(a.id));
       directions.push(e.direction);
       amounts.push(e.amount.toString());
@@ -264,6 +266,13 @@ export function createLedgerCore({ db }: { db: Db }) {
     ];
   }
 
+  /** postArgs for a posting whose accounts resolveAccounts has just made or found. */
+  function created(n: Normalized, accts: Map<string, Account>): unknown[] {
+    const args = postArgs(n, accts);
+    if (!args) throw new Error(`ledger accounts of ${n.key} were not created`);
+    return args;
+  }
+
   function result(
     n: Normalized,
     row: { transaction_id: string; body_hash: string; replayed: boolean },
@@ -279,12 +288,14 @@ export function createLedgerCore({ db }: { db: Db }) {
 
   async function post(tx: Tx, input: PostInput): Promise<PostResult> {
     const n = normalize(input);
-    const accts = await resolveAccounts(tx, n.currency, n.entries);
+    // Accounts this process already knows (all of them, after the first posting to each)
+    // need no statement of their own.
+    const args = postArgs(n, accounts) ?? created(n, await resolveAccounts(tx, n.currency, n.entries));
     let row: { transaction_id: string; body_hash: string; replayed: boolean };
     try {
       [row] = await tx.query(
         'SELECT * FROM ledger_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
-        postArgs(n, accts),
+        args,
         'ledger_post',
       );
     } catch (err) {
@@ -326,7 +337,7 @@ export function createLedgerCore({ db }: { db: Db }) {
     try {
       rows = await tx.query(
         sql,
-        ns.flatMap((n) => postArgs(n, accts)),
+        ns.flatMap((n) => created(n, accts)),
         `ledger_post_${ns.length}`,
       );
     } catch (err) {
