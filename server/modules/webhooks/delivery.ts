@@ -58,6 +58,13 @@ const RECORD_BATCH = 500;
 /** Claims one process has on their way at once (a second one only for new messages). */
 const MAX_CLAIMS = 2;
 const LATENCY_BOUNDS = [...ATTEMPT_LATENCY_BOUNDS];
+/**
+ * A batch of results claims with it when its attempts went to at most this
+ * many endpoints: each endpoint adds a health update and a latency counter
+ * to the record, which the claim riding along would wait for (a fan-out's
+ * batches, one endpoint per attempt, delivered slower that way).
+ */
+const CLAIM_WITH_ENDPOINTS = 4;
 
 export interface DeliveryOptions {
   policy: RetryPolicy;
@@ -268,6 +275,8 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   let writing: Promise<void> | undefined;
   /** The writer is on its way (set and cleared synchronously, unlike `writing`). */
   let writerActive = false;
+  /** Its batch on the way claims too (or the batch it is about to take will, likely). */
+  let writerClaims = false;
 
   function outcomeOf(message: ClaimedMessage, result: AttemptResult): Outcome {
     const success = result.status !== null && result.status >= 200 && result.status < 300;
@@ -292,6 +301,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       results.push({ outcome: outcomeOf(message, result), done, failed });
       if (writerActive) return;
       writerActive = true;
+      writerClaims = true;
       writing = Promise.resolve()
         .then(writeResults)
         .finally(() => {
@@ -302,16 +312,21 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
 
   /**
    * Writes the results waiting, a batch per statement. A batch of successes
-   * also claims for the free slots (webhooks_record_claim): one round trip
-   * where a claim of its own followed each batch. A batch with failures is
-   * written alone (its endpoints' health is checked) and the pump claims.
+   * to a few endpoints also claims for the free slots (webhooks_record_claim):
+   * one round trip where a claim of its own followed each batch. Other
+   * batches are written alone (failures: their endpoints' health is checked)
+   * and the pump claims meanwhile.
    */
   async function writeResults(): Promise<void> {
     try {
       while (results.length) {
         const batch = results.splice(0, RECORD_BATCH);
         const outcomes = batch.map((b) => b.outcome);
-        const room = outcomes.every((o) => o.success) ? reserveRoom() : 0;
+        const withClaim =
+          outcomes.every((o) => o.success) &&
+          new Set(outcomes.map((o) => o.message.endpoint_id)).size <= CLAIM_WITH_ENDPOINTS;
+        const room = withClaim ? reserveRoom() : 0;
+        writerClaims = room > 0;
         if (room === 0 && deferred) {
           deferred = false;
           pump(false, true);
@@ -328,6 +343,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       }
     } finally {
       writerActive = false;
+      writerClaims = false;
     }
     if (deferred) {
       deferred = false;
@@ -530,7 +546,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     const room = options.workerConcurrency - inFlight - reserved;
     if (room <= 0) return; // a finishing attempt wakes the pump
     // A slot freed while results are being written: claimed with them (writeResults).
-    if (!fresh && !force && writerActive) {
+    if (!fresh && !force && writerActive && writerClaims) {
       deferred = true;
       return;
     }
