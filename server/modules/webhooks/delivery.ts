@@ -26,10 +26,8 @@ export type { AttemptResult } from './sender.ts';
  * worker process runs a pump that claims due messages in batches straight
  * from `webhook_messages` (one statement, claims serialised across processes
  * by an advisory lock so the per-endpoint cap is exact), POSTs them, and
- * records the results in batches. Claims ride along where they can (migration
- * 006): a batch of successes claims for the slots it frees, and a pumping
- * process with free slots claims with the messages it makes, each in the
- * same round trip. A claim sets `next_attempt_at` to the end
+ * records the results in batches; a batch of successes to a few endpoints
+ * claims for the slots it frees in the same round trip (migration 006). A claim sets `next_attempt_at` to the end
  * of its lease, so a message whose worker died is simply due again when the
  * lease runs out: nothing depends on a queue entry that Redis could lose.
  * Nothing waits for a poll: committed events wake the outbox dispatcher
@@ -157,7 +155,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   /** One signed POST (never throws: a network failure is a result with `error`). */
   const post: Post = (...args) => (sender ? sender.post(...args) : loadSender().then((s) => s.post(...args)));
   const runRetention = createRetention({ db, log, options });
-  const { insertMessages, insertAndClaim, targetsOf } = createMessageWriter({
+  const { insertMessages, targetsOf } = createMessageWriter({
     db,
     events,
     policy: options.policy,
@@ -180,25 +178,9 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       data: JSON.stringify(e.payload),
       occurredAt: e.createdAt,
     }));
-    // A pumping process with free slots claims in the same round trip (no wake, no claim of its own).
-    const room = reserveRoom(true);
-    if (room === 0) {
-      const created = await insertMessages(db, messages, targets);
-      if (created.length) wake(true);
-      return created.length;
-    }
-    let made: { created: number; claimed: ClaimedMessage[] } | null = null;
-    try {
-      made = await insertAndClaim<ClaimedMessage>(messages, targets, {
-        limit: room,
-        cap: options.endpointConcurrency,
-        leaseMs,
-        recording: [...recording],
-      });
-    } finally {
-      void afterClaim(room, made?.claimed ?? null);
-    }
-    return made.created;
+    const created = await insertMessages(db, messages, targets);
+    if (created.length) wake(true);
+    return created.length;
   }
 
   async function failPending(q: Queryable, where: string, params: unknown[], reason: string) {
@@ -561,13 +543,9 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     void claimAndRun(room);
   }
 
-  /**
-   * Slots for a claim riding with another statement: a batch of results (0:
-   * none free, or a claim on its way, which looks again), or new messages
-   * (`fresh`: alongside a claim on its way, as pump() does).
-   */
-  function reserveRoom(fresh = false): number {
-    if (!started || stopped || claiming >= (fresh ? MAX_CLAIMS : 1)) return 0;
+  /** Slots for a claim riding with a batch of results (0: none free, or a claim on its way, which looks again). */
+  function reserveRoom(): number {
+    if (!started || stopped || claiming > 0) return 0;
     const room = options.workerConcurrency - inFlight - reserved;
     if (room <= 0) return 0;
     claiming++;

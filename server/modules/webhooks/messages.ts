@@ -70,25 +70,6 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
     );
   }
 
-  /**
-   * insertMessages (scheduled) and then a claim of up to `claim.limit` due
-   * messages, in one round trip (migration 006): what a pumping process
-   * with free slots does with the events it fans out. Returns how many
-   * messages were made and the claimed ones.
-   */
-  async function insertAndClaim<Claimed>(
-    list: MessageEvent[],
-    targets: Target[],
-    claim: { limit: number; cap: number; leaseMs: number; recording: string[] },
-  ): Promise<{ created: number; claimed: Claimed[] }> {
-    const rows = await db.query<Claimed & { created: number | null }>(
-      `SELECT * FROM webhooks_insert_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-      [...insertParams(list, targets, 'scheduled'), claim.limit, claim.cap, claim.leaseMs, claim.recording],
-      'webhooks_insert_claim',
-    );
-    return { created: Number(rows[0].created), claimed: rows.slice(1) };
-  }
-
   function insertParams(list: MessageEvent[], targets: Target[], trigger: 'scheduled' | 'replay' | 'test') {
     const byId = new Map(list.map((e) => [e.id, e]));
     const receiving = [...new Set(targets.map((t) => t.event_id))].map((id) => byId.get(id) as MessageEvent);
@@ -175,5 +156,5 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
     );
   }
 
-  return { insertMessages, insertAndClaim, targetsOf };
+  return { insertMessages, targetsOf };
 }
