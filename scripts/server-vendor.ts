@@ -24,13 +24,12 @@ export const VENDORED = [
   'oidc-provider',
   'jose',
   'handlebars',
-  'markdown-it',
   'koa',
   '@koa/router',
   'koa-mount',
   'pg',
 ];
-const VERSION = 2;
+const VERSION = 3;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const DONE = 'complete';
 
