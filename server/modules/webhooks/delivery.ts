@@ -526,7 +526,12 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   function pump(fresh = false, force = false): void {
     if (stopped) return;
     const room = options.workerConcurrency - inFlight - reserved;
-    if (room <= 0) return; // a finishing attempt wakes the pump
+    if (room <= 0) {
+      // New messages while claims on their way hold every free slot: they may not see them (a claim
+      // riding with results is the longest), so look again when they answer, or the poll finds them.
+      if (fresh && claiming > 0) again = true;
+      return; // else a finishing attempt wakes the pump
+    }
     // A slot freed while results are being written: claimed with them (writeResults).
     if (!fresh && !force && writerActive && writerClaims) {
       deferred = true;
