@@ -9,7 +9,6 @@ import type { Db } from '../../db/index.ts';
 export const ATTEMPT_LATENCY_BOUNDS = [
   5, 10, 25, 50, 75, 100, 150, 250, 400, 600, 1000, 1500, 2500, 4000, 6000, 10_000, 15_000, 30_000,
 ] as const;
-export const ATTEMPT_LATENCY_SQL = `{${ATTEMPT_LATENCY_BOUNDS.join(',')}}`;
 
 export interface AttemptDay {
   endpointId: string;

@@ -155,11 +155,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   /** One signed POST (never throws: a network failure is a result with `error`). */
   const post: Post = (...args) => (sender ? sender.post(...args) : loadSender().then((s) => s.post(...args)));
   const runRetention = createRetention({ db, log, options });
-  const { insertMessages, targetsOf } = createMessageWriter({
-    db,
-    events,
-    policy: options.policy,
-  });
+  const { insertMessages, targetsOf } = createMessageWriter({ db, events, policy: options.policy });
   // Opened secrets by their row id (rows never change; a rotation adds a row).
   const keys = new Map<string, KeyObject>();
 
@@ -384,34 +380,22 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       endpoints.map(([, h]) => h.anySuccess),
       endpoints.map(([, h]) => h.failuresAfter),
       endpoints.map(([, h]) => h.firstFailureAfter),
+      LATENCY_BOUNDS,
     ];
-    params.push(LATENCY_BOUNDS);
-    if (room) {
-      // Successes only: no endpoint to disable, so the health rows are not needed back.
-      params.push(room, options.endpointConcurrency, leaseMs, [...recording]);
-      const send = () =>
-        db.query<ClaimedMessage>(
-          `SELECT * FROM webhooks_record_claim(${params.map((_, i) => `$${i + 1}`).join(', ')})`,
-          params,
-          'webhooks_record_claim',
-        );
-      // An endpoint (and its messages) deleted between the check and the insert: once more, without it.
-      return send().catch((err) => {
-        if ((err as { code?: string }).code !== '23503') throw err;
-        return send();
-      });
-    }
-    let rows: Array<{ id: string; consecutive_failures: number; failing_ms: number | null }>;
-    const sql = `SELECT * FROM webhooks_record(${params.map((_, i) => `$${i + 1}`).join(', ')})`;
-    try {
-      rows = await db.query(sql, params, 'webhooks_record');
-    } catch (err) {
+    // With room, the same record and then a claim (successes only: no endpoint to disable, so
+    // its rows are the messages claimed, not the endpoints' health).
+    const fn = room ? 'webhooks_record_claim' : 'webhooks_record';
+    if (room) params.push(room, options.endpointConcurrency, leaseMs, [...recording]);
+    const sql = `SELECT * FROM ${fn}(${params.map((_, i) => `$${i + 1}`).join(', ')})`;
+    // An endpoint (and its messages) deleted between the check and the insert: once more, without it.
+    const rows = await db.query(sql, params, fn).catch((err) => {
       if ((err as { code?: string }).code !== '23503') throw err;
-      rows = await db.query(sql, params, 'webhooks_record');
-    }
+      return db.query(sql, params, fn);
+    });
+    if (room) return rows as ClaimedMessage[];
     const gone = new Set(batch.filter((o) => o.gone).map((o) => o.message.endpoint_id));
     for (const id of gone) await disableEndpoint(id, 'gone', SYSTEM_ACTOR);
-    for (const r of rows) {
+    for (const r of rows as Array<{ id: string; consecutive_failures: number; failing_ms: number | null }>) {
       if (gone.has(r.id) || health.get(r.id)?.anySuccess) continue;
       if (
         r.consecutive_failures >= options.disableMinFailures &&

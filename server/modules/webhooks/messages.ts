@@ -63,30 +63,26 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
     trigger: 'scheduled' | 'replay' | 'test' = 'scheduled',
   ): Promise<Array<{ id: string }>> {
     if (targets.length === 0) return [];
-    return q.query<{ id: string }>(
-      'SELECT * FROM webhooks_insert_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
-      insertParams(list, targets, trigger),
-      'webhooks_insert_messages',
-    );
-  }
-
-  function insertParams(list: MessageEvent[], targets: Target[], trigger: 'scheduled' | 'replay' | 'test') {
     const byId = new Map(list.map((e) => [e.id, e]));
     const receiving = [...new Set(targets.map((t) => t.event_id))].map((id) => byId.get(id) as MessageEvent);
-    return [
-      receiving.map((e) => e.id),
-      receiving.map((e) => e.type),
-      receiving.map((e) => e.accountId),
-      receiving.map((e) => e.data),
-      receiving.map((e) => e.occurredAt),
-      targets.map(() => newId('msg')),
-      targets.map((t) => t.endpoint_id),
-      targets.map((t) => t.app_id),
-      targets.map((t) => t.installation_id),
-      trigger === 'scheduled' ? firstDelayMs(policy) : 0,
-      targets.map((t) => t.event_id),
-      trigger,
-    ];
+    return q.query<{ id: string }>(
+      'SELECT * FROM webhooks_insert_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
+      [
+        receiving.map((e) => e.id),
+        receiving.map((e) => e.type),
+        receiving.map((e) => e.accountId),
+        receiving.map((e) => e.data),
+        receiving.map((e) => e.occurredAt),
+        targets.map(() => newId('msg')),
+        targets.map((t) => t.endpoint_id),
+        targets.map((t) => t.app_id),
+        targets.map((t) => t.installation_id),
+        trigger === 'scheduled' ? firstDelayMs(policy) : 0,
+        targets.map((t) => t.event_id),
+        trigger,
+      ],
+      'webhooks_insert_messages',
+    );
   }
 
   /**
