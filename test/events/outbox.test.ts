@@ -112,6 +112,16 @@ const TestHappened = {
   payload: z.object({ n: z.number() }),
 };
 
+/** A subscriber to test.happened that adds each event's id to `seen`, one by one or in batches. */
+const recorder = (name: string, seen: Set<string>) => ({
+  name,
+  types: ['test.happened'],
+  handler: async (e: PlazaEvent) => void seen.add(e.id),
+  handleBatch: async (list: PlazaEvent[]) => {
+    for (const e of list) seen.add(e.id);
+  },
+});
+
 describe('waking the dispatchers of other processes', () => {
   it('sends a NOTIFY at once after a quiet spell, and one for every commit of the next gap at its end', async () => {
     vi.useFakeTimers();
@@ -155,14 +165,7 @@ describe('waking the dispatchers of other processes', () => {
     try {
       const seen = new Set<string>();
       for (const core of [api, worker]) core.events.registerType(TestHappened);
-      worker.events.subscribe({
-        name: 'burst-recorder',
-        types: ['test.happened'],
-        handler: async (e) => void seen.add(e.id),
-        handleBatch: async (list) => {
-          for (const e of list) seen.add(e.id);
-        },
-      });
+      worker.events.subscribe(recorder('burst-recorder', seen));
       await worker.startWorkers();
       const emitOne = (n: number) =>
         n % 2
@@ -206,14 +209,7 @@ describe('waking the dispatchers of other processes', () => {
     try {
       const seen = new Set<string>();
       core.events.registerType(TestHappened);
-      core.events.subscribe({
-        name: 'gate-recorder',
-        types: ['test.happened'],
-        handler: async (e) => void seen.add(e.id),
-        handleBatch: async (list) => {
-          for (const e of list) seen.add(e.id);
-        },
-      });
+      core.events.subscribe(recorder('gate-recorder', seen));
       await core.startWorkers();
       const emit = (n: number) => db.transaction((tx) => core.events.emit(tx, null, 'test.happened', { n }));
       const first = await emit(1);

@@ -79,6 +79,21 @@ export async function receiver() {
     respond(fn: Responder) {
       responder = fn;
     },
+    /**
+     * Holds every answer from now on: the list it returns gets one function per
+     * request held, in arrival order, that answers it 200.
+     */
+    hold(): Array<() => void> {
+      const held: Array<() => void> = [];
+      responder = (_req, res) =>
+        new Promise<void>((resolve) => {
+          held.push(() => {
+            res.end('ok');
+            resolve();
+          });
+        });
+      return held;
+    },
     /** Answers with these statuses in turn, then 200. */
     statuses(list: Array<number | { status: number; headers?: Record<string, string>; body?: string }>) {
       let i = 0;

@@ -93,15 +93,21 @@ describe('errors are problem+json, never 500, for bad requests', () => {
   });
 });
 
+/** A stream a logger writes to, and the JSON lines it received. */
+function lineSink() {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  return { lines, sink };
+}
+
 describe('logs', () => {
   it('are JSON lines with the request id and no secrets', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, cb) {
-        lines.push(...chunk.toString().split('\n').filter(Boolean));
-        cb();
-      },
-    });
+    const { lines, sink } = lineSink();
     const { createLogger } = await import('../../server/logger.ts');
     const log = createLogger('info', sink as any);
     const { requestContext } = await import('../../server/logger.ts');
@@ -131,13 +137,7 @@ describe('logs', () => {
 
 describe('request lines', () => {
   it('one per request with method, path, status, time and request id; errors logged redacted', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, cb) {
-        lines.push(...chunk.toString().split('\n').filter(Boolean));
-        cb();
-      },
-    });
+    const { lines, sink } = lineSink();
     const { createLogger } = await import('../../server/logger.ts');
     const { requestLifecycle } = await import('../../server/http/problem.ts');
     const Koa = (await import('koa')).default;

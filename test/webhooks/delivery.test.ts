@@ -439,16 +439,7 @@ describe('delivery', () => {
   it('keeps at most PLAZA_WEBHOOKS_ENDPOINT_CONCURRENCY attempts in flight per endpoint', async () => {
     const r = await newReceiver();
     const { endpoint } = await createEndpoint(reader, { url: r.url });
-    const held: Array<() => void> = [];
-    r.respond(
-      (_req, res) =>
-        new Promise<void>((resolve) => {
-          held.push(() => {
-            res.end('ok');
-            resolve();
-          });
-        }),
-    );
+    const held = r.hold();
     const sent = [];
     for (let i = 0; i < 14; i++) sent.push(await sendTest(reader, endpoint.id));
     // The cap (10 by default) fills up and stays there while the receiver holds the requests.

@@ -126,16 +126,7 @@ describe('on the PostgreSQL job runner', () => {
     const second = await startWebhooksPlaza({}, { database: plaza.database });
     const r = await receiver();
     try {
-      const held: Array<() => void> = [];
-      r.respond(
-        (_req, res) =>
-          new Promise<void>((resolve) => {
-            held.push(() => {
-              res.end('ok');
-              resolve();
-            });
-          }),
-      );
+      const held = r.hold();
       const { endpoint } = await endpointFor(plaza, app, r.url);
       // Each test message wakes both pumps (NOTIFY): both claim for the endpoint.
       const ids = await Promise.all(Array.from({ length: 40 }, () => sendTest(plaza, app, endpoint.id)));
