@@ -202,3 +202,14 @@ export const randomVerifier = () => randomBytes(32).toString('base64url');
 
 /** `{ authorization: 'Bearer …' }`, for `.set(...)`. */
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** The audit record of an installation's closing: who closed it (null: the system) and why (data.reason). */
+export function uninstallAudit(
+  plaza: PlazaServer,
+  installationId: string,
+): Promise<{ actor_user_id: string | null; data: { reason?: string } & Record<string, unknown> }> {
+  return plaza.core.db.one(
+    "SELECT actor_user_id, data FROM audit_events WHERE action = 'app.uninstalled' AND target_id = $1",
+    [installationId],
+  );
+}

@@ -9,6 +9,7 @@ import {
   exchange,
   installByConsent,
   relyingParty,
+  uninstallAudit,
 } from '../helpers/oauth.ts';
 import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
 import { type Person, person, registerApp, type TestApp } from '../helpers/world.ts';
@@ -476,10 +477,7 @@ describe("the app's tokens for installations it did not get through the code flo
     await plaza.http.post(`/v1/app/installations/${target}/token`).set(bearer(token)).expect(404);
     await plaza.http.delete(`/v1/app/installations/${target}`).set(bearer(token)).expect(404);
     const { db } = plaza.core;
-    const audit = await db.one(
-      "SELECT actor_user_id, data FROM audit_events WHERE action = 'app.uninstalled' AND target_id = $1",
-      [target],
-    );
+    const audit = await uninstallAudit(plaza, target);
     expect(audit).toMatchObject({
       actor_user_id: null,
       data: { appId: app.appId, reason: 'uninstalled_by_app' },

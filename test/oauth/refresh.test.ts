@@ -8,6 +8,7 @@ import {
   installByConsent,
   refreshOn,
   relyingParty,
+  uninstallAudit,
 } from '../helpers/oauth.ts';
 import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
 import { account, person, registerApp, type TestApp } from '../helpers/world.ts';
@@ -92,10 +93,7 @@ describe('refresh', () => {
     expect(await plaza.core.oauth.verifyAccessToken(next.access_token)).toBeNull();
     expect(await plaza.core.oauth.verifyAccessToken(tokens.access_token)).toBeNull();
     expect(await isActive(installationId)).toBe(false);
-    const audit = await plaza.core.db.one(
-      "SELECT data FROM audit_events WHERE action = 'app.uninstalled' AND target_id = $1",
-      [installationId],
-    );
+    const audit = await uninstallAudit(plaza, installationId);
     expect(audit.data.reason).toBe('token_reuse');
   });
 
@@ -222,10 +220,7 @@ describe('refresh tokens a process remembers', () => {
     expect(reused.body.error).toBe('invalid_grant');
     expect(await isActive(installationId)).toBe(false);
     expect(await refused(client.refreshTokenGrant(config, next.refresh_token!))).toBe('invalid_grant');
-    const audit = await plaza.core.db.one(
-      "SELECT data FROM audit_events WHERE action = 'app.uninstalled' AND target_id = $1",
-      [installationId],
-    );
+    const audit = await uninstallAudit(plaza, installationId);
     expect(audit.data.reason).toBe('token_reuse');
   });
 

@@ -10,6 +10,7 @@ import {
   installByConsent,
   refreshOn,
   relyingParty,
+  uninstallAudit,
 } from '../helpers/oauth.ts';
 import { type PlazaServer, startPlazaServer } from '../helpers/plaza.ts';
 import { deleteRedisPrefix } from '../helpers/redis.ts';
@@ -106,10 +107,7 @@ describe('uninstall by an account admin', () => {
       [installationId],
     );
     expect(event).toBeDefined();
-    const audit = await a.core.db.one(
-      "SELECT actor_user_id, data FROM audit_events WHERE action = 'app.uninstalled' AND target_id = $1",
-      [installationId],
-    );
+    const audit = await uninstallAudit(a, installationId);
     expect(audit.data.reason).toBe('uninstalled_by_account');
     expect(audit.actor_user_id).toBe(owner.user.id);
     const after = await admin.agent.get(`/v1/organizations/${shop.org.id}/installations`).expect(200);
@@ -157,10 +155,7 @@ describe('uninstall by the app', () => {
     await client.tokenRevocation(config, tokens.refresh_token!);
     expect(await a.core.installations.isActive(shop.org.id, app.appId)).toBe(false);
     expect(await a.core.oauth.verifyAccessToken(tokens.access_token)).toBeNull();
-    const audit = await a.core.db.one(
-      "SELECT data FROM audit_events WHERE action = 'app.uninstalled' AND target_id = $1",
-      [installationId],
-    );
+    const audit = await uninstallAudit(a, installationId);
     expect(audit.data.reason).toBe('revoked_by_app');
   });
 
