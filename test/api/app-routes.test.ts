@@ -273,16 +273,22 @@ describe('who may call', () => {
     await plaza.http.get('/v1/me').set(tokens.full.as).expect(401);
   });
 
-  it('a revoked installation’s token is refused at once with invalid_token', async () => {
-    const gone = await person(plaza, 'Gus Gone');
-    const shed = (await account(plaza, gone, 'Garden Shed')).org;
+  /** A new person's new account with the reader app installed through the consent page, and its tokens. */
+  async function readerInstalled(name: string, accountName: string) {
+    const who = await person(plaza, name);
+    const org = (await account(plaza, who, accountName)).org;
     const config = await relyingParty(plaza, reader);
     const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
     const set = await exchange(
       config,
-      await installByConsent(plaza, browserAgent(plaza), start, gone, shed.id),
+      await installByConsent(plaza, browserAgent(plaza), start, who, org.id),
       start,
     );
+    return { who, org, set };
+  }
+
+  it('a revoked installation’s token is refused at once with invalid_token', async () => {
+    const { who: gone, org: shed, set } = await readerInstalled('Gus Gone', 'Garden Shed');
     await plaza.http.get('/v1/contacts').set(bearer(set.access_token)).expect(200);
     const ctx = await plaza.core.organizations.resolveContext(gone.actor, shed.id);
     await plaza.core.oauth.uninstall(ctx, claimsOf(set.access_token).plaza_installation);
@@ -292,15 +298,7 @@ describe('who may call', () => {
   });
 
   it('a token accepted before is refused once it has expired (verified tokens are kept per process)', async () => {
-    const late = await person(plaza, 'Lena Late');
-    const hut = (await account(plaza, late, 'Beach Hut')).org;
-    const config = await relyingParty(plaza, reader);
-    const start = await authorizationUrl(config, CALLBACK, 'contacts:read');
-    const set = await exchange(
-      config,
-      await installByConsent(plaza, browserAgent(plaza), start, late, hut.id),
-      start,
-    );
+    const { set } = await readerInstalled('Lena Late', 'Beach Hut');
     await plaza.http.get('/v1/contacts').set(bearer(set.access_token)).expect(200);
     await plaza.http.get('/v1/contacts').set(bearer(set.access_token)).expect(200);
     // Only the clock moves: a day on, far past the token's lifetime.
