@@ -30,6 +30,8 @@ export type Core = Platform &
     /** Every HTTP route: core then plugins. The OpenAPI document and the tenancy matrix walk this list. */
     routes: AnyRoute[];
     startWorkers(): Promise<void>;
+    /** Once listening (and workers started): modules make what they left for later (module.ts `warm`). */
+    warm(): Promise<void>;
     /** Stops workers (running jobs get `timeoutMs` to finish, then go back to the queue) and closes. */
     close(timeoutMs?: number): Promise<void>;
   };
@@ -147,6 +149,12 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       await jobs.start();
       await each('startWorkers');
       workersRunning = true;
+    },
+    async warm() {
+      for (const m of CORE_MODULES)
+        await Promise.resolve()
+          .then(() => m.warm?.(services[m.name]))
+          .catch((err) => log.error({ err, module: m.name }, 'module warm-up failed'));
     },
     async close(timeoutMs = config.shutdownTimeoutMs) {
       const reversed = [...CORE_MODULES].reverse();

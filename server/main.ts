@@ -1,7 +1,10 @@
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { enableCompileCache } from 'node:module';
+import { createRequire, enableCompileCache } from 'node:module';
 import path from 'node:path';
+
+// node:http through require: its ES module view reads every export, and three of them are getters
+// that load Node's internal undici (about 60 ms of every start; scripts/server-vendor.ts does the same).
+const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
 // Node keeps the compiled modules in its cache folder (the OS temp dir) between
 // starts; a restart then skips most parsing. Enabled before the modules load (`npm start`'s
@@ -42,18 +45,12 @@ if (process.argv.includes('--build-web-if-stale')) {
   });
 }
 // One load for the rest, so that the module loader reads the files of all of them at once.
-const [
-  { createApp },
-  { createCore },
-  { seedDemo },
-  { copyDemoTemplate, finishDemoCopy },
-  { coreMigrationSources },
-] = await Promise.all([
+// The demo's code loads only for a first start: a restart finds its folder (earlyDb) or its users.
+const [{ createApp }, { createCore }, { coreMigrationSources }, demoTemplate] = await Promise.all([
   import('./app.ts'),
   import('./core.ts'),
-  import('./seed/index.ts'),
-  import('./seed/template.ts'),
   import('./modules/index.ts'),
+  earlyDb || config.databaseUrl ? undefined : import('./seed/template.ts'),
 ]);
 
 /**
@@ -63,14 +60,19 @@ const [
  */
 async function main() {
   // A new embedded data folder with the demo on starts as a copy of the seeded template.
-  const copied = earlyDb ? false : await copyDemoTemplate(config, coreMigrationSources());
+  // (On PostgreSQL there is no template: copyDemoTemplate would say no.)
+  const copied = demoTemplate ? await demoTemplate.copyDemoTemplate(config, coreMigrationSources()) : false;
   // Opened above, the database is this function's to close (after the core's close).
   const db = await earlyDb;
   const core = await createCore(config, db ? { db } : {});
   const { log } = core;
 
   if (config.seedDemo && config.role !== 'worker') {
-    const logins = copied ? await finishDemoCopy(core) : await seedDemo(core);
+    const logins = copied
+      ? await demoTemplate!.finishDemoCopy(core)
+      : (await core.db.maybeOne('SELECT 1 FROM users LIMIT 1'))
+        ? null
+        : await (await import('./seed/index.ts')).seedDemo(core);
     if (logins) {
       const lines = logins.map((l) => `  ${l.who.padEnd(38)} ${l.email.padEnd(26)} ${l.password}`);
       // Printed once, on the first start; passwords are stored only as hashes.
@@ -127,6 +129,8 @@ async function main() {
     await workersStarting;
     log.info({ jobs: core.jobs.kind }, 'Plaza workers running');
   }
+  // What no request needed before listening (the OAuth provider) is made now, off the start's path.
+  if (!stopping) setImmediate(() => void core.warm());
 }
 
 main().catch((err) => {

@@ -82,6 +82,11 @@ export interface ModuleDefinition<N extends string, R extends ModuleName, U exte
   routes?(deps: ModuleDeps<R | U | (N & ModuleName)>): AnyRoute[];
   /** In every process, once plugins are loaded. */
   start?(service: S): void | Promise<void>;
+  /**
+   * Once the process serves requests (after listening) and its workers run: makes what was
+   * left out of the start because no request needed it yet (the OAuth provider). Errors are logged.
+   */
+  warm?(service: S): void | Promise<void>;
   /** In processes that run workers, after the job queue started. */
   startWorkers?(service: S): void | Promise<void>;
   /** Stops what `startWorkers` started producing; runs before the job queue stops. */

@@ -30,5 +30,7 @@ export default defineModule({
   routes: ({ oauth }) => oauthRoutes({ oauth }),
   // Every process keeps the set of revoked installations current (access tokens are checked locally).
   start: (oauth) => oauth.start(),
+  // The provider (oidc-provider's configuration and routes) is made on first use or here, after listening.
+  warm: (oauth) => oauth.warm(),
   stop: (oauth) => oauth.stop(),
 });

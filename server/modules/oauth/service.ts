@@ -1,3 +1,4 @@
+import type Router from '@koa/router';
 import type { Redis } from 'ioredis';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { Context, Next } from 'koa';
@@ -317,22 +318,29 @@ export async function createOAuthService(deps: OAuthDeps) {
       );
     },
   };
-  const provider = createProvider({ config, secret, keys, log, hooks });
-
   // One provider per issuer: on a verified agency domain Plaza is that host's
   // authorization server (discovery, cookies and pages on that host), sharing
-  // the keys, the storage and the hooks with the platform's. Made when first asked.
-  type Mounted = { provider: typeof provider; app: (ctx: any, next: Next) => Promise<unknown> };
-  const providerApp = mount('/oauth', provider) as Mounted['app'];
+  // the keys, the storage and the hooks with the platform's. Made when first asked,
+  // the platform's too (`warm()` makes it once the server listens): nothing before
+  // the first OAuth request needs it, and building it was part of every start.
+  type Mounted = {
+    provider: ReturnType<typeof createProvider>;
+    app: (ctx: any, next: Next) => Promise<unknown>;
+  };
+  const mounted = (iss?: string): Mounted => {
+    const p = createProvider({ config, secret, keys, log, hooks, issuer: iss });
+    return { provider: p, app: mount('/oauth', p) as Mounted['app'] };
+  };
+  let platformProvider: Mounted | undefined;
+  const platform = () => (platformProvider ??= mounted());
   const agencyProviders = new Map<string, Mounted>();
   function providerOf(ctx: Context): Mounted {
     const wl = whiteLabel();
-    if (!wl?.isIssuerHost(ctx.hostname)) return { provider, app: providerApp };
+    if (!wl?.isIssuerHost(ctx.hostname)) return platform();
     const iss = `${ctx.protocol}://${ctx.host}/oauth`;
     let hit = agencyProviders.get(iss);
     if (!hit) {
-      const p = createProvider({ config, secret, keys, log, hooks, issuer: iss });
-      hit = { provider: p, app: mount('/oauth', p) as Mounted['app'] };
+      hit = mounted(iss);
       if (agencyProviders.size >= 1000) agencyProviders.delete(agencyProviders.keys().next().value as string);
       agencyProviders.set(iss, hit);
     }
@@ -360,7 +368,7 @@ export async function createOAuthService(deps: OAuthDeps) {
       });
     const reuse = input.existing?.grantId ?? undefined;
     // The grant is rebuilt from what the account approved (the installation is the record of it).
-    const grant = new provider.Grant({ accountId: input.accountId, clientId: input.clientId });
+    const grant = new (platform().provider.Grant)({ accountId: input.accountId, clientId: input.clientId });
     if (reuse) grant.jti = reuse;
     grant.addResourceScope(resource, final.join(' '));
     const rejected = input.rejected.filter((s) => !final.includes(s));
@@ -411,27 +419,32 @@ export async function createOAuthService(deps: OAuthDeps) {
     });
   }
 
-  const interactions = interactionRoutes({
-    providerOf: (ctx) => providerOf(ctx).provider,
-    config,
-    secret,
-    db,
-    log,
-    identity: deps.identity,
-    organizations,
-    apps,
-    installations,
-    scopes,
-    views,
-    theme,
-    approve,
-  });
+  const interactions = () =>
+    interactionRoutes({
+      providerOf: (ctx) => providerOf(ctx).provider,
+      config,
+      secret,
+      db,
+      log,
+      identity: deps.identity,
+      organizations,
+      apps,
+      installations,
+      scopes,
+      views,
+      theme,
+      approve,
+    });
 
-  const mintTokens = createInstallationTokenMinter({
-    provider,
-    config,
-    apiScopes: () => scopes.list().map((s) => s.name),
-  });
+  let minter: ReturnType<typeof createInstallationTokenMinter> | undefined;
+  const mintTokens: NonNullable<typeof minter> = (input) => {
+    minter ??= createInstallationTokenMinter({
+      provider: platform().provider,
+      config,
+      apiScopes: () => scopes.list().map((s) => s.name),
+    });
+    return minter(input);
+  };
 
   /** The calling app's active installation; 404 alike for another app's, an uninstalled or an unknown one. */
   async function ownInstallation(appId: string, installationId: string): Promise<Installation> {
@@ -455,11 +468,17 @@ export async function createOAuthService(deps: OAuthDeps) {
   });
 
   // Plaza's pages live under /oauth/interaction; the provider's endpoints skip their router.
-  const pages = [interactions.routes(), interactions.allowedMethods()];
-  const interactionPages = (ctx: Context, next: Next) =>
-    ctx.path.startsWith('/oauth/interaction/')
-      ? pages[0](ctx as any, () => pages[1](ctx as any, next))
-      : next();
+  // Its router is built on the first request there.
+  let pages: [ReturnType<Router['routes']>, ReturnType<Router['allowedMethods']>] | undefined;
+  const interactionPages = (ctx: Context, next: Next) => {
+    if (!ctx.path.startsWith('/oauth/interaction/')) return next();
+    if (!pages) {
+      const router = interactions();
+      pages = [router.routes(), router.allowedMethods()];
+    }
+    const [routes, allowed] = pages;
+    return routes(ctx as any, () => allowed(ctx as any, next));
+  };
   const stack = [
     interactionPages,
     secretCheck,
@@ -485,7 +504,12 @@ export async function createOAuthService(deps: OAuthDeps) {
   }
 
   return {
-    provider,
+    /** The platform's provider (made on first use). */
+    get provider() {
+      return platform().provider;
+    },
+    /** Makes the platform's provider now, if not yet: once the server listens. */
+    warm: () => void platform(),
     issuer,
     /** The audience of every Plaza access token: the API. */
     resource,
@@ -603,7 +627,10 @@ export async function createOAuthService(deps: OAuthDeps) {
      */
     grants: {
       async save(input: { accountId: string; clientId: string; granted: string[]; rejected: string[] }) {
-        const grant = new provider.Grant({ accountId: input.accountId, clientId: input.clientId });
+        const grant = new (platform().provider.Grant)({
+          accountId: input.accountId,
+          clientId: input.clientId,
+        });
         grant.addResourceScope(resource, input.granted.join(' '));
         if (input.rejected.length) grant.rejectResourceScope(resource, input.rejected.join(' '));
         return grant.save();
