@@ -58,6 +58,35 @@ describe("an app's contact create", () => {
     expect(createdBy).toMatchObject({ type: 'app', appId: crm.app.appId, name: 'Statement CRM' });
   });
 
+  it("counts the contact in its own statement: an account's first count makes its 16 slots, and the insert trigger adds nothing", async () => {
+    const kept = () =>
+      plaza.core.db.one<{ slots: number; kept: number; actual: number }>(
+        `SELECT (SELECT count(*)::int FROM contact_counts WHERE organization_id = $1) AS slots,
+                (SELECT coalesce(sum(n), 0)::int FROM contact_counts WHERE organization_id = $1) AS kept,
+                (SELECT count(*)::int FROM contacts WHERE organization_id = $1) AS actual`,
+        [crm.accountId],
+      );
+    expect(await kept()).toMatchObject({ slots: 16, kept: 1, actual: 1 });
+    await post({ name: 'Second' }).expect(201);
+    expect(await kept()).toMatchObject({ slots: 16, kept: 2, actual: 2 });
+    // The statement's mark ends with its transaction: plain SQL on the same connections is counted by the trigger.
+    for (let i = 0; i < 5; i++) {
+      const { mark } = await plaza.core.db.one<{ mark: string | null }>(
+        "SELECT current_setting('plaza.contacts_counted', true) AS mark",
+      );
+      expect(mark ?? '').toBe('');
+      await plaza.core.db.query(
+        `INSERT INTO contacts (id, organization_id, name, created_by, updated_by)
+         VALUES ($1, $2, 'Plain SQL', '{"type":"system"}', '{"type":"system"}')`,
+        [`ct_plain_${i}`, crm.accountId],
+      );
+    }
+    expect(await kept()).toMatchObject({ slots: 16, kept: 7, actual: 7 });
+    await plaza.core.db.query("DELETE FROM contacts WHERE organization_id = $1 AND id LIKE 'ct_plain_%'", [
+      crm.accountId,
+    ]);
+  });
+
   it('sends one statement and opens no transaction', async () => {
     const ctx = makeAppContext(
       { userId: null, email: null, platformRole: null, ip: null, requestId: null },

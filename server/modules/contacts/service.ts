@@ -247,9 +247,13 @@ export function createContactsService(deps: {
   /**
    * A create as one autocommitted statement (about a fifth of the round trips
    * of BEGIN, count, insert, outbox insert, COMMIT): the soft limit's count,
-   * the row and its contact.created event in the outbox. The event's
-   * timestamps are the row's own, written by the statement; the custom fields'
-   * definitions are read before (a transaction would read them unlocked too).
+   * the row, its count (a free slot of the account's, as the trigger would
+   * pick one; the statement marks its transaction counted, so the insert
+   * trigger skips it: migration 005) and its contact.created event in the
+   * outbox. The event's timestamps are the row's own, written by the
+   * statement; the custom fields' definitions are read before (a transaction
+   * would read them unlocked too). The statement answers only the row's
+   * timestamp: the rest of the row is what it was given.
    */
   async function createInOneStatement(
     ctx: AccountContext,
@@ -271,17 +275,25 @@ export function createContactsService(deps: {
       contact: { id, accountId: ctx.org.id, ...values, createdAt: at, updatedAt: at },
       source,
     });
-    const [created] = await db.query(
+    const [created] = await db.query<{ at: string }>(
       `WITH c AS (
          INSERT INTO contacts (id, organization_id, name, email, phone, tags, custom_fields, created_by, updated_by)
          SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::jsonb, $8::jsonb, $8::jsonb
          WHERE (SELECT coalesce(sum(n), 0) FROM contact_counts WHERE organization_id = $2) < $9::int
-         RETURNING *),
-       t AS (SELECT to_jsonb(to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS at FROM c),
-       e AS (${event.sql(10, 't', (p) => `jsonb_set(jsonb_set(${p}, '{contact,createdAt}', t.at), '{contact,updatedAt}', t.at)`)})
-       SELECT id, organization_id, name, email, phone, tags, custom_fields, created_by, updated_by,
-              created_at, updated_at, sample
-       FROM c`,
+           AND set_config('plaza.contacts_counted', 'on', true) = 'on'
+         RETURNING created_at),
+       p AS (
+         SELECT coalesce((SELECT slot FROM contact_counts WHERE organization_id = $2 LIMIT 1 FOR UPDATE SKIP LOCKED),
+                         floor(random() * 16)::smallint) AS slot
+         FROM c),
+       n AS (
+         INSERT INTO contact_counts AS k (organization_id, slot, n)
+         SELECT $2::text, s::smallint, (s = p.slot)::int FROM p, generate_series(0, 15) s
+         WHERE s = p.slot OR NOT EXISTS (SELECT FROM contact_counts WHERE organization_id = $2)
+         ON CONFLICT (organization_id, slot) DO UPDATE SET n = k.n + EXCLUDED.n),
+       t AS (SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at FROM c),
+       e AS (${event.sql(10, 't', (p) => `jsonb_set(jsonb_set(${p}, '{contact,createdAt}', to_jsonb(t.at)), '{contact,updatedAt}', to_jsonb(t.at))`)})
+       SELECT at FROM t`,
       [
         id,
         ctx.org.id,
@@ -294,13 +306,26 @@ export function createContactsService(deps: {
         maxPerAccount,
         ...event.params,
       ],
-      // Named: planned once per connection. Its columns are spelled out, so a migration that
-      // adds one does not change the prepared statement's result type.
+      // Named: planned once per connection.
       'contacts.create_app',
     );
     if (!created) throw conflict(`this account has reached its limit of ${maxPerAccount} contacts`);
     event.committed();
-    return created;
+    const createdAt = new Date(created.at);
+    return {
+      id,
+      organization_id: ctx.org.id,
+      name: values.name,
+      email: values.email,
+      phone: values.phone,
+      tags: values.tags,
+      custom_fields: values.customFields,
+      created_by: source,
+      updated_by: source,
+      created_at: createdAt,
+      updated_at: createdAt,
+      sample: null,
+    };
   }
 
   async function load(ctx: AccountContext, contactId: string): Promise<Row> {
