@@ -156,24 +156,40 @@ async function phaseReport(label: string, deliveries: number, before: { upd: num
 const profile: string[] = [];
 /** CPU time (ms) of this process and of the PostgreSQL backends serving the bench database (Linux /proc). */
 async function cpuNow() {
-  const pids = await db.query<{ pid: number }>(
-    'SELECT pid FROM pg_stat_activity WHERE datname = current_database()',
+  const pids = await db.query<{ pid: number; kind: string }>(
+    `SELECT pid, coalesce(nullif(backend_type, 'client backend'), left(query, 40)) AS kind
+     FROM pg_stat_activity WHERE datname = current_database()`,
   );
   const tick = 10; // ms per clock tick (USER_HZ 100)
   let pg = 0;
-  for (const { pid } of pids) {
+  const byPid = new Map<number, { ms: number; kind: string }>();
+  for (const { pid, kind } of pids) {
     try {
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      pg += (Number(f[11]) + Number(f[12])) * tick;
+      const ms = (Number(f[11]) + Number(f[12])) * tick;
+      pg += ms;
+      byPid.set(pid, { ms, kind });
     } catch {
       // not on this machine, or gone
     }
   }
   const u = process.cpuUsage();
-  return { node: (u.user + u.system) / 1000, pg };
+  return { node: (u.user + u.system) / 1000, pg, byPid };
 }
-const cpuPer = (a: { node: number; pg: number }, b: { node: number; pg: number }, n: number) =>
-  `node ${fmt(((b.node - a.node) / n) * 1000)} µs + PostgreSQL ${fmt(((b.pg - a.pg) / n) * 1000)} µs`;
+type Cpu = Awaited<ReturnType<typeof cpuNow>>;
+const cpuPer = (a: Cpu, b: Cpu, n: number) => {
+  // BENCH_PGCPU=1: PostgreSQL CPU per backend (pid, what it ran last or its type), µs per delivery.
+  if (process.env.BENCH_PGCPU)
+    profile.push(
+      `   PostgreSQL CPU per backend (µs per delivery): ${[...b.byPid.entries()]
+        .map(([pid, x]) => ({ pid, kind: x.kind, us: ((x.ms - (a.byPid.get(pid)?.ms ?? 0)) / n) * 1000 }))
+        .filter((x) => x.us > 0)
+        .sort((x, y) => y.us - x.us)
+        .map((x) => `${fmt(x.us)} ${x.pid} ${x.kind.replace(/\s+/g, ' ')}`)
+        .join('; ')}`,
+    );
+  return `node ${fmt(((b.node - a.node) / n) * 1000)} µs + PostgreSQL ${fmt(((b.pg - a.pg) / n) * 1000)} µs`;
+};
 
 const owner = await person(plaza, 'Bench Owner');
 /** One fake app per endpoint, installed in `accountId` (set-based). Returns the endpoint ids and their secrets. */

@@ -155,7 +155,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   /** One signed POST (never throws: a network failure is a result with `error`). */
   const post: Post = (...args) => (sender ? sender.post(...args) : loadSender().then((s) => s.post(...args)));
   const runRetention = createRetention({ db, log, options });
-  const { insertMessages, targetsOf } = createMessageWriter({ db, events, policy: options.policy });
+  const { insertMessages, fanOutMessages } = createMessageWriter({ db, events, policy: options.policy });
   // Opened secrets by their row id (rows never change; a rotation adds a row).
   const keys = new Map<string, KeyObject>();
 
@@ -165,18 +165,9 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
    * the dispatcher may hand the same events again after a crash.
    */
   async function fanOut(list: PlazaEvent[]): Promise<number> {
-    const targets = await targetsOf(list);
-    if (targets.length === 0) return 0;
-    const messages = list.map((e) => ({
-      id: e.id,
-      type: e.type,
-      accountId: e.organizationId,
-      data: JSON.stringify(e.payload),
-      occurredAt: e.createdAt,
-    }));
-    const created = await insertMessages(db, messages, targets);
-    if (created.length) wake(true);
-    return created.length;
+    const created = await fanOutMessages(list);
+    if (created) wake(true);
+    return created;
   }
 
   async function failPending(q: Queryable, where: string, params: unknown[], reason: string) {

@@ -193,6 +193,8 @@ export function createEndpoints(parts: WebhooksParts) {
     async deleteEndpoint(ref: AppRef, id: string): Promise<void> {
       await db.transaction(async (tx) => {
         const row = await endpointRow(tx, ref, id, true);
+        // Attempts have no foreign key to their messages (migration 009): they go with the endpoint here.
+        await tx.query('DELETE FROM webhook_attempts WHERE endpoint_id = $1', [id]);
         await tx.query('DELETE FROM webhook_endpoints WHERE id = $1', [id]);
         await auditFor(tx, ref, 'webhook_endpoint.deleted', id, { url: row.url });
       });

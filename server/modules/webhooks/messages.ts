@@ -20,6 +20,17 @@ export interface Target {
   installation_id: string | null;
 }
 
+/** An event as its messages carry it. */
+export function messageEvent(e: PlazaEvent): MessageEvent {
+  return {
+    id: e.id,
+    type: e.type,
+    accountId: e.organizationId,
+    data: JSON.stringify(e.payload),
+    occurredAt: e.createdAt,
+  };
+}
+
 /** The body of a message: an envelope around the event's data, the same bytes on every attempt. */
 export function messageBody(p: {
   eventId: string;
@@ -86,47 +97,54 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
   }
 
   /**
-   * Who receives events, set-based (a fan-out to thousands of installations
-   * is one statement, through the installations module's SQL functions,
-   * which PostgreSQL inlines into it):
+   * The messages of committed events, one per receiving endpoint, with their
+   * payloads and queue rows; idempotent (a redispatched event makes nothing
+   * new). Returns how many were made. Who receives what:
    * - an account event whose type needs a scope: every enabled endpoint of
    *   every app actively installed in the account whose installation was
    *   granted that scope, that takes the type and that installation, and
-   *   where the account did not mute the type for that installation
-   *   (all such events of a batch in one query);
+   *   where the account did not mute the type for that installation. All such
+   *   events of a batch are one statement (webhooks_fan_out, migration 009:
+   *   the targets through the installations module's inlined SQL function,
+   *   and the rows), so a fan-out to thousands of installations is one round
+   *   trip;
    * - an account event without a scope (app.installed, privacy requests):
    *   only the app the payload names (`appId`);
    * - an event of no account (endpoint.disabled): the endpoints of the app
    *   the payload names.
    */
-  async function targetsOf(list: PlazaEvent[]): Promise<Target[]> {
+  async function fanOutMessages(list: PlazaEvent[]): Promise<number> {
     const scoped: Array<{ event: PlazaEvent; scope: string }> = [];
-    const out: Target[] = [];
+    const unscoped: PlazaEvent[] = [];
     for (const event of list) {
       const def = typeOf(event.type);
       if (!def) continue;
       if (event.organizationId !== null && def.scope !== null) scoped.push({ event, scope: def.scope });
-      else out.push(...(await unscopedTargetsOf(event)));
+      else unscoped.push(event);
     }
-    if (scoped.length)
-      out.push(
-        ...(await db.query<Target>(
-          `SELECT ev.id AS event_id, e.id AS endpoint_id, e.app_id, i.id AS installation_id
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS ev(id, account_id, type, scope)
-           CROSS JOIN LATERAL installations_active_with_scope(ev.account_id, ev.scope) i
-           JOIN webhook_endpoints e ON e.app_id = i.app_id
-           WHERE e.enabled AND (cardinality(e.event_types) = 0 OR ev.type = ANY(e.event_types))
-             AND (cardinality(e.installation_ids) = 0 OR i.id = ANY(e.installation_ids))
-             AND NOT EXISTS (SELECT 1 FROM webhook_mutes m WHERE m.installation_id = i.id AND m.event_type = ev.type)`,
-          [
-            scoped.map((s) => s.event.id),
-            scoped.map((s) => s.event.organizationId),
-            scoped.map((s) => s.event.type),
-            scoped.map((s) => s.scope),
-          ],
-        )),
+    let created = 0;
+    if (scoped.length) {
+      const rows = await db.query<{ id: string }>(
+        'SELECT * FROM webhooks_fan_out($1, $2, $3, $4, $5, $6, $7)',
+        [
+          scoped.map((s) => s.event.id),
+          scoped.map((s) => s.event.organizationId),
+          scoped.map((s) => s.event.type),
+          scoped.map((s) => s.scope),
+          scoped.map((s) => JSON.stringify(s.event.payload)),
+          scoped.map((s) => s.event.createdAt),
+          firstDelayMs(policy),
+        ],
+        'webhooks_fan_out',
       );
-    return out;
+      created += rows.length;
+    }
+    if (unscoped.length) {
+      const targets: Target[] = [];
+      for (const event of unscoped) targets.push(...(await unscopedTargetsOf(event)));
+      created += (await insertMessages(db, unscoped.map(messageEvent), targets)).length;
+    }
+    return created;
   }
 
   async function unscopedTargetsOf(event: PlazaEvent): Promise<Target[]> {
@@ -152,5 +170,5 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
     );
   }
 
-  return { insertMessages, targetsOf };
+  return { insertMessages, fanOutMessages };
 }
