@@ -24,6 +24,14 @@ try {
 // A restart on embedded PGlite: the cluster opens (most of it PGlite's own start) while the
 // web check and the rest of the code load. A new folder is filled first (copy below), so waits.
 const pgdata = path.resolve(config.dataDir, 'pgdata');
+// A new embedded data folder (first start) with the demo on: copied now from the demo template
+// when one was made (server/seed/template.ts), so that PGlite starts on it below while the rest of
+// the code loads, as on a restart. Otherwise main() copies or seeds once the modules have loaded.
+const demo =
+  !config.databaseUrl && !existsSync(path.join(pgdata, 'PG_VERSION'))
+    ? await import('./seed/template.ts')
+    : undefined;
+const copiedEarly = demo?.copyFoundDemoTemplate(config) ?? false;
 // PGlite starts in its worker (db/pglite-worker.ts, no dependencies) before db/index.ts and pg load;
 // under `npm start`, server/start.js has started it already, before this module and zod loaded.
 const earlyLite =
@@ -45,12 +53,11 @@ if (process.argv.includes('--build-web-if-stale')) {
   });
 }
 // One load for the rest, so that the module loader reads the files of all of them at once.
-// The demo's code loads only for a first start: a restart finds its folder (earlyDb) or its users.
-const [{ createApp }, { createCore }, { coreMigrationSources }, demoTemplate] = await Promise.all([
+// The demo's code loads only for a first start (`demo` above): a restart finds its folder or its users.
+const [{ createApp }, { createCore }, { coreMigrationSources }] = await Promise.all([
   import('./app.ts'),
   import('./core.ts'),
   import('./modules/index.ts'),
-  earlyDb || config.databaseUrl ? undefined : import('./seed/template.ts'),
 ]);
 
 /**
@@ -59,9 +66,10 @@ const [{ createApp }, { createCore }, { coreMigrationSources }, demoTemplate] = 
  * accepting, in-flight requests finish, running jobs finish or go back.
  */
 async function main() {
-  // A new embedded data folder with the demo on starts as a copy of the seeded template.
-  // (On PostgreSQL there is no template: copyDemoTemplate would say no.)
-  const copied = demoTemplate ? await demoTemplate.copyDemoTemplate(config, coreMigrationSources()) : false;
+  // A new embedded data folder with the demo on starts as a copy of the seeded template (made
+  // here when there is none yet). On PostgreSQL there is no template.
+  const copied =
+    copiedEarly || (!earlyDb && demo ? await demo.copyDemoTemplate(config, coreMigrationSources()) : false);
   // Opened above, the database is this function's to close (after the core's close).
   const db = await earlyDb;
   const core = await createCore(config, db ? { db } : {});
@@ -69,7 +77,7 @@ async function main() {
 
   if (config.seedDemo && config.role !== 'worker') {
     const logins = copied
-      ? await demoTemplate!.finishDemoCopy(core)
+      ? await demo!.finishDemoCopy(core)
       : (await core.db.maybeOne('SELECT 1 FROM users LIMIT 1'))
         ? null
         : await (await import('./seed/index.ts')).seedDemo(core);

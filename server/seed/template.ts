@@ -66,13 +66,40 @@ function filesUnder(dir: string): string[] {
     .sort();
 }
 
-export function demoTemplateDir(config: Config, migrations: MigrationSource[]): string {
+/** The hash of the server's code (migrations included) and mail templates and of the settings. */
+function demoHash(config: Config): string {
   const h = createHash('sha256');
   for (const file of [...filesUnder(path.join(root, 'server')), ...filesUnder(path.join(root, 'templates'))])
     h.update(`${path.relative(root, file)}\0`).update(readFileSync(file));
   const settings = Object.entries(config).filter(([k]) => !PER_INSTALL.has(k));
   h.update(JSON.stringify(settings));
-  return `${templateDir(migrationSetKey(migrations))}-demo-${h.digest('hex').slice(0, 12)}`;
+  return h.digest('hex').slice(0, 12);
+}
+
+export function demoTemplateDir(config: Config, migrations: MigrationSource[]): string {
+  return `${templateDir(migrationSetKey(migrations))}-demo-${demoHash(config)}`;
+}
+
+/**
+ * The demo template made for this code and configuration, if there is one: found by the
+ * hash alone (it covers the migrations, which are server files), so without the module
+ * definitions that coreMigrationSources needs; a first start copies it before they load.
+ */
+function findDemoTemplate(config: Config): string | undefined {
+  const base = templateDir();
+  const parent = path.dirname(base);
+  const prefix = `${path.basename(base)}-m`;
+  const suffix = `-demo-${demoHash(config)}`;
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return undefined;
+  }
+  const name = names.find(
+    (n) => n.startsWith(prefix) && n.endsWith(suffix) && isCluster(path.join(parent, n, 'pgdata')),
+  );
+  return name && path.join(parent, name);
 }
 
 const isEmpty = (dir: string) => !existsSync(dir) || readdirSync(dir).length === 0;
@@ -155,10 +182,7 @@ async function columnsToFix(core: Core): Promise<Record<string, Fix[]>> {
  * data, or no template can be made (e.g. a read-only node_modules).
  */
 export async function copyDemoTemplate(config: Config, migrations: MigrationSource[]): Promise<boolean> {
-  if (!demoTemplateUsable(config)) return false;
-  const pgdata = path.resolve(config.dataDir, 'pgdata');
-  const uploads = path.resolve(config.dataDir, 'uploads');
-  if (!isEmpty(pgdata) || !isEmpty(uploads)) return false;
+  if (!demoTemplateUsable(config) || !newDataFolder(config)) return false;
   let template: string;
   try {
     template = await ensureDemoTemplate(config, migrations);
@@ -166,10 +190,32 @@ export async function copyDemoTemplate(config: Config, migrations: MigrationSour
     process.emitWarning(`no demo template (${(err as Error).message}); seeding the demo data`);
     return false;
   }
+  copyFrom(template, config);
+  return true;
+}
+
+/**
+ * copyDemoTemplate when the template already exists (any start after the first on a machine,
+ * or in the Docker image), without the migration sources: server/main.ts calls it before the
+ * modules load, so that PGlite starts on the copy meanwhile. False when it did not copy.
+ */
+export function copyFoundDemoTemplate(config: Config): boolean {
+  if (!demoTemplateUsable(config) || !newDataFolder(config)) return false;
+  const template = findDemoTemplate(config);
+  if (!template) return false;
+  copyFrom(template, config);
+  return true;
+}
+
+const newDataFolder = (config: Config) =>
+  isEmpty(path.resolve(config.dataDir, 'pgdata')) && isEmpty(path.resolve(config.dataDir, 'uploads'));
+
+function copyFrom(template: string, config: Config): void {
+  const pgdata = path.resolve(config.dataDir, 'pgdata');
+  const uploads = path.resolve(config.dataDir, 'uploads');
   if (existsSync(path.join(template, 'uploads')))
     cpSync(path.join(template, 'uploads'), uploads, { recursive: true });
   copyInto(path.join(template, 'pgdata'), pgdata);
-  return true;
 }
 
 /**
