@@ -173,8 +173,12 @@ export function createEventsService({
    * (subscribers are idempotent, as after a crash).
    */
   async function dispatchPending(batch = BATCH, opts: { markLater?: boolean } = {}): Promise<number> {
+    // The lease and the mark commit without waiting for their WAL flush (synchronous_commit off for
+    // their transaction only): the event itself was flushed by its emitter's commit, and a lease or mark
+    // lost in a PostgreSQL crash only makes the event come again (subscribers are idempotent).
     const rows = await db.query(
       `UPDATE events SET dispatch_lease_until = now() + interval '${LEASE_SECONDS} seconds'
+       FROM set_config('synchronous_commit', 'off', true) AS no_flush
        WHERE id IN (SELECT id FROM events WHERE dispatched_at IS NULL
                       AND (dispatch_lease_until IS NULL OR dispatch_lease_until < now())
                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
@@ -187,7 +191,8 @@ export function createEventsService({
     await Promise.all([...subscribers.values()].map((sub) => handOver(sub, list)));
     const mark = db
       .query(
-        'UPDATE events SET dispatched_at = now(), dispatch_lease_until = NULL WHERE id = ANY($1)',
+        `UPDATE events SET dispatched_at = now(), dispatch_lease_until = NULL
+         FROM set_config('synchronous_commit', 'off', true) AS no_flush WHERE id = ANY($1)`,
         [list.map((e) => e.id)],
         'events.dispatched',
       )

@@ -125,7 +125,9 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
     let created = 0;
     if (scoped.length) {
       const rows = await db.query<{ id: string }>(
-        'SELECT * FROM webhooks_fan_out($1, $2, $3, $4, $5, $6, $7)',
+        // Not waiting for the WAL flush: see NO_FLUSH (delivery.ts); the events dispatcher marks the batch later.
+        `SELECT f.* FROM set_config('synchronous_commit', 'off', true) AS no_flush
+         CROSS JOIN LATERAL webhooks_fan_out($1, $2, $3, $4, $5, $6, $7) f`,
         [
           scoped.map((s) => s.event.id),
           scoped.map((s) => s.event.organizationId),
