@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -72,8 +73,26 @@ function revive(e: Record<string, unknown>): Error {
   return err;
 }
 
+/**
+ * V8 compiles a WebAssembly function again with its optimizing compiler once it has run a while
+ * (--wasm-tiering-budget, 13,000,000 by default). PGlite's start runs one function of postgres long
+ * enough for that, and compiling it took 1.0-1.6 s of CPU on a V8 thread (perf: turboshaft) during
+ * the first seconds, on a 2-core machine beside the main thread and the PGlite worker that a start
+ * waits for. A budget 100 times larger leaves that compile to when the functions are hot under real
+ * load: process CPU to the first answers 830-890 vs 1,160-1,230 ms alone; 6,000 statements a round
+ * after ~8 s of load within noise of the default (Liftoff-only code, no tier-up at all, was 20-35%
+ * slower). Process-wide (PGlite is the server's WebAssembly); set before the first PGlite starts.
+ */
+let tieringSet = false;
+function deferWasmTierUp(): void {
+  if (tieringSet) return;
+  tieringSet = true;
+  setFlagsFromString('--wasm-tiering-budget=1300000000');
+}
+
 /** Starts PGlite on `dataDir` (undefined: in memory) in a worker; resolves once it answers. */
 export function startPgliteWorker(dataDir?: string): Promise<PgliteConnection> {
+  deferWasmTierUp();
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
     workerData: { dataDir, settings: SETTINGS, pgliteUrl: import.meta.resolve('@electric-sql/pglite') },
