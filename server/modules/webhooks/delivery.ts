@@ -69,12 +69,6 @@ const RECORD_BATCH = 500;
 const MAX_CLAIMS = 2;
 const LATENCY_BOUNDS = [...ATTEMPT_LATENCY_BOUNDS];
 /**
- * Reserved messages one process holds at most, as a share of its slots: enough
- * to start the next POST to an endpoint at its cap in every slot that frees
- * during a claim's round trip (migration 010).
- */
-const RESERVE_SHARE = 1;
-/**
  * A batch of results claims with it when its attempts went to at most this
  * many endpoints: each endpoint adds a health update and a latency counter
  * to the record, which the claim riding along would wait for (a fan-out's
@@ -211,7 +205,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   async function claim(limit: number): Promise<ClaimedMessage[]> {
     return db.query<ClaimedMessage>(
       `SELECT c.* FROM ${NO_FLUSH} webhooks_claim($1, $2, $3, $4) c`,
-      [limit, options.endpointConcurrency, leaseMs, idleIds()],
+      [limit, options.endpointConcurrency, leaseMs, [...recording]],
       'webhooks_claim',
     );
   }
@@ -394,7 +388,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     // With room, the same record and then a claim (successes only: no endpoint to disable, so
     // its rows are the messages claimed, not the endpoints' health).
     const fn = room ? 'webhooks_record_claim' : 'webhooks_record';
-    if (room) params.push(room, options.endpointConcurrency, leaseMs, idleIds());
+    if (room) params.push(room, options.endpointConcurrency, leaseMs, [...recording]);
     const sql = `SELECT r.* FROM ${NO_FLUSH} ${fn}(${params.map((_, i) => `$${i + 1}`).join(', ')}) r`;
     // An endpoint (and its messages) deleted between the check and the insert: once more, without it.
     const rows = await db.query(sql, params, fn).catch((err) => {
@@ -477,8 +471,6 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   let reserved = 0;
   /** The last claim got all it asked for: more is due than there was room for. */
   let backlog = false;
-  /** The last claim for the reserve got all it asked for: claims for the reserve alone may find more. */
-  let reserveMore = true;
   /** Woken while a claim was on its way: look again when it answers. */
   let again = false;
   /** Slots freed while results were being written: the writer's next batch claims them (or it pumps when done). */
@@ -525,11 +517,6 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       // New messages while claims on their way hold every free slot: they may not see them (a claim
       // riding with results is the longest), so look again when they answer, or the poll finds them.
       if (fresh && claiming > 0) again = true;
-      // Every slot busy and the reserve short (attempts started from it): a claim for the reserve only.
-      else if (claiming === 0 && reserveMore && reserveCount < reserveTarget) {
-        claiming++;
-        void claimAndRun(0);
-      } else if (claiming > 0 && reserveMore && reserveCount < reserveTarget) again = true;
       return; // else a finishing attempt wakes the pump
     }
     // A slot freed while results are being written: claimed with them (writeResults).
@@ -559,33 +546,10 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     return room;
   }
 
-  /**
-   * A claim of the pump: `room` messages to start now, and (migration 010)
-   * a reserve of messages of endpoints at their cap, up to the target.
-   */
   async function claimAndRun(room: number): Promise<void> {
     let claimed: ClaimedMessage[] | null = null;
-    const want = stopped ? 0 : Math.max(0, reserveTarget - reserveCount);
     try {
-      if (want === 0) claimed = await claim(room);
-      else {
-        const rows = await db.query<ClaimedMessage & { reserve: boolean }>(
-          `SELECT c.* FROM ${NO_FLUSH} webhooks_claim_reserve($1, $2, $3, $4, $5, $6) c`,
-          [room, options.endpointConcurrency, leaseMs, idleIds(), want, reserveLeaseMs],
-          'webhooks_claim_reserve',
-        );
-        claimed = [];
-        const extra: ClaimedMessage[] = [];
-        for (const r of rows) (r.reserve ? extra : claimed).push(r);
-        // Short of the target: the backlog of endpoints at their cap is drained; no claim for the reserve
-        // alone until a claim with room finds more.
-        reserveMore = extra.length === want;
-        if (extra.length) {
-          const keys = await keysFor(extra).catch((err) => err as Error);
-          for (const m of extra) addReserved(m, keys instanceof Error ? keys : keys.get(m.endpoint_id));
-          if (stopped) void releaseReserve();
-        }
-      }
+      claimed = await claim(room);
     } catch (err) {
       log.warn({ err }, 'webhook claim failed; trying again shortly');
     }
@@ -604,12 +568,12 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
         backlog = false;
         retryMs = Math.min(options.pollMs, 1000);
       } else {
-        backlog = room > 0 && claimed.length === room;
+        backlog = claimed.length === room;
         if (claimed.length) {
           const keys = await keysFor(claimed).catch((err) => err as Error);
           for (const message of claimed)
             launch(message, keys instanceof Error ? keys : keys.get(message.endpoint_id));
-        } else if (room > 0) idle = true;
+        } else idle = true;
       }
     } finally {
       claiming--;
@@ -637,15 +601,6 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     const free = () => {
       if (freed) return;
       freed = true;
-      // The slot goes to a reserved message of the same endpoint, if any: no claim between the two POSTs.
-      const next = takeReserved(message.endpoint_id);
-      if (next) {
-        launch(next.message, next.secrets);
-        inFlight--;
-        // The reserve is short of one: a claim refills it (or the writer's next batch).
-        pump();
-        return;
-      }
       inFlight--;
       wake();
     };
@@ -656,79 +611,6 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
         running.delete(run);
       });
     running.add(run);
-  }
-
-  // --- the reserve (migration 010): leased messages of endpoints at their cap, started in freed slots ---
-
-  /** Reserved messages by endpoint, oldest first, with when they were leased (ms, performance.now()). */
-  const reserve = new Map<
-    string,
-    Array<{ message: ClaimedMessage; secrets: KeyObject[] | Error | undefined; at: number }>
-  >();
-  let reserveCount = 0;
-  /** A reserved message waits at most this long (ms): past it, less than an attempt's lease is left. */
-  const reserveWaitMs = options.timeoutMs;
-  const reserveLeaseMs = leaseMs + reserveWaitMs;
-  const reserveTarget = Math.floor(options.workerConcurrency * RESERVE_SHARE);
-
-  /** Messages of this process that are leased but not in flight: recorded now, or reserved. */
-  function idleIds(): string[] {
-    if (reserveCount === 0) return [...recording];
-    const out = [...recording];
-    for (const list of reserve.values()) for (const r of list) out.push(r.message.id);
-    return out;
-  }
-
-  function addReserved(message: ClaimedMessage, secrets: KeyObject[] | Error | undefined): void {
-    const list = reserve.get(message.endpoint_id);
-    const entry = { message, secrets, at: performance.now() };
-    if (list) list.push(entry);
-    else reserve.set(message.endpoint_id, [entry]);
-    reserveCount++;
-  }
-
-  /** The oldest reserved message of an endpoint still young enough to start; older ones are given back. */
-  function takeReserved(endpointId: string) {
-    if (stopped || reserveCount === 0) return undefined;
-    const list = reserve.get(endpointId);
-    if (!list) return undefined;
-    const now = performance.now();
-    const stale: string[] = [];
-    let found: (typeof list)[number] | undefined;
-    while (list.length) {
-      const r = list.shift() as (typeof list)[number];
-      reserveCount--;
-      if (now - r.at <= reserveWaitMs) {
-        found = r;
-        break;
-      }
-      stale.push(r.message.id);
-    }
-    if (list.length === 0) reserve.delete(endpointId);
-    if (stale.length) void giveBack(stale);
-    return found;
-  }
-
-  /** Reserved messages due again now (not started; their lease is dropped). */
-  async function giveBack(ids: string[]): Promise<void> {
-    await db
-      .query(
-        'UPDATE webhook_queue SET lease_until = NULL, due_at = now() WHERE message_id = ANY($1) AND lease_until IS NOT NULL',
-        [ids],
-        'webhooks_give_back',
-      )
-      .catch((err) =>
-        log.warn({ err }, 'webhooks: could not give back reserved messages; due when their lease ends'),
-      );
-  }
-
-  /** Drops every reserved message (the pump stops): due again at once. */
-  function releaseReserve(): Promise<void> {
-    const ids: string[] = [];
-    for (const list of reserve.values()) for (const r of list) ids.push(r.message.id);
-    reserve.clear();
-    reserveCount = 0;
-    return ids.length ? giveBack(ids) : Promise.resolve();
   }
 
   /** Ms until the next message falls due (at most the poll interval). */
@@ -842,7 +724,6 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       stopped = true;
       clearTimeout(timer);
       timer = undefined;
-      await releaseReserve();
       await (await listening)?.();
       let timeout: NodeJS.Timeout | undefined;
       await Promise.race([
