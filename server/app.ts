@@ -49,7 +49,9 @@ export function createApp(core: Core): Koa {
       check(() => core.db.query('SELECT 1')),
       check(() => core.jobs.ping()),
     ]);
-    const checks = { database, jobs };
+    // A module that could not make what it left for after listening (warm()) fails every request that needs it.
+    const failed = core.warmFailures();
+    const checks = { database, jobs, modules: failed.length ? `failing: ${failed.join('; ')}` : 'ok' };
     const ready = Object.values(checks).every((v) => v === 'ok');
     ctx.status = ready ? 200 : 503;
     ctx.body = {

@@ -32,6 +32,8 @@ export type Core = Platform &
     startWorkers(): Promise<void>;
     /** Once listening (and workers started): modules make what they left for later (module.ts `warm`). */
     warm(): Promise<void>;
+    /** Modules whose warm-up failed, as `module: reason`; empty when all is well (or not yet run). */
+    warmFailures(): string[];
     /** Stops workers (running jobs get `timeoutMs` to finish, then go back to the queue) and closes. */
     close(timeoutMs?: number): Promise<void>;
   };
@@ -140,6 +142,8 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
   await each('start');
 
   let workersRunning = false;
+  // What warm() could not make (e.g. the OAuth provider from a bad setting): /readyz reports it.
+  const warmFailures = new Map<string, string>();
   return {
     ...platform,
     ...(services as unknown as ModuleServices),
@@ -153,9 +157,16 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     async warm() {
       for (const m of CORE_MODULES)
         await Promise.resolve()
-          .then(() => m.warm?.(services[m.name]))
-          .catch((err) => log.error({ err, module: m.name }, 'module warm-up failed'));
+          .then(async () => {
+            await m.warm?.(services[m.name]);
+            warmFailures.delete(m.name);
+          })
+          .catch((err) => {
+            warmFailures.set(m.name, err instanceof Error ? err.message : String(err));
+            log.error({ err, module: m.name }, 'module warm-up failed');
+          });
     },
+    warmFailures: () => [...warmFailures].map(([module, message]) => `${module}: ${message}`),
     async close(timeoutMs = config.shutdownTimeoutMs) {
       const reversed = [...CORE_MODULES].reverse();
       // Producers of work stop first, then running jobs and whatever modules hold finish side by side.

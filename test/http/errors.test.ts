@@ -176,6 +176,29 @@ describe('health', () => {
   it('/healthz and /readyz answer', async () => {
     await plaza.http.get('/healthz').expect(200, { status: 'ok' });
     const ready = await plaza.http.get('/readyz').expect(200);
-    expect(ready.body).toMatchObject({ status: 'ready', checks: { database: 'ok', jobs: 'ok' } });
+    expect(ready.body).toMatchObject({
+      status: 'ready',
+      checks: { database: 'ok', jobs: 'ok', modules: 'ok' },
+    });
+  });
+
+  it('/readyz answers 503 when what a module makes after listening could not be made', async () => {
+    // The OAuth provider is built by warm() once the server listens; a provider that cannot be
+    // built (a bad setting) used to refuse the start, and must still take the process out of rotation.
+    const oauth = plaza.core.oauth as { warm: () => void };
+    const warm = oauth.warm;
+    oauth.warm = () => {
+      throw new Error('issuer is not a valid URL');
+    };
+    try {
+      await plaza.core.warm();
+      const res = await plaza.http.get('/readyz').expect(503);
+      expect(res.body).toMatchObject({
+        status: 'not ready',
+        checks: { database: 'ok', jobs: 'ok', modules: 'failing: oauth: issuer is not a valid URL' },
+      });
+    } finally {
+      oauth.warm = warm;
+    }
   });
 });
