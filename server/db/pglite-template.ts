@@ -95,17 +95,33 @@ export function copyInto(from: string, dir: string): void {
   renameSync(copying, dir);
 }
 
-/** Removes the siblings of `keep` that `matches` picks, made over `maxAgeMs` ago (one could still be copied from now). */
+/**
+ * Removes the siblings of `keep` that `matches` picks, made over `maxAgeMs` ago (one could
+ * still be copied from now), and the unfinished builds (`<dir>.<pid>.tmp`, buildAt) of
+ * processes that no longer run: a start killed while building left them for good.
+ */
 export function pruneOlder(keep: string, matches: (name: string) => boolean, maxAgeMs: number): void {
   const parent = path.dirname(keep);
   for (const name of readdirSync(parent)) {
     const full = path.join(parent, name);
-    if (!matches(name) || full === keep || name.endsWith('.tmp')) continue;
+    if (!matches(name) || full === keep) continue;
+    const builder = /\.(\d+)\.tmp$/.exec(name);
     try {
-      if (Date.now() - statSync(full).mtimeMs > maxAgeMs) rmSync(full, { recursive: true, force: true });
+      if (builder ? !isRunning(Number(builder[1])) : Date.now() - statSync(full).mtimeMs > maxAgeMs)
+        rmSync(full, { recursive: true, force: true });
     } catch {
       // Another process removed it first.
     }
+  }
+}
+
+/** Whether a process with this id runs on this machine (EPERM: it does, as another user). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

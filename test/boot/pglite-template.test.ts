@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openPglite } from '../../server/db/index.ts';
 import { type MigrationSource, runMigrations } from '../../server/db/migrate.ts';
-import { ensureTemplate, migrationSetKey } from '../../server/db/pglite-template.ts';
+import { ensureTemplate, migrationSetKey, pruneOlder } from '../../server/db/pglite-template.ts';
 
 const dirs: string[] = [];
 const tmp = (prefix: string) => {
@@ -54,4 +54,45 @@ describe('a new embedded data folder', () => {
       await db2.close();
     }
   }, 60_000);
+});
+
+describe('pruning old templates', () => {
+  it('removes old siblings and the unfinished builds of processes that are gone, keeps the rest', () => {
+    const parent = tmp('plaza-template-prune-');
+    const at = (name: string, ageMs = 0) => {
+      const dir = path.join(parent, name);
+      mkdirSync(dir);
+      const when = new Date(Date.now() - ageMs);
+      utimesSync(dir, when, when);
+      return dir;
+    };
+    // A process id no process has here: the highest Linux hands out is 4,194,304.
+    const runs = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let gonePid = 4_194_000;
+    while (runs(gonePid)) gonePid++;
+    const keep = at('tpl-c');
+    const old = at('tpl-a', 7_200_000);
+    const young = at('tpl-b', 1_000);
+    const deadBuild = at(`tpl-d.${gonePid}.tmp`);
+    const liveBuild = at(`tpl-e.${process.pid}.tmp`, 7_200_000);
+    const other = at('other-a', 7_200_000);
+
+    pruneOlder(keep, (name) => name.startsWith('tpl-'), 3_600_000);
+
+    expect([keep, old, young, deadBuild, liveBuild, other].map((d) => existsSync(d))).toEqual([
+      true,
+      false,
+      true,
+      false,
+      true,
+      true,
+    ]);
+  });
 });
