@@ -9,6 +9,15 @@ import { type PgliteConnection, startPgliteWorker } from './pglite-worker.ts';
 
 export type Row = Record<string, any>;
 
+/**
+ * A FROM item that turns synchronous_commit off for the statement's own
+ * transaction: its commit does not wait for the WAL flush (about 2 ms on this
+ * machine's disk). Only for writes whose loss in a PostgreSQL crash repeats
+ * work and loses nothing (a later flushed commit flushes the earlier WAL too):
+ * `FROM ${NO_FLUSH} CROSS JOIN LATERAL f(...)`, or `UPDATE t ... FROM ${NO_FLUSH} WHERE ...`.
+ */
+export const NO_FLUSH = "set_config('synchronous_commit', 'off', true) AS no_flush";
+
 /** Anything SQL can be sent to: the database itself or an open transaction. */
 export interface Queryable {
   /**

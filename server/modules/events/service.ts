@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Db, Tx } from '../../db/index.ts';
+import { type Db, NO_FLUSH, type Tx } from '../../db/index.ts';
 import { listen } from '../../db/listen.ts';
 import { PlazaError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
@@ -178,7 +178,7 @@ export function createEventsService({
     // lost in a PostgreSQL crash only makes the event come again (subscribers are idempotent).
     const rows = await db.query(
       `UPDATE events SET dispatch_lease_until = now() + interval '${LEASE_SECONDS} seconds'
-       FROM set_config('synchronous_commit', 'off', true) AS no_flush
+       FROM ${NO_FLUSH}
        WHERE id IN (SELECT id FROM events WHERE dispatched_at IS NULL
                       AND (dispatch_lease_until IS NULL OR dispatch_lease_until < now())
                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
@@ -192,7 +192,7 @@ export function createEventsService({
     const mark = db
       .query(
         `UPDATE events SET dispatched_at = now(), dispatch_lease_until = NULL
-         FROM set_config('synchronous_commit', 'off', true) AS no_flush WHERE id = ANY($1)`,
+         FROM ${NO_FLUSH} WHERE id = ANY($1)`,
         [list.map((e) => e.id)],
         'events.dispatched',
       )

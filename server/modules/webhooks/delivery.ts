@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { Db, Queryable, Tx } from '../../db/index.ts';
+import { type Db, NO_FLUSH, type Queryable, type Tx } from '../../db/index.ts';
 import { listen } from '../../db/listen.ts';
 import { newId } from '../../ids.ts';
 import type { JobQueue } from '../../jobs/types.ts';
@@ -48,16 +48,14 @@ export type { AttemptResult } from './sender.ts';
 export const WAKE_JOB = 'webhooks.wake';
 /**
  * The engine's own writes (claims, results, the fan-out) commit without
- * waiting for their WAL flush (about 2 ms here, and a claim held the advisory
- * lock through it): `FROM ${NO_FLUSH} f(...)` sets synchronous_commit off for
- * the statement's transaction only. Nothing is lost if PostgreSQL crashes
- * before the flush: the events are the source of truth (written by their
- * emitters' own, flushed, commits) and are dispatched again until a flushed
- * mark says otherwise (every later flushed commit flushes earlier WAL too); a
+ * waiting for their WAL flush (NO_FLUSH; a claim held the advisory lock
+ * through it). Nothing is lost if PostgreSQL crashes before the flush: the
+ * events are the source of truth (written by their emitters' own, flushed,
+ * commits) and are dispatched again until a flushed mark says otherwise; a
  * lost lease or result only makes the message due again, so PostgreSQL
  * crashing can cost a duplicate delivery, never a message.
  */
-export const NO_FLUSH = "set_config('synchronous_commit', 'off', true) AS no_flush CROSS JOIN LATERAL";
+const NO_FLUSH_CALL = `${NO_FLUSH} CROSS JOIN LATERAL`;
 /** NOTIFY channel that makes every pumping process look for due messages now. */
 const WAKE_CHANNEL = 'plaza_webhooks_wake';
 export const RETENTION_JOB = 'webhooks.retention';
@@ -204,7 +202,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
    */
   async function claim(limit: number): Promise<ClaimedMessage[]> {
     return db.query<ClaimedMessage>(
-      `SELECT c.* FROM ${NO_FLUSH} webhooks_claim($1, $2, $3, $4) c`,
+      `SELECT c.* FROM ${NO_FLUSH_CALL} webhooks_claim($1, $2, $3, $4) c`,
       [limit, options.endpointConcurrency, leaseMs, [...recording]],
       'webhooks_claim',
     );
@@ -389,7 +387,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     // its rows are the messages claimed, not the endpoints' health).
     const fn = room ? 'webhooks_record_claim' : 'webhooks_record';
     if (room) params.push(room, options.endpointConcurrency, leaseMs, [...recording]);
-    const sql = `SELECT r.* FROM ${NO_FLUSH} ${fn}(${params.map((_, i) => `$${i + 1}`).join(', ')}) r`;
+    const sql = `SELECT r.* FROM ${NO_FLUSH_CALL} ${fn}(${params.map((_, i) => `$${i + 1}`).join(', ')}) r`;
     // An endpoint (and its messages) deleted between the check and the insert: once more, without it.
     const rows = await db.query(sql, params, fn).catch((err) => {
       if ((err as { code?: string }).code !== '23503') throw err;

@@ -1,4 +1,4 @@
-import type { Db, Queryable } from '../../db/index.ts';
+import { type Db, NO_FLUSH, type Queryable } from '../../db/index.ts';
 import { newId } from '../../ids.ts';
 import type { EventsService, EventType, PlazaEvent } from '../events/index.ts';
 import { firstDelayMs, type RetryPolicy } from './schedule.ts';
@@ -125,9 +125,8 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
     let created = 0;
     if (scoped.length) {
       const rows = await db.query<{ id: string }>(
-        // Not waiting for the WAL flush: see NO_FLUSH (delivery.ts); the events dispatcher marks the batch later.
-        `SELECT f.* FROM set_config('synchronous_commit', 'off', true) AS no_flush
-         CROSS JOIN LATERAL webhooks_fan_out($1, $2, $3, $4, $5, $6, $7) f`,
+        // Not waiting for the WAL flush (see delivery.ts): the events dispatcher marks the batch later.
+        `SELECT f.* FROM ${NO_FLUSH} CROSS JOIN LATERAL webhooks_fan_out($1, $2, $3, $4, $5, $6, $7) f`,
         [
           scoped.map((s) => s.event.id),
           scoped.map((s) => s.event.organizationId),
