@@ -78,7 +78,7 @@ async function main() {
   if (config.seedDemo && config.role !== 'worker') {
     const logins = copied
       ? await demo!.finishDemoCopy(core)
-      : (await core.db.maybeOne('SELECT 1 FROM users LIMIT 1'))
+      : (await core.identity.hasUsers())
         ? null
         : await (await import('./seed/index.ts')).seedDemo(core);
     if (logins) {

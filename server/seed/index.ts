@@ -14,8 +14,7 @@ export async function seedDemo(
   core: Core,
 ): Promise<Array<{ who: string; email: string; password: string }> | null> {
   const { db, identity, organizations, log } = core;
-  const any = await db.maybeOne('SELECT 1 FROM users LIMIT 1');
-  if (any) return null;
+  if (await identity.hasUsers()) return null;
   const started = performance.now();
   const logins = DEMO_LOGINS.map((l) => ({ ...l, password: demoPassword() }));
   const users = await Promise.all(

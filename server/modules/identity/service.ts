@@ -455,6 +455,11 @@ export function createIdentityService(deps: {
       return row ? toUser(row) : undefined;
     },
 
+    /** Whether anyone has an account yet: the demo seed runs only on a database without users. */
+    async hasUsers(): Promise<boolean> {
+      return (await db.maybeOne('SELECT 1 FROM users LIMIT 1')) !== undefined;
+    },
+
     /** For seeds and operator tooling: create a user with a platform role (the address counts as verified). */
     async createUser(
       q: Queryable,
