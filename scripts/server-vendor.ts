@@ -7,7 +7,7 @@
  * The bundle is made from node_modules by rolldown (a devDependency, through
  * vite) under node_modules/.cache/plaza, one per install (named after
  * node_modules/.package-lock.json, which npm rewrites on every install), by
- * the first start that finds none or by `node scripts/server-vendor.js`. Without
+ * the first start that finds none or by `npm run build` (node scripts/server-vendor.ts). Without
  * rolldown (an install without devDependencies) the packages load as before.
  */
 import { existsSync, statSync, writeFileSync } from 'node:fs';
