@@ -73,6 +73,8 @@ const LATENCY_BOUNDS = [...ATTEMPT_LATENCY_BOUNDS];
  * batches, one endpoint per attempt, delivered slower that way).
  */
 const CLAIM_WITH_ENDPOINTS = 4;
+/** How long a batch of results that claims waits for a claim on its way (ms). */
+const CLAIM_WAIT_MS = 200;
 
 export interface DeliveryOptions {
   policy: RetryPolicy;
@@ -292,18 +294,25 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   /**
    * Writes the results waiting, a batch per statement. A batch of successes
    * to a few endpoints also claims for the free slots (webhooks_record_claim):
-   * one round trip where a claim of its own followed each batch. Other
-   * batches are written alone (failures: their endpoints' health is checked)
-   * and the pump claims meanwhile.
+   * one round trip where a claim of its own followed each batch. Such a
+   * batch that finds a claim on its way waits for it to answer (at most
+   * CLAIM_WAIT_MS; the pump leaves the slots freed meanwhile to the batch),
+   * then records and claims in one statement: written alone, it was a second
+   * statement beside each claim (0.12 statements per delivery at full speed,
+   * most of them a record and a claim side by side). Other batches are
+   * written alone (failures: their endpoints' health is checked) and the
+   * pump claims meanwhile.
    */
   async function writeResults(): Promise<void> {
     try {
       while (results.length) {
+        if (claiming > 0 && started && !stopped && claimable(results)) {
+          writerClaims = true;
+          await claimsSettled();
+        }
         const batch = results.splice(0, RECORD_BATCH);
         const outcomes = batch.map((b) => b.outcome);
-        const withClaim =
-          outcomes.every((o) => o.success) &&
-          new Set(outcomes.map((o) => o.message.endpoint_id)).size <= CLAIM_WITH_ENDPOINTS;
+        const withClaim = claimable(batch);
         const room = withClaim ? reserveRoom() : 0;
         writerClaims = room > 0;
         if (room === 0 && deferred) {
@@ -328,6 +337,32 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       deferred = false;
       pump();
     }
+  }
+
+  /** The next batch of results (successes to a few endpoints) would claim with it. */
+  function claimable(list: Array<{ outcome: Outcome }>): boolean {
+    const endpoints = new Set<string>();
+    for (let i = 0; i < list.length && i < RECORD_BATCH; i++) {
+      const o = list[i].outcome;
+      if (!o.success) return false;
+      endpoints.add(o.message.endpoint_id);
+      if (endpoints.size > CLAIM_WITH_ENDPOINTS) return false;
+    }
+    return true;
+  }
+
+  /** Resolves when no claim is on its way, or after CLAIM_WAIT_MS (a claim that hangs does not hold results back). */
+  function claimsSettled(): Promise<void> {
+    return new Promise((resolve) => {
+      const timeout = setTimeout(done, CLAIM_WAIT_MS);
+      function done() {
+        clearTimeout(timeout);
+        const i = settledWaiters.indexOf(done);
+        if (i >= 0) settledWaiters.splice(i, 1);
+        resolve();
+      }
+      settledWaiters.push(done);
+    });
   }
 
   /**
@@ -361,13 +396,14 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       health.set(o.message.endpoint_id, h);
     }
     const endpoints = [...health.entries()];
+    // Times as ISO text: node-postgres formats a Date in local time by hand, several µs per value.
     const params: unknown[] = [
       batch.map(() => newId('att')),
       batch.map((o) => o.message.id),
       batch.map((o) => o.message.endpoint_id),
       batch.map((o) => o.message.app_id),
       batch.map((o) => o.message.url),
-      batch.map((o) => o.result.startedAt),
+      batch.map((o) => o.result.startedAt.toISOString()),
       batch.map((o) => o.result.durationMs),
       batch.map((o) => o.result.status),
       batch.map((o) => o.success),
@@ -377,10 +413,10 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
       batch.map((o) => o.delay),
       batch.map((o) => (o.gone ? 'endpoint_gone' : 'attempts_exhausted')),
       endpoints.map(([id]) => id),
-      endpoints.map(([, h]) => h.lastAttemptAt),
+      endpoints.map(([, h]) => h.lastAttemptAt.toISOString()),
       endpoints.map(([, h]) => h.anySuccess),
       endpoints.map(([, h]) => h.failuresAfter),
-      endpoints.map(([, h]) => h.firstFailureAfter),
+      endpoints.map(([, h]) => h.firstFailureAfter?.toISOString() ?? null),
       LATENCY_BOUNDS,
     ];
     // With room, the same record and then a claim (successes only: no endpoint to disable, so
@@ -475,6 +511,8 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   let deferred = false;
   /** Counts wakes and sleeps: a sleep decided before a wake is not taken. */
   let sleeps = 0;
+  /** The result writer waiting for the claims on their way to answer (claimsSettled). */
+  const settledWaiters: Array<() => void> = [];
   /** Messages whose POST is over and whose result is being written: no longer in flight. */
   const recording = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
@@ -576,6 +614,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     } finally {
       claiming--;
       reserved -= room;
+      if (claiming === 0) for (const done of [...settledWaiters]) done();
     }
     if (stopped) return;
     if (again || backlog) {
