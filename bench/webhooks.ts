@@ -31,7 +31,7 @@
  *   BENCH_MESSAGES=10000 BENCH_WARMUP=1000 BENCH_CONCURRENCY=50 BENCH_RATE=250,500,1000 BENCH_SECONDS=2 BENCH_FANOUT=1000,10000
  *   BENCH_FANOUT=10000,100000 for the growth to 100,000 installations (minutes).
  *   BENCH_PROFILE=1 lists each phase's statements (count, avg, max) and the slowest latency events by stage;
- *   BENCH_MARK=1 prints the engine run's start and end on the clock of `node --cpu-prof` (µs).
+ *   BENCH_MARK=1 prints the engine and raw runs' starts and ends on the clock of `node --cpu-prof` (µs).
  *
  * The latency phases start after 20 events sent at once through the load generator's pool (its
  * connections open and warm, as an API process's are); each phase also prints where the time goes
@@ -174,7 +174,7 @@ async function cpuNow() {
     }
   }
   const u = process.cpuUsage();
-  return { node: (u.user + u.system) / 1000, pg, byPid };
+  return { node: (u.user + u.system) / 1000, sys: u.system / 1000, pg, byPid };
 }
 type Cpu = Awaited<ReturnType<typeof cpuNow>>;
 const cpuPer = (a: Cpu, b: Cpu, n: number) => {
@@ -188,7 +188,7 @@ const cpuPer = (a: Cpu, b: Cpu, n: number) => {
         .map((x) => `${fmt(x.us)} ${x.pid} ${x.kind.replace(/\s+/g, ' ')}`)
         .join('; ')}`,
     );
-  return `node ${fmt(((b.node - a.node) / n) * 1000)} µs + PostgreSQL ${fmt(((b.pg - a.pg) / n) * 1000)} µs`;
+  return `node ${fmt(((b.node - a.node) / n) * 1000)} µs (${fmt(((b.sys - a.sys) / n) * 1000)} system) + PostgreSQL ${fmt(((b.pg - a.pg) / n) * 1000)} µs`;
 };
 
 const owner = await person(plaza, 'Bench Owner');
@@ -360,7 +360,9 @@ await phaseReport('1. throughput', MESSAGES, phaseStats);
 const engineRate = (MESSAGES / engineMs) * 1000;
 
 const rawCpu0 = await cpuNow();
+if (process.env.BENCH_MARK) console.error(`MARK raw start ${process.hrtime.bigint() / 1000n}`);
 const rawMs = await rawRun(MESSAGES);
+if (process.env.BENCH_MARK) console.error(`MARK raw end ${process.hrtime.bigint() / 1000n}`);
 const rawCpu = cpuPer(rawCpu0, await cpuNow(), MESSAGES);
 const rawRate = (MESSAGES / rawMs) * 1000;
 await raw.close();
