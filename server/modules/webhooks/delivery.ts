@@ -128,6 +128,58 @@ export interface ClaimedMessage {
   payload_occurred_at: Date | null;
 }
 
+/**
+ * A claimed message as the claim statements send it: its fields but the
+ * payload in one JSON array (`m`), the payload's data as text beside it
+ * (`d`, not escaped into the array). node-postgres made each row of 14
+ * columns into an object of 14 properties built one by one (and a Date
+ * parsed from text): 10-15 us of CPU per claimed message, against a
+ * JSON.parse of the array and an object literal. The time comes as epoch
+ * ms rounded down (floor), the Date node-postgres made of the text.
+ */
+type ClaimRow = {
+  m: [
+    id: string,
+    endpoint_id: string,
+    app_id: string,
+    event_id: string,
+    account_id: string | null,
+    installation_id: string | null,
+    trigger: ClaimedMessage['trigger'],
+    round_attempts: number,
+    url: string,
+    enabled: boolean,
+    secret_ids: string[] | null,
+    payload_type: string | null,
+    payload_occurred_at: number | null,
+  ];
+  d: string | null;
+};
+const CLAIM_COLUMNS = (c: string) =>
+  `json_build_array(${c}.id, ${c}.endpoint_id, ${c}.app_id, ${c}.event_id, ${c}.account_id, ${c}.installation_id,
+    ${c}.trigger, ${c}.round_attempts, ${c}.url, ${c}.enabled, ${c}.secret_ids, ${c}.payload_type,
+    floor(extract(epoch FROM ${c}.payload_occurred_at) * 1000)::float8) AS m, ${c}.payload_data AS d`;
+
+function claimedOf(row: ClaimRow): ClaimedMessage {
+  const m = row.m;
+  return {
+    id: m[0],
+    endpoint_id: m[1],
+    app_id: m[2],
+    event_id: m[3],
+    account_id: m[4],
+    installation_id: m[5],
+    trigger: m[6],
+    round_attempts: m[7],
+    url: m[8],
+    enabled: m[9],
+    secret_ids: m[10],
+    payload_type: m[11],
+    payload_data: row.d,
+    payload_occurred_at: m[12] === null ? null : new Date(m[12]),
+  };
+}
+
 interface Outcome {
   message: ClaimedMessage;
   result: AttemptResult;
@@ -203,11 +255,12 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
    * message is due again then.
    */
   async function claim(limit: number): Promise<ClaimedMessage[]> {
-    return db.query<ClaimedMessage>(
-      `SELECT c.* FROM ${NO_FLUSH_CALL} webhooks_claim($1, $2, $3, $4) c`,
+    const rows = await db.query<ClaimRow>(
+      `SELECT ${CLAIM_COLUMNS('c')} FROM ${NO_FLUSH_CALL} webhooks_claim($1, $2, $3, $4) c`,
       [limit, options.endpointConcurrency, leaseMs, [...recording]],
       'webhooks_claim',
     );
+    return rows.map(claimedOf);
   }
 
   /**
@@ -423,13 +476,13 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     // its rows are the messages claimed, not the endpoints' health).
     const fn = room ? 'webhooks_record_claim' : 'webhooks_record';
     if (room) params.push(room, options.endpointConcurrency, leaseMs, [...recording]);
-    const sql = `SELECT r.* FROM ${NO_FLUSH_CALL} ${fn}(${params.map((_, i) => `$${i + 1}`).join(', ')}) r`;
+    const sql = `SELECT ${room ? CLAIM_COLUMNS('r') : 'r.*'} FROM ${NO_FLUSH_CALL} ${fn}(${params.map((_, i) => `$${i + 1}`).join(', ')}) r`;
     // An endpoint (and its messages) deleted between the check and the insert: once more, without it.
     const rows = await db.query(sql, params, fn).catch((err) => {
       if ((err as { code?: string }).code !== '23503') throw err;
       return db.query(sql, params, fn);
     });
-    if (room) return rows as ClaimedMessage[];
+    if (room) return (rows as ClaimRow[]).map(claimedOf);
     const gone = new Set(batch.filter((o) => o.gone).map((o) => o.message.endpoint_id));
     for (const id of gone) await disableEndpoint(id, 'gone', SYSTEM_ACTOR);
     for (const r of rows as Array<{ id: string; consecutive_failures: number; failing_ms: number | null }>) {
