@@ -51,10 +51,12 @@ export function clientCredentials(s: AppsShared) {
       secret: string,
     ): Promise<{ appId: string; organizationId: string; status: AppStatus } | null> {
       if (!clientId || !secret?.startsWith('plz_cs_')) return null;
-      const row = await db.maybeOne(
+      // Prepared: every token request with a client secret asks, and planning it cost ten times running it.
+      const [row] = await db.query(
         `SELECT a.id, a.organization_id, a.status FROM apps a JOIN app_client_secrets s ON s.app_id = a.id
          WHERE a.client_id = $1 AND s.secret_hash = $2 AND (s.expires_at IS NULL OR s.expires_at > now())`,
         [clientId, sha256(secret)],
+        'apps.verify_client_secret',
       );
       return row ? { appId: row.id, organizationId: row.organization_id, status: row.status } : null;
     },
