@@ -60,6 +60,12 @@ const NOTIFY_CHANNEL = 'plaza_events';
 export const DELIVER_JOB = 'events.deliver';
 const LEASE_SECONDS = 30;
 const BATCH = 200;
+/**
+ * Dispatch passes one process runs at once. An event committed while a pass is in its round
+ * trips (lease, then the subscribers' batch handlers) starts a second pass at once instead of
+ * waiting for the first to end: the two lease disjoint events (SKIP LOCKED, then the lease).
+ */
+const PASSES = 2;
 /** The least time between two NOTIFYs of one process (wakeOthers). */
 export const NOTIFY_GAP_MS = 10;
 
@@ -82,7 +88,8 @@ export function createEventsService({
   const types = new Map<string, EventType>();
   const subscribers = new Map<string, Subscriber>();
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
+  /** Dispatch passes in flight (at most PASSES). */
+  const running = new Set<Promise<void>>();
   let stopped = true;
   let again = false;
   let listening: Promise<() => Promise<void>> | undefined;
@@ -214,12 +221,12 @@ export function createEventsService({
 
   function loop() {
     if (stopped) return;
-    if (running) {
+    if (running.size >= PASSES) {
       again = true;
       return;
     }
     clearTimeout(timer);
-    running = (async () => {
+    const pass: Promise<void> = (async () => {
       try {
         // A part batch leaves nothing behind: what commits later announces itself (`again`), so
         // no empty pass follows each batch.
@@ -228,13 +235,14 @@ export function createEventsService({
         log.error({ err }, 'event dispatch failed; will retry');
       }
     })().finally(() => {
-      running = undefined;
+      running.delete(pass);
       if (stopped) return;
       if (again) {
         again = false;
         setImmediate(loop);
-      } else timer = setTimeout(loop, pollMs);
+      } else if (running.size === 0) timer = setTimeout(loop, pollMs);
     });
+    running.add(pass);
   }
 
   return {
@@ -355,7 +363,7 @@ export function createEventsService({
       stopped = true;
       clearTimeout(timer);
       await (await listening)?.();
-      await running;
+      await Promise.all(running);
       await Promise.all(marking);
     },
   };
