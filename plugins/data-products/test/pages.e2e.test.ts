@@ -11,8 +11,6 @@ import { launchBrowser } from '../../../test/helpers/browser.ts';
 import { type PlazaServer, startPlazaServer } from '../../../test/helpers/plaza.ts';
 
 const run = randomBytes(3).toString('hex');
-/** The pages load lazily after the app asks which plugins are on: allow more than poll's default second. */
-const poll = <T>(fn: () => Promise<T>) => expect.poll(fn, { timeout: 10_000 });
 let browser: Browser | undefined;
 let context: BrowserContext | undefined;
 let plaza: PlazaServer;
@@ -51,22 +49,22 @@ describe('data products pages', () => {
     await page.goto(`/orgs/${acct.id}/x/data-products/sharing`);
 
     const card = page.locator('[data-product="weekly_new_contacts"]');
-    await poll(() => card.textContent()).toMatch(/Not contributing/);
+    await expect.poll(() => card.textContent()).toMatch(/Not contributing/);
     // Opting in needs a cohort first.
     expect(await card.getByRole('button', { name: 'Opt in' }).isDisabled()).toBe(true);
 
     await page.getByLabel('Business type').selectOption('dental-clinic');
     await page.getByLabel('Region').selectOption('europe');
     await page.getByRole('button', { name: 'Save cohort' }).click();
-    await poll(() => page.getByRole('status').textContent()).toMatch(/Saved/);
+    await expect.poll(() => page.getByRole('status').textContent()).toMatch(/Saved/);
 
     await card.getByRole('button', { name: 'Opt in' }).click();
-    await poll(() => page.getByRole('status').textContent()).toMatch(/You contribute from now on/);
-    await poll(() => card.textContent()).toMatch(/Contributing since/);
+    await expect.poll(() => page.getByRole('status').textContent()).toMatch(/You contribute from now on/);
+    await expect.poll(() => card.textContent()).toMatch(/Contributing since/);
     // The scheduled refresh ran at start; one contributor is far from k, so no figures, and its own count.
-    await poll(() => card.textContent()).toMatch(
-      /Not enough businesses of your type contribute yet \(at least 50/,
-    );
+    await expect
+      .poll(() => card.textContent())
+      .toMatch(/Not enough businesses of your type contribute yet \(at least 50/);
     expect(await card.textContent()).toMatch(/You: 0/);
 
     const sharing = await (
@@ -76,8 +74,8 @@ describe('data products pages', () => {
     expect(sharing.products.find((p: { id: string }) => p.id === 'weekly_new_contacts').optedIn).toBe(true);
 
     await card.getByRole('button', { name: 'Opt out' }).click();
-    await poll(() => page.getByRole('status').textContent()).toMatch(/Opted out/);
-    await poll(() => card.textContent()).toMatch(/Not contributing/);
+    await expect.poll(() => page.getByRole('status').textContent()).toMatch(/Opted out/);
+    await expect.poll(() => card.textContent()).toMatch(/Not contributing/);
   }, 120_000);
 
   it('an operator refreshes a product and sees its privacy budget', async () => {
@@ -95,20 +93,20 @@ describe('data products pages', () => {
       await ops.request.post('/v1/auth/login', { data: { email, password } });
       const page = await ops.newPage();
       await page.goto('/operator/x/data-products/products');
-      await poll(() => page.locator('h2').first().textContent()).toMatch(/Monthly app installs/);
+      await expect.poll(() => page.locator('h2').first().textContent()).toMatch(/Monthly app installs/);
       await page.getByRole('button', { name: 'Weekly new contacts' }).click();
-      await poll(() => page.locator('h2').first().textContent()).toMatch(/Weekly new contacts/);
-      await poll(() => page.locator('dl').textContent()).toMatch(/data:weekly_new_contacts:read/);
+      await expect.poll(() => page.locator('h2').first().textContent()).toMatch(/Weekly new contacts/);
+      await expect.poll(() => page.locator('dl').textContent()).toMatch(/data:weekly_new_contacts:read/);
       const budget = async () =>
         (await ops.request.get('/v1/data-products/products/weekly_new_contacts/budget')).json();
       const before = (await budget()).periods[0]?.refreshedAt ?? '';
       await page.getByRole('button', { name: 'Refresh now' }).click();
-      await poll(async () => (await budget()).periods[0].refreshedAt > before).toBe(true);
+      await expect.poll(async () => (await budget()).periods[0].refreshedAt > before).toBe(true);
       // Four weeks, none with a cohort yet (nobody contributes) and nothing spent.
       const rows = page.locator('table').first().locator('tbody tr');
-      await poll(() => rows.count()).toBe(4);
+      await expect.poll(() => rows.count()).toBe(4);
       expect(await rows.first().textContent()).toMatch(/0 \/ 4/);
-      await poll(() => page.locator('section').textContent()).toMatch(/No charges yet/);
+      await expect.poll(() => page.locator('section').textContent()).toMatch(/No charges yet/);
     } finally {
       await ops.close();
     }
