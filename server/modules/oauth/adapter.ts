@@ -101,8 +101,12 @@ export function createAdapterFactory(deps: AdapterDeps) {
    * widens a grant (consent adds scopes to the installation's), and a refresh
    * carries the refresh token's own scopes, which the grant held already.
    */
-  const issued = new Map<string, { payload: string; grantId: string; grant: string; until: number }>();
-  function remember(id: string, payload: string, exp: unknown, grantId: string, grant: string) {
+  // The token's payload is the object the provider saved (it is handed back once, when presented).
+  const issued = new Map<
+    string,
+    { payload: Record<string, any>; grantId: string; grant: string; until: number }
+  >();
+  function remember(id: string, payload: Record<string, any>, exp: unknown, grantId: string, grant: string) {
     if (issued.size >= ISSUED_MAX) issued.delete(issued.keys().next().value as string);
     const until = typeof exp === 'number' ? exp * 1000 : Date.now() + 3600_000;
     issued.set(id, { payload, grantId, grant, until });
@@ -114,7 +118,7 @@ export function createAdapterFactory(deps: AdapterDeps) {
     if (hit.until <= Date.now()) return undefined;
     state.grant = { id: hit.grantId, payload: JSON.parse(hit.grant), json: hit.grant };
     state.fromMemory = id;
-    return JSON.parse(hit.payload);
+    return hit.payload;
   }
 
   const verifiedClients = new Map<string, { metadata: Record<string, unknown>; until: number }>();
@@ -399,7 +403,7 @@ export function createAdapterFactory(deps: AdapterDeps) {
     if (next.grantId && state.grant?.id === next.grantId && state.grant.payload)
       remember(
         next.id,
-        payload,
+        next.payload,
         next.payload.exp,
         next.grantId,
         state.grant.json ?? JSON.stringify(state.grant.payload),

@@ -21,25 +21,33 @@ export const CLIENT_AUTH_PATHS = new Set([
   '/oauth/token/introspection',
 ]);
 
-const internalSecrets = new Map<string, Map<string, string>>();
-export function internalClientSecret(secret: string, clientId: string): string {
+// Per PLAZA_SECRET, per client id: the internal secret and the Basic header that carries it.
+const internalSecrets = new Map<string, Map<string, { secret: string; header?: string }>>();
+function internalEntry(secret: string, clientId: string) {
   let bySecret = internalSecrets.get(secret);
   if (!bySecret) {
     bySecret = new Map();
     internalSecrets.set(secret, bySecret);
   }
-  let value = bySecret.get(clientId);
-  if (value === undefined) {
-    value = createHmac('sha256', secret).update(`plaza-oauth-client:${clientId}`).digest('base64url');
+  let entry = bySecret.get(clientId);
+  if (entry === undefined) {
+    entry = {
+      secret: createHmac('sha256', secret).update(`plaza-oauth-client:${clientId}`).digest('base64url'),
+    };
     if (bySecret.size >= 10_000) bySecret.clear();
-    bySecret.set(clientId, value);
+    bySecret.set(clientId, entry);
   }
-  return value;
+  return entry;
+}
+export function internalClientSecret(secret: string, clientId: string): string {
+  return internalEntry(secret, clientId).secret;
 }
 
 // RFC 6749 2.3.1: client id and secret are form-urlencoded before base64.
 const formEncode = (v: string) => encodeURIComponent(v).replace(/%20/g, '+');
 const formDecode = (v: string) => decodeURIComponent(v.replace(/\+/g, '%20'));
+const basicHeader = (clientId: string, secret: string) =>
+  `Basic ${Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`).toString('base64')}`;
 
 /** The Basic credentials of a request, or undefined when it has none that parse. */
 export function basicCredentials(header: string): { clientId: string; secret: string } | undefined {
@@ -66,10 +74,13 @@ export function clientSecretMiddleware(opts: {
     const creds = header ? basicCredentials(header) : undefined;
     if (creds) {
       const ok = await opts.verify(creds.clientId, creds.secret);
-      const presented = ok
-        ? internalClientSecret(opts.secret, creds.clientId)
-        : randomBytes(32).toString('base64url');
-      ctx.req.headers.authorization = `Basic ${Buffer.from(`${formEncode(creds.clientId)}:${formEncode(presented)}`).toString('base64')}`;
+      let rewritten: string;
+      if (ok) {
+        // Made once per client: every token request of a client carries the same one.
+        const entry = internalEntry(opts.secret, creds.clientId);
+        rewritten = entry.header ??= basicHeader(creds.clientId, entry.secret);
+      } else rewritten = basicHeader(creds.clientId, randomBytes(32).toString('base64url'));
+      ctx.req.headers.authorization = rewritten;
       const state = oauthRequest.getStore();
       if (state && ok) state.clientId = creds.clientId;
     }
