@@ -123,6 +123,18 @@ export function createAdapterFactory(deps: AdapterDeps) {
 
   const verifiedClients = new Map<string, { metadata: Record<string, unknown>; until: number }>();
 
+  /**
+   * The metadata object ClientAdapter.find would hand back from its copy of
+   * a verified client right now (token and revocation endpoints), else
+   * undefined: the same object for as long as the copy is kept.
+   */
+  function verifiedClientMetadata(id: string): Record<string, unknown> | undefined {
+    const state = oauthRequest.getStore();
+    if (state?.endpoint === 'other' || state?.clientId !== id) return undefined;
+    const hit = verifiedClients.get(id);
+    return hit && hit.until > Date.now() ? hit.metadata : undefined;
+  }
+
   class ClientAdapter {
     /**
      * At the token and revocation endpoints, the client-secret check has just
@@ -448,5 +460,6 @@ export function createAdapterFactory(deps: AdapterDeps) {
   return {
     adapter: (model: string) => (model === 'Client' ? new ClientAdapter() : new PostgresAdapter(model)),
     linkAccessToken,
+    verifiedClientMetadata,
   };
 }

@@ -34,6 +34,8 @@ import type { SigningKeys } from './keys.ts';
 export interface ProviderHooks {
   /** The OAuth adapter factory (adapter.ts). */
   adapter: (model: string) => unknown;
+  /** The metadata object the Client adapter would give for this client now from its short-lived copy, if any. */
+  verifiedClientMetadata(clientId: string): object | undefined;
   /** Claims of the account organization `sub`, or undefined when it is not an account. */
   findAccount(accountId: string): Promise<{ name: string } | undefined>;
   /**
@@ -249,6 +251,22 @@ export function createProvider({ config, secret, keys, log, hooks, issuer }: Pro
   };
 
   const provider = new Provider(issuer ?? issuerOf(config), configuration);
+  // Client.find serializes and hashes a client's metadata on every call to find the client
+  // it built for equal metadata. While the Client adapter keeps a verified client's metadata
+  // it hands back one object, so the client built from that very object is reused instead.
+  const { Client } = provider;
+  const findClient = Client.find.bind(Client);
+  const builtClients = new WeakMap<object, Awaited<ReturnType<typeof findClient>>>();
+  Client.find = async (id: string) => {
+    const metadata = typeof id === 'string' ? hooks.verifiedClientMetadata(id) : undefined;
+    if (!metadata) return findClient(id);
+    let client = builtClients.get(metadata);
+    if (!client) {
+      client = await findClient(id);
+      if (client) builtClients.set(metadata, client);
+    }
+    return client;
+  };
   provider.use(async (ctx, next) => {
     await next();
     const route = (ctx as KoaContextWithOIDC).oidc?.route;

@@ -280,6 +280,7 @@ export async function createOAuthService(deps: OAuthDeps) {
 
   const hooks: ProviderHooks = {
     adapter: storage.adapter,
+    verifiedClientMetadata: storage.verifiedClientMetadata,
     async findAccount(accountId) {
       const org = await organizations.byId(accountId);
       return org?.kind === 'account' ? { name: org.name } : undefined;
