@@ -143,6 +143,37 @@ describe('refresh', () => {
     expect(await isActive(installationId)).toBe(true);
   });
 
+  it('rotates many chains at once on one process: each token once, every chain goes on', async () => {
+    // Concurrent rotations of one process are written together (adapter.ts, rotate).
+    const chains = [];
+    for (let i = 0; i < 5; i++) chains.push(await installed());
+    let tokens = chains.map((c) => c.tokens.refresh_token!);
+    for (let round = 0; round < 3; round++)
+      tokens = (await Promise.all(tokens.map((rt) => client.refreshTokenGrant(config, rt)))).map(
+        (t) => t.refresh_token!,
+      );
+    // One token presented twice among the others: the others all go on, the copies as when alone.
+    const [twice, ...others] = tokens;
+    const results = await Promise.allSettled(
+      [twice, twice, ...others].map((rt) => client.refreshTokenGrant(config, rt)),
+    );
+    expect(results.slice(2).every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(results.slice(0, 2).some((r) => r.status === 'fulfilled')).toBe(true);
+    for (const r of results)
+      if (r.status === 'rejected') expect((r.reason as client.ResponseBodyError).error).toBe('invalid_grant');
+    for (const c of chains) expect(await isActive(c.installationId)).toBe(true);
+    const used = await plaza.core.db.query(
+      `SELECT i.id, count(*)::int AS n FROM installations i JOIN oauth_payloads p
+         ON p.model = 'RefreshToken' AND p.grant_id = i.grant_id AND p.consumed_at IS NOT NULL
+       WHERE i.id = ANY($1) GROUP BY i.id`,
+      [chains.map((c) => c.installationId)],
+    );
+    // Three rotations and this one; the copy given the grace window also marks its lost replacement used.
+    const n = new Map(used.map((u) => [u.id as string, u.n as number]));
+    expect(chains.slice(1).map((c) => n.get(c.installationId))).toEqual([4, 4, 4, 4]);
+    expect([4, 5]).toContain(n.get(chains[0].installationId));
+  });
+
   it('is bound to the granted scopes: narrower is fine, broader is refused', async () => {
     const { tokens, installationId } = await installed('contacts:read');
     const narrower = await client.refreshTokenGrant(config, tokens.refresh_token!, {

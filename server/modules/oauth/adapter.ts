@@ -19,7 +19,9 @@ import type { Db, Tx } from '../../db/index.ts';
  * together with the access token's link, in one statement that only succeeds
  * while the presented token is still there, unused, and its grant too
  * (`flushRotation`); so two concurrent refreshes of one token still cannot
- * both win, and nothing of a refresh that fails half-way is written.
+ * both win, and nothing of a refresh that fails half-way is written. Rotations
+ * that wait while others are being written go together in one statement
+ * (`rotate`).
  */
 
 /** What the current provider request is, for the adapter (set by the mount in service.ts). */
@@ -80,6 +82,10 @@ const VERIFIED_CLIENT_CACHE_MAX = 10_000;
 const ROTATION_WAIT_ATTEMPTS = 100;
 // `replaced_by` of a refresh token that a retry within the grace window made worthless.
 const INVALIDATED = '-';
+
+// Rotation statements out at once per process, and rotations one of them carries at most (see `rotate`).
+const ROTATION_WRITERS = 1;
+const ROTATION_BATCH_MAX = 64;
 
 // Refresh tokens this process issued and has not seen presented yet (see `issued`).
 const ISSUED_MAX = 10_000;
@@ -375,11 +381,82 @@ export function createAdapterFactory(deps: AdapterDeps) {
   }
 
   /**
-   * A refresh in one statement: the presented token is marked used and
-   * pointed at its replacement, and the replacement is saved with the access
-   * token issued beside it, only if the presented token was still unused.
-   * Otherwise another request used it first: this one is refused and writes
-   * nothing (as a failed consume would).
+   * Rotations waiting to be written, and the statements writing them. A
+   * rotation is written at once while fewer than ROTATION_WRITERS statements
+   * are out; otherwise it waits for one of them and goes with every rotation
+   * that waited meanwhile, in one statement and one commit
+   * (oauth_rotate_refresh, migration 002: each is the single-token statement,
+   * in order). A failed statement fails every rotation it carried.
+   */
+  type Rotation = {
+    from: string;
+    next: NonNullable<OAuthRequestState['pendingRefresh']>;
+    payload: string;
+    jti: string | null;
+    accessExpiresAt: number | null;
+    settle: (written: boolean) => void;
+    fail: (err: unknown) => void;
+  };
+  const waitingRotations: Rotation[] = [];
+  let rotationWriters = 0;
+  function rotate(r: Omit<Rotation, 'settle' | 'fail'>): Promise<boolean> {
+    return new Promise((settle, fail) => {
+      waitingRotations.push({ ...r, settle, fail });
+      if (rotationWriters < ROTATION_WRITERS) void writeRotations();
+    });
+  }
+  async function writeRotations(): Promise<void> {
+    rotationWriters++;
+    try {
+      while (waitingRotations.length) {
+        // In token order, so two batches (two processes) lock the tokens they share in the same order.
+        const batch = waitingRotations
+          .splice(0, ROTATION_BATCH_MAX)
+          .sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+        try {
+          const written = await writeBatch(batch);
+          for (const r of batch) r.settle(written.has(r.next.id));
+        } catch (err) {
+          for (const r of batch) r.fail(err);
+        }
+      }
+    } finally {
+      rotationWriters--;
+    }
+  }
+  async function writeBatch(batch: Rotation[]): Promise<Set<string>> {
+    const params = [
+      batch.map((r) => r.from),
+      batch.map((r) => r.next.id),
+      batch.map((r) => r.payload),
+      batch.map((r) => r.next.grantId),
+      batch.map((r) => r.next.expiresIn),
+      batch.map((r) => r.jti),
+      batch.map((r) => r.accessExpiresAt),
+    ];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const rows = await db.query(
+          `SELECT r.id FROM oauth_rotate_refresh($1::text[], $2::text[], $3::text[], $4::text[],
+             $5::bigint[], $6::text[], $7::float8[]) AS r(id)`,
+          params,
+          'oauth_rotate_refresh_batch',
+        );
+        return new Set(rows.map((row) => row.id as string));
+      } catch (err) {
+        // A batch holds several tokens' locks: a deadlock with another transaction (an uninstall
+        // deleting a grant's tokens) rolled all of it back, so it is written again as it was.
+        if ((err as { code?: string }).code !== '40P01' || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  /**
+   * A refresh in one write: the presented token is marked used and pointed
+   * at its replacement, and the replacement is saved with the access token
+   * issued beside it, only if the presented token was still unused (and
+   * unexpired, its grant still there). Otherwise another request used it
+   * first: this one is refused and writes nothing (as a failed consume would).
    */
   async function flushRotation(
     state: OAuthRequestState,
@@ -390,24 +467,8 @@ export function createAdapterFactory(deps: AdapterDeps) {
     state.pendingRefresh = undefined;
     state.consumePending = false;
     const payload = JSON.stringify(next.payload);
-    const [row] = await db.query(
-      `WITH used AS (
-         UPDATE oauth_payloads SET consumed_at = now(), replaced_by = $2
-         WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NULL
-           AND (expires_at IS NULL OR expires_at > now())
-           AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM oauth_payloads g
-             WHERE g.model = 'Grant' AND g.id = $4 AND (g.expires_at IS NULL OR g.expires_at > now())))
-         RETURNING id)
-       INSERT INTO oauth_payloads (model, id, payload, grant_id, expires_at, access_jti, access_expires_at)
-       SELECT 'RefreshToken', $2, $3, $4,
-         CASE WHEN $5::bigint IS NULL THEN NULL ELSE now() + make_interval(secs => $5::bigint) END,
-         $6, to_timestamp($7)
-       FROM used
-       RETURNING id`,
-      [state.rotatedFrom, next.id, payload, next.grantId, next.expiresIn, jti, accessExpiresAt],
-      'oauth_rotate_refresh',
-    );
-    if (!row) {
+    const written = await rotate({ from: state.rotatedFrom!, next, payload, jti, accessExpiresAt });
+    if (!written) {
       if (state.fromMemory && state.fromMemory === state.rotatedFrom)
         return settleFromMemory(state, next, jti, accessExpiresAt);
       throw new errors.InvalidGrant('refresh token already used');
