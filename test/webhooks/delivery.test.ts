@@ -262,25 +262,6 @@ describe('delivery', () => {
     expect(forEvent).toHaveLength(1);
   });
 
-  it('a pumping process claims the messages of a fan-out in the fan-out statement itself', async () => {
-    const { db } = plaza.core;
-    const query = db.query;
-    const names: string[] = [];
-    db.query = ((text: string, params?: unknown[], name?: string) => {
-      if (name) names.push(name);
-      return query.call(db, text, params, name);
-    }) as typeof db.query;
-    try {
-      const contact = await plaza.core.contacts.create(shop, { name: 'Dee Direct' });
-      await waitFor('contact.created', () =>
-        readerHooks.of('contact.created').find((r) => r.json.data.contact.id === contact.id),
-      );
-      expect(names).toContain('webhooks_fan_out_claim');
-    } finally {
-      db.query = query;
-    }
-  });
-
   it('retries on the schedule (fail, fail, succeed) with the same webhook-id and a fresh timestamp', async () => {
     const r = await newReceiver();
     const { endpoint, secret } = await createEndpoint(reader, { url: r.url });

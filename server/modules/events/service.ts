@@ -168,43 +168,8 @@ export function createEventsService({
       );
   }
 
-  /** Events handed over and waiting for their mark (markLater), and the statement writing them. */
-  const toMark: string[] = [];
-  let marking: Promise<void> | undefined;
-
-  function markDispatched(ids: string[]): Promise<unknown> {
-    return db.query(
-      `UPDATE events SET dispatched_at = now(), dispatch_lease_until = NULL
-       FROM ${NO_FLUSH} WHERE id = ANY($1)`,
-      [ids],
-      'events.dispatched',
-    );
-  }
-
-  /**
-   * Marks later: one statement at a time, each for every batch handed over
-   * meanwhile (a mark per pass was one statement in three of the dispatcher's).
-   */
-  function markLater(ids: string[]): void {
-    toMark.push(...ids);
-    marking ??= writeMarks();
-  }
-
-  async function writeMarks(): Promise<void> {
-    try {
-      while (toMark.length) {
-        await markDispatched(toMark.splice(0)).catch((err) =>
-          log.warn(
-            { err },
-            'events: marking a batch dispatched failed; it comes again when its lease runs out',
-          ),
-        );
-      }
-    } finally {
-      // In the same turn as the last check of toMark: a mark queued after it starts a new writer.
-      marking = undefined;
-    }
-  }
+  // Marks still being written by the loop (stop waits for them).
+  const marking = new Set<Promise<void>>();
 
   /**
    * One pass: lease a batch of undispatched events, hand them to every
@@ -229,89 +194,53 @@ export function createEventsService({
       'events.lease',
     );
     if (rows.length === 0) return 0;
-    await handAndMark(rows.map(toEvent), opts);
+    const list = rows.map(toEvent).sort((a, b) => (a.id < b.id ? -1 : 1));
+    await Promise.all([...subscribers.values()].map((sub) => handOver(sub, list)));
+    const mark = db
+      .query(
+        `UPDATE events SET dispatched_at = now(), dispatch_lease_until = NULL
+         FROM ${NO_FLUSH} WHERE id = ANY($1)`,
+        [list.map((e) => e.id)],
+        'events.dispatched',
+      )
+      .then(() => {});
+    if (!opts.markLater) await mark;
+    else {
+      const tracked = mark
+        .catch((err) =>
+          log.warn(
+            { err },
+            'events: marking a batch dispatched failed; it comes again when its lease runs out',
+          ),
+        )
+        .finally(() => marking.delete(tracked));
+      marking.add(tracked);
+    }
     return rows.length;
   }
 
-  /** Hands leased events to every subscriber (side by side), then marks them dispatched (see dispatchPending). */
-  async function handAndMark(events: PlazaEvent[], opts: { markLater?: boolean }): Promise<void> {
-    const list = events.sort((a, b) => (a.id < b.id ? -1 : 1));
-    await Promise.all([...subscribers.values()].map((sub) => handOver(sub, list)));
-    const ids = list.map((e) => e.id);
-    if (opts.markLater) markLater(ids);
-    else await markDispatched(ids);
-  }
-
-  /** Events this process committed and leased to itself (emit), not yet handed over. */
-  const own: PlazaEvent[] = [];
-
-  /** After the commit of an event this process leased to itself: a pass hands it over. */
-  function handOwn(event: PlazaEvent): void {
-    if (stopped) {
-      // Stopped between the insert and the commit: free the lease for the next dispatcher.
-      void release([event.id]);
+  function loop() {
+    if (stopped) return;
+    if (running.size >= PASSES) {
+      again = true;
       return;
     }
-    own.push(event);
-    loop(false);
-  }
-
-  /** Gives leased events back (due for any dispatcher now). A failure leaves them to their lease's end. */
-  async function release(ids: string[]): Promise<void> {
-    await db
-      .query('UPDATE events SET dispatch_lease_until = NULL WHERE id = ANY($1) AND dispatched_at IS NULL', [
-        ids,
-      ])
-      .catch((err) =>
-        log.warn(
-          { err },
-          'events: could not give back leased events; they come again when their lease runs out',
-        ),
-      );
-  }
-
-  /** Lease passes in flight (the others hand this process's own events over). */
-  let scanning = 0;
-
-  /**
-   * Starts passes while fewer than PASSES run and there is work: a lease when one is
-   * wanted (`scan`: a commit elsewhere, the poll), this process's own events (already
-   * leased: no lease round trip). A wanted lease goes first unless one is running, so
-   * neither kind waits for the other to run out.
-   */
-  function loop(scan = true) {
-    if (stopped) return;
-    if (scan) again = true;
-    while (running.size < PASSES) {
-      const lease = again && (scanning === 0 || own.length === 0);
-      if (!lease && own.length === 0) return;
-      startPass(lease);
-    }
-  }
-
-  function startPass(lease: boolean): void {
     clearTimeout(timer);
-    const mine = lease ? [] : own.splice(0, BATCH);
-    if (lease) {
-      again = false;
-      scanning++;
-    }
     const pass: Promise<void> = (async () => {
       try {
-        if (!lease) await handAndMark(mine, { markLater: true });
         // A part batch leaves nothing behind: what commits later announces itself (`again`), so
         // no empty pass follows each batch.
-        else while ((await dispatchPending(BATCH, { markLater: true })) === BATCH && !stopped) {}
+        while ((await dispatchPending(BATCH, { markLater: true })) === BATCH && !stopped) {}
       } catch (err) {
         log.error({ err }, 'event dispatch failed; will retry');
-      } finally {
-        if (lease) scanning--;
       }
     })().finally(() => {
       running.delete(pass);
       if (stopped) return;
-      if (again || own.length) setImmediate(() => loop(false));
-      else if (running.size === 0) timer = setTimeout(loop, pollMs);
+      if (again) {
+        again = false;
+        setImmediate(loop);
+      } else if (running.size === 0) timer = setTimeout(loop, pollMs);
     });
     running.add(pass);
   }
@@ -337,30 +266,13 @@ export function createEventsService({
       payload: Record<string, unknown>,
     ): Promise<string> {
       const id = newId('evt');
-      const json = checked(type, payload);
-      if (stopped) {
-        await tx.query('INSERT INTO events (id, organization_id, type, payload) VALUES ($1, $2, $3, $4)', [
-          id,
-          organizationId,
-          type,
-          json,
-        ]);
-        tx.afterCommit(announce);
-        return id;
-      }
-      // This process dispatches: its insert leases the event to it, and once committed the event goes
-      // to the subscribers without a lease round trip (nor a wait for a pass already leasing). The
-      // row comes back as a lease returns it (payload as jsonb gives it). If this process dies first,
-      // the lease runs out and another dispatcher takes the event, as after a crash mid-pass.
-      const [row] = await tx.query(
-        `INSERT INTO events (id, organization_id, type, payload, dispatch_lease_until)
-         VALUES ($1, $2, $3, $4, clock_timestamp() + interval '${LEASE_SECONDS} seconds')
-         RETURNING id, organization_id, type, payload, created_at`,
-        [id, organizationId, type, json],
-        'events.emit_leased',
-      );
-      const event = toEvent(row);
-      tx.afterCommit(() => handOwn(event));
+      await tx.query('INSERT INTO events (id, organization_id, type, payload) VALUES ($1, $2, $3, $4)', [
+        id,
+        organizationId,
+        type,
+        checked(type, payload),
+      ]);
+      tx.afterCommit(announce);
       return id;
     },
 
@@ -452,8 +364,7 @@ export function createEventsService({
       clearTimeout(timer);
       await (await listening)?.();
       await Promise.all(running);
-      if (own.length) await release(own.splice(0).map((e) => e.id));
-      await marking;
+      await Promise.all(marking);
     },
   };
 }

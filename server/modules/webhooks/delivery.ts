@@ -31,8 +31,7 @@ export type { AttemptResult } from './sender.ts';
  * of its lease, so a message whose worker died is simply due again when the
  * lease runs out: nothing depends on a queue entry that Redis could lose.
  * Nothing waits for a poll: committed events wake the outbox dispatcher
- * (NOTIFY plaza_events), whose fan-out claims for this process's free slots
- * in the same statement (webhooks_fan_out_claim), else wakes its pump; processes
+ * (NOTIFY plaza_events), whose fan-out wakes this process's pump; processes
  * that do not pump (API processes: tests, replays) wake the pumps with NOTIFY
  * plaza_webhooks_wake (through the job queue on PGlite). The poll is the
  * safety net and the timer for retries.
@@ -230,28 +229,9 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
    * the dispatcher may hand the same events again after a crash.
    */
   async function fanOut(list: PlazaEvent[]): Promise<number> {
-    const room = reserveFresh();
-    if (!room) {
-      const { created } = await fanOutMessages(list);
-      if (created) wake(true);
-      return created;
-    }
-    // A pumping process with free slots claims with the fan-out: the first attempts start when it answers.
-    let out: { created: number; claimed: ClaimRow[] };
-    try {
-      out = await fanOutMessages<ClaimRow>(list, {
-        columns: CLAIM_COLUMNS,
-        params: [room, options.endpointConcurrency, leaseMs, [...recording]],
-      });
-    } catch (err) {
-      void afterClaim(room, [], true);
-      throw err;
-    }
-    const claimed = out.claimed.map(claimedOf);
-    void afterClaim(room, claimed, true);
-    // Messages made but not claimed (their endpoints at the cap, unscoped events): the pump looks again.
-    if (out.created > claimed.length) wake(true);
-    return out.created;
+    const created = await fanOutMessages(list);
+    if (created) wake(true);
+    return created;
   }
 
   async function failPending(q: Queryable, where: string, params: unknown[], reason: string) {
@@ -575,19 +555,11 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
   let inFlight = 0;
   /** Claims on their way, and the slots they asked for (held until they answer). */
   let claiming = 0;
-  /**
-   * Claims riding with fan-outs on their way (reserveFresh), counted apart: the pump and the
-   * result writer do not wait for them (a fan-out is the longest statement, and they are on
-   * their way nearly all the time at a steady rate of events).
-   */
-  let fanOutClaims = 0;
   let reserved = 0;
   /** The last claim got all it asked for: more is due than there was room for. */
   let backlog = false;
   /** Woken while a claim was on its way: look again when it answers. */
   let again = false;
-  /** ... for new messages: that look claims as a fresh wake does (not deferred to the result writer). */
-  let againFresh = false;
   /** Slots freed while results were being written: the writer's next batch claims them (or it pumps when done). */
   let deferred = false;
   /** Counts wakes and sleeps: a sleep decided before a wake is not taken. */
@@ -633,10 +605,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     if (room <= 0) {
       // New messages while claims on their way hold every free slot: they may not see them (a claim
       // riding with results is the longest), so look again when they answer, or the poll finds them.
-      if (fresh && claiming + fanOutClaims > 0) {
-        again = true;
-        againFresh = true;
-      }
+      if (fresh && claiming > 0) again = true;
       return; // else a finishing attempt wakes the pump
     }
     // A slot freed while results are being written: claimed with them (writeResults).
@@ -648,30 +617,11 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
     // (More claims for freed slots made no more deliveries/s and cost more CPU per delivery.)
     if (claiming > 0 && (claiming >= MAX_CLAIMS || !fresh)) {
       again = true;
-      if (fresh) againFresh = true;
       return;
     }
-    // Without a backlog, half the free slots: the rest stays for the fan-outs' claims (reserveFresh).
-    const take = backlog ? room : Math.ceil(room / 2);
     claiming++;
-    reserved += take;
-    void claimAndRun(take);
-  }
-
-  /**
-   * Slots for a claim riding with a fan-out (0: this process does not pump, or none free).
-   * It adds no statement, so MAX_CLAIMS does not count it (fanOutClaims); the claims stay
-   * serialised by the advisory lock, the cap exact.
-   */
-  function reserveFresh(): number {
-    if (!started || stopped) return 0;
-    const free = options.workerConcurrency - inFlight - reserved;
-    if (free <= 0) return 0;
-    // Half the free slots: the next fan-out (a second dispatch pass) claims with its own too.
-    const room = Math.ceil(free / 2);
-    fanOutClaims++;
     reserved += room;
-    return room;
+    void claimAndRun(room);
   }
 
   /** Slots for a claim riding with a batch of results (0: none free, or a claim on its way, which looks again). */
@@ -699,7 +649,7 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
    * Runs what a claim of `room` slots leased (null: the claim failed), gives
    * the slots back, and decides what the pump does next.
    */
-  async function afterClaim(room: number, claimed: ClaimedMessage[] | null, fanOut = false): Promise<void> {
+  async function afterClaim(room: number, claimed: ClaimedMessage[] | null): Promise<void> {
     let idle = false;
     let retryMs: number | null = null;
     try {
@@ -715,24 +665,21 @@ export function createDeliveryEngine(deps: DeliveryDeps) {
         } else idle = true;
       }
     } finally {
-      if (fanOut) fanOutClaims--;
-      else claiming--;
+      claiming--;
       reserved -= room;
       if (claiming === 0) for (const done of [...settledWaiters]) done();
     }
     if (stopped) return;
     if (again || backlog) {
-      const fresh = againFresh;
       again = false;
-      againFresh = false;
-      pump(fresh);
+      pump();
       return;
     }
-    if (claiming > 0 || fanOutClaims > 0 || inFlight > 0) return; // their ends wake the pump
+    if (claiming > 0 || inFlight > 0) return; // their ends wake the pump
     // Nothing due and nothing running: sleep until the next message falls due, unless woken meanwhile.
     const seq = ++sleeps;
     const ms = retryMs ?? (idle ? await untilNextDue().catch(() => options.pollMs) : options.pollMs);
-    if (stopped || seq !== sleeps || claiming > 0 || fanOutClaims > 0 || inFlight > 0) return;
+    if (stopped || seq !== sleeps || claiming > 0 || inFlight > 0) return;
     clearTimeout(timer);
     timer = setTimeout(wake, ms);
     timer.unref();

@@ -45,16 +45,6 @@ export function messageBody(p: {
   )},"accountId":${JSON.stringify(p.accountId)},"installationId":${JSON.stringify(p.installationId)},"data":${p.data}}`;
 }
 
-/**
- * A claim riding with a fan-out (webhooks_fan_out_claim): the claim's select
- * list over the function's row alias, and its parameters (limit, cap,
- * lease ms, messages being recorded), as webhooks_claim takes them.
- */
-export interface FanOutClaim {
-  columns: (alias: string) => string;
-  params: [limit: number, cap: number, leaseMs: number, recording: string[]];
-}
-
 /** Messages: who receives an event (targets) and writing them with their payloads. */
 export function createMessageWriter(deps: { db: Db; events: EventsService; policy: RetryPolicy }) {
   const { db, events, policy } = deps;
@@ -109,8 +99,7 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
   /**
    * The messages of committed events, one per receiving endpoint, with their
    * payloads and queue rows; idempotent (a redispatched event makes nothing
-   * new). Returns how many were made and, with `claim`, what the claim
-   * riding with the fan-out leased (the caller runs them). Who receives what:
+   * new). Returns how many were made. Who receives what:
    * - an account event whose type needs a scope: every enabled endpoint of
    *   every app actively installed in the account whose installation was
    *   granted that scope, that takes the type and that installation, and
@@ -124,10 +113,7 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
    * - an event of no account (endpoint.disabled): the endpoints of the app
    *   the payload names.
    */
-  async function fanOutMessages<Row>(
-    list: PlazaEvent[],
-    claim?: FanOutClaim,
-  ): Promise<{ created: number; claimed: Row[] }> {
+  async function fanOutMessages(list: PlazaEvent[]): Promise<number> {
     const scoped: Array<{ event: PlazaEvent; scope: string }> = [];
     const unscoped: PlazaEvent[] = [];
     for (const event of list) {
@@ -137,42 +123,29 @@ export function createMessageWriter(deps: { db: Db; events: EventsService; polic
       else unscoped.push(event);
     }
     let created = 0;
-    let claimed: Row[] = [];
     if (scoped.length) {
-      const params = [
-        scoped.map((s) => s.event.id),
-        scoped.map((s) => s.event.organizationId),
-        scoped.map((s) => s.event.type),
-        scoped.map((s) => s.scope),
-        scoped.map((s) => JSON.stringify(s.event.payload)),
-        scoped.map((s) => s.event.createdAt),
-        firstDelayMs(policy),
-      ];
-      // Not waiting for the WAL flush (see delivery.ts): the events dispatcher marks the batch later.
-      if (claim) {
-        const rows = await db.query<Row & { created: number | null }>(
-          `SELECT f.created, ${claim.columns('f')} FROM ${NO_FLUSH} CROSS JOIN LATERAL
-             webhooks_fan_out_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) f`,
-          [...params, ...claim.params],
-          'webhooks_fan_out_claim',
-        );
-        created += rows[0].created ?? 0;
-        claimed = rows.slice(1);
-      } else {
-        const rows = await db.query<{ id: string }>(
-          `SELECT f.* FROM ${NO_FLUSH} CROSS JOIN LATERAL webhooks_fan_out($1, $2, $3, $4, $5, $6, $7) f`,
-          params,
-          'webhooks_fan_out',
-        );
-        created += rows.length;
-      }
+      const rows = await db.query<{ id: string }>(
+        // Not waiting for the WAL flush (see delivery.ts): the events dispatcher marks the batch later.
+        `SELECT f.* FROM ${NO_FLUSH} CROSS JOIN LATERAL webhooks_fan_out($1, $2, $3, $4, $5, $6, $7) f`,
+        [
+          scoped.map((s) => s.event.id),
+          scoped.map((s) => s.event.organizationId),
+          scoped.map((s) => s.event.type),
+          scoped.map((s) => s.scope),
+          scoped.map((s) => JSON.stringify(s.event.payload)),
+          scoped.map((s) => s.event.createdAt),
+          firstDelayMs(policy),
+        ],
+        'webhooks_fan_out',
+      );
+      created += rows.length;
     }
     if (unscoped.length) {
       const targets: Target[] = [];
       for (const event of unscoped) targets.push(...(await unscopedTargetsOf(event)));
       created += (await insertMessages(db, unscoped.map(messageEvent), targets)).length;
     }
-    return { created, claimed };
+    return created;
   }
 
   async function unscopedTargetsOf(event: PlazaEvent): Promise<Target[]> {
