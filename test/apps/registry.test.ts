@@ -66,6 +66,34 @@ describe('creating apps', () => {
     expect(audit.body.data.map((e: { action: string }) => e.action)).toContain('app.created');
   });
 
+  it('answers client secret checks made at the same moment each for its own client and secret', async () => {
+    const dev = await developer(plaza);
+    const api = appClient(dev);
+    const made = [];
+    for (const name of ['Check One', 'Check Two']) {
+      const res = await api
+        .create({ name, slug: uniqueSlug('check'), tagline: 't', description: 'd', category: 'crm' })
+        .expect(201);
+      made.push({ app: res.body.app, secret: res.body.clientSecret as string });
+    }
+    const [one, two] = made;
+    const expected = (m: (typeof made)[number]) => ({
+      appId: m.app.id,
+      organizationId: dev.orgId,
+      status: 'active',
+    });
+    // Together they go to the database in one statement: each answer is still its own.
+    const answers = await Promise.all([
+      plaza.core.apps.verifyClientSecret(one.app.clientId, one.secret),
+      plaza.core.apps.verifyClientSecret(two.app.clientId, one.secret),
+      plaza.core.apps.verifyClientSecret(two.app.clientId, two.secret),
+      plaza.core.apps.verifyClientSecret('cl_"unknown",{x}\\', one.secret),
+      plaza.core.apps.verifyClientSecret(one.app.clientId, `${one.secret}x`),
+      plaza.core.apps.verifyClientSecret(one.app.clientId, one.secret),
+    ]);
+    expect(answers).toEqual([expected(one), null, expected(two), null, null, expected(one)]);
+  });
+
   it('refuses reserved, malformed and taken slugs naming the field', async () => {
     const dev = await developer(plaza);
     const api = appClient(dev);

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { errors } from 'oidc-provider';
 import type { Db, Tx } from '../../db/index.ts';
+import { batched } from '../../lib/batched.ts';
 
 /**
  * oidc-provider's storage, in PostgreSQL (table `oauth_payloads`, owned by
@@ -381,12 +382,11 @@ export function createAdapterFactory(deps: AdapterDeps) {
   }
 
   /**
-   * Rotations waiting to be written, and the statements writing them. A
-   * rotation is written at once while fewer than ROTATION_WRITERS statements
-   * are out; otherwise it waits for one of them and goes with every rotation
-   * that waited meanwhile, in one statement and one commit
-   * (oauth_rotate_refresh, migration 002: each is the single-token statement,
-   * in order). A failed statement fails every rotation it carried.
+   * Rotations are written together: one goes at once while fewer than
+   * ROTATION_WRITERS statements are out; otherwise it waits for one of them and
+   * goes with every rotation that waited meanwhile, in one statement and one
+   * commit (oauth_rotate_refresh, migration 002: each is the single-token
+   * statement, in order). A failed statement fails every rotation it carried.
    */
   type Rotation = {
     from: string;
@@ -394,36 +394,16 @@ export function createAdapterFactory(deps: AdapterDeps) {
     payload: string;
     jti: string | null;
     accessExpiresAt: number | null;
-    settle: (written: boolean) => void;
-    fail: (err: unknown) => void;
   };
-  const waitingRotations: Rotation[] = [];
-  let rotationWriters = 0;
-  function rotate(r: Omit<Rotation, 'settle' | 'fail'>): Promise<boolean> {
-    return new Promise((settle, fail) => {
-      waitingRotations.push({ ...r, settle, fail });
-      if (rotationWriters < ROTATION_WRITERS) void writeRotations();
-    });
-  }
-  async function writeRotations(): Promise<void> {
-    rotationWriters++;
-    try {
-      while (waitingRotations.length) {
-        // In token order, so two batches (two processes) lock the tokens they share in the same order.
-        const batch = waitingRotations
-          .splice(0, ROTATION_BATCH_MAX)
-          .sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
-        try {
-          const written = await writeBatch(batch);
-          for (const r of batch) r.settle(written.has(r.next.id));
-        } catch (err) {
-          for (const r of batch) r.fail(err);
-        }
-      }
-    } finally {
-      rotationWriters--;
-    }
-  }
+  const rotate = batched(
+    async (rotations: Rotation[]) => {
+      // In token order, so two batches (two processes) lock the tokens they share in the same order.
+      const batch = [...rotations].sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+      const written = await writeBatch(batch);
+      return rotations.map((r) => written.has(r.next.id));
+    },
+    { max: ROTATION_BATCH_MAX, concurrency: ROTATION_WRITERS },
+  );
   async function writeBatch(batch: Rotation[]): Promise<Set<string>> {
     const params = [
       batch.map((r) => r.from),
