@@ -69,7 +69,7 @@ describe('creating apps', () => {
   it('answers client secret checks made at the same moment each for its own client and secret', async () => {
     const dev = await developer(plaza);
     const api = appClient(dev);
-    const made = [];
+    const made: Array<{ app: { id: string; clientId: string }; secret: string }> = [];
     for (const name of ['Check One', 'Check Two']) {
       const res = await api
         .create({ name, slug: uniqueSlug('check'), tagline: 't', description: 'd', category: 'crm' })
