@@ -45,8 +45,8 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** Raw client for LISTEN and the like; undefined on PGlite. */
   readonly pool?: pg.Pool;
-  /** NOTIFY `channel` soon, outside any transaction, coalesced (listen.ts); a no-op on PGlite. */
-  notify?(channel: string): void;
+  /** NOTIFY `channel` with `payload` soon, outside any transaction, coalesced (listen.ts); a no-op on PGlite. */
+  notify?(channel: string, payload?: string): void;
   close(): Promise<void>;
 }
 

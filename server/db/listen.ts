@@ -64,7 +64,7 @@ export async function listen(
 /**
  * NOTIFY soon, from outside the caller's transaction: over one connection of
  * its own, with synchronous_commit off, and coalesced (a burst of calls sends
- * one notification per channel per round trip). A NOTIFY inside the writer's
+ * one notification per channel and payload per round trip). A NOTIFY inside the writer's
  * transaction would serialise every such commit behind a cluster-wide lock
  * held through its WAL flush. A lost notification only costs a listener its
  * next poll. `Db.notify` on PostgreSQL.
@@ -73,7 +73,8 @@ export function createNotifier(options: pg.ClientConfig) {
   let client: Promise<pg.Client> | undefined;
   let sending = false;
   let closed = false;
-  const due = new Set<string>();
+  // Channel and payload of each notification due, by both.
+  const due = new Map<string, [string, string]>();
 
   function connect(): Promise<pg.Client> {
     client ??= (async () => {
@@ -98,10 +99,13 @@ export function createNotifier(options: pg.ClientConfig) {
     sending = true;
     try {
       while (due.size) {
-        const channels = [...due];
+        const notifications = [...due.values()];
         due.clear();
         const c = await connect();
-        await c.query('SELECT pg_notify(c, $2) FROM unnest($1::text[]) AS c', [channels, '']);
+        await c.query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS u(c, p)', [
+          notifications.map(([channel]) => channel),
+          notifications.map(([, payload]) => payload),
+        ]);
       }
     } catch {
       // The listeners' poll covers a lost notification.
@@ -112,9 +116,9 @@ export function createNotifier(options: pg.ClientConfig) {
   }
 
   return {
-    notify(channel: string): void {
+    notify(channel: string, payload = ''): void {
       if (closed) return;
-      due.add(channel);
+      due.set(`${channel}\n${payload}`, [channel, payload]);
       if (!sending) void flush();
     },
     async close(): Promise<void> {

@@ -144,7 +144,7 @@ describe('waking the dispatchers of other processes', () => {
       expect(notify).toHaveBeenCalledTimes(1);
       await vi.advanceTimersByTimeAsync(NOTIFY_GAP_MS);
       expect(notify).toHaveBeenCalledTimes(2);
-      expect(notify).toHaveBeenLastCalledWith('plaza_events');
+      expect(notify).toHaveBeenLastCalledWith('plaza_events', expect.any(String));
       // Nothing committed since: no NOTIFY at the end of the next gap.
       await vi.advanceTimersByTimeAsync(5 * NOTIFY_GAP_MS);
       expect(notify).toHaveBeenCalledTimes(2);
@@ -184,6 +184,38 @@ describe('waking the dispatchers of other processes', () => {
     } finally {
       await worker.close(1000);
       await api.close(1000);
+      await database.drop();
+    }
+  });
+
+  it("a dispatcher is not woken again by its own process's NOTIFY: the commit already woke it", async () => {
+    const database = await createTestDatabase();
+    const core = await createCore(testConfig({ PLAZA_JOBS_POLL_MS: '60000' }), { db: database.db });
+    const { db } = core;
+    const query = db.query;
+    let leases = 0;
+    db.query = ((text: string, ...rest: unknown[]) => {
+      if (text.startsWith('UPDATE events SET dispatch_lease_until')) leases++;
+      return (query as (...a: unknown[]) => Promise<unknown>).call(db, text, ...rest);
+    }) as typeof db.query;
+    const settle = () => new Promise((r) => setTimeout(r, 150));
+    try {
+      const seen = new Set<string>();
+      core.events.registerType(TestHappened);
+      core.events.subscribe(recorder('own-notify-recorder', seen));
+      await core.startWorkers();
+      await settle(); // the passes of the start and of the LISTEN connection
+      leases = 0;
+      for (let n = 0; n < 3; n++) {
+        const id = await db.transaction((tx) => core.events.emit(tx, null, 'test.happened', { n }));
+        await until(() => seen.has(id));
+        await settle(); // its NOTIFY has come back by now
+      }
+      // One pass per commit, each leasing its event; none for the NOTIFYs this process sent.
+      expect(leases).toBe(3);
+    } finally {
+      db.query = query;
+      await core.close(1000);
       await database.drop();
     }
   });

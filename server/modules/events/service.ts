@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { type Db, NO_FLUSH, type Tx } from '../../db/index.ts';
 import { listen } from '../../db/listen.ts';
@@ -125,13 +126,15 @@ export function createEventsService({
   // then in its batch). At 300 commits/s that is a third of the NOTIFYs, each a statement here
   // and in PostgreSQL.
   let lastNotify = Number.NEGATIVE_INFINITY;
+  // The payload of this dispatcher's NOTIFYs, so that it skips its own.
+  const notifierId = randomUUID();
   let notifyTimer: NodeJS.Timeout | undefined;
   function wakeOthers(): void {
     if (!db.notify || notifyTimer) return;
     const send = () => {
       notifyTimer = undefined;
       lastNotify = Date.now();
-      db.notify?.(NOTIFY_CHANNEL);
+      db.notify?.(NOTIFY_CHANNEL, notifierId);
     };
     const wait = lastNotify + NOTIFY_GAP_MS - Date.now();
     if (wait <= 0) send();
@@ -353,7 +356,10 @@ export function createEventsService({
       listening = listen(
         db,
         NOTIFY_CHANNEL,
-        () => loop(),
+        // Our own NOTIFY follows a commit whose announce() already woke this loop.
+        (payload) => {
+          if (payload !== notifierId) loop();
+        },
         (err) =>
           log.warn({ err }, 'events: LISTEN connection lost; dispatching on the poll until it is back'),
       );
