@@ -82,16 +82,17 @@ describe('creating apps', () => {
       organizationId: dev.orgId,
       status: 'active',
     });
-    // Together they go to the database in one statement: each answer is still its own.
+    // Together they go to the database in one statement: each answer is still its own, whatever the others hold.
     const answers = await Promise.all([
       plaza.core.apps.verifyClientSecret(one.app.clientId, one.secret),
       plaza.core.apps.verifyClientSecret(two.app.clientId, one.secret),
       plaza.core.apps.verifyClientSecret(two.app.clientId, two.secret),
       plaza.core.apps.verifyClientSecret('cl_"unknown",{x}\\', one.secret),
       plaza.core.apps.verifyClientSecret(one.app.clientId, `${one.secret}x`),
+      plaza.core.apps.verifyClientSecret('cl_\0nul', one.secret),
       plaza.core.apps.verifyClientSecret(one.app.clientId, one.secret),
     ]);
-    expect(answers).toEqual([expected(one), null, expected(two), null, null, expected(one)]);
+    expect(answers).toEqual([expected(one), null, expected(two), null, null, null, expected(one)]);
   });
 
   it('refuses reserved, malformed and taken slugs naming the field', async () => {

@@ -72,6 +72,8 @@ export function clientCredentials(s: AppsShared) {
       secret: string,
     ): Promise<{ appId: string; organizationId: string; status: AppStatus } | null> {
       if (!clientId || !secret?.startsWith('plz_cs_')) return null;
+      // No client has such an id, and a NUL would fail the statement for every check it carries.
+      if (clientId.length > 255 || clientId.includes('\0')) return null;
       return verifySecrets({ clientId, secretHash: sha256(secret) });
     },
 
