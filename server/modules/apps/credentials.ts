@@ -10,6 +10,7 @@ import { OPEN_STATES } from './transitions.ts';
 export function clientCredentials(s: AppsShared) {
   const { db, config, audit, appOf, detail, insertSecret } = s;
   type SecretCheck = { clientId: string; secretHash: string };
+  /** The app behind a client whose secret checked out. */
   type ClientApp = { appId: string; organizationId: string; status: AppStatus };
   // Every token request with a client secret asks: checks that arrive while one statement is out
   // go together in the next. Prepared, and its arrays pass as text cast in SQL, so its estimates do
@@ -67,10 +68,7 @@ export function clientCredentials(s: AppsShared) {
      * For the OAuth token endpoint: the app whose client this is, when the
      * secret is one of its current ones (or still in a rotation's overlap).
      */
-    async verifyClientSecret(
-      clientId: string,
-      secret: string,
-    ): Promise<{ appId: string; organizationId: string; status: AppStatus } | null> {
+    async verifyClientSecret(clientId: string, secret: string): Promise<ClientApp | null> {
       if (!clientId || !secret?.startsWith('plz_cs_')) return null;
       // No client has such an id, and a NUL would fail the statement for every check it carries.
       if (clientId.length > 255 || clientId.includes('\0')) return null;
