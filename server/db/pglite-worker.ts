@@ -50,12 +50,16 @@ const plain = (err) => {
 
 /**
  * Settings for the embedded cluster on top of the data folder's postgresql.conf.
- * shared_buffers: PGlite's initdb writes 128MB, which its WebAssembly memory
- * zeroes at every start (memset was 18% of PGlite's start in a CPU profile;
- * 2-5% at 32MB). 32MB (4,096 pages) holds an embedded installation's hot data,
- * and a page read beyond it comes from the OS page cache.
+ * shared_buffers: PGlite's initdb writes 128MB. Postgres zeroes its shared
+ * memory at every start, in one memset call that runs as baseline-compiled
+ * WebAssembly (a single call never tiers up): 154 ms of a 500 ms PGlite start
+ * at 32MB (42MB of shared memory), and about 3.5 ms per MB. 16MB (2,048 pages,
+ * 24MB of shared memory) holds a small installation's hot data; a page beyond
+ * it comes from the OS page cache. `npm start` of bench/cold-start-floor.js (Node,
+ * PGlite in this worker, a bare HTTP server), 7 runs alternated: 1,104-1,149 ms
+ * vs 1,153-1,229 at 32MB.
  */
-const SETTINGS = ['shared_buffers=32MB'];
+const SETTINGS = ['shared_buffers=16MB'];
 
 type Row = Record<string, any>;
 
