@@ -9,10 +9,12 @@
  * makes sure both exist first, as any start after the very first on a machine
  * (or in the Docker image) finds them. The baseline, measured in the same
  * run, is a bare Node HTTP server answering its first request: the floor any
- * Node service pays.
+ * Node service pays. The restart's own floor is measured too: `npm start` of
+ * bench/cold-start-floor.js (npm, Node, PGlite opening the same folder the way
+ * Plaza opens it, a bare HTTP server); the restart minus it is Plaza's part.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -31,11 +33,12 @@ async function timeToReady(
   args: string[],
   env: Record<string, string>,
   url: string,
+  cwd = root,
 ): Promise<number> {
   const started = performance.now();
   // Its own process group, so that stopping it also stops the node process `npm start` spawns.
   const child = spawn(cmd, args, {
-    cwd: root,
+    cwd,
     env: { ...process.env, ...env },
     stdio: 'ignore',
     detached: true,
@@ -79,8 +82,21 @@ const baseline = await measure('bare node http server', () => {
   );
 });
 
-// Each run: a first start on a new data folder, then a restart on the folder it left.
+// `npm start` of a package whose start script is bench/cold-start-floor.js: npm, Node, PGlite opening
+// the folder as Plaza opens it and a bare HTTP server, without any of Plaza's own code.
+const floorPackage = mkdtempSync(path.join(tmpdir(), 'plaza-bench-floor-'));
+writeFileSync(
+  path.join(floorPackage, 'package.json'),
+  JSON.stringify({
+    private: true,
+    scripts: { start: `"${process.execPath}" "${path.join(root, 'bench', 'cold-start-floor.js')}"` },
+  }),
+);
+
+// Each run: a first start on a new data folder, a restart on the folder it left, then the floor
+// under that restart on the same folder.
 const restarts: number[] = [];
+const floors: number[] = [];
 const pglite = await measure('npm start, embedded PGlite, first start', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'plaza-bench-'));
   const start = () => {
@@ -95,6 +111,16 @@ const pglite = await measure('npm start, embedded PGlite, first start', async ()
   try {
     const first = await start();
     restarts.push(await start());
+    const port = nextPort++;
+    floors.push(
+      await timeToReady(
+        'npm',
+        ['start', '--silent'],
+        { PLAZA_BENCH_PGDATA: path.join(dir, 'pgdata'), PORT: String(port) },
+        `http://127.0.0.1:${port}/`,
+        floorPackage,
+      ),
+    );
     return first;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -106,7 +132,14 @@ const pgliteRestart = {
   times: restarts,
 };
 
-const results = [baseline, pglite, pgliteRestart];
+const floor = {
+  label: 'floor of a restart: npm + Node + PGlite + bare HTTP',
+  median: median(floors),
+  times: floors,
+};
+rmSync(floorPackage, { recursive: true, force: true });
+
+const results = [baseline, pglite, pgliteRestart, floor];
 const admin = new pg.Client({ connectionString: ADMIN_URL });
 const pgUp = await admin.connect().then(
   () => true,
@@ -143,6 +176,9 @@ if (pgUp) {
 console.log(`cold start to first 200, median of ${RUNS} (ratio vs ${baseline.label})`);
 for (const r of results) {
   console.log(
-    `  ${r.label.padEnd(48)} ${r.median.toFixed(0).padStart(6)} ms   ${(r.median / baseline.median).toFixed(1).padStart(6)}x   runs: ${r.times.map((t) => t.toFixed(0)).join(', ')}`,
+    `  ${r.label.padEnd(52)} ${r.median.toFixed(0).padStart(6)} ms   ${(r.median / baseline.median).toFixed(1).padStart(6)}x   runs: ${r.times.map((t) => t.toFixed(0)).join(', ')}`,
   );
 }
+console.log(
+  `  Plaza's own part of a restart (restart - floor, per run): ${restarts.map((t, i) => (t - floors[i]).toFixed(0)).join(', ')} ms`,
+);
