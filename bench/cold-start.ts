@@ -57,6 +57,19 @@ async function timeToReady(
     const exited = new Promise((r) => child.once('exit', r));
     process.kill(-child.pid!, 'SIGTERM');
     await exited;
+    // npm exits on the signal while the server it started still drains and closes its database
+    // (1-2 s): the next start on the same data folder waits for the whole group to be gone.
+    const gone = Date.now() + 30_000;
+    while (groupAlive(child.pid!) && Date.now() < gone) await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 
