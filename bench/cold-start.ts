@@ -58,10 +58,24 @@ async function timeToReady(
     process.kill(-child.pid!, 'SIGTERM');
     await exited;
     // npm exits on the signal while the server it started still drains and closes its database
-    // (1-2 s): the next start on the same data folder waits for the whole group to be gone.
+    // (about 3.5 s): the next start on the same data folder waits for the whole group to be gone.
     const gone = Date.now() + 30_000;
     while (groupAlive(child.pid!) && Date.now() < gone) await new Promise((r) => setTimeout(r, 20));
+    // Said, not thrown: a throw here would hide the error that brought the run here.
+    if (groupAlive(child.pid!)) console.error(`${cmd} ${args.join(' ')}: still running 30 s after SIGTERM`);
   }
+}
+
+/** `npm start` in `cwd` on a port of its own, until `readyPath` answers 200. */
+function npmStart(env: Record<string, string>, readyPath: string, cwd = root): Promise<number> {
+  const port = nextPort++;
+  return timeToReady(
+    'npm',
+    ['start', '--silent'],
+    { ...env, PORT: String(port) },
+    `http://127.0.0.1:${port}${readyPath}`,
+    cwd,
+  );
 }
 
 function groupAlive(pgid: number): boolean {
@@ -112,28 +126,11 @@ const restarts: number[] = [];
 const floors: number[] = [];
 const pglite = await measure('npm start, embedded PGlite, first start', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'plaza-bench-'));
-  const start = () => {
-    const port = nextPort++;
-    return timeToReady(
-      'npm',
-      ['start', '--silent'],
-      { PLAZA_DATA_DIR: dir, PORT: String(port), LOG_LEVEL: 'warn' },
-      `http://127.0.0.1:${port}/readyz`,
-    );
-  };
+  const start = () => npmStart({ PLAZA_DATA_DIR: dir, LOG_LEVEL: 'warn' }, '/readyz');
   try {
     const first = await start();
     restarts.push(await start());
-    const port = nextPort++;
-    floors.push(
-      await timeToReady(
-        'npm',
-        ['start', '--silent'],
-        { PLAZA_BENCH_PGDATA: path.join(dir, 'pgdata'), PORT: String(port) },
-        `http://127.0.0.1:${port}/`,
-        floorPackage,
-      ),
-    );
+    floors.push(await npmStart({ PLAZA_BENCH_PGDATA: path.join(dir, 'pgdata') }, '/', floorPackage));
     return first;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -163,20 +160,16 @@ if (pgUp) {
     await measure('npm start, PostgreSQL + Redis, fresh database', async () => {
       const name = `plaza_bench_${Date.now()}`;
       await admin.query(`CREATE DATABASE ${name}`);
-      const port = nextPort++;
       try {
-        return await timeToReady(
-          'npm',
-          ['start', '--silent'],
+        return await npmStart(
           {
             DATABASE_URL: ADMIN_URL.replace(/\/[^/]*$/, `/${name}`),
             REDIS_URL: process.env.PLAZA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
             REDIS_PREFIX: name,
             PLAZA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'plaza-bench-')),
-            PORT: String(port),
             LOG_LEVEL: 'warn',
           },
-          `http://127.0.0.1:${port}/readyz`,
+          '/readyz',
         );
       } finally {
         await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
